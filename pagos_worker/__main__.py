@@ -1,0 +1,5 @@
+import sys
+
+from pagos_worker.entrypoints.cli import main
+
+sys.exit(main())

@@ -1,0 +1,30 @@
+"""`PasarelaDePagos` simulated in process: latency, refusals, and a concurrency limit."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from pagos_worker.adapters.simulacion import Latencia, rechazo, sorteo
+from pagos_worker.application.ports.pasarela import ResultadoPago
+from pagos_worker.domain.pago import Pago
+
+
+class SimuladaPasarelaDePagos:
+    """Deterministic per payment, as a gateway with idempotency keys is: the same `id_pago` always
+    gets the same outcome and reference, on every replica that shares the seed."""
+
+    def __init__(self, *, latencia: Latencia, tasa_fallos: float, concurrencia: int, semilla: int = 0) -> None:
+        self._latencia = latencia
+        self._tasa_fallos = tasa_fallos
+        self._semilla = semilla
+        self._limite = asyncio.Semaphore(concurrencia)
+        self._rng = random.Random(semilla)  # noqa: S311 - simulation, not security
+
+    async def procesar_pago(self, pago: Pago) -> ResultadoPago:
+        async with self._limite:
+            await asyncio.sleep(self._latencia.muestra(self._rng))
+        mensaje = rechazo(self._semilla, pago.id_pago, self._tasa_fallos)
+        if mensaje is not None:
+            return ResultadoPago.fallo(mensaje)
+        return ResultadoPago.exito(f"sim_{int(sorteo(self._semilla, pago.id_pago) * 2**64):016x}")

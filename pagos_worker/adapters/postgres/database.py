@@ -1,0 +1,47 @@
+"""Engine creation and migrations (Alembic, under an advisory lock so replicas may all try)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+_MIGRATION_LOCK = 0x7061_676F  # "pago"
+DEFAULT_MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
+
+
+def create_engine(url: str, *, pool_size: int = 10, application_name: str = "pagos-worker") -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        connect_args={"server_settings": {"application_name": application_name}},
+    )
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The same database as a plain libpq-style URL, for asyncpg's own connections (LISTEN)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def redact(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def migrate(engine: AsyncEngine, migrations_dir: Path | None = None) -> None:
+    script_location = str(migrations_dir or DEFAULT_MIGRATIONS_DIR)
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        await conn.run_sync(_upgrade, script_location)
+        await conn.commit()
+
+
+def _upgrade(connection: Connection, script_location: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")

@@ -1,0 +1,110 @@
+"""`OutboxStore` on PostgreSQL: skip-locked lots, and LISTEN/NOTIFY to wake the relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from pagos_worker.adapters.postgres.database import asyncpg_dsn
+from pagos_worker.adapters.postgres.tables import OUTBOX_CHANNEL
+from pagos_worker.application.ports.outbox import EventoPendiente
+
+log = structlog.get_logger(__name__)
+
+_RESERVAR = text("""
+SELECT id, event_id, event_type, id_pago, payload FROM outbox
+WHERE publicado_en IS NULL
+ORDER BY id
+LIMIT :limite
+FOR UPDATE SKIP LOCKED
+""")
+_MARCAR = text("UPDATE outbox SET publicado_en = now() WHERE id = ANY(CAST(:ids AS bigint[]))")
+
+
+class PostgresLoteOutbox:
+    def __init__(self, conn: AsyncConnection, eventos: Sequence[EventoPendiente]) -> None:
+        self._conn = conn
+        self._eventos = eventos
+
+    @property
+    def eventos(self) -> Sequence[EventoPendiente]:
+        return self._eventos
+
+    async def marcar_publicados(self) -> None:
+        await self._conn.execute(_MARCAR, {"ids": [e.id for e in self._eventos]})
+
+
+class PostgresOutboxStore:
+    def __init__(self, engine: AsyncEngine, database_url: str) -> None:
+        self._engine = engine
+        self._listener = _NotifyListener(asyncpg_dsn(database_url), OUTBOX_CHANNEL)
+
+    @contextlib.asynccontextmanager
+    async def reservar_pendientes(self, limite: int) -> AsyncIterator[PostgresLoteOutbox]:
+        # The lot's rows stay locked until this transaction ends: other relays skip them.
+        async with self._engine.begin() as conn:
+            filas = (await conn.execute(_RESERVAR, {"limite": limite})).all()
+            yield PostgresLoteOutbox(
+                conn,
+                [
+                    EventoPendiente(
+                        id=f.id,
+                        event_id=f.event_id,
+                        event_type=f.event_type,
+                        id_pago=f.id_pago,
+                        payload=f.payload.encode(),
+                    )
+                    for f in filas
+                ],
+            )
+
+    async def esperar_nuevos(self, timeout: float) -> None:
+        await self._listener.wait(timeout)
+
+    async def close(self) -> None:
+        await self._listener.close()
+
+
+class _NotifyListener:
+    """One dedicated connection LISTENing on `channel`. If it is lost, waiting degrades to polling
+    (the timeout) until it is back."""
+
+    def __init__(self, dsn: str, channel: str) -> None:
+        self._dsn = dsn
+        self._channel = channel
+        self._conn: asyncpg.Connection[Any] | None = None
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> None:
+        if self._conn is None or self._conn.is_closed():
+            await self._connect()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+        self._event.clear()
+
+    async def _connect(self) -> None:
+        try:
+            conn = await asyncpg.connect(self._dsn, timeout=5)
+            await conn.add_listener(self._channel, self._notified)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            log.warning("outbox.listen_no_disponible", error=repr(exc))
+            return
+        self._conn = conn
+        # Whatever was committed while we were not listening: look once.
+        self._event.set()
+
+    def _notified(self, *_: object) -> None:
+        self._event.set()
+
+    async def close(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            with contextlib.suppress(Exception):
+                await self._conn.close(timeout=2)
+        self._conn = None

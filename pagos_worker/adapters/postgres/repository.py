@@ -1,0 +1,212 @@
+"""`PagoRepository` on PostgreSQL, with concurrent calls grouped into few transactions.
+
+Each flush is one SQL statement (data-modifying CTEs), so it is atomic on its own: a payment's final
+state and its outbox row are always written together, or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pagos_worker.adapters.postgres.group_commit import GroupCommitter
+from pagos_worker.adapters.postgres.retry import retry_transient
+from pagos_worker.adapters.wire import encode_event
+from pagos_worker.application.ports.repository import Reclamo
+from pagos_worker.clock import utcnow
+from pagos_worker.domain.dinero import Dinero, Moneda
+from pagos_worker.domain.pago import EstadoPago, Lease, Pago
+
+_COLUMNAS = (
+    "id_pago, id_afiliado, monto, moneda, estado, referencia_pago, mensaje_error, "
+    "fecha_creacion, fecha_procesamiento, lease_owner, lease_expira, intentos"
+)
+_COLUMNAS_P = ", ".join(f"p.{c.strip()}" for c in _COLUMNAS.split(","))
+
+# A new id is inserted claimed. A known one is claimed only if the domain would allow it: same payout,
+# and PENDIENTE or PROCESANDO with a lease expired at the claim's time (EXCLUDED.fecha_creacion is the
+# time of the claim). Rows not claimed are read back unchanged (the statement's snapshot).
+_RECLAMAR = text(f"""
+WITH entrada AS (
+    SELECT * FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:afiliados AS text[]), CAST(:montos AS numeric[]),
+        CAST(:monedas AS text[]), CAST(:ahoras AS timestamptz[]), CAST(:owners AS text[]),
+        CAST(:expiras AS timestamptz[])
+    ) AS e(id_pago, id_afiliado, monto, moneda, ahora, lease_owner, lease_expira)
+),
+reclamados AS (
+    INSERT INTO pagos AS p
+        (id_pago, id_afiliado, monto, moneda, estado, fecha_creacion, lease_owner, lease_expira, intentos)
+    SELECT id_pago, id_afiliado, monto, moneda, 'PROCESANDO', ahora, lease_owner, lease_expira, 1
+    FROM entrada ORDER BY id_pago
+    ON CONFLICT (id_pago) DO UPDATE
+        SET estado = 'PROCESANDO', lease_owner = EXCLUDED.lease_owner,
+            lease_expira = EXCLUDED.lease_expira, intentos = p.intentos + 1
+        WHERE (p.estado = 'PENDIENTE'
+               OR (p.estado = 'PROCESANDO' AND p.lease_expira <= EXCLUDED.fecha_creacion))
+          AND (p.id_afiliado, p.monto, p.moneda) = (EXCLUDED.id_afiliado, EXCLUDED.monto, EXCLUDED.moneda)
+    RETURNING {_COLUMNAS_P}, true AS reclamado
+)
+SELECT * FROM reclamados
+UNION ALL
+SELECT {_COLUMNAS_P}, false FROM pagos p JOIN entrada e ON e.id_pago = p.id_pago
+WHERE p.id_pago NOT IN (SELECT id_pago FROM reclamados)
+""")  # noqa: S608 - fixed column lists; every value is bound
+
+_GUARDAR = text("""
+WITH entrada AS (
+    SELECT * FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:estados AS text[]), CAST(:referencias AS text[]),
+        CAST(:mensajes AS text[]), CAST(:fechas AS timestamptz[])
+    ) AS e(id_pago, estado, referencia_pago, mensaje_error, fecha_procesamiento)
+),
+finalizados AS (
+    UPDATE pagos AS p
+    SET estado = e.estado, referencia_pago = e.referencia_pago, mensaje_error = e.mensaje_error,
+        fecha_procesamiento = e.fecha_procesamiento, lease_owner = NULL, lease_expira = NULL
+    FROM entrada e
+    WHERE p.id_pago = e.id_pago AND p.estado = 'PROCESANDO'
+    RETURNING p.id_pago
+),
+eventos AS (
+    SELECT * FROM unnest(
+        CAST(:ev_ids AS uuid[]), CAST(:ev_tipos AS text[]), CAST(:ev_pagos AS uuid[]),
+        CAST(:ev_payloads AS text[])
+    ) WITH ORDINALITY AS v(event_id, event_type, id_pago, payload, orden)
+),
+publicables AS (
+    INSERT INTO outbox (event_id, event_type, id_pago, payload)
+    SELECT v.event_id, v.event_type, v.id_pago, v.payload
+    FROM eventos v JOIN finalizados f ON f.id_pago = v.id_pago
+    ORDER BY v.orden
+    RETURNING id_pago
+)
+SELECT id_pago FROM finalizados
+""")
+
+_LIBERAR = text("""
+UPDATE pagos SET lease_expira = :ahora
+WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND lease_owner = :owner
+""")
+
+_OBTENER = text(f"SELECT {_COLUMNAS} FROM pagos WHERE id_pago = :id_pago")  # noqa: S608 - fixed columns
+
+
+class PostgresPagoRepository:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int = 200,
+        max_in_flight: int = 2,
+        reloj: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._engine = engine
+        self._reloj = reloj
+        self._reclamos = GroupCommitter(self._reclamar_lote, max_batch=max_batch, max_in_flight=max_in_flight)
+        self._resultados = GroupCommitter(self._guardar_lote, max_batch=max_batch, max_in_flight=max_in_flight)
+
+    async def reclamar(self, pago: Pago) -> Reclamo:
+        return await self._reclamos.submit(pago)
+
+    async def guardar_resultado(self, pago: Pago) -> bool:
+        return await self._resultados.submit(pago)
+
+    async def liberar(self, pago: Pago) -> None:
+        if pago.lease is None:
+            return
+        params = {"id_pago": pago.id_pago, "owner": pago.lease.owner, "ahora": self._reloj()}
+        await retry_transient(lambda: self._execute(_LIBERAR, params))
+
+    async def obtener(self, id_pago: UUID) -> Pago | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_OBTENER, {"id_pago": id_pago})).mappings().first()
+        return None if row is None else pago_de_fila(row)
+
+    async def _execute(self, statement: Any, params: dict[str, Any]) -> list[Any]:  # noqa: ANN401
+        async with self._engine.begin() as conn:
+            result = await conn.execute(statement, params)
+            return list(result.mappings()) if result.returns_rows else []
+
+    async def _reclamar_lote(self, pagos: Sequence[Pago]) -> list[Reclamo]:
+        # One statement cannot upsert the same key twice: a duplicate within the lot waits its turn.
+        unicos = _primeros(pagos)
+        leases = [_lease(p) for p in unicos]
+        params = {
+            "ids": [p.id_pago for p in unicos],
+            "afiliados": [p.id_afiliado for p in unicos],
+            "montos": [p.importe.monto for p in unicos],
+            "monedas": [p.importe.moneda.value for p in unicos],
+            "ahoras": [p.fecha_creacion for p in unicos],
+            "owners": [lease.owner for lease in leases],
+            "expiras": [lease.expira for lease in leases],
+        }
+        filas = await retry_transient(lambda: self._execute(_RECLAMAR, params))
+        por_id = {fila["id_pago"]: fila for fila in filas}
+        resultados: list[Reclamo] = []
+        vistos: set[UUID] = set()
+        for pago in pagos:
+            fila = por_id.get(pago.id_pago)
+            if pago.id_pago in vistos or fila is None:
+                resultados.append(Reclamo(pago=None, reclamado=False))
+            else:
+                resultados.append(Reclamo(pago=pago_de_fila(fila), reclamado=bool(fila["reclamado"])))
+            vistos.add(pago.id_pago)
+        return resultados
+
+    async def _guardar_lote(self, pagos: Sequence[Pago]) -> list[bool]:
+        unicos = _primeros(pagos)
+        eventos = [(p.id_pago, e) for p in unicos for e in p.eventos]
+        params = {
+            "ids": [p.id_pago for p in unicos],
+            "estados": [p.estado.value for p in unicos],
+            "referencias": [p.referencia_pago for p in unicos],
+            "mensajes": [p.mensaje_error for p in unicos],
+            "fechas": [p.fecha_procesamiento for p in unicos],
+            "ev_ids": [e.event_id for _, e in eventos],
+            "ev_tipos": [e.tipo for _, e in eventos],
+            "ev_pagos": [id_pago for id_pago, _ in eventos],
+            "ev_payloads": [encode_event(e).decode() for _, e in eventos],
+        }
+        filas = await retry_transient(lambda: self._execute(_GUARDAR, params))
+        guardados = {fila["id_pago"] for fila in filas}
+        resultados: list[bool] = []
+        for pago in pagos:
+            resultados.append(pago.id_pago in guardados)
+            guardados.discard(pago.id_pago)  # a duplicate within the lot was not stored by its own call
+        return resultados
+
+
+def _primeros(pagos: Sequence[Pago]) -> list[Pago]:
+    """The first call for each payment, in arrival order."""
+    unicos: dict[UUID, Pago] = {}
+    for pago in pagos:
+        unicos.setdefault(pago.id_pago, pago)
+    return list(unicos.values())
+
+
+def _lease(pago: Pago) -> Lease:
+    if pago.lease is None or pago.estado is not EstadoPago.PROCESANDO:
+        raise ValueError(f"el pago {pago.id_pago} debe llegar en PROCESANDO con su lease")
+    return pago.lease
+
+
+def pago_de_fila(fila: Any) -> Pago:  # noqa: ANN401 - a SQLAlchemy row mapping
+    lease = Lease(fila["lease_owner"], fila["lease_expira"]) if fila["lease_owner"] is not None else None
+    return Pago(
+        id_pago=fila["id_pago"],
+        id_afiliado=fila["id_afiliado"],
+        importe=Dinero(fila["monto"], Moneda(fila["moneda"])),
+        fecha_creacion=fila["fecha_creacion"],
+        estado=EstadoPago(fila["estado"]),
+        referencia_pago=fila["referencia_pago"],
+        mensaje_error=fila["mensaje_error"],
+        fecha_procesamiento=fila["fecha_procesamiento"],
+        lease=lease,
+        intentos=fila["intentos"],
+    )

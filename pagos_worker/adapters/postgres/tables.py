@@ -1,0 +1,76 @@
+"""The schema, as SQLAlchemy Core tables. Alembic's target metadata; migrations create it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+pagos = Table(
+    "pagos",
+    metadata,
+    Column("id_pago", Uuid, primary_key=True),
+    Column("id_afiliado", String(128), nullable=False),
+    Column("monto", Numeric(14, 2), nullable=False),
+    Column("moneda", String(3), nullable=False),
+    Column("estado", String(16), nullable=False),
+    Column("referencia_pago", String(255)),
+    Column("mensaje_error", Text),
+    Column("fecha_creacion", DateTime(timezone=True), nullable=False),
+    Column("fecha_procesamiento", DateTime(timezone=True)),
+    Column("lease_owner", String(128)),
+    Column("lease_expira", DateTime(timezone=True)),
+    Column("intentos", Integer, nullable=False, server_default=text("0")),
+    CheckConstraint("estado IN ('PENDIENTE', 'PROCESANDO', 'EXITOSO', 'FALLIDO')", name="estado"),
+    CheckConstraint("moneda IN ('USD', 'EUR', 'COP')", name="moneda"),
+    CheckConstraint("monto > 0", name="monto_positivo"),
+)
+
+# The reconciler looks for payments whose lease has expired.
+Index("ix_pagos_lease_expira_procesando", pagos.c.lease_expira, postgresql_where=text("estado = 'PROCESANDO'"))
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("event_id", Uuid, nullable=False, unique=True),
+    Column("event_type", String(64), nullable=False),
+    Column("id_pago", Uuid, ForeignKey("pagos.id_pago"), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("creado_en", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("publicado_en", DateTime(timezone=True)),
+    # One event of each type per payment, whatever happens upstream.
+    UniqueConstraint("id_pago", "event_type"),
+)
+
+# The relay scans only what is pending; retention deletes by publication time.
+Index("ix_outbox_pendientes", outbox.c.id, postgresql_where=text("publicado_en IS NULL"))
+Index("ix_outbox_publicado_en", outbox.c.publicado_en, postgresql_where=text("publicado_en IS NOT NULL"))
+
+OUTBOX_CHANNEL = "outbox_pagos"

@@ -1,0 +1,60 @@
+"""Read models (`PagoViews`) straight from PostgreSQL."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pagos_worker.application.queries import EstadisticasOutbox, VistaPago
+
+_ESTADO = text("""
+SELECT id_pago, id_afiliado, monto, moneda, estado, referencia_pago, fecha_creacion,
+       fecha_procesamiento, mensaje_error, intentos
+FROM pagos WHERE id_pago = :id_pago
+""")
+
+_ESTADISTICAS = text("""
+SELECT count(*) AS total,
+       count(publicado_en) AS procesados,
+       EXTRACT(EPOCH FROM clock_timestamp() - min(creado_en) FILTER (WHERE publicado_en IS NULL)) AS antiguedad
+FROM outbox
+""")
+
+
+class PostgresPagoViews:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def estado_pago(self, id_pago: UUID) -> VistaPago | None:
+        async with self._engine.connect() as conn:
+            f = (await conn.execute(_ESTADO, {"id_pago": id_pago})).first()
+        if f is None:
+            return None
+        return VistaPago(
+            id=f.id_pago,
+            id_afiliado=f.id_afiliado,
+            monto=f.monto,
+            moneda=f.moneda,
+            estado=f.estado,
+            referencia_pago=f.referencia_pago,
+            fecha_creacion=f.fecha_creacion,
+            fecha_procesamiento=f.fecha_procesamiento,
+            mensaje_error=f.mensaje_error,
+            intentos=f.intentos,
+        )
+
+    async def estadisticas_outbox(self) -> EstadisticasOutbox:
+        async with self._engine.connect() as conn:
+            f = (await conn.execute(_ESTADISTICAS)).one()
+        return EstadisticasOutbox(
+            total_eventos=f.total,
+            eventos_procesados=f.procesados,
+            eventos_pendientes=f.total - f.procesados,
+            antiguedad_pendiente_mas_antiguo_s=None if f.antiguedad is None else round(float(f.antiguedad), 3),
+        )
+
+    async def ping(self) -> None:
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))

@@ -1,0 +1,1 @@
+"""Ports: one Protocol per thing the application needs from the outside world."""

@@ -1,0 +1,43 @@
+"""Port: the payment gateway (Stripe in production)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from pagos_worker.domain.pago import Pago
+
+
+@dataclass(frozen=True, slots=True)
+class ResultadoPago:
+    """A definitive answer from the gateway: paid (with its reference) or refused (with why)."""
+
+    exitoso: bool
+    referencia_pago: str | None = None
+    mensaje_error: str | None = None
+
+    @classmethod
+    def exito(cls, referencia_pago: str) -> ResultadoPago:
+        return cls(exitoso=True, referencia_pago=referencia_pago)
+
+    @classmethod
+    def fallo(cls, mensaje_error: str, referencia_pago: str | None = None) -> ResultadoPago:
+        return cls(exitoso=False, referencia_pago=referencia_pago, mensaje_error=mensaje_error)
+
+
+class ResultadoIndeterminadoError(Exception):
+    """The gateway gave no definitive answer (timeouts, 5xx, retries exhausted, circuit open).
+
+    The payment may or may not have been made: it must NOT be reported as failed. It is retried
+    later with the same idempotency key, which makes the gateway return the first outcome."""
+
+
+class PasarelaDePagos(Protocol):
+    """Pays a payment out through an external gateway.
+
+    Contract: idempotent per payment. Every call for the same `id_pago` uses the same gateway
+    idempotency key, so calling again (from a retry, another replica, or after a crash) returns the
+    first outcome instead of paying twice. Concurrency and rate limits live inside the adapter.
+    Raises `ResultadoIndeterminadoError` when the outcome is unknown."""
+
+    async def procesar_pago(self, pago: Pago) -> ResultadoPago: ...

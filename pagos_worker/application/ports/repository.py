@@ -1,0 +1,44 @@
+"""Port: where `Pago` aggregates and their events (the outbox) are stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+from pagos_worker.domain.pago import Pago
+
+
+@dataclass(frozen=True, slots=True)
+class Reclamo:
+    """The answer to a claim: the stored payment (None if it could not be read because another
+    transaction is creating it right now), and whether this worker now holds it."""
+
+    pago: Pago | None
+    reclamado: bool
+
+
+class PagoRepository(Protocol):
+    """Each method is atomic on its own; implementations may group concurrent calls into one
+    transaction (group commit) as long as each call keeps that atomicity."""
+
+    async def reclamar(self, pago: Pago) -> Reclamo:
+        """`pago` is a new payment already moved to PROCESANDO under this worker's lease.
+
+        If its id is unknown, store it and return it claimed. Otherwise claim the stored payment
+        (PROCESANDO under the new lease, one more attempt) only if it asks for the same payout and it
+        is PENDIENTE or PROCESANDO with an expired lease; else return it unchanged and unclaimed."""
+        ...
+
+    async def guardar_resultado(self, pago: Pago) -> bool:
+        """Store the final state of a payment and the events it recorded (the outbox), in one
+        transaction. Write nothing and return False if the stored payment is no longer PROCESANDO
+        (someone else already stored its outcome)."""
+        ...
+
+    async def liberar(self, pago: Pago) -> None:
+        """Expire this worker's lease on a payment left in PROCESANDO (its outcome unknown), so
+        that a redelivered command may resume it at once."""
+        ...
+
+    async def obtener(self, id_pago: UUID) -> Pago | None: ...

@@ -1,0 +1,116 @@
+"""The `Pago` aggregate: one payout to an affiliate and its life cycle.
+
+PENDIENTE → PROCESANDO → EXITOSO | FALLIDO. A payment in PROCESANDO is held by a lease (owner,
+expiry): while the lease is live no other worker may process it; once it has expired the payment may
+be resumed (with the same gateway idempotency key, so the gateway never pays twice).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TypedDict
+
+from pagos_worker.domain.dinero import Dinero
+from pagos_worker.domain.errors import PagoEnCursoError, PagoYaProcesadoError, TransicionInvalidaError
+from pagos_worker.domain.events import EventoPago, PagoExitoso, PagoFallido
+
+
+class EstadoPago(StrEnum):
+    PENDIENTE = "PENDIENTE"
+    PROCESANDO = "PROCESANDO"
+    EXITOSO = "EXITOSO"
+    FALLIDO = "FALLIDO"
+
+    @property
+    def es_final(self) -> bool:
+        return self in (EstadoPago.EXITOSO, EstadoPago.FALLIDO)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who is processing a payment, and until when that claim holds."""
+
+    owner: str
+    expira: datetime
+
+    def vigente(self, ahora: datetime) -> bool:
+        return ahora < self.expira
+
+
+@dataclass(eq=False, kw_only=True)
+class Pago:
+    id_pago: uuid.UUID
+    id_afiliado: str
+    importe: Dinero
+    fecha_creacion: datetime
+    estado: EstadoPago = EstadoPago.PENDIENTE
+    referencia_pago: str | None = None
+    mensaje_error: str | None = None
+    fecha_procesamiento: datetime | None = None
+    lease: Lease | None = None
+    intentos: int = 0
+    eventos: list[EventoPago] = field(default_factory=list)
+
+    @classmethod
+    def crear(cls, *, id_pago: uuid.UUID, id_afiliado: str, importe: Dinero, ahora: datetime) -> Pago:
+        _exigir_utc(ahora)
+        return cls(id_pago=id_pago, id_afiliado=id_afiliado, importe=importe, fecha_creacion=ahora)
+
+    def mismos_terminos(self, otro: Pago) -> bool:
+        """True when `otro` asks for the same payout (same affiliate, amount and currency)."""
+        return self.id_afiliado == otro.id_afiliado and self.importe == otro.importe
+
+    def iniciar_procesamiento(self, lease: Lease, ahora: datetime) -> None:
+        if self.estado.es_final:
+            raise PagoYaProcesadoError(f"el pago {self.id_pago} ya está {self.estado}")
+        if self.estado is EstadoPago.PROCESANDO and self.lease is not None and self.lease.vigente(ahora):
+            raise PagoEnCursoError(f"el pago {self.id_pago} está en curso en {self.lease.owner}")
+        self.estado = EstadoPago.PROCESANDO
+        self.lease = lease
+        self.intentos += 1
+
+    def marcar_exitoso(self, referencia_pago: str, ahora: datetime) -> None:
+        self._finalizar(EstadoPago.EXITOSO, ahora)
+        self.referencia_pago = referencia_pago
+        self.eventos.append(PagoExitoso(**self._datos_evento(ahora)))
+
+    def marcar_fallido(self, mensaje_error: str, ahora: datetime, referencia_pago: str | None = None) -> None:
+        self._finalizar(EstadoPago.FALLIDO, ahora)
+        self.referencia_pago = referencia_pago
+        self.mensaje_error = mensaje_error
+        self.eventos.append(PagoFallido(**self._datos_evento(ahora), mensaje_error=mensaje_error))
+
+    def _finalizar(self, estado: EstadoPago, ahora: datetime) -> None:
+        _exigir_utc(ahora)
+        if self.estado is not EstadoPago.PROCESANDO:
+            raise TransicionInvalidaError(f"el pago {self.id_pago} no puede pasar de {self.estado} a {estado}")
+        self.estado = estado
+        self.fecha_procesamiento = ahora
+        self.lease = None
+
+    def _datos_evento(self, ahora: datetime) -> _DatosEvento:
+        return {
+            "event_id": uuid.uuid4(),
+            "timestamp": ahora,
+            "id_pago": self.id_pago,
+            "id_afiliado": self.id_afiliado,
+            "importe": self.importe,
+            "referencia_pago": self.referencia_pago,
+        }
+
+
+class _DatosEvento(TypedDict):
+    event_id: uuid.UUID
+    timestamp: datetime
+    id_pago: uuid.UUID
+    id_afiliado: str
+    importe: Dinero
+    referencia_pago: str | None
+
+
+def _exigir_utc(ahora: datetime) -> None:
+    if ahora.utcoffset() is None:
+        raise ValueError("timestamps must be timezone-aware (UTC)")

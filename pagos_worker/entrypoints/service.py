@@ -1,0 +1,82 @@
+"""Runs the wired roles in one event loop until SIGTERM/SIGINT, then shuts down in order:
+stop intake, drain in-flight payments, flush the relay, close the HTTP side."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+
+import structlog
+from aiohttp import web
+
+from pagos_worker.bootstrap import Servicio
+
+log = structlog.get_logger(__name__)
+
+RELAY_FLUSH_TIMEOUT_SECONDS = 10
+
+
+async def serve(servicio: Servicio, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    with _stop_on_signals(stop):
+        runner = await _start_http(servicio)
+        try:
+            await _run_roles(servicio, stop)
+        finally:
+            if runner is not None:
+                await runner.cleanup()
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def _start_http(servicio: Servicio) -> web.AppRunner | None:
+    if servicio.api is None:
+        return None
+    runner = web.AppRunner(servicio.api, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, servicio.settings.http_host, servicio.settings.http_port).start()
+    return runner
+
+
+async def _run_roles(servicio: Servicio, stop: asyncio.Event) -> None:
+    relay_stop = asyncio.Event()
+    tasks: dict[str, asyncio.Task[None]] = {}
+    if servicio.worker is not None:
+        drain = servicio.settings.shutdown_timeout_seconds
+        tasks["worker"] = asyncio.create_task(servicio.worker.run(stop, drain_timeout=drain))
+    if servicio.relay is not None:
+        tasks["relay"] = asyncio.create_task(servicio.relay.run(relay_stop))
+
+    # A role that ends by itself (a bug, or an outage it cannot survive) stops the whole process.
+    stopping = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopping, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
+    failed = [name for name, task in tasks.items() if task in done]
+    stop.set()
+    log.info("servicio.deteniendo", roles_caidos=failed)
+
+    # Order matters: payments finish (and commit their events) before the relay's last flush.
+    if "worker" in tasks:
+        await asyncio.gather(tasks["worker"], return_exceptions=True)
+    relay_stop.set()
+    if servicio.relay is not None:
+        await asyncio.gather(tasks["relay"], return_exceptions=True)
+        try:
+            publicados = await asyncio.wait_for(servicio.relay.vaciar(), RELAY_FLUSH_TIMEOUT_SECONDS)
+            log.info("relay.vaciado", eventos=publicados)
+        except Exception as exc:  # noqa: BLE001 - what is left is published after the next start
+            log.warning("relay.no_vaciado", error=repr(exc))
+    for name in failed:
+        if (error := tasks[name].exception()) is not None:
+            raise error

@@ -1,0 +1,107 @@
+"""The command consumer: decode, call the application, then ack, retry or dead-letter.
+
+A message is acknowledged only after its outcome is committed (or it has been dead-lettered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import structlog
+
+from pagos_worker.adapters.pulsar.consumer import Entrega
+from pagos_worker.adapters.wire import ComandoInvalidoError, decode_command
+from pagos_worker.application.commands import ProcesarPago
+from pagos_worker.application.handlers import Accion, Desenlace
+from pagos_worker.application.ports.outbox import EventPublisher, Mensaje
+
+log = structlog.get_logger(__name__)
+
+Procesar = Callable[[ProcesarPago], Awaitable[Desenlace]]
+
+
+class CommandSource(Protocol):
+    def start(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Entrega], None]) -> None: ...
+    async def stop_receiving(self) -> None: ...
+    def ack(self, entrega: Entrega) -> None: ...
+    def nack(self, entrega: Entrega) -> None: ...
+    def release(self) -> None: ...
+
+
+async def manejar(data: bytes, procesar: Procesar) -> Desenlace:
+    """The whole transport decision for one message, without a broker."""
+    try:
+        comando = decode_command(data)
+    except ComandoInvalidoError as exc:
+        return Desenlace(Accion.DLQ, exc.motivo, exc.detalle)
+    return await procesar(comando)
+
+
+def mensaje_dlq(entrega: Entrega, desenlace: Desenlace) -> Mensaje:
+    """The command as it came, with properties saying why it was refused and where it came from."""
+    properties = {
+        **entrega.properties,
+        "motivo": desenlace.motivo,
+        "detalle": desenlace.detalle[:1000],
+        "topic_origen": entrega.topic,
+        "message_id_origen": entrega.message_id,
+    }
+    return Mensaje(payload=entrega.data, key=entrega.key or "", properties=properties)
+
+
+class CommandWorker:
+    def __init__(self, source: CommandSource, procesar: Procesar, dlq: EventPublisher) -> None:
+        self._source = source
+        self._procesar = procesar
+        self._dlq = dlq
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event, *, drain_timeout: float) -> None:
+        """Take commands until `stop` is set; then stop intake and give in-flight payments up to
+        `drain_timeout` seconds to finish. What does not finish is redelivered by the broker."""
+        self._source.start(asyncio.get_running_loop(), self._deliver)
+        await stop.wait()
+        await self._source.stop_receiving()
+        if self._in_flight:
+            log.info("worker.drenando", en_curso=len(self._in_flight), timeout_s=drain_timeout)
+            _, pending = await asyncio.wait(self._in_flight, timeout=drain_timeout)
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*pending, return_exceptions=True)
+            if pending:
+                log.warning("worker.sin_terminar", pagos=len(pending))
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def _deliver(self, entrega: Entrega) -> None:
+        task = asyncio.create_task(self._handle(entrega))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _handle(self, entrega: Entrega) -> None:
+        try:
+            desenlace = await manejar(entrega.data, self._procesar)
+            await self._settle(entrega, desenlace)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker.error", message_id=entrega.message_id)
+            self._source.nack(entrega)
+        finally:
+            self._source.release()
+
+    async def _settle(self, entrega: Entrega, desenlace: Desenlace) -> None:
+        if desenlace.accion is Accion.ACK:
+            self._source.ack(entrega)
+        elif desenlace.accion is Accion.REINTENTAR:
+            self._source.nack(entrega)
+        else:
+            await self._dlq.publicar([mensaje_dlq(entrega, desenlace)])
+            self._source.ack(entrega)
+            log.warning("worker.dlq", motivo=desenlace.motivo, detalle=desenlace.detalle, message_id=entrega.message_id)

@@ -1,0 +1,114 @@
+"""Shared fixtures. Integration and e2e tests get a real PostgreSQL and a real Pulsar-protocol
+broker: the embedded ones, started here once per session, or those named by PAGOS_TEST_DATABASE_URL
+(a server URL; a fresh database is created in it) and PAGOS_TEST_PULSAR_URL."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from sqlalchemy import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine, migrate
+from pagos_worker.embedded.postgres import EmbeddedPostgres
+from pagos_worker.embedded.pulsar import EmbeddedPulsar
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# Session-wide services live in the session's event loop (the main thread: children started there
+# keep their parent-death signal).
+session_fixture = pytest_asyncio.fixture(scope="session", loop_scope="session")
+
+
+@session_fixture
+async def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """URL of a PostgreSQL server (its `postgres` database)."""
+    if url := os.environ.get("PAGOS_TEST_DATABASE_URL"):
+        yield url
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), port=free_port())
+    await server.start()
+    try:
+        yield server.url("postgres")
+    finally:
+        await server.stop()
+
+
+async def create_database(server_url: str, *, migrated: bool = True) -> str:
+    """A new database on the server (migrated to head unless told otherwise); returns its URL."""
+    name = f"pagos_test_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    if not migrated:
+        return url
+    engine = create_engine(url, pool_size=1)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+    return url
+
+
+@session_fixture
+async def database_url(postgres_server: str) -> str:
+    """A fresh database for this test session, migrated to head."""
+    return await create_database(postgres_server)
+
+
+@session_fixture
+async def pulsar_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    if url := os.environ.get("PAGOS_TEST_PULSAR_URL"):
+        yield url
+        return
+    broker = EmbeddedPulsar(tmp_path_factory.mktemp("pulsar"), port=free_port())
+    await broker.start()
+    try:
+        yield broker.url
+    finally:
+        await broker.stop()
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on the session's database, emptied before the test."""
+    engine = create_engine(database_url, pool_size=5)
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("TRUNCATE outbox, pagos")
+    yield engine
+    await engine.dispose()
+
+
+@dataclass(frozen=True)
+class Topics:
+    commands: str
+    events: str
+    dlq: str
+
+
+@pytest.fixture
+def topics() -> Topics:
+    """Topics of this test only: tests never see each other's messages."""
+    prefix = f"persistent://public/default/t{uuid.uuid4().hex[:12]}"
+    return Topics(f"{prefix}-comandos", f"{prefix}-events", f"{prefix}-comandos-DLQ")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]

@@ -1,0 +1,203 @@
+"""The whole pipeline, as users run it: `pagos-worker run` as its own process against a real
+PostgreSQL and a real broker; commands published and events read with the plain pulsar-client;
+states read over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_DLQ_TOPIC, CONTRACT_EVENTS_TOPIC
+from tests import pulsar_helpers
+from tests.conftest import Topics, create_database, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Service:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log: Path
+    topics: Topics
+
+    def stop(self, timeout: float = 30) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+
+@pytest.fixture
+def contract_topics(topics: Topics) -> Topics:
+    # The contract's own topics on the session's private broker; on a shared one, this test's own.
+    if os.environ.get("PAGOS_TEST_PULSAR_URL"):
+        return topics
+    return Topics(CONTRACT_COMMANDS_TOPIC, CONTRACT_EVENTS_TOPIC, CONTRACT_DLQ_TOPIC)
+
+
+@pytest.fixture
+async def service(postgres_server, pulsar_url, contract_topics, tmp_path) -> Iterator[Service]:
+    database_url = await create_database(postgres_server, migrated=False)  # the service migrates it
+    port = free_port()
+    env = {
+        **os.environ,
+        "PAGOS_DATABASE_URL": database_url,
+        "PAGOS_PULSAR_URL": pulsar_url,
+        "PAGOS_HTTP_PORT": str(port),
+        "PAGOS_COMMANDS_TOPIC": contract_topics.commands,
+        "PAGOS_EVENTS_TOPIC": contract_topics.events,
+        "PAGOS_DLQ_TOPIC": contract_topics.dlq,
+        "PAGOS_SIMULADA_LATENCY": "lognormal:20:150",
+        "PAGOS_SIMULADA_FAILURE_RATE": "0.3",
+        "PAGOS_WORKER_CONCURRENCY": "50",
+        "PAGOS_NACK_DELAY_SECONDS": "0.5",
+        "PAGOS_LOG_FORMAT": "json",
+    }
+    log = tmp_path / "service.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pagos_worker", "run"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    svc = Service(process, f"http://127.0.0.1:{port}", log, contract_topics)
+    try:
+        await _wait_ready(svc)
+        yield svc
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+async def _wait_ready(svc: Service, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if svc.process.poll() is not None:
+                pytest.fail(f"service exited with {svc.process.returncode}:\n{svc.log.read_text()[-3000:]}")
+            try:
+                async with http.get(f"{svc.base_url}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    pytest.fail(f"service not ready after {timeout} s:\n{svc.log.read_text()[-3000:]}")
+
+
+def comandos(n: int) -> list[dict[str, str]]:
+    rng = random.Random(7)
+    return [
+        {
+            "id_pago": str(uuid.uuid4()),
+            "id_afiliado": f"afiliado_{rng.randrange(1000)}",
+            "monto": f"{rng.randrange(1, 500000) / 100:.2f}",
+            "moneda": rng.choice(["USD", "EUR", "COP"]),
+        }
+        for _ in range(n)
+    ]
+
+
+MALFORMADOS = [
+    b"not json",
+    b'{"id_pago": "x"}',
+    b"\xff\xff",
+    b"[]",
+    b'{"id_pago": "' + str(uuid.uuid4()).encode() + b'", "id_afiliado": "a", "monto": "0", "moneda": "USD"}',
+]
+
+
+def publicar(producer, pagos, duplicados) -> None:
+    for cmd in pagos:
+        producer.send_async(json.dumps(cmd).encode(), None, partition_key=cmd["id_pago"])
+    for data in MALFORMADOS:
+        producer.send_async(data, None)
+    for cmd in duplicados:  # exact duplicates, as an upstream retry would send them
+        producer.send_async(json.dumps(cmd).encode(), None, partition_key=cmd["id_pago"])
+    producer.flush()
+
+
+async def eventos_por_pago(consumer, esperados: int, timeout: float) -> dict[str, list[dict]]:
+    """Events grouped by payment, until every payment has one (plus 2 s for any late duplicate)."""
+    por_pago: dict[str, list[dict]] = collections.defaultdict(list)
+
+    def tomar(n: int, segundos: float) -> None:
+        for msg in pulsar_helpers.receive(consumer, n, segundos):
+            evento = json.loads(msg.data())
+            assert msg.partition_key() == evento["data"]["id_pago"]
+            assert msg.properties() == {"event_type": evento["event_type"], "event_id": evento["event_id"]}
+            por_pago[evento["data"]["id_pago"]].append(evento)
+
+    deadline = time.monotonic() + timeout
+    while len(por_pago) < esperados and time.monotonic() < deadline:
+        await asyncio.to_thread(tomar, 50, 1)
+    await asyncio.to_thread(tomar, 50, 2)
+    return por_pago
+
+
+async def comprobar_estado(http, base_url: str, cmd: dict[str, str], evento: dict) -> None:
+    async with http.get(f"{base_url}/pagos/{cmd['id_pago']}") as resp:
+        assert resp.status == 200
+        estado = await resp.json()
+    assert (estado["id_afiliado"], estado["monto"], estado["moneda"]) == (
+        cmd["id_afiliado"],
+        cmd["monto"],
+        cmd["moneda"],
+    )
+    assert evento["data"]["monto"] == cmd["monto"]
+    assert estado["estado"] == {"PagoExitoso": "EXITOSO", "PagoFallido": "FALLIDO"}[evento["event_type"]]
+    assert estado["intentos"] == 1
+    if estado["estado"] == "FALLIDO":
+        assert estado["mensaje_error"] == evento["data"]["mensaje_error"]
+    else:
+        assert estado["referencia_pago"] == evento["data"]["referencia_pago"]
+
+
+async def test_200_comandos_de_punta_a_punta(service: Service, pulsar_url):
+    observer = pulsar_helpers.client(pulsar_url)
+    try:
+        events = pulsar_helpers.subscribe(observer, service.topics.events, "e2e-events")
+        dlq = pulsar_helpers.subscribe(observer, service.topics.dlq, "e2e-dlq")
+        pagos = comandos(200)
+        inicio = time.monotonic()
+        publicar(observer.create_producer(service.topics.commands), pagos, random.Random(3).sample(pagos, 10))
+        por_pago = await eventos_por_pago(events, len(pagos), timeout=90)
+        duracion = time.monotonic() - inicio - 2
+
+        assert set(por_pago) == {c["id_pago"] for c in pagos}
+        repetidos = {k: len(v) for k, v in por_pago.items() if len(v) > 1}
+        assert repetidos == {}
+        async with aiohttp.ClientSession() as http:
+            for cmd in pagos:
+                await comprobar_estado(http, service.base_url, cmd, por_pago[cmd["id_pago"]][0])
+            async with http.get(f"{service.base_url}/pagos/outbox/estadisticas") as resp:
+                stats = await resp.json()
+        tipos = collections.Counter(evs[0]["event_type"] for evs in por_pago.values())
+        assert tipos["PagoExitoso"] > 0
+        assert tipos["PagoFallido"] > 0  # the mix really is a mix
+
+        en_dlq = await asyncio.to_thread(pulsar_helpers.receive, dlq, len(MALFORMADOS) + 1, 3)
+        assert sorted(m.data() for m in en_dlq) == sorted(MALFORMADOS)
+        assert all(m.properties()["motivo"] for m in en_dlq)
+
+        assert (stats["total_eventos"], stats["eventos_procesados"], stats["eventos_pendientes"]) == (200, 200, 0)
+        assert service.stop() == 0, service.log.read_text()[-3000:]
+        assert "Traceback" not in service.log.read_text()
+        print(
+            f"\ne2e: 200 payments + {len(MALFORMADOS)} malformed + 10 duplicates, last event after "
+            f"{duracion:.2f} s ({tipos['PagoExitoso']} EXITOSO, {tipos['PagoFallido']} FALLIDO)"
+        )
+    finally:
+        observer.close()

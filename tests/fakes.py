@@ -1,0 +1,156 @@
+"""Hand-written fakes of the ports, for unit tests. Asserted on end state, not on calls."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Sequence
+from uuid import UUID
+
+from pagos_worker.adapters.pulsar.consumer import Entrega
+from pagos_worker.application.ports.outbox import EventoPendiente, Mensaje
+from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError, ResultadoPago
+from pagos_worker.application.ports.repository import Reclamo
+from pagos_worker.domain.errors import PagoEnCursoError, PagoYaProcesadoError
+from pagos_worker.domain.events import EventoPago
+from pagos_worker.domain.pago import EstadoPago, Lease, Pago
+
+
+def _copia(pago: Pago) -> Pago:
+    return dataclasses.replace(pago, eventos=[])
+
+
+class FakePagoRepository:
+    """The port's semantics, applied with the domain's own rules."""
+
+    def __init__(self) -> None:
+        self.pagos: dict[UUID, Pago] = {}
+        self.outbox: list[EventoPago] = []
+
+    async def reclamar(self, pago: Pago) -> Reclamo:
+        guardado = self.pagos.get(pago.id_pago)
+        if guardado is None:
+            self.pagos[pago.id_pago] = _copia(pago)
+            return Reclamo(_copia(pago), reclamado=True)
+        if not guardado.mismos_terminos(pago):
+            return Reclamo(_copia(guardado), reclamado=False)
+        assert pago.lease is not None
+        try:
+            guardado.iniciar_procesamiento(pago.lease, pago.fecha_creacion)
+        except (PagoYaProcesadoError, PagoEnCursoError):
+            return Reclamo(_copia(guardado), reclamado=False)
+        return Reclamo(_copia(guardado), reclamado=True)
+
+    async def guardar_resultado(self, pago: Pago) -> bool:
+        guardado = self.pagos[pago.id_pago]
+        if guardado.estado is not EstadoPago.PROCESANDO:
+            return False
+        self.pagos[pago.id_pago] = _copia(pago)
+        self.outbox.extend(pago.eventos)
+        return True
+
+    async def liberar(self, pago: Pago) -> None:
+        guardado = self.pagos[pago.id_pago]
+        mio = guardado.lease is not None and pago.lease is not None and guardado.lease.owner == pago.lease.owner
+        if guardado.estado is EstadoPago.PROCESANDO and mio:
+            guardado.lease = Lease(pago.lease.owner, guardado.fecha_creacion)  # type: ignore[union-attr]
+
+    async def obtener(self, id_pago: UUID) -> Pago | None:
+        pago = self.pagos.get(id_pago)
+        return None if pago is None else _copia(pago)
+
+    def eventos_de(self, id_pago: UUID) -> list[str]:
+        return [e.tipo for e in self.outbox if e.id_pago == id_pago]
+
+
+class FakePasarelaDePagos:
+    """Answers from a script per payment (default: paid); records every call."""
+
+    def __init__(self, respuestas: dict[UUID, ResultadoPago | Exception] | None = None) -> None:
+        self.respuestas = respuestas or {}
+        self.llamadas: list[UUID] = []
+
+    async def procesar_pago(self, pago: Pago) -> ResultadoPago:
+        self.llamadas.append(pago.id_pago)
+        respuesta = self.respuestas.get(pago.id_pago, ResultadoPago.exito(f"ref_{pago.id_pago.hex[:8]}"))
+        if isinstance(respuesta, Exception):
+            raise respuesta
+        return respuesta
+
+
+INDETERMINADO = ResultadoIndeterminadoError("timeout")
+
+
+class _FakeLote:
+    def __init__(self, store: FakeOutboxStore, eventos: list[EventoPendiente]) -> None:
+        self._store = store
+        self._eventos = eventos
+        self.marcado = False
+
+    @property
+    def eventos(self) -> Sequence[EventoPendiente]:
+        return self._eventos
+
+    async def marcar_publicados(self) -> None:
+        self.marcado = True
+
+
+class FakeOutboxStore:
+    def __init__(self, eventos: Sequence[EventoPendiente] = ()) -> None:
+        self.pendientes = list(eventos)
+        self.publicados: list[EventoPendiente] = []
+        self.nuevos = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def reservar_pendientes(self, limite: int) -> AsyncIterator[_FakeLote]:
+        lote = _FakeLote(self, self.pendientes[:limite])
+        yield lote
+        if lote.marcado:
+            del self.pendientes[: len(lote.eventos)]
+            self.publicados.extend(lote.eventos)
+
+    async def esperar_nuevos(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.nuevos.wait(), timeout)
+        self.nuevos.clear()
+
+
+class FakePublisher:
+    def __init__(self, fallos: int = 0) -> None:
+        self.mensajes: list[Mensaje] = []
+        self.fallos = fallos
+
+    async def publicar(self, mensajes: Sequence[Mensaje]) -> None:
+        if self.fallos:
+            self.fallos -= 1
+            raise ConnectionError("broker unavailable")
+        self.mensajes.extend(mensajes)
+
+
+class FakeCommandSource:
+    """Delivers the given payloads once `start` is called; records how each was settled."""
+
+    def __init__(self, payloads: Sequence[bytes]) -> None:
+        self._payloads = list(payloads)
+        self.acked: list[bytes] = []
+        self.nacked: list[bytes] = []
+        self.slots_in_use = 0
+
+    def start(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Entrega], None]) -> None:
+        for i, data in enumerate(self._payloads):
+            self.slots_in_use += 1
+            entrega = Entrega(data, {"origen": "test"}, f"k{i}", f"{i}:0", 0, "persistent://t/comandos", None)
+            loop.call_soon(deliver, entrega)
+
+    async def stop_receiving(self) -> None:
+        return None
+
+    def ack(self, entrega: Entrega) -> None:
+        self.acked.append(entrega.data)
+
+    def nack(self, entrega: Entrega) -> None:
+        self.nacked.append(entrega.data)
+
+    def release(self) -> None:
+        self.slots_in_use -= 1

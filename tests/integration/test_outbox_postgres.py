@@ -1,0 +1,114 @@
+"""The outbox on PostgreSQL: atomic with the payment, skip-locked lots, NOTIFY wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
+from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
+from pagos_worker.adapters.postgres.views import PostgresPagoViews
+from pagos_worker.application.relay import OutboxRelay
+from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago
+from tests.fakes import FakePublisher
+
+pytestmark = pytest.mark.integration
+T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+
+
+async def pagos_procesados(repo: PostgresPagoRepository, n: int) -> list[Pago]:
+    pagos = []
+    for i in range(n):
+        pago = Pago.crear(
+            id_pago=uuid.uuid4(), id_afiliado=f"a{i}", importe=Dinero(Decimal("10.00"), Moneda.EUR), ahora=T0
+        )
+        pago.iniciar_procesamiento(Lease("w", T0 + timedelta(minutes=1)), T0)
+        pagos.append((await repo.reclamar(pago)).pago)
+    for pago in pagos:  # one after the other: the outbox order is then defined
+        pago.marcar_exitoso(f"tr_{pago.id_afiliado}", T0)
+        await repo.guardar_resultado(pago)
+    return pagos
+
+
+async def test_estado_y_evento_van_en_la_misma_transaccion(engine):
+    """A unit of work: if the outbox row cannot be written, the new state is not written either."""
+    repo = PostgresPagoRepository(engine)
+    [hecho] = await pagos_procesados(repo, 1)
+    async with engine.connect() as conn:
+        usado = await conn.scalar(text("SELECT event_id FROM outbox WHERE id_pago = :i"), {"i": hecho.id_pago})
+    pago = Pago.crear(id_pago=uuid.uuid4(), id_afiliado="b", importe=Dinero(Decimal(5), Moneda.USD), ahora=T0)
+    pago.iniciar_procesamiento(Lease("w", T0 + timedelta(minutes=1)), T0)
+    pago = (await repo.reclamar(pago)).pago
+    pago.marcar_exitoso("tr_b", T0)
+    # An event id already in the outbox: the outbox insert violates its unique key.
+    pago.eventos[0] = dataclasses.replace(pago.eventos[0], event_id=usado)
+    with pytest.raises(IntegrityError):
+        await repo.guardar_resultado(pago)
+    assert (await repo.obtener(pago.id_pago)).estado is EstadoPago.PROCESANDO
+    async with engine.connect() as conn:
+        n = await conn.scalar(text("SELECT count(*) FROM outbox WHERE id_pago = :i"), {"i": pago.id_pago})
+    assert n == 0
+
+
+async def test_lotes_en_orden_y_marcados_al_terminar(engine, database_url):
+    repo = PostgresPagoRepository(engine)
+    pagos = await pagos_procesados(repo, 5)
+    store = PostgresOutboxStore(engine, database_url)
+    async with store.reservar_pendientes(3) as lote:
+        assert [e.id_pago for e in lote.eventos] == [p.id_pago for p in pagos[:3]]
+        assert b'"event_type":"PagoExitoso"' in lote.eventos[0].payload
+        await lote.marcar_publicados()
+    async with store.reservar_pendientes(10) as lote:
+        assert [e.id_pago for e in lote.eventos] == [p.id_pago for p in pagos[3:]]
+    # Not marked: still pending.
+    stats = await PostgresPagoViews(engine).estadisticas_outbox()
+    assert (stats.total_eventos, stats.eventos_procesados, stats.eventos_pendientes) == (5, 3, 2)
+    assert stats.antiguedad_pendiente_mas_antiguo_s is not None
+    await store.close()
+
+
+async def test_si_la_publicacion_falla_el_lote_sigue_pendiente(engine, database_url):
+    await pagos_procesados(PostgresPagoRepository(engine), 2)
+    store = PostgresOutboxStore(engine, database_url)
+    with pytest.raises(ConnectionError):
+        await OutboxRelay(store, FakePublisher(fallos=1)).publicar_pendientes()
+    stats = await PostgresPagoViews(engine).estadisticas_outbox()
+    assert stats.eventos_pendientes == 2
+    await store.close()
+
+
+async def test_dos_relays_a_la_vez_nunca_publican_un_evento_dos_veces(engine, database_url):
+    await pagos_procesados(PostgresPagoRepository(engine), 400)
+    stores = [PostgresOutboxStore(engine, database_url) for _ in range(2)]
+    publishers = [FakePublisher(), FakePublisher()]
+    relays = [OutboxRelay(s, p, lote=20) for s, p in zip(stores, publishers, strict=True)]
+    await asyncio.gather(*(r.vaciar() for r in relays), *(r.vaciar() for r in relays))
+    ids = [m.properties["event_id"] for p in publishers for m in p.mensajes]
+    assert len(ids) == 400
+    assert len(set(ids)) == 400
+    assert all(p.mensajes for p in publishers)  # both took part
+    stats = await PostgresPagoViews(engine).estadisticas_outbox()
+    assert (stats.eventos_procesados, stats.eventos_pendientes) == (400, 0)
+    for s in stores:
+        await s.close()
+
+
+async def test_el_relay_despierta_con_cada_commit(engine, database_url):
+    store = PostgresOutboxStore(engine, database_url)
+    await store.esperar_nuevos(0.01)  # connects and starts listening
+    await store.esperar_nuevos(0.5)  # the first wait after connecting returns at once
+    espera = asyncio.create_task(store.esperar_nuevos(10))
+    await asyncio.sleep(0.05)
+    inicio = time.monotonic()
+    await pagos_procesados(PostgresPagoRepository(engine), 1)
+    await asyncio.wait_for(espera, 5)
+    assert time.monotonic() - inicio < 1.0
+    await store.close()

@@ -1,0 +1,117 @@
+"""The Pulsar adapters against a real broker (pulsar-lite unless PAGOS_TEST_PULSAR_URL is set)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+
+from pagos_worker.adapters.pulsar.client import PulsarConnection
+from pagos_worker.adapters.pulsar.publisher import PublicacionError
+from pagos_worker.application.handlers import PROCESADO
+from pagos_worker.application.ports.outbox import Mensaje
+from pagos_worker.embedded.pulsar import EmbeddedPulsar
+from pagos_worker.entrypoints.worker import CommandWorker
+from tests import pulsar_helpers
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+async def test_el_publisher_publica_en_orden_con_clave_y_propiedades(pulsar_url, topics):
+    observer = pulsar_helpers.client(pulsar_url)
+    consumer = pulsar_helpers.subscribe(observer, topics.events)
+    conn = PulsarConnection(pulsar_url)
+    publisher = await conn.publisher(topics.events)
+    mensajes = [Mensaje(payload=b"%d" % i, key=f"k{i}", properties={"event_id": str(i)}) for i in range(300)]
+    await publisher.publicar(mensajes)
+    recibidos = await asyncio.to_thread(pulsar_helpers.receive, consumer, 300, 10)
+    assert [m.data() for m in recibidos] == [m.payload for m in mensajes]
+    assert recibidos[7].partition_key() == "k7"
+    assert recibidos[7].properties() == {"event_id": "7"}
+    await publisher.close()
+    await conn.close()
+    observer.close()
+
+
+async def test_el_publisher_falla_si_el_broker_no_esta(tmp_path, topics):
+    broker = EmbeddedPulsar(tmp_path, port=free_port())
+    await broker.start()
+    conn = PulsarConnection(broker.url)
+    publisher = await conn.publisher(topics.events, send_timeout_seconds=1)
+    await broker.stop()
+    with pytest.raises(PublicacionError):
+        await publisher.publicar([Mensaje(payload=b"x", key="k", properties={})])
+    await conn.close()
+
+
+MALOS = {
+    b"\xff\xfe": "no_utf8",
+    b"{": "json_invalido",
+    b"[]": "no_es_objeto",
+    b'{"id_pago": "x"}': "campo_faltante",
+    json.dumps(
+        {"id_pago": str(uuid.uuid4()), "id_afiliado": "a", "monto": "1.00", "moneda": "USD", "x": 1}
+    ).encode(): "campo_desconocido",
+    json.dumps({"id_pago": "nope", "id_afiliado": "a", "monto": "1.00", "moneda": "USD"}).encode(): "id_pago_invalido",
+    json.dumps(
+        {"id_pago": str(uuid.uuid4()), "id_afiliado": "a", "monto": "1", "moneda": "XXX"}
+    ).encode(): "moneda_no_soportada",
+    json.dumps(
+        {"id_pago": str(uuid.uuid4()), "id_afiliado": "a", "monto": "-1", "moneda": "USD"}
+    ).encode(): "monto_no_positivo",
+    json.dumps(
+        {"id_pago": str(uuid.uuid4()), "id_afiliado": "a", "monto": "1.001", "moneda": "USD"}
+    ).encode(): "demasiados_decimales",
+    json.dumps(
+        {"id_pago": str(uuid.uuid4()), "id_afiliado": "a", "monto": "1e99", "moneda": "USD"}
+    ).encode(): "monto_invalido",
+    json.dumps(
+        {"id_pago": str(uuid.uuid4()), "id_afiliado": "a", "monto": 1e99, "moneda": "USD"}
+    ).encode(): "monto_demasiado_grande",
+}
+
+
+async def test_comandos_malformados_van_a_la_dlq_sin_cambios_y_se_confirman(pulsar_url, topics):
+    procesados = []
+
+    async def procesar(cmd):
+        procesados.append(cmd.id_pago)
+        return PROCESADO
+
+    observer = pulsar_helpers.client(pulsar_url)
+    dlq_consumer = pulsar_helpers.subscribe(observer, topics.dlq)
+    producer = observer.create_producer(topics.commands)
+    bueno = json.dumps({"id_pago": str(uuid.uuid4()), "id_afiliado": "a", "monto": "1.00", "moneda": "USD"}).encode()
+    for data in [*MALOS, bueno]:
+        producer.send(data, properties={"trace": "t1"}, partition_key="clave")
+
+    conn = PulsarConnection(pulsar_url)
+    source = await conn.command_source(topics.commands, "pagos-worker", capacity=4, nack_delay_seconds=0.2)
+    dlq = await conn.publisher(topics.dlq)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(CommandWorker(source, procesar, dlq).run(stop, drain_timeout=5))
+
+    en_dlq = await asyncio.to_thread(pulsar_helpers.receive, dlq_consumer, len(MALOS), 15)
+    assert {m.data(): m.properties()["motivo"] for m in en_dlq} == MALOS
+    muestra = en_dlq[0].properties()
+    assert muestra["trace"] == "t1"
+    assert muestra["topic_origen"].endswith("-comandos")
+    assert muestra["message_id_origen"]
+    assert muestra["detalle"]
+    assert {m.partition_key() for m in en_dlq} == {"clave"}
+    assert len(procesados) == 1
+
+    stop.set()
+    await worker
+    await source.close()
+    # Everything was acknowledged: a new consumer on the subscription gets nothing back.
+    source = await conn.command_source(topics.commands, "pagos-worker", capacity=4, nack_delay_seconds=0.2)
+    again = await asyncio.to_thread(pulsar_helpers.receive, source._consumer, 1, 2)
+    assert again == []
+    await source.close()
+    await dlq.close()
+    await conn.close()
+    observer.close()

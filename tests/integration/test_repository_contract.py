@@ -1,0 +1,155 @@
+"""The `PagoRepository` contract, run against the fake and against PostgreSQL alike: the SQL claim
+must follow the same rules as the domain does in the fake."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
+from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago
+from tests.fakes import FakePagoRepository
+
+T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+
+
+class Subject:
+    """A repository plus a way to read the events it stored, whatever the implementation."""
+
+    def __init__(self, repo, eventos_de) -> None:
+        self.repo = repo
+        self.eventos_de = eventos_de
+
+
+@pytest.fixture(params=["fake", pytest.param("postgres", marks=pytest.mark.integration)])
+def subject(request) -> Subject:
+    if request.param == "fake":
+        fake = FakePagoRepository()
+
+        async def eventos_fake(id_pago):
+            return fake.eventos_de(id_pago)
+
+        return Subject(fake, eventos_fake)
+    engine: AsyncEngine = request.getfixturevalue("engine")
+
+    async def eventos_pg(id_pago):
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT event_type FROM outbox WHERE id_pago = :i ORDER BY id"), {"i": id_pago}
+            )
+            return [r.event_type for r in rows]
+
+    return Subject(PostgresPagoRepository(engine, max_batch=50), eventos_pg)
+
+
+def solicitud(id_pago=None, *, owner="w1", ahora=T0, lease_s=30, monto="100.50", afiliado="afiliado_123") -> Pago:
+    pago = Pago.crear(
+        id_pago=id_pago or uuid.uuid4(), id_afiliado=afiliado, importe=Dinero(Decimal(monto), Moneda.USD), ahora=ahora
+    )
+    pago.iniciar_procesamiento(Lease(owner, ahora + timedelta(seconds=lease_s)), ahora)
+    return pago
+
+
+async def test_un_pago_nuevo_queda_reclamado(subject):
+    pedido = solicitud()
+    reclamo = await subject.repo.reclamar(pedido)
+    assert reclamo.reclamado
+    assert reclamo.pago.estado is EstadoPago.PROCESANDO
+    assert reclamo.pago.lease == pedido.lease
+    assert reclamo.pago.intentos == 1
+    guardado = await subject.repo.obtener(pedido.id_pago)
+    assert guardado.importe == pedido.importe
+    assert guardado.fecha_creacion == T0
+
+
+async def test_lease_vigente_no_se_reclama_y_vencido_si(subject):
+    primero = solicitud(owner="w1", lease_s=30)
+    await subject.repo.reclamar(primero)
+    ocupado = await subject.repo.reclamar(solicitud(primero.id_pago, owner="w2", ahora=T0 + timedelta(seconds=29)))
+    assert not ocupado.reclamado
+    assert ocupado.pago.lease.owner == "w1"
+    tarde = T0 + timedelta(seconds=30)
+    retomado = await subject.repo.reclamar(solicitud(primero.id_pago, owner="w2", ahora=tarde))
+    assert retomado.reclamado
+    assert retomado.pago.lease.owner == "w2"
+    assert retomado.pago.intentos == 2
+    assert retomado.pago.fecha_creacion == T0  # the payment keeps its birth date
+
+
+async def test_resultado_y_evento_se_guardan_juntos_y_solo_una_vez(subject):
+    reclamo = await subject.repo.reclamar(solicitud())
+    pago = reclamo.pago
+    pago.marcar_exitoso("tr_1", T0 + timedelta(seconds=1))
+    assert await subject.repo.guardar_resultado(pago)
+    guardado = await subject.repo.obtener(pago.id_pago)
+    assert (guardado.estado, guardado.referencia_pago, guardado.lease) == (EstadoPago.EXITOSO, "tr_1", None)
+    assert guardado.fecha_procesamiento == T0 + timedelta(seconds=1)
+    assert await subject.eventos_de(pago.id_pago) == ["PagoExitoso"]
+    # Another worker that also got an outcome for it stores nothing.
+    otro = (await subject.repo.reclamar(solicitud())).pago
+    otro.id_pago = pago.id_pago
+    otro.marcar_fallido("Fondos insuficientes", T0)
+    assert not await subject.repo.guardar_resultado(otro)
+    assert await subject.eventos_de(pago.id_pago) == ["PagoExitoso"]
+    assert (await subject.repo.obtener(pago.id_pago)).estado is EstadoPago.EXITOSO
+
+
+async def test_un_pago_final_no_se_reclama_de_nuevo(subject):
+    pago = (await subject.repo.reclamar(solicitud())).pago
+    pago.marcar_fallido("Tarjeta rechazada", T0)
+    await subject.repo.guardar_resultado(pago)
+    reclamo = await subject.repo.reclamar(solicitud(pago.id_pago, owner="w2", ahora=T0 + timedelta(days=1)))
+    assert not reclamo.reclamado
+    assert reclamo.pago.estado is EstadoPago.FALLIDO
+    assert reclamo.pago.mensaje_error == "Tarjeta rechazada"
+
+
+async def test_otros_terminos_no_reclaman_ni_con_lease_vencido(subject):
+    pago = (await subject.repo.reclamar(solicitud())).pago
+    tarde = T0 + timedelta(minutes=5)
+    for conflicto in (
+        solicitud(pago.id_pago, ahora=tarde, monto="1.00"),
+        solicitud(pago.id_pago, ahora=tarde, afiliado="otro"),
+    ):
+        reclamo = await subject.repo.reclamar(conflicto)
+        assert not reclamo.reclamado
+        assert reclamo.pago.importe.monto == Decimal("100.50")
+        assert reclamo.pago.id_afiliado == "afiliado_123"
+
+
+async def test_liberar_permite_retomar_enseguida(subject):
+    pago = (await subject.repo.reclamar(solicitud(owner="w1", lease_s=3600))).pago
+    await subject.repo.liberar(pago)
+    reclamo = await subject.repo.reclamar(solicitud(pago.id_pago, owner="w2", ahora=datetime.now(UTC)))
+    assert reclamo.reclamado
+
+
+async def test_reclamos_concurrentes_del_mismo_pago_solo_uno_gana(subject):
+    id_pago = uuid.uuid4()
+    reclamos = await asyncio.gather(*(subject.repo.reclamar(solicitud(id_pago, owner=f"w{i}")) for i in range(10)))
+    assert sum(r.reclamado for r in reclamos) == 1
+
+
+async def test_muchos_reclamos_y_resultados_concurrentes(subject):
+    pedidos = [solicitud() for _ in range(300)]
+    reclamos = await asyncio.gather(*(subject.repo.reclamar(p) for p in pedidos))
+    assert all(r.reclamado for r in reclamos)
+    for i, r in enumerate(reclamos):
+        if i % 3:
+            r.pago.marcar_exitoso(f"tr_{i}", T0)
+        else:
+            r.pago.marcar_fallido("Fondos insuficientes", T0)
+    assert all(await asyncio.gather(*(subject.repo.guardar_resultado(r.pago) for r in reclamos)))
+    estados = [(await subject.repo.obtener(p.id_pago)).estado for p in pedidos]
+    assert estados.count(EstadoPago.FALLIDO) == 100
+    assert estados.count(EstadoPago.EXITOSO) == 200
+
+
+async def test_pago_inexistente(subject):
+    assert await subject.repo.obtener(uuid.uuid4()) is None

@@ -1,0 +1,137 @@
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from pagos_worker.application.queries import (
+    EstadisticasOutbox,
+    ObtenerEstadisticasOutboxHandler,
+    ObtenerEstadoPagoHandler,
+    VistaPago,
+)
+from pagos_worker.entrypoints.http_api import create_app
+
+CONOCIDO = uuid.UUID("550e8400-e29b-41d4-a716-446655440000")
+
+
+class FakeViews:
+    def __init__(self, falla: bool = False) -> None:
+        self.falla = falla
+
+    async def estado_pago(self, id_pago):
+        if self.falla:
+            raise ConnectionError("database down")
+        if id_pago != CONOCIDO:
+            return None
+        return VistaPago(
+            id=CONOCIDO,
+            id_afiliado="afiliado_123",
+            monto=Decimal("100.50"),
+            moneda="USD",
+            estado="EXITOSO",
+            referencia_pago="tr_1",
+            fecha_creacion=datetime(2026, 1, 1, 10, tzinfo=UTC),
+            fecha_procesamiento=datetime(2026, 1, 1, 10, 0, 5, tzinfo=UTC),
+            mensaje_error=None,
+            intentos=1,
+        )
+
+    async def estadisticas_outbox(self):
+        return EstadisticasOutbox(10, 8, 2, 1.5)
+
+
+async def ready():
+    return {"postgres": "ok", "pulsar": "ok"}
+
+
+@pytest.fixture
+async def client():
+    views = FakeViews()
+    app = create_app(ObtenerEstadoPagoHandler(views), ObtenerEstadisticasOutboxHandler(views), ready)
+    async with TestClient(TestServer(app)) as c:
+        c.views = views
+        yield c
+
+
+async def test_estado_de_un_pago(client):
+    resp = await client.get(f"/pagos/{CONOCIDO}")
+    assert resp.status == 200
+    assert await resp.json() == {
+        "id": str(CONOCIDO),
+        "id_afiliado": "afiliado_123",
+        "monto": "100.50",
+        "moneda": "USD",
+        "estado": "EXITOSO",
+        "referencia_pago": "tr_1",
+        "fecha_creacion": "2026-01-01T10:00:00.000Z",
+        "fecha_procesamiento": "2026-01-01T10:00:05.000Z",
+        "mensaje_error": None,
+        "intentos": 1,
+    }
+
+
+async def test_pago_desconocido_es_404_json(client):
+    resp = await client.get(f"/pagos/{uuid.uuid4()}")
+    assert resp.status == 404
+    assert (await resp.json())["error"] == "pago_no_encontrado"
+
+
+@pytest.mark.parametrize("malo", ["no-es-uuid", "1234", "%00", "x" * 500, "outbox"])
+async def test_id_malformado_es_400_json(client, malo):
+    resp = await client.get(f"/pagos/{malo}")
+    assert resp.status == 400
+    assert resp.content_type == "application/json"
+    assert (await resp.json())["error"] == "id_pago_invalido"
+
+
+async def test_estadisticas_del_outbox(client):
+    resp = await client.get("/pagos/outbox/estadisticas")
+    assert await resp.json() == {
+        "total_eventos": 10,
+        "eventos_procesados": 8,
+        "eventos_pendientes": 2,
+        "antiguedad_pendiente_mas_antiguo_s": 1.5,
+    }
+
+
+async def test_rutas_desconocidas_y_metodos_no_permitidos_son_json(client):
+    resp = await client.get("/nada")
+    assert (resp.status, resp.content_type) == (404, "application/json")
+    resp = await client.post(f"/pagos/{CONOCIDO}", data=b"{}")
+    assert (resp.status, resp.content_type) == (405, "application/json")
+    assert (await resp.json())["error"] == "metodo_no_permitido"
+
+
+async def test_almacenamiento_caido_es_503_sin_traza(client):
+    client.views.falla = True
+    resp = await client.get(f"/pagos/{CONOCIDO}")
+    assert resp.status == 503
+    body = await resp.text()
+    assert "Traceback" not in body
+    assert "database down" not in body
+
+
+async def test_salud_y_preparacion(client):
+    assert (await (await client.get("/healthz")).json()) == {"status": "ok"}
+    resp = await client.get("/readyz")
+    assert resp.status == 200
+    assert (await resp.json())["checks"] == {"postgres": "ok", "pulsar": "ok"}
+
+
+async def test_readyz_503_si_falta_algo():
+    async def no_ready():
+        return {"postgres": "ok", "pulsar": "error: Timeout"}
+
+    views = FakeViews()
+    app = create_app(ObtenerEstadoPagoHandler(views), ObtenerEstadisticasOutboxHandler(views), no_ready)
+    async with TestClient(TestServer(app)) as c:
+        resp = await c.get("/readyz")
+        assert resp.status == 503
+
+
+async def test_openapi(client):
+    spec = await (await client.get("/openapi.json")).json()
+    assert spec["openapi"].startswith("3.")
+    assert "/pagos/{id_pago}" in spec["paths"]

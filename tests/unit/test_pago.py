@@ -1,0 +1,120 @@
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from pagos_worker.domain import (
+    Dinero,
+    EstadoPago,
+    Lease,
+    Moneda,
+    Pago,
+    PagoEnCursoError,
+    PagoExitoso,
+    PagoFallido,
+    PagoYaProcesadoError,
+    TransicionInvalidaError,
+)
+
+AHORA = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+
+
+def nuevo_pago() -> Pago:
+    return Pago.crear(
+        id_pago=uuid.uuid4(), id_afiliado="afiliado_123", importe=Dinero(Decimal("100.50"), Moneda.USD), ahora=AHORA
+    )
+
+
+def lease(owner: str = "w1", segundos: int = 60) -> Lease:
+    return Lease(owner, AHORA + timedelta(seconds=segundos))
+
+
+def test_un_pago_nace_pendiente_y_sin_eventos():
+    pago = nuevo_pago()
+    assert pago.estado is EstadoPago.PENDIENTE
+    assert pago.eventos == []
+    assert pago.intentos == 0
+
+
+def test_camino_feliz_registra_pago_exitoso():
+    pago = nuevo_pago()
+    pago.iniciar_procesamiento(lease(), AHORA)
+    assert pago.estado is EstadoPago.PROCESANDO
+    pago.marcar_exitoso("tr_1", AHORA + timedelta(seconds=1))
+    assert pago.estado is EstadoPago.EXITOSO
+    assert pago.lease is None
+    assert pago.fecha_procesamiento == AHORA + timedelta(seconds=1)
+    [evento] = pago.eventos
+    assert isinstance(evento, PagoExitoso)
+    assert (evento.id_pago, evento.referencia_pago, evento.importe) == (pago.id_pago, "tr_1", pago.importe)
+    assert evento.timestamp.utcoffset() == timedelta(0)
+
+
+def test_fallo_registra_pago_fallido_con_el_mensaje():
+    pago = nuevo_pago()
+    pago.iniciar_procesamiento(lease(), AHORA)
+    pago.marcar_fallido("Fondos insuficientes", AHORA)
+    assert pago.estado is EstadoPago.FALLIDO
+    [evento] = pago.eventos
+    assert isinstance(evento, PagoFallido)
+    assert evento.mensaje_error == "Fondos insuficientes"
+
+
+@pytest.mark.parametrize("final", ["exitoso", "fallido"])
+def test_un_pago_procesado_no_se_procesa_otra_vez(final):
+    pago = nuevo_pago()
+    pago.iniciar_procesamiento(lease(), AHORA)
+    if final == "exitoso":
+        pago.marcar_exitoso("tr_1", AHORA)
+    else:
+        pago.marcar_fallido("Tarjeta rechazada", AHORA)
+    with pytest.raises(PagoYaProcesadoError):
+        pago.iniciar_procesamiento(lease("w2"), AHORA + timedelta(hours=1))
+    with pytest.raises(TransicionInvalidaError):
+        pago.marcar_exitoso("tr_2", AHORA)
+    with pytest.raises(TransicionInvalidaError):
+        pago.marcar_fallido("otra vez", AHORA)
+    assert len(pago.eventos) == 1
+
+
+def test_solo_desde_procesando_se_llega_a_un_estado_final():
+    pago = nuevo_pago()
+    with pytest.raises(TransicionInvalidaError):
+        pago.marcar_exitoso("tr_1", AHORA)
+    with pytest.raises(TransicionInvalidaError):
+        pago.marcar_fallido("x", AHORA)
+    assert pago.eventos == []
+
+
+def test_lease_vigente_impide_otro_procesamiento_y_vencido_lo_permite():
+    pago = nuevo_pago()
+    pago.iniciar_procesamiento(lease("w1", segundos=30), AHORA)
+    with pytest.raises(PagoEnCursoError):
+        pago.iniciar_procesamiento(lease("w2"), AHORA + timedelta(seconds=29))
+    pago.iniciar_procesamiento(lease("w2", segundos=90), AHORA + timedelta(seconds=30))
+    assert pago.lease is not None
+    assert pago.lease.owner == "w2"
+    assert pago.intentos == 2
+
+
+def test_timestamps_sin_zona_horaria_se_rechazan():
+    with pytest.raises(ValueError, match="timezone"):
+        Pago.crear(
+            id_pago=uuid.uuid4(),
+            id_afiliado="a",
+            importe=Dinero(Decimal(1), Moneda.USD),
+            ahora=datetime(2026, 1, 1),  # noqa: DTZ001
+        )
+
+
+def test_mismos_terminos():
+    pago = nuevo_pago()
+    igual = Pago.crear(id_pago=pago.id_pago, id_afiliado="afiliado_123", importe=pago.importe, ahora=AHORA)
+    otro_monto = Pago.crear(
+        id_pago=pago.id_pago, id_afiliado="afiliado_123", importe=Dinero(Decimal(1), Moneda.USD), ahora=AHORA
+    )
+    otro_afiliado = Pago.crear(id_pago=pago.id_pago, id_afiliado="otro", importe=pago.importe, ahora=AHORA)
+    assert pago.mismos_terminos(igual)
+    assert not pago.mismos_terminos(otro_monto)
+    assert not pago.mismos_terminos(otro_afiliado)

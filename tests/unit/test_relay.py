@@ -1,0 +1,64 @@
+import asyncio
+import uuid
+
+import pytest
+
+from pagos_worker.application.ports.outbox import EventoPendiente
+from pagos_worker.application.relay import OutboxRelay
+from tests.fakes import FakeOutboxStore, FakePublisher
+
+
+def eventos(n: int) -> list[EventoPendiente]:
+    return [
+        EventoPendiente(
+            id=i, event_id=uuid.uuid4(), event_type="PagoExitoso", id_pago=uuid.uuid4(), payload=b"{%d}" % i
+        )
+        for i in range(1, n + 1)
+    ]
+
+
+async def test_publica_en_orden_con_clave_y_propiedades_y_marca():
+    pendientes = eventos(3)
+    store, publisher = FakeOutboxStore(pendientes), FakePublisher()
+    assert await OutboxRelay(store, publisher, lote=10).publicar_pendientes() == 3
+    assert [m.payload for m in publisher.mensajes] == [b"{1}", b"{2}", b"{3}"]
+    primero = publisher.mensajes[0]
+    assert primero.key == str(pendientes[0].id_pago)
+    assert primero.properties == {"event_type": "PagoExitoso", "event_id": str(pendientes[0].event_id)}
+    assert store.pendientes == []
+
+
+async def test_si_el_broker_falla_nada_se_marca():
+    store, publisher = FakeOutboxStore(eventos(2)), FakePublisher(fallos=1)
+    relay = OutboxRelay(store, publisher)
+    with pytest.raises(ConnectionError):
+        await relay.publicar_pendientes()
+    assert len(store.pendientes) == 2
+    assert await relay.publicar_pendientes() == 2
+
+
+async def test_vaciar_publica_por_lotes_hasta_el_final():
+    store, publisher = FakeOutboxStore(eventos(25)), FakePublisher()
+    assert await OutboxRelay(store, publisher, lote=10).vaciar() == 25
+    assert [m.payload for m in publisher.mensajes] == [b"{%d}" % i for i in range(1, 26)]
+
+
+async def test_run_reintenta_tras_fallos_y_despierta_con_nuevos_eventos():
+    store, publisher = FakeOutboxStore(eventos(1)), FakePublisher(fallos=2)
+    stop = asyncio.Event()
+    relay = OutboxRelay(store, publisher, intervalo=30)
+    task = asyncio.create_task(relay.run(stop))
+    for _ in range(100):
+        if publisher.mensajes:
+            break
+        await asyncio.sleep(0.05)
+    assert len(publisher.mensajes) == 1
+    store.pendientes.extend(eventos(1))
+    store.nuevos.set()  # a NOTIFY: no waiting for the 30 s poll
+    for _ in range(40):
+        if len(publisher.mensajes) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert len(publisher.mensajes) == 2
+    stop.set()
+    await asyncio.wait_for(task, 1)

@@ -1,0 +1,122 @@
+import asyncio
+import json
+import uuid
+
+from pagos_worker.application.handlers import EN_CURSO, PROCESADO, YA_PROCESADO, Accion, Desenlace
+from pagos_worker.entrypoints.worker import CommandWorker, manejar
+from tests.fakes import FakeCommandSource, FakePublisher
+
+
+def valido(**cambios) -> bytes:
+    cmd = {"id_pago": str(uuid.uuid4()), "id_afiliado": "a", "monto": "1.00", "moneda": "USD", **cambios}
+    return json.dumps(cmd).encode()
+
+
+async def test_manejar_rechaza_sin_llamar_a_la_aplicacion():
+    llamadas = []
+
+    async def procesar(cmd):
+        llamadas.append(cmd)
+        return PROCESADO
+
+    desenlace = await manejar(b"{}", procesar)
+    assert (desenlace.accion, desenlace.motivo) == (Accion.DLQ, "campo_faltante")
+    assert llamadas == []
+    assert (await manejar(valido(), procesar)) is PROCESADO
+    assert len(llamadas) == 1
+
+
+async def run_worker(payloads, procesar, dlq=None):
+    source = FakeCommandSource(payloads)
+    dlq = dlq or FakePublisher()
+    stop = asyncio.Event()
+    worker = CommandWorker(source, procesar, dlq)
+    task = asyncio.create_task(worker.run(stop, drain_timeout=5))
+    for _ in range(200):
+        if len(source.acked) + len(source.nacked) == len(payloads):
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await task
+    return source, dlq
+
+
+async def test_cada_desenlace_se_asienta_como_corresponde():
+    desenlaces = {b"ok": PROCESADO, b"dup": YA_PROCESADO, b"busy": EN_CURSO}
+
+    async def procesar(cmd):
+        return desenlaces[cmd.id_afiliado.encode()]
+
+    ok, dup, busy, malo = valido(id_afiliado="ok"), valido(id_afiliado="dup"), valido(id_afiliado="busy"), b"\x00"
+    source, dlq = await run_worker([ok, dup, busy, malo], procesar)
+    assert sorted(source.acked) == sorted([ok, dup, malo])
+    assert source.nacked == [busy]
+    [mensaje] = dlq.mensajes
+    assert mensaje.payload == malo
+    assert mensaje.properties["motivo"] == "json_invalido"
+    assert mensaje.properties["origen"] == "test"  # the original properties travel along
+    assert mensaje.properties["topic_origen"] == "persistent://t/comandos"
+    assert source.slots_in_use == 0
+
+
+async def test_un_conflicto_se_publica_en_la_dlq_con_el_detalle():
+    async def procesar(cmd):
+        return Desenlace(Accion.DLQ, "conflicto_con_pago_existente", "otro monto")
+
+    data = valido()
+    source, dlq = await run_worker([data], procesar)
+    assert source.acked == [data]
+    assert dlq.mensajes[0].properties["detalle"] == "otro monto"
+
+
+async def test_un_error_inesperado_devuelve_el_comando():
+    async def procesar(cmd):
+        raise RuntimeError("database down")
+
+    data = valido()
+    source, _ = await run_worker([data], procesar)
+    assert source.nacked == [data]
+    assert source.acked == []
+
+
+async def test_si_la_dlq_no_responde_el_comando_vuelve_y_no_se_pierde():
+    async def procesar(cmd):
+        return PROCESADO
+
+    source, _ = await run_worker([b"nope"], procesar, dlq=FakePublisher(fallos=1))
+    assert source.nacked == [b"nope"]
+    assert source.acked == []
+
+
+async def test_al_parar_espera_a_los_pagos_en_curso():
+    terminados = []
+
+    async def procesar(cmd):
+        await asyncio.sleep(0.2)
+        terminados.append(cmd.id_pago)
+        return PROCESADO
+
+    source = FakeCommandSource([valido() for _ in range(5)])
+    stop = asyncio.Event()
+    worker = CommandWorker(source, procesar, FakePublisher())
+    task = asyncio.create_task(worker.run(stop, drain_timeout=5))
+    await asyncio.sleep(0.05)
+    assert worker.in_flight == 5
+    stop.set()
+    await task
+    assert len(terminados) == 5
+    assert len(source.acked) == 5
+
+
+async def test_lo_que_no_termina_a_tiempo_no_se_confirma():
+    async def procesar(cmd):
+        await asyncio.sleep(10)
+        return PROCESADO
+
+    source = FakeCommandSource([valido()])
+    stop = asyncio.Event()
+    task = asyncio.create_task(CommandWorker(source, procesar, FakePublisher()).run(stop, drain_timeout=0.1))
+    await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert source.acked == []  # left unacknowledged: the broker redelivers it

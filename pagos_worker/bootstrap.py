@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from pagos_worker.adapters.pasarela_simulada import SimuladaPasarelaDePagos
@@ -21,6 +22,7 @@ from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.adapters.pulsar.client import PulsarConnection
 from pagos_worker.adapters.simulacion import Latencia
+from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.application.handlers import ProcesarPagoHandler
 from pagos_worker.application.ports.pasarela import PasarelaDePagos
 from pagos_worker.application.queries import ObtenerEstadisticasOutboxHandler, ObtenerEstadoPagoHandler
@@ -28,6 +30,7 @@ from pagos_worker.application.relay import OutboxRelay
 from pagos_worker.config import Settings
 from pagos_worker.embedded.postgres import EmbeddedPostgres
 from pagos_worker.embedded.pulsar import EmbeddedPulsar
+from pagos_worker.embedded.simulador import EmbeddedSimulador
 from pagos_worker.entrypoints.http_api import create_app
 from pagos_worker.entrypoints.worker import CommandWorker
 
@@ -53,14 +56,16 @@ class Embedded:
     settings: Settings
     postgres: EmbeddedPostgres | None = None
     pulsar: EmbeddedPulsar | None = None
+    simulador: EmbeddedSimulador | None = None
 
 
 @asynccontextmanager
 async def embedded_services(settings: Settings) -> AsyncIterator[Embedded]:
-    """Start an embedded PostgreSQL and/or broker for each URL not configured; stop them on exit."""
+    """Start an embedded PostgreSQL, broker and Stripe simulator for each URL not configured; stop
+    them on exit."""
     async with AsyncExitStack() as stack:
-        database_url, pulsar_url = settings.database_url, settings.pulsar_url
-        postgres = pulsar = None
+        database_url, pulsar_url, stripe_api_base = settings.database_url, settings.pulsar_url, settings.stripe_api_base
+        postgres = pulsar = simulador = None
         if database_url is None:
             postgres = EmbeddedPostgres(settings.data_dir / "postgres", port=settings.embedded_postgres_port)
             await postgres.start()
@@ -72,16 +77,44 @@ async def embedded_services(settings: Settings) -> AsyncIterator[Embedded]:
             await pulsar.start()
             stack.push_async_callback(pulsar.stop)
             pulsar_url = pulsar.url
-        yield Embedded(settings.with_urls(database_url=database_url, pulsar_url=pulsar_url), postgres, pulsar)
+        if stripe_api_base is None and settings.pasarela == "stripe":
+            simulador = EmbeddedSimulador(
+                settings.data_dir / "simulador", host=settings.simulador_host, port=settings.simulador_port
+            )
+            await simulador.start()
+            stack.push_async_callback(simulador.stop)
+            stripe_api_base = simulador.url
+        urls = {"database_url": database_url, "pulsar_url": pulsar_url}
+        if stripe_api_base is not None:
+            urls["stripe_api_base"] = stripe_api_base
+        yield Embedded(settings.with_urls(**urls), postgres, pulsar, simulador)
 
 
-def build_pasarela(settings: Settings) -> PasarelaDePagos:
-    return SimuladaPasarelaDePagos(
-        latencia=Latencia.parse(settings.simulada_latency),
-        tasa_fallos=settings.simulada_failure_rate,
+async def build_pasarela(settings: Settings, stack: AsyncExitStack) -> PasarelaDePagos:
+    if settings.pasarela == "simulada":
+        return SimuladaPasarelaDePagos(
+            latencia=Latencia.parse(settings.simulada_latency),
+            tasa_fallos=settings.simulada_failure_rate,
+            concurrencia=settings.pasarela_concurrency,
+            semilla=settings.simulada_seed,
+        )
+    if settings.stripe_api_base is None:
+        raise ValueError("PAGOS_STRIPE_API_BASE is needed (or start embedded_services() first)")
+    connector = aiohttp.TCPConnector(limit=settings.pasarela_concurrency, ttl_dns_cache=300)
+    session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector, raise_for_status=False))
+    config = StripeConfig(
+        api_base=settings.stripe_api_base,
+        secret_key=settings.stripe_secret_key,
+        timeout_s=settings.stripe_timeout_seconds,
+        max_intentos=settings.stripe_max_attempts,
         concurrencia=settings.pasarela_concurrency,
-        semilla=settings.simulada_seed,
+        rate=settings.stripe_rate_limit,
+        burst=settings.stripe_rate_burst,
+        breaker_umbral=settings.stripe_breaker_failures,
+        breaker_abierto_s=settings.stripe_breaker_open_seconds,
     )
+    destinos = Destinos.desde_archivo(settings.stripe_destinations_file, settings.stripe_destination_template)
+    return StripePasarelaDePagos(session, config, destinos)
 
 
 def replica_id() -> str:
@@ -109,9 +142,10 @@ async def bootstrap(
         views = PostgresPagoViews(engine)
 
         if "worker" in roles:
+            pasarela = await build_pasarela(settings, stack)
             handler = ProcesarPagoHandler(
                 PostgresPagoRepository(engine, max_batch=settings.db_batch_max),
-                build_pasarela(settings),
+                pasarela,
                 owner=replica_id(),
                 lease=timedelta(seconds=settings.lease_seconds),
             )
@@ -124,7 +158,9 @@ async def bootstrap(
                 nack_delay_seconds=settings.nack_delay_seconds,
             )
             stack.push_async_callback(source.close)
-            servicio.worker = CommandWorker(source, handler, dlq)
+            # While the gateway's circuit is open, in-flight slots wait and intake pauses.
+            gate = pasarela.esperar_disponible if isinstance(pasarela, StripePasarelaDePagos) else None
+            servicio.worker = CommandWorker(source, handler, dlq, gate=gate)
 
         if "relay" in roles:
             outbox = PostgresOutboxStore(engine, settings.database_url)

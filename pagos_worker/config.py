@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONTRACT_COMMANDS_TOPIC = "persistent://public/default/pagos-comandos"
@@ -43,12 +43,34 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1)
     db_batch_max: int = Field(200, ge=1, description="payments per group-commit transaction at most")
 
-    # Gateway. "simulada" is the in-process simulation of the gateway.
-    pasarela: Literal["simulada"] = "simulada"
+    # Gateway: "stripe" (Stripe's HTTP API; the embedded simulator unless stripe_api_base is set)
+    # or "simulada" (simulated in process, no HTTP).
+    pasarela: Literal["stripe", "simulada"] = "stripe"
     pasarela_concurrency: int = Field(100, ge=1, description="gateway calls in flight per replica")
+    stripe_api_base: str | None = Field(None, description="https://api.stripe.com; unset: embedded simulator")
+    stripe_secret_key: SecretStr = SecretStr("sk_test_pagos_worker_local")
+    stripe_timeout_seconds: float = Field(10.0, gt=0, description="per HTTP attempt")
+    stripe_max_attempts: int = Field(4, ge=1, description="attempts per payment before 'outcome unknown'")
+    stripe_rate_limit: float = Field(100.0, gt=0, description="requests/s per replica (Stripe: 100 live, 25 test)")
+    stripe_rate_burst: int = Field(20, ge=1)
+    stripe_breaker_failures: int = Field(5, ge=1, description="consecutive transient failures that open it")
+    stripe_breaker_open_seconds: float = Field(10.0, gt=0)
+    stripe_destinations_file: Path | None = Field(None, description="JSON {id_afiliado: acct_...}")
+    stripe_destination_template: str = Field("acct_{id_afiliado}", description="for affiliates not in the file")
     simulada_latency: str = Field("lognormal:60:300", description="fixed:MS | uniform:MIN:MAX | lognormal:P50:P99")
     simulada_failure_rate: float = Field(0.10, ge=0, le=1)
     simulada_seed: int = Field(0, description="same seed, same outcome per payment on every replica")
+
+    # The Stripe-compatible simulator (`pagos-worker simulador`, and the embedded one).
+    simulador_host: str = "127.0.0.1"
+    simulador_port: int = 12111
+    simulador_latency: str = "lognormal:60:300"
+    simulador_decline_rate: float = Field(0.10, ge=0, le=1)
+    simulador_error_rate: float = Field(0.0, ge=0, le=1, description="500s (nothing created)")
+    simulador_rate_limit_rate: float = Field(0.0, ge=0, le=1, description="429s with Retry-After")
+    simulador_timeout_after_success_rate: float = Field(0.0, ge=0, le=1)
+    simulador_state_file: Path | None = Field(None, description="JSON-lines ledger kept across restarts")
+    simulador_seed: int | None = None
 
     # Outbox relay.
     relay_batch: int = Field(500, ge=1)
@@ -57,5 +79,5 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
 
-    def with_urls(self, *, database_url: str, pulsar_url: str) -> Settings:
-        return self.model_copy(update={"database_url": database_url, "pulsar_url": pulsar_url})
+    def with_urls(self, **urls: str) -> Settings:
+        return self.model_copy(update=urls)

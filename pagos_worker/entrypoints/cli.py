@@ -9,17 +9,23 @@ import sys
 import uuid
 from collections.abc import Coroutine, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import structlog
+from aiohttp import web
 
 from pagos_worker import logs
 from pagos_worker.adapters.postgres.database import create_engine, migrate, redact
+from pagos_worker.adapters.simulador.app import Simulador
+from pagos_worker.adapters.simulador.fallas import Fallas
+from pagos_worker.adapters.simulador.ledger import Ledger
 from pagos_worker.adapters.wire import encode_command
 from pagos_worker.application.commands import ProcesarPago
 from pagos_worker.bootstrap import ROLES, Embedded, bootstrap, embedded_services
 from pagos_worker.config import Settings
 from pagos_worker.domain.dinero import Dinero, Moneda
+from pagos_worker.entrypoints.runner import run_with_uvloop
 from pagos_worker.entrypoints.service import serve
 
 log = structlog.get_logger(__name__)
@@ -29,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
     logs.configure(settings.log_format, settings.log_level)
+    if getattr(args, "sync", False):
+        return int(args.func(settings, args))
     return _run_loop(args.func(settings, args))
 
 
@@ -44,6 +52,19 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply the Alembic migrations").set_defaults(func=_cmd_migrate)
     sub.add_parser("infra", help="start only the embedded PostgreSQL and broker").set_defaults(func=_cmd_infra)
 
+    sim = sub.add_parser("simulador", help="run the Stripe-compatible gateway simulator")
+    sim.add_argument("--host")
+    sim.add_argument("--port", type=int)
+    sim.add_argument("--state-file", type=Path, help="keep the ledger in this JSON-lines file")
+    sim.set_defaults(func=_cmd_simulador)
+
+    bench = sub.add_parser("bench", help="benchmarks (figures, not tests)")
+    bench_sub = bench.add_subparsers(required=True, metavar="BENCHMARK")
+    adapter = bench_sub.add_parser("adapter", help="the Stripe adapter's CPU per call against the simulator")
+    adapter.add_argument("--calls", type=int, default=5000)
+    adapter.add_argument("--concurrency", type=int, default=50)
+    adapter.set_defaults(func=_cmd_bench_adapter, sync=True)
+
     pub = sub.add_parser("publicar", help="publish ProcesarPago commands to the commands topic")
     pub.add_argument("--id-afiliado", default="afiliado_123")
     pub.add_argument("--monto", default="100.50")
@@ -56,16 +77,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run_loop(coro: Coroutine[Any, Any, int]) -> int:
     try:
-        import uvloop  # noqa: PLC0415 - optional speed-up
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
-        try:
-            return runner.run(coro)
-        except KeyboardInterrupt:
-            return 130
+        return run_with_uvloop(coro)
+    except KeyboardInterrupt:
+        return 130
 
 
 async def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -97,12 +111,48 @@ async def _cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 async def _cmd_infra(settings: Settings, _: argparse.Namespace) -> int:
     async with embedded_services(settings) as embedded:
         s = embedded.settings
-        print(f"export PAGOS_DATABASE_URL={s.database_url}\nexport PAGOS_PULSAR_URL={s.pulsar_url}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        exports = [f"export PAGOS_DATABASE_URL={s.database_url}", f"export PAGOS_PULSAR_URL={s.pulsar_url}"]
+        if s.stripe_api_base:
+            exports.append(f"export PAGOS_STRIPE_API_BASE={s.stripe_api_base}")
+        print("\n".join(exports), flush=True)
+        await _until_signal()
+    return 0
+
+
+async def _cmd_simulador(settings: Settings, args: argparse.Namespace) -> int:
+    host, port = args.host or settings.simulador_host, args.port or settings.simulador_port
+    state_file = args.state_file or settings.simulador_state_file
+    fallas = Fallas(
+        latencia=settings.simulador_latency,
+        tasa_rechazo=settings.simulador_decline_rate,
+        tasa_500=settings.simulador_error_rate,
+        tasa_429=settings.simulador_rate_limit_rate,
+        tasa_timeout_tras_exito=settings.simulador_timeout_after_success_rate,
+    )
+    app = Simulador(fallas, Ledger(state_file), semilla=settings.simulador_seed).app()
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    print(f"simulador listening on http://{host}:{port} (ledger: {state_file or 'in memory'})", flush=True)
+    try:
+        await _until_signal()
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+async def _until_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def _cmd_bench_adapter(_: Settings, args: argparse.Namespace) -> int:
+    from pagos_worker.bench import adapter  # noqa: PLC0415 - only when asked for
+
+    adapter.main(args.calls, args.concurrency)
     return 0
 
 
@@ -123,6 +173,15 @@ async def _cmd_publicar(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _gateway(embedded: Embedded) -> str:
+    s = embedded.settings
+    if s.pasarela == "simulada":
+        return "simulated in process (PAGOS_PASARELA=simulada)"
+    if embedded.simulador is not None:
+        return f"Stripe API at {s.stripe_api_base} (embedded simulator; payouts: GET {s.stripe_api_base}/v1/transfers)"
+    return f"Stripe API at {s.stripe_api_base}"
+
+
 def _announce(embedded: Embedded, roles: frozenset[str]) -> None:
     s = embedded.settings
     assert s.database_url is not None  # noqa: S101
@@ -132,6 +191,7 @@ def _announce(embedded: Embedded, roles: frozenset[str]) -> None:
         f"pagos-worker running: roles {', '.join(sorted(roles))}",
         f"  PostgreSQL  {redact(s.database_url)}{pg}",
         f"  Pulsar      {s.pulsar_url}{broker}",
+        f"  gateway     {_gateway(embedded)}",
         f"  commands    {s.commands_topic} (subscription {s.subscription})",
         f"  events      {s.events_topic}",
         f"  dead letter {s.dlq_topic}",

@@ -53,10 +53,18 @@ def mensaje_dlq(entrega: Entrega, desenlace: Desenlace) -> Mensaje:
 
 
 class CommandWorker:
-    def __init__(self, source: CommandSource, procesar: Procesar, dlq: EventPublisher) -> None:
+    def __init__(
+        self,
+        source: CommandSource,
+        procesar: Procesar,
+        dlq: EventPublisher,
+        *,
+        gate: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._source = source
         self._procesar = procesar
         self._dlq = dlq
+        self._gate = gate
         self._in_flight: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event, *, drain_timeout: float) -> None:
@@ -86,6 +94,8 @@ class CommandWorker:
 
     async def _handle(self, entrega: Entrega) -> None:
         try:
+            if self._gate is not None:
+                await self._gate()  # holds this slot: with every slot waiting, intake stops
             desenlace = await manejar(entrega.data, self._procesar)
             await self._settle(entrega, desenlace)
         except asyncio.CancelledError:

@@ -22,8 +22,10 @@ import aiohttp
 import pytest
 
 from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_DLQ_TOPIC, CONTRACT_EVENTS_TOPIC
+from pagos_worker.embedded.process import port_is_open
 from tests import pulsar_helpers
 from tests.conftest import Topics, create_database, free_port
+from tests.simulador_helpers import AUTH
 
 pytestmark = pytest.mark.e2e
 
@@ -34,6 +36,7 @@ class Service:
     base_url: str
     log: Path
     topics: Topics
+    simulador: str
 
     def stop(self, timeout: float = 30) -> int:
         self.process.send_signal(signal.SIGTERM)
@@ -49,7 +52,36 @@ def contract_topics(topics: Topics) -> Topics:
 
 
 @pytest.fixture
-async def service(postgres_server, pulsar_url, contract_topics, tmp_path) -> Iterator[Service]:
+def simulador(tmp_path) -> Iterator[str]:
+    """The Stripe simulator as its own process, with declines, 500s, 429s and timeouts after success."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PAGOS_SIMULADOR_LATENCY": "lognormal:20:150",
+        "PAGOS_SIMULADOR_DECLINE_RATE": "0.3",
+        "PAGOS_SIMULADOR_ERROR_RATE": "0.05",
+        "PAGOS_SIMULADOR_RATE_LIMIT_RATE": "0.03",
+        "PAGOS_SIMULADOR_TIMEOUT_AFTER_SUCCESS_RATE": "0.02",
+    }
+    log = (tmp_path / "simulador.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "pagos_worker", "simulador", "--port", str(port)], env=env, stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not port_is_open("127.0.0.1", port):
+            assert process.poll() is None, (tmp_path / "simulador.log").read_text()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+@pytest.fixture
+async def service(postgres_server, pulsar_url, contract_topics, simulador, tmp_path) -> Iterator[Service]:
     database_url = await create_database(postgres_server, migrated=False)  # the service migrates it
     port = free_port()
     env = {
@@ -60,8 +92,10 @@ async def service(postgres_server, pulsar_url, contract_topics, tmp_path) -> Ite
         "PAGOS_COMMANDS_TOPIC": contract_topics.commands,
         "PAGOS_EVENTS_TOPIC": contract_topics.events,
         "PAGOS_DLQ_TOPIC": contract_topics.dlq,
-        "PAGOS_SIMULADA_LATENCY": "lognormal:20:150",
-        "PAGOS_SIMULADA_FAILURE_RATE": "0.3",
+        "PAGOS_STRIPE_API_BASE": simulador,
+        "PAGOS_STRIPE_SECRET_KEY": "sk_test_e2e",
+        "PAGOS_STRIPE_TIMEOUT_SECONDS": "1",
+        "PAGOS_STRIPE_RATE_LIMIT": "1000",
         "PAGOS_WORKER_CONCURRENCY": "50",
         "PAGOS_NACK_DELAY_SECONDS": "0.5",
         "PAGOS_LOG_FORMAT": "json",
@@ -71,7 +105,7 @@ async def service(postgres_server, pulsar_url, contract_topics, tmp_path) -> Ite
         process = subprocess.Popen(
             [sys.executable, "-m", "pagos_worker", "run"], env=env, stdout=out, stderr=subprocess.STDOUT
         )
-    svc = Service(process, f"http://127.0.0.1:{port}", log, contract_topics)
+    svc = Service(process, f"http://127.0.0.1:{port}", log, contract_topics, simulador)
     try:
         await _wait_ready(svc)
         yield svc
@@ -147,7 +181,21 @@ async def eventos_por_pago(consumer, esperados: int, timeout: float) -> dict[str
     return por_pago
 
 
-async def comprobar_estado(http, base_url: str, cmd: dict[str, str], evento: dict) -> None:
+async def ledger_del_simulador(http, simulador: str) -> dict[str, list[dict]]:
+    """Every transfer the gateway made, by id_pago: the audit of what was really paid."""
+    por_pago: dict[str, list[dict]] = collections.defaultdict(list)
+    params = {"limit": "100"}
+    while True:
+        async with http.get(f"{simulador}/v1/transfers", params=params, headers=AUTH) as resp:
+            pagina = await resp.json()
+        for transfer in pagina["data"]:
+            por_pago[transfer["metadata"]["id_pago"]].append(transfer)
+        if not pagina["has_more"]:
+            return por_pago
+        params["starting_after"] = pagina["data"][-1]["id"]
+
+
+async def comprobar_estado(http, base_url: str, cmd: dict[str, str], evento: dict, pagado: list[dict]) -> None:
     async with http.get(f"{base_url}/pagos/{cmd['id_pago']}") as resp:
         assert resp.status == 200
         estado = await resp.json()
@@ -158,11 +206,15 @@ async def comprobar_estado(http, base_url: str, cmd: dict[str, str], evento: dic
     )
     assert evento["data"]["monto"] == cmd["monto"]
     assert estado["estado"] == {"PagoExitoso": "EXITOSO", "PagoFallido": "FALLIDO"}[evento["event_type"]]
-    assert estado["intentos"] == 1
+    assert estado["intentos"] >= 1
     if estado["estado"] == "FALLIDO":
         assert estado["mensaje_error"] == evento["data"]["mensaje_error"]
+        assert pagado == []  # refused: nothing was paid
     else:
-        assert estado["referencia_pago"] == evento["data"]["referencia_pago"]
+        [transfer] = pagado  # paid exactly once, whatever the retries
+        assert estado["referencia_pago"] == evento["data"]["referencia_pago"] == transfer["id"]
+        minor = int(cmd["monto"].replace(".", ""))
+        assert (transfer["amount"], transfer["currency"]) == (minor, cmd["moneda"].lower())
 
 
 async def test_200_comandos_de_punta_a_punta(service: Service, pulsar_url):
@@ -180,8 +232,11 @@ async def test_200_comandos_de_punta_a_punta(service: Service, pulsar_url):
         repetidos = {k: len(v) for k, v in por_pago.items() if len(v) > 1}
         assert repetidos == {}
         async with aiohttp.ClientSession() as http:
+            ledger = await ledger_del_simulador(http, service.simulador)
+            assert set(ledger) <= {c["id_pago"] for c in pagos}
             for cmd in pagos:
-                await comprobar_estado(http, service.base_url, cmd, por_pago[cmd["id_pago"]][0])
+                evento = por_pago[cmd["id_pago"]][0]
+                await comprobar_estado(http, service.base_url, cmd, evento, ledger.get(cmd["id_pago"], []))
             async with http.get(f"{service.base_url}/pagos/outbox/estadisticas") as resp:
                 stats = await resp.json()
         tipos = collections.Counter(evs[0]["event_type"] for evs in por_pago.values())

@@ -120,3 +120,28 @@ async def test_lo_que_no_termina_a_tiempo_no_se_confirma():
     stop.set()
     await asyncio.wait_for(task, 2)
     assert source.acked == []  # left unacknowledged: the broker redelivers it
+
+
+async def test_con_la_pasarela_caida_el_worker_no_procesa_y_retiene_los_cupos():
+    abierta = asyncio.Event()
+    procesados = []
+
+    async def gate():
+        await abierta.wait()
+
+    async def procesar(cmd):
+        procesados.append(cmd.id_pago)
+        return PROCESADO
+
+    source = FakeCommandSource([valido() for _ in range(3)])
+    stop = asyncio.Event()
+    task = asyncio.create_task(CommandWorker(source, procesar, FakePublisher(), gate=gate).run(stop, drain_timeout=5))
+    await asyncio.sleep(0.1)
+    assert procesados == []
+    assert source.slots_in_use == 3  # held: the receiving side takes nothing more
+    abierta.set()
+    await asyncio.sleep(0.05)
+    assert len(procesados) == 3
+    assert source.slots_in_use == 0
+    stop.set()
+    await task

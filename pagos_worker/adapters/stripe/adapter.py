@@ -1,0 +1,180 @@
+"""`PasarelaDePagos` on Stripe's HTTP API: a payout is a transfer to the affiliate's connected account.
+
+Wire format as Stripe's: form-encoded bodies, amounts in minor units, lowercase currencies, a Bearer
+secret key and a pinned Stripe-Version. The idempotency key is derived from the payment alone, so
+every attempt for a payment — a retry here, after a crash, or from another replica — is the same
+request to Stripe, which returns the first outcome instead of paying twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import structlog
+from pydantic import SecretStr
+
+from pagos_worker.adapters.stripe.errors import StripeError
+from pagos_worker.adapters.stripe.resilience import (
+    CircuitBreaker,
+    CircuitoAbiertoError,
+    EstadoCircuito,
+    TokenBucket,
+    backoff,
+)
+from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError, ResultadoPago
+from pagos_worker.domain.pago import Pago
+
+log = structlog.get_logger(__name__)
+
+STRIPE_VERSION = "2024-06-20"
+_RETRY_AFTER_MAXIMO_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class StripeConfig:
+    api_base: str
+    secret_key: SecretStr
+    timeout_s: float = 10.0
+    max_intentos: int = 4
+    backoff_base_s: float = 0.2
+    backoff_max_s: float = 3.0
+    concurrencia: int = 100
+    rate: float = 100.0
+    burst: int = 20
+    breaker_umbral: int = 5
+    breaker_abierto_s: float = 10.0
+
+
+class Destinos:
+    """Which connected account (`acct_…`) pays each affiliate: an explicit mapping first, then a
+    template such as `acct_{id_afiliado}`; None when neither applies."""
+
+    def __init__(self, mapa: Mapping[str, str] | None = None, plantilla: str | None = "acct_{id_afiliado}") -> None:
+        self._mapa = dict(mapa or {})
+        self._plantilla = plantilla or None
+
+    @classmethod
+    def desde_archivo(cls, archivo: Path | None, plantilla: str | None) -> Destinos:
+        mapa = json.loads(archivo.read_text()) if archivo else {}
+        if not isinstance(mapa, dict) or not all(isinstance(v, str) for v in mapa.values()):
+            raise ValueError(f"{archivo}: se esperaba un objeto JSON {{id_afiliado: acct_…}}")
+        return cls(mapa, plantilla)
+
+    def para(self, id_afiliado: str) -> str | None:
+        if id_afiliado in self._mapa:
+            return self._mapa[id_afiliado]
+        return self._plantilla.format(id_afiliado=id_afiliado) if self._plantilla else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Reintentar:
+    motivo: str
+    espera: float | None = None  # what the gateway asked for (Retry-After), if anything
+
+
+class StripePasarelaDePagos:
+    def __init__(self, session: aiohttp.ClientSession, config: StripeConfig, destinos: Destinos) -> None:
+        self._session = session
+        self._config = config
+        self._destinos = destinos
+        self._url = config.api_base.rstrip("/") + "/v1/transfers"
+        self._timeout = aiohttp.ClientTimeout(total=config.timeout_s)
+        self._limite = asyncio.Semaphore(config.concurrencia)
+        self._bucket = TokenBucket(config.rate, config.burst)
+        self._breaker = CircuitBreaker(config.breaker_umbral, config.breaker_abierto_s)
+        self._auth = {
+            "Authorization": f"Bearer {config.secret_key.get_secret_value()}",
+            "Stripe-Version": STRIPE_VERSION,
+        }
+
+    @staticmethod
+    def idempotency_key(pago: Pago) -> str:
+        return f"pagos-worker-transfer-{pago.id_pago}"
+
+    @property
+    def circuito(self) -> EstadoCircuito:
+        return self._breaker.estado
+
+    async def esperar_disponible(self) -> None:
+        """Block while the circuit is open (the worker calls this before taking a payment)."""
+        await self._breaker.esperar_disponible()
+
+    async def procesar_pago(self, pago: Pago) -> ResultadoPago:
+        destino = self._destinos.para(pago.id_afiliado)
+        if destino is None:
+            return ResultadoPago.fallo("El afiliado no tiene cuenta de destino configurada")
+        form = {
+            "amount": str(pago.importe.unidades_menores),
+            "currency": pago.importe.moneda.value.lower(),
+            "destination": destino,
+            "description": f"Pago a afiliado {pago.id_afiliado}",
+            "metadata[id_pago]": str(pago.id_pago),
+            "metadata[id_afiliado]": pago.id_afiliado,
+        }
+        headers = {**self._auth, "Idempotency-Key": self.idempotency_key(pago)}
+        motivo, motivo_espera = "", None
+        for intento in range(1, self._config.max_intentos + 1):
+            if intento > 1:
+                await asyncio.sleep(self._espera(intento - 1, motivo_espera))
+            try:
+                self._breaker.permitir()
+            except CircuitoAbiertoError as exc:
+                raise ResultadoIndeterminadoError(str(exc)) from None
+            resultado = await self._intentar(form, headers)
+            if isinstance(resultado, ResultadoPago):
+                return resultado
+            motivo, motivo_espera = resultado.motivo, resultado.espera
+            log.warning("stripe.reintento", id_pago=str(pago.id_pago), intento=intento, motivo=motivo)
+        intentos = self._config.max_intentos
+        raise ResultadoIndeterminadoError(f"sin respuesta definitiva tras {intentos} intentos: {motivo}")
+
+    def _espera(self, reintento: int, pedida: float | None) -> float:
+        if pedida is not None:
+            return min(pedida, _RETRY_AFTER_MAXIMO_S)
+        return backoff(reintento, base=self._config.backoff_base_s, maximo=self._config.backoff_max_s)
+
+    async def _intentar(self, form: dict[str, str], headers: dict[str, str]) -> ResultadoPago | _Reintentar:
+        async with self._limite:
+            await self._bucket.acquire()
+            try:
+                async with self._session.post(self._url, data=form, headers=headers, timeout=self._timeout) as resp:
+                    status, cabeceras = resp.status, resp.headers
+                    cuerpo = await resp.json(content_type=None) if status != 204 else None  # noqa: PLR2004
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                self._breaker.fallo()
+                return _Reintentar(f"sin respuesta ({type(exc).__name__})")
+        return self._clasificar(status, cuerpo, cabeceras)
+
+    def _clasificar(self, status: int, cuerpo: Any, cabeceras: Mapping[str, str]) -> ResultadoPago | _Reintentar:  # noqa: ANN401
+        if 200 <= status < 300 and isinstance(cuerpo, dict) and isinstance(cuerpo.get("id"), str):  # noqa: PLR2004
+            self._breaker.exito()
+            return ResultadoPago.exito(cuerpo["id"])
+        # A replayed answer names the request that produced it: the same reference every time.
+        error = StripeError.parse(status, cuerpo, cabeceras.get("Original-Request") or cabeceras.get("Request-Id"))
+        should_retry = cabeceras.get("Stripe-Should-Retry")
+        if status >= 500:  # noqa: PLR2004 - indeterminate: the transfer may exist; retry with the same key
+            self._breaker.fallo()
+            if should_retry == "false":
+                raise ResultadoIndeterminadoError(str(error))
+            return _Reintentar(str(error), _retry_after(cabeceras))
+        self._breaker.exito()  # the gateway answered: it is up
+        if status in (409, 429) or should_retry == "true":
+            return _Reintentar(str(error), _retry_after(cabeceras))
+        if status in (401, 403) or error.type == "idempotency_error":
+            # Our configuration is wrong, not the payment: never report these as FALLIDO.
+            log.error("stripe.configuracion", error=str(error))
+            raise ResultadoIndeterminadoError(str(error))
+        return ResultadoPago.fallo(error.mensaje_error, referencia_pago=error.request_id)
+
+
+def _retry_after(cabeceras: Mapping[str, str]) -> float | None:
+    try:
+        return max(0.0, float(cabeceras["Retry-After"]))
+    except (KeyError, ValueError):
+        return None

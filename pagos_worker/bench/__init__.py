@@ -1,0 +1,1 @@
+"""Benchmarks shipped with the service (`pagos-worker bench …`): figures, not tests."""

@@ -1,0 +1,38 @@
+"""The Stripe simulator served over real TCP in the test's event loop."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from pagos_worker.adapters.simulador.app import Simulador
+from pagos_worker.adapters.simulador.fallas import Fallas
+from pagos_worker.adapters.simulador.ledger import Ledger
+from tests.conftest import free_port
+
+AUTH = {"Authorization": "Bearer sk_test_pruebas"}
+
+
+@dataclass
+class SimuladorEnMarcha:
+    simulador: Simulador
+    url: str
+
+
+@contextlib.asynccontextmanager
+async def simulador_en_marcha(
+    fallas: Fallas | None = None, archivo: Path | None = None, port: int | None = None
+) -> AsyncIterator[SimuladorEnMarcha]:
+    simulador = Simulador(fallas or Fallas(latencia="fixed:0", tasa_rechazo=0), Ledger(archivo), semilla=1)
+    runner = web.AppRunner(simulador.app(), handler_cancellation=True, shutdown_timeout=0.5)
+    await runner.setup()
+    port = port or free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield SimuladorEnMarcha(simulador, f"http://127.0.0.1:{port}")
+    finally:
+        await runner.cleanup()

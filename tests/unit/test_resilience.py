@@ -1,0 +1,127 @@
+import asyncio
+
+import pytest
+
+from pagos_worker.adapters.stripe.adapter import Destinos
+from pagos_worker.adapters.stripe.errors import StripeError
+from pagos_worker.adapters.stripe.resilience import (
+    CircuitBreaker,
+    CircuitoAbiertoError,
+    EstadoCircuito,
+    TokenBucket,
+    backoff,
+)
+
+
+class Reloj:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_token_bucket_deja_pasar_la_rafaga_y_luego_espacia():
+    reloj = Reloj()
+    bucket = TokenBucket(rate=10, burst=3, clock=reloj)
+    esperas = [bucket.reserve() for _ in range(6)]
+    assert esperas[:3] == [0, 0, 0]
+    assert esperas[3:] == pytest.approx([0.1, 0.2, 0.3])
+    reloj.t += 10  # idle: the burst is available again
+    assert [bucket.reserve() for _ in range(3)] == [0, 0, 0]
+
+
+def test_token_bucket_mantiene_la_tasa_media():
+    reloj = Reloj()
+    bucket = TokenBucket(rate=25, burst=5, clock=reloj)
+    esperas = [bucket.reserve() for _ in range(105)]
+    # 105 requests at 25/s with a burst of 5 need 4 s.
+    assert max(esperas) == pytest.approx(4.0)
+
+
+def test_token_bucket_parametros():
+    with pytest.raises(ValueError, match="rate"):
+        TokenBucket(rate=0)
+
+
+def test_circuito_se_abre_tras_fallos_seguidos_y_se_cierra_con_una_sonda():
+    reloj = Reloj()
+    cb = CircuitBreaker(umbral=3, abierto_s=5, clock=reloj)
+    for _ in range(2):
+        cb.permitir()
+        cb.fallo()
+    cb.exito()  # a success resets the count
+    for _ in range(3):
+        cb.permitir()
+        cb.fallo()
+    assert cb.estado is EstadoCircuito.ABIERTO
+    with pytest.raises(CircuitoAbiertoError):
+        cb.permitir()
+    reloj.t += 5
+    cb.permitir()  # the probe
+    assert cb.estado is EstadoCircuito.SEMIABIERTO
+    with pytest.raises(CircuitoAbiertoError):
+        cb.permitir()  # only one probe at a time
+    cb.exito()
+    assert cb.estado is EstadoCircuito.CERRADO
+    cb.permitir()
+
+
+def test_una_sonda_fallida_reabre_el_circuito():
+    reloj = Reloj()
+    cb = CircuitBreaker(umbral=1, abierto_s=5, clock=reloj)
+    cb.fallo()
+    reloj.t += 5
+    cb.permitir()
+    cb.fallo()
+    assert cb.estado is EstadoCircuito.ABIERTO
+    with pytest.raises(CircuitoAbiertoError):
+        cb.permitir()
+
+
+async def test_esperar_disponible_bloquea_mientras_esta_abierto():
+    cb = CircuitBreaker(umbral=1, abierto_s=0.3)
+    await asyncio.wait_for(cb.esperar_disponible(), 0.1)  # closed: at once
+    cb.fallo()
+    espera = asyncio.create_task(cb.esperar_disponible())
+    await asyncio.sleep(0.1)
+    assert not espera.done()
+    await asyncio.wait_for(espera, 1)  # the probe may go once the open period is over
+
+
+def test_backoff_exponencial_con_tope_y_jitter():
+    for intento in range(1, 10):
+        assert 0 <= backoff(intento, base=0.1, maximo=2) <= min(2, 0.1 * 2 ** (intento - 1))
+
+
+@pytest.mark.parametrize(
+    ("codigo", "mensaje"),
+    [
+        ("balance_insufficient", "Fondos insuficientes"),
+        ("card_declined", "Tarjeta rechazada"),
+        ("account_invalid", "Cuenta de destino no válida"),
+        ("weird_code", "Pago rechazado por la pasarela (weird_code)"),
+    ],
+)
+def test_errores_de_stripe_en_espanol(codigo, mensaje):
+    body = {"error": {"type": "invalid_request_error", "code": codigo, "message": "x"}}
+    assert StripeError.parse(400, body, "req_1").mensaje_error == mensaje
+
+
+@pytest.mark.parametrize("body", [None, "texto", {"error": "x"}, {}])
+def test_error_sin_forma_de_stripe(body):
+    error = StripeError.parse(502, body, None)
+    assert error.type == "api_error"
+    assert "502" in error.message
+
+
+def test_destinos_mapa_plantilla_y_ninguno(tmp_path):
+    archivo = tmp_path / "destinos.json"
+    archivo.write_text('{"afiliado_1": "acct_1AbC"}')
+    destinos = Destinos.desde_archivo(archivo, "acct_{id_afiliado}")
+    assert destinos.para("afiliado_1") == "acct_1AbC"
+    assert destinos.para("afiliado_2") == "acct_afiliado_2"
+    assert Destinos({}, plantilla="").para("afiliado_2") is None
+    archivo.write_text("[1]")
+    with pytest.raises(ValueError, match="objeto JSON"):
+        Destinos.desde_archivo(archivo, None)

@@ -25,9 +25,15 @@ from pagos_worker.adapters.simulacion import Latencia
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.application.handlers import ProcesarPagoHandler
 from pagos_worker.application.ports.pasarela import PasarelaDePagos
-from pagos_worker.application.queries import ObtenerEstadisticasOutboxHandler, ObtenerEstadoPagoHandler
+from pagos_worker.application.queries import (
+    ListarPagosQueRequierenAtencionHandler,
+    ObtenerEstadisticasOutboxHandler,
+    ObtenerEstadoPagoHandler,
+)
+from pagos_worker.application.reconciliador import Reconciliador
 from pagos_worker.application.relay import OutboxRelay
 from pagos_worker.config import Settings
+from pagos_worker.domain.pago import PoliticaAtencion
 from pagos_worker.embedded.postgres import EmbeddedPostgres
 from pagos_worker.embedded.pulsar import EmbeddedPulsar
 from pagos_worker.embedded.simulador import EmbeddedSimulador
@@ -44,6 +50,7 @@ class Servicio:
 
     settings: Settings
     worker: CommandWorker | None = None
+    reconciliador: Reconciliador | None = None
     relay: OutboxRelay | None = None
     api: web.Application | None = None
     embedded: list[str] = field(default_factory=list)
@@ -143,12 +150,18 @@ async def bootstrap(
 
         if "worker" in roles:
             pasarela = await build_pasarela(settings, stack)
+            repository = PostgresPagoRepository(engine, max_batch=settings.db_batch_max)
             handler = ProcesarPagoHandler(
-                PostgresPagoRepository(engine, max_batch=settings.db_batch_max),
+                repository,
                 pasarela,
                 owner=replica_id(),
                 lease=timedelta(seconds=settings.lease_seconds),
+                atencion=PoliticaAtencion(
+                    settings.attention_after_attempts, timedelta(seconds=settings.attention_after_seconds)
+                ),
             )
+            # While the gateway's circuit is open, in-flight slots wait and intake pauses.
+            gate = pasarela.esperar_disponible if isinstance(pasarela, StripePasarelaDePagos) else None
             dlq = await pulsar.publisher(settings.dlq_topic)
             stack.push_async_callback(dlq.close)
             source = await pulsar.command_source(
@@ -158,9 +171,14 @@ async def bootstrap(
                 nack_delay_seconds=settings.nack_delay_seconds,
             )
             stack.push_async_callback(source.close)
-            # While the gateway's circuit is open, in-flight slots wait and intake pauses.
-            gate = pasarela.esperar_disponible if isinstance(pasarela, StripePasarelaDePagos) else None
-            servicio.worker = CommandWorker(source, handler, dlq, gate=gate)
+            servicio.worker = CommandWorker(source, handler, dlq, gate=gate, max_intentos=settings.poison_max_attempts)
+            servicio.reconciliador = Reconciliador(
+                repository,
+                handler,
+                gracia=timedelta(seconds=settings.reconcile_grace_seconds),
+                intervalo=settings.reconcile_interval_seconds,
+                gate=gate,
+            )
 
         if "relay" in roles:
             outbox = PostgresOutboxStore(engine, settings.database_url)
@@ -168,7 +186,12 @@ async def bootstrap(
             events = await pulsar.publisher(settings.events_topic)
             stack.push_async_callback(events.close)
             servicio.relay = OutboxRelay(
-                outbox, events, lote=settings.relay_batch, intervalo=settings.relay_poll_seconds
+                outbox,
+                events,
+                lote=settings.relay_batch,
+                intervalo=settings.relay_poll_seconds,
+                retencion=timedelta(seconds=settings.outbox_retention_seconds),
+                limpieza_cada=settings.outbox_cleanup_interval_seconds,
             )
 
         if "api" in roles:
@@ -180,7 +203,10 @@ async def bootstrap(
                 }
 
             servicio.api = create_app(
-                ObtenerEstadoPagoHandler(views), ObtenerEstadisticasOutboxHandler(views), readiness
+                ObtenerEstadoPagoHandler(views),
+                ObtenerEstadisticasOutboxHandler(views),
+                ListarPagosQueRequierenAtencionHandler(views),
+                readiness,
             )
         yield servicio
 

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, gt=0, description="how long a claim on a payment holds")
     nack_delay_seconds: float = Field(1.0, ge=0, description="redelivery delay of a command put back")
     shutdown_timeout_seconds: float = Field(30.0, ge=0, description="how long in-flight payments may finish")
+    poison_max_attempts: int = Field(5, ge=1, description="deliveries of a failing command before the DLQ")
+    attention_after_attempts: int = Field(5, ge=1, description="unknown outcomes before a payment needs attention")
+    attention_after_seconds: float = Field(3600.0, gt=0, description="age after which it needs attention")
+    reconcile_grace_seconds: float = Field(300.0, ge=0, description="expired this long: its command is not coming")
+    reconcile_interval_seconds: float = Field(30.0, gt=0)
     db_pool_size: int = Field(10, ge=1)
     db_batch_max: int = Field(200, ge=1, description="payments per group-commit transaction at most")
 
@@ -75,6 +80,8 @@ class Settings(BaseSettings):
     # Outbox relay.
     relay_batch: int = Field(500, ge=1)
     relay_poll_seconds: float = Field(1.0, gt=0, description="fallback poll when no NOTIFY arrives")
+    outbox_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0, description="published rows kept this long")
+    outbox_cleanup_interval_seconds: float = Field(60.0, gt=0)
 
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"

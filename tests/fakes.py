@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 from uuid import UUID
 
 from pagos_worker.adapters.pulsar.consumer import Entrega
@@ -14,7 +15,7 @@ from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError,
 from pagos_worker.application.ports.repository import Reclamo
 from pagos_worker.domain.errors import PagoEnCursoError, PagoYaProcesadoError
 from pagos_worker.domain.events import EventoPago
-from pagos_worker.domain.pago import EstadoPago, Lease, Pago
+from pagos_worker.domain.pago import EstadoPago, Pago
 
 
 def _copia(pago: Pago) -> Pago:
@@ -54,7 +55,17 @@ class FakePagoRepository:
         guardado = self.pagos[pago.id_pago]
         mio = guardado.lease is not None and pago.lease is not None and guardado.lease.owner == pago.lease.owner
         if guardado.estado is EstadoPago.PROCESANDO and mio:
-            guardado.lease = Lease(pago.lease.owner, guardado.fecha_creacion)  # type: ignore[union-attr]
+            guardado.lease = pago.lease
+            guardado.ultimo_error = pago.ultimo_error
+            guardado.requiere_atencion = pago.requiere_atencion
+
+    async def atascados(self, lease_vencido_antes_de: datetime, limite: int) -> list[Pago]:
+        vencidos = [
+            p
+            for p in self.pagos.values()
+            if p.estado is EstadoPago.PROCESANDO and p.lease is not None and p.lease.expira < lease_vencido_antes_de
+        ]
+        return [_copia(p) for p in sorted(vencidos, key=lambda p: p.lease.expira)[:limite]]  # type: ignore[union-attr]
 
     async def obtener(self, id_pago: UUID) -> Pago | None:
         pago = self.pagos.get(id_pago)
@@ -115,6 +126,9 @@ class FakeOutboxStore:
             await asyncio.wait_for(self.nuevos.wait(), timeout)
         self.nuevos.clear()
 
+    async def borrar_publicados(self, antes_de: datetime, limite: int) -> int:
+        return 0
+
 
 class FakePublisher:
     def __init__(self, fallos: int = 0) -> None:
@@ -131,8 +145,9 @@ class FakePublisher:
 class FakeCommandSource:
     """Delivers the given payloads once `start` is called; records how each was settled."""
 
-    def __init__(self, payloads: Sequence[bytes]) -> None:
+    def __init__(self, payloads: Sequence[bytes], redelivery_count: int = 0) -> None:
         self._payloads = list(payloads)
+        self._redelivery_count = redelivery_count
         self.acked: list[bytes] = []
         self.nacked: list[bytes] = []
         self.slots_in_use = 0
@@ -140,7 +155,9 @@ class FakeCommandSource:
     def start(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Entrega], None]) -> None:
         for i, data in enumerate(self._payloads):
             self.slots_in_use += 1
-            entrega = Entrega(data, {"origen": "test"}, f"k{i}", f"{i}:0", 0, "persistent://t/comandos", None)
+            entrega = Entrega(
+                data, {"origen": "test"}, f"k{i}", f"{i}:0", self._redelivery_count, "persistent://t/comandos", None
+            )
             loop.call_soon(deliver, entrega)
 
     async def stop_receiving(self) -> None:

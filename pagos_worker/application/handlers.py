@@ -13,7 +13,7 @@ from pagos_worker.application.commands import ProcesarPago
 from pagos_worker.application.ports.pasarela import PasarelaDePagos, ResultadoIndeterminadoError
 from pagos_worker.application.ports.repository import PagoRepository
 from pagos_worker.clock import utcnow
-from pagos_worker.domain.pago import Lease, Pago
+from pagos_worker.domain.pago import Lease, Pago, PoliticaAtencion
 
 log = structlog.get_logger(__name__)
 
@@ -46,12 +46,14 @@ class ProcesarPagoHandler:
         *,
         owner: str,
         lease: timedelta,
+        atencion: PoliticaAtencion | None = None,
         reloj: Callable[[], datetime] = utcnow,
     ) -> None:
         self._pagos = pagos
         self._pasarela = pasarela
         self._owner = owner
         self._lease = lease
+        self._atencion = atencion or PoliticaAtencion()
         self._reloj = reloj
 
     async def __call__(self, comando: ProcesarPago) -> Desenlace:
@@ -68,8 +70,16 @@ class ProcesarPagoHandler:
         try:
             resultado = await self._pasarela.procesar_pago(pago)
         except ResultadoIndeterminadoError as exc:
+            pago.resultado_desconocido(str(exc), self._reloj(), self._atencion)
             await self._pagos.liberar(pago)
-            log.warning("pago.resultado_indeterminado", id_pago=str(pago.id_pago), error=str(exc))
+            registrar = log.error if pago.requiere_atencion else log.warning
+            registrar(
+                "pago.resultado_indeterminado",
+                id_pago=str(pago.id_pago),
+                error=str(exc),
+                intentos=pago.intentos,
+                requiere_atencion=pago.requiere_atencion,
+            )
             return Desenlace(Accion.REINTENTAR, "resultado_indeterminado", str(exc))
         if resultado.exitoso:
             pago.marcar_exitoso(resultado.referencia_pago or "", self._reloj())

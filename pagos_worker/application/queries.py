@@ -23,6 +23,8 @@ class VistaPago:
     fecha_procesamiento: datetime | None
     mensaje_error: str | None
     intentos: int
+    requiere_atencion: bool = False
+    ultimo_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,10 @@ class PagoViews(Protocol):
     async def estado_pago(self, id_pago: UUID) -> VistaPago | None: ...
 
     async def estadisticas_outbox(self) -> EstadisticasOutbox: ...
+
+    async def requieren_atencion(self, limite: int) -> list[VistaPago]:
+        """Payments whose outcome is unknown for too long, oldest first."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +65,14 @@ class ObtenerEstadoPagoHandler:
         if vista is None:
             raise PagoNoEncontradoError(f"no existe el pago {query.id_pago}")
         return vista
+
+
+class ListarPagosQueRequierenAtencionHandler:
+    def __init__(self, views: PagoViews) -> None:
+        self._views = views
+
+    async def __call__(self, limite: int = 100) -> list[VistaPago]:
+        return await self._views.requieren_atencion(limite)
 
 
 class ObtenerEstadisticasOutboxHandler:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
 from pagos_worker.application.ports.outbox import EventPublisher, Mensaje, OutboxStore
+from pagos_worker.clock import utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -25,12 +28,18 @@ class OutboxRelay:
         lote: int = 500,
         intervalo: float = 1.0,
         espera_maxima_error: float = 10.0,
+        retencion: timedelta = timedelta(days=7),
+        limpieza_cada: float = 60.0,
+        reloj: Callable[[], datetime] = utcnow,
     ) -> None:
         self._outbox = outbox
         self._publisher = publisher
         self._lote = lote
         self._intervalo = intervalo
         self._espera_maxima_error = espera_maxima_error
+        self._retencion = retencion
+        self._limpieza_cada = limpieza_cada
+        self._reloj = reloj
 
     async def publicar_pendientes(self) -> int:
         """Publish one lot of pending events; return how many were published."""
@@ -57,9 +66,39 @@ class OutboxRelay:
             total += publicados
         return total
 
+    async def limpiar(self, lote: int = 5000) -> int:
+        """Delete events published longer ago than the retention, a batch (one short transaction)
+        at a time; return how many."""
+        antes_de = self._reloj() - self._retencion
+        total = 0
+        while (borrados := await self._outbox.borrar_publicados(antes_de, lote)) > 0:
+            total += borrados
+            if borrados < lote:
+                break
+        return total
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish until `stop` is set: wake on new commits, poll every `intervalo` as a fallback,
-        and back off (with jitter) while the broker or the database is unavailable."""
+        """Publish until `stop` is set, and delete what is past its retention meanwhile."""
+        limpieza = asyncio.create_task(self._limpiar_periodicamente(stop))
+        try:
+            await self._publicar_hasta(stop)
+        finally:
+            limpieza.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await limpieza
+
+    async def _limpiar_periodicamente(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                if borrados := await self.limpiar():
+                    log.info("relay.limpieza", eventos_borrados=borrados)
+            except Exception as exc:  # noqa: BLE001 - next time
+                log.warning("relay.limpieza_error", error=repr(exc))
+            await _esperar(stop, self._limpieza_cada)
+
+    async def _publicar_hasta(self, stop: asyncio.Event) -> None:
+        """Wake on new commits, poll every `intervalo` as a fallback, and back off (with jitter)
+        while the broker or the database is unavailable."""
         fallos = 0
         while not stop.is_set():
             try:

@@ -10,7 +10,7 @@ from pagos_worker.domain.errors import (
     TransicionInvalidaError,
 )
 from pagos_worker.domain.events import EventoPago, PagoExitoso, PagoFallido
-from pagos_worker.domain.pago import EstadoPago, Lease, Pago
+from pagos_worker.domain.pago import EstadoPago, Lease, Pago, PoliticaAtencion
 
 __all__ = [
     "Dinero",
@@ -26,5 +26,6 @@ __all__ = [
     "PagoExitoso",
     "PagoFallido",
     "PagoYaProcesadoError",
+    "PoliticaAtencion",
     "TransicionInvalidaError",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypedDict
 
@@ -27,6 +27,15 @@ class EstadoPago(StrEnum):
     @property
     def es_final(self) -> bool:
         return self in (EstadoPago.EXITOSO, EstadoPago.FALLIDO)
+
+
+@dataclass(frozen=True, slots=True)
+class PoliticaAtencion:
+    """When a payment whose outcome stays unknown must be looked at by an operator: after this many
+    attempts, or this long after it arrived (well before the gateway forgets its idempotency key)."""
+
+    max_intentos: int = 5
+    max_antiguedad: timedelta = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +61,8 @@ class Pago:
     fecha_procesamiento: datetime | None = None
     lease: Lease | None = None
     intentos: int = 0
+    ultimo_error: str | None = None
+    requiere_atencion: bool = False
     eventos: list[EventoPago] = field(default_factory=list)
 
     @classmethod
@@ -83,6 +94,17 @@ class Pago:
         self.mensaje_error = mensaje_error
         self.eventos.append(PagoFallido(**self._datos_evento(ahora), mensaje_error=mensaje_error))
 
+    def resultado_desconocido(self, motivo: str, ahora: datetime, politica: PoliticaAtencion) -> None:
+        """The gateway gave no definitive answer. The payment stays PROCESANDO (never FALLIDO: it may
+        have been paid), its lease ends now so that it can be resumed at once with the same
+        idempotency key, and past the policy's limits it is flagged for an operator."""
+        if self.estado is not EstadoPago.PROCESANDO or self.lease is None:
+            raise TransicionInvalidaError(f"el pago {self.id_pago} no está en proceso")
+        self.ultimo_error = motivo
+        self.lease = Lease(self.lease.owner, ahora)
+        if self.intentos >= politica.max_intentos or ahora - self.fecha_creacion >= politica.max_antiguedad:
+            self.requiere_atencion = True
+
     def _finalizar(self, estado: EstadoPago, ahora: datetime) -> None:
         _exigir_utc(ahora)
         if self.estado is not EstadoPago.PROCESANDO:
@@ -90,6 +112,7 @@ class Pago:
         self.estado = estado
         self.fecha_procesamiento = ahora
         self.lease = None
+        self.requiere_atencion = False
 
     def _datos_evento(self, ahora: datetime) -> _DatosEvento:
         return {

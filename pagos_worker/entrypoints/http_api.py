@@ -12,6 +12,7 @@ from aiohttp import web
 
 from pagos_worker.adapters.wire import iso_utc
 from pagos_worker.application.queries import (
+    ListarPagosQueRequierenAtencionHandler,
     ObtenerEstadisticasOutboxHandler,
     ObtenerEstadoPago,
     ObtenerEstadoPagoHandler,
@@ -45,6 +46,8 @@ def vista_json(vista: VistaPago) -> dict[str, Any]:
         "fecha_procesamiento": iso_utc(vista.fecha_procesamiento) if vista.fecha_procesamiento else None,
         "mensaje_error": vista.mensaje_error,
         "intentos": vista.intentos,
+        "requiere_atencion": vista.requiere_atencion,
+        "ultimo_error": vista.ultimo_error,
     }
 
 
@@ -70,6 +73,7 @@ async def errores_json(
 def create_app(
     estado_pago: ObtenerEstadoPagoHandler,
     estadisticas: ObtenerEstadisticasOutboxHandler,
+    atencion: ListarPagosQueRequierenAtencionHandler,
     readiness: Readiness,
 ) -> web.Application:
     async def get_pago(request: web.Request) -> web.Response:
@@ -95,6 +99,10 @@ def create_app(
             }
         )
 
+    async def get_atencion(_: web.Request) -> web.Response:
+        pagos = await atencion(100)
+        return json_response({"pagos": [vista_json(v) for v in pagos], "limite": 100})
+
     async def healthz(_: web.Request) -> web.Response:
         return json_response({"status": "ok"})
 
@@ -108,6 +116,7 @@ def create_app(
 
     app = web.Application(middlewares=[errores_json], client_max_size=64 * 1024)
     app.router.add_get("/pagos/outbox/estadisticas", get_estadisticas)
+    app.router.add_get("/pagos/atencion", get_atencion)  # before /pagos/{id_pago}, which would take it
     app.router.add_get("/pagos/{id_pago}", get_pago)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

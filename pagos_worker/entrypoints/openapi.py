@@ -37,6 +37,8 @@ _PAGO = {
         "fecha_procesamiento": {"type": ["string", "null"], "format": "date-time"},
         "mensaje_error": {"type": ["string", "null"]},
         "intentos": {"type": "integer", "minimum": 0},
+        "requiere_atencion": {"type": "boolean"},
+        "ultimo_error": {"type": ["string", "null"]},
     },
 }
 
@@ -60,11 +62,29 @@ OPENAPI: dict[str, Any] = {
         "/pagos/{id_pago}": {
             "get": {
                 "operationId": "obtenerEstadoPago",
-                "parameters": [{"name": "id_pago", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "parameters": [
+                    {"name": "id_pago", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+                ],
                 "responses": {
                     "200": _json(_PAGO, "The payment"),
                     "400": _json(_ERROR, "id_pago is not a UUID"),
                     "404": _json(_ERROR, "No such payment"),
+                    "503": _json(_ERROR, "Storage unavailable"),
+                },
+            }
+        },
+        "/pagos/atencion": {
+            "get": {
+                "operationId": "listarPagosQueRequierenAtencion",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["pagos"],
+                            "properties": {"pagos": {"type": "array", "items": _PAGO}, "limite": {"type": "integer"}},
+                        },
+                        "Payments whose outcome has been unknown for too long, oldest first",
+                    ),
                     "503": _json(_ERROR, "Storage unavailable"),
                 },
             }

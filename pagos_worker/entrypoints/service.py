@@ -56,6 +56,8 @@ async def _run_roles(servicio: Servicio, stop: asyncio.Event) -> None:
     if servicio.worker is not None:
         drain = servicio.settings.shutdown_timeout_seconds
         tasks["worker"] = asyncio.create_task(servicio.worker.run(stop, drain_timeout=drain))
+    if servicio.reconciliador is not None:
+        tasks["reconciliador"] = asyncio.create_task(servicio.reconciliador.run(stop))
     if servicio.relay is not None:
         tasks["relay"] = asyncio.create_task(servicio.relay.run(relay_stop))
 
@@ -67,8 +69,7 @@ async def _run_roles(servicio: Servicio, stop: asyncio.Event) -> None:
     log.info("servicio.deteniendo", roles_caidos=failed)
 
     # Order matters: payments finish (and commit their events) before the relay's last flush.
-    if "worker" in tasks:
-        await asyncio.gather(tasks["worker"], return_exceptions=True)
+    await asyncio.gather(*(tasks[t] for t in ("worker", "reconciliador") if t in tasks), return_exceptions=True)
     relay_stop.set()
     if servicio.relay is not None:
         await asyncio.gather(tasks["relay"], return_exceptions=True)

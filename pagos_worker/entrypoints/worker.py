@@ -12,7 +12,9 @@ from typing import Protocol
 
 import structlog
 
+from pagos_worker.adapters.postgres.retry import is_transient
 from pagos_worker.adapters.pulsar.consumer import Entrega
+from pagos_worker.adapters.pulsar.publisher import PublicacionError
 from pagos_worker.adapters.wire import ComandoInvalidoError, decode_command
 from pagos_worker.application.commands import ProcesarPago
 from pagos_worker.application.handlers import Accion, Desenlace
@@ -40,6 +42,11 @@ async def manejar(data: bytes, procesar: Procesar) -> Desenlace:
     return await procesar(comando)
 
 
+def es_transitorio(exc: BaseException) -> bool:
+    """Failures of the infrastructure, which heal: retrying the command later is right."""
+    return isinstance(exc, PublicacionError) or is_transient(exc)
+
+
 def mensaje_dlq(entrega: Entrega, desenlace: Desenlace) -> Mensaje:
     """The command as it came, with properties saying why it was refused and where it came from."""
     properties = {
@@ -60,11 +67,13 @@ class CommandWorker:
         dlq: EventPublisher,
         *,
         gate: Callable[[], Awaitable[None]] | None = None,
+        max_intentos: int = 5,
     ) -> None:
         self._source = source
         self._procesar = procesar
         self._dlq = dlq
         self._gate = gate
+        self._max_intentos = max_intentos
         self._in_flight: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event, *, drain_timeout: float) -> None:
@@ -100,11 +109,28 @@ class CommandWorker:
             await self._settle(entrega, desenlace)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("worker.error", message_id=entrega.message_id)
-            self._source.nack(entrega)
+        except Exception as exc:  # noqa: BLE001 - an outage or a bug: see _fallo
+            await self._fallo(entrega, exc)
         finally:
             self._source.release()
+
+    async def _fallo(self, entrega: Entrega, exc: Exception) -> None:
+        """An outage (database, broker) puts the command back as often as needed. Anything else that
+        keeps failing is a poison message: after `max_intentos` deliveries it goes to the DLQ with
+        the reason instead of cycling forever (a payment it left in PROCESANDO is the reconciler's)."""
+        intentos = entrega.redelivery_count + 1
+        if es_transitorio(exc) or intentos < self._max_intentos:
+            log.warning("worker.reintento", message_id=entrega.message_id, intento=intentos, error=repr(exc))
+            self._source.nack(entrega)
+            return
+        log.error("worker.mensaje_venenoso", message_id=entrega.message_id, intentos=intentos, exc_info=exc)
+        detalle = f"{intentos} entregas fallidas; la última: {type(exc).__name__}: {exc}"
+        try:
+            await self._dlq.publicar([mensaje_dlq(entrega, Desenlace(Accion.DLQ, "error_repetido", detalle))])
+        except Exception:  # noqa: BLE001 - not dead-lettered: it stays on the topic
+            self._source.nack(entrega)
+            return
+        self._source.ack(entrega)
 
     async def _settle(self, entrega: Entrega, desenlace: Desenlace) -> None:
         if desenlace.accion is Accion.ACK:

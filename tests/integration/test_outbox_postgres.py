@@ -112,3 +112,22 @@ async def test_el_relay_despierta_con_cada_commit(engine, database_url):
     await asyncio.wait_for(espera, 5)
     assert time.monotonic() - inicio < 1.0
     await store.close()
+
+
+async def test_la_retencion_borra_solo_lo_publicado_hace_tiempo(engine, database_url):
+    pagos = await pagos_procesados(PostgresPagoRepository(engine), 6)
+    async with engine.begin() as conn:
+        # Two published long ago, two published just now, two still pending.
+        for i, pago in enumerate(pagos[:4]):
+            edad = timedelta(days=8) if i < 2 else timedelta(0)
+            await conn.execute(
+                text("UPDATE outbox SET publicado_en = now() - CAST(:edad AS interval) WHERE id_pago = :i"),
+                {"edad": edad, "i": pago.id_pago},
+            )
+    store = PostgresOutboxStore(engine, database_url)
+    relay = OutboxRelay(store, FakePublisher(), retencion=timedelta(days=7))
+    assert await relay.limpiar(lote=1) == 2
+    async with engine.connect() as conn:
+        quedan = {r.id_pago for r in await conn.execute(text("SELECT id_pago FROM outbox"))}
+    assert quedan == {p.id_pago for p in pagos[2:]}
+    await store.close()

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
-from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago
+from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago, PoliticaAtencion
 from tests.fakes import FakePagoRepository
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
@@ -153,3 +153,38 @@ async def test_muchos_reclamos_y_resultados_concurrentes(subject):
 
 async def test_pago_inexistente(subject):
     assert await subject.repo.obtener(uuid.uuid4()) is None
+
+
+async def test_liberar_guarda_el_error_y_la_atencion(subject):
+    pago = (await subject.repo.reclamar(solicitud(owner="w1", lease_s=3600))).pago
+    pago.resultado_desconocido("Stripe 500", T0 + timedelta(seconds=1), PoliticaAtencion(max_intentos=1))
+    await subject.repo.liberar(pago)
+    guardado = await subject.repo.obtener(pago.id_pago)
+    assert guardado.estado is EstadoPago.PROCESANDO
+    assert (guardado.ultimo_error, guardado.requiere_atencion) == ("Stripe 500", True)
+    assert guardado.lease.expira == T0 + timedelta(seconds=1)
+    # Resolved by someone else: attention is no longer needed.
+    retomado = (await subject.repo.reclamar(solicitud(pago.id_pago, owner="w2", ahora=T0 + timedelta(seconds=2)))).pago
+    retomado.marcar_exitoso("tr_9", T0 + timedelta(seconds=3))
+    assert await subject.repo.guardar_resultado(retomado)
+    assert not (await subject.repo.obtener(pago.id_pago)).requiere_atencion
+
+
+async def test_liberar_no_toca_un_pago_que_ya_tiene_otro(subject):
+    pago = (await subject.repo.reclamar(solicitud(owner="w1", lease_s=1))).pago
+    await subject.repo.reclamar(solicitud(pago.id_pago, owner="w2", ahora=T0 + timedelta(seconds=2)))
+    pago.resultado_desconocido("tarde", T0 + timedelta(seconds=3), PoliticaAtencion())
+    await subject.repo.liberar(pago)
+    guardado = await subject.repo.obtener(pago.id_pago)
+    assert guardado.lease.owner == "w2"
+    assert guardado.ultimo_error is None
+
+
+async def test_atascados_son_los_de_lease_vencido(subject):
+    vencido = (await subject.repo.reclamar(solicitud(owner="w1", lease_s=10))).pago
+    await subject.repo.reclamar(solicitud(owner="w1", lease_s=100))
+    hecho = (await subject.repo.reclamar(solicitud(owner="w1", lease_s=1))).pago
+    hecho.marcar_exitoso("tr", T0)
+    await subject.repo.guardar_resultado(hecho)
+    atascados = await subject.repo.atascados(T0 + timedelta(seconds=50), limite=10)
+    assert [p.id_pago for p in atascados] == [vencido.id_pago]

@@ -1,3 +1,4 @@
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -7,6 +8,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from pagos_worker.application.queries import (
     EstadisticasOutbox,
+    ListarPagosQueRequierenAtencionHandler,
     ObtenerEstadisticasOutboxHandler,
     ObtenerEstadoPagoHandler,
     VistaPago,
@@ -41,6 +43,19 @@ class FakeViews:
     async def estadisticas_outbox(self):
         return EstadisticasOutbox(10, 8, 2, 1.5)
 
+    async def requieren_atencion(self, limite):
+        vista = await self.estado_pago(CONOCIDO)
+        return [dataclasses.replace(vista, estado="PROCESANDO", requiere_atencion=True, ultimo_error="timeout")]
+
+
+def app_con(views, readiness):
+    return create_app(
+        ObtenerEstadoPagoHandler(views),
+        ObtenerEstadisticasOutboxHandler(views),
+        ListarPagosQueRequierenAtencionHandler(views),
+        readiness,
+    )
+
 
 async def ready():
     return {"postgres": "ok", "pulsar": "ok"}
@@ -49,7 +64,7 @@ async def ready():
 @pytest.fixture
 async def client():
     views = FakeViews()
-    app = create_app(ObtenerEstadoPagoHandler(views), ObtenerEstadisticasOutboxHandler(views), ready)
+    app = app_con(views, ready)
     async with TestClient(TestServer(app)) as c:
         c.views = views
         yield c
@@ -69,7 +84,16 @@ async def test_estado_de_un_pago(client):
         "fecha_procesamiento": "2026-01-01T10:00:05.000Z",
         "mensaje_error": None,
         "intentos": 1,
+        "requiere_atencion": False,
+        "ultimo_error": None,
     }
+
+
+async def test_pagos_que_requieren_atencion(client):
+    resp = await client.get("/pagos/atencion")
+    assert resp.status == 200
+    [pago] = (await resp.json())["pagos"]
+    assert (pago["id"], pago["requiere_atencion"], pago["ultimo_error"]) == (str(CONOCIDO), True, "timeout")
 
 
 async def test_pago_desconocido_es_404_json(client):
@@ -78,7 +102,7 @@ async def test_pago_desconocido_es_404_json(client):
     assert (await resp.json())["error"] == "pago_no_encontrado"
 
 
-@pytest.mark.parametrize("malo", ["no-es-uuid", "1234", "%00", "x" * 500, "outbox"])
+@pytest.mark.parametrize("malo", ["no-es-uuid", "1234", "%00", "x" * 500, "outbox", "atencionx"])
 async def test_id_malformado_es_400_json(client, malo):
     resp = await client.get(f"/pagos/{malo}")
     assert resp.status == 400
@@ -125,7 +149,7 @@ async def test_readyz_503_si_falta_algo():
         return {"postgres": "ok", "pulsar": "error: Timeout"}
 
     views = FakeViews()
-    app = create_app(ObtenerEstadoPagoHandler(views), ObtenerEstadisticasOutboxHandler(views), no_ready)
+    app = app_con(views, no_ready)
     async with TestClient(TestServer(app)) as c:
         resp = await c.get("/readyz")
         assert resp.status == 503

@@ -14,6 +14,7 @@ from pagos_worker.domain import (
     PagoExitoso,
     PagoFallido,
     PagoYaProcesadoError,
+    PoliticaAtencion,
     TransicionInvalidaError,
 )
 
@@ -118,3 +119,39 @@ def test_mismos_terminos():
     assert pago.mismos_terminos(igual)
     assert not pago.mismos_terminos(otro_monto)
     assert not pago.mismos_terminos(otro_afiliado)
+
+
+def test_resultado_desconocido_libera_el_lease_y_no_es_fallido():
+    pago = nuevo_pago()
+    pago.iniciar_procesamiento(lease("w1"), AHORA)
+    pago.resultado_desconocido("timeout", AHORA + timedelta(seconds=5), PoliticaAtencion(max_intentos=3))
+    assert pago.estado is EstadoPago.PROCESANDO
+    assert pago.lease == Lease("w1", AHORA + timedelta(seconds=5))  # expired as of now: resumable
+    assert pago.ultimo_error == "timeout"
+    assert not pago.requiere_atencion
+    assert pago.eventos == []
+
+
+def test_requiere_atencion_tras_demasiados_intentos_o_demasiado_tiempo():
+    politica = PoliticaAtencion(max_intentos=2, max_antiguedad=timedelta(minutes=30))
+    pago = nuevo_pago()
+    pago.iniciar_procesamiento(lease("w1"), AHORA)
+    pago.resultado_desconocido("500", AHORA, politica)
+    assert not pago.requiere_atencion
+    pago.iniciar_procesamiento(lease("w2"), AHORA + timedelta(minutes=2))
+    pago.resultado_desconocido("500", AHORA + timedelta(minutes=2), politica)
+    assert pago.requiere_atencion  # second attempt
+
+    viejo = nuevo_pago()
+    viejo.iniciar_procesamiento(lease("w1"), AHORA)
+    viejo.resultado_desconocido("500", AHORA + timedelta(minutes=30), politica)
+    assert viejo.requiere_atencion  # too old
+    # Resolved later: the flag goes away with the final state.
+    viejo.iniciar_procesamiento(lease("w2"), AHORA + timedelta(minutes=31))
+    viejo.marcar_exitoso("tr_1", AHORA + timedelta(minutes=31))
+    assert not viejo.requiere_atencion
+
+
+def test_resultado_desconocido_solo_en_proceso():
+    with pytest.raises(TransicionInvalidaError):
+        nuevo_pago().resultado_desconocido("x", AHORA, PoliticaAtencion())

@@ -1,5 +1,6 @@
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -62,3 +63,25 @@ async def test_run_reintenta_tras_fallos_y_despierta_con_nuevos_eventos():
     assert len(publisher.mensajes) == 2
     stop.set()
     await asyncio.wait_for(task, 1)
+
+
+class TiendaConViejos(FakeOutboxStore):
+    def __init__(self, viejos: int) -> None:
+        super().__init__()
+        self.viejos = viejos
+        self.llamadas: list[tuple[object, int]] = []
+
+    async def borrar_publicados(self, antes_de, limite):
+        self.llamadas.append((antes_de, limite))
+        borrados = min(limite, self.viejos)
+        self.viejos -= borrados
+        return borrados
+
+
+async def test_limpiar_borra_por_lotes_lo_publicado_antes_de_la_retencion():
+    ahora = datetime(2026, 11, 28, tzinfo=UTC)
+    store = TiendaConViejos(12_000)
+    relay = OutboxRelay(store, FakePublisher(), retencion=timedelta(days=7), reloj=lambda: ahora)
+    assert await relay.limpiar(lote=5000) == 12_000
+    assert [limite for _, limite in store.llamadas] == [5000, 5000, 5000]
+    assert {antes for antes, _ in store.llamadas} == {ahora - timedelta(days=7)}

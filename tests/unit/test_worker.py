@@ -145,3 +145,45 @@ async def test_con_la_pasarela_caida_el_worker_no_procesa_y_retiene_los_cupos():
     assert source.slots_in_use == 0
     stop.set()
     await task
+
+
+async def run_fallando(error: Exception, redelivery_count: int, max_intentos: int = 5):
+    async def procesar(cmd):
+        raise error
+
+    data = valido()
+    source = FakeCommandSource([data], redelivery_count=redelivery_count)
+    dlq = FakePublisher()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        CommandWorker(source, procesar, dlq, max_intentos=max_intentos).run(stop, drain_timeout=5)
+    )
+    for _ in range(100):
+        if source.acked or source.nacked:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await task
+    return data, source, dlq
+
+
+async def test_un_mensaje_venenoso_acaba_en_la_dlq_tras_los_intentos():
+    data, source, dlq = await run_fallando(KeyError("bug"), redelivery_count=4)
+    assert source.acked == [data]
+    [mensaje] = dlq.mensajes
+    assert mensaje.payload == data
+    assert mensaje.properties["motivo"] == "error_repetido"
+    assert "5 entregas" in mensaje.properties["detalle"]
+    assert "KeyError" in mensaje.properties["detalle"]
+
+
+async def test_antes_del_limite_vuelve_a_la_cola():
+    data, source, dlq = await run_fallando(KeyError("bug"), redelivery_count=3)
+    assert source.nacked == [data]
+    assert dlq.mensajes == []
+
+
+async def test_una_caida_de_la_base_de_datos_nunca_lleva_a_la_dlq():
+    data, source, dlq = await run_fallando(ConnectionRefusedError("postgres down"), redelivery_count=50)
+    assert source.nacked == [data]
+    assert dlq.mensajes == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -24,6 +25,11 @@ WHERE publicado_en IS NULL
 ORDER BY id
 LIMIT :limite
 FOR UPDATE SKIP LOCKED
+""")
+_BORRAR = text("""
+DELETE FROM outbox WHERE id IN (
+    SELECT id FROM outbox WHERE publicado_en < :antes ORDER BY publicado_en LIMIT :limite
+)
 """)
 _MARCAR = text("UPDATE outbox SET publicado_en = now() WHERE id = ANY(CAST(:ids AS bigint[]))")
 
@@ -67,6 +73,10 @@ class PostgresOutboxStore:
 
     async def esperar_nuevos(self, timeout: float) -> None:
         await self._listener.wait(timeout)
+
+    async def borrar_publicados(self, antes_de: datetime, limite: int) -> int:
+        async with self._engine.begin() as conn:
+            return (await conn.execute(_BORRAR, {"antes": antes_de, "limite": limite})).rowcount
 
     async def close(self) -> None:
         await self._listener.close()

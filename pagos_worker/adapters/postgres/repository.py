@@ -6,7 +6,7 @@ state and its outbox row are always written together, or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,13 +18,12 @@ from pagos_worker.adapters.postgres.group_commit import GroupCommitter
 from pagos_worker.adapters.postgres.retry import retry_transient
 from pagos_worker.adapters.wire import encode_event
 from pagos_worker.application.ports.repository import Reclamo
-from pagos_worker.clock import utcnow
 from pagos_worker.domain.dinero import Dinero, Moneda
 from pagos_worker.domain.pago import EstadoPago, Lease, Pago
 
 _COLUMNAS = (
     "id_pago, id_afiliado, monto, moneda, estado, referencia_pago, mensaje_error, "
-    "fecha_creacion, fecha_procesamiento, lease_owner, lease_expira, intentos"
+    "fecha_creacion, fecha_procesamiento, lease_owner, lease_expira, intentos, ultimo_error, requiere_atencion"
 )
 _COLUMNAS_P = ", ".join(f"p.{c.strip()}" for c in _COLUMNAS.split(","))
 
@@ -68,7 +67,8 @@ WITH entrada AS (
 finalizados AS (
     UPDATE pagos AS p
     SET estado = e.estado, referencia_pago = e.referencia_pago, mensaje_error = e.mensaje_error,
-        fecha_procesamiento = e.fecha_procesamiento, lease_owner = NULL, lease_expira = NULL
+        fecha_procesamiento = e.fecha_procesamiento, lease_owner = NULL, lease_expira = NULL,
+        requiere_atencion = false
     FROM entrada e
     WHERE p.id_pago = e.id_pago AND p.estado = 'PROCESANDO'
     RETURNING p.id_pago
@@ -90,9 +90,16 @@ SELECT id_pago FROM finalizados
 """)
 
 _LIBERAR = text("""
-UPDATE pagos SET lease_expira = :ahora
+UPDATE pagos SET lease_expira = :expira, ultimo_error = :ultimo_error, requiere_atencion = :requiere_atencion
 WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND lease_owner = :owner
 """)
+
+_ATASCADOS = text(f"""
+SELECT {_COLUMNAS} FROM pagos
+WHERE estado = 'PROCESANDO' AND lease_expira < :antes
+ORDER BY lease_expira
+LIMIT :limite
+""")  # noqa: S608 - fixed columns
 
 _OBTENER = text(f"SELECT {_COLUMNAS} FROM pagos WHERE id_pago = :id_pago")  # noqa: S608 - fixed columns
 
@@ -104,10 +111,8 @@ class PostgresPagoRepository:
         *,
         max_batch: int = 200,
         max_in_flight: int = 2,
-        reloj: Callable[[], datetime] = utcnow,
     ) -> None:
         self._engine = engine
-        self._reloj = reloj
         self._reclamos = GroupCommitter(self._reclamar_lote, max_batch=max_batch, max_in_flight=max_in_flight)
         self._resultados = GroupCommitter(self._guardar_lote, max_batch=max_batch, max_in_flight=max_in_flight)
 
@@ -120,8 +125,18 @@ class PostgresPagoRepository:
     async def liberar(self, pago: Pago) -> None:
         if pago.lease is None:
             return
-        params = {"id_pago": pago.id_pago, "owner": pago.lease.owner, "ahora": self._reloj()}
+        params = {
+            "id_pago": pago.id_pago,
+            "owner": pago.lease.owner,
+            "expira": pago.lease.expira,
+            "ultimo_error": pago.ultimo_error,
+            "requiere_atencion": pago.requiere_atencion,
+        }
         await retry_transient(lambda: self._execute(_LIBERAR, params))
+
+    async def atascados(self, lease_vencido_antes_de: datetime, limite: int) -> list[Pago]:
+        params = {"antes": lease_vencido_antes_de, "limite": limite}
+        return [pago_de_fila(f) for f in await retry_transient(lambda: self._execute(_ATASCADOS, params))]
 
     async def obtener(self, id_pago: UUID) -> Pago | None:
         async with self._engine.connect() as conn:
@@ -209,4 +224,6 @@ def pago_de_fila(fila: Any) -> Pago:  # noqa: ANN401 - a SQLAlchemy row mapping
         fecha_procesamiento=fila["fecha_procesamiento"],
         lease=lease,
         intentos=fila["intentos"],
+        ultimo_error=fila["ultimo_error"],
+        requiere_atencion=fila["requiere_atencion"],
     )

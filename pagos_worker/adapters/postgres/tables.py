@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -47,13 +48,17 @@ pagos = Table(
     Column("lease_owner", String(128)),
     Column("lease_expira", DateTime(timezone=True)),
     Column("intentos", Integer, nullable=False, server_default=text("0")),
+    # An outcome the gateway could not give: the last reason, and whether an operator must look.
+    Column("ultimo_error", Text),
+    Column("requiere_atencion", Boolean, nullable=False, server_default=text("false")),
     CheckConstraint("estado IN ('PENDIENTE', 'PROCESANDO', 'EXITOSO', 'FALLIDO')", name="estado"),
     CheckConstraint("moneda IN ('USD', 'EUR', 'COP')", name="moneda"),
     CheckConstraint("monto > 0", name="monto_positivo"),
 )
 
-# The reconciler looks for payments whose lease has expired.
+# The reconciler looks for payments whose lease has expired; operators for those needing attention.
 Index("ix_pagos_lease_expira_procesando", pagos.c.lease_expira, postgresql_where=text("estado = 'PROCESANDO'"))
+Index("ix_pagos_requiere_atencion", pagos.c.fecha_creacion, postgresql_where=text("requiere_atencion"))
 
 outbox = Table(
     "outbox",

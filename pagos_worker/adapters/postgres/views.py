@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker.application.queries import EstadisticasOutbox, VistaPago
 
-_ESTADO = text("""
-SELECT id_pago, id_afiliado, monto, moneda, estado, referencia_pago, fecha_creacion,
-       fecha_procesamiento, mensaje_error, intentos
-FROM pagos WHERE id_pago = :id_pago
-""")
+_COLUMNAS = """id_pago, id_afiliado, monto, moneda, estado, referencia_pago, fecha_creacion,
+       fecha_procesamiento, mensaje_error, intentos, requiere_atencion, ultimo_error"""
+_ESTADO = text(f"SELECT {_COLUMNAS} FROM pagos WHERE id_pago = :id_pago")  # noqa: S608 - fixed columns
+_ATENCION = text(f"""
+SELECT {_COLUMNAS} FROM pagos WHERE requiere_atencion ORDER BY fecha_creacion LIMIT :limite
+""")  # noqa: S608 - fixed columns
 
 _ESTADISTICAS = text("""
 SELECT count(*) AS total,
@@ -30,20 +32,11 @@ class PostgresPagoViews:
     async def estado_pago(self, id_pago: UUID) -> VistaPago | None:
         async with self._engine.connect() as conn:
             f = (await conn.execute(_ESTADO, {"id_pago": id_pago})).first()
-        if f is None:
-            return None
-        return VistaPago(
-            id=f.id_pago,
-            id_afiliado=f.id_afiliado,
-            monto=f.monto,
-            moneda=f.moneda,
-            estado=f.estado,
-            referencia_pago=f.referencia_pago,
-            fecha_creacion=f.fecha_creacion,
-            fecha_procesamiento=f.fecha_procesamiento,
-            mensaje_error=f.mensaje_error,
-            intentos=f.intentos,
-        )
+        return None if f is None else _vista(f)
+
+    async def requieren_atencion(self, limite: int) -> list[VistaPago]:
+        async with self._engine.connect() as conn:
+            return [_vista(f) for f in await conn.execute(_ATENCION, {"limite": limite})]
 
     async def estadisticas_outbox(self) -> EstadisticasOutbox:
         async with self._engine.connect() as conn:
@@ -58,3 +51,20 @@ class PostgresPagoViews:
     async def ping(self) -> None:
         async with self._engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+
+
+def _vista(f: Row[Any]) -> VistaPago:
+    return VistaPago(
+        id=f.id_pago,
+        id_afiliado=f.id_afiliado,
+        monto=f.monto,
+        moneda=f.moneda,
+        estado=f.estado,
+        referencia_pago=f.referencia_pago,
+        fecha_creacion=f.fecha_creacion,
+        fecha_procesamiento=f.fecha_procesamiento,
+        mensaje_error=f.mensaje_error,
+        intentos=f.intentos,
+        requiere_atencion=f.requiere_atencion,
+        ultimo_error=f.ultimo_error,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -48,6 +49,10 @@ class OutboxStore(Protocol):
 
     async def esperar_nuevos(self, timeout: float) -> None:
         """Return soon after new events are committed, or after `timeout` seconds."""
+        ...
+
+    async def borrar_publicados(self, antes_de: datetime, limite: int) -> int:
+        """Delete up to `limite` events published before `antes_de`; return how many."""
         ...
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -37,8 +38,13 @@ class PagoRepository(Protocol):
         ...
 
     async def liberar(self, pago: Pago) -> None:
-        """Expire this worker's lease on a payment left in PROCESANDO (its outcome unknown), so
-        that a redelivered command may resume it at once."""
+        """Store what `Pago.resultado_desconocido` recorded on a payment this worker holds: its
+        lease, now expired (a redelivered command may resume it at once), its last error and
+        whether it needs attention. Nothing is written if another worker holds it by now."""
+        ...
+
+    async def atascados(self, lease_vencido_antes_de: datetime, limite: int) -> list[Pago]:
+        """Payments in PROCESANDO whose lease expired before that instant, oldest lease first."""
         ...
 
     async def obtener(self, id_pago: UUID) -> Pago | None: ...

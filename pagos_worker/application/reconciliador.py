@@ -1,0 +1,68 @@
+"""The reconciler: drives to their outcome payments stuck in PROCESANDO whose command is not
+coming back (lost on the broker, dead-lettered, a consumer reset...).
+
+Normally a redelivered command resumes a payment whose worker died; this is the safety net for when
+it does not. It re-runs the same `ProcesarPago` handling from the stored payment, so the claim is
+atomic (a live worker or another reconciler wins, never both) and the gateway sees the same
+idempotency key: it returns the first outcome, it never pays twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+import structlog
+
+from pagos_worker.application.commands import ProcesarPago
+from pagos_worker.application.handlers import Accion, Desenlace
+from pagos_worker.application.ports.repository import PagoRepository
+from pagos_worker.clock import utcnow
+
+log = structlog.get_logger(__name__)
+
+
+class Reconciliador:
+    def __init__(
+        self,
+        pagos: PagoRepository,
+        procesar: Callable[[ProcesarPago], Awaitable[Desenlace]],
+        *,
+        gracia: timedelta,
+        intervalo: float = 30.0,
+        lote: int = 100,
+        gate: Callable[[], Awaitable[None]] | None = None,
+        reloj: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._pagos = pagos
+        self._procesar = procesar
+        self._gracia = gracia
+        self._intervalo = intervalo
+        self._lote = lote
+        self._gate = gate
+        self._reloj = reloj
+
+    async def reconciliar(self) -> dict[str, int]:
+        """One pass over payments whose lease expired more than `gracia` ago; counts by outcome."""
+        atascados = await self._pagos.atascados(self._reloj() - self._gracia, self._lote)
+        cuenta: dict[str, int] = {}
+        for pago in atascados:
+            if self._gate is not None:
+                await self._gate()
+            desenlace = await self._procesar(ProcesarPago(pago.id_pago, pago.id_afiliado, pago.importe))
+            cuenta[desenlace.motivo] = cuenta.get(desenlace.motivo, 0) + 1
+            if desenlace.accion is Accion.ACK:
+                log.info("reconciliador.resuelto", id_pago=str(pago.id_pago), motivo=desenlace.motivo)
+        return cuenta
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                if cuenta := await self.reconciliar():
+                    log.info("reconciliador.pasada", **cuenta)
+            except Exception as exc:  # noqa: BLE001 - next pass
+                log.warning("reconciliador.error", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._intervalo)

@@ -1,0 +1,79 @@
+"""Recovery against the real things: a payment stuck after a crash is resolved by the reconciler
+with the same idempotency key (the gateway replays; nothing is paid twice), and a poison command
+ends on the dead-letter topic after a bounded number of deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+
+from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
+from pagos_worker.adapters.pulsar.client import PulsarConnection
+from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
+from pagos_worker.application.handlers import ProcesarPagoHandler
+from pagos_worker.application.reconciliador import Reconciliador
+from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago
+from pagos_worker.entrypoints.worker import CommandWorker
+from tests import pulsar_helpers
+from tests.simulador_helpers import simulador_en_marcha
+
+pytestmark = pytest.mark.integration
+
+
+async def test_un_pago_atascado_se_resuelve_con_la_misma_clave_sin_pagar_dos_veces(engine):
+    repo = PostgresPagoRepository(engine)
+    ahora = datetime.now(UTC)
+    pago = Pago.crear(id_pago=uuid.uuid4(), id_afiliado="afiliado_7", importe=Dinero(Decimal("42.00"), Moneda.EUR),
+                      ahora=ahora - timedelta(minutes=10))  # fmt: skip
+    pago.iniciar_procesamiento(Lease("worker-muerto", ahora - timedelta(minutes=9)), ahora - timedelta(minutes=10))
+    pago = (await repo.reclamar(pago)).pago
+    async with simulador_en_marcha() as sim, aiohttp.ClientSession() as session:
+        config = StripeConfig(api_base=sim.url, secret_key=SecretStr("sk_test_r"), timeout_s=2)
+        pasarela = StripePasarelaDePagos(session, config, Destinos())
+        # The dead worker had paid before it died: the transfer exists, its outcome never stored.
+        primero = await pasarela.procesar_pago(pago)
+        handler = ProcesarPagoHandler(repo, pasarela, owner="reconciliador", lease=timedelta(seconds=30))
+        reconciliador = Reconciliador(repo, handler, gracia=timedelta(minutes=5))
+        assert await reconciliador.reconciliar() == {"procesado": 1}
+        assert await reconciliador.reconciliar() == {}
+        guardado = await repo.obtener(pago.id_pago)
+        assert guardado.estado is EstadoPago.EXITOSO
+        assert guardado.referencia_pago == primero.referencia_pago
+        assert len(sim.simulador.ledger.transfers) == 1
+        assert sim.simulador.contadores["replay"] == 1
+
+
+async def test_un_comando_venenoso_acaba_en_la_dlq_tras_cinco_entregas(pulsar_url, topics):
+    entregas = []
+
+    async def procesar(cmd):
+        entregas.append(cmd.id_pago)
+        raise ZeroDivisionError("un bug que no se cura reintentando")
+
+    observer = pulsar_helpers.client(pulsar_url)
+    dlq_consumer = pulsar_helpers.subscribe(observer, topics.dlq)
+    data = json.dumps({"id_pago": str(uuid.uuid4()), "id_afiliado": "a", "monto": "1.00", "moneda": "USD"}).encode()
+    observer.create_producer(topics.commands).send(data)
+
+    conn = PulsarConnection(pulsar_url)
+    source = await conn.command_source(topics.commands, "pagos-worker", capacity=2, nack_delay_seconds=0.1)
+    dlq = await conn.publisher(topics.dlq)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(CommandWorker(source, procesar, dlq, max_intentos=5).run(stop, drain_timeout=2))
+    [muerto] = await asyncio.to_thread(pulsar_helpers.receive, dlq_consumer, 1, 20)
+    assert muerto.data() == data
+    assert muerto.properties()["motivo"] == "error_repetido"
+    assert "ZeroDivisionError" in muerto.properties()["detalle"]
+    assert len(entregas) == 5
+    stop.set()
+    await worker
+    for closable in (source, dlq, conn):
+        await closable.close()
+    observer.close()

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck format clean
+.PHONY: install run test chaos lint typecheck format clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -n "$(PYTHON)" || { echo "pagos_worker needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -22,6 +22,10 @@ run: $(STAMP)  ## the service on the embedded default (PostgreSQL + pulsar-lite 
 
 test: $(STAMP)  ## every test; starts its own PostgreSQL and broker unless PAGOS_TEST_*_URL are set
 	$(BIN)/pytest
+
+CHAOS_RUNS ?= 1
+chaos: $(STAMP)  ## the full chaos suite; CHAOS_RUNS=3 for three runs in a row (reports in chaos-results/)
+	$(BIN)/pagos-worker chaos --repeticiones $(CHAOS_RUNS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

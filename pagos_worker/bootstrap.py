@@ -67,7 +67,7 @@ class Embedded:
 
 
 @asynccontextmanager
-async def embedded_services(settings: Settings) -> AsyncIterator[Embedded]:
+async def embedded_services(settings: Settings, *, graceful_proxy: bool = False) -> AsyncIterator[Embedded]:
     """Start an embedded PostgreSQL, broker and Stripe simulator for each URL not configured; stop
     them on exit."""
     async with AsyncExitStack() as stack:
@@ -80,9 +80,11 @@ async def embedded_services(settings: Settings) -> AsyncIterator[Embedded]:
             await postgres.create_database(EMBEDDED_DATABASE)
             database_url = postgres.url(EMBEDDED_DATABASE)
         if pulsar_url is None:
-            pulsar = EmbeddedPulsar(settings.data_dir / "pulsar", port=settings.embedded_pulsar_port)
+            pulsar = EmbeddedPulsar(
+                settings.data_dir / "pulsar", port=settings.embedded_pulsar_port, graceful_proxy=graceful_proxy
+            )
             await pulsar.start()
-            stack.push_async_callback(pulsar.stop)
+            stack.push_async_callback(pulsar.close)
             pulsar_url = pulsar.url
         if stripe_api_base is None and settings.pasarela == "stripe":
             simulador = EmbeddedSimulador(
@@ -169,6 +171,7 @@ async def bootstrap(
                 settings.subscription,
                 capacity=settings.worker_concurrency,
                 nack_delay_seconds=settings.nack_delay_seconds,
+                consumer_id_offset=settings.pulsar_consumer_id_offset,
             )
             stack.push_async_callback(source.close)
             servicio.worker = CommandWorker(source, handler, dlq, gate=gate, max_intentos=settings.poison_max_attempts)

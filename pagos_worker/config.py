@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     events_topic: str = CONTRACT_EVENTS_TOPIC
     dlq_topic: str = CONTRACT_DLQ_TOPIC
     subscription: str = CONTRACT_SUBSCRIPTION
+    pulsar_consumer_id_offset: int = Field(
+        0, ge=0, description="pulsar-lite only: a distinct number per replica on the same subscription"
+    )
 
     # Worker pool.
     worker_concurrency: int = Field(100, ge=1, le=10_000, description="payments in flight per replica")

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import psutil
@@ -43,6 +43,7 @@ def spawn(
     cwd: Path | None = None,
     user: str | None = None,
     death_signal: int = signal.SIGTERM,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a long-lived child. Call it from the main thread: the parent-death signal fires
     when the thread that forked the child ends, not only when the process does."""
@@ -51,6 +52,7 @@ def spawn(
         return subprocess.Popen(  # noqa: S603 - fixed argument lists built by this package
             list(args),
             cwd=cwd,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

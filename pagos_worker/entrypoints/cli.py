@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import signal
 import sys
+import time
 import uuid
 from collections.abc import Coroutine, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import structlog
 from aiohttp import web
 
@@ -57,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int)
     sim.add_argument("--state-file", type=Path, help="keep the ledger in this JSON-lines file")
     sim.set_defaults(func=_cmd_simulador)
+
+    chaos = sub.add_parser("chaos", help="the chaos suite: faults while commands flow, then an audit")
+    chaos.add_argument("--corta", action="store_true", help="the short form (as in make test)")
+    chaos.add_argument("--repeticiones", type=int, default=1)
+    chaos.add_argument("--salida", type=Path, default=Path("chaos-results"), help="where the JSON reports go")
+    chaos.set_defaults(func=_cmd_chaos)
 
     bench = sub.add_parser("bench", help="benchmarks (figures, not tests)")
     bench_sub = bench.add_subparsers(required=True, metavar="BENCHMARK")
@@ -109,7 +117,8 @@ async def _cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 async def _cmd_infra(settings: Settings, _: argparse.Namespace) -> int:
-    async with embedded_services(settings) as embedded:
+    # Replicas started against this may be killed: the proxy keeps pulsar-lite redelivering then.
+    async with embedded_services(settings, graceful_proxy=True) as embedded:
         s = embedded.settings
         exports = [f"export PAGOS_DATABASE_URL={s.database_url}", f"export PAGOS_PULSAR_URL={s.pulsar_url}"]
         if s.stripe_api_base:
@@ -149,10 +158,33 @@ async def _until_signal() -> None:
     await stop.wait()
 
 
-def _cmd_bench_adapter(_: Settings, args: argparse.Namespace) -> int:
-    from pagos_worker.bench import adapter  # noqa: PLC0415 - only when asked for
+async def _cmd_chaos(_: Settings, args: argparse.Namespace) -> int:
+    import tempfile  # noqa: PLC0415
 
-    adapter.main(args.calls, args.concurrency)
+    from pagos_worker.tools import chaos  # noqa: PLC0415 - only when asked for
+
+    args.salida.mkdir(parents=True, exist_ok=True)
+    fallidas = 0
+    for n in range(1, args.repeticiones + 1):
+        config = chaos.ChaosConfig.corta() if args.corta else chaos.ChaosConfig.completa()
+        data_dir = Path(tempfile.mkdtemp(prefix="pagos-chaos-"))
+        informe = await chaos.correr(config, data_dir)
+        malas = chaos.violaciones(informe)
+        informe["violaciones"] = malas
+        archivo = args.salida / f"chaos-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{n}.json"
+        archivo.write_bytes(orjson.dumps(informe, option=orjson.OPT_INDENT_2))
+        print(f"\nrepetición {n}/{args.repeticiones}\n{chaos.tabla(informe)}\n")
+        print(orjson.dumps(informe).decode())
+        print(f"\ninforme: {archivo}; logs: {data_dir}")
+        print("TODO EN ORDEN" if not malas else "VIOLACIONES:\n  " + "\n  ".join(malas), flush=True)
+        fallidas += bool(malas)
+    return 1 if fallidas else 0
+
+
+def _cmd_bench_adapter(_: Settings, args: argparse.Namespace) -> int:
+    from pagos_worker.tools import bench_adapter  # noqa: PLC0415 - only when asked for
+
+    bench_adapter.main(args.calls, args.concurrency)
     return 0
 
 

@@ -7,11 +7,14 @@ wrapper costs about 100 µs a message. Blocking calls (subscribe, create, close)
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pulsar
 
 from pagos_worker.adapters.pulsar.consumer import PulsarCommandSource
 from pagos_worker.adapters.pulsar.publisher import PulsarPublisher
+
+_THROWAWAY_TOPIC = "non-persistent://public/default/pagos-worker-consumer-ids"
 
 
 class PulsarConnection:
@@ -37,19 +40,33 @@ class PulsarConnection:
         return PulsarPublisher(producer)
 
     async def command_source(
-        self, topic: str, subscription: str, *, capacity: int, nack_delay_seconds: float
+        self, topic: str, subscription: str, *, capacity: int, nack_delay_seconds: float, consumer_id_offset: int = 0
     ) -> PulsarCommandSource:
-        consumer = await asyncio.to_thread(
-            self._client.subscribe,
-            topic,
-            subscription,
-            consumer_type=pulsar.ConsumerType.Shared,
-            # Pull only what the pool can take: the rest stays on the broker for other replicas.
-            receiver_queue_size=max(1, capacity),
-            negative_ack_redelivery_delay_ms=int(nack_delay_seconds * 1000),
-            initial_position=pulsar.InitialPosition.Earliest,
-        )
+        await asyncio.to_thread(self._skip_consumer_ids, consumer_id_offset)
+        try:
+            consumer = await asyncio.to_thread(
+                self._client.subscribe,
+                topic,
+                subscription,
+                consumer_type=pulsar.ConsumerType.Shared,
+                # Pull only what the pool can take: the rest stays on the broker for other replicas.
+                receiver_queue_size=max(1, capacity),
+                negative_ack_redelivery_delay_ms=int(nack_delay_seconds * 1000),
+                initial_position=pulsar.InitialPosition.Earliest,
+            )
+        except pulsar.Timeout as exc:
+            raise pulsar.Timeout(
+                f"{exc}: subscribing to {topic} timed out. If the broker is pulsar-lite and another replica "
+                "is on the same subscription, give each replica its own PAGOS_PULSAR_CONSUMER_ID_OFFSET."
+            ) from exc
         return PulsarCommandSource(consumer, capacity=capacity)
+
+    def _skip_consumer_ids(self, n: int) -> None:
+        """pulsar-lite 0.2 keys a subscription's consumers by consumer id alone, but every client
+        numbers its consumers from 0: two replicas collide. Opening and closing `n` throwaway
+        consumers first moves this client's next id to `n` (Apache Pulsar needs none of this)."""
+        for _ in range(n):
+            self._client.subscribe(_THROWAWAY_TOPIC, f"pagos-worker-{uuid.uuid4().hex}").close()
 
     async def ping(self, topic: str, timeout: float = 3.0) -> None:
         """Raise unless the broker answers a metadata lookup within `timeout`."""

@@ -1,1 +1,0 @@
-"""Benchmarks shipped with the service (`pagos-worker bench …`): figures, not tests."""

@@ -1,0 +1,334 @@
+"""The chaos suite: the whole pipeline as separate processes (embedded PostgreSQL and broker, the
+Stripe simulator, two worker replicas) takes several thousand commands — exact duplicates and
+malformed ones among them — while workers are SIGKILLed, the broker and PostgreSQL are restarted and
+the gateway times out after succeeding. Then it waits for quiescence and audits: nothing lost,
+nothing paid twice (the simulator's ledger), one distinct event per payment, none missing, every
+malformed command on the DLQ, and how long the pipeline took to recover from each fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from pagos_worker.adapters.postgres.database import asyncpg_dsn
+from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_DLQ_TOPIC, CONTRACT_EVENTS_TOPIC
+from pagos_worker.tools.cluster import Cluster, ClusterConfig, sleep_until
+from pagos_worker.tools.observador import Lector, Publicador, cliente
+
+Accion = Callable[[Cluster], Awaitable[None]]
+
+WORKER_ENV = {
+    "PAGOS_LEASE_SECONDS": "5",
+    "PAGOS_NACK_DELAY_SECONDS": "0.5",
+    "PAGOS_STRIPE_TIMEOUT_SECONDS": "1",
+    "PAGOS_STRIPE_MAX_ATTEMPTS": "3",
+    "PAGOS_STRIPE_RATE_LIMIT": "2000",
+    "PAGOS_RECONCILE_GRACE_SECONDS": "10",
+    "PAGOS_RECONCILE_INTERVAL_SECONDS": "5",
+    "PAGOS_SHUTDOWN_TIMEOUT_SECONDS": "5",
+    "PAGOS_LOG_LEVEL": "WARNING",
+}
+SIMULADOR_ENV = {
+    "PAGOS_SIMULADOR_LATENCY": "lognormal:20:150",
+    "PAGOS_SIMULADOR_DECLINE_RATE": "0.10",
+    "PAGOS_SIMULADOR_ERROR_RATE": "0.02",
+    "PAGOS_SIMULADOR_RATE_LIMIT_RATE": "0.01",
+    "PAGOS_SIMULADOR_SEED": "7",
+}
+
+
+def matar_y_revivir(i: int, pausa: float = 1.0) -> Accion:
+    async def accion(cluster: Cluster) -> None:
+        await cluster.kill_worker(i)
+        await asyncio.sleep(pausa)
+        await cluster.start_worker(i)
+
+    return accion
+
+
+async def reiniciar_broker(cluster: Cluster) -> None:
+    await cluster.restart_broker()
+
+
+async def reiniciar_postgres(cluster: Cluster) -> None:
+    await cluster.restart_postgres()
+
+
+def timeouts_tras_exito(segundos: float, tasa: float = 0.5) -> Accion:
+    async def accion(cluster: Cluster) -> None:
+        await cluster.simulador("POST", "/_simulador/fallas", {"tasa_timeout_tras_exito": tasa, "cuelgue_s": 10})
+        await asyncio.sleep(segundos)
+        await cluster.simulador("POST", "/_simulador/fallas", {"tasa_timeout_tras_exito": 0})
+
+    return accion
+
+
+@dataclass(frozen=True)
+class Falla:
+    nombre: str
+    inicio: float  # seconds after publishing starts
+    accion: Accion
+
+
+@dataclass(frozen=True)
+class ChaosConfig:
+    comandos: int
+    duplicados: int
+    malformados: int
+    rate: float  # commands a second
+    fallas: tuple[Falla, ...]
+    espera_max: float = 120.0
+
+    @classmethod
+    def completa(cls) -> ChaosConfig:
+        return cls(4000, 200, 100, 80.0, (
+            Falla("SIGKILL del worker 0", 5, matar_y_revivir(0)),
+            Falla("reinicio del broker", 14, reiniciar_broker),
+            Falla("reinicio de PostgreSQL (parada inmediata)", 23, reiniciar_postgres),
+            Falla("pasarela: timeout tras éxito durante 8 s", 32, timeouts_tras_exito(8)),
+            Falla("SIGKILL del worker 1", 44, matar_y_revivir(1)),
+            Falla("SIGKILL del worker 0", 50, matar_y_revivir(0)),
+        ))  # fmt: skip
+
+    @classmethod
+    def corta(cls) -> ChaosConfig:
+        return cls(600, 40, 20, 50.0, (
+            Falla("SIGKILL del worker 0", 2, matar_y_revivir(0)),
+            Falla("reinicio del broker", 5, reiniciar_broker),
+            Falla("reinicio de PostgreSQL (parada inmediata)", 8, reiniciar_postgres),
+            Falla("pasarela: timeout tras éxito durante 2 s", 10, timeouts_tras_exito(2)),
+        ), espera_max=90)  # fmt: skip
+
+
+def generar(config: ChaosConfig, rng: random.Random) -> tuple[list[tuple[bytes, str | None]], list[str], set[bytes]]:
+    """Messages to send (in order), the id of the valid command each is (or ""), and the malformed."""
+    validos = [
+        {
+            "id_pago": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "id_afiliado": f"afiliado_{rng.randrange(500)}",
+            "monto": f"{rng.randrange(100, 500_000) / 100:.2f}",
+            "moneda": rng.choice(["USD", "EUR", "COP"]),
+        }
+        for _ in range(config.comandos)
+    ]
+    # Each malformed command is distinct, so that the audit can find every one on the DLQ.
+    plantillas = [
+        b"no es json %d",
+        b'{"id_pago": "x-%d"}',
+        b"[%d]",
+        b'{"id_pago": "%d", "monto": "1"}',
+        b'{"id_pago": "00000000-0000-4000-8000-%012d", "id_afiliado": "a", "monto": "0", "moneda": "USD"}',
+    ]
+    malformados = [plantillas[i % len(plantillas)] % i for i in range(config.malformados)]
+    mensajes: list[tuple[bytes, str | None, str]] = [(orjson.dumps(c), c["id_pago"], c["id_pago"]) for c in validos]
+    mensajes += [(orjson.dumps(c), c["id_pago"], c["id_pago"]) for c in rng.sample(validos, config.duplicados)]
+    mensajes += [(m, None, "") for m in malformados]
+    rng.shuffle(mensajes)
+    return [(data, key) for data, key, _ in mensajes], [id_pago for _, _, id_pago in mensajes], set(malformados)
+
+
+async def correr(config: ChaosConfig, data_dir: Path, *, progreso: Callable[[str], None] = print) -> dict[str, Any]:
+    cluster = Cluster(ClusterConfig(data_dir, workers=2, worker_env=WORKER_ENV, simulador_env=SIMULADOR_ENV))
+    progreso(f"arrancando: PostgreSQL, pulsar-lite, simulador y 2 workers (datos y logs en {data_dir})")
+    await cluster.start()
+    client = cliente(cluster.pulsar_url, data_dir / "observador-pulsar.log")
+    eventos = Lector(client, CONTRACT_EVENTS_TOPIC, "chaos-eventos")
+    dlq = Lector(client, CONTRACT_DLQ_TOPIC, "chaos-dlq")
+    publicador = Publicador(client, CONTRACT_COMMANDS_TOPIC)
+    try:
+        mensajes, ids, malformados = generar(config, random.Random(2026))  # noqa: S311 - test data
+        progreso(f"publicando {len(mensajes)} mensajes a {config.rate:g}/s con {len(config.fallas)} fallas")
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        publicador.empezar(mensajes, config.rate)
+        fallas = []
+        for falla in config.fallas:
+            await sleep_until(t0, falla.inicio)
+            inicio = time.monotonic()
+            await falla.accion(cluster)
+            fin = time.monotonic()
+            fallas.append({"falla": falla.nombre, "inicio": inicio, "fin": fin})
+            progreso(f"  {falla.nombre}: hecho en {fin - inicio:.1f} s")
+        await asyncio.to_thread(publicador.esperar)
+        validos = {i for i in ids if i}
+        quieto = await _esperar_quietud(eventos, dlq, validos, len(malformados), config.espera_max)
+        await asyncio.sleep(3)  # a second, late event would show up now
+        observado = _Observado(publicador, eventos, dlq, ids, malformados, fallas, quieto)
+        return await _auditar(cluster, config, observado)
+    finally:
+        for cerrable in (eventos, dlq, publicador):
+            cerrable.cerrar()
+        client.close()
+        await cluster.stop()
+
+
+async def _esperar_quietud(eventos: Lector, dlq: Lector, validos: set[str], malformados: int, maximo: float) -> bool:
+    limite = time.monotonic() + maximo
+    while time.monotonic() < limite:
+        con_evento = {e.id_pago for e in list(eventos.eventos)}
+        if validos <= con_evento and len(dlq.mensajes) >= malformados:
+            return True
+        await asyncio.sleep(0.5)
+    return False
+
+
+@dataclass
+class _Observado:
+    """Everything the run saw, for the audit."""
+
+    publicador: Publicador
+    eventos: Lector
+    dlq: Lector
+    ids: list[str]  # the valid command's id of each message sent, or ""
+    malformados: set[bytes]
+    fallas: list[dict[str, Any]]
+    quieto: bool
+
+
+async def _auditar(cluster: Cluster, config: ChaosConfig, obs: _Observado) -> dict[str, Any]:
+    publicador, eventos, dlq, ids, malformados = obs.publicador, obs.eventos, obs.dlq, obs.ids, obs.malformados
+    validos = {i for i in ids if i}
+    enviado: dict[str, float] = {}
+    for i, id_pago in enumerate(ids):
+        if id_pago and i < len(publicador.enviados):
+            enviado.setdefault(id_pago, publicador.enviados[i])
+    por_pago: dict[str, set[str]] = {}
+    primero: dict[str, float] = {}
+    entregas: dict[str, int] = {}
+    tipos: dict[str, str] = {}
+    for e in eventos.eventos:
+        por_pago.setdefault(e.id_pago, set()).add(e.event_id)
+        primero.setdefault(e.id_pago, e.recibido)
+        entregas[e.event_id] = entregas.get(e.event_id, 0) + 1
+        tipos[e.id_pago] = e.event_type
+    filas = await _estados(cluster.database_url, sorted(validos))
+    transfers: dict[str, list[str]] = {}
+    for t in await cluster.ledger():
+        transfers.setdefault(t["metadata"]["id_pago"], []).append(t["id"])
+    finales = {i for i, f in filas.items() if f["estado"] in ("EXITOSO", "FALLIDO")}
+    exitosos = {i for i, f in filas.items() if f["estado"] == "EXITOSO"}
+    latencias = sorted(primero[i] - enviado[i] for i in validos if i in primero and i in enviado)
+    en_dlq = [data for data, _ in dlq.mensajes]
+    return {
+        "comandos_publicados": len(validos),
+        "duplicados_exactos_publicados": config.duplicados,
+        "malformados_publicados": len(malformados),
+        "mensajes_confirmados_por_el_broker": publicador.confirmados,
+        "quietud_alcanzada": obs.quieto,
+        "pagos_finales": len(finales),
+        "pagos_perdidos": len(validos - finales),
+        "pagados_dos_veces": sum(1 for ts in transfers.values() if len(ts) > 1),
+        "exitosos_sin_transfer": len(exitosos - set(transfers)),
+        "fallidos_con_transfer": len((finales - exitosos) & set(transfers)),
+        "referencia_distinta_del_transfer": sum(
+            1 for i in exitosos if i in transfers and filas[i]["referencia_pago"] not in transfers[i]
+        ),
+        "pagos_con_mas_de_un_evento": sum(1 for evs in por_pago.values() if len(evs) > 1),
+        "eventos_faltantes": len(finales - set(por_pago)),
+        "estado_distinto_del_evento": sum(
+            1
+            for i in finales & set(tipos)
+            if {"EXITOSO": "PagoExitoso", "FALLIDO": "PagoFallido"}[filas[i]["estado"]] != tipos[i]
+        ),
+        "entregas_repetidas_del_mismo_evento": sum(n - 1 for n in entregas.values()),
+        "malformados_en_dlq": sum(1 for d in en_dlq if d in malformados),
+        "otros_en_dlq": sum(1 for d in en_dlq if d not in malformados),
+        "requieren_atencion": sum(1 for f in filas.values() if f["requiere_atencion"]),
+        "latencia_s": _percentiles(latencias),
+        "fallas": [_recuperacion(f, enviado, primero) for f in obs.fallas],
+        "workers_vivos_al_final": sum(cluster.worker_alive(i) for i in range(len(cluster.workers))),
+    }
+
+
+async def _estados(database_url: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        filas = await conn.fetch(
+            "SELECT id_pago::text AS id, estado, referencia_pago, requiere_atencion FROM pagos "
+            "WHERE id_pago = ANY($1::uuid[])",
+            ids,
+        )
+    finally:
+        await conn.close()
+    return {f["id"]: dict(f) for f in filas}
+
+
+def _recuperacion(falla: dict[str, Any], enviado: dict[str, float], primero: dict[str, float]) -> dict[str, Any]:
+    """Payments in flight around the fault (sent from 2 s before it until it ended): how long until
+    the last of them had its event, counted from the fault's start and from its end."""
+    afectados = [i for i, t in enviado.items() if falla["inicio"] - 2 <= t <= falla["fin"]]
+    ultimo = max((primero[i] for i in afectados if i in primero), default=falla["fin"])
+    return {
+        "falla": falla["falla"],
+        "duracion_s": round(falla["fin"] - falla["inicio"], 2),
+        "pagos_afectados": len(afectados),
+        "sin_evento": sum(1 for i in afectados if i not in primero),
+        "recuperacion_s": round(ultimo - falla["inicio"], 2),
+        "recuperacion_tras_el_fin_s": round(max(0.0, ultimo - falla["fin"]), 2),
+    }
+
+
+def _percentiles(valores: list[float]) -> dict[str, float]:
+    if not valores:
+        return {}
+    q = statistics.quantiles(valores, n=100, method="inclusive") if len(valores) > 1 else valores * 99
+    return {"p50": round(q[49], 3), "p95": round(q[94], 3), "p99": round(q[98], 3), "max": round(valores[-1], 3)}
+
+
+CERO = (
+    "pagos_perdidos", "pagados_dos_veces", "exitosos_sin_transfer", "fallidos_con_transfer",
+    "referencia_distinta_del_transfer", "pagos_con_mas_de_un_evento", "eventos_faltantes",
+    "estado_distinto_del_evento", "otros_en_dlq",
+)  # fmt: skip
+
+
+def violaciones(informe: dict[str, Any]) -> list[str]:
+    """Every invariant the run broke (empty when all hold)."""
+    malas = [f"{k} = {informe[k]} (debe ser 0)" for k in CERO if informe[k] != 0]
+    if informe["malformados_en_dlq"] != informe["malformados_publicados"]:
+        malas.append(
+            f"malformados_en_dlq = {informe['malformados_en_dlq']} (debe ser {informe['malformados_publicados']})"
+        )
+    if informe["pagos_finales"] != informe["comandos_publicados"]:
+        malas.append(f"pagos_finales = {informe['pagos_finales']} (debe ser {informe['comandos_publicados']})")
+    return malas
+
+
+def tabla(informe: dict[str, Any]) -> str:
+    filas = [
+        ("comandos publicados (distintos)", informe["comandos_publicados"], ""),
+        ("  + duplicados exactos / malformados",
+         f"{informe['duplicados_exactos_publicados']} / {informe['malformados_publicados']}", ""),
+        ("pagos en estado final", informe["pagos_finales"], f"= {informe['comandos_publicados']}"),
+        ("pagos perdidos", informe["pagos_perdidos"], "0"),
+        ("pagados dos veces (ledger del simulador)", informe["pagados_dos_veces"], "0"),
+        ("EXITOSO sin transfer / FALLIDO con transfer",
+         f"{informe['exitosos_sin_transfer']} / {informe['fallidos_con_transfer']}", "0 / 0"),
+        ("pagos con más de un evento distinto", informe["pagos_con_mas_de_un_evento"], "0"),
+        ("eventos que faltan", informe["eventos_faltantes"], "0"),
+        ("estado distinto del evento", informe["estado_distinto_del_evento"], "0"),
+        ("malformados en la DLQ", informe["malformados_en_dlq"], f"= {informe['malformados_publicados']}"),
+        ("otros mensajes en la DLQ", informe["otros_en_dlq"], "0"),
+        ("entregas repetidas de un mismo evento", informe["entregas_repetidas_del_mismo_evento"], "(al menos una vez)"),
+        ("pagos que requieren atención", informe["requieren_atencion"], ""),
+        ("latencia publicación → evento (s)", " ".join(f"{k}={v}" for k, v in informe["latencia_s"].items()), ""),
+    ]  # fmt: skip
+    lineas = [f"{'comprobación':<46} {'valor':>22}  esperado", "-" * 80]
+    lineas += [f"{nombre:<46} {valor!s:>22}  {esperado}" for nombre, valor, esperado in filas]
+    lineas += ["", f"{'falla':<46} {'afectados':>9} {'recuperación':>13} {'tras el fin':>11}", "-" * 80]
+    lineas += [
+        f"{f['falla']:<46} {f['pagos_afectados']:>9} {f['recuperacion_s']:>12}s {f['recuperacion_tras_el_fin_s']:>10}s"
+        for f in informe["fallas"]
+    ]
+    return "\n".join(lineas)

@@ -1,0 +1,116 @@
+"""What the chaos suite and the benchmark use to talk to the broker like any other service: a
+publisher of commands at a steady rate, and readers of the events and dead-letter topics. They run on
+threads of their own with the plain pulsar-client and survive broker restarts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pulsar
+
+
+def cliente(url: str, log: Path) -> pulsar.Client:
+    # A file logger: the client's reconnection chatter stays out of the report.
+    return pulsar.Client(url, operation_timeout_seconds=30, logger=pulsar.FileLogger(pulsar.LoggerLevel.Warn, str(log)))
+
+
+@dataclass(frozen=True, slots=True)
+class EventoVisto:
+    event_id: str
+    event_type: str
+    id_pago: str
+    recibido: float  # time.monotonic() when it arrived here
+
+
+class Lector:
+    """Reads a topic from the beginning on a thread, acknowledging as it goes."""
+
+    def __init__(self, client: pulsar.Client, topic: str, subscription: str) -> None:
+        self._consumer = client.subscribe(
+            topic, subscription, consumer_type=pulsar.ConsumerType.Shared,
+            initial_position=pulsar.InitialPosition.Earliest, receiver_queue_size=2000,
+        )  # fmt: skip
+        self.eventos: list[EventoVisto] = []
+        self.mensajes: list[tuple[bytes, dict[str, str]]] = []
+        self._parar = threading.Event()
+        self._hilo = threading.Thread(target=self._leer, name=f"lector-{subscription}", daemon=True)
+        self._hilo.start()
+
+    def _leer(self) -> None:
+        while not self._parar.is_set():
+            try:
+                msg = self._consumer.receive(timeout_millis=200)
+            except pulsar.Timeout:
+                continue
+            except pulsar.AlreadyClosed:
+                return
+            except Exception:  # noqa: BLE001 - reconnecting: keep reading
+                time.sleep(0.2)
+                continue
+            self._consumer.acknowledge(msg)
+            ahora = time.monotonic()
+            self.mensajes.append((msg.data(), dict(msg.properties())))
+            try:
+                cuerpo = orjson.loads(msg.data())
+                self.eventos.append(
+                    EventoVisto(cuerpo["event_id"], cuerpo["event_type"], cuerpo["data"]["id_pago"], ahora)
+                )
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                pass  # not an event (dead letters are read as raw messages)
+
+    def cerrar(self) -> None:
+        self._parar.set()
+        self._hilo.join()
+        self._consumer.close()
+
+
+class Publicador:
+    """Publishes messages at `rate` a second on a thread. `enviados[i]` is when message i left;
+    `confirmados` counts those the broker stored. No send timeout: through a broker restart the
+    client keeps them and sends them when it is back."""
+
+    def __init__(self, client: pulsar.Client, topic: str) -> None:
+        self._producer = client.create_producer(
+            topic, send_timeout_millis=0, block_if_queue_full=True, max_pending_messages=50_000,
+            batching_enabled=False,
+        )  # fmt: skip
+        self.enviados: list[float] = []
+        self.confirmados = 0
+        self.fallidos = 0
+        self._lock = threading.Lock()
+        self._hilo: threading.Thread | None = None
+
+    def empezar(self, mensajes: Sequence[tuple[bytes, str | None]], rate: float) -> None:
+        self._hilo = threading.Thread(target=self._publicar, args=(mensajes, rate), name="publicador", daemon=True)
+        self._hilo.start()
+
+    def _publicar(self, mensajes: Sequence[tuple[bytes, str | None]], rate: float) -> None:
+        inicio = time.monotonic()
+        for i, (data, key) in enumerate(mensajes):
+            if (espera := inicio + i / rate - time.monotonic()) > 0:
+                time.sleep(espera)
+            self.enviados.append(time.monotonic())
+            kwargs = {"partition_key": key} if key else {}
+            self._producer.send_async(data, self._respuesta, **kwargs)
+        self._producer.flush()
+
+    def _respuesta(self, resultado: pulsar.Result, _: object) -> None:
+        with self._lock:
+            if resultado == pulsar.Result.Ok:
+                self.confirmados += 1
+            else:
+                self.fallidos += 1
+
+    def esperar(self, timeout: float | None = None) -> bool:
+        if self._hilo is not None:
+            self._hilo.join(timeout)
+            return not self._hilo.is_alive()
+        return True
+
+    def cerrar(self) -> None:
+        self._producer.close()

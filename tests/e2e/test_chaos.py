@@ -1,0 +1,23 @@
+"""The chaos suite's short form (`pagos-worker chaos --corta`): faults while commands flow, then the
+audit. The full form is `make chaos`."""
+
+from __future__ import annotations
+
+import pytest
+
+from pagos_worker.tools import chaos
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_caos_corto_nada_se_pierde_nada_se_paga_dos_veces(tmp_path):
+    informe = await chaos.correr(chaos.ChaosConfig.corta(), tmp_path, progreso=lambda _: None)
+    print("\n" + chaos.tabla(informe))
+    assert chaos.violaciones(informe) == []
+    assert informe["quietud_alcanzada"]
+    assert informe["comandos_publicados"] == 600
+    assert informe["pagos_perdidos"] == 0
+    assert informe["pagados_dos_veces"] == 0
+    assert informe["malformados_en_dlq"] == 20
+    assert [f["sin_evento"] for f in informe["fallas"]] == [0, 0, 0, 0]
+    assert informe["workers_vivos_al_final"] == 2

@@ -162,7 +162,7 @@ async def correr(config: ChaosConfig, data_dir: Path, *, progreso: Callable[[str
             progreso(f"  {falla.nombre}: hecho en {fin - inicio:.1f} s")
         await asyncio.to_thread(publicador.esperar)
         validos = {i for i in ids if i}
-        quieto = await _esperar_quietud(eventos, dlq, validos, len(malformados), config.espera_max)
+        quieto = await _esperar_quietud(eventos, dlq, validos, malformados, config.espera_max)
         await asyncio.sleep(3)  # a second, late event would show up now
         observado = _Observado(publicador, eventos, dlq, ids, malformados, fallas, quieto)
         return await _auditar(cluster, config, observado)
@@ -173,11 +173,13 @@ async def correr(config: ChaosConfig, data_dir: Path, *, progreso: Callable[[str
         await cluster.stop()
 
 
-async def _esperar_quietud(eventos: Lector, dlq: Lector, validos: set[str], malformados: int, maximo: float) -> bool:
+async def _esperar_quietud(
+    eventos: Lector, dlq: Lector, validos: set[str], malformados: set[bytes], maximo: float
+) -> bool:
     limite = time.monotonic() + maximo
     while time.monotonic() < limite:
         con_evento = {e.id_pago for e in list(eventos.eventos)}
-        if validos <= con_evento and len(dlq.mensajes) >= malformados:
+        if validos <= con_evento and malformados <= {data for data, _ in list(dlq.mensajes)}:
             return True
         await asyncio.sleep(0.5)
     return False
@@ -242,7 +244,10 @@ async def _auditar(cluster: Cluster, config: ChaosConfig, obs: _Observado) -> di
             if {"EXITOSO": "PagoExitoso", "FALLIDO": "PagoFallido"}[filas[i]["estado"]] != tipos[i]
         ),
         "entregas_repetidas_del_mismo_evento": sum(n - 1 for n in entregas.values()),
-        "malformados_en_dlq": sum(1 for d in en_dlq if d in malformados),
+        # Distinct: a dead letter whose acknowledgement was lost (a SIGKILL, a broker restart) is
+        # dead-lettered again; DLQ readers de-duplicate by `message_id_origen`.
+        "malformados_en_dlq": len(set(en_dlq) & malformados),
+        "entregas_repetidas_en_dlq": len(en_dlq) - len(set(en_dlq)),
         "otros_en_dlq": sum(1 for d in en_dlq if d not in malformados),
         "requieren_atencion": sum(1 for f in filas.values() if f["requiere_atencion"]),
         "latencia_s": _percentiles(latencias),
@@ -318,7 +323,8 @@ def tabla(informe: dict[str, Any]) -> str:
         ("pagos con más de un evento distinto", informe["pagos_con_mas_de_un_evento"], "0"),
         ("eventos que faltan", informe["eventos_faltantes"], "0"),
         ("estado distinto del evento", informe["estado_distinto_del_evento"], "0"),
-        ("malformados en la DLQ", informe["malformados_en_dlq"], f"= {informe['malformados_publicados']}"),
+        ("malformados en la DLQ (distintos)", informe["malformados_en_dlq"], f"= {informe['malformados_publicados']}"),
+        ("entregas repetidas en la DLQ", informe["entregas_repetidas_en_dlq"], "(al menos una vez)"),
         ("otros mensajes en la DLQ", informe["otros_en_dlq"], "0"),
         ("entregas repetidas de un mismo evento", informe["entregas_repetidas_del_mismo_evento"], "(al menos una vez)"),
         ("pagos que requieren atención", informe["requieren_atencion"], ""),

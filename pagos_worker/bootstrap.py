@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,6 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from pagos_worker import observability as metrics
 from pagos_worker.adapters.pasarela_simulada import SimuladaPasarelaDePagos
 from pagos_worker.adapters.postgres.database import create_engine, migrate
 from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
@@ -53,6 +55,8 @@ class Servicio:
     reconciliador: Reconciliador | None = None
     relay: OutboxRelay | None = None
     api: web.Application | None = None
+    # Background loops that only report (metrics): run until stop, never hold up a shutdown.
+    segundo_plano: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(default_factory=list)
     embedded: list[str] = field(default_factory=list)
 
 
@@ -196,6 +200,7 @@ async def bootstrap(
                 retencion=timedelta(seconds=settings.outbox_retention_seconds),
                 limpieza_cada=settings.outbox_cleanup_interval_seconds,
             )
+            servicio.segundo_plano.append(functools.partial(metrics.muestrear, outbox.pendientes))
 
         if "api" in roles:
 

@@ -31,6 +31,7 @@ class Desenlace:
     accion: Accion
     motivo: str
     detalle: str = ""
+    estado: str | None = None  # the final state, when this delivery produced it
 
 
 PROCESADO = Desenlace(Accion.ACK, "procesado")
@@ -94,7 +95,7 @@ class ProcesarPagoHandler:
             estado=pago.estado.value,
             intentos=pago.intentos,
         )
-        return PROCESADO
+        return Desenlace(Accion.ACK, PROCESADO.motivo, estado=pago.estado.value)
 
 
 def _no_reclamado(solicitado: Pago, guardado: Pago | None) -> Desenlace:

@@ -10,6 +10,7 @@ import orjson
 import structlog
 from aiohttp import web
 
+from pagos_worker import observability as metrics
 from pagos_worker.adapters.wire import iso_utc
 from pagos_worker.application.queries import (
     ListarPagosQueRequierenAtencionHandler,
@@ -114,6 +115,11 @@ def create_app(
     async def openapi(_: web.Request) -> web.Response:
         return json_response(OPENAPI)
 
+    async def prometheus(_: web.Request) -> web.Response:
+        response = web.Response(body=metrics.exposicion())
+        response.headers["Content-Type"] = metrics.CONTENT_TYPE
+        return response
+
     app = web.Application(middlewares=[errores_json], client_max_size=64 * 1024)
     app.router.add_get("/pagos/outbox/estadisticas", get_estadisticas)
     app.router.add_get("/pagos/atencion", get_atencion)  # before /pagos/{id_pago}, which would take it
@@ -121,4 +127,5 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/metrics", prometheus)
     return app

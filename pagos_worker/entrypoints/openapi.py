@@ -96,6 +96,17 @@ OPENAPI: dict[str, Any] = {
             }
         },
         "/healthz": {"get": {"operationId": "healthz", "responses": {"200": _json(_STATUS, "Alive")}}},
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
         "/readyz": {
             "get": {
                 "operationId": "readyz",

@@ -61,12 +61,14 @@ async def _run_roles(servicio: Servicio, stop: asyncio.Event) -> None:
     if servicio.relay is not None:
         tasks["relay"] = asyncio.create_task(servicio.relay.run(relay_stop))
 
+    reporters = [asyncio.create_task(loop(stop)) for loop in servicio.segundo_plano]
     # A role that ends by itself (a bug, or an outage it cannot survive) stops the whole process.
     stopping = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopping, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
     failed = [name for name, task in tasks.items() if task in done]
     stop.set()
     log.info("servicio.deteniendo", roles_caidos=failed)
+    await asyncio.gather(*reporters, return_exceptions=True)
 
     # Order matters: payments finish (and commit their events) before the relay's last flush.
     await asyncio.gather(*(tasks[t] for t in ("worker", "reconciliador") if t in tasks), return_exceptions=True)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import structlog
 
+from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres.retry import is_transient
 from pagos_worker.adapters.pulsar.consumer import Entrega
 from pagos_worker.adapters.pulsar.publisher import PublicacionError
@@ -75,6 +77,7 @@ class CommandWorker:
         self._gate = gate
         self._max_intentos = max_intentos
         self._in_flight: set[asyncio.Task[None]] = set()
+        metrics.EN_CURSO.set_function(lambda: len(self._in_flight))
 
     async def run(self, stop: asyncio.Event, *, drain_timeout: float) -> None:
         """Take commands until `stop` is set; then stop intake and give in-flight payments up to
@@ -131,8 +134,14 @@ class CommandWorker:
             self._source.nack(entrega)
             return
         self._source.ack(entrega)
+        metrics.DLQ.labels("error_repetido").inc()
 
     async def _settle(self, entrega: Entrega, desenlace: Desenlace) -> None:
+        metrics.COMANDOS.labels(desenlace.motivo).inc()
+        if desenlace.estado is not None:
+            metrics.PAGOS.labels(desenlace.estado).inc()
+            if entrega.publicado_ms:
+                metrics.LATENCIA.observe(max(0.0, time.time() - entrega.publicado_ms / 1000))
         if desenlace.accion is Accion.ACK:
             self._source.ack(entrega)
         elif desenlace.accion is Accion.REINTENTAR:
@@ -140,4 +149,5 @@ class CommandWorker:
         else:
             await self._dlq.publicar([mensaje_dlq(entrega, desenlace)])
             self._source.ack(entrega)
+            metrics.DLQ.labels(desenlace.motivo).inc()
             log.warning("worker.dlq", motivo=desenlace.motivo, detalle=desenlace.detalle, message_id=entrega.message_id)

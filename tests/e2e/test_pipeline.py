@@ -239,6 +239,8 @@ async def test_200_comandos_de_punta_a_punta(service: Service, pulsar_url):
                 await comprobar_estado(http, service.base_url, cmd, evento, ledger.get(cmd["id_pago"], []))
             async with http.get(f"{service.base_url}/pagos/outbox/estadisticas") as resp:
                 stats = await resp.json()
+            async with http.get(f"{service.base_url}/metrics") as resp:
+                metricas = await resp.text()
         tipos = collections.Counter(evs[0]["event_type"] for evs in por_pago.values())
         assert tipos["PagoExitoso"] > 0
         assert tipos["PagoFallido"] > 0  # the mix really is a mix
@@ -248,6 +250,9 @@ async def test_200_comandos_de_punta_a_punta(service: Service, pulsar_url):
         assert all(m.properties()["motivo"] for m in en_dlq)
 
         assert (stats["total_eventos"], stats["eventos_procesados"], stats["eventos_pendientes"]) == (200, 200, 0)
+        for tipo, estado in (("PagoExitoso", "EXITOSO"), ("PagoFallido", "FALLIDO")):
+            assert f'pagos_finales_total{{estado="{estado}"}} {tipos[tipo]}.0' in metricas
+        assert 'pagos_dlq_total{motivo="json_invalido"}' in metricas
         assert service.stop() == 0, service.log.read_text()[-3000:]
         assert "Traceback" not in service.log.read_text()
         print(

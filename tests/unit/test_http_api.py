@@ -159,3 +159,14 @@ async def test_openapi(client):
     spec = await (await client.get("/openapi.json")).json()
     assert spec["openapi"].startswith("3.")
     assert "/pagos/{id_pago}" in spec["paths"]
+
+
+async def test_metricas_de_prometheus(client):
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    assert resp.content_type == "text/plain"
+    texto = await resp.text()
+    for nombre in ("pagos_finales_total", "pagos_latencia_segundos", "pasarela_latencia_segundos",
+                   "pagos_en_curso", "outbox_pendientes", "outbox_lag_segundos", "pagos_dlq_total",
+                   "pasarela_circuito_abierto"):  # fmt: skip
+        assert f"# TYPE {nombre.removesuffix('_total')}" in texto

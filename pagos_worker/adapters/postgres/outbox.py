@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -13,6 +13,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
 from pagos_worker.adapters.postgres.tables import OUTBOX_CHANNEL
 from pagos_worker.application.ports.outbox import EventoPendiente
@@ -20,7 +21,7 @@ from pagos_worker.application.ports.outbox import EventoPendiente
 log = structlog.get_logger(__name__)
 
 _RESERVAR = text("""
-SELECT id, event_id, event_type, id_pago, payload FROM outbox
+SELECT id, event_id, event_type, id_pago, payload, creado_en FROM outbox
 WHERE publicado_en IS NULL
 ORDER BY id
 LIMIT :limite
@@ -30,6 +31,10 @@ _BORRAR = text("""
 DELETE FROM outbox WHERE id IN (
     SELECT id FROM outbox WHERE publicado_en < :antes ORDER BY publicado_en LIMIT :limite
 )
+""")
+_PENDIENTES = text("""
+SELECT count(*) AS n, EXTRACT(EPOCH FROM clock_timestamp() - min(creado_en)) AS antiguedad
+FROM outbox WHERE publicado_en IS NULL
 """)
 _MARCAR = text("UPDATE outbox SET publicado_en = now() WHERE id = ANY(CAST(:ids AS bigint[]))")
 
@@ -45,6 +50,10 @@ class PostgresLoteOutbox:
 
     async def marcar_publicados(self) -> None:
         await self._conn.execute(_MARCAR, {"ids": [e.id for e in self._eventos]})
+        ahora = datetime.now(UTC)
+        for evento in self._eventos:
+            if evento.creado_en is not None:
+                metrics.OUTBOX_LAG.observe(max(0.0, (ahora - evento.creado_en).total_seconds()))
 
 
 class PostgresOutboxStore:
@@ -66,10 +75,17 @@ class PostgresOutboxStore:
                         event_type=f.event_type,
                         id_pago=f.id_pago,
                         payload=f.payload.encode(),
+                        creado_en=f.creado_en,
                     )
                     for f in filas
                 ],
             )
+
+    async def pendientes(self) -> tuple[int, float | None]:
+        """How many events wait to be published, and the age of the oldest (seconds)."""
+        async with self._engine.connect() as conn:
+            fila = (await conn.execute(_PENDIENTES)).one()
+        return fila.n, None if fila.antiguedad is None else float(fila.antiguedad)
 
     async def esperar_nuevos(self, timeout: float) -> None:
         await self._listener.wait(timeout)

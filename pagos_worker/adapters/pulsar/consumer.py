@@ -29,6 +29,7 @@ class Entrega:
     redelivery_count: int
     topic: str
     raw: Any
+    publicado_ms: int = 0  # when the publisher's broker stored it (ms since the epoch)
 
 
 class PulsarCommandSource:
@@ -97,4 +98,5 @@ def _entrega(msg: pulsar.Message) -> Entrega:
         redelivery_count=msg.redelivery_count(),
         topic=msg.topic_name(),
         raw=msg,
+        publicado_ms=msg.publish_timestamp(),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import aiohttp
 import structlog
 from pydantic import SecretStr
 
+from pagos_worker import observability as metrics
 from pagos_worker.adapters.stripe.errors import StripeError
 from pagos_worker.adapters.stripe.resilience import (
     CircuitBreaker,
@@ -92,6 +94,7 @@ class StripePasarelaDePagos:
             "Authorization": f"Bearer {config.secret_key.get_secret_value()}",
             "Stripe-Version": STRIPE_VERSION,
         }
+        metrics.CIRCUITO.set_function(lambda: float(self._breaker.estado is not EstadoCircuito.CERRADO))
 
     @staticmethod
     def idempotency_key(pago: Pago) -> str:
@@ -106,6 +109,16 @@ class StripePasarelaDePagos:
         await self._breaker.esperar_disponible()
 
     async def procesar_pago(self, pago: Pago) -> ResultadoPago:
+        inicio = time.perf_counter()
+        resultado = "indeterminado"
+        try:
+            respuesta = await self._procesar(pago)
+            resultado = "exitoso" if respuesta.exitoso else "rechazado"
+            return respuesta
+        finally:
+            metrics.PASARELA.labels(resultado).observe(time.perf_counter() - inicio)
+
+    async def _procesar(self, pago: Pago) -> ResultadoPago:
         destino = self._destinos.para(pago.id_afiliado)
         if destino is None:
             return ResultadoPago.fallo("El afiliado no tiene cuenta de destino configurada")

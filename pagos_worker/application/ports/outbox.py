@@ -19,6 +19,7 @@ class EventoPendiente:
     event_type: str
     id_pago: UUID
     payload: bytes
+    creado_en: datetime | None = None  # when it was committed
 
 
 @dataclass(frozen=True, slots=True)

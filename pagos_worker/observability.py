@@ -1,0 +1,64 @@
+"""Prometheus metrics (served at GET /metrics by the api role). Only adapters and entry points record
+them; the domain and the application know nothing of Prometheus."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import exposition as _exposition
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+CONTENT_TYPE = _exposition.CONTENT_TYPE_LATEST
+
+_SEGUNDOS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+COMANDOS = Counter(
+    "pagos_comandos_total", "Commands settled by this replica, by outcome", ["motivo"], registry=REGISTRY
+)
+PAGOS = Counter("pagos_finales_total", "Payments that reached a final state", ["estado"], registry=REGISTRY)
+DLQ = Counter("pagos_dlq_total", "Commands sent to the dead-letter topic, by reason", ["motivo"], registry=REGISTRY)
+LATENCIA = Histogram(
+    "pagos_latencia_segundos",
+    "From the command's publication to its outcome committed (end to end, as the service sees it)",
+    buckets=_SEGUNDOS,
+    registry=REGISTRY,
+)
+PASARELA = Histogram(
+    "pasarela_latencia_segundos",
+    "One payout through the gateway, retries included, by result",
+    ["resultado"],
+    buckets=_SEGUNDOS,
+    registry=REGISTRY,
+)
+EN_CURSO = Gauge("pagos_en_curso", "Commands this replica is processing", registry=REGISTRY)
+CIRCUITO = Gauge("pasarela_circuito_abierto", "1 while the gateway's circuit is open or half-open", registry=REGISTRY)
+OUTBOX_PENDIENTES = Gauge("outbox_pendientes", "Events committed and not yet published", registry=REGISTRY)
+OUTBOX_ANTIGUEDAD = Gauge(
+    "outbox_pendiente_mas_antiguo_segundos", "Age of the oldest event not yet published", registry=REGISTRY
+)
+OUTBOX_LAG = Histogram(
+    "outbox_lag_segundos",
+    "From an event's commit to the broker's confirmation of its publication",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+    registry=REGISTRY,
+)
+
+
+def exposicion() -> bytes:
+    return generate_latest(REGISTRY)
+
+
+async def muestrear(
+    medir: Callable[[], Awaitable[tuple[int, float | None]]], stop: asyncio.Event, intervalo: float = 5.0
+) -> None:
+    """Refresh the outbox gauges every `intervalo` seconds with (pending, oldest age) from `medir`."""
+    while not stop.is_set():
+        with contextlib.suppress(Exception):
+            pendientes, antiguedad = await medir()
+            OUTBOX_PENDIENTES.set(pendientes)
+            OUTBOX_ANTIGUEDAD.set(antiguedad or 0.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), intervalo)

@@ -18,6 +18,8 @@ from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine, migrate
+from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
+from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.embedded.postgres import EmbeddedPostgres
 from pagos_worker.embedded.pulsar import EmbeddedPulsar
 
@@ -93,6 +95,33 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         await conn.exec_driver_sql("TRUNCATE outbox, pagos")
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+async def postgres(engine: AsyncEngine, database_url: str) -> AsyncIterator[PostgresAdapters]:
+    """Builds the PostgreSQL adapters on the test's engine, and closes them (they keep connections
+    checked out) before the engine goes."""
+    adapters = PostgresAdapters(engine, database_url)
+    yield adapters
+    for closable in adapters.creados:
+        await closable.close()
+
+
+class PostgresAdapters:
+    def __init__(self, engine: AsyncEngine, database_url: str) -> None:
+        self.engine = engine
+        self.database_url = database_url
+        self.creados: list[PostgresPagoRepository | PostgresOutboxStore] = []
+
+    def repo(self, **kwargs: int) -> PostgresPagoRepository:
+        repo = PostgresPagoRepository(self.engine, **kwargs)
+        self.creados.append(repo)
+        return repo
+
+    def outbox(self) -> PostgresOutboxStore:
+        store = PostgresOutboxStore(self.engine, self.database_url)
+        self.creados.append(store)
+        return store
 
 
 @dataclass(frozen=True)

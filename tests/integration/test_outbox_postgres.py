@@ -9,12 +9,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 
-from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
-from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.application.relay import OutboxRelay
 from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago
@@ -24,7 +22,7 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
 
-async def pagos_procesados(repo: PostgresPagoRepository, n: int) -> list[Pago]:
+async def pagos_procesados(repo, n: int) -> list[Pago]:
     pagos = []
     for i in range(n):
         pago = Pago.crear(
@@ -38,9 +36,9 @@ async def pagos_procesados(repo: PostgresPagoRepository, n: int) -> list[Pago]:
     return pagos
 
 
-async def test_estado_y_evento_van_en_la_misma_transaccion(engine):
+async def test_estado_y_evento_van_en_la_misma_transaccion(engine, postgres):
     """A unit of work: if the outbox row cannot be written, the new state is not written either."""
-    repo = PostgresPagoRepository(engine)
+    repo = postgres.repo()
     [hecho] = await pagos_procesados(repo, 1)
     async with engine.connect() as conn:
         usado = await conn.scalar(text("SELECT event_id FROM outbox WHERE id_pago = :i"), {"i": hecho.id_pago})
@@ -50,7 +48,7 @@ async def test_estado_y_evento_van_en_la_misma_transaccion(engine):
     pago.marcar_exitoso("tr_b", T0)
     # An event id already in the outbox: the outbox insert violates its unique key.
     pago.eventos[0] = dataclasses.replace(pago.eventos[0], event_id=usado)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(asyncpg.UniqueViolationError):
         await repo.guardar_resultado(pago)
     assert (await repo.obtener(pago.id_pago)).estado is EstadoPago.PROCESANDO
     async with engine.connect() as conn:
@@ -58,10 +56,10 @@ async def test_estado_y_evento_van_en_la_misma_transaccion(engine):
     assert n == 0
 
 
-async def test_lotes_en_orden_y_marcados_al_terminar(engine, database_url):
-    repo = PostgresPagoRepository(engine)
+async def test_lotes_en_orden_y_marcados_al_terminar(engine, postgres):
+    repo = postgres.repo()
     pagos = await pagos_procesados(repo, 5)
-    store = PostgresOutboxStore(engine, database_url)
+    store = postgres.outbox()
     async with store.reservar_pendientes(3) as lote:
         assert [e.id_pago for e in lote.eventos] == [p.id_pago for p in pagos[:3]]
         assert b'"event_type":"PagoExitoso"' in lote.eventos[0].payload
@@ -75,9 +73,9 @@ async def test_lotes_en_orden_y_marcados_al_terminar(engine, database_url):
     await store.close()
 
 
-async def test_si_la_publicacion_falla_el_lote_sigue_pendiente(engine, database_url):
-    await pagos_procesados(PostgresPagoRepository(engine), 2)
-    store = PostgresOutboxStore(engine, database_url)
+async def test_si_la_publicacion_falla_el_lote_sigue_pendiente(engine, postgres):
+    await pagos_procesados(postgres.repo(), 2)
+    store = postgres.outbox()
     with pytest.raises(ConnectionError):
         await OutboxRelay(store, FakePublisher(fallos=1)).publicar_pendientes()
     stats = await PostgresPagoViews(engine).estadisticas_outbox()
@@ -85,9 +83,9 @@ async def test_si_la_publicacion_falla_el_lote_sigue_pendiente(engine, database_
     await store.close()
 
 
-async def test_dos_relays_a_la_vez_nunca_publican_un_evento_dos_veces(engine, database_url):
-    await pagos_procesados(PostgresPagoRepository(engine), 400)
-    stores = [PostgresOutboxStore(engine, database_url) for _ in range(2)]
+async def test_dos_relays_a_la_vez_nunca_publican_un_evento_dos_veces(engine, postgres):
+    await pagos_procesados(postgres.repo(), 400)
+    stores = [postgres.outbox() for _ in range(2)]
     publishers = [FakePublisher(), FakePublisher()]
     relays = [OutboxRelay(s, p, lote=20) for s, p in zip(stores, publishers, strict=True)]
     await asyncio.gather(*(r.vaciar() for r in relays), *(r.vaciar() for r in relays))
@@ -101,21 +99,21 @@ async def test_dos_relays_a_la_vez_nunca_publican_un_evento_dos_veces(engine, da
         await s.close()
 
 
-async def test_el_relay_despierta_con_cada_commit(engine, database_url):
-    store = PostgresOutboxStore(engine, database_url)
+async def test_el_relay_despierta_con_cada_commit(engine, postgres):
+    store = postgres.outbox()
     await store.esperar_nuevos(0.01)  # connects and starts listening
     await store.esperar_nuevos(0.5)  # the first wait after connecting returns at once
     espera = asyncio.create_task(store.esperar_nuevos(10))
     await asyncio.sleep(0.05)
     inicio = time.monotonic()
-    await pagos_procesados(PostgresPagoRepository(engine), 1)
+    await pagos_procesados(postgres.repo(), 1)
     await asyncio.wait_for(espera, 5)
     assert time.monotonic() - inicio < 1.0
     await store.close()
 
 
-async def test_la_retencion_borra_solo_lo_publicado_hace_tiempo(engine, database_url):
-    pagos = await pagos_procesados(PostgresPagoRepository(engine), 6)
+async def test_la_retencion_borra_solo_lo_publicado_hace_tiempo(engine, postgres):
+    pagos = await pagos_procesados(postgres.repo(), 6)
     async with engine.begin() as conn:
         # Two published long ago, two published just now, two still pending.
         for i, pago in enumerate(pagos[:4]):
@@ -124,7 +122,7 @@ async def test_la_retencion_borra_solo_lo_publicado_hace_tiempo(engine, database
                 text("UPDATE outbox SET publicado_en = now() - CAST(:edad AS interval) WHERE id_pago = :i"),
                 {"edad": edad, "i": pago.id_pago},
             )
-    store = PostgresOutboxStore(engine, database_url)
+    store = postgres.outbox()
     relay = OutboxRelay(store, FakePublisher(), retencion=timedelta(days=7))
     assert await relay.limpiar(lote=1) == 2
     async with engine.connect() as conn:

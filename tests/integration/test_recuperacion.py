@@ -14,7 +14,6 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.pulsar.client import PulsarConnection
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.application.handlers import ProcesarPagoHandler
@@ -27,8 +26,8 @@ from tests.simulador_helpers import simulador_en_marcha
 pytestmark = pytest.mark.integration
 
 
-async def test_un_pago_atascado_se_resuelve_con_la_misma_clave_sin_pagar_dos_veces(engine):
-    repo = PostgresPagoRepository(engine)
+async def test_un_pago_atascado_se_resuelve_con_la_misma_clave_sin_pagar_dos_veces(postgres):
+    repo = postgres.repo()
     ahora = datetime.now(UTC)
     pago = Pago.crear(id_pago=uuid.uuid4(), id_afiliado="afiliado_7", importe=Dinero(Decimal("42.00"), Moneda.EUR),
                       ahora=ahora - timedelta(minutes=10))  # fmt: skip

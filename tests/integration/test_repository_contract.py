@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago, PoliticaAtencion
 from tests.fakes import FakePagoRepository
 
@@ -36,7 +35,8 @@ def subject(request) -> Subject:
             return fake.eventos_de(id_pago)
 
         return Subject(fake, eventos_fake)
-    engine: AsyncEngine = request.getfixturevalue("engine")
+    postgres = request.getfixturevalue("postgres")
+    engine: AsyncEngine = postgres.engine
 
     async def eventos_pg(id_pago):
         async with engine.connect() as conn:
@@ -45,7 +45,7 @@ def subject(request) -> Subject:
             )
             return [r.event_type for r in rows]
 
-    return Subject(PostgresPagoRepository(engine, max_batch=50), eventos_pg)
+    return Subject(postgres.repo(max_batch=50), eventos_pg)
 
 
 def solicitud(id_pago=None, *, owner="w1", ahora=T0, lease_s=30, monto="100.50", afiliado="afiliado_123") -> Pago:

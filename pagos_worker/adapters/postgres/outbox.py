@@ -11,22 +11,25 @@ from typing import Any
 import asyncpg
 import structlog
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
+from pagos_worker.adapters.postgres.driver import ConexionFija, Sentencia
 from pagos_worker.adapters.postgres.tables import OUTBOX_CHANNEL
 from pagos_worker.application.ports.outbox import EventoPendiente
 
 log = structlog.get_logger(__name__)
 
-_RESERVAR = text("""
+_RESERVAR = Sentencia(
+    text("""
 SELECT id, event_id, event_type, id_pago, payload, creado_en FROM outbox
 WHERE publicado_en IS NULL
 ORDER BY id
 LIMIT :limite
 FOR UPDATE SKIP LOCKED
 """)
+)
 _BORRAR = text("""
 DELETE FROM outbox WHERE id IN (
     SELECT id FROM outbox WHERE publicado_en < :antes ORDER BY publicado_en LIMIT :limite
@@ -36,12 +39,13 @@ _PENDIENTES = text("""
 SELECT count(*) AS n, EXTRACT(EPOCH FROM clock_timestamp() - min(creado_en)) AS antiguedad
 FROM outbox WHERE publicado_en IS NULL
 """)
-_MARCAR = text("UPDATE outbox SET publicado_en = now() WHERE id = ANY(CAST(:ids AS bigint[]))")
+# clock_timestamp(), not now(): the moment the broker had confirmed them, not when the lot began.
+_MARCAR = Sentencia(text("UPDATE outbox SET publicado_en = clock_timestamp() WHERE id = ANY(CAST(:ids AS bigint[]))"))
 
 
 class PostgresLoteOutbox:
-    def __init__(self, conn: AsyncConnection, eventos: Sequence[EventoPendiente]) -> None:
-        self._conn = conn
+    def __init__(self, driver: Any, eventos: Sequence[EventoPendiente]) -> None:  # noqa: ANN401 - asyncpg
+        self._driver = driver
         self._eventos = eventos
 
     @property
@@ -49,7 +53,7 @@ class PostgresLoteOutbox:
         return self._eventos
 
     async def marcar_publicados(self) -> None:
-        await self._conn.execute(_MARCAR, {"ids": [e.id for e in self._eventos]})
+        await self._driver.execute(_MARCAR.sql, *_MARCAR.argumentos({"ids": [e.id for e in self._eventos]}))
         ahora = datetime.now(UTC)
         for evento in self._eventos:
             if evento.creado_en is not None:
@@ -59,27 +63,40 @@ class PostgresLoteOutbox:
 class PostgresOutboxStore:
     def __init__(self, engine: AsyncEngine, database_url: str) -> None:
         self._engine = engine
+        self._conexion = ConexionFija(engine)  # a relay runs its lots one after another
+        self._en_uso = False
         self._listener = _NotifyListener(asyncpg_dsn(database_url), OUTBOX_CHANNEL)
 
     @contextlib.asynccontextmanager
     async def reservar_pendientes(self, limite: int) -> AsyncIterator[PostgresLoteOutbox]:
-        # The lot's rows stay locked until this transaction ends: other relays skip them.
-        async with self._engine.begin() as conn:
-            filas = (await conn.execute(_RESERVAR, {"limite": limite})).all()
-            yield PostgresLoteOutbox(
-                conn,
-                [
-                    EventoPendiente(
-                        id=f.id,
-                        event_id=f.event_id,
-                        event_type=f.event_type,
-                        id_pago=f.id_pago,
-                        payload=f.payload.encode(),
-                        creado_en=f.creado_en,
-                    )
-                    for f in filas
-                ],
-            )
+        # The lot's rows stay locked until this transaction ends: other relays skip them. Lots come
+        # one after another on the kept connection; a concurrent one (two relay loops in one
+        # process) takes a connection of its own from the pool for its while.
+        propia = self._en_uso
+        conexion = ConexionFija(self._engine) if propia else self._conexion
+        self._en_uso = True
+        try:
+            async with conexion.transaccion() as driver:
+                filas = await driver.fetch(_RESERVAR.sql, *_RESERVAR.argumentos({"limite": limite}))
+                yield PostgresLoteOutbox(
+                    driver,
+                    [
+                        EventoPendiente(
+                            id=f["id"],
+                            event_id=f["event_id"],
+                            event_type=f["event_type"],
+                            id_pago=f["id_pago"],
+                            payload=f["payload"].encode(),
+                            creado_en=f["creado_en"],
+                        )
+                        for f in filas
+                    ],
+                )
+        finally:
+            if propia:
+                await conexion.cerrar()
+            else:
+                self._en_uso = False
 
     async def pendientes(self) -> tuple[int, float | None]:
         """How many events wait to be published, and the age of the oldest (seconds)."""
@@ -96,6 +113,7 @@ class PostgresOutboxStore:
 
     async def close(self) -> None:
         await self._listener.close()
+        await self._conexion.cerrar()
 
 
 class _NotifyListener:

@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pagos_worker.adapters.postgres.driver import ConexionFija, Sentencia, fetch
 from pagos_worker.adapters.postgres.group_commit import GroupCommitter
 from pagos_worker.adapters.postgres.retry import retry_transient
 from pagos_worker.adapters.wire import encode_event
@@ -103,6 +104,8 @@ LIMIT :limite
 
 _OBTENER = text(f"SELECT {_COLUMNAS} FROM pagos WHERE id_pago = :id_pago")  # noqa: S608 - fixed columns
 
+_SQL = {s: Sentencia(s) for s in (_RECLAMAR, _GUARDAR, _LIBERAR, _ATASCADOS)}
+
 
 class PostgresPagoRepository:
     def __init__(
@@ -115,6 +118,8 @@ class PostgresPagoRepository:
         self._engine = engine
         self._reclamos = GroupCommitter(self._reclamar_lote, max_batch=max_batch, max_in_flight=max_in_flight)
         self._resultados = GroupCommitter(self._guardar_lote, max_batch=max_batch, max_in_flight=max_in_flight)
+        # One connection per flush slot, kept: a flush never waits for (or pays for) a checkout.
+        self._libres = [ConexionFija(engine) for _ in range(2 * max_in_flight)]
 
     async def reclamar(self, pago: Pago) -> Reclamo:
         return await self._reclamos.submit(pago)
@@ -143,10 +148,18 @@ class PostgresPagoRepository:
             row = (await conn.execute(_OBTENER, {"id_pago": id_pago})).mappings().first()
         return None if row is None else pago_de_fila(row)
 
-    async def _execute(self, statement: Any, params: dict[str, Any]) -> list[Any]:  # noqa: ANN401
-        async with self._engine.begin() as conn:
-            result = await conn.execute(statement, params)
-            return list(result.mappings()) if result.returns_rows else []
+    async def _execute(self, statement: TextClause, params: dict[str, Any]) -> list[Any]:
+        if not self._libres:  # the odd call outside the group commits (liberar, atascados)
+            return await fetch(self._engine, _SQL[statement], params)
+        conexion = self._libres.pop()
+        try:
+            return await conexion.fetch(_SQL[statement], params)
+        finally:
+            self._libres.append(conexion)
+
+    async def close(self) -> None:
+        for conexion in self._libres:
+            await conexion.cerrar()
 
     async def _reclamar_lote(self, pagos: Sequence[Pago]) -> list[Reclamo]:
         # One statement cannot upsert the same key twice: a duplicate within the lot waits its turn.

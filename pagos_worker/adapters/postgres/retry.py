@@ -28,6 +28,8 @@ def is_transient(exc: BaseException) -> bool:
             cause = exc.orig.__cause__ if exc.orig is not None else None
             return cause is not None and is_transient(cause)
         return str(sqlstate) in _TRANSIENT_SQLSTATES or str(sqlstate).startswith("08")
+    if (sqlstate := getattr(exc, "sqlstate", None)) is not None:  # asyncpg's own errors
+        return str(sqlstate) in _TRANSIENT_SQLSTATES or str(sqlstate).startswith("08")
     name = type(exc).__name__
     return name in {"ConnectionDoesNotExistError", "InterfaceError", "CannotConnectNowError"}
 

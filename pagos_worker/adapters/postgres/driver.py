@@ -1,0 +1,103 @@
+"""The hot path's statements, run straight on the asyncpg connection that SQLAlchemy's pool hands
+out: one round trip each. Every one is a single statement, hence a transaction by itself, so the
+BEGIN and COMMIT round trips (and SQLAlchemy's per-execution machinery) are not needed there."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import asyncpg
+from sqlalchemy import TextClause
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
+
+
+class Sentencia:
+    """A `text()` statement compiled once to asyncpg's positional form."""
+
+    def __init__(self, statement: TextClause) -> None:
+        compiled = statement.compile(dialect=_DIALECT)
+        self.sql = str(compiled)
+        self._orden = list(compiled.positiontup or ())
+
+    def argumentos(self, params: Mapping[str, Any]) -> list[Any]:
+        return [params[nombre] for nombre in self._orden]
+
+
+async def fetch(engine: AsyncEngine, sentencia: Sentencia, params: Mapping[str, Any]) -> list[Any]:
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None  # noqa: S101 - a checked-out connection always has one
+        try:
+            return list(await driver.fetch(sentencia.sql, *sentencia.argumentos(params)))
+        except Exception as exc:
+            if _conexion_perdida(exc):
+                await conn.invalidate()  # never back to the pool
+            raise
+
+
+class ConexionFija:
+    """One connection of the engine's pool kept checked out by a hot-path user that runs its
+    statements one after another (a group-commit flush slot, the relay): a checkout costs more
+    client CPU here than the statement it would serve. A lost connection is given back invalidated
+    and a new one is checked out on the next use."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+        self._driver: Any = None
+
+    async def fetch(self, sentencia: Sentencia, params: Mapping[str, Any]) -> list[Any]:
+        driver = await self._abrir()
+        try:
+            return list(await driver.fetch(sentencia.sql, *sentencia.argumentos(params)))
+        except Exception as exc:
+            if _conexion_perdida(exc):
+                await self._descartar()
+            raise
+
+    @contextlib.asynccontextmanager
+    async def transaccion(self) -> AsyncIterator[Any]:
+        driver = await self._abrir()
+        try:
+            async with driver.transaction():
+                yield driver
+        except Exception as exc:
+            if _conexion_perdida(exc):
+                await self._descartar()
+            raise
+
+    async def cerrar(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+        self._conn = self._driver = None
+
+    async def _abrir(self) -> Any:  # noqa: ANN401 - asyncpg's connection
+        if self._conn is None:
+            conn = await self._engine.connect()
+            try:
+                driver = (await conn.get_raw_connection()).driver_connection
+            except BaseException:
+                await conn.close()
+                raise
+            self._conn, self._driver = conn, driver
+        return self._driver
+
+    async def _descartar(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.invalidate()
+                await self._conn.close()
+        self._conn = self._driver = None
+
+
+def _conexion_perdida(exc: BaseException) -> bool:
+    if isinstance(exc, asyncpg.PostgresError):
+        sqlstate = str(getattr(exc, "sqlstate", "") or "")
+        return sqlstate.startswith(("08", "57P"))
+    return True  # OSError, InterfaceError, timeouts: the connection cannot be trusted

@@ -156,7 +156,10 @@ async def bootstrap(
 
         if "worker" in roles:
             pasarela = await build_pasarela(settings, stack)
-            repository = PostgresPagoRepository(engine, max_batch=settings.db_batch_max)
+            repository = PostgresPagoRepository(
+                engine, max_batch=settings.db_batch_max, max_in_flight=settings.db_flushes_in_flight
+            )
+            stack.push_async_callback(repository.close)
             handler = ProcesarPagoHandler(
                 repository,
                 pasarela,
@@ -190,7 +193,7 @@ async def bootstrap(
         if "relay" in roles:
             outbox = PostgresOutboxStore(engine, settings.database_url)
             stack.push_async_callback(outbox.close)
-            events = await pulsar.publisher(settings.events_topic)
+            events = await pulsar.publisher(settings.events_topic, batching=settings.events_batching)
             stack.push_async_callback(events.close)
             servicio.relay = OutboxRelay(
                 outbox,
@@ -199,6 +202,7 @@ async def bootstrap(
                 intervalo=settings.relay_poll_seconds,
                 retencion=timedelta(seconds=settings.outbox_retention_seconds),
                 limpieza_cada=settings.outbox_cleanup_interval_seconds,
+                agrupar=settings.relay_coalesce_ms / 1000,
             )
             servicio.segundo_plano.append(functools.partial(metrics.muestrear, outbox.pendientes))
 

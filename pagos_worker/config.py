@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(30.0, gt=0)
     db_pool_size: int = Field(10, ge=1)
     db_batch_max: int = Field(200, ge=1, description="payments per group-commit transaction at most")
+    db_flushes_in_flight: int = Field(1, ge=1, description="group-commit transactions of each kind at once")
 
     # Gateway: "stripe" (Stripe's HTTP API; the embedded simulator unless stripe_api_base is set)
     # or "simulada" (simulated in process, no HTTP).
@@ -82,7 +83,9 @@ class Settings(BaseSettings):
 
     # Outbox relay.
     relay_batch: int = Field(500, ge=1)
+    events_batching: bool = Field(default=True, description="pack published events into batches (not key-based)")
     relay_poll_seconds: float = Field(1.0, gt=0, description="fallback poll when no NOTIFY arrives")
+    relay_coalesce_ms: float = Field(20.0, ge=0, description="after a wake-up, wait this long for more events")
     outbox_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0, description="published rows kept this long")
     outbox_cleanup_interval_seconds: float = Field(60.0, gt=0)
 

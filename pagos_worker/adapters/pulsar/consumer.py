@@ -7,10 +7,10 @@ is settled, so no more than `capacity` commands are ever in flight in this repli
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Protocol, cast
 
 import pulsar
 import structlog
@@ -18,26 +18,70 @@ import structlog
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Entrega:
+class Entrega(Protocol):
     """One delivery of a command message."""
 
-    data: bytes
-    properties: dict[str, str]
-    key: str | None
-    message_id: str
-    redelivery_count: int
-    topic: str
-    raw: Any
-    publicado_ms: int = 0  # when the publisher's broker stored it (ms since the epoch)
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def redelivery_count(self) -> int: ...
+    @property
+    def publicado_ms(self) -> int:
+        """When the broker stored it (ms since the epoch); 0 if unknown."""
+        ...
+
+    @property
+    def properties(self) -> dict[str, str]: ...
+    @property
+    def key(self) -> str | None: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def topic(self) -> str: ...
+
+
+class PulsarEntrega:
+    """A delivery read lazily from the client's message: what every message needs is read at once,
+    the rest (only dead letters and logs want it) when asked for."""
+
+    __slots__ = ("data", "publicado_ms", "raw", "redelivery_count")
+
+    def __init__(self, msg: pulsar.Message) -> None:
+        self.raw = msg
+        self.data: bytes = msg.data()
+        self.redelivery_count: int = msg.redelivery_count()
+        self.publicado_ms: int = msg.publish_timestamp()
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return dict(self.raw.properties())
+
+    @property
+    def key(self) -> str | None:
+        return self.raw.partition_key() or None
+
+    @property
+    def message_id(self) -> str:
+        return str(self.raw.message_id())
+
+    @property
+    def topic(self) -> str:
+        return str(self.raw.topic_name())
 
 
 class PulsarCommandSource:
     def __init__(self, consumer: pulsar.Consumer, *, capacity: int) -> None:
         self._consumer = consumer
-        self._slots = threading.Semaphore(capacity)
+        self._capacity = capacity
+        self._en_uso = 0
+        self._hay_cupo = threading.Event()  # set while fewer than `capacity` are in flight
+        self._hay_cupo.set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Deliveries wait here for the loop; one wake-up carries all that arrived meanwhile.
+        self._listas: collections.deque[PulsarEntrega] = collections.deque()
+        self._lock = threading.Lock()
+        self._programado = False
 
     def start(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Entrega], None]) -> None:
         self._thread = threading.Thread(
@@ -51,14 +95,29 @@ class PulsarCommandSource:
             await asyncio.to_thread(self._thread.join)
 
     def ack(self, entrega: Entrega) -> None:
-        self._consumer.acknowledge(entrega.raw)
+        self._consumer.acknowledge(cast("PulsarEntrega", entrega).raw)
 
     def nack(self, entrega: Entrega) -> None:
-        self._consumer.negative_acknowledge(entrega.raw)
+        self._consumer.negative_acknowledge(cast("PulsarEntrega", entrega).raw)
 
     def release(self) -> None:
         """Give back the slot taken for a message once it has been settled."""
-        self._slots.release()
+        with self._lock:
+            self._en_uso -= 1
+            if self._en_uso < self._capacity:
+                self._hay_cupo.set()
+
+    def _tomar_cupo(self) -> bool:
+        if not self._hay_cupo.wait(timeout=0.2):
+            return False
+        with self._lock:
+            self._en_uso += 1
+            if self._en_uso >= self._capacity:
+                self._hay_cupo.clear()
+        return True
+
+    def _devolver_cupo(self) -> None:
+        self.release()
 
     async def close(self) -> None:
         await asyncio.to_thread(self._consumer.close)
@@ -68,35 +127,35 @@ class PulsarCommandSource:
 
     def _receive_loop(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Entrega], None]) -> None:
         while not self._stop.is_set():
-            if not self._slots.acquire(timeout=0.2):
+            if not self._tomar_cupo():
                 continue
             try:
                 msg = self._consumer.receive(timeout_millis=200)
             except pulsar.Timeout:
-                self._slots.release()
+                self._devolver_cupo()
                 continue
             except pulsar.AlreadyClosed:
-                self._slots.release()
+                self._devolver_cupo()
                 return
             except Exception as exc:  # noqa: BLE001 - keep receiving; the client reconnects
-                self._slots.release()
+                self._devolver_cupo()
                 log.warning("pulsar.receive_error", error=repr(exc))
                 self._stop.wait(0.5)
                 continue
+            with self._lock:
+                self._listas.append(PulsarEntrega(msg))
+                if self._programado:
+                    continue
+                self._programado = True
             try:
-                loop.call_soon_threadsafe(deliver, _entrega(msg))
-            except RuntimeError:  # loop closed: the message is redelivered after we disconnect
+                loop.call_soon_threadsafe(self._vaciar, deliver)
+            except RuntimeError:  # loop closed: the messages are redelivered after we disconnect
                 return
 
-
-def _entrega(msg: pulsar.Message) -> Entrega:
-    return Entrega(
-        data=msg.data(),
-        properties=dict(msg.properties()),
-        key=msg.partition_key() or None,
-        message_id=str(msg.message_id()),
-        redelivery_count=msg.redelivery_count(),
-        topic=msg.topic_name(),
-        raw=msg,
-        publicado_ms=msg.publish_timestamp(),
-    )
+    def _vaciar(self, deliver: Callable[[Entrega], None]) -> None:
+        with self._lock:
+            listas = list(self._listas)
+            self._listas.clear()
+            self._programado = False
+        for entrega in listas:
+            deliver(entrega)

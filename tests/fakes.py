@@ -142,6 +142,17 @@ class FakePublisher:
         self.mensajes.extend(mensajes)
 
 
+@dataclasses.dataclass(frozen=True)
+class FakeEntrega:
+    data: bytes
+    properties: dict[str, str]
+    key: str | None
+    message_id: str
+    redelivery_count: int
+    topic: str
+    publicado_ms: int = 0
+
+
 class FakeCommandSource:
     """Delivers the given payloads once `start` is called; records how each was settled."""
 
@@ -155,8 +166,8 @@ class FakeCommandSource:
     def start(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Entrega], None]) -> None:
         for i, data in enumerate(self._payloads):
             self.slots_in_use += 1
-            entrega = Entrega(
-                data, {"origen": "test"}, f"k{i}", f"{i}:0", self._redelivery_count, "persistent://t/comandos", None
+            entrega = FakeEntrega(
+                data, {"origen": "test"}, f"k{i}", f"{i}:0", self._redelivery_count, "persistent://t/comandos"
             )
             loop.call_soon(deliver, entrega)
 

@@ -28,7 +28,7 @@ async def simulador_en_marcha(
     fallas: Fallas | None = None, archivo: Path | None = None, port: int | None = None
 ) -> AsyncIterator[SimuladorEnMarcha]:
     simulador = Simulador(fallas or Fallas(latencia="fixed:0", tasa_rechazo=0), Ledger(archivo), semilla=1)
-    runner = web.AppRunner(simulador.app(), handler_cancellation=True, shutdown_timeout=0.5)
+    runner = web.ServerRunner(simulador.servidor(), shutdown_timeout=0.5)
     await runner.setup()
     port = port or free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -36,3 +36,4 @@ async def simulador_en_marcha(
         yield SimuladorEnMarcha(simulador, f"http://127.0.0.1:{port}")
     finally:
         await runner.cleanup()
+        simulador.cerrar()

@@ -7,6 +7,8 @@ be resumed (with the same gateway idempotency key, so the gateway never pays twi
 
 from __future__ import annotations
 
+import os
+import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -116,7 +118,7 @@ class Pago:
 
     def _datos_evento(self, ahora: datetime) -> _DatosEvento:
         return {
-            "event_id": uuid.uuid4(),
+            "event_id": _nuevo_event_id(),
             "timestamp": ahora,
             "id_pago": self.id_pago,
             "id_afiliado": self.id_afiliado,
@@ -132,6 +134,16 @@ class _DatosEvento(TypedDict):
     id_afiliado: str
     importe: Dinero
     referencia_pago: str | None
+
+
+# Random UUIDs without a system call each (uuid4 reads os.urandom): seeded from it once, and again
+# in any forked child so that two processes never share a sequence.
+_ids = random.Random()  # noqa: S311 - identifiers, not secrets
+os.register_at_fork(after_in_child=_ids.seed)
+
+
+def _nuevo_event_id() -> uuid.UUID:
+    return uuid.UUID(int=_ids.getrandbits(128), version=4)
 
 
 def _exigir_utc(ahora: datetime) -> None:

@@ -15,6 +15,7 @@ import collections
 import hashlib
 import random
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from aiohttp import web
@@ -43,10 +44,17 @@ def _error(tipo: str, mensaje: str, code: str | None = None, **extra: str) -> by
 
 
 def _huella(form: dict[str, str]) -> str:
-    return hashlib.sha256(orjson.dumps(sorted(form.items()))).hexdigest()
+    """The parameters, whatever their order: a replay must ask for the same thing."""
+    return hashlib.blake2b(
+        "\x00".join(sorted(f"{k}={v}" for k, v in form.items())).encode(), digest_size=16
+    ).hexdigest()
 
 
 class Simulador:
+    """The simulator's state and its requests. `servidor()` is its HTTP server: aiohttp's low-level
+    server with a small dispatch of its own (the full application machinery costs more than the
+    rest of a request)."""
+
     def __init__(self, fallas: Fallas, ledger: Ledger, *, semilla: int | None = None) -> None:
         self.fallas = fallas
         self.ledger = ledger
@@ -54,33 +62,36 @@ class Simulador:
         self._rng = random.Random(semilla)  # noqa: S311 - simulation
         self._en_curso: set[str] = set()
         self._intentos: collections.Counter[str] = collections.Counter()
-        self._procesando: set[asyncio.Task[tuple[int, bytes]]] = set()
         self.contadores: collections.Counter[str] = collections.Counter()
 
-    def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._autenticar])
-        app.router.add_post("/v1/transfers", self.crear)
-        app.router.add_get("/v1/transfers", self.listar)
-        app.router.add_get("/v1/transfers/{id}", self.obtener)
-        app.router.add_get("/_simulador/fallas", self.ver_fallas)
-        app.router.add_post("/_simulador/fallas", self.cambiar_fallas)
-        app.router.add_get("/_simulador/estadisticas", self.estadisticas)
-        app.on_cleanup.append(self._cerrar)
-        return app
+    def servidor(self) -> web.Server:
+        # A request goes on if its client goes away (no handler cancellation), as on a real gateway.
+        return web.Server(self._despachar)
 
-    @web.middleware
-    async def _autenticar(self, request: web.Request, handler: Any) -> web.StreamResponse:  # noqa: ANN401
-        if request.path.startswith("/v1/"):
-            auth = request.headers.get("Authorization", "")
-            if not auth.startswith("Bearer sk_test_") or len(auth) <= len("Bearer sk_test_"):
-                self.contadores["401"] += 1
-                mensaje = "Invalid API Key provided. Use a Bearer sk_test_… key."
-                return _raw(_error("invalid_request_error", mensaje), 401)
-        response: web.StreamResponse = await handler(request)
-        return response
+    async def _despachar(self, request: web.BaseRequest) -> web.StreamResponse:
+        path, method = request.path, request.method
+        if path.startswith("/v1/"):
+            if (prohibido := self._autenticar(request)) is not None:
+                return prohibido
+            if path == "/v1/transfers":
+                return await self.crear(request) if method == "POST" else await self.listar(request)
+            if path.startswith("/v1/transfers/") and method == "GET":
+                return await self.obtener(path.removeprefix("/v1/transfers/"))
+        elif path == "/_simulador/fallas":
+            return await self.cambiar_fallas(request) if method == "POST" else self.ver_fallas()
+        elif path == "/_simulador/estadisticas":
+            return self.estadisticas()
+        return _raw(_error("invalid_request_error", f"Unrecognized request URL ({method}: {path[:100]})"), 404)
 
-    async def crear(self, request: web.Request) -> web.Response:
-        form = {k: str(v) for k, v in (await request.post()).items()}
+    def _autenticar(self, request: web.BaseRequest) -> web.Response | None:
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer sk_test_") and len(auth) > len("Bearer sk_test_"):
+            return None
+        self.contadores["401"] += 1
+        return _raw(_error("invalid_request_error", "Invalid API Key provided. Use a Bearer sk_test_… key."), 401)
+
+    async def crear(self, request: web.BaseRequest) -> web.Response:
+        form = dict(parse_qsl((await request.read()).decode(errors="replace"), keep_blank_values=True))
         if (invalido := _validar(form)) is not None:
             self.contadores["400_validacion"] += 1
             return _raw(invalido, 400)
@@ -99,11 +110,7 @@ class Simulador:
             self.contadores["429"] += 1
             cabeceras["Retry-After"] = f"{self.fallas.retry_after_s:g}"
             return _raw(_error("invalid_request_error", "Too many requests", "rate_limit"), 429, cabeceras)
-        # Like a real gateway, a request keeps executing if its client goes away.
-        tarea = asyncio.create_task(self._procesar(form, falla, codigo, clave, cabeceras["Request-Id"]))
-        self._procesando.add(tarea)
-        tarea.add_done_callback(self._procesando.discard)
-        status, body = await asyncio.shield(tarea)
+        status, body = await self._procesar(form, falla, codigo, clave, cabeceras["Request-Id"])
         if falla is Falla.TIMEOUT_TRAS_EXITO:
             self.contadores["timeout_tras_exito"] += 1
             await asyncio.sleep(self.fallas.cuelgue_s)  # the client gives up long before this
@@ -139,14 +146,14 @@ class Simulador:
         replay = {"Idempotent-Replayed": "true", "Original-Request": previo.request_id}
         return _raw(previo.body, previo.status, {**cabeceras, **replay})
 
-    async def obtener(self, request: web.Request) -> web.Response:
-        transfer = self.ledger.transfers.get(request.match_info["id"])
+    async def obtener(self, id_transfer: str) -> web.Response:
+        transfer = self.ledger.transfers.get(id_transfer)
         if transfer is None:
-            mensaje = f"No such transfer: '{request.match_info['id'][:64]}'"
+            mensaje = f"No such transfer: '{id_transfer[:64]}'"
             return _raw(_error("invalid_request_error", mensaje, "resource_missing", param="id"), 404)
         return _json(transfer.as_stripe())
 
-    async def listar(self, request: web.Request) -> web.Response:
+    async def listar(self, request: web.BaseRequest) -> web.Response:
         limit_texto = request.query.get("limit", "10")
         limit = int(limit_texto) if limit_texto.isdigit() else 0
         if not 1 <= limit <= 100:  # noqa: PLR2004
@@ -160,10 +167,10 @@ class Simulador:
         data = [t.as_stripe() for t in pagina]
         return _json({"object": "list", "url": "/v1/transfers", "has_more": mas, "data": data})
 
-    async def ver_fallas(self, _: web.Request) -> web.Response:
+    def ver_fallas(self) -> web.Response:
         return _json(_fallas_json(self.fallas))
 
-    async def cambiar_fallas(self, request: web.Request) -> web.Response:
+    async def cambiar_fallas(self, request: web.BaseRequest) -> web.Response:
         try:
             cambios = orjson.loads(await request.read())
             if not isinstance(cambios, dict):
@@ -174,10 +181,10 @@ class Simulador:
         self._latencia = Latencia.parse(self.fallas.latencia)
         return _json(_fallas_json(self.fallas))
 
-    async def estadisticas(self, _: web.Request) -> web.Response:
+    def estadisticas(self) -> web.Response:
         return _json({"transfers": len(self.ledger.transfers), "respuestas": dict(self.contadores)})
 
-    async def _cerrar(self, _: web.Application) -> None:
+    def cerrar(self) -> None:
         self.ledger.cerrar()
 
 

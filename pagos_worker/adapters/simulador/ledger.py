@@ -3,6 +3,7 @@ file so that they survive a restart (a crash test audits it afterwards)."""
 
 from __future__ import annotations
 
+import random
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
@@ -11,9 +12,11 @@ from typing import Any, BinaryIO
 
 import orjson
 
+_IDS = random.Random(secrets.randbits(64))  # noqa: S311 - unique ids for a simulator, not secrets
+
 
 def nuevo_id(prefijo: str) -> str:
-    return f"{prefijo}_{secrets.token_hex(12)}"
+    return f"{prefijo}_{_IDS.getrandbits(96):024x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +80,16 @@ class Ledger:
                        metadata: dict[str, str]) -> Transfer:  # fmt: skip
         transfer = Transfer(nuevo_id("tr"), amount, currency, destination, description, metadata, int(time.time()))
         self.transfers[transfer.id] = transfer
-        self._escribir({"transfer": asdict(transfer)})
+        if self._log is not None:
+            self._escribir({"transfer": asdict(transfer)})
         return transfer
 
     def guardar_resultado(self, clave: str, resultado: ResultadoIdempotente) -> None:
         self.resultados[clave] = resultado
-        body = resultado.body.decode()
-        self._escribir({"idempotency": {"clave": clave, "huella": resultado.huella, "status": resultado.status,
-                                        "body": body, "request_id": resultado.request_id}})  # fmt: skip
+        if self._log is not None:
+            registro = {"clave": clave, "huella": resultado.huella, "status": resultado.status,
+                        "body": resultado.body.decode(), "request_id": resultado.request_id}  # fmt: skip
+            self._escribir({"idempotency": registro})
 
     def listar(self, limit: int, starting_after: str | None) -> tuple[list[Transfer], bool]:
         """Newest first; `starting_after` is the id of the last transfer of the previous page."""
@@ -110,5 +115,5 @@ class Ledger:
         else:
             r = registro["idempotency"]
             self.resultados[r["clave"]] = ResultadoIdempotente(
-                r["huella"], r["status"], r["body"].encode(), r["request_id"]
+                r["huella"], r["status"], r["body"].encode(), r.get("request_id", "")
             )

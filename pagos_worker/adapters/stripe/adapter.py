@@ -15,8 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
+import orjson
 import structlog
 from pydantic import SecretStr
 
@@ -93,6 +95,7 @@ class StripePasarelaDePagos:
         self._auth = {
             "Authorization": f"Bearer {config.secret_key.get_secret_value()}",
             "Stripe-Version": STRIPE_VERSION,
+            "Content-Type": "application/x-www-form-urlencoded",
         }
         metrics.CIRCUITO.set_function(lambda: float(self._breaker.estado is not EstadoCircuito.CERRADO))
 
@@ -122,14 +125,18 @@ class StripePasarelaDePagos:
         destino = self._destinos.para(pago.id_afiliado)
         if destino is None:
             return ResultadoPago.fallo("El afiliado no tiene cuenta de destino configurada")
-        form = {
-            "amount": str(pago.importe.unidades_menores),
-            "currency": pago.importe.moneda.value.lower(),
-            "destination": destino,
-            "description": f"Pago a afiliado {pago.id_afiliado}",
-            "metadata[id_pago]": str(pago.id_pago),
-            "metadata[id_afiliado]": pago.id_afiliado,
-        }
+        # Encoded once: every attempt sends the very same bytes (and aiohttp's FormData costs
+        # more than the rest of the request).
+        body = urlencode(
+            {
+                "amount": str(pago.importe.unidades_menores),
+                "currency": pago.importe.moneda.value.lower(),
+                "destination": destino,
+                "description": f"Pago a afiliado {pago.id_afiliado}",
+                "metadata[id_pago]": str(pago.id_pago),
+                "metadata[id_afiliado]": pago.id_afiliado,
+            }
+        ).encode()
         headers = {**self._auth, "Idempotency-Key": self.idempotency_key(pago)}
         motivo, motivo_espera = "", None
         for intento in range(1, self._config.max_intentos + 1):
@@ -139,7 +146,7 @@ class StripePasarelaDePagos:
                 self._breaker.permitir()
             except CircuitoAbiertoError as exc:
                 raise ResultadoIndeterminadoError(str(exc)) from None
-            resultado = await self._intentar(form, headers)
+            resultado = await self._intentar(body, headers)
             if isinstance(resultado, ResultadoPago):
                 return resultado
             motivo, motivo_espera = resultado.motivo, resultado.espera
@@ -152,14 +159,15 @@ class StripePasarelaDePagos:
             return min(pedida, _RETRY_AFTER_MAXIMO_S)
         return backoff(reintento, base=self._config.backoff_base_s, maximo=self._config.backoff_max_s)
 
-    async def _intentar(self, form: dict[str, str], headers: dict[str, str]) -> ResultadoPago | _Reintentar:
+    async def _intentar(self, body: bytes, headers: dict[str, str]) -> ResultadoPago | _Reintentar:
         async with self._limite:
             await self._bucket.acquire()
             try:
-                async with self._session.post(self._url, data=form, headers=headers, timeout=self._timeout) as resp:
+                async with self._session.post(self._url, data=body, headers=headers, timeout=self._timeout) as resp:
                     status, cabeceras = resp.status, resp.headers
-                    cuerpo = await resp.json(content_type=None) if status != 204 else None  # noqa: PLR2004
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                    crudo = await resp.read()
+                cuerpo = orjson.loads(crudo) if crudo else None
+            except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
                 self._breaker.fallo()
                 return _Reintentar(f"sin respuesta ({type(exc).__name__})")
         return self._clasificar(status, cuerpo, cabeceras)

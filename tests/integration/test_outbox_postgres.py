@@ -129,3 +129,17 @@ async def test_la_retencion_borra_solo_lo_publicado_hace_tiempo(engine, postgres
         quedan = {r.id_pago for r in await conn.execute(text("SELECT id_pago FROM outbox"))}
     assert quedan == {p.id_pago for p in pagos[2:]}
     await store.close()
+
+
+async def test_vista_de_estado_leida_de_postgres(engine, postgres):
+    """The status view (read raw, in one round trip) has the stored payment's exact values and types."""
+    [hecho] = await pagos_procesados(postgres.repo(), 1)
+    vista = await PostgresPagoViews(engine).estado_pago(hecho.id_pago)
+    assert vista is not None
+    assert type(vista.id) is uuid.UUID
+    assert vista.id == hecho.id_pago
+    assert (vista.id_afiliado, vista.monto, vista.moneda, vista.estado) == ("a0", Decimal("10.00"), "EUR", "EXITOSO")
+    assert vista.referencia_pago == "tr_a0"
+    assert vista.fecha_creacion == T0
+    assert vista.fecha_creacion.tzinfo is not None
+    assert await PostgresPagoViews(engine).estado_pago(uuid.uuid4()) is None

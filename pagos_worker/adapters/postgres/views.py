@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pagos_worker.adapters.postgres.driver import Sentencia, fetch
 from pagos_worker.application.queries import EstadisticasOutbox, VistaPago
 
 _COLUMNAS = """id_pago, id_afiliado, monto, moneda, estado, referencia_pago, fecha_creacion,
        fecha_procesamiento, mensaje_error, intentos, requiere_atencion, ultimo_error"""
-_ESTADO = text(f"SELECT {_COLUMNAS} FROM pagos WHERE id_pago = :id_pago")  # noqa: S608 - fixed columns
+# The status query is the read side's hot path: one statement, one round trip (no BEGIN/ROLLBACK).
+_ESTADO = Sentencia(text(f"SELECT {_COLUMNAS} FROM pagos WHERE id_pago = :id_pago"))  # noqa: S608 - fixed columns
 _ATENCION = text(f"""
 SELECT {_COLUMNAS} FROM pagos WHERE requiere_atencion ORDER BY fecha_creacion LIMIT :limite
 """)  # noqa: S608 - fixed columns
@@ -30,13 +33,13 @@ class PostgresPagoViews:
         self._engine = engine
 
     async def estado_pago(self, id_pago: UUID) -> VistaPago | None:
-        async with self._engine.connect() as conn:
-            f = (await conn.execute(_ESTADO, {"id_pago": id_pago})).first()
-        return None if f is None else _vista(f)
+        filas = await fetch(self._engine, _ESTADO, {"id_pago": id_pago})
+        return _vista(filas[0]) if filas else None
 
     async def requieren_atencion(self, limite: int) -> list[VistaPago]:
         async with self._engine.connect() as conn:
-            return [_vista(f) for f in await conn.execute(_ATENCION, {"limite": limite})]
+            filas = await conn.execute(_ATENCION, {"limite": limite})
+            return [_vista(f) for f in filas.mappings()]
 
     async def estadisticas_outbox(self) -> EstadisticasOutbox:
         async with self._engine.connect() as conn:
@@ -53,18 +56,18 @@ class PostgresPagoViews:
             await conn.execute(text("SELECT 1"))
 
 
-def _vista(f: Row[Any]) -> VistaPago:
+def _vista(f: Mapping[Any, Any]) -> VistaPago:
     return VistaPago(
-        id=f.id_pago,
-        id_afiliado=f.id_afiliado,
-        monto=f.monto,
-        moneda=f.moneda,
-        estado=f.estado,
-        referencia_pago=f.referencia_pago,
-        fecha_creacion=f.fecha_creacion,
-        fecha_procesamiento=f.fecha_procesamiento,
-        mensaje_error=f.mensaje_error,
-        intentos=f.intentos,
-        requiere_atencion=f.requiere_atencion,
-        ultimo_error=f.ultimo_error,
+        id=UUID(bytes=f["id_pago"].bytes),  # asyncpg's own UUID type when read raw
+        id_afiliado=f["id_afiliado"],
+        monto=f["monto"],
+        moneda=f["moneda"],
+        estado=f["estado"],
+        referencia_pago=f["referencia_pago"],
+        fecha_creacion=f["fecha_creacion"],
+        fecha_procesamiento=f["fecha_procesamiento"],
+        mensaje_error=f["mensaje_error"],
+        intentos=f["intentos"],
+        requiere_atencion=f["requiere_atencion"],
+        ultimo_error=f["ultimo_error"],
     )

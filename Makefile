@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test chaos lint typecheck format clean
+.PHONY: install run test chaos bench lint typecheck format clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -n "$(PYTHON)" || { echo "pagos_worker needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -26,6 +26,10 @@ test: $(STAMP)  ## every test; starts its own PostgreSQL and broker unless PAGOS
 CHAOS_RUNS ?= 1
 chaos: $(STAMP)  ## the full chaos suite; CHAOS_RUNS=3 for three runs in a row (reports in chaos-results/)
 	$(BIN)/pagos-worker chaos --repeticiones $(CHAOS_RUNS)
+
+BENCH_ARGS ?=
+bench: $(STAMP)  ## every pipeline scenario (~10 min); BENCH_ARGS="cpu --pagos 50000" for fewer; JSON in bench-results/
+	$(BIN)/pagos-worker bench pipeline $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

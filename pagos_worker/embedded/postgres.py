@@ -43,6 +43,13 @@ class EmbeddedPostgres:
         self._process: subprocess.Popen[bytes] | None = None
         self._user = _SYSTEM_USER_WHEN_ROOT if os.geteuid() == 0 else None
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's pid (its children are the backends)."""
+        if (pid := self._postmaster_pid()) is None:
+            raise EmbeddedServiceError("PostgreSQL is not running")
+        return pid
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+asyncpg://postgres@{self.host}:{self.port}/{database}"
 

@@ -43,6 +43,12 @@ class EmbeddedPulsar:
     def url(self) -> str:
         return f"pulsar://{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise EmbeddedServiceError("pulsar-lite is not running")
+        return self._process.pid
+
     async def start(self) -> None:
         await self._start_broker()
         if self._broker_port != self.port and (self._proxy is None or self._proxy.poll() is not None):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import os
 import signal
 import sys
 import time
@@ -72,6 +74,22 @@ def _parser() -> argparse.ArgumentParser:
     adapter.add_argument("--calls", type=int, default=5000)
     adapter.add_argument("--concurrency", type=int, default=50)
     adapter.set_defaults(func=_cmd_bench_adapter, sync=True)
+    pipeline = bench_sub.add_parser("pipeline", help="the whole pipeline: throughput, latency, CPU per payment")
+    pipeline.add_argument(
+        "escenarios", nargs="*", default=["pasarela", "cpu", "latencia", "escala-1", "escala-2", "lectura"],
+        help="pasarela, cpu, latencia, escala-1, escala-2, lectura (default: all, in that order)",
+    )  # fmt: skip
+    pipeline.add_argument("--pagos", type=int, help="payments per scenario (default: each scenario's own)")
+    pipeline.add_argument("--salida", type=Path, default=Path("bench-results"))
+    pipeline.add_argument(
+        "--postgres-url", default=os.environ.get("PAGOS_BENCH_POSTGRES_URL"),
+        help="a PostgreSQL server to use instead of the embedded one (a database is created per scenario)",
+    )  # fmt: skip
+    pipeline.add_argument(
+        "--pulsar-url", default=os.environ.get("PAGOS_BENCH_PULSAR_URL"),
+        help="a Pulsar broker to use instead of pulsar-lite (topics of each scenario's own)",
+    )  # fmt: skip
+    pipeline.set_defaults(func=_cmd_bench_pipeline)
 
     pub = sub.add_parser("publicar", help="publish ProcesarPago commands to the commands topic")
     pub.add_argument("--id-afiliado", default="afiliado_123")
@@ -100,8 +118,18 @@ async def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         bootstrap(embedded.settings, roles, apply_migrations=not args.no_migrate) as servicio,
     ):
         _announce(embedded, roles)
+        _tune_gc()
         await serve(servicio)
     return 0
+
+
+def _tune_gc() -> None:
+    """What start-up built lives as long as the process: keep it out of every collection, and
+    collect the young generation less often (a payment allocates hundreds of short-lived objects)."""
+    if os.environ.get("PAGOS_GC_TUNING", "1") != "0":
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
 
 
 async def _cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
@@ -138,15 +166,18 @@ async def _cmd_simulador(settings: Settings, args: argparse.Namespace) -> int:
         tasa_429=settings.simulador_rate_limit_rate,
         tasa_timeout_tras_exito=settings.simulador_timeout_after_success_rate,
     )
-    app = Simulador(fallas, Ledger(state_file), semilla=settings.simulador_seed).app()
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True)
+    simulador = Simulador(fallas, Ledger(state_file), semilla=settings.simulador_seed)
+    # Requests left hanging ("timeout after success") must not hold up a shutdown.
+    runner = web.ServerRunner(simulador.servidor(), access_log=None, shutdown_timeout=1)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     print(f"simulador listening on http://{host}:{port} (ledger: {state_file or 'in memory'})", flush=True)
+    _tune_gc()
     try:
         await _until_signal()
     finally:
         await runner.cleanup()
+        simulador.cerrar()
     return 0
 
 
@@ -179,6 +210,26 @@ async def _cmd_chaos(_: Settings, args: argparse.Namespace) -> int:
         print("TODO EN ORDEN" if not malas else "VIOLACIONES:\n  " + "\n  ".join(malas), flush=True)
         fallidas += bool(malas)
     return 1 if fallidas else 0
+
+
+async def _cmd_bench_pipeline(_: Settings, args: argparse.Namespace) -> int:
+    import tempfile  # noqa: PLC0415
+
+    from pagos_worker.tools import bench  # noqa: PLC0415 - only when asked for
+
+    desconocidos = set(args.escenarios) - set(bench.ESCENARIOS)
+    if desconocidos:
+        print(f"escenarios desconocidos: {', '.join(sorted(desconocidos))}", file=sys.stderr)
+        return 2
+    args.salida.mkdir(parents=True, exist_ok=True)
+    salida = args.salida / f"bench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    with tempfile.TemporaryDirectory(prefix="pagos-bench-") as base:
+        servidores = bench.Servidores(args.postgres_url, args.pulsar_url)
+        resultados = await bench.correr_todos(args.escenarios, salida, Path(base), args.pagos, servidores)
+    print(bench.tabla(resultados))
+    print(orjson.dumps(resultados).decode())
+    print(f"\ninforme: {salida}", flush=True)
+    return 0
 
 
 def _cmd_bench_adapter(_: Settings, args: argparse.Namespace) -> int:

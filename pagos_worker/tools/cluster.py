@@ -1,6 +1,6 @@
 """The whole pipeline as separate processes on this machine, owned here so that they can be killed
-and restarted: an embedded PostgreSQL and pulsar-lite, the Stripe simulator, and N replicas of
-`pagos-worker run` sharing the commands subscription."""
+and restarted: an embedded PostgreSQL and pulsar-lite (or given servers), the Stripe simulator, and N
+replicas of `pagos-worker run` sharing the commands subscription."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
+from sqlalchemy import make_url
 
-from pagos_worker.adapters.postgres.database import create_engine, migrate
+from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine, migrate
 from pagos_worker.embedded.postgres import EmbeddedPostgres
 from pagos_worker.embedded.process import port_is_open, spawn, terminate, wait_until
 from pagos_worker.embedded.pulsar import EmbeddedPulsar
@@ -41,6 +44,12 @@ class ClusterConfig:
     simulador_env: Mapping[str, str] = field(default_factory=dict)
     topics: Mapping[str, str] = field(default_factory=dict)  # PAGOS_*_TOPIC overrides
     graceful_proxy: bool = True  # see embedded/pulsar_proxy.py: needed when workers get SIGKILLed
+    ledger_en_archivo: bool = True  # the simulator keeps its ledger in a file (audits after restarts)
+    api_aparte: bool = False  # one more process serving only the HTTP API (as operators would deploy it)
+    # Given servers instead of the embedded ones: a new database is created on the PostgreSQL
+    # server for each cluster; with a given broker, pass `topics` of the cluster's own.
+    postgres_url: str | None = None
+    pulsar_url: str | None = None
 
 
 @dataclass
@@ -53,44 +62,82 @@ class Cluster:
     def __init__(self, config: ClusterConfig) -> None:
         self.config = config
         d = config.data_dir
-        self.postgres = EmbeddedPostgres(d / "postgres", port=free_port())
-        self.pulsar = EmbeddedPulsar(d / "pulsar", port=free_port(), graceful_proxy=config.graceful_proxy)
+        self.postgres = None if config.postgres_url else EmbeddedPostgres(d / "postgres", port=free_port())
+        self.pulsar = (
+            None if config.pulsar_url
+            else EmbeddedPulsar(d / "pulsar", port=free_port(), graceful_proxy=config.graceful_proxy)
+        )  # fmt: skip
         self.simulador_url = f"http://127.0.0.1:{free_port()}"
-        self.database_url = self.postgres.url("pagos")
+        if self.postgres is None:
+            self._database = f"pagos_cluster_{uuid.uuid4().hex[:10]}"
+            url = make_url(str(config.postgres_url)).set(database=self._database)
+            self.database_url = url.render_as_string(hide_password=False)
+        else:
+            self._database = "pagos"
+            self.database_url = self.postgres.url("pagos")
         self._simulador: subprocess.Popen[bytes] | None = None
         self.workers = [_Worker(free_port()) for _ in range(config.workers)]
+        self.api = _Worker(free_port()) if config.api_aparte else None
+
+    @property
+    def simulador_pid(self) -> int:
+        if self._simulador is None:
+            raise RuntimeError("the simulator is not running")
+        return self._simulador.pid
 
     @property
     def pulsar_url(self) -> str:
-        return self.pulsar.url
+        return self.pulsar.url if self.pulsar is not None else str(self.config.pulsar_url)
 
     def api_url(self, i: int = 0) -> str:
         return f"http://127.0.0.1:{self.workers[i].port}"
 
+    @property
+    def api_aparte_url(self) -> str:
+        if self.api is None:
+            raise RuntimeError("this cluster has no API-only process (ClusterConfig.api_aparte)")
+        return f"http://127.0.0.1:{self.api.port}"
+
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        await self.postgres.start()
-        await self.postgres.create_database("pagos")
+        if self.postgres is not None:
+            await self.postgres.start()
+            await self.postgres.create_database(self._database)
+        else:
+            conn = await asyncpg.connect(asyncpg_dsn(str(self.config.postgres_url)))
+            try:
+                await conn.execute(f'CREATE DATABASE "{self._database}"')
+            finally:
+                await conn.close()
         engine = create_engine(self.database_url, pool_size=1)
         try:
             await migrate(engine)
         finally:
             await engine.dispose()
-        await self.pulsar.start()
+        if self.pulsar is not None:
+            await self.pulsar.start()
         await self._start_simulador()
         for i in range(len(self.workers)):
             await self.start_worker(i)
+        if self.api is not None:
+            await self._spawn(self.api, "api", "api", consumer_id_offset=len(self.workers))
 
     async def stop(self) -> None:
         for i in range(len(self.workers)):
             await self.stop_worker(i)
+        if self.api is not None and self.api.process is not None:
+            await terminate(self.api.process.pid, signal.SIGTERM, timeout=30, process=self.api.process)
         if self._simulador is not None:
             await terminate(self._simulador.pid, signal.SIGTERM, timeout=10, process=self._simulador)
-        await self.pulsar.close()
-        await self.postgres.stop()
+        if self.pulsar is not None:
+            await self.pulsar.close()
+        if self.postgres is not None:
+            await self.postgres.stop()
 
     async def start_worker(self, i: int) -> None:
-        worker = self.workers[i]
+        await self._spawn(self.workers[i], f"worker-{i}", self.config.roles, consumer_id_offset=i)
+
+    async def _spawn(self, worker: _Worker, nombre: str, roles: str, *, consumer_id_offset: int) -> None:
         env = {
             **os.environ,
             "PAGOS_DATABASE_URL": self.database_url,
@@ -98,18 +145,19 @@ class Cluster:
             "PAGOS_STRIPE_API_BASE": self.simulador_url,
             "PAGOS_STRIPE_SECRET_KEY": AUTH["Authorization"].removeprefix("Bearer "),
             "PAGOS_HTTP_PORT": str(worker.port),
-            "PAGOS_PULSAR_CONSUMER_ID_OFFSET": str(i),  # pulsar-lite: distinct consumer ids per replica
+            # pulsar-lite: distinct consumer ids per replica
+            "PAGOS_PULSAR_CONSUMER_ID_OFFSET": str(consumer_id_offset),
             "PAGOS_LOG_FORMAT": "json",
             **self.config.topics,
             **self.config.worker_env,
         }
-        command = [sys.executable, "-m", "pagos_worker", "run", "--roles", self.config.roles, "--no-migrate"]
-        log = self.config.data_dir / f"worker-{i}.log"
+        command = [sys.executable, "-m", "pagos_worker", "run", "--roles", roles, "--no-migrate"]
+        log = self.config.data_dir / f"{nombre}.log"
         worker.process = spawn(command, log_path=log, env=env)
-        if "api" in self.config.roles:
+        if "api" in roles:
             await wait_until(
                 lambda: port_is_open("127.0.0.1", worker.port), process=worker.process, timeout=60,
-                what=f"worker {i}", log_path=log,
+                what=nombre, log_path=log,
             )  # fmt: skip
 
     async def kill_worker(self, i: int) -> None:
@@ -130,11 +178,15 @@ class Cluster:
         return process is not None and process.poll() is None
 
     async def restart_broker(self) -> None:
+        if self.pulsar is None:
+            raise RuntimeError("the broker is not embedded: it cannot be restarted from here")
         await self.pulsar.stop()
         await self.pulsar.start()
 
     async def restart_postgres(self) -> None:
         """An immediate stop (what a crash looks like to the clients), then crash recovery."""
+        if self.postgres is None:
+            raise RuntimeError("PostgreSQL is not embedded: it cannot be restarted from here")
         await self.postgres.stop(immediate=True)
         await self.postgres.start()
 
@@ -158,8 +210,9 @@ class Cluster:
 
     async def _start_simulador(self) -> None:
         port = self.simulador_url.rsplit(":", 1)[1]
-        command = [sys.executable, "-m", "pagos_worker", "simulador", "--port", port,
-                   "--state-file", str(self.config.data_dir / "ledger.jsonl")]  # fmt: skip
+        command = [sys.executable, "-m", "pagos_worker", "simulador", "--port", port]
+        if self.config.ledger_en_archivo:
+            command += ["--state-file", str(self.config.data_dir / "ledger.jsonl")]
         log = self.config.data_dir / "simulador.log"
         self._simulador = spawn(command, log_path=log, env={**os.environ, **self.config.simulador_env})
         await wait_until(

@@ -74,18 +74,20 @@ class Publicador:
     `confirmados` counts those the broker stored. No send timeout: through a broker restart the
     client keeps them and sends them when it is back."""
 
-    def __init__(self, client: pulsar.Client, topic: str) -> None:
+    def __init__(self, client: pulsar.Client, topic: str, *, batching: bool = False) -> None:
         self._producer = client.create_producer(
             topic, send_timeout_millis=0, block_if_queue_full=True, max_pending_messages=50_000,
-            batching_enabled=False,
+            batching_enabled=batching, batching_max_publish_delay_ms=1, batching_max_messages=500,
         )  # fmt: skip
         self.enviados: list[float] = []
+        self.mensajes: Sequence[tuple[bytes, str | None]] = ()
         self.confirmados = 0
         self.fallidos = 0
         self._lock = threading.Lock()
         self._hilo: threading.Thread | None = None
 
     def empezar(self, mensajes: Sequence[tuple[bytes, str | None]], rate: float) -> None:
+        self.mensajes = mensajes
         self._hilo = threading.Thread(target=self._publicar, args=(mensajes, rate), name="publicador", daemon=True)
         self._hilo.start()
 

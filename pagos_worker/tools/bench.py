@@ -1,0 +1,509 @@
+"""The pipeline benchmark (`pagos-worker bench pipeline`, `make bench`): the whole service on this
+machine — worker replicas, the Stripe simulator over real HTTP, pulsar-lite, PostgreSQL — with a
+payment counted as done when its event arrives on pagos-events.
+
+Scenarios: `pasarela` (gateway-bound: 200 ms, limit 100), `cpu` (5 ms gateway, the most the machine
+does), `latencia` (half the CPU-bound maximum, at a fixed rate), `escala` (the gateway-bound scenario
+with 1 and 2 replicas) and `lectura` (GET /pagos/{id} with 1,000,000 payments in the table while
+payments flow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import orjson
+import psutil
+
+from pagos_worker.adapters.postgres.database import asyncpg_dsn
+from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_DLQ_TOPIC, CONTRACT_EVENTS_TOPIC
+from pagos_worker.tools.cluster import Cluster, ClusterConfig
+from pagos_worker.tools.observador import Lector, Publicador, cliente
+
+
+@dataclass(frozen=True)
+class Escenario:
+    nombre: str
+    pagos: int
+    latencia_ms: float  # the simulator's fixed latency
+    concurrencia_pasarela: int  # per replica: the gateway bound is this / latency
+    concurrencia_worker: int
+    workers: int = 1
+    rate: float | None = None  # offered commands/s; None: all published first, as fast as possible
+    lectura: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def cota_pasarela(self) -> float:
+        return self.workers * self.concurrencia_pasarela / (self.latencia_ms / 1000)
+
+
+ESCENARIOS = {
+    "pasarela": Escenario("pasarela", 12_000, 200, 100, 200),
+    "cpu": Escenario("cpu", 150_000, 5, 200, 300, workers=2),
+    "latencia": Escenario(
+        "latencia",
+        60_000,
+        5,
+        200,
+        300,
+        workers=2,
+        rate=1000,
+    ),
+    "escala-1": Escenario("escala-1", 12_000, 200, 100, 200, workers=1),
+    "escala-2": Escenario("escala-2", 24_000, 200, 100, 200, workers=2),
+    "lectura": Escenario("lectura", 6_000, 20, 100, 200, rate=200, lectura=True),
+}
+
+
+def comandos(n: int, rng: random.Random) -> list[tuple[bytes, str | None]]:
+    mensajes: list[tuple[bytes, str | None]] = []
+    for _ in range(n):
+        id_pago = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        cmd = {
+            "id_pago": id_pago,
+            "id_afiliado": f"afiliado_{rng.randrange(1000)}",
+            "monto": f"{rng.randrange(100, 100_000) / 100:.2f}",
+            "moneda": rng.choice(("USD", "EUR", "COP")),
+        }
+        mensajes.append((orjson.dumps(cmd), id_pago))
+    return mensajes
+
+
+class _Cpu:
+    """CPU seconds used by a set of processes (and the children they reaped) between two reads."""
+
+    def __init__(self, grupos: dict[str, list[int]]) -> None:
+        self._grupos = dict(grupos)
+        self._inicio = self._leer(self._grupos)
+
+    def agregar(self, nombre: str, pids: list[int]) -> None:
+        """Start counting these processes from now on as well."""
+        self._grupos[nombre] = pids
+        self._inicio.update(self._leer({nombre: pids}))
+
+    def _leer(self, grupos: dict[str, list[int]]) -> dict[int, float]:
+        total: dict[int, float] = {}
+        for pids in grupos.values():
+            for pid in pids:
+                with _sin_proceso():
+                    raiz = psutil.Process(pid)
+                    for p in [raiz, *raiz.children(recursive=True)]:
+                        with _sin_proceso():
+                            t = p.cpu_times()
+                            total[p.pid] = t.user + t.system + t.children_user + t.children_system
+        return total
+
+    def gastado(self) -> dict[str, float]:
+        fin = self._leer(self._grupos)
+        por_grupo = {}
+        for nombre, pids in self._grupos.items():
+            suma = 0.0
+            for pid in pids:
+                with _sin_proceso():
+                    raiz = psutil.Process(pid)
+                    for p in [raiz, *raiz.children(recursive=True)]:
+                        suma += fin.get(p.pid, 0.0) - self._inicio.get(p.pid, 0.0)
+            por_grupo[nombre] = round(suma, 2)
+        return por_grupo
+
+
+class _sin_proceso:  # noqa: N801 - a context manager used like a keyword
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, tipo: type[BaseException] | None, *_: object) -> bool:
+        return tipo is not None and issubclass(tipo, psutil.Error)
+
+
+def _percentiles(valores: list[float], escala: float = 1000.0) -> dict[str, float]:
+    if len(valores) < 2:  # noqa: PLR2004
+        return {}
+    valores = sorted(valores)
+    q = statistics.quantiles(valores, n=100, method="inclusive")
+    return {
+        "p50": round(q[49] * escala, 1),
+        "p95": round(q[94] * escala, 1),
+        "p99": round(q[98] * escala, 1),
+        "max": round(valores[-1] * escala, 1),
+    }
+
+
+_ultimo_progreso = [0.0]
+
+
+def _progreso(nombre: str, hechos: int, total: int, rate: float) -> None:
+    """A progress bar on a terminal; a line every 5 s otherwise (CI logs)."""
+    lleno = int(30 * hechos / max(total, 1))
+    barra = f"  {nombre:<9} [{'#' * lleno}{'.' * (30 - lleno)}] {hechos:>7}/{total}  {rate:7.0f}/s "
+    if sys.stderr.isatty():
+        sys.stderr.write("\r" + barra)
+    elif time.monotonic() - _ultimo_progreso[0] >= 5 or hechos >= total:  # noqa: PLR2004
+        _ultimo_progreso[0] = time.monotonic()
+        sys.stderr.write(barra + "\n")
+    sys.stderr.flush()
+
+
+@dataclass(frozen=True)
+class Servidores:
+    """Given servers to run against (None: the embedded ones, whose CPU is then counted too)."""
+
+    postgres_url: str | None = None
+    pulsar_url: str | None = None
+
+
+async def correr(escenario: Escenario, data_dir: Path, servidores: Servidores = Servidores()) -> dict[str, Any]:
+    env = {
+        "PAGOS_WORKER_CONCURRENCY": str(escenario.concurrencia_worker),
+        "PAGOS_PASARELA_CONCURRENCY": str(escenario.concurrencia_pasarela),
+        "PAGOS_STRIPE_RATE_LIMIT": "1000000",
+        "PAGOS_STRIPE_RATE_BURST": "100000",
+        **escenario.env,
+    }
+    simulador_env = {
+        "PAGOS_SIMULADOR_LATENCY": f"fixed:{escenario.latencia_ms:g}",
+        "PAGOS_SIMULADOR_DECLINE_RATE": "0.1",
+    }
+    topicos = {
+        "PAGOS_COMMANDS_TOPIC": CONTRACT_COMMANDS_TOPIC,
+        "PAGOS_EVENTS_TOPIC": CONTRACT_EVENTS_TOPIC,
+        "PAGOS_DLQ_TOPIC": CONTRACT_DLQ_TOPIC,
+    }
+    if servidores.pulsar_url:  # a shared broker: topics of this run's own, nothing left over from another
+        sufijo = f"-bench-{escenario.nombre}-{uuid.uuid4().hex[:8]}"
+        topicos = {k: v + sufijo for k, v in topicos.items()}
+    cluster = Cluster(
+        ClusterConfig(
+            data_dir,
+            postgres_url=servidores.postgres_url,
+            pulsar_url=servidores.pulsar_url,
+            topics=topicos,
+            workers=escenario.workers,
+            worker_env=env,
+            simulador_env=simulador_env,
+            graceful_proxy=False,  # nobody is killed here
+            ledger_en_archivo=False,
+            # Reads go to an API-only process, as operators would run it: the workers' event loops
+            # are busy with payments, and a status query should not wait behind them.
+            api_aparte=escenario.lectura,
+        )
+    )
+    await cluster.start()
+    client = cliente(cluster.pulsar_url, data_dir / "observador-pulsar.log")
+    eventos = Lector(client, topicos["PAGOS_EVENTS_TOPIC"], "bench-eventos")
+    # Upstream services batch their sends (the Java client does by default): the broker stores
+    # entries of many commands.
+    publicador = Publicador(client, topicos["PAGOS_COMMANDS_TOPIC"], batching=True)
+    try:
+        return await _medir(escenario, cluster, eventos, publicador)
+    finally:
+        eventos.cerrar()
+        publicador.cerrar()
+        client.close()
+        await cluster.stop()
+
+
+async def _medir(escenario: Escenario, cluster: Cluster, eventos: Lector, publicador: Publicador) -> dict[str, Any]:
+    mensajes = comandos(escenario.pagos, random.Random(7))  # noqa: S311 - test data
+    lectura: asyncio.Task[dict[str, Any]] | None = None
+    if escenario.lectura:
+        ids = await _precargar(cluster.database_url, 1_000_000)
+    # Counted from here: the broker's and PostgreSQL's CPU from before the commands arrive (storing
+    # them is part of the payment's cost), the workers' from when they are ready (not their start-up).
+    cpu = _Cpu({k: v for k, v in _procesos(cluster).items() if k != "workers"})
+    if escenario.rate is None:
+        # Everything on the topic first, then the workers: the most they can do, undisturbed by a
+        # publisher (whose own CPU is the upstream service's, never counted).
+        for i in range(escenario.workers):
+            await cluster.stop_worker(i)
+        publicador.empezar(mensajes, rate=1e9)
+        await asyncio.to_thread(publicador.esperar)
+        for i in range(escenario.workers):
+            await cluster.start_worker(i)
+    cpu.agregar("workers", _procesos(cluster)["workers"])
+    inicio = time.monotonic()  # payments done before this instant (a worker up first) do not count
+    if escenario.rate is not None:
+        publicador.empezar(mensajes, rate=escenario.rate)
+    if escenario.lectura:
+        lectura = asyncio.create_task(_lectura_en_otro_proceso(cluster.api_aparte_url, ids, cluster.config.data_dir))
+    muestras = await _esperar_eventos(escenario, cluster, eventos, inicio)
+    fin = time.monotonic()
+    gastado = cpu.gastado()
+    sys.stderr.write("\n")
+    return await _informe(
+        escenario, cluster, eventos, publicador, inicio, fin, gastado, muestras, await lectura if lectura else None
+    )
+
+
+def _procesos(cluster: Cluster) -> dict[str, list[int]]:
+    """The processes whose CPU is counted: everything on this machine (given servers are not)."""
+    procesos = {
+        "workers": [w.process.pid for w in cluster.workers if w.process is not None],
+        "simulador": [cluster.simulador_pid],
+    }
+    if cluster.pulsar is not None:
+        procesos["broker"] = [cluster.pulsar.pid]
+    if cluster.postgres is not None:
+        procesos["postgres"] = [cluster.postgres.pid]
+    if cluster.api is not None and cluster.api.process is not None:
+        procesos["api"] = [cluster.api.process.pid]
+    return procesos
+
+
+async def _esperar_eventos(
+    escenario: Escenario, cluster: Cluster, eventos: Lector, inicio: float
+) -> dict[str, list[float]]:
+    """Until every payment has its event; samples the service's memory and the outbox backlog."""
+    conn = await asyncpg.connect(asyncpg_dsn(cluster.database_url))
+    muestras: dict[str, list[float]] = {"rss_mb": [], "outbox_pendientes": []}
+    vistos: set[str] = set()
+    leidos = 0
+    try:
+        while len(vistos) < escenario.pagos:
+            await asyncio.sleep(0.5)
+            nuevos = eventos.eventos[leidos:]
+            leidos += len(nuevos)
+            vistos.update(e.id_pago for e in nuevos)
+            transcurrido = time.monotonic() - inicio
+            _progreso(escenario.nombre, len(vistos), escenario.pagos, len(vistos) / max(transcurrido, 1e-9))
+            for w in cluster.workers:
+                if w.process is not None:
+                    with _sin_proceso():
+                        muestras["rss_mb"].append(psutil.Process(w.process.pid).memory_info().rss / 2**20)
+            muestras["outbox_pendientes"].append(
+                await conn.fetchval("SELECT count(*) FROM outbox WHERE publicado_en IS NULL")
+            )
+            if transcurrido > max(600, 5 * escenario.pagos / 100):
+                break
+    finally:
+        await conn.close()
+    return muestras
+
+
+async def _informe(  # noqa: PLR0917 - what one run measured
+    escenario: Escenario,
+    cluster: Cluster,
+    eventos: Lector,
+    publicador: Publicador,
+    inicio: float,
+    fin: float,
+    cpu: dict[str, float],
+    muestras: dict[str, list[float]],
+    lectura: dict[str, Any] | None,
+) -> dict[str, Any]:
+    primero: dict[str, float] = {}
+    for e in eventos.eventos:
+        primero.setdefault(e.id_pago, e.recibido)
+    tiempos = sorted(primero.values())
+    hechos = len(tiempos)
+    en_ventana = sum(1 for t in tiempos if t >= inicio)
+    # Sustained rate: the middle 90% of completions (no ramp-up, no tail).
+    a, b = tiempos[int(hechos * 0.05)], tiempos[int(hechos * 0.95) - 1]
+    sostenido = (int(hechos * 0.95) - 1 - int(hechos * 0.05)) / max(b - a, 1e-9)
+    latencias = []
+    if escenario.rate is not None:
+        enviado: dict[str | None, float] = {}
+        for (_, id_pago), t in zip(publicador.mensajes, publicador.enviados, strict=False):
+            enviado.setdefault(id_pago, t)
+        latencias = [primero[i] - enviado[i] for i in primero if i in enviado]
+    total_cpu = sum(cpu.values())
+    return {
+        "escenario": escenario.nombre,
+        "pagos": escenario.pagos,
+        "completados": hechos,
+        "workers": escenario.workers,
+        "duracion_s": round(fin - inicio, 1),
+        "pagos_s": round(hechos / (fin - inicio), 1),
+        "pagos_s_sostenido": round(sostenido, 1),
+        "ventana_sostenida_s": round(b - a, 1),
+        "cota_pasarela_s": round(escenario.cota_pasarela, 1),
+        "eficiencia": round(sostenido / escenario.cota_pasarela, 3),
+        "latencia_ms": _percentiles(latencias),
+        "cpu_s": cpu,
+        "cpu_ms_por_pago": round(total_cpu / max(en_ventana, 1) * 1000, 3),
+        "cpu_ms_por_pago_por_proceso": {k: round(v / max(en_ventana, 1) * 1000, 3) for k, v in cpu.items()},
+        "memoria_pico_mb": round(max(muestras["rss_mb"], default=0), 1),
+        "outbox_pendientes_max": int(max(muestras["outbox_pendientes"], default=0)),
+        "relay_lag_ms": await _lag_relay(cluster.database_url),
+        "pasarela_p99_ms": await _p99_pasarela(cluster),
+        "lectura": lectura,
+    }
+
+
+async def _lag_relay(database_url: str) -> dict[str, float]:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        fila = await conn.fetchrow("""
+            SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY lag) AS p, max(lag) AS maximo
+            FROM (SELECT EXTRACT(EPOCH FROM publicado_en - creado_en) * 1000 AS lag
+                  FROM outbox WHERE publicado_en IS NOT NULL) l
+        """)
+    finally:
+        await conn.close()
+    if fila is None or fila["p"] is None:
+        return {}
+    p50, p95, p99 = (round(float(x), 1) for x in fila["p"])
+    return {"p50": p50, "p95": p95, "p99": p99, "max": round(float(fila["maximo"]), 1)}
+
+
+async def _p99_pasarela(cluster: Cluster) -> float | None:
+    """The adapter's own p99 for a gateway call, read from worker 0's Prometheus histogram."""
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"{cluster.api_url(0)}/metrics") as resp:
+            texto = await resp.text()
+    except aiohttp.ClientError:
+        return None
+    cubos: dict[float, float] = {}
+    for linea in texto.splitlines():
+        if linea.startswith("pasarela_latencia_segundos_bucket{"):
+            le = float(linea.split('le="')[1].split('"')[0])
+            cubos[le] = cubos.get(le, 0.0) + float(linea.rsplit(" ", 1)[1])
+    if not cubos or not cubos.get(float("inf")):
+        return None
+    total = cubos[float("inf")]
+    return next((le * 1000 for le in sorted(cubos) if cubos[le] >= 0.99 * total), None)
+
+
+async def _precargar(database_url: str, n: int) -> list[str]:
+    """`n` final payments straight into the table (and a sample of their ids to read)."""
+    sys.stderr.write(f"  precargando {n} pagos...\n")
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute(
+            """
+            INSERT INTO pagos (id_pago, id_afiliado, monto, moneda, estado, referencia_pago, fecha_creacion,
+                               fecha_procesamiento, intentos)
+            SELECT gen_random_uuid(), 'afiliado_' || (g % 1000), (g % 100000) / 100.0 + 1, 'USD', 'EXITOSO',
+                   'tr_' || g, now(), now(), 1
+            FROM generate_series(1, $1) AS g
+            """,
+            n,
+        )
+        # A table that has held its million rows for a while: vacuumed, analysed, checkpointed (not
+        # measuring the autovacuum and checkpoint a fresh bulk load sets off).
+        await conn.execute("VACUUM (ANALYZE) pagos")
+        await conn.execute("CHECKPOINT")
+        filas = await conn.fetch("SELECT id_pago::text FROM pagos TABLESAMPLE SYSTEM (2) LIMIT 20000")
+    finally:
+        await conn.close()
+    return [f[0] for f in filas]
+
+
+async def _lectura_en_otro_proceso(api: str, ids: list[str], data_dir: Path) -> dict[str, Any]:
+    """The read load runs in a process of its own: its latencies are the API's, not those of this
+    process's event loop, busy with the event reader and the publisher."""
+    archivo = data_dir / "ids-lectura.json"
+    archivo.write_bytes(orjson.dumps(ids))
+    proceso = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pagos_worker.tools.bench", api, str(archivo), stdout=asyncio.subprocess.PIPE
+    )
+    salida, _ = await proceso.communicate()
+    if proceso.returncode != 0:
+        raise RuntimeError(f"the read load failed (exit {proceso.returncode})")
+    resultado: dict[str, Any] = orjson.loads(salida)
+    return resultado
+
+
+async def _carga_de_lectura(api: str, ids: list[str], *, segundos: float, rate: float = 200) -> dict[str, Any]:
+    """GET /pagos/{id} while payments flow: first at a fixed offered rate (each request timed from
+    when it was due, so a stall is not hidden by requests not being sent), then as fast as 8
+    concurrent clients can go (the rate the API sustains)."""
+    rng = random.Random(3)  # noqa: S311 - test data
+    errores = 0
+
+    async def una(http: aiohttp.ClientSession, desde: float) -> float:
+        nonlocal errores
+        async with http.get(f"{api}/pagos/{rng.choice(ids)}") as resp:
+            await resp.read()
+            errores += resp.status != 200  # noqa: PLR2004
+        return time.perf_counter() - desde
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        t0 = time.perf_counter()
+        tareas = []
+        for i in range(int(segundos * rate)):
+            debido = t0 + i / rate
+            if (espera := debido - time.perf_counter()) > 0:
+                await asyncio.sleep(espera)
+            tareas.append(asyncio.create_task(una(http, debido)))
+        a_ritmo = await asyncio.gather(*tareas)
+
+        saturado: list[float] = []
+        fin = time.monotonic() + 8
+
+        async def bucle() -> None:
+            while time.monotonic() < fin:
+                saturado.append(await una(http, time.perf_counter()))
+
+        await asyncio.gather(*(bucle() for _ in range(8)))
+    return {
+        "peticiones_s": rate,
+        "latencia_ms": _percentiles(a_ritmo),
+        "max_peticiones_s": round(len(saturado) / 8, 1),
+        "latencia_saturado_ms": _percentiles(saturado),
+        "errores": errores,
+        "filas_en_pagos": 1_000_000,
+    }
+
+
+def tabla(resultados: list[dict[str, Any]]) -> str:
+    cab = (
+        f"{'escenario':<10} {'pagos/s':>8} {'cota':>6} {'efic.':>6} {'CPU ms/pago':>11} {'lat p50/p99 ms':>15} "
+        f"{'relay p99':>9} {'RSS MB':>7} {'outbox max':>10}"
+    )
+    lineas = [cab, "-" * len(cab)]
+    for r in resultados:
+        lat = r["latencia_ms"]
+        lat_txt = f"{lat['p50']}/{lat['p99']}" if lat else "-"
+        lineas.append(
+            f"{r['escenario']:<10} {r['pagos_s_sostenido']:>8} {r['cota_pasarela_s']:>6.0f} {r['eficiencia']:>6} "
+            f"{r['cpu_ms_por_pago']:>11} {lat_txt:>15} {r['relay_lag_ms'].get('p99', '-'):>9} "
+            f"{r['memoria_pico_mb']:>7} {r['outbox_pendientes_max']:>10}"
+        )
+        if r["lectura"]:
+            lec = r["lectura"]
+            lineas.append(
+                f"           GET /pagos/{{id}} at {lec['peticiones_s']:g}/s: p50/p99 "
+                f"{lec['latencia_ms'].get('p50')}/{lec['latencia_ms'].get('p99')} ms; "
+                f"at most {lec['max_peticiones_s']}/s (8 clients); {lec['errores']} errores"
+            )
+    return "\n".join(lineas)
+
+
+async def correr_todos(
+    nombres: list[str], salida: Path, base: Path, pagos: int | None = None, servidores: Servidores = Servidores()
+) -> list[dict[str, Any]]:
+    """Run the scenarios in order; `latencia` offers half of what `cpu` sustained (if it ran)."""
+    resultados: list[dict[str, Any]] = []
+    for nombre in nombres:
+        escenario = ESCENARIOS[nombre]
+        if pagos is not None:
+            escenario = replace(escenario, pagos=pagos)
+        cpu = next((r for r in resultados if r["escenario"] == "cpu"), None)
+        if nombre == "latencia" and cpu is not None:
+            escenario = replace(escenario, rate=round(cpu["pagos_s_sostenido"] / 2))
+        sys.stderr.write(
+            f"{nombre}: {escenario.pagos} pagos, pasarela {escenario.latencia_ms:g} ms, "
+            f"{escenario.workers} worker(s), "
+            f"{'todo publicado antes' if escenario.rate is None else f'{escenario.rate:g}/s'}\n"
+        )
+        resultados.append(await correr(escenario, base / nombre, servidores))
+        await asyncio.to_thread(salida.write_bytes, orjson.dumps(resultados, option=orjson.OPT_INDENT_2))
+    return resultados
+
+
+if __name__ == "__main__":  # the read load's own process: python -m pagos_worker.tools.bench API IDS_FILE
+    from pagos_worker.entrypoints.runner import run_with_uvloop
+
+    _ids = orjson.loads(Path(sys.argv[2]).read_bytes())
+    sys.stdout.write(orjson.dumps(run_with_uvloop(_carga_de_lectura(sys.argv[1], _ids, segundos=20))).decode())

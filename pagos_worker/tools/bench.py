@@ -368,10 +368,23 @@ async def _p99_pasarela(cluster: Cluster) -> float | None:
         if linea.startswith("pasarela_latencia_segundos_bucket{"):
             le = float(linea.split('le="')[1].split('"')[0])
             cubos[le] = cubos.get(le, 0.0) + float(linea.rsplit(" ", 1)[1])
-    if not cubos or not cubos.get(float("inf")):
+    return _cuantil_de_histograma(cubos, 0.99)
+
+
+def _cuantil_de_histograma(cubos: dict[float, float], q: float) -> float | None:
+    """Prometheus's histogram_quantile: linear within the bucket the quantile falls in (ms)."""
+    if not cubos.get(float("inf")):
         return None
-    total = cubos[float("inf")]
-    return next((le * 1000 for le in sorted(cubos) if cubos[le] >= 0.99 * total), None)
+    objetivo = q * cubos[float("inf")]
+    anterior_le, anterior_n = 0.0, 0.0
+    for le in sorted(cubos):
+        if cubos[le] >= objetivo:
+            if le == float("inf"):
+                return round(anterior_le * 1000, 1)
+            fraccion = (objetivo - anterior_n) / max(cubos[le] - anterior_n, 1e-9)
+            return round((anterior_le + (le - anterior_le) * fraccion) * 1000, 1)
+        anterior_le, anterior_n = le, cubos[le]
+    return None
 
 
 async def _precargar(database_url: str, n: int) -> list[str]:

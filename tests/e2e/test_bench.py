@@ -1,0 +1,27 @@
+"""The pipeline benchmark's short form: `make bench` runs the same code with more payments. This
+checks that it measures what it says (every payment counted once, through the real pipeline), not
+any figure."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pagos_worker.tools import bench
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_bench_corto_cuenta_cada_pago_por_su_evento(tmp_path):
+    escenario = dataclasses.replace(bench.ESCENARIOS["latencia"], pagos=400, rate=200, workers=1, latencia_ms=10)
+    r = await bench.correr(escenario, tmp_path)
+    print("\n" + bench.tabla([r]))
+    assert r["completados"] == 400
+    assert set(r["cpu_s"]) == {"workers", "simulador", "broker", "postgres"}
+    assert all(v > 0 for v in r["cpu_s"].values())
+    assert r["latencia_ms"]["p50"] <= r["latencia_ms"]["p99"] <= r["latencia_ms"]["max"]
+    assert r["relay_lag_ms"]["p99"] >= 0
+    assert r["pasarela_p99_ms"] is not None
+    assert r["pasarela_p99_ms"] >= 10  # the simulator's fixed latency is a floor
+    assert r["memoria_pico_mb"] > 0

@@ -168,7 +168,7 @@ async def _cmd_simulador(settings: Settings, args: argparse.Namespace) -> int:
     )
     simulador = Simulador(fallas, Ledger(state_file), semilla=settings.simulador_seed)
     # Requests left hanging ("timeout after success") must not hold up a shutdown.
-    runner = web.ServerRunner(simulador.servidor(), access_log=None, shutdown_timeout=1)
+    runner = web.ServerRunner(simulador.servidor(), shutdown_timeout=1)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     print(f"simulador listening on http://{host}:{port} (ledger: {state_file or 'in memory'})", flush=True)

@@ -198,19 +198,23 @@ async def correr(escenario: Escenario, data_dir: Path, servidores: Servidores = 
             api_aparte=escenario.lectura,
         )
     )
-    await cluster.start()
-    client = cliente(cluster.pulsar_url, data_dir / "observador-pulsar.log")
-    eventos = Lector(client, topicos["PAGOS_EVENTS_TOPIC"], "bench-eventos")
-    # Upstream services batch their sends (the Java client does by default): the broker stores
-    # entries of many commands.
-    publicador = Publicador(client, topicos["PAGOS_COMMANDS_TOPIC"], batching=True)
     try:
-        return await _medir(escenario, cluster, eventos, publicador)
+        await cluster.start()
+        client = cliente(cluster.pulsar_url, data_dir / "observador-pulsar.log")
+        try:
+            eventos = Lector(client, topicos["PAGOS_EVENTS_TOPIC"], "bench-eventos")
+            # Upstream services batch their sends (the Java client does by default): the broker
+            # stores entries of many commands.
+            publicador = Publicador(client, topicos["PAGOS_COMMANDS_TOPIC"], batching=True)
+            try:
+                return await _medir(escenario, cluster, eventos, publicador)
+            finally:
+                eventos.cerrar()
+                publicador.cerrar()
+        finally:
+            client.close()
     finally:
-        eventos.cerrar()
-        publicador.cerrar()
-        client.close()
-        await cluster.stop()
+        await cluster.stop()  # also after a failed start: nothing is left running
 
 
 async def _medir(escenario: Escenario, cluster: Cluster, eventos: Lector, publicador: Publicador) -> dict[str, Any]:
@@ -218,14 +222,16 @@ async def _medir(escenario: Escenario, cluster: Cluster, eventos: Lector, public
     lectura: asyncio.Task[dict[str, Any]] | None = None
     if escenario.lectura:
         ids = await _precargar(cluster.database_url, 1_000_000)
-    # Counted from here: the broker's and PostgreSQL's CPU from before the commands arrive (storing
-    # them is part of the payment's cost), the workers' from when they are ready (not their start-up).
-    cpu = _Cpu({k: v for k, v in _procesos(cluster).items() if k != "workers"})
     if escenario.rate is None:
         # Everything on the topic first, then the workers: the most they can do, undisturbed by a
         # publisher (whose own CPU is the upstream service's, never counted).
         for i in range(escenario.workers):
             await cluster.stop_worker(i)
+        await asyncio.sleep(1)  # their PostgreSQL backends gone (a reaped child's CPU would count)
+    # Counted from here: the broker's and PostgreSQL's CPU from before the commands arrive (storing
+    # them is part of the payment's cost), the workers' from when they are ready (not their start-up).
+    cpu = _Cpu({k: v for k, v in _procesos(cluster).items() if k != "workers"})
+    if escenario.rate is None:
         publicador.empezar(mensajes, rate=1e9)
         await asyncio.to_thread(publicador.esperar)
         for i in range(escenario.workers):
@@ -313,10 +319,13 @@ async def _informe(  # noqa: PLR0917 - what one run measured
     latencias = []
     if escenario.rate is not None:
         enviado: dict[str | None, float] = {}
-        for (_, id_pago), t in zip(publicador.mensajes, publicador.enviados, strict=False):
+        # From when each command was due, not when the publisher got to it: a publisher falling
+        # behind does not hide the delay.
+        for (_, id_pago), t in zip(publicador.mensajes, publicador.debidos, strict=False):
             enviado.setdefault(id_pago, t)
         latencias = [primero[i] - enviado[i] for i in primero if i in enviado]
-    total_cpu = sum(cpu.values())
+    # The payments' cost: the API-only process of `lectura` serves the read load (shown apart).
+    total_cpu = sum(v for k, v in cpu.items() if k != "api")
     return {
         "escenario": escenario.nombre,
         "pagos": escenario.pagos,

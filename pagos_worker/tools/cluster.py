@@ -133,6 +133,12 @@ class Cluster:
             await self.pulsar.close()
         if self.postgres is not None:
             await self.postgres.stop()
+        else:  # a given server: leave nothing behind on it
+            conn = await asyncpg.connect(asyncpg_dsn(str(self.config.postgres_url)))
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{self._database}" WITH (FORCE)')
+            finally:
+                await conn.close()
 
     async def start_worker(self, i: int) -> None:
         await self._spawn(self.workers[i], f"worker-{i}", self.config.roles, consumer_id_offset=i)

@@ -80,6 +80,7 @@ class Publicador:
             batching_enabled=batching, batching_max_publish_delay_ms=1, batching_max_messages=500,
         )  # fmt: skip
         self.enviados: list[float] = []
+        self.debidos: list[float] = []  # when message i was due at `rate`
         self.mensajes: Sequence[tuple[bytes, str | None]] = ()
         self.confirmados = 0
         self.fallidos = 0
@@ -96,6 +97,7 @@ class Publicador:
         for i, (data, key) in enumerate(mensajes):
             if (espera := inicio + i / rate - time.monotonic()) > 0:
                 time.sleep(espera)
+            self.debidos.append(inicio + i / rate)
             self.enviados.append(time.monotonic())
             kwargs = {"partition_key": key} if key else {}
             self._producer.send_async(data, self._respuesta, **kwargs)

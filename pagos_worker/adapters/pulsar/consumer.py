@@ -158,4 +158,9 @@ class PulsarCommandSource:
             self._listas.clear()
             self._programado = False
         for entrega in listas:
-            deliver(entrega)
+            try:
+                deliver(entrega)
+            except Exception:  # one failing must not strand the rest of the batch
+                log.exception("pulsar.deliver_error")
+                self.nack(entrega)  # redelivered later; its slot is free again
+                self.release()

@@ -45,9 +45,7 @@ def _error(tipo: str, mensaje: str, code: str | None = None, **extra: str) -> by
 
 def _huella(form: dict[str, str]) -> str:
     """The parameters, whatever their order: a replay must ask for the same thing."""
-    return hashlib.blake2b(
-        "\x00".join(sorted(f"{k}={v}" for k, v in form.items())).encode(), digest_size=16
-    ).hexdigest()
+    return hashlib.blake2b(orjson.dumps(sorted(form.items())), digest_size=16).hexdigest()
 
 
 class Simulador:

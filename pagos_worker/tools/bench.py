@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -27,6 +26,7 @@ import psutil
 
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
 from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_DLQ_TOPIC, CONTRACT_EVENTS_TOPIC
+from pagos_worker.tools.chaos import percentiles
 from pagos_worker.tools.cluster import Cluster, ClusterConfig
 from pagos_worker.tools.observador import Lector, Publicador, cliente
 
@@ -127,16 +127,9 @@ class _sin_proceso:  # noqa: N801 - a context manager used like a keyword
 
 
 def _percentiles(valores: list[float], escala: float = 1000.0) -> dict[str, float]:
-    if len(valores) < 2:  # noqa: PLR2004
+    if len(valores) < 2:  # noqa: PLR2004 - no distribution to speak of
         return {}
-    valores = sorted(valores)
-    q = statistics.quantiles(valores, n=100, method="inclusive")
-    return {
-        "p50": round(q[49] * escala, 1),
-        "p95": round(q[94] * escala, 1),
-        "p99": round(q[98] * escala, 1),
-        "max": round(valores[-1] * escala, 1),
-    }
+    return percentiles(valores, escala=escala, decimales=1)
 
 
 _ultimo_progreso = [0.0]

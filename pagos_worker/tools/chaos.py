@@ -250,7 +250,7 @@ async def _auditar(cluster: Cluster, config: ChaosConfig, obs: _Observado) -> di
         "entregas_repetidas_en_dlq": len(en_dlq) - len(set(en_dlq)),
         "otros_en_dlq": sum(1 for d in en_dlq if d not in malformados),
         "requieren_atencion": sum(1 for f in filas.values() if f["requiere_atencion"]),
-        "latencia_s": _percentiles(latencias),
+        "latencia_s": percentiles(latencias),
         "fallas": [_recuperacion(f, enviado, primero) for f in obs.fallas],
         "workers_vivos_al_final": sum(cluster.worker_alive(i) for i in range(len(cluster.workers))),
     }
@@ -284,11 +284,16 @@ def _recuperacion(falla: dict[str, Any], enviado: dict[str, float], primero: dic
     }
 
 
-def _percentiles(valores: list[float]) -> dict[str, float]:
+def percentiles(valores: list[float], *, escala: float = 1.0, decimales: int = 3) -> dict[str, float]:
+    """p50/p95/p99/max of `valores`, times `escala` (1000: seconds to ms)."""
     if not valores:
         return {}
+    valores = sorted(valores)
     q = statistics.quantiles(valores, n=100, method="inclusive") if len(valores) > 1 else valores * 99
-    return {"p50": round(q[49], 3), "p95": round(q[94], 3), "p99": round(q[98], 3), "max": round(valores[-1], 3)}
+    return {
+        k: round(v * escala, decimales)
+        for k, v in (("p50", q[49]), ("p95", q[94]), ("p99", q[98]), ("max", valores[-1]))
+    }
 
 
 CERO = (

@@ -50,7 +50,7 @@ class Escenario:
 
 ESCENARIOS = {
     "pasarela": Escenario("pasarela", 12_000, 200, 100, 200),
-    "cpu": Escenario("cpu", 150_000, 5, 200, 300, workers=2),
+    "cpu": Escenario("cpu", 200_000, 5, 200, 300, workers=2),
     "latencia": Escenario(
         "latencia",
         60_000,

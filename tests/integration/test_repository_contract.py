@@ -8,11 +8,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine
+from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago, PoliticaAtencion
+from tests.conftest import create_database
 from tests.fakes import FakePagoRepository
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
@@ -188,3 +192,39 @@ async def test_atascados_son_los_de_lease_vencido(subject):
     await subject.repo.guardar_resultado(hecho)
     atascados = await subject.repo.atascados(T0 + timedelta(seconds=50), limite=10)
     assert [p.id_pago for p in atascados] == [vencido.id_pago]
+
+
+@pytest.mark.integration
+async def test_un_reclamo_no_recorre_una_tabla_que_crecio_sin_estadisticas(postgres_server):
+    """The claim's plan is made for the table as it is: statements prepared while `pagos` was nearly
+    empty (a new database, before autovacuum's first ANALYZE) must not keep scanning all of it
+    once it has grown. A generic plan did: a hash join over a sequential scan in every claim."""
+    url = await create_database(postgres_server)
+    engine = create_engine(url, pool_size=4)
+    repo = PostgresPagoRepository(engine, max_batch=50, max_in_flight=1)
+    for _ in range(8):  # past the 5 custom plans after which PostgreSQL may settle on a generic one
+        assert (await repo.reclamar(solicitud())).reclamado
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("""
+                INSERT INTO pagos (id_pago, id_afiliado, monto, moneda, estado, fecha_creacion, intentos)
+                SELECT gen_random_uuid(), 'a', 1, 'USD', 'EXITOSO', now(), 1 FROM generate_series(1, 50000)
+            """)
+        )
+    for _ in range(10):
+        assert (await repo.reclamar(solicitud())).reclamado
+    await repo.close()
+    await engine.dispose()  # the backends exit, and report their statistics as they do
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        leidas = None
+        for _ in range(50):
+            leidas = await conn.fetchval("SELECT seq_tup_read FROM pg_stat_user_tables WHERE relname = 'pagos'")
+            otros = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            if otros == 1:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    assert leidas is not None
+    assert leidas < 50_000, f"{leidas} filas leídas en recorridos secuenciales de pagos"

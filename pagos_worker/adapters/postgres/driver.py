@@ -44,10 +44,13 @@ class ConexionFija:
     """One connection of the engine's pool kept checked out by a hot-path user that runs its
     statements one after another (a group-commit flush slot, the relay): a checkout costs more
     client CPU here than the statement it would serve. A lost connection is given back invalidated
-    and a new one is checked out on the next use."""
+    and a new one is checked out on the next use.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    `ajustes` are session settings for as long as it is kept (reset when it goes back to the pool)."""
+
+    def __init__(self, engine: AsyncEngine, ajustes: Mapping[str, str] | None = None) -> None:
         self._engine = engine
+        self._ajustes = dict(ajustes or {})
         self._conn: AsyncConnection | None = None
         self._driver: Any = None
 
@@ -74,6 +77,8 @@ class ConexionFija:
     async def cerrar(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):
+                for nombre in self._ajustes:
+                    await self._driver.execute(f"RESET {nombre}")
                 await self._conn.close()
         self._conn = self._driver = None
 
@@ -82,6 +87,8 @@ class ConexionFija:
             conn = await self._engine.connect()
             try:
                 driver = (await conn.get_raw_connection()).driver_connection
+                for nombre, valor in self._ajustes.items():
+                    await driver.execute("SELECT set_config($1, $2, false)", nombre, valor)
             except BaseException:
                 await conn.close()
                 raise

@@ -87,6 +87,7 @@ class ConexionFija:
             conn = await self._engine.connect()
             try:
                 driver = (await conn.get_raw_connection()).driver_connection
+                assert driver is not None  # noqa: S101 - a checked-out connection always has one
                 for nombre, valor in self._ajustes.items():
                     await driver.execute("SELECT set_config($1, $2, false)", nombre, valor)
             except BaseException:

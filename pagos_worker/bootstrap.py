@@ -33,7 +33,7 @@ from pagos_worker.application.queries import (
     ObtenerEstadoPagoHandler,
 )
 from pagos_worker.application.reconciliador import Reconciliador
-from pagos_worker.application.relay import OutboxRelay
+from pagos_worker.application.relay import OutboxRelay, PublicacionInmediata
 from pagos_worker.config import Settings
 from pagos_worker.domain.pago import PoliticaAtencion
 from pagos_worker.embedded.postgres import EmbeddedPostgres
@@ -54,6 +54,7 @@ class Servicio:
     worker: CommandWorker | None = None
     reconciliador: Reconciliador | None = None
     relay: OutboxRelay | None = None
+    publicacion: PublicacionInmediata | None = None
     api: web.Application | None = None
     # Background loops that only report (metrics): run until stop, never hold up a shutdown.
     segundo_plano: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(default_factory=list)
@@ -154,16 +155,37 @@ async def bootstrap(
         servicio = Servicio(settings)
         views = PostgresPagoViews(engine)
 
+        owner = replica_id()
+        gracia = timedelta(seconds=settings.relay_grace_seconds)
+        outbox = events = None
+        if "relay" in roles:
+            outbox = PostgresOutboxStore(engine, settings.database_url)
+            stack.push_async_callback(outbox.close)
+            # A send the broker has not confirmed fails before the relays may take its event over.
+            events = await pulsar.publisher(
+                settings.events_topic,
+                batching=settings.events_batching,
+                send_timeout_seconds=max(1.0, settings.relay_grace_seconds / 2),
+            )
+            stack.push_async_callback(events.close)
+            if "worker" in roles:
+                # This process publishes the events it commits itself, at once (the relay backs it up).
+                servicio.publicacion = PublicacionInmediata(outbox, events)
+
         if "worker" in roles:
             pasarela = await build_pasarela(settings, stack)
             repository = PostgresPagoRepository(
-                engine, max_batch=settings.db_batch_max, max_in_flight=settings.db_flushes_in_flight
+                engine,
+                max_batch=settings.db_batch_max,
+                max_in_flight=settings.db_flushes_in_flight,
+                publicador=owner if servicio.publicacion else None,
+                al_confirmar=servicio.publicacion.encolar if servicio.publicacion else None,
             )
             stack.push_async_callback(repository.close)
             handler = ProcesarPagoHandler(
                 repository,
                 pasarela,
-                owner=replica_id(),
+                owner=owner,
                 lease=timedelta(seconds=settings.lease_seconds),
                 atencion=PoliticaAtencion(
                     settings.attention_after_attempts, timedelta(seconds=settings.attention_after_seconds)
@@ -190,11 +212,7 @@ async def bootstrap(
                 gate=gate,
             )
 
-        if "relay" in roles:
-            outbox = PostgresOutboxStore(engine, settings.database_url)
-            stack.push_async_callback(outbox.close)
-            events = await pulsar.publisher(settings.events_topic, batching=settings.events_batching)
-            stack.push_async_callback(events.close)
+        if outbox is not None and events is not None:
             servicio.relay = OutboxRelay(
                 outbox,
                 events,
@@ -203,6 +221,8 @@ async def bootstrap(
                 retencion=timedelta(seconds=settings.outbox_retention_seconds),
                 limpieza_cada=settings.outbox_cleanup_interval_seconds,
                 agrupar=settings.relay_coalesce_ms / 1000,
+                gracia=gracia,
+                propio=owner if servicio.publicacion else None,
             )
             servicio.segundo_plano.append(functools.partial(metrics.muestrear, outbox.pendientes))
 

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     events_batching: bool = Field(default=True, description="pack published events into batches (not key-based)")
     relay_poll_seconds: float = Field(1.0, gt=0, description="fallback poll when no NOTIFY arrives")
     relay_coalesce_ms: float = Field(20.0, ge=0, description="after a wake-up, wait this long for more events")
+    relay_grace_seconds: float = Field(
+        5.0, gt=0, description="a worker+relay process publishes its own events; relays take them after this"
+    )
     outbox_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0, description="published rows kept this long")
     outbox_cleanup_interval_seconds: float = Field(60.0, gt=0)
 

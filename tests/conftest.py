@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -113,7 +114,7 @@ class PostgresAdapters:
         self.database_url = database_url
         self.creados: list[PostgresPagoRepository | PostgresOutboxStore] = []
 
-    def repo(self, **kwargs: int) -> PostgresPagoRepository:
+    def repo(self, **kwargs: Any) -> PostgresPagoRepository:
         repo = PostgresPagoRepository(self.engine, **kwargs)
         self.creados.append(repo)
         return repo

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from pagos_worker.adapters.pulsar.consumer import Entrega
@@ -97,14 +97,14 @@ class _FakeLote:
     def __init__(self, store: FakeOutboxStore, eventos: list[EventoPendiente]) -> None:
         self._store = store
         self._eventos = eventos
-        self.marcado = False
+        self.marcado: datetime | None = None
 
     @property
     def eventos(self) -> Sequence[EventoPendiente]:
         return self._eventos
 
-    async def marcar_publicados(self) -> None:
-        self.marcado = True
+    async def marcar_publicados(self, cuando: datetime) -> None:
+        self.marcado = cuando
 
 
 class FakeOutboxStore:
@@ -112,12 +112,24 @@ class FakeOutboxStore:
         self.pendientes = list(eventos)
         self.publicados: list[EventoPendiente] = []
         self.nuevos = asyncio.Event()
+        self.reservas: list[tuple[timedelta, str | None]] = []
+        self.marcados: list[EventoPendiente] = []
+        self.fallos_al_marcar = 0
+
+    async def marcar_publicados(self, eventos: Sequence[EventoPendiente], cuando: datetime) -> None:
+        if self.fallos_al_marcar:
+            self.fallos_al_marcar -= 1
+            raise ConnectionError("database unavailable")
+        self.marcados.extend(eventos)
 
     @contextlib.asynccontextmanager
-    async def reservar_pendientes(self, limite: int) -> AsyncIterator[_FakeLote]:
+    async def reservar_pendientes(
+        self, limite: int, *, gracia: timedelta = timedelta(0), propio: str | None = None
+    ) -> AsyncIterator[_FakeLote]:
+        self.reservas.append((gracia, propio))
         lote = _FakeLote(self, self.pendientes[:limite])
         yield lote
-        if lote.marcado:
+        if lote.marcado is not None:
             del self.pendientes[: len(lote.eventos)]
             self.publicados.extend(lote.eventos)
 

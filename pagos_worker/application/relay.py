@@ -1,24 +1,80 @@
-"""The outbox relay: publishes committed events to the broker, oldest first, at least once."""
+"""The outbox relay: publishes committed events to the broker, oldest first, at least once; and the
+immediate publication of a worker's own events right after their commit, which the relay backs up."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
-from pagos_worker.application.ports.outbox import EventPublisher, Mensaje, OutboxStore
+from pagos_worker.application.ports.outbox import EventoPendiente, EventPublisher, Mensaje, OutboxStore
 from pagos_worker.clock import utcnow
 
 log = structlog.get_logger(__name__)
 
 
+def mensajes(eventos: Sequence[EventoPendiente]) -> list[Mensaje]:
+    """Events as the broker gets them: keyed by payment, with their type and id as properties."""
+    return [
+        Mensaje(
+            payload=e.payload,
+            key=str(e.id_pago),
+            properties={"event_type": e.event_type, "event_id": str(e.event_id)},
+        )
+        for e in eventos
+    ]
+
+
+class PublicacionInmediata:
+    """Publishes the events a worker has just committed at once, from the process that committed
+    them, instead of leaving them for a relay to find: no wake-up, no query, no waiting to gather a
+    lot (the group commit already made one). The outbox stays the record: what is not published here
+    (the broker away, the process killed) a relay publishes once the grace period has passed, and a
+    publication whose mark is lost is repeated with the same `event_id` — at least once, as ever."""
+
+    def __init__(self, outbox: OutboxStore, publisher: EventPublisher, reloj: Callable[[], datetime] = utcnow) -> None:
+        self._outbox = outbox
+        self._publisher = publisher
+        self._reloj = reloj
+        self._tareas: set[asyncio.Task[None]] = set()
+
+    @property
+    def en_curso(self) -> int:
+        return len(self._tareas)
+
+    def encolar(self, eventos: Sequence[EventoPendiente]) -> None:
+        """Called with the events of one commit, on the event loop; returns at once."""
+        tarea = asyncio.get_running_loop().create_task(self._publicar(eventos))
+        self._tareas.add(tarea)
+        tarea.add_done_callback(self._tareas.discard)
+
+    async def _publicar(self, eventos: Sequence[EventoPendiente]) -> None:
+        try:
+            await self._publisher.publicar(mensajes(eventos))
+        except Exception as exc:  # noqa: BLE001 - left to the relays after the grace period
+            log.warning("publicacion_inmediata.error", eventos=len(eventos), error=repr(exc))
+            return
+        try:
+            await self._outbox.marcar_publicados(eventos, self._reloj())
+        except Exception as exc:  # noqa: BLE001 - published, not marked: a relay publishes them again
+            log.warning("publicacion_inmediata.sin_marcar", eventos=len(eventos), error=repr(exc))
+
+    async def drenar(self, timeout: float) -> None:
+        """Wait (up to `timeout` s) for what is being published; on shutdown, after the last commit."""
+        if self._tareas:
+            await asyncio.wait(set(self._tareas), timeout=timeout)
+
+
 class OutboxRelay:
-    """Safe to run in several processes at once: each lot is reserved (skip-locked) by one relay."""
+    """Safe to run in several processes at once: each lot is reserved (skip-locked) by one relay.
+
+    Events a process publishes itself (`PublicacionInmediata`, owner `propio`) are left to it for
+    `gracia`; the relay of that same process takes its own leftovers at once only in `vaciar`."""
 
     def __init__(
         self,
@@ -31,6 +87,8 @@ class OutboxRelay:
         retencion: timedelta = timedelta(days=7),
         limpieza_cada: float = 60.0,
         agrupar: float = 0.0,
+        gracia: timedelta = timedelta(seconds=5),
+        propio: str | None = None,
         reloj: Callable[[], datetime] = utcnow,
     ) -> None:
         self._outbox = outbox
@@ -41,30 +99,25 @@ class OutboxRelay:
         self._retencion = retencion
         self._limpieza_cada = limpieza_cada
         self._agrupar = agrupar
+        self._gracia = gracia
+        self._propio = propio
         self._reloj = reloj
 
-    async def publicar_pendientes(self) -> int:
-        """Publish one lot of pending events; return how many were published."""
-        async with self._outbox.reservar_pendientes(self._lote) as lote:
+    async def publicar_pendientes(self, *, propios: bool = False) -> int:
+        """Publish one lot of pending events; return how many were published. `propios`: this
+        process's own too, however young (when nothing of it publishes them any more)."""
+        propio = self._propio if propios else None
+        async with self._outbox.reservar_pendientes(self._lote, gracia=self._gracia, propio=propio) as lote:
             if not lote.eventos:
                 return 0
-            await self._publisher.publicar(
-                [
-                    Mensaje(
-                        payload=e.payload,
-                        key=str(e.id_pago),
-                        properties={"event_type": e.event_type, "event_id": str(e.event_id)},
-                    )
-                    for e in lote.eventos
-                ]
-            )
-            await lote.marcar_publicados()
+            await self._publisher.publicar(mensajes(lote.eventos))
+            await lote.marcar_publicados(self._reloj())
             return len(lote.eventos)
 
     async def vaciar(self) -> int:
-        """Publish until nothing is pending (used on shutdown)."""
+        """Publish until nothing is pending (used on shutdown, after this process's last commit)."""
         total = 0
-        while publicados := await self.publicar_pendientes():
+        while publicados := await self.publicar_pendientes(propios=True):
             total += publicados
         return total
 

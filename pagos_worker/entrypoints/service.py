@@ -73,6 +73,8 @@ async def _run_roles(servicio: Servicio, stop: asyncio.Event) -> None:
     # Order matters: payments finish (and commit their events) before the relay's last flush.
     await asyncio.gather(*(tasks[t] for t in ("worker", "reconciliador") if t in tasks), return_exceptions=True)
     relay_stop.set()
+    if servicio.publicacion is not None:
+        await servicio.publicacion.drenar(RELAY_FLUSH_TIMEOUT_SECONDS)
     if servicio.relay is not None:
         await asyncio.gather(tasks["relay"], return_exceptions=True)
         try:

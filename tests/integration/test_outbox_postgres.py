@@ -63,7 +63,7 @@ async def test_lotes_en_orden_y_marcados_al_terminar(engine, postgres):
     async with store.reservar_pendientes(3) as lote:
         assert [e.id_pago for e in lote.eventos] == [p.id_pago for p in pagos[:3]]
         assert b'"event_type":"PagoExitoso"' in lote.eventos[0].payload
-        await lote.marcar_publicados()
+        await lote.marcar_publicados(datetime.now(UTC))
     async with store.reservar_pendientes(10) as lote:
         assert [e.id_pago for e in lote.eventos] == [p.id_pago for p in pagos[3:]]
     # Not marked: still pending.
@@ -143,3 +143,38 @@ async def test_vista_de_estado_leida_de_postgres(engine, postgres):
     assert vista.fecha_creacion == T0
     assert vista.fecha_creacion.tzinfo is not None
     assert await PostgresPagoViews(engine).estado_pago(uuid.uuid4()) is None
+
+
+async def test_lo_que_publica_quien_lo_confirma_le_llega_y_los_relays_esperan_la_gracia(engine, postgres):
+    confirmados = []
+    repo = postgres.repo(publicador="w1", al_confirmar=confirmados.extend)
+    pagos = await pagos_procesados(repo, 3)
+    assert [e.id_pago for e in confirmados] == [p.id_pago for p in pagos]
+    assert [e.event_id for e in confirmados] == [p.eventos[-1].event_id for p in pagos]
+    assert all(e.creado_en is not None and b'"PagoExitoso"' in e.payload for e in confirmados)
+    store = postgres.outbox()
+    async with store.reservar_pendientes(10, gracia=timedelta(seconds=30)) as lote:
+        assert lote.eventos == []  # w1's to publish for 30 s
+    async with store.reservar_pendientes(10, gracia=timedelta(seconds=30), propio="w1") as lote:
+        assert [e.id for e in lote.eventos] == [e.id for e in confirmados]  # w1's own last flush
+    async with store.reservar_pendientes(10, gracia=timedelta(0)) as lote:
+        assert len(lote.eventos) == 3  # past the grace period: any relay's
+    t1, t2 = datetime.now(UTC), datetime.now(UTC) + timedelta(milliseconds=5)
+    await asyncio.gather(store.marcar_publicados(confirmados[:2], t1), store.marcar_publicados(confirmados[2:], t2))
+    async with engine.connect() as conn:
+        marcas = (await conn.execute(text("SELECT publicado_en FROM outbox ORDER BY id"))).scalars().all()
+    assert marcas == [t1, t1, t2]  # when the broker confirmed each, not when the mark was written
+    stats = await PostgresPagoViews(engine).estadisticas_outbox()
+    assert (stats.eventos_procesados, stats.eventos_pendientes) == (3, 0)
+
+
+async def test_solo_lo_que_nadie_publica_por_si_mismo_despierta_a_los_relays(engine, postgres):
+    store = postgres.outbox()
+    await store.esperar_nuevos(0.01)  # connects and starts listening
+    await store.esperar_nuevos(0.5)  # the first wait after connecting returns at once
+    espera = asyncio.create_task(store.esperar_nuevos(0.8))
+    await asyncio.sleep(0.05)
+    inicio = time.monotonic()
+    await pagos_procesados(postgres.repo(publicador="w1", al_confirmar=lambda _: None), 1)
+    await espera
+    assert time.monotonic() - inicio >= 0.6  # no NOTIFY: it waited out its timeout

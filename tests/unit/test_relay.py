@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pagos_worker.application.ports.outbox import EventoPendiente
-from pagos_worker.application.relay import OutboxRelay
+from pagos_worker.application.relay import OutboxRelay, PublicacionInmediata
 from tests.fakes import FakeOutboxStore, FakePublisher
 
 
@@ -85,3 +85,66 @@ async def test_limpiar_borra_por_lotes_lo_publicado_antes_de_la_retencion():
     assert await relay.limpiar(lote=5000) == 12_000
     assert [limite for _, limite in store.llamadas] == [5000, 5000, 5000]
     assert {antes for antes, _ in store.llamadas} == {ahora - timedelta(days=7)}
+
+
+async def _hasta(condicion, segundos: float = 2.0) -> None:
+    for _ in range(int(segundos / 0.01)):
+        if condicion():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no ocurrió a tiempo")
+
+
+async def test_publicacion_inmediata_publica_y_marca_lo_recien_confirmado():
+    store, publisher = FakeOutboxStore(), FakePublisher()
+    inmediata = PublicacionInmediata(store, publisher)
+    confirmados = eventos(3)
+    inmediata.encolar(confirmados)  # returns at once: the commit's caller does not wait for the broker
+    assert publisher.mensajes == []
+    await _hasta(lambda: len(store.marcados) == 3)
+    assert [m.payload for m in publisher.mensajes] == [b"{1}", b"{2}", b"{3}"]
+    assert publisher.mensajes[0].properties == {"event_type": "PagoExitoso", "event_id": str(confirmados[0].event_id)}
+    assert store.marcados == confirmados
+    assert inmediata.en_curso == 0
+
+
+async def test_publicacion_inmediata_sin_broker_no_marca_y_lo_deja_al_relay():
+    store, publisher = FakeOutboxStore(), FakePublisher(fallos=1)
+    inmediata = PublicacionInmediata(store, publisher)
+    inmediata.encolar(eventos(2))
+    await inmediata.drenar(2)
+    assert publisher.mensajes == []
+    assert store.marcados == []  # still pending in the outbox: a relay takes them after the grace period
+
+
+async def test_publicacion_inmediata_sin_marca_no_pierde_nada_ni_falla():
+    store, publisher = FakeOutboxStore(), FakePublisher()
+    store.fallos_al_marcar = 1
+    inmediata = PublicacionInmediata(store, publisher)
+    inmediata.encolar(eventos(1))
+    await inmediata.drenar(2)
+    assert len(publisher.mensajes) == 1  # published; unmarked, so published again later (same event_id)
+    assert store.marcados == []
+
+
+async def test_drenar_espera_lo_que_se_esta_publicando():
+    store = FakeOutboxStore()
+
+    class Lento(FakePublisher):
+        async def publicar(self, mensajes):
+            await asyncio.sleep(0.1)
+            await super().publicar(mensajes)
+
+    inmediata = PublicacionInmediata(store, Lento())
+    inmediata.encolar(eventos(1))
+    await inmediata.drenar(5)
+    assert len(store.marcados) == 1
+
+
+async def test_el_relay_deja_lo_ajeno_la_gracia_y_lo_propio_solo_al_vaciar():
+    store, publisher = FakeOutboxStore(eventos(2)), FakePublisher()
+    relay = OutboxRelay(store, publisher, gracia=timedelta(seconds=7), propio="yo")
+    await relay.publicar_pendientes()
+    await relay.vaciar()
+    assert store.reservas[0] == (timedelta(seconds=7), None)
+    assert store.reservas[-1] == (timedelta(seconds=7), "yo")

@@ -1,11 +1,12 @@
-"""`OutboxStore` on PostgreSQL: skip-locked lots, and LISTEN/NOTIFY to wake the relay."""
+"""`OutboxStore` on PostgreSQL: skip-locked lots, LISTEN/NOTIFY to wake the relay, and grouped marks of the
+events published right after their commit."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -16,15 +17,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
 from pagos_worker.adapters.postgres.driver import ConexionFija, Sentencia
+from pagos_worker.adapters.postgres.group_commit import GroupCommitter
+from pagos_worker.adapters.postgres.retry import retry_transient
 from pagos_worker.adapters.postgres.tables import OUTBOX_CHANNEL
 from pagos_worker.application.ports.outbox import EventoPendiente
 
 log = structlog.get_logger(__name__)
 
+# An event its committing replica publishes itself is that replica's for `gracia`: the relays take it
+# only if it is still pending after that (the replica died, or the broker was away), or at once in
+# that replica's own last flush (`propio`).
 _RESERVAR = Sentencia(
     text("""
 SELECT id, event_id, event_type, id_pago, payload, creado_en FROM outbox
 WHERE publicado_en IS NULL
+  AND (publicador IS NULL OR publicador = CAST(:propio AS text)
+       OR creado_en < clock_timestamp() - CAST(:gracia AS interval))
 ORDER BY id
 LIMIT :limite
 FOR UPDATE SKIP LOCKED
@@ -39,8 +47,20 @@ _PENDIENTES = text("""
 SELECT count(*) AS n, EXTRACT(EPOCH FROM clock_timestamp() - min(creado_en)) AS antiguedad
 FROM outbox WHERE publicado_en IS NULL
 """)
-# clock_timestamp(), not now(): the moment the broker had confirmed them, not when the lot began.
-_MARCAR = Sentencia(text("UPDATE outbox SET publicado_en = clock_timestamp() WHERE id = ANY(CAST(:ids AS bigint[]))"))
+# Published when the broker confirmed it (the client's time then), not when the mark is written.
+_MARCAR = Sentencia(
+    text("""
+UPDATE outbox SET publicado_en = CAST(:cuando AS timestamptz)
+WHERE id = ANY(CAST(:ids AS bigint[])) AND publicado_en IS NULL
+""")
+)
+_MARCAR_VARIOS = Sentencia(
+    text("""
+UPDATE outbox AS o SET publicado_en = v.cuando
+FROM unnest(CAST(:ids AS bigint[]), CAST(:cuandos AS timestamptz[])) AS v(id, cuando)
+WHERE o.id = v.id AND o.publicado_en IS NULL
+""")
+)
 
 
 class PostgresLoteOutbox:
@@ -52,12 +72,16 @@ class PostgresLoteOutbox:
     def eventos(self) -> Sequence[EventoPendiente]:
         return self._eventos
 
-    async def marcar_publicados(self) -> None:
-        await self._driver.execute(_MARCAR.sql, *_MARCAR.argumentos({"ids": [e.id for e in self._eventos]}))
-        ahora = datetime.now(UTC)
-        for evento in self._eventos:
-            if evento.creado_en is not None:
-                metrics.OUTBOX_LAG.observe(max(0.0, (ahora - evento.creado_en).total_seconds()))
+    async def marcar_publicados(self, cuando: datetime) -> None:
+        params = {"ids": [e.id for e in self._eventos], "cuando": cuando}
+        await self._driver.execute(_MARCAR.sql, *_MARCAR.argumentos(params))
+        _observar_lag(self._eventos, cuando)
+
+
+def _observar_lag(eventos: Sequence[EventoPendiente], cuando: datetime) -> None:
+    for evento in eventos:
+        if evento.creado_en is not None:
+            metrics.OUTBOX_LAG.observe(max(0.0, (cuando - evento.creado_en).total_seconds()))
 
 
 class PostgresOutboxStore:
@@ -66,9 +90,27 @@ class PostgresOutboxStore:
         self._conexion = ConexionFija(engine)  # a relay runs its lots one after another
         self._en_uso = False
         self._listener = _NotifyListener(asyncpg_dsn(database_url), OUTBOX_CHANNEL)
+        # Marks of events published right after their commit: one statement for all that were
+        # confirmed by the broker while the previous one ran, on a connection of their own.
+        self._marcas = GroupCommitter(self._marcar_lote, max_batch=2000, max_in_flight=1)
+        # A plan for the table as it is at each mark (see repository._AJUSTES): a generic one made
+        # while the outbox was empty would join it by a sequential scan.
+        self._conexion_marcas = ConexionFija(engine, {"plan_cache_mode": "force_custom_plan"})
+
+    async def marcar_publicados(self, eventos: Sequence[EventoPendiente], cuando: datetime) -> None:
+        await asyncio.gather(*(self._marcas.submit((e, cuando)) for e in eventos))
+
+    async def _marcar_lote(self, marcas: Sequence[tuple[EventoPendiente, datetime]]) -> list[None]:
+        params = {"ids": [e.id for e, _ in marcas], "cuandos": [cuando for _, cuando in marcas]}
+        await retry_transient(lambda: self._conexion_marcas.fetch(_MARCAR_VARIOS, params))
+        for evento, cuando in marcas:
+            _observar_lag([evento], cuando)
+        return [None] * len(marcas)
 
     @contextlib.asynccontextmanager
-    async def reservar_pendientes(self, limite: int) -> AsyncIterator[PostgresLoteOutbox]:
+    async def reservar_pendientes(
+        self, limite: int, *, gracia: timedelta = timedelta(0), propio: str | None = None
+    ) -> AsyncIterator[PostgresLoteOutbox]:
         # The lot's rows stay locked until this transaction ends: other relays skip them. Lots come
         # one after another on the kept connection; a concurrent one (two relay loops in one
         # process) takes a connection of its own from the pool for its while.
@@ -77,7 +119,8 @@ class PostgresOutboxStore:
         self._en_uso = True
         try:
             async with conexion.transaccion() as driver:
-                filas = await driver.fetch(_RESERVAR.sql, *_RESERVAR.argumentos({"limite": limite}))
+                params = {"limite": limite, "gracia": gracia, "propio": propio}
+                filas = await driver.fetch(_RESERVAR.sql, *_RESERVAR.argumentos(params))
                 yield PostgresLoteOutbox(
                     driver,
                     [
@@ -114,6 +157,7 @@ class PostgresOutboxStore:
     async def close(self) -> None:
         await self._listener.close()
         await self._conexion.cerrar()
+        await self._conexion_marcas.cerrar()
 
 
 class _NotifyListener:

@@ -6,7 +6,7 @@ state and its outbox row are always written together, or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,6 +18,7 @@ from pagos_worker.adapters.postgres.driver import ConexionFija, Sentencia, fetch
 from pagos_worker.adapters.postgres.group_commit import GroupCommitter
 from pagos_worker.adapters.postgres.retry import retry_transient
 from pagos_worker.adapters.wire import encode_event
+from pagos_worker.application.ports.outbox import EventoPendiente
 from pagos_worker.application.ports.repository import Reclamo
 from pagos_worker.domain.dinero import Dinero, Moneda
 from pagos_worker.domain.pago import EstadoPago, Lease, Pago
@@ -81,13 +82,15 @@ eventos AS (
     ) WITH ORDINALITY AS v(event_id, event_type, id_pago, payload, orden)
 ),
 publicables AS (
-    INSERT INTO outbox (event_id, event_type, id_pago, payload)
-    SELECT v.event_id, v.event_type, v.id_pago, v.payload
+    INSERT INTO outbox (event_id, event_type, id_pago, payload, publicador)
+    SELECT v.event_id, v.event_type, v.id_pago, v.payload, CAST(:publicador AS text)
     FROM eventos v JOIN finalizados f ON f.id_pago = v.id_pago
     ORDER BY v.orden
-    RETURNING id_pago
+    RETURNING id, event_id, creado_en
 )
-SELECT id_pago FROM finalizados
+SELECT id_pago, NULL::bigint AS id, NULL::uuid AS event_id, NULL::timestamptz AS creado_en FROM finalizados
+UNION ALL
+SELECT NULL, id, event_id, creado_en FROM publicables
 """)
 
 _LIBERAR = text("""
@@ -121,8 +124,14 @@ class PostgresPagoRepository:
         *,
         max_batch: int = 200,
         max_in_flight: int = 2,
+        publicador: str | None = None,
+        al_confirmar: Callable[[Sequence[EventoPendiente]], None] | None = None,
     ) -> None:
+        """With `publicador`, the events written are that replica's to publish right after their
+        commit: `al_confirmar` gets them then (the relays take them only after a grace period)."""
         self._engine = engine
+        self._publicador = publicador
+        self._al_confirmar = al_confirmar
         self._reclamos = GroupCommitter(self._reclamar_lote, max_batch=max_batch, max_in_flight=max_in_flight)
         self._resultados = GroupCommitter(self._guardar_lote, max_batch=max_batch, max_in_flight=max_in_flight)
         # One connection per flush slot, kept: a flush never waits for (or pays for) a checkout.
@@ -197,6 +206,7 @@ class PostgresPagoRepository:
     async def _guardar_lote(self, pagos: Sequence[Pago]) -> list[bool]:
         unicos = _primeros(pagos)
         eventos = [(p.id_pago, e) for p in unicos for e in p.eventos]
+        cuerpos = [encode_event(e) for _, e in eventos]
         params = {
             "ids": [p.id_pago for p in unicos],
             "estados": [p.estado.value for p in unicos],
@@ -206,15 +216,38 @@ class PostgresPagoRepository:
             "ev_ids": [e.event_id for _, e in eventos],
             "ev_tipos": [e.tipo for _, e in eventos],
             "ev_pagos": [id_pago for id_pago, _ in eventos],
-            "ev_payloads": [encode_event(e).decode() for _, e in eventos],
+            "ev_payloads": [c.decode() for c in cuerpos],
+            "publicador": self._publicador,
         }
         filas = await retry_transient(lambda: self._execute(_GUARDAR, params))
-        guardados = {fila["id_pago"] for fila in filas}
+        guardados = {fila["id_pago"] for fila in filas if fila["id_pago"] is not None}
+        if self._al_confirmar is not None:
+            self._confirmados(filas, params, cuerpos)
         resultados: list[bool] = []
         for pago in pagos:
             resultados.append(pago.id_pago in guardados)
             guardados.discard(pago.id_pago)  # a duplicate within the lot was not stored by its own call
         return resultados
+
+    def _confirmados(self, filas: Sequence[Any], params: dict[str, Any], cuerpos: list[bytes]) -> None:
+        """Hand the events just committed to `al_confirmar`, as the relay would read them."""
+        escritos = {fila["event_id"]: fila for fila in filas if fila["id"] is not None}
+        eventos = [
+            EventoPendiente(
+                id=escritos[event_id]["id"],
+                event_id=event_id,
+                event_type=tipo,
+                id_pago=id_pago,
+                payload=payload,
+                creado_en=escritos[event_id]["creado_en"],
+            )
+            for event_id, tipo, id_pago, payload in zip(
+                params["ev_ids"], params["ev_tipos"], params["ev_pagos"], cuerpos, strict=True
+            )
+            if event_id in escritos
+        ]
+        if eventos and self._al_confirmar is not None:
+            self._al_confirmar(eventos)
 
 
 def _primeros(pagos: Sequence[Pago]) -> list[Pago]:

@@ -70,6 +70,8 @@ outbox = Table(
     Column("payload", Text, nullable=False),
     Column("creado_en", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("publicado_en", DateTime(timezone=True)),
+    # The replica publishing it right after its commit (NULL: left to the relays); see migration 0003.
+    Column("publicador", String(128)),
     # One event of each type per payment, whatever happens upstream.
     UniqueConstraint("id_pago", "event_type"),
 )

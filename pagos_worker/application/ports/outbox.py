@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
@@ -37,15 +37,25 @@ class LoteOutbox(Protocol):
     @property
     def eventos(self) -> Sequence[EventoPendiente]: ...
 
-    async def marcar_publicados(self) -> None:
-        """Record every event of the lot as published (takes effect when the lot ends cleanly)."""
+    async def marcar_publicados(self, cuando: datetime) -> None:
+        """Record every event of the lot as published at `cuando`, when the broker confirmed them
+        (takes effect when the lot ends cleanly)."""
         ...
 
 
 class OutboxStore(Protocol):
-    def reservar_pendientes(self, limite: int) -> AbstractAsyncContextManager[LoteOutbox]:
+    def reservar_pendientes(
+        self, limite: int, *, gracia: timedelta = timedelta(0), propio: str | None = None
+    ) -> AbstractAsyncContextManager[LoteOutbox]:
         """Reserve up to `limite` pending events, oldest first, skipping those another relay holds.
-        If the block raises, the reservation is released and nothing is marked."""
+        Events the committing process publishes itself (`PublicacionInmediata`) are left to it for
+        `gracia`, unless that process is `propio`. If the block raises, the reservation is released
+        and nothing is marked."""
+        ...
+
+    async def marcar_publicados(self, eventos: Sequence[EventoPendiente], cuando: datetime) -> None:
+        """Record as published at `cuando` events that were published outside a lot (right after
+        their commit)."""
         ...
 
     async def esperar_nuevos(self, timeout: float) -> None:

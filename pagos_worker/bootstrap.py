@@ -152,7 +152,7 @@ async def bootstrap(
             await migrate(engine, settings.migrations_dir)
         pulsar = PulsarConnection(settings.pulsar_url)
         stack.push_async_callback(pulsar.close)
-        servicio = Servicio(settings)
+        servicio = Servicio(settings, segundo_plano=[metrics.medir_retraso_del_bucle])
         views = PostgresPagoViews(engine)
 
         owner = replica_id()

@@ -11,6 +11,7 @@ payments flow).
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import sys
 import time
@@ -211,6 +212,19 @@ async def correr(escenario: Escenario, data_dir: Path, servidores: Servidores = 
 
 
 async def _medir(escenario: Escenario, cluster: Cluster, eventos: Lector, publicador: Publicador) -> dict[str, Any]:
+    # No collections in this process while it measures: a full one (the reader's list of events
+    # grows to hundreds of thousands) holds the GIL for ~100 ms, and the reader thread would stamp
+    # the events that arrived meanwhile that much late.
+    gc.disable()
+    try:
+        return await _medir_sin_gc(escenario, cluster, eventos, publicador)
+    finally:
+        gc.enable()
+
+
+async def _medir_sin_gc(
+    escenario: Escenario, cluster: Cluster, eventos: Lector, publicador: Publicador
+) -> dict[str, Any]:
     mensajes = comandos(escenario.pagos, random.Random(7))  # noqa: S311 - test data
     lectura: asyncio.Task[dict[str, Any]] | None = None
     if escenario.lectura:

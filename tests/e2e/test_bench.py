@@ -25,3 +25,4 @@ async def test_bench_corto_cuenta_cada_pago_por_su_evento(tmp_path):
     assert r["pasarela_p99_ms"] is not None
     assert r["pasarela_p99_ms"] >= 10  # the simulator's fixed latency is a floor
     assert r["memoria_pico_mb"] > 0
+    assert r["maquina"]["nucleos"] >= 1

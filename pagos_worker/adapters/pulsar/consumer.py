@@ -73,8 +73,8 @@ class PulsarCommandSource:
     def __init__(self, consumer: pulsar.Consumer, *, capacity: int) -> None:
         self._consumer = consumer
         # The native consumer under the Python wrapper: no wrapper object per message, and acks
-        # that neither wait nor give up the GIL (the client groups them; a lost ack only means
-        # a redelivery, which the claim absorbs).
+        # that do not wait for the client's answer (it groups them anyway; an ack that is lost
+        # means a redelivery, which the claim absorbs).
         self._nativo = consumer._consumer  # noqa: SLF001
         self._capacity = capacity
         self._en_uso = 0

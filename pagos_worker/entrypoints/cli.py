@@ -80,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
         help="pasarela, cpu, latencia, escala-1, escala-2, lectura (default: all, in that order)",
     )  # fmt: skip
     pipeline.add_argument("--pagos", type=int, help="payments per scenario (default: each scenario's own)")
+    pipeline.add_argument(
+        "--rate", type=float,
+        help="commands/s offered in latencia (default: half of what cpu sustained in this run, else 1000)",
+    )  # fmt: skip
     pipeline.add_argument("--salida", type=Path, default=Path("bench-results"))
     pipeline.add_argument(
         "--postgres-url", default=os.environ.get("PAGOS_BENCH_POSTGRES_URL"),
@@ -225,7 +229,9 @@ async def _cmd_bench_pipeline(_: Settings, args: argparse.Namespace) -> int:
     salida = args.salida / f"bench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     with tempfile.TemporaryDirectory(prefix="pagos-bench-") as base:
         servidores = bench.Servidores(args.postgres_url, args.pulsar_url)
-        resultados = await bench.correr_todos(args.escenarios, salida, Path(base), args.pagos, servidores)
+        resultados = await bench.correr_todos(
+            args.escenarios, salida, Path(base), args.pagos, servidores, rate_latencia=args.rate
+        )
     print(bench.tabla(resultados))
     print(orjson.dumps(resultados).decode())
     print(f"\ninforme: {salida}", flush=True)

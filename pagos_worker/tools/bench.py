@@ -525,16 +525,25 @@ def tabla(resultados: list[dict[str, Any]]) -> str:
 
 
 async def correr_todos(
-    nombres: list[str], salida: Path, base: Path, pagos: int | None = None, servidores: Servidores = Servidores()
+    nombres: list[str],
+    salida: Path,
+    base: Path,
+    pagos: int | None = None,
+    servidores: Servidores = Servidores(),
+    *,
+    rate_latencia: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the scenarios in order; `latencia` offers half of what `cpu` sustained (if it ran)."""
+    """Run the scenarios in order; `latencia` offers `rate_latencia`, or else half of what `cpu`
+    sustained (if it ran)."""
     resultados: list[dict[str, Any]] = []
     for nombre in nombres:
         escenario = ESCENARIOS[nombre]
         if pagos is not None:
             escenario = replace(escenario, pagos=pagos)
         cpu = next((r for r in resultados if r["escenario"] == "cpu"), None)
-        if nombre == "latencia" and cpu is not None:
+        if nombre == "latencia" and rate_latencia is not None:
+            escenario = replace(escenario, rate=rate_latencia)
+        elif nombre == "latencia" and cpu is not None:
             escenario = replace(escenario, rate=round(cpu["pagos_s_sostenido"] / 2))
         sys.stderr.write(
             f"{nombre}: {escenario.pagos} pagos, pasarela {escenario.latencia_ms:g} ms, "

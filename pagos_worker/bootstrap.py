@@ -193,7 +193,8 @@ async def bootstrap(
             )
             # While the gateway's circuit is open, in-flight slots wait and intake pauses.
             gate = pasarela.esperar_disponible if isinstance(pasarela, StripePasarelaDePagos) else None
-            dlq = await pulsar.publisher(settings.dlq_topic)
+            # A confirmation per dead letter: one the client refuses at once (too big) must not pass unseen.
+            dlq = await pulsar.publisher(settings.dlq_topic, por_lote=False)
             stack.push_async_callback(dlq.close)
             source = await pulsar.command_source(
                 settings.commands_topic,

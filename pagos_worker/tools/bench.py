@@ -201,7 +201,7 @@ async def correr(escenario: Escenario, data_dir: Path, servidores: Servidores = 
             eventos = Lector(client, topicos["PAGOS_EVENTS_TOPIC"], "bench-eventos")
             # Upstream services batch their sends (the Java client does by default): the broker
             # stores entries of many commands.
-            publicador = Publicador(client, topicos["PAGOS_COMMANDS_TOPIC"], batching=True)
+            publicador = Publicador(client, topicos["PAGOS_COMMANDS_TOPIC"], batching=True, por_lote=True)
             try:
                 return await _medir(escenario, cluster, eventos, publicador)
             finally:

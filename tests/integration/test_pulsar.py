@@ -36,6 +36,22 @@ async def test_el_publisher_publica_en_orden_con_clave_y_propiedades(pulsar_url,
     observer.close()
 
 
+async def test_el_publisher_con_confirmacion_por_mensaje(pulsar_url, topics):
+    """The dead letters' way: a callback for each message."""
+    observer = pulsar_helpers.client(pulsar_url)
+    consumer = pulsar_helpers.subscribe(observer, topics.dlq)
+    conn = PulsarConnection(pulsar_url)
+    publisher = await conn.publisher(topics.dlq, por_lote=False)
+    mensajes = [Mensaje(payload=b"d%d" % i, key="", properties={"motivo": "x"}) for i in range(3)]
+    await publisher.publicar(mensajes)
+    recibidos = await asyncio.to_thread(pulsar_helpers.receive, consumer, 3, 10)
+    assert [m.data() for m in recibidos] == [b"d0", b"d1", b"d2"]
+    assert recibidos[0].properties() == {"motivo": "x"}
+    await publisher.close()
+    await conn.close()
+    observer.close()
+
+
 async def test_el_publisher_falla_si_el_broker_no_esta(tmp_path, topics):
     broker = EmbeddedPulsar(tmp_path, port=free_port())
     await broker.start()

@@ -79,6 +79,7 @@ class ConexionFija:
             with contextlib.suppress(Exception):
                 for nombre in self._ajustes:
                     await self._driver.execute(f"RESET {nombre}")
+            with contextlib.suppress(Exception):
                 await self._conn.close()
         self._conn = self._driver = None
 

@@ -1,18 +1,25 @@
 """`EventPublisher` on a Pulsar producer: a whole lot sent at once, one answer from the client.
 
-The messages of a lot are sent without a callback each and followed by one flush whose callback
-says whether all of them were stored: the producer's queue is ordered, and a failure (a send
-timeout, a closed producer) fails every message still pending, the last one included. A callback
-per message cost the client's I/O thread the GIL (and a new Python thread state) for every message,
-which the event loop then had to wait for. What a send can refuse at once (a full queue) is kept
-from happening: no more than the queue holds is ever pending.
+Two ways to learn that a lot was stored:
+
+- `por_lote` (events): the messages go without a callback each, followed by one flush whose answer
+  covers them all — the producer's queue is ordered, so the last message confirmed means every one
+  before it was. A callback per message cost the client's I/O thread the GIL (and a new Python
+  thread state) for every message, which the event loop then had to wait for.
+- per message (dead letters: rare, and possibly large): a callback for each, so a message the client
+  refuses at once (too big) fails its lot instead of going unseen.
+
+What the client can refuse at once without a callback to say so is a full queue; it is kept from
+happening: no more messages are sent than the queue holds while any earlier one may still be in it.
+A lot that did not come back confirmed keeps its place until its messages must have left the queue
+(sent or timed out), and while the producer is not connected nothing is queued at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,25 +36,34 @@ class PublicacionError(RuntimeError):
 
 
 class _Lote:
-    """The flush's answer, on the client's thread; resolves `future` on the loop."""
+    """The client's answers for one lot, on its thread; resolves `future` on the loop once."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, n: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, n: int, respuestas: int) -> None:
         self._loop = loop
         self.n = n
+        self._faltan = respuestas
+        self._error: str | None = None
+        self._lock = threading.Lock()
         self.future: asyncio.Future[None] = loop.create_future()
 
-    def respuesta(self, resultado: Any) -> None:  # noqa: ANN401 - the client's Result
+    def respuesta(self, resultado: Any, *_: Any) -> None:  # noqa: ANN401 - the client's Result (and MessageId)
+        with self._lock:
+            if resultado != pulsar.Result.Ok and self._error is None:
+                self._error = str(resultado)
+            self._faltan -= 1
+            if self._faltan:
+                return
         # RuntimeError: the loop is gone (shutdown) and nobody waits any more.
         with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._resolver, resultado)
+            self._loop.call_soon_threadsafe(self.resolver, self._error)
 
-    def _resolver(self, resultado: Any) -> None:  # noqa: ANN401 - the client's Result
+    def resolver(self, error: str | None) -> None:
         if self.future.done():
             return
-        if resultado == pulsar.Result.Ok:
+        if error is None:
             self.future.set_result(None)
         else:
-            self.future.set_exception(PublicacionError(f"{self.n} sin confirmar: {resultado}"))
+            self.future.set_exception(PublicacionError(f"{self.n} sin confirmar: {error}"))
 
 
 def mensaje_pulsar(mensaje: Mensaje) -> Any:  # noqa: ANN401 - the client's Message
@@ -61,11 +77,14 @@ def mensaje_pulsar(mensaje: Mensaje) -> Any:  # noqa: ANN401 - the client's Mess
 
 
 class PulsarPublisher:
-    def __init__(self, producer: pulsar.Producer) -> None:
+    def __init__(self, producer: pulsar.Producer, *, send_timeout_seconds: float, por_lote: bool = True) -> None:
         self._producer = producer
-        self._nativo = producer._producer  # noqa: SLF001 - send without a Python callback per message
+        self._nativo = producer._producer  # noqa: SLF001 - sends without a Python callback per message
+        self._por_lote = por_lote
+        # A message not confirmed is out of the client's queue at most this long after it was sent.
+        self._retener_s = send_timeout_seconds + 1.0
         self._pendientes = 0
-        self._lotes: collections.deque[_Lote] = collections.deque()
+        self._hay_sitio = asyncio.Event()
 
     async def publicar(self, mensajes: Sequence[Mensaje]) -> None:
         for inicio in range(0, len(mensajes), MAX_PENDIENTES):
@@ -74,26 +93,34 @@ class PulsarPublisher:
     async def _publicar(self, mensajes: Sequence[Mensaje]) -> None:
         if not mensajes:
             return
-        while self._pendientes + len(mensajes) > MAX_PENDIENTES and self._lotes:
-            with contextlib.suppress(PublicacionError):
-                await asyncio.shield(self._lotes[0].future)
-        lote = _Lote(asyncio.get_running_loop(), len(mensajes))
-        self._pendientes += lote.n
-        self._lotes.append(lote)
-        lote.future.add_done_callback(lambda _: self._terminado(lote))
+        if not self._producer.is_connected():
+            raise PublicacionError(f"{len(mensajes)} sin enviar: el productor no está conectado")
+        while self._pendientes + len(mensajes) > MAX_PENDIENTES:
+            self._hay_sitio.clear()
+            await self._hay_sitio.wait()
+        loop = asyncio.get_running_loop()
+        n = len(mensajes)
+        lote = _Lote(loop, n, 1 if self._por_lote else n)
+        self._pendientes += n
         try:
             for m in mensajes:
-                self._nativo.send_async(mensaje_pulsar(m), None)
-            self._nativo.flush_async(lote.respuesta)
+                self._nativo.send_async(mensaje_pulsar(m), None if self._por_lote else lote.respuesta)
+            if self._por_lote:
+                self._nativo.flush_async(lote.respuesta)
         except Exception as exc:  # noqa: BLE001 - e.g. the producer is closed: the lot failed
-            if not lote.future.done():
-                lote.future.set_exception(PublicacionError(f"{lote.n} sin enviar: {exc!r}"))
-        await lote.future
+            lote.resolver(f"{exc!r}")
+        try:
+            await lote.future
+        except BaseException:
+            # Some of its messages may still be in the client's queue: their place is kept until
+            # they must have left it.
+            loop.call_later(self._retener_s, self._liberar, n)
+            raise
+        self._liberar(n)
 
-    def _terminado(self, lote: _Lote) -> None:
-        self._pendientes -= lote.n
-        with contextlib.suppress(ValueError):
-            self._lotes.remove(lote)
+    def _liberar(self, n: int) -> None:
+        self._pendientes -= n
+        self._hay_sitio.set()
 
     def is_connected(self) -> bool:
         return bool(self._producer.is_connected())

@@ -162,15 +162,18 @@ async def bootstrap(
             outbox = PostgresOutboxStore(engine, settings.database_url)
             stack.push_async_callback(outbox.close)
             # A send the broker has not confirmed fails before the relays may take its event over.
+            envio_s = max(0.5, settings.relay_grace_seconds / 4)
             events = await pulsar.publisher(
-                settings.events_topic,
-                batching=settings.events_batching,
-                send_timeout_seconds=max(1.0, settings.relay_grace_seconds / 2),
+                settings.events_topic, batching=settings.events_batching, send_timeout_seconds=envio_s
             )
             stack.push_async_callback(events.close)
             if "worker" in roles:
-                # This process publishes the events it commits itself, at once (the relay backs it up).
-                servicio.publicacion = PublicacionInmediata(outbox, events)
+                # This process publishes the events it commits itself, at once (the relay backs it up),
+                # and keeps trying through a short broker outage: the last attempt starts before half
+                # the grace period and gives up a quarter later, well before a relay may take over.
+                servicio.publicacion = PublicacionInmediata(
+                    outbox, events, reintentar_durante=timedelta(seconds=settings.relay_grace_seconds / 2)
+                )
 
         if "worker" in roles:
             pasarela = await build_pasarela(settings, stack)

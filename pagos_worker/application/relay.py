@@ -37,9 +37,21 @@ class PublicacionInmediata:
     (the broker away, the process killed) a relay publishes once the grace period has passed, and a
     publication whose mark is lost is repeated with the same `event_id` — at least once, as ever."""
 
-    def __init__(self, outbox: OutboxStore, publisher: EventPublisher, reloj: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        outbox: OutboxStore,
+        publisher: EventPublisher,
+        *,
+        reintentar_durante: timedelta = timedelta(0),
+        reloj: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """`reintentar_durante`: a failed publication is tried again (with backoff) while its events
+        are younger than this — a broker restart of a second or two should not cost the grace
+        period; keep it under the grace period less the publisher's send timeout, so that a relay
+        never takes over events this process is still publishing."""
         self._outbox = outbox
         self._publisher = publisher
+        self._reintentar_durante = reintentar_durante
         self._reloj = reloj
         self._tareas: set[asyncio.Task[None]] = set()
 
@@ -54,11 +66,20 @@ class PublicacionInmediata:
         tarea.add_done_callback(self._tareas.discard)
 
     async def _publicar(self, eventos: Sequence[EventoPendiente]) -> None:
-        try:
-            await self._publisher.publicar(mensajes(eventos))
-        except Exception as exc:  # noqa: BLE001 - left to the relays after the grace period
-            log.warning("publicacion_inmediata.error", eventos=len(eventos), error=repr(exc))
-            return
+        creados = [e.creado_en for e in eventos if e.creado_en is not None]
+        limite = min(creados, default=self._reloj()) + self._reintentar_durante
+        intento = 0
+        while True:
+            try:
+                await self._publisher.publicar(mensajes(eventos))
+                break
+            except Exception as exc:  # noqa: BLE001 - tried again, then left to the relays
+                intento += 1
+                espera = min(1.0, 0.1 * 2 ** (intento - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+                if self._reloj() + timedelta(seconds=espera) >= limite:
+                    log.warning("publicacion_inmediata.error", eventos=len(eventos), intentos=intento, error=repr(exc))
+                    return
+                await asyncio.sleep(espera)
         try:
             await self._outbox.marcar_publicados(eventos, self._reloj())
         except Exception as exc:  # noqa: BLE001 - published, not marked: a relay publishes them again

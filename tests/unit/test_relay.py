@@ -1,4 +1,5 @@
 import asyncio
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -148,3 +149,23 @@ async def test_el_relay_deja_lo_ajeno_la_gracia_y_lo_propio_solo_al_vaciar():
     await relay.vaciar()
     assert store.reservas[0] == (timedelta(seconds=7), None)
     assert store.reservas[-1] == (timedelta(seconds=7), "yo")
+
+
+async def test_publicacion_inmediata_reintenta_durante_una_caida_corta_del_broker():
+    store, publisher = FakeOutboxStore(), FakePublisher(fallos=2)
+    inmediata = PublicacionInmediata(store, publisher, reintentar_durante=timedelta(seconds=5))
+    recientes = [dataclasses.replace(e, creado_en=datetime.now(UTC)) for e in eventos(2)]
+    inmediata.encolar(recientes)
+    await inmediata.drenar(5)
+    assert len(publisher.mensajes) == 2  # third attempt
+    assert store.marcados == recientes
+
+
+async def test_publicacion_inmediata_no_reintenta_lo_que_ya_es_de_los_relays():
+    store, publisher = FakeOutboxStore(), FakePublisher(fallos=1)
+    inmediata = PublicacionInmediata(store, publisher, reintentar_durante=timedelta(seconds=5))
+    viejos = [dataclasses.replace(e, creado_en=datetime.now(UTC) - timedelta(seconds=10)) for e in eventos(1)]
+    inmediata.encolar(viejos)
+    await inmediata.drenar(2)
+    assert publisher.mensajes == []
+    assert store.marcados == []

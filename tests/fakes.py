@@ -194,3 +194,12 @@ class FakeCommandSource:
 
     def release(self) -> None:
         self.slots_in_use -= 1
+
+
+async def hasta(condicion: Callable[[], object], segundos: float = 2.0) -> None:
+    """Wait until `condicion()` holds (polling), or fail the test."""
+    for _ in range(int(segundos / 0.005)):
+        if condicion():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("no ocurrió a tiempo")

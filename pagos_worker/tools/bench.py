@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import os
 import random
@@ -359,6 +360,7 @@ async def _informe(  # noqa: PLR0917 - what one run measured
     }
 
 
+@functools.cache
 def _maquina() -> dict[str, Any]:
     """What ran it: figures differ between machines of the same size (one CPU model did 1,827/s
     where another did 2,525/s with the same code)."""

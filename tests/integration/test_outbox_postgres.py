@@ -99,12 +99,18 @@ async def test_dos_relays_a_la_vez_nunca_publican_un_evento_dos_veces(engine, po
         await s.close()
 
 
-async def test_el_relay_despierta_con_cada_commit(engine, postgres):
-    store = postgres.outbox()
+async def _esperando_notify(store, timeout: float) -> asyncio.Task[None]:
+    """The store listening, and a wait of `timeout` s for the next NOTIFY under way."""
     await store.esperar_nuevos(0.01)  # connects and starts listening
     await store.esperar_nuevos(0.5)  # the first wait after connecting returns at once
-    espera = asyncio.create_task(store.esperar_nuevos(10))
+    espera = asyncio.create_task(store.esperar_nuevos(timeout))
     await asyncio.sleep(0.05)
+    return espera
+
+
+async def test_el_relay_despierta_con_cada_commit(engine, postgres):
+    store = postgres.outbox()
+    espera = await _esperando_notify(store, 10)
     inicio = time.monotonic()
     await pagos_procesados(postgres.repo(), 1)
     await asyncio.wait_for(espera, 5)
@@ -170,10 +176,7 @@ async def test_lo_que_publica_quien_lo_confirma_le_llega_y_los_relays_esperan_la
 
 async def test_solo_lo_que_nadie_publica_por_si_mismo_despierta_a_los_relays(engine, postgres):
     store = postgres.outbox()
-    await store.esperar_nuevos(0.01)  # connects and starts listening
-    await store.esperar_nuevos(0.5)  # the first wait after connecting returns at once
-    espera = asyncio.create_task(store.esperar_nuevos(0.8))
-    await asyncio.sleep(0.05)
+    espera = await _esperando_notify(store, 0.8)
     inicio = time.monotonic()
     await pagos_procesados(postgres.repo(publicador="w1", al_confirmar=lambda _: None), 1)
     await espera

@@ -12,6 +12,7 @@ import pytest
 from pagos_worker.adapters.pulsar import publisher as modulo
 from pagos_worker.adapters.pulsar.publisher import PublicacionError, PulsarPublisher
 from pagos_worker.application.ports.outbox import Mensaje
+from tests.fakes import hasta
 
 
 class Nativo:
@@ -45,20 +46,12 @@ def lote(n: int) -> list[Mensaje]:
     return [Mensaje(payload=b"e%d" % i, key="k", properties={"event_id": str(i)}) for i in range(n)]
 
 
-async def _hasta(condicion, segundos: float = 2.0) -> None:
-    for _ in range(int(segundos / 0.005)):
-        if condicion():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("no ocurrió a tiempo")
-
-
 async def test_un_lote_confirmado_deja_sitio_al_instante(monkeypatch):
     monkeypatch.setattr(modulo, "MAX_PENDIENTES", 10)
     productor = Productor()
     publisher = PulsarPublisher(productor, send_timeout_seconds=0.1)
     primero = asyncio.create_task(publisher.publicar(lote(8)))
-    await _hasta(lambda: productor._producer.flushes)
+    await hasta(lambda: productor._producer.flushes)
     productor._producer.responder(pulsar.Result.Ok)
     await primero
     await asyncio.wait_for(_segundo_confirmado(publisher, productor), 1)
@@ -67,7 +60,7 @@ async def test_un_lote_confirmado_deja_sitio_al_instante(monkeypatch):
 
 async def _segundo_confirmado(publisher: PulsarPublisher, productor: Productor) -> None:
     segundo = asyncio.create_task(publisher.publicar(lote(5)))
-    await _hasta(lambda: productor._producer.flushes)
+    await hasta(lambda: productor._producer.flushes)
     productor._producer.responder(pulsar.Result.Ok)
     await segundo
 
@@ -80,7 +73,7 @@ async def test_un_lote_sin_confirmar_guarda_su_sitio_hasta_que_sus_mensajes_sali
     productor = Productor()
     publisher = PulsarPublisher(productor, send_timeout_seconds=0.2)  # kept for 1.2 s
     primero = asyncio.create_task(publisher.publicar(lote(8)))
-    await _hasta(lambda: productor._producer.flushes)
+    await hasta(lambda: productor._producer.flushes)
     productor._producer.responder(pulsar.Result.AlreadyClosed)
     with pytest.raises(PublicacionError):
         await primero
@@ -88,7 +81,7 @@ async def test_un_lote_sin_confirmar_guarda_su_sitio_hasta_que_sus_mensajes_sali
     segundo = asyncio.create_task(publisher.publicar(lote(5)))
     await asyncio.sleep(0.5)
     assert productor._producer.enviados == 8  # still waiting for room
-    await _hasta(lambda: productor._producer.flushes, segundos=3)
+    await hasta(lambda: productor._producer.flushes, segundos=3)
     assert time.monotonic() - inicio >= 1.0
     productor._producer.responder(pulsar.Result.Ok)
     await segundo

@@ -7,7 +7,7 @@ import pytest
 
 from pagos_worker.application.ports.outbox import EventoPendiente
 from pagos_worker.application.relay import OutboxRelay, PublicacionInmediata
-from tests.fakes import FakeOutboxStore, FakePublisher
+from tests.fakes import FakeOutboxStore, FakePublisher, hasta
 
 
 def eventos(n: int) -> list[EventoPendiente]:
@@ -88,21 +88,13 @@ async def test_limpiar_borra_por_lotes_lo_publicado_antes_de_la_retencion():
     assert {antes for antes, _ in store.llamadas} == {ahora - timedelta(days=7)}
 
 
-async def _hasta(condicion, segundos: float = 2.0) -> None:
-    for _ in range(int(segundos / 0.01)):
-        if condicion():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("no ocurrió a tiempo")
-
-
 async def test_publicacion_inmediata_publica_y_marca_lo_recien_confirmado():
     store, publisher = FakeOutboxStore(), FakePublisher()
     inmediata = PublicacionInmediata(store, publisher)
     confirmados = eventos(3)
     inmediata.encolar(confirmados)  # returns at once: the commit's caller does not wait for the broker
     assert publisher.mensajes == []
-    await _hasta(lambda: len(store.marcados) == 3)
+    await hasta(lambda: len(store.marcados) == 3)
     assert [m.payload for m in publisher.mensajes] == [b"{1}", b"{2}", b"{3}"]
     assert publisher.mensajes[0].properties == {"event_type": "PagoExitoso", "event_id": str(confirmados[0].event_id)}
     assert store.marcados == confirmados

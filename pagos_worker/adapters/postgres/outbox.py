@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,11 +75,11 @@ class PostgresLoteOutbox:
     async def marcar_publicados(self, cuando: datetime) -> None:
         params = {"ids": [e.id for e in self._eventos], "cuando": cuando}
         await self._driver.execute(_MARCAR.sql, *_MARCAR.argumentos(params))
-        _observar_lag(self._eventos, cuando)
+        _observar_lag((e, cuando) for e in self._eventos)
 
 
-def _observar_lag(eventos: Sequence[EventoPendiente], cuando: datetime) -> None:
-    for evento in eventos:
+def _observar_lag(marcas: Iterable[tuple[EventoPendiente, datetime]]) -> None:
+    for evento, cuando in marcas:
         if evento.creado_en is not None:
             metrics.OUTBOX_LAG.observe(max(0.0, (cuando - evento.creado_en).total_seconds()))
 
@@ -103,8 +103,7 @@ class PostgresOutboxStore:
     async def _marcar_lote(self, marcas: Sequence[tuple[EventoPendiente, datetime]]) -> list[None]:
         params = {"ids": [e.id for e, _ in marcas], "cuandos": [cuando for _, cuando in marcas]}
         await retry_transient(lambda: self._conexion_marcas.fetch(_MARCAR_VARIOS, params))
-        for evento, cuando in marcas:
-            _observar_lag([evento], cuando)
+        _observar_lag(marcas)
         return [None] * len(marcas)
 
     @contextlib.asynccontextmanager

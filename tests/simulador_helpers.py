@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
-
 from pagos_worker.adapters.simulador.app import Simulador
 from pagos_worker.adapters.simulador.fallas import Fallas
 from pagos_worker.adapters.simulador.ledger import Ledger
@@ -28,12 +26,11 @@ async def simulador_en_marcha(
     fallas: Fallas | None = None, archivo: Path | None = None, port: int | None = None
 ) -> AsyncIterator[SimuladorEnMarcha]:
     simulador = Simulador(fallas or Fallas(latencia="fixed:0", tasa_rechazo=0), Ledger(archivo), semilla=1)
-    runner = web.ServerRunner(simulador.servidor(), shutdown_timeout=0.5)
-    await runner.setup()
+    servidor = simulador.servidor()
     port = port or free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await servidor.escuchar("127.0.0.1", port)
     try:
         yield SimuladorEnMarcha(simulador, f"http://127.0.0.1:{port}")
     finally:
-        await runner.cleanup()
+        await servidor.cerrar(espera=0.5)
         simulador.cerrar()

@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 import structlog
-from aiohttp import web
 
 from pagos_worker import logs
 from pagos_worker.adapters.postgres.database import create_engine, migrate, redact
@@ -171,16 +170,14 @@ async def _cmd_simulador(settings: Settings, args: argparse.Namespace) -> int:
         tasa_timeout_tras_exito=settings.simulador_timeout_after_success_rate,
     )
     simulador = Simulador(fallas, Ledger(state_file), semilla=settings.simulador_seed)
-    # Requests left hanging ("timeout after success") must not hold up a shutdown.
-    runner = web.ServerRunner(simulador.servidor(), shutdown_timeout=1)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    servidor = simulador.servidor()
+    await servidor.escuchar(host, port)
     print(f"simulador listening on http://{host}:{port} (ledger: {state_file or 'in memory'})", flush=True)
     _tune_gc()
     try:
         await _until_signal()
     finally:
-        await runner.cleanup()
+        await servidor.cerrar(espera=1)  # requests left hanging ("timeout after success") must not hold it up
         simulador.cerrar()
     return 0
 

@@ -1,4 +1,4 @@
-"""A Stripe-compatible gateway simulator (aiohttp): the transfers API with Stripe's idempotency
+"""A Stripe-compatible gateway simulator: the transfers API with Stripe's idempotency
 semantics, its error shapes, latency and faults.
 
     POST /v1/transfers            create (form-encoded), Idempotency-Key honoured
@@ -18,22 +18,22 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from aiohttp import web
 
 from pagos_worker.adapters.simulacion import Latencia
 from pagos_worker.adapters.simulador.fallas import Falla, Fallas, elegir
+from pagos_worker.adapters.simulador.http import Peticion, Respuesta, ServidorHttp
 from pagos_worker.adapters.simulador.ledger import Ledger, ResultadoIdempotente, nuevo_id
 
 MONEDAS = frozenset({"usd", "eur", "cop"})
 MAX_AMOUNT = 99_999_999_999
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:  # noqa: ANN401
-    return _raw(orjson.dumps(body), status, headers)
+def _json(body: Any, status: int = 200) -> Respuesta:  # noqa: ANN401
+    return Respuesta(status, orjson.dumps(body))
 
 
-def _raw(body: bytes, status: int, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
+def _raw(body: bytes, status: int, headers: dict[str, str] | None = None) -> Respuesta:
+    return Respuesta(status, body, headers or {})
 
 
 def _error(tipo: str, mensaje: str, code: str | None = None, **extra: str) -> bytes:
@@ -49,9 +49,7 @@ def _huella(form: dict[str, str]) -> str:
 
 
 class Simulador:
-    """The simulator's state and its requests. `servidor()` is its HTTP server: aiohttp's low-level
-    server with a small dispatch of its own (the full application machinery costs more than the
-    rest of a request)."""
+    """The simulator's state and its requests; `servidor()` is its HTTP server."""
 
     def __init__(self, fallas: Fallas, ledger: Ledger, *, semilla: int | None = None) -> None:
         self.fallas = fallas
@@ -62,12 +60,11 @@ class Simulador:
         self._intentos: collections.Counter[str] = collections.Counter()
         self.contadores: collections.Counter[str] = collections.Counter()
 
-    def servidor(self) -> web.Server:
-        # A request goes on if its client goes away (no handler cancellation), as on a real gateway.
-        return web.Server(self._despachar)
+    def servidor(self) -> ServidorHttp:
+        return ServidorHttp(self._despachar)
 
-    async def _despachar(self, request: web.BaseRequest) -> web.StreamResponse:
-        path, method = request.path, request.method
+    async def _despachar(self, request: Peticion) -> Respuesta:
+        path, method = request.ruta, request.metodo
         if path.startswith("/v1/"):
             if (prohibido := self._autenticar(request)) is not None:
                 return prohibido
@@ -81,19 +78,19 @@ class Simulador:
             return self.estadisticas()
         return _raw(_error("invalid_request_error", f"Unrecognized request URL ({method}: {path[:100]})"), 404)
 
-    def _autenticar(self, request: web.BaseRequest) -> web.Response | None:
-        auth = request.headers.get("Authorization", "")
+    def _autenticar(self, request: Peticion) -> Respuesta | None:
+        auth = request.cabeceras.get("authorization", "")
         if auth.startswith("Bearer sk_test_") and len(auth) > len("Bearer sk_test_"):
             return None
         self.contadores["401"] += 1
         return _raw(_error("invalid_request_error", "Invalid API Key provided. Use a Bearer sk_test_… key."), 401)
 
-    async def crear(self, request: web.BaseRequest) -> web.Response:
-        form = dict(parse_qsl((await request.read()).decode(errors="replace"), keep_blank_values=True))
+    async def crear(self, request: Peticion) -> Respuesta:
+        form = dict(parse_qsl(request.cuerpo.decode(errors="replace"), keep_blank_values=True))
         if (invalido := _validar(form)) is not None:
             self.contadores["400_validacion"] += 1
             return _raw(invalido, 400)
-        clave = request.headers.get("Idempotency-Key")
+        clave = request.cabeceras.get("idempotency-key")
         cabeceras = {"Request-Id": nuevo_id("req")}
         if clave is not None:
             if clave in self._en_curso:
@@ -133,7 +130,7 @@ class Simulador:
             if clave is not None:
                 self._en_curso.discard(clave)
 
-    def _replay(self, previo: ResultadoIdempotente, form: dict[str, str], cabeceras: dict[str, str]) -> web.Response:
+    def _replay(self, previo: ResultadoIdempotente, form: dict[str, str], cabeceras: dict[str, str]) -> Respuesta:
         if previo.huella != _huella(form):
             self.contadores["400_idempotency_error"] += 1
             mensaje = (
@@ -144,14 +141,14 @@ class Simulador:
         replay = {"Idempotent-Replayed": "true", "Original-Request": previo.request_id}
         return _raw(previo.body, previo.status, {**cabeceras, **replay})
 
-    async def obtener(self, id_transfer: str) -> web.Response:
+    async def obtener(self, id_transfer: str) -> Respuesta:
         transfer = self.ledger.transfers.get(id_transfer)
         if transfer is None:
             mensaje = f"No such transfer: '{id_transfer[:64]}'"
             return _raw(_error("invalid_request_error", mensaje, "resource_missing", param="id"), 404)
         return _json(transfer.as_stripe())
 
-    async def listar(self, request: web.BaseRequest) -> web.Response:
+    async def listar(self, request: Peticion) -> Respuesta:
         limit_texto = request.query.get("limit", "10")
         limit = int(limit_texto) if limit_texto.isdigit() else 0
         if not 1 <= limit <= 100:  # noqa: PLR2004
@@ -165,12 +162,12 @@ class Simulador:
         data = [t.as_stripe() for t in pagina]
         return _json({"object": "list", "url": "/v1/transfers", "has_more": mas, "data": data})
 
-    def ver_fallas(self) -> web.Response:
+    def ver_fallas(self) -> Respuesta:
         return _json(_fallas_json(self.fallas))
 
-    async def cambiar_fallas(self, request: web.BaseRequest) -> web.Response:
+    async def cambiar_fallas(self, request: Peticion) -> Respuesta:
         try:
-            cambios = orjson.loads(await request.read())
+            cambios = orjson.loads(request.cuerpo)
             if not isinstance(cambios, dict):
                 return _json({"error": "se esperaba un objeto JSON"}, 400)
             self.fallas = self.fallas.con(cambios)
@@ -179,7 +176,7 @@ class Simulador:
         self._latencia = Latencia.parse(self.fallas.latencia)
         return _json(_fallas_json(self.fallas))
 
-    def estadisticas(self) -> web.Response:
+    def estadisticas(self) -> Respuesta:
         return _json({"transfers": len(self.ledger.transfers), "respuestas": dict(self.contadores)})
 
     def cerrar(self) -> None:

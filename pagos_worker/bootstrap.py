@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from pagos_worker import observability as metrics
@@ -114,8 +113,6 @@ async def build_pasarela(settings: Settings, stack: AsyncExitStack) -> PasarelaD
         )
     if settings.stripe_api_base is None:
         raise ValueError("PAGOS_STRIPE_API_BASE is needed (or start embedded_services() first)")
-    connector = aiohttp.TCPConnector(limit=settings.pasarela_concurrency, ttl_dns_cache=300)
-    session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector, raise_for_status=False))
     config = StripeConfig(
         api_base=settings.stripe_api_base,
         secret_key=settings.stripe_secret_key,
@@ -128,7 +125,7 @@ async def build_pasarela(settings: Settings, stack: AsyncExitStack) -> PasarelaD
         breaker_abierto_s=settings.stripe_breaker_open_seconds,
     )
     destinos = Destinos.desde_archivo(settings.stripe_destinations_file, settings.stripe_destination_template)
-    return StripePasarelaDePagos(session, config, destinos)
+    return await stack.enter_async_context(StripePasarelaDePagos(config, destinos))
 
 
 def replica_id() -> str:

@@ -1,8 +1,9 @@
 """The Stripe adapter's own cost per call, against the simulator with no latency and no faults.
 
 Runs the simulator as a separate process (so its CPU is not counted), then makes N payouts through
-`StripePasarelaDePagos` and, for comparison, N bare aiohttp POSTs of the same form. Reports calls/s
-and this process's CPU per call; the difference is what the adapter adds over raw HTTP.
+`StripePasarelaDePagos` and, for comparison, N bare POSTs of the same form with aiohttp's client
+and with the adapter's own `ClienteHttp`. Reports calls/s and this process's CPU per call; the
+adapter's row minus `ClienteHttp`'s is what the adapter adds over raw HTTP.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
+import orjson
 from pydantic import SecretStr
 
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
+from pagos_worker.adapters.stripe.http import ClienteHttp
 from pagos_worker.domain import Dinero, Moneda, Pago
 from pagos_worker.embedded.process import port_is_open
 from pagos_worker.entrypoints.runner import run_with_uvloop
@@ -53,27 +57,39 @@ async def _medir(nombre: str, n: int, concurrencia: int, llamada: Any) -> dict[s
 async def _run(n: int, concurrencia: int, url: str) -> list[dict[str, Any]]:
     config = StripeConfig(api_base=url, secret_key=SecretStr("sk_test_bench"), rate=1e9, burst=10**6,
                           concurrencia=concurrencia)  # fmt: skip
+    headers = {"Authorization": "Bearer sk_test_bench", "Stripe-Version": "2024-06-20"}
+    form = {"amount": "1000", "currency": "usd", "destination": "acct_1", "metadata[id_pago]": "x"}
     connector = aiohttp.TCPConnector(limit=concurrencia)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        pasarela = StripePasarelaDePagos(session, config, Destinos())
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        StripePasarelaDePagos(config, Destinos()) as pasarela,
+    ):
+        http = ClienteHttp(url)
 
         async def via_adaptador(_: int) -> None:
             pago = Pago.crear(id_pago=uuid.uuid4(), id_afiliado="afiliado_1",
                               importe=Dinero(Decimal("10.00"), Moneda.USD), ahora=datetime.now(UTC))  # fmt: skip
             assert (await pasarela.procesar_pago(pago)).exitoso  # noqa: S101
 
-        headers = {"Authorization": "Bearer sk_test_bench", "Stripe-Version": "2024-06-20"}
-
         async def aiohttp_a_pelo(_: int) -> None:
-            form = {"amount": "1000", "currency": "usd", "destination": "acct_1", "metadata[id_pago]": "x"}
             async with session.post(f"{url}/v1/transfers", data=form,
                                     headers={**headers, "Idempotency-Key": uuid.uuid4().hex}) as resp:  # fmt: skip
                 await resp.json()
 
-        return [
-            await _medir("aiohttp a pelo", n, concurrencia, aiohttp_a_pelo),
-            await _medir("StripePasarelaDePagos", n, concurrencia, via_adaptador),
-        ]
+        async def cliente_a_pelo(_: int) -> None:
+            cuerpo = urlencode(form).encode()
+            cabeceras = {**headers, "Content-Type": "application/x-www-form-urlencoded",
+                         "Idempotency-Key": uuid.uuid4().hex}  # fmt: skip
+            orjson.loads((await http.post("/v1/transfers", cuerpo, cabeceras, timeout=10)).cuerpo)
+
+        try:
+            return [
+                await _medir("aiohttp a pelo", n, concurrencia, aiohttp_a_pelo),
+                await _medir("ClienteHttp a pelo", n, concurrencia, cliente_a_pelo),
+                await _medir("StripePasarelaDePagos", n, concurrencia, via_adaptador),
+            ]
+        finally:
+            await http.cerrar()
 
 
 def main(n: int = 5000, concurrencia: int = 50) -> list[dict[str, Any]]:
@@ -91,9 +107,9 @@ def main(n: int = 5000, concurrencia: int = 50) -> list[dict[str, Any]]:
             sim.terminate()
             sim.wait()
             log.close()
-    extra = filas[1]["cpu_us_por_llamada"] - filas[0]["cpu_us_por_llamada"]
+    extra = filas[2]["cpu_us_por_llamada"] - filas[1]["cpu_us_por_llamada"]
     for fila in filas:
         print(f"{fila['caso']:<24} {fila['llamadas_s']:>7} llamadas/s  {fila['cpu_us_por_llamada']:>5} µs CPU/llamada")
-    print(f"el adaptador añade {extra} µs de CPU por llamada sobre aiohttp a pelo")
+    print(f"el adaptador añade {extra} µs de CPU por llamada sobre su cliente HTTP a pelo")
     print(json.dumps({"resultados": filas, "adaptador_extra_cpu_us": extra}))
     return filas

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import aiohttp
 import pytest
 from pydantic import SecretStr
 
@@ -61,10 +60,10 @@ async def subject(request) -> AsyncIterator[Subject]:
 
         yield Subject(simulada, lambda: con_destino(False), lambda: con_destino(True))
     else:
-        async with simulador_en_marcha() as sim, aiohttp.ClientSession() as session:
+        async with simulador_en_marcha() as sim:
             config = StripeConfig(api_base=sim.url, secret_key=SecretStr("sk_test_contrato"))
-            stripe = StripePasarelaDePagos(session, config, Destinos())
-            yield Subject(stripe, nuevo_pago, lambda: nuevo_pago("test_balance_insufficient"))
+            async with StripePasarelaDePagos(config, Destinos()) as stripe:
+                yield Subject(stripe, nuevo_pago, lambda: nuevo_pago("test_balance_insufficient"))
 
 
 async def test_un_pago_pagado_trae_su_referencia(subject):

@@ -10,7 +10,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import aiohttp
 import pytest
 from pydantic import SecretStr
 
@@ -33,20 +32,20 @@ async def test_un_pago_atascado_se_resuelve_con_la_misma_clave_sin_pagar_dos_vec
                       ahora=ahora - timedelta(minutes=10))  # fmt: skip
     pago.iniciar_procesamiento(Lease("worker-muerto", ahora - timedelta(minutes=9)), ahora - timedelta(minutes=10))
     pago = (await repo.reclamar(pago)).pago
-    async with simulador_en_marcha() as sim, aiohttp.ClientSession() as session:
+    async with simulador_en_marcha() as sim:
         config = StripeConfig(api_base=sim.url, secret_key=SecretStr("sk_test_r"), timeout_s=2)
-        pasarela = StripePasarelaDePagos(session, config, Destinos())
-        # The dead worker had paid before it died: the transfer exists, its outcome never stored.
-        primero = await pasarela.procesar_pago(pago)
-        handler = ProcesarPagoHandler(repo, pasarela, owner="reconciliador", lease=timedelta(seconds=30))
-        reconciliador = Reconciliador(repo, handler, gracia=timedelta(minutes=5))
-        assert await reconciliador.reconciliar() == {"procesado": 1}
-        assert await reconciliador.reconciliar() == {}
-        guardado = await repo.obtener(pago.id_pago)
-        assert guardado.estado is EstadoPago.EXITOSO
-        assert guardado.referencia_pago == primero.referencia_pago
-        assert len(sim.simulador.ledger.transfers) == 1
-        assert sim.simulador.contadores["replay"] == 1
+        async with StripePasarelaDePagos(config, Destinos()) as pasarela:
+            # The dead worker had paid before it died: the transfer exists, its outcome never stored.
+            primero = await pasarela.procesar_pago(pago)
+            handler = ProcesarPagoHandler(repo, pasarela, owner="reconciliador", lease=timedelta(seconds=30))
+            reconciliador = Reconciliador(repo, handler, gracia=timedelta(minutes=5))
+            assert await reconciliador.reconciliar() == {"procesado": 1}
+            assert await reconciliador.reconciliar() == {}
+            guardado = await repo.obtener(pago.id_pago)
+            assert guardado.estado is EstadoPago.EXITOSO
+            assert guardado.referencia_pago == primero.referencia_pago
+            assert len(sim.simulador.ledger.transfers) == 1
+            assert sim.simulador.contadores["replay"] == 1
 
 
 async def test_un_comando_venenoso_acaba_en_la_dlq_tras_cinco_entregas(pulsar_url, topics):

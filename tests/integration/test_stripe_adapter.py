@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import aiohttp
 import pytest
 from pydantic import SecretStr
 
@@ -42,8 +41,8 @@ async def adaptador(url: str, **cambios):
         backoff_max_s=0.05,
         **cambios,
     )
-    async with aiohttp.ClientSession() as session:
-        yield StripePasarelaDePagos(session, config, Destinos())
+    async with StripePasarelaDePagos(config, Destinos()) as pasarela:
+        yield pasarela
 
 
 def transfers_de(sim, p: Pago):

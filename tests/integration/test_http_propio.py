@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -136,6 +139,39 @@ async def test_una_conexion_cerrada_mientras_espera_se_descarta_sin_fallar_la_si
             assert (await post(cliente)).status == 200
         finally:
             await cliente.cerrar()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="makes its certificate with openssl")
+async def test_https_verifica_el_certificado_del_servidor(tmp_path):
+    cert, clave = tmp_path / "cert.pem", tmp_path / "clave.pem"
+    openssl = shutil.which("openssl") or "openssl"
+    argumentos = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                  "-addext", "subjectAltName=DNS:localhost", "-keyout", str(clave), "-out", str(cert)]  # fmt: skip
+    subprocess.run([openssl, *argumentos], check=True, capture_output=True)  # noqa: S603 - fixed arguments
+    del_servidor = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    del_servidor.load_cert_chain(cert, clave)
+
+    async def eco(request: web.Request) -> web.Response:
+        return web.json_response({"tls": request.secure})
+
+    app = web.Application()
+    app.router.add_post("/eco", eco)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "localhost", port, ssl_context=del_servidor).start()
+    try:
+        confia = ClienteHttp(f"https://localhost:{port}", ssl_context=ssl.create_default_context(cafile=str(cert)))
+        desconfia = ClienteHttp(f"https://localhost:{port}")  # the system's CAs: a self-signed one is refused
+        try:
+            assert (await post(confia)).cuerpo == b'{"tls": true}'
+            with pytest.raises(SinRespuestaError, match="CERTIFICATE_VERIFY_FAILED"):
+                await post(desconfia)
+        finally:
+            await confia.cerrar()
+            await desconfia.cerrar()
+    finally:
+        await runner.cleanup()
 
 
 @pytest.mark.parametrize(

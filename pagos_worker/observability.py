@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import exposition as _exposition
@@ -49,6 +51,16 @@ OUTBOX_LAG = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
     registry=REGISTRY,
 )
+
+M = TypeVar("M", Counter, Histogram)
+
+
+@functools.cache
+def etiquetada(metrica: M, valor: str) -> M:
+    """`metrica.labels(valor)`, looked up once: labels() costs more than the inc() it serves, a few
+    times per payment. Label values here are codes from small fixed sets."""
+    return metrica.labels(valor)
+
 
 RETRASO_DEL_BUCLE = Histogram(
     "event_loop_retraso_segundos",

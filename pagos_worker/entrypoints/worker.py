@@ -134,12 +134,12 @@ class CommandWorker:
             self._source.nack(entrega)
             return
         self._source.ack(entrega)
-        metrics.DLQ.labels("error_repetido").inc()
+        metrics.etiquetada(metrics.DLQ, "error_repetido").inc()
 
     async def _settle(self, entrega: Entrega, desenlace: Desenlace) -> None:
-        metrics.COMANDOS.labels(desenlace.motivo).inc()
+        metrics.etiquetada(metrics.COMANDOS, desenlace.motivo).inc()
         if desenlace.estado is not None:
-            metrics.PAGOS.labels(desenlace.estado).inc()
+            metrics.etiquetada(metrics.PAGOS, desenlace.estado).inc()
             if entrega.publicado_ms:
                 metrics.LATENCIA.observe(max(0.0, time.time() - entrega.publicado_ms / 1000))
         if desenlace.accion is Accion.ACK:
@@ -149,5 +149,5 @@ class CommandWorker:
         else:
             await self._dlq.publicar([mensaje_dlq(entrega, desenlace)])
             self._source.ack(entrega)
-            metrics.DLQ.labels(desenlace.motivo).inc()
+            metrics.etiquetada(metrics.DLQ, desenlace.motivo).inc()
             log.warning("worker.dlq", motivo=desenlace.motivo, detalle=desenlace.detalle, message_id=entrega.message_id)

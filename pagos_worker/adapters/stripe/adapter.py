@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import orjson
 import structlog
@@ -130,23 +130,13 @@ class StripePasarelaDePagos:
             resultado = "exitoso" if respuesta.exitoso else "rechazado"
             return respuesta
         finally:
-            metrics.PASARELA.labels(resultado).observe(time.perf_counter() - inicio)
+            metrics.etiquetada(metrics.PASARELA, resultado).observe(time.perf_counter() - inicio)
 
     async def _procesar(self, pago: Pago) -> ResultadoPago:
         destino = self._destinos.para(pago.id_afiliado)
         if destino is None:
             return ResultadoPago.fallo("El afiliado no tiene cuenta de destino configurada")
-        # Encoded once: every attempt sends the very same bytes.
-        body = urlencode(
-            {
-                "amount": str(pago.importe.unidades_menores),
-                "currency": pago.importe.moneda.value.lower(),
-                "destination": destino,
-                "description": f"Pago a afiliado {pago.id_afiliado}",
-                "metadata[id_pago]": str(pago.id_pago),
-                "metadata[id_afiliado]": pago.id_afiliado,
-            }
-        ).encode()
+        body = formulario(pago, destino)  # encoded once: every attempt sends the very same bytes
         headers = {**self._auth, "Idempotency-Key": self.idempotency_key(pago)}
         motivo, motivo_espera = "", None
         for intento in range(1, self._config.max_intentos + 1):
@@ -200,6 +190,17 @@ class StripePasarelaDePagos:
             log.error("stripe.configuracion", error=str(error))
             raise ResultadoIndeterminadoError(str(error))
         return ResultadoPago.fallo(error.mensaje_error, referencia_pago=error.request_id)
+
+
+def formulario(pago: Pago, destino: str) -> bytes:
+    """The transfer as Stripe's form encoding — what `urlencode` makes of it, for a fraction of its
+    cost: the keys are fixed and only the free-text values need quoting."""
+    afiliado = quote_plus(pago.id_afiliado)
+    return (
+        f"amount={pago.importe.unidades_menores}&currency={pago.importe.moneda.value.lower()}"
+        f"&destination={quote_plus(destino)}&description=Pago+a+afiliado+{afiliado}"
+        f"&metadata%5Bid_pago%5D={pago.id_pago}&metadata%5Bid_afiliado%5D={afiliado}"
+    ).encode()
 
 
 def _retry_after(cabeceras: Mapping[str, str]) -> float | None:

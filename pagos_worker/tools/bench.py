@@ -357,7 +357,7 @@ async def _informe(  # noqa: PLR0917 - what one run measured
         "relay_lag_ms": await _lag_relay(cluster.database_url),
         "pasarela_p99_ms": await _p99_pasarela(cluster),
         "lectura": lectura,
-        "maquina": _maquina(),
+        "maquina": {**_maquina(), "referencia_s": _referencia()},
     }
 
 
@@ -372,6 +372,18 @@ def _maquina() -> dict[str, Any]:
                 modelo = linea.split(":", 1)[1].strip()
                 break
     return {"cpu": modelo, "nucleos": os.cpu_count(), "python": sys.version.split()[0]}
+
+
+def _referencia() -> float:
+    """Seconds for a fixed piece of pure-Python work, measured after the scenario (best of three): the
+    machine's speed at that moment. On these shared machines it drifts — 0.13 s to 0.22 s within one
+    afternoon — and every figure here moves with it."""
+    mejor = float("inf")
+    for _ in range(3):
+        inicio = time.perf_counter()
+        sum(i * i for i in range(2_000_000))
+        mejor = min(mejor, time.perf_counter() - inicio)
+    return round(mejor, 3)
 
 
 async def _lag_relay(database_url: str) -> dict[str, float]:

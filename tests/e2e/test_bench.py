@@ -26,3 +26,4 @@ async def test_bench_corto_cuenta_cada_pago_por_su_evento(tmp_path):
     assert r["pasarela_p99_ms"] >= 10  # the simulator's fixed latency is a floor
     assert r["memoria_pico_mb"] > 0
     assert r["maquina"]["nucleos"] >= 1
+    assert r["maquina"]["referencia_s"] > 0

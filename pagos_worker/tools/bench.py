@@ -252,7 +252,7 @@ async def _medir_sin_gc(
     if escenario.rate is not None:
         publicador.empezar(mensajes, rate=escenario.rate)
     if escenario.lectura:
-        lectura = asyncio.create_task(_lectura_en_otro_proceso(cluster.api_aparte_url, ids, cluster.config.data_dir))
+        lectura = asyncio.create_task(_lectura_y_bucle(cluster.api_aparte_url, ids, cluster.config.data_dir))
     muestras = await _esperar_eventos(escenario, cluster, eventos, inicio)
     fin = time.monotonic()
     gastado = cpu.gastado()
@@ -404,17 +404,22 @@ async def _lag_relay(database_url: str) -> dict[str, float]:
 
 async def _p99_pasarela(cluster: Cluster) -> float | None:
     """The adapter's own p99 for a gateway call, read from worker 0's Prometheus histogram."""
+    return await _cuantil_de_metrica(cluster.api_url(0), "pasarela_latencia_segundos", 0.99)
+
+
+async def _cuantil_de_metrica(api: str, histograma: str, q: float) -> float | None:
+    """A quantile (ms) of one of a process's Prometheus histograms, all its label sets together."""
     try:
-        async with aiohttp.ClientSession() as http, http.get(f"{cluster.api_url(0)}/metrics") as resp:
+        async with aiohttp.ClientSession() as http, http.get(f"{api}/metrics") as resp:
             texto = await resp.text()
     except aiohttp.ClientError:
         return None
     cubos: dict[float, float] = {}
     for linea in texto.splitlines():
-        if linea.startswith("pasarela_latencia_segundos_bucket{"):
+        if linea.startswith(f"{histograma}_bucket{{"):
             le = float(linea.split('le="')[1].split('"')[0])
             cubos[le] = cubos.get(le, 0.0) + float(linea.rsplit(" ", 1)[1])
-    return _cuantil_de_histograma(cubos, 0.99)
+    return _cuantil_de_histograma(cubos, q)
 
 
 def _cuantil_de_histograma(cubos: dict[float, float], q: float) -> float | None:
@@ -456,6 +461,18 @@ async def _precargar(database_url: str, n: int) -> list[str]:
     finally:
         await conn.close()
     return [f[0] for f in filas]
+
+
+async def _lectura_y_bucle(api: str, ids: list[str], data_dir: Path) -> dict[str, Any]:
+    """The read load's figures, and how late the API process's event loop ran its timers meanwhile
+    (its p99 and p99.9, ms): a slow GET with a punctual loop waited elsewhere (PostgreSQL, the
+    network, the load's own process)."""
+    resultado = await _lectura_en_otro_proceso(api, ids, data_dir)
+    resultado["retraso_bucle_api_ms"] = {
+        "p99": await _cuantil_de_metrica(api, "event_loop_retraso_segundos", 0.99),
+        "p99.9": await _cuantil_de_metrica(api, "event_loop_retraso_segundos", 0.999),
+    }
+    return resultado
 
 
 async def _lectura_en_otro_proceso(api: str, ids: list[str], data_dir: Path) -> dict[str, Any]:

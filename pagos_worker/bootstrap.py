@@ -17,7 +17,7 @@ from aiohttp import web
 
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.pasarela_simulada import SimuladaPasarelaDePagos
-from pagos_worker.adapters.postgres.database import create_engine, migrate
+from pagos_worker.adapters.postgres.database import create_engine, migrate, precalentar
 from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
@@ -228,6 +228,10 @@ async def bootstrap(
             servicio.segundo_plano.append(functools.partial(metrics.muestrear, outbox.pendientes))
 
         if "api" in roles:
+            # The pool's connections opened now, not by the first status queries: each new one
+            # costs ~50 ms (a backend, the driver's type set-up), and a burst of first queries
+            # paid it one after another (the read benchmark saw its first 10 queries at ~100 ms).
+            await precalentar(engine, settings.db_pool_size)
 
             async def readiness() -> dict[str, str]:
                 return {

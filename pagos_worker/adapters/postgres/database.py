@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import structlog
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = structlog.get_logger(__name__)
 
 _MIGRATION_LOCK = 0x7061_676F  # "pago"
 DEFAULT_MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
@@ -21,6 +25,30 @@ def create_engine(url: str, *, pool_size: int = 10, application_name: str = "pag
         pool_recycle=1800,
         connect_args={"server_settings": {"application_name": application_name}},
     )
+
+
+async def precalentar(engine: AsyncEngine, conexiones: int, *, timeout: float = 5.0) -> None:
+    """Open `conexiones` of the pool's connections together and give them back to it. Best effort,
+    for at most `timeout`: with the database away they are opened later, on demand."""
+    todas = asyncio.Event()
+    abiertas = 0
+
+    async def una() -> None:
+        nonlocal abiertas
+        async with engine.connect():  # held until all are open, or the pool would hand one out twice
+            abiertas += 1
+            if abiertas == conexiones:
+                todas.set()
+            await todas.wait()
+
+    tareas = [asyncio.create_task(una()) for _ in range(conexiones)]
+    _, pendientes = await asyncio.wait(tareas, timeout=timeout)
+    todas.set()
+    for tarea in pendientes:
+        tarea.cancel()
+    resultados = await asyncio.gather(*tareas, return_exceptions=True)
+    if fallos := [r for r in resultados if isinstance(r, BaseException)]:
+        log.warning("postgres.pool_sin_precalentar", abiertas=abiertas, de=conexiones, error=repr(fallos[0]))
 
 
 def asyncpg_dsn(url: str) -> str:

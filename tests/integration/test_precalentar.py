@@ -1,0 +1,38 @@
+"""The API's pool is opened at start-up, not by its first status queries."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import text
+
+from pagos_worker.adapters.postgres.database import create_engine, precalentar
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+async def test_abre_todas_las_conexiones_del_pool(database_url):
+    engine = create_engine(database_url, pool_size=4, application_name="prueba-precalentar")
+    try:
+        await precalentar(engine, 4)
+        assert engine.sync_engine.pool.checkedin() == 4
+        async with engine.connect() as conn:
+            backends = await conn.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'prueba-precalentar'")
+            )
+        assert backends == 4  # four distinct backends, one of them answering this
+    finally:
+        await engine.dispose()
+
+
+async def test_sin_base_de_datos_no_detiene_el_arranque():
+    engine = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nada", pool_size=3)
+    inicio = time.monotonic()
+    try:
+        await precalentar(engine, 3, timeout=2)  # refused at once: a warning, no exception
+        assert time.monotonic() - inicio < 2.5
+        assert engine.sync_engine.pool.checkedout() == 0
+    finally:
+        await engine.dispose()

@@ -230,7 +230,7 @@ async def bootstrap(
         if "api" in roles:
             # The pool's connections opened now, not by the first status queries: each new one
             # costs ~50 ms (a backend, the driver's type set-up), and a burst of first queries
-            # paid it one after another (the read benchmark saw its first 10 queries at ~100 ms).
+            # paid it one after another (the read benchmark's first ones took up to 100-200 ms).
             await precalentar(engine, settings.db_pool_size)
 
             async def readiness() -> dict[str, str]:

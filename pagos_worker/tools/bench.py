@@ -376,7 +376,7 @@ def _maquina() -> dict[str, Any]:
 
 def _referencia() -> float:
     """Seconds for a fixed piece of pure-Python work, measured after the scenario (best of three): the
-    machine's speed at that moment. On these shared machines it drifts — 0.13 s to 0.22 s within one
+    machine's speed at that moment. On these shared machines it drifts — 0.11 s to 0.20 s within one
     afternoon — and every figure here moves with it."""
     mejor = float("inf")
     for _ in range(3):
@@ -409,17 +409,22 @@ async def _p99_pasarela(cluster: Cluster) -> float | None:
 
 async def _cuantil_de_metrica(api: str, histograma: str, q: float) -> float | None:
     """A quantile (ms) of one of a process's Prometheus histograms, all its label sets together."""
+    return _cuantil_de_histograma(await _cubos(api, histograma), q)
+
+
+async def _cubos(api: str, histograma: str) -> dict[float, float]:
+    """A process's Prometheus histogram as cumulative counts by upper bound, label sets summed."""
     try:
         async with aiohttp.ClientSession() as http, http.get(f"{api}/metrics") as resp:
             texto = await resp.text()
     except aiohttp.ClientError:
-        return None
+        return {}
     cubos: dict[float, float] = {}
     for linea in texto.splitlines():
         if linea.startswith(f"{histograma}_bucket{{"):
             le = float(linea.split('le="')[1].split('"')[0])
             cubos[le] = cubos.get(le, 0.0) + float(linea.rsplit(" ", 1)[1])
-    return _cuantil_de_histograma(cubos, q)
+    return cubos
 
 
 def _cuantil_de_histograma(cubos: dict[float, float], q: float) -> float | None:
@@ -467,10 +472,13 @@ async def _lectura_y_bucle(api: str, ids: list[str], data_dir: Path) -> dict[str
     """The read load's figures, and how late the API process's event loop ran its timers meanwhile
     (its p99 and p99.9, ms): a slow GET with a punctual loop waited elsewhere (PostgreSQL, the
     network, the load's own process)."""
+    antes = await _cubos(api, "event_loop_retraso_segundos")
     resultado = await _lectura_en_otro_proceso(api, ids, data_dir)
+    despues = await _cubos(api, "event_loop_retraso_segundos")
+    durante = {le: n - antes.get(le, 0.0) for le, n in despues.items()}
     resultado["retraso_bucle_api_ms"] = {
-        "p99": await _cuantil_de_metrica(api, "event_loop_retraso_segundos", 0.99),
-        "p99.9": await _cuantil_de_metrica(api, "event_loop_retraso_segundos", 0.999),
+        "p99": _cuantil_de_histograma(durante, 0.99),
+        "p99.9": _cuantil_de_histograma(durante, 0.999),
     }
     return resultado
 

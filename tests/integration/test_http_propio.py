@@ -180,6 +180,8 @@ async def test_https_verifica_el_certificado_del_servidor(tmp_path):
         b'HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{"corto"',  # cut short
         b"SMTP ready\r\n\r\n",  # not HTTP
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # bad chunk size
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-6\r\nabcdef",  # int() takes "-6"
+        b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n{}",  # "\u00b2".isdigit() is True
         b"",  # closed without a word
     ],
 )
@@ -194,6 +196,25 @@ async def test_lo_que_no_es_una_respuesta_completa_es_sin_respuesta(respuesta):
         try:
             with pytest.raises(SinRespuestaError):
                 await post(cliente)
+        finally:
+            await cliente.cerrar()
+
+
+async def test_los_trailers_de_un_chunked_se_leen_enteros():
+    async def atender(reader, writer):
+        for _ in range(2):
+            await leer_peticion(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Trailer: 1\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.05)  # the empty line that ends the trailers comes a little later
+            writer.write(b"\r\n")
+            await writer.drain()
+
+    async with servidor_crudo(atender) as url:
+        cliente = ClienteHttp(url)
+        try:
+            assert (await post(cliente)).cuerpo == b"{}"
+            assert (await post(cliente)).cuerpo == b"{}"  # the same connection, nothing left over
         finally:
             await cliente.cerrar()
 
@@ -285,6 +306,7 @@ async def test_el_servidor_responde_en_orden_las_peticiones_encadenadas():
         (b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", 413),
         (b"GET / HTTP/1.1\r\nSin dos puntos\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n", 400),
         (b"GET / HTTP/1.1\r\nX: " + b"a" * 20_000, 431),
     ],
 )
@@ -296,6 +318,28 @@ async def test_una_peticion_mala_es_un_4xx_en_json_y_cierra_la_conexion(peticion
         assert cabeceras["connection"] == "close"
         assert cuerpo.startswith(b'{"error":{"type":"invalid_request_error"')
         assert await reader.read() == b""  # closed
+
+
+async def test_nada_despues_de_connection_close_se_atiende():
+    vistas = []
+
+    async def manejar(p: Peticion) -> Respuesta:
+        vistas.append(p.ruta)
+        return Respuesta.json({})
+
+    servidor = ServidorHttp(manejar)
+    port = free_port()
+    await servidor.escuchar("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET /fin HTTP/1.1\r\nConnection: close\r\n\r\nPOST /pagar HTTP/1.1\r\n\r\n")
+        assert (await leer_respuesta(reader))[1]["connection"] == "close"
+        assert await reader.read() == b""
+        await asyncio.sleep(0.05)
+        assert vistas == ["/fin"]  # /pagar was never read, so never run
+    finally:
+        writer.close()
+        await servidor.cerrar(espera=0.5)
 
 
 async def test_connection_close_y_un_bug_del_manejador():

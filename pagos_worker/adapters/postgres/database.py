@@ -31,24 +31,26 @@ async def precalentar(engine: AsyncEngine, conexiones: int, *, timeout: float = 
     """Open `conexiones` of the pool's connections together and give them back to it. Best effort,
     for at most `timeout`: with the database away they are opened later, on demand."""
     todas = asyncio.Event()
-    abiertas = 0
+    abiertas: set[asyncio.Task[None] | None] = set()
 
     async def una() -> None:
-        nonlocal abiertas
         async with engine.connect():  # held until all are open, or the pool would hand one out twice
-            abiertas += 1
-            if abiertas == conexiones:
+            abiertas.add(asyncio.current_task())
+            if len(abiertas) == conexiones:
                 todas.set()
             await todas.wait()
 
     tareas = [asyncio.create_task(una()) for _ in range(conexiones)]
-    _, pendientes = await asyncio.wait(tareas, timeout=timeout)
-    todas.set()
-    for tarea in pendientes:
-        tarea.cancel()
-    resultados = await asyncio.gather(*tareas, return_exceptions=True)
+    try:
+        await asyncio.wait(tareas, timeout=timeout)
+    finally:  # also when this is cancelled: the open ones go back to the pool, the others stop trying
+        todas.set()
+        for tarea in tareas:
+            if tarea not in abiertas:
+                tarea.cancel()
+        resultados = await asyncio.gather(*tareas, return_exceptions=True)
     if fallos := [r for r in resultados if isinstance(r, BaseException)]:
-        log.warning("postgres.pool_sin_precalentar", abiertas=abiertas, de=conexiones, error=repr(fallos[0]))
+        log.warning("postgres.pool_sin_precalentar", abiertas=len(abiertas), de=conexiones, error=repr(fallos[0]))
 
 
 def asyncpg_dsn(url: str) -> str:

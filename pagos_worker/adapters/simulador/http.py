@@ -93,8 +93,8 @@ class _Conexion(asyncio.Protocol):
             return
         self._buffer += data
         try:
-            while (peticion := self._siguiente()) is not None:
-                self._encolar(peticion)
+            while not self._cerrando and (peticion := self._siguiente()) is not None:
+                self._encolar(peticion)  # nothing after a `Connection: close` is read
         except _PeticionInvalidaError as exc:
             self._encolar((_error(exc.status, str(exc)), True))  # after what came before it
 
@@ -118,7 +118,7 @@ class _Conexion(asyncio.Protocol):
         if "transfer-encoding" in cabeceras:
             raise _PeticionInvalidaError(411, "A Content-Length body is required")
         largo_texto = cabeceras.get("content-length", "0")
-        if not largo_texto.isdigit():
+        if not (largo_texto.isascii() and largo_texto.isdigit()):  # isdigit alone takes "²"
             raise _PeticionInvalidaError(400, "Invalid Content-Length")
         largo = int(largo_texto)
         if largo > MAX_CUERPO:

@@ -12,6 +12,8 @@ Idempotency-Key, so a request that did reach Stripe is never paid twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import ssl
 import time
 from collections.abc import Mapping
@@ -22,6 +24,14 @@ from urllib.parse import urlsplit
 MAX_CABECERAS = 64 * 1024
 MAX_CUERPO = 16 * 1024 * 1024
 _AGOTADA = object()  # the parse needs more bytes
+
+
+_HEX = re.compile(rb"[0-9a-fA-F]{1,16}")
+
+
+def _digitos(texto: str) -> bool:
+    """Only ASCII digits: `str.isdigit` also takes "²", which `int` refuses."""
+    return texto.isascii() and texto.isdigit()
 
 
 class SinRespuestaError(Exception):
@@ -50,10 +60,10 @@ class _Conexion(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.cerrada = True
         if self._espera is not None and not self._espera.done():
-            try:
-                respuesta = self._analizar(fin_de_datos=True)
-            except SinRespuestaError:
-                respuesta = _AGOTADA
+            respuesta: RespuestaHttp | object = _AGOTADA
+            if exc is None:  # a clean end completes a read-until-close body; a reset never does
+                with contextlib.suppress(SinRespuestaError):
+                    respuesta = self._analizar(fin_de_datos=True)
             if isinstance(respuesta, RespuestaHttp):
                 self._espera.set_result(respuesta)
             else:
@@ -102,7 +112,7 @@ class _Conexion(asyncio.Protocol):
             return _AGOTADA
         linea, *lineas = buffer[:fin].decode("latin-1").split("\r\n")
         partes = linea.split(" ", 2)
-        if len(partes) < 2 or not partes[0].startswith("HTTP/1.") or not partes[1].isdigit():  # noqa: PLR2004
+        if len(partes) < 2 or not partes[0].startswith("HTTP/1.") or not _digitos(partes[1]):  # noqa: PLR2004
             raise SinRespuestaError(f"respuesta que no es HTTP: {linea[:80]!r}")
         version, status = partes[0], int(partes[1])
         cabeceras: dict[str, str] = {}
@@ -130,7 +140,7 @@ def _cuerpo(
     if "chunked" in cabeceras.get("transfer-encoding", "").lower():
         return _chunked(buffer, inicio)
     if (largo_texto := cabeceras.get("content-length")) is not None:
-        if not largo_texto.isdigit() or int(largo_texto) > MAX_CUERPO:
+        if not _digitos(largo_texto) or int(largo_texto) > MAX_CUERPO:
             raise SinRespuestaError(f"Content-Length inválido: {largo_texto[:20]!r}")
         largo = int(largo_texto)
         return bytes(buffer[inicio : inicio + largo]) if len(buffer) >= inicio + largo else None
@@ -146,15 +156,15 @@ def _chunked(buffer: bytearray, posicion: int) -> bytes | None:
         if fin_linea < 0:
             return None
         tamano_texto = bytes(buffer[posicion:fin_linea]).split(b";", 1)[0].strip()
-        try:
-            tamano = int(tamano_texto, 16)
-        except ValueError:
-            raise SinRespuestaError("chunk con tamaño inválido") from None
+        if not _HEX.fullmatch(tamano_texto):  # int(x, 16) would take "-6", "0x6" or "6_0"
+            raise SinRespuestaError("chunk con tamaño inválido")
+        tamano = int(tamano_texto, 16)
         if tamano > MAX_CUERPO:
             raise SinRespuestaError("chunk demasiado grande")
         inicio = fin_linea + 2
-        if tamano == 0:  # trailers, if any, then an empty line
-            return b"".join(partes) if buffer.find(b"\r\n", inicio) >= 0 else None
+        if tamano == 0:  # then an empty line, or trailer lines and an empty line
+            completo = buffer[inicio : inicio + 2] == b"\r\n" or buffer.find(b"\r\n\r\n", inicio) >= 0
+            return b"".join(partes) if completo else None
         if len(buffer) < inicio + tamano + 2:
             return None
         partes.append(bytes(buffer[inicio : inicio + tamano]))

@@ -63,8 +63,8 @@ async def _run(n: int, concurrencia: int, url: str) -> list[dict[str, Any]]:
     async with (
         aiohttp.ClientSession(connector=connector) as session,
         StripePasarelaDePagos(config, Destinos()) as pasarela,
+        ClienteHttp(url) as http,
     ):
-        http = ClienteHttp(url)
 
         async def via_adaptador(_: int) -> None:
             pago = Pago.crear(id_pago=uuid.uuid4(), id_afiliado="afiliado_1",
@@ -82,14 +82,11 @@ async def _run(n: int, concurrencia: int, url: str) -> list[dict[str, Any]]:
                          "Idempotency-Key": uuid.uuid4().hex}  # fmt: skip
             orjson.loads((await http.post("/v1/transfers", cuerpo, cabeceras, timeout=10)).cuerpo)
 
-        try:
-            return [
-                await _medir("aiohttp a pelo", n, concurrencia, aiohttp_a_pelo),
-                await _medir("ClienteHttp a pelo", n, concurrencia, cliente_a_pelo),
-                await _medir("StripePasarelaDePagos", n, concurrencia, via_adaptador),
-            ]
-        finally:
-            await http.cerrar()
+        return [
+            await _medir("aiohttp a pelo", n, concurrencia, aiohttp_a_pelo),
+            await _medir("ClienteHttp a pelo", n, concurrencia, cliente_a_pelo),
+            await _medir("StripePasarelaDePagos", n, concurrencia, via_adaptador),
+        ]
 
 
 def main(n: int = 5000, concurrencia: int = 50) -> list[dict[str, Any]]:

@@ -91,13 +91,9 @@ async def test_el_cliente_mantiene_la_conexion_y_lee_cuerpos_con_longitud_y_chun
 
     app = web.Application()
     app.router.add_post("/base/eco", eco)
-    async with servidor_aiohttp(app) as url:
-        cliente = ClienteHttp(url + "/base/")
-        try:
-            respuestas = [await post(cliente, f"n={i}".encode()) for i in range(3)]
-            chunked = await cliente.post("/eco?chunked=1", b"x=y", {"X-Prueba": "c"}, timeout=5)
-        finally:
-            await cliente.cerrar()
+    async with servidor_aiohttp(app) as url, ClienteHttp(url + "/base/") as cliente:
+        respuestas = [await post(cliente, f"n={i}".encode()) for i in range(3)]
+        chunked = await cliente.post("/eco?chunked=1", b"x=y", {"X-Prueba": "c"}, timeout=5)
     assert [r.status for r in respuestas] == [200, 200, 200]
     assert [r.cuerpo for r in respuestas] == [b'{"eco": "n=0"}', b'{"eco": "n=1"}', b'{"eco": "n=2"}']
     assert respuestas[0].cabeceras["x-vista"] == "si"
@@ -115,12 +111,8 @@ async def test_un_cuerpo_hasta_el_cierre_y_una_conexion_que_el_servidor_cerro_no
         writer.write(b'HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{"hasta": "el cierre"}')
         await writer.drain()
 
-    async with servidor_crudo(atender) as url:
-        cliente = ClienteHttp(url)
-        try:
-            uno, dos = await post(cliente), await post(cliente)
-        finally:
-            await cliente.cerrar()
+    async with servidor_crudo(atender) as url, ClienteHttp(url) as cliente:
+        uno, dos = await post(cliente), await post(cliente)
     assert uno.cuerpo == dos.cuerpo == b'{"hasta": "el cierre"}'
     assert conexiones == 2
 
@@ -131,14 +123,10 @@ async def test_una_conexion_cerrada_mientras_espera_se_descarta_sin_fallar_la_si
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
         await writer.drain()  # then closed by the server: an idle keep-alive connection it drops
 
-    async with servidor_crudo(atender) as url:
-        cliente = ClienteHttp(url)
-        try:
-            await post(cliente)
-            await asyncio.sleep(0.1)  # the FIN arrives while the connection is idle
-            assert (await post(cliente)).status == 200
-        finally:
-            await cliente.cerrar()
+    async with servidor_crudo(atender) as url, ClienteHttp(url) as cliente:
+        await post(cliente)
+        await asyncio.sleep(0.1)  # the FIN arrives while the connection is idle
+        assert (await post(cliente)).status == 200
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="makes its certificate with openssl")
@@ -161,15 +149,14 @@ async def test_https_verifica_el_certificado_del_servidor(tmp_path):
     port = free_port()
     await web.TCPSite(runner, "localhost", port, ssl_context=del_servidor).start()
     try:
-        confia = ClienteHttp(f"https://localhost:{port}", ssl_context=ssl.create_default_context(cafile=str(cert)))
-        desconfia = ClienteHttp(f"https://localhost:{port}")  # the system's CAs: a self-signed one is refused
-        try:
+        url = f"https://localhost:{port}"
+        async with (
+            ClienteHttp(url, ssl_context=ssl.create_default_context(cafile=str(cert))) as confia,
+            ClienteHttp(url) as desconfia,  # the system's CAs: a self-signed one is refused
+        ):
             assert (await post(confia)).cuerpo == b'{"tls": true}'
             with pytest.raises(SinRespuestaError, match="CERTIFICATE_VERIFY_FAILED"):
                 await post(desconfia)
-        finally:
-            await confia.cerrar()
-            await desconfia.cerrar()
     finally:
         await runner.cleanup()
 
@@ -191,13 +178,9 @@ async def test_lo_que_no_es_una_respuesta_completa_es_sin_respuesta(respuesta):
         writer.write(respuesta)
         await writer.drain()
 
-    async with servidor_crudo(atender) as url:
-        cliente = ClienteHttp(url)
-        try:
-            with pytest.raises(SinRespuestaError):
-                await post(cliente)
-        finally:
-            await cliente.cerrar()
+    async with servidor_crudo(atender) as url, ClienteHttp(url) as cliente:
+        with pytest.raises(SinRespuestaError):
+            await post(cliente)
 
 
 async def test_los_trailers_de_un_chunked_se_leen_enteros():
@@ -210,13 +193,9 @@ async def test_los_trailers_de_un_chunked_se_leen_enteros():
             writer.write(b"\r\n")
             await writer.drain()
 
-    async with servidor_crudo(atender) as url:
-        cliente = ClienteHttp(url)
-        try:
-            assert (await post(cliente)).cuerpo == b"{}"
-            assert (await post(cliente)).cuerpo == b"{}"  # the same connection, nothing left over
-        finally:
-            await cliente.cerrar()
+    async with servidor_crudo(atender) as url, ClienteHttp(url) as cliente:
+        assert (await post(cliente)).cuerpo == b"{}"
+        assert (await post(cliente)).cuerpo == b"{}"  # the same connection, nothing left over
 
 
 async def test_el_plazo_corta_la_espera_y_la_conexion_no_vuelve_al_pool():
@@ -232,14 +211,10 @@ async def test_el_plazo_corta_la_espera_y_la_conexion_no_vuelve_al_pool():
         await writer.drain()
         await reader.read()
 
-    async with servidor_crudo(atender) as url:
-        cliente = ClienteHttp(url)
-        try:
-            with pytest.raises(TimeoutError):
-                await post(cliente, timeout=0.2)
-            assert (await post(cliente)).cuerpo == b"{}"  # a new connection: the late answer is not read
-        finally:
-            await cliente.cerrar()
+    async with servidor_crudo(atender) as url, ClienteHttp(url) as cliente:
+        with pytest.raises(TimeoutError):
+            await post(cliente, timeout=0.2)
+        assert (await post(cliente)).cuerpo == b"{}"  # a new connection: the late answer is not read
     assert conexiones == 2
 
 
@@ -259,8 +234,10 @@ def test_solo_urls_http():
 
 
 @contextlib.asynccontextmanager
-async def servidor_propio() -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
-    async def manejar(p: Peticion) -> Respuesta:
+async def servidor_propio(
+    manejar: Callable[[Peticion], Awaitable[Respuesta]] | None = None,
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    async def eco(p: Peticion) -> Respuesta:
         if p.ruta == "/lento":
             await asyncio.sleep(0.2)
         if p.ruta == "/bug":
@@ -268,7 +245,7 @@ async def servidor_propio() -> AsyncIterator[tuple[asyncio.StreamReader, asyncio
         return Respuesta.json({"metodo": p.metodo, "ruta": p.ruta, "query": p.query, "cuerpo": p.cuerpo.decode(),
                                "x": p.cabeceras.get("x-prueba")})  # fmt: skip
 
-    servidor = ServidorHttp(manejar)
+    servidor = ServidorHttp(manejar or eco)
     port = free_port()
     await servidor.escuchar("127.0.0.1", port)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -327,19 +304,12 @@ async def test_nada_despues_de_connection_close_se_atiende():
         vistas.append(p.ruta)
         return Respuesta.json({})
 
-    servidor = ServidorHttp(manejar)
-    port = free_port()
-    await servidor.escuchar("127.0.0.1", port)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
+    async with servidor_propio(manejar) as (reader, writer):
         writer.write(b"GET /fin HTTP/1.1\r\nConnection: close\r\n\r\nPOST /pagar HTTP/1.1\r\n\r\n")
         assert (await leer_respuesta(reader))[1]["connection"] == "close"
         assert await reader.read() == b""
         await asyncio.sleep(0.05)
         assert vistas == ["/fin"]  # /pagar was never read, so never run
-    finally:
-        writer.close()
-        await servidor.cerrar(espera=0.5)
 
 
 async def test_connection_close_y_un_bug_del_manejador():

@@ -85,8 +85,8 @@ class _Reintentar:
 class StripePasarelaDePagos:
     """Use as `async with`, or call `cerrar()`: it keeps connections to the gateway open."""
 
-    def __init__(self, config: StripeConfig, destinos: Destinos, http: ClienteHttp | None = None) -> None:
-        self._http = http or ClienteHttp(config.api_base)
+    def __init__(self, config: StripeConfig, destinos: Destinos) -> None:
+        self._http = ClienteHttp(config.api_base)
         self._config = config
         self._destinos = destinos
         self._limite = asyncio.Semaphore(config.concurrencia)

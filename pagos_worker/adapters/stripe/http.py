@@ -18,7 +18,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Self, cast
 from urllib.parse import urlsplit
 
 MAX_CABECERAS = 64 * 1024
@@ -192,6 +192,12 @@ class ClienteHttp:
         self._inactividad_s = inactividad_s
         self._libres: list[_Conexion] = []
         self._todas: set[_Conexion] = set()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.cerrar()
 
     async def post(self, ruta: str, cuerpo: bytes, cabeceras: Mapping[str, str], *, timeout: float) -> RespuestaHttp:
         lineas = [

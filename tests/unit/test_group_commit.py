@@ -75,3 +75,56 @@ async def test_flush_que_devuelve_de_menos_es_un_error():
 def test_parametros_invalidos():
     with pytest.raises(ValueError, match="at least 1"):
         GroupCommitter(Flusher(), max_batch=0)
+    with pytest.raises(ValueError, match="linger"):
+        GroupCommitter(Flusher(), max_batch=5, linger=-1)
+
+
+async def test_submit_many_va_en_un_solo_lote():
+    flusher = Flusher()
+    committer = GroupCommitter(flusher, max_batch=50, max_in_flight=1)
+    assert await committer.submit_many([1, 2, 3]) == [10, 20, 30]
+    assert flusher.batches == [[1, 2, 3]]
+
+
+async def test_submit_many_respeta_el_maximo_del_lote():
+    flusher = Flusher(delay=0)
+    committer = GroupCommitter(flusher, max_batch=2, max_in_flight=1)
+    assert await committer.submit_many([1, 2, 3, 4, 5]) == [10, 20, 30, 40, 50]
+    assert flusher.batches == [[1, 2], [3, 4], [5]]
+
+
+async def test_con_linger_espera_a_los_que_llegan_despues():
+    flusher = Flusher(delay=0)
+    committer = GroupCommitter(flusher, max_batch=50, max_in_flight=1, linger=0.05)
+    loop = asyncio.get_running_loop()
+    inicio = loop.time()
+    first = asyncio.create_task(committer.submit(1))
+    await asyncio.sleep(0.01)
+    assert flusher.batches == []  # still lingering
+    second = asyncio.create_task(committer.submit(2))
+    assert (await first, await second) == (10, 20)
+    assert flusher.batches == [[1, 2]]
+    assert loop.time() - inicio >= 0.045  # from the first item, not from the last
+
+
+async def test_con_linger_un_lote_lleno_no_espera():
+    flusher = Flusher(delay=0)
+    committer = GroupCommitter(flusher, max_batch=3, max_in_flight=1, linger=10)
+    assert await asyncio.wait_for(committer.submit_many([1, 2, 3]), timeout=1) == [10, 20, 30]
+    assert flusher.batches == [[1, 2, 3]]
+
+
+async def test_con_linger_el_lote_siguiente_espera_desde_que_termina_el_anterior():
+    flusher = Flusher(delay=0.1)
+    committer = GroupCommitter(flusher, max_batch=50, max_in_flight=1, linger=0.05)
+    loop = asyncio.get_running_loop()
+    first = asyncio.create_task(committer.submit(1))
+    await asyncio.sleep(0.07)  # the first batch lingered 0.05 s and is being written (0.1 s)
+    second = asyncio.create_task(committer.submit(2))
+    await first
+    fin_primero = loop.time()
+    await asyncio.sleep(0.03)
+    third = asyncio.create_task(committer.submit(3))
+    assert (await second, await third) == (20, 30)
+    assert flusher.batches == [[1], [2, 3]]
+    assert loop.time() - fin_primero >= 0.05 + 0.1 - 0.005

@@ -2,7 +2,9 @@
 
 With many payments in flight, writing each in its own transaction makes the database's commit
 rate the ceiling. Calls that arrive while a flush is running wait for the next one, so batches grow
-with load and an idle system still flushes each call at once (no timer, no added latency).
+with load. Without a `linger` an idle system flushes each call at once; with one, every batch short
+of full waits that long for company — a few milliseconds of latency for far fewer transactions,
+and far fewer wake-ups of every process involved, at moderate load.
 """
 
 from __future__ import annotations
@@ -16,16 +18,29 @@ R = TypeVar("R")
 
 
 class GroupCommitter(Generic[T, R]):
-    """`flush(items)` must return one result per item, in order, or raise (every caller gets the error)."""
+    """`flush(items)` must return one result per item, in order, or raise (every caller gets the error).
+
+    `linger` (seconds): a batch smaller than `max_batch` is started that long after it could have
+    been (nothing of it in flight), with whatever arrived meanwhile: under moderate load, fewer and
+    larger transactions instead of one flush right after another, each of a few items; a full batch
+    never waits."""
 
     def __init__(
-        self, flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]], *, max_batch: int, max_in_flight: int = 2
+        self,
+        flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
+        *,
+        max_batch: int,
+        max_in_flight: int = 2,
+        linger: float = 0.0,
     ) -> None:
-        if max_batch < 1 or max_in_flight < 1:
-            raise ValueError("max_batch and max_in_flight must be at least 1")
+        if max_batch < 1 or max_in_flight < 1 or linger < 0:
+            raise ValueError("max_batch and max_in_flight must be at least 1, linger not negative")
         self._flush = flush
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
+        self._linger = linger
+        self._timer: asyncio.TimerHandle | None = None
+        self._lingered = False  # the pending items have waited their `linger`
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -36,14 +51,35 @@ class GroupCommitter(Generic[T, R]):
         self._start_flushes()
         return await future
 
+    async def submit_many(self, items: Sequence[T]) -> list[R]:
+        """Several items at once: they go in the same batch (as far as `max_batch` allows)."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[R]] = [loop.create_future() for _ in items]
+        self._pending.extend(zip(items, futures, strict=True))
+        self._start_flushes()
+        return list(await asyncio.gather(*futures))
+
     def _start_flushes(self) -> None:
         while self._pending and self._in_flight < self._max_in_flight:
+            if self._linger and not self._lingered and len(self._pending) < self._max_batch:
+                if self._timer is None:
+                    self._timer = asyncio.get_running_loop().call_later(self._linger, self._lingered_enough)
+                return
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._lingered = False
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             self._in_flight += 1
             task = asyncio.create_task(self._run(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _lingered_enough(self) -> None:
+        self._timer = None
+        self._lingered = True
+        self._start_flushes()
 
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:

@@ -62,6 +62,10 @@ WHERE o.id = v.id AND o.publicado_en IS NULL
 """)
 )
 
+# Well under any relay grace period: an event is unmarked (and would be published again by a relay
+# if this process died) for at most about this long after the broker confirmed it.
+_ESPERA_MARCAS = 0.05
+
 
 class PostgresLoteOutbox:
     def __init__(self, driver: Any, eventos: Sequence[EventoPendiente]) -> None:  # noqa: ANN401 - asyncpg
@@ -90,15 +94,16 @@ class PostgresOutboxStore:
         self._conexion = ConexionFija(engine)  # a relay runs its lots one after another
         self._en_uso = False
         self._listener = _NotifyListener(asyncpg_dsn(database_url), OUTBOX_CHANNEL)
-        # Marks of events published right after their commit: one statement for all that were
-        # confirmed by the broker while the previous one ran, on a connection of their own.
-        self._marcas = GroupCommitter(self._marcar_lote, max_batch=2000, max_in_flight=1)
+        # Marks of events published right after their commit: one statement for all that the broker
+        # confirmed within `_ESPERA_MARCAS` (or while the previous one ran), on a connection of their
+        # own. Nothing waits on a mark but the publication's task; the events are already out.
+        self._marcas = GroupCommitter(self._marcar_lote, max_batch=2000, max_in_flight=1, linger=_ESPERA_MARCAS)
         # A plan for the table as it is at each mark (see repository._AJUSTES): a generic one made
         # while the outbox was empty would join it by a sequential scan.
         self._conexion_marcas = ConexionFija(engine, {"plan_cache_mode": "force_custom_plan"})
 
     async def marcar_publicados(self, eventos: Sequence[EventoPendiente], cuando: datetime) -> None:
-        await asyncio.gather(*(self._marcas.submit((e, cuando)) for e in eventos))
+        await self._marcas.submit_many([(e, cuando) for e in eventos])
 
     async def _marcar_lote(self, marcas: Sequence[tuple[EventoPendiente, datetime]]) -> list[None]:
         params = {"ids": [e.id for e, _ in marcas], "cuandos": [cuando for _, cuando in marcas]}

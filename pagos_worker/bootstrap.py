@@ -178,6 +178,7 @@ async def bootstrap(
                 engine,
                 max_batch=settings.db_batch_max,
                 max_in_flight=settings.db_flushes_in_flight,
+                linger=settings.db_flush_linger_ms / 1000,
                 publicador=owner if servicio.publicacion else None,
                 al_confirmar=servicio.publicacion.encolar if servicio.publicacion else None,
             )

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1)
     db_batch_max: int = Field(200, ge=1, description="payments per group-commit transaction at most")
     db_flushes_in_flight: int = Field(1, ge=1, description="group-commit transactions of each kind at once")
+    db_flush_linger_ms: float = Field(
+        5.0, ge=0, le=1000, description="a group-commit batch waits this long for more payments (0: none)"
+    )
 
     # Gateway: "stripe" (Stripe's HTTP API; the embedded simulator unless stripe_api_base is set)
     # or "simulada" (simulated in process, no HTTP).

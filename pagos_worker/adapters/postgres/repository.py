@@ -124,6 +124,7 @@ class PostgresPagoRepository:
         *,
         max_batch: int = 200,
         max_in_flight: int = 2,
+        linger: float = 0.0,
         publicador: str | None = None,
         al_confirmar: Callable[[Sequence[EventoPendiente]], None] | None = None,
     ) -> None:
@@ -132,8 +133,12 @@ class PostgresPagoRepository:
         self._engine = engine
         self._publicador = publicador
         self._al_confirmar = al_confirmar
-        self._reclamos = GroupCommitter(self._reclamar_lote, max_batch=max_batch, max_in_flight=max_in_flight)
-        self._resultados = GroupCommitter(self._guardar_lote, max_batch=max_batch, max_in_flight=max_in_flight)
+        self._reclamos = GroupCommitter(
+            self._reclamar_lote, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger
+        )
+        self._resultados = GroupCommitter(
+            self._guardar_lote, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger
+        )
         # One connection per flush slot, kept: a flush never waits for (or pays for) a checkout.
         self._libres = [ConexionFija(engine, _AJUSTES) for _ in range(2 * max_in_flight)]
 

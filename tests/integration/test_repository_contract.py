@@ -228,3 +228,52 @@ async def test_un_reclamo_no_recorre_una_tabla_que_crecio_sin_estadisticas(postg
         await conn.close()
     assert leidas is not None
     assert leidas < 50_000, f"{leidas} filas leídas en recorridos secuenciales de pagos"
+
+
+@pytest.mark.integration
+async def test_guardar_resultados_no_recorre_los_reclamos_ya_terminados(postgres_server):
+    """Between two vacuums an index holds an entry for every row version it ever matched. The result
+    statement looks its payments up by primary key: a partial index over PROCESANDO rows, which
+    statistics say are few, tempted the planner into reading every payment processed since the last
+    vacuum (a bitmap scan over thousands of dead entries) to write ten results."""
+    url = await create_database(postgres_server)
+    engine = create_engine(url, pool_size=4)
+    async with engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE pagos SET (autovacuum_enabled = false)"))
+        await conn.execute(
+            text("""
+                INSERT INTO pagos (id_pago, id_afiliado, monto, moneda, estado, fecha_creacion, intentos,
+                                   lease_owner, lease_expira)
+                SELECT gen_random_uuid(), 'a', 1, 'USD', 'PROCESANDO', now(), 1, 'w0', now() + interval '1 hour'
+                FROM generate_series(1, 30000)
+            """)
+        )
+        await conn.execute(
+            text(
+                "UPDATE pagos SET estado = 'EXITOSO', lease_owner = NULL, lease_expira = NULL WHERE lease_owner = 'w0'"
+            )
+        )
+        await conn.execute(text("ANALYZE pagos"))
+    repo = PostgresPagoRepository(engine, max_batch=50, max_in_flight=1)
+    reclamos = await asyncio.gather(*(repo.reclamar(solicitud()) for _ in range(10)))
+    for r in reclamos:
+        r.pago.marcar_exitoso("tr_1", T0 + timedelta(seconds=1))
+    assert all(await asyncio.gather(*(repo.guardar_resultado(r.pago) for r in reclamos)))
+    await repo.close()
+    await engine.dispose()  # the backends exit, and report their statistics as they do
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        leidas = None
+        for _ in range(50):
+            leidas = await conn.fetchval(
+                "SELECT sum(idx_tup_read) FROM pg_stat_user_indexes"
+                " WHERE relname = 'pagos' AND indexrelname <> 'pk_pagos'"
+            )
+            otros = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            if otros == 1:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    assert leidas is not None
+    assert leidas < 1_000, f"{leidas} entradas leídas de índices parciales de pagos para escribir 10 resultados"

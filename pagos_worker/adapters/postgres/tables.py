@@ -57,7 +57,7 @@ pagos = Table(
 )
 
 # The reconciler looks for payments whose lease has expired; operators for those needing attention.
-Index("ix_pagos_lease_expira_procesando", pagos.c.lease_expira, postgresql_where=text("estado = 'PROCESANDO'"))
+Index("ix_pagos_lease_expira", pagos.c.lease_expira, postgresql_where=text("lease_expira IS NOT NULL"))
 Index("ix_pagos_requiere_atencion", pagos.c.fecha_creacion, postgresql_where=text("requiere_atencion"))
 
 outbox = Table(

@@ -55,7 +55,7 @@ class Escenario:
 
 ESCENARIOS = {
     "pasarela": Escenario("pasarela", 12_000, 200, 100, 200),
-    "cpu": Escenario("cpu", 200_000, 5, 200, 300, workers=2),
+    "cpu": Escenario("cpu", 300_000, 5, 200, 300, workers=2),
     "latencia": Escenario(
         "latencia",
         60_000,

@@ -95,16 +95,17 @@ async def test_submit_many_respeta_el_maximo_del_lote():
 
 async def test_con_linger_espera_a_los_que_llegan_despues():
     flusher = Flusher(delay=0)
-    committer = GroupCommitter(flusher, max_batch=50, max_in_flight=1, linger=0.05)
+    committer = GroupCommitter(flusher, max_batch=50, max_in_flight=1, linger=0.2)
     loop = asyncio.get_running_loop()
     inicio = loop.time()
     first = asyncio.create_task(committer.submit(1))
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
     assert flusher.batches == []  # still lingering
     second = asyncio.create_task(committer.submit(2))
     assert (await first, await second) == (10, 20)
     assert flusher.batches == [[1, 2]]
-    assert loop.time() - inicio >= 0.045  # from the first item, not from the last
+    # From the first item (0.2 s), not from the last one (0.3 s).
+    assert 0.19 <= loop.time() - inicio < 0.27
 
 
 async def test_con_linger_un_lote_lleno_no_espera():
@@ -116,10 +117,10 @@ async def test_con_linger_un_lote_lleno_no_espera():
 
 async def test_con_linger_el_lote_siguiente_espera_desde_que_termina_el_anterior():
     flusher = Flusher(delay=0.1)
-    committer = GroupCommitter(flusher, max_batch=50, max_in_flight=1, linger=0.05)
+    committer = GroupCommitter(flusher, max_batch=50, max_in_flight=1, linger=0.1)
     loop = asyncio.get_running_loop()
     first = asyncio.create_task(committer.submit(1))
-    await asyncio.sleep(0.07)  # the first batch lingered 0.05 s and is being written (0.1 s)
+    await asyncio.sleep(0.15)  # the first batch lingered 0.1 s and is being written (0.1 s)
     second = asyncio.create_task(committer.submit(2))
     await first
     fin_primero = loop.time()
@@ -127,4 +128,5 @@ async def test_con_linger_el_lote_siguiente_espera_desde_que_termina_el_anterior
     third = asyncio.create_task(committer.submit(3))
     assert (await second, await third) == (20, 30)
     assert flusher.batches == [[1], [2, 3]]
-    assert loop.time() - fin_primero >= 0.05 + 0.1 - 0.005
+    # Its linger, then its own write; without the linger only the write (0.1 s).
+    assert loop.time() - fin_primero >= 0.1 + 0.1 - 0.02

@@ -62,8 +62,9 @@ WHERE o.id = v.id AND o.publicado_en IS NULL
 """)
 )
 
-# Well under any relay grace period: an event is unmarked (and would be published again by a relay
-# if this process died) for at most about this long after the broker confirmed it.
+# Well under the relay grace period (`PAGOS_RELAY_GRACE_SECONDS`, 5 s by default): an event is
+# unmarked (and would be published again by a relay if this process died) for at most about this
+# long after the broker confirmed it.
 _ESPERA_MARCAS = 0.05
 
 

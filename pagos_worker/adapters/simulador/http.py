@@ -170,6 +170,9 @@ class _Conexion(asyncio.Protocol):
             self._transport.abort()
 
 
+_BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
+
+
 class ServidorHttp:
     def __init__(self, manejar: Manejador) -> None:
         self.manejar = manejar
@@ -179,7 +182,10 @@ class ServidorHttp:
 
     async def escuchar(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Conexion(self), host, port)
+        # Every replica opens up to its gateway concurrency in connections at once (at start, or
+        # when a burst finds its idle ones gone): with asyncio's default backlog of 100 the accept
+        # queue overflows, and each connection it drops waits for the client's SYN retry, a second.
+        self._server = await loop.create_server(lambda: _Conexion(self), host, port, backlog=_BACKLOG)
 
     async def cerrar(self, espera: float = 1.0) -> None:
         """Stop listening; requests in progress get `espera` seconds, then connections are cut."""

@@ -22,7 +22,7 @@ def upgrade() -> None:
     # be planned over this index: between vacuums it holds every claim ever made, and the planner,
     # told that PROCESANDO rows are few, read them all to write a handful of results. The reconciler's
     # "lease_expira < :antes" implies "lease_expira IS NOT NULL" and still uses it. A plain CREATE
-    # INDEX: it blocks writes to pagos while it reads the table once (about a second per million).
+    # INDEX: it blocks writes to pagos while it reads the table once.
     op.create_index(
         "ix_pagos_lease_expira", "pagos", ["lease_expira"], postgresql_where=sa.text("lease_expira IS NOT NULL")
     )

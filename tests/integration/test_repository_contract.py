@@ -194,6 +194,24 @@ async def test_atascados_son_los_de_lease_vencido(subject):
     assert [p.id_pago for p in atascados] == [vencido.id_pago]
 
 
+async def _estadistica_de_cerrados(url: str, consulta: str) -> object:
+    """`consulta` on PostgreSQL's statistics once every other connection to the database has gone
+    (backends report theirs as they exit; the engine was just disposed), or after 5 s."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        valor = None
+        for _ in range(50):
+            valor = await conn.fetchval(consulta)
+            otros = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            if otros == 1:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    assert valor is not None
+    return valor
+
+
 @pytest.mark.integration
 async def test_un_reclamo_no_recorre_una_tabla_que_crecio_sin_estadisticas(postgres_server):
     """The claim's plan is made for the table as it is: statements prepared while `pagos` was nearly
@@ -215,18 +233,7 @@ async def test_un_reclamo_no_recorre_una_tabla_que_crecio_sin_estadisticas(postg
         assert (await repo.reclamar(solicitud())).reclamado
     await repo.close()
     await engine.dispose()  # the backends exit, and report their statistics as they do
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        leidas = None
-        for _ in range(50):
-            leidas = await conn.fetchval("SELECT seq_tup_read FROM pg_stat_user_tables WHERE relname = 'pagos'")
-            otros = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
-            if otros == 1:
-                break
-            await asyncio.sleep(0.1)
-    finally:
-        await conn.close()
-    assert leidas is not None
+    leidas = await _estadistica_de_cerrados(url, "SELECT seq_tup_read FROM pg_stat_user_tables WHERE relname = 'pagos'")
     assert leidas < 50_000, f"{leidas} filas leídas en recorridos secuenciales de pagos"
 
 
@@ -261,19 +268,8 @@ async def test_guardar_resultados_no_recorre_los_reclamos_ya_terminados(postgres
     assert all(await asyncio.gather(*(repo.guardar_resultado(r.pago) for r in reclamos)))
     await repo.close()
     await engine.dispose()  # the backends exit, and report their statistics as they do
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        leidas = None
-        for _ in range(50):
-            leidas = await conn.fetchval(
-                "SELECT sum(idx_tup_read) FROM pg_stat_user_indexes"
-                " WHERE relname = 'pagos' AND indexrelname <> 'pk_pagos'"
-            )
-            otros = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
-            if otros == 1:
-                break
-            await asyncio.sleep(0.1)
-    finally:
-        await conn.close()
-    assert leidas is not None
+    leidas = await _estadistica_de_cerrados(
+        url,
+        "SELECT sum(idx_tup_read) FROM pg_stat_user_indexes WHERE relname = 'pagos' AND indexrelname <> 'pk_pagos'",
+    )
     assert leidas < 1_000, f"{leidas} entradas leídas de índices parciales de pagos para escribir 10 resultados"

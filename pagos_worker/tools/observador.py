@@ -82,10 +82,18 @@ class Publicador:
     `por_lote` (the benchmark, no restarts): no callback per message — one would cost the client's
     thread the GIL for every message, in the process that stamps the events' arrival — and a flush
     every few dozen confirms them; a flush refused while the client reconnects would count as
-    failed messages that are in fact resent, so the chaos suite confirms each message instead."""
+    failed messages that are in fact resent, so the chaos suite confirms each message instead.
 
-    def __init__(self, client: pulsar.Client, topic: str, *, batching: bool = False, por_lote: bool = False) -> None:
+    `tick`: sleep at least that long when ahead of time, then send every message already due, as
+    an upstream service that sends what gathered in the last millisecond or two: the rate stays
+    fixed, the thread wakes once a tick instead of once a message, and `debidos` keeps each
+    message's due time, from which its latency is measured (the wait for the tick included)."""
+
+    def __init__(
+        self, client: pulsar.Client, topic: str, *, batching: bool = False, por_lote: bool = False, tick: float = 0.0
+    ) -> None:
         self._por_lote = por_lote
+        self._tick = tick
         self._producer = client.create_producer(
             topic, send_timeout_millis=0, block_if_queue_full=True, max_pending_messages=50_000,
             batching_enabled=batching, batching_max_publish_delay_ms=1, batching_max_messages=500,
@@ -112,7 +120,7 @@ class Publicador:
                 if sin_confirmar and espera > 0.05:  # noqa: PLR2004 - idle a while: confirm what went out
                     nativo.flush_async(functools.partial(self._respuesta, sin_confirmar))
                     sin_confirmar = 0
-                time.sleep(espera)
+                time.sleep(max(espera, self._tick))
             self.debidos.append(inicio + i / rate)
             self.enviados.append(time.monotonic())
             builder = _pulsar.MessageBuilder()

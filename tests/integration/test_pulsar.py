@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import uuid
 
@@ -14,6 +15,7 @@ from pagos_worker.application.handlers import PROCESADO
 from pagos_worker.application.ports.outbox import Mensaje
 from pagos_worker.embedded.pulsar import EmbeddedPulsar
 from pagos_worker.entrypoints.worker import CommandWorker
+from pagos_worker.tools.observador import Publicador
 from tests import pulsar_helpers
 from tests.conftest import free_port
 
@@ -134,4 +136,26 @@ async def test_comandos_malformados_van_a_la_dlq_sin_cambios_y_se_confirman(puls
     await source.close()
     await dlq.close()
     await conn.close()
+    observer.close()
+
+
+async def test_el_publicador_del_bench_por_ticks_no_adelanta_ni_pierde_mensajes(pulsar_url, topics):
+    """The benchmark's publisher at a fixed rate with a tick: nothing leaves before it is due, what
+    is due goes out together once a tick, the rate holds, and every message arrives in order."""
+    observer = pulsar_helpers.client(pulsar_url)
+    consumer = pulsar_helpers.subscribe(observer, topics.commands)
+    publicador = Publicador(observer, topics.commands, batching=True, por_lote=True, tick=0.02)
+    mensajes = [(b"%d" % i, None) for i in range(200)]
+    publicador.empezar(mensajes, rate=1000)
+    assert await asyncio.to_thread(publicador.esperar, 10)
+    assert all(enviado >= debido for enviado, debido in zip(publicador.enviados, publicador.debidos, strict=True))
+    # Once a tick, not once a message: at 1,000/s and 20 ms, about twenty a wake-up.
+    # (A message a millisecond, sent one by one, would make ~200 wake-ups.)
+    tandas = 1 + sum(b - a > 0.0005 for a, b in itertools.pairwise(publicador.enviados))
+    assert tandas <= 40  # 200 messages over 0.2 s in ticks of 20 ms: ~10
+    assert publicador.enviados[-1] - publicador.enviados[0] >= 0.19  # the rate, not faster
+    recibidos = await asyncio.to_thread(pulsar_helpers.receive, consumer, 200, 10)
+    assert [m.data() for m in recibidos] == [data for data, _ in mensajes]
+    assert publicador.confirmados == 200
+    publicador.cerrar()
     observer.close()

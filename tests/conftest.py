@@ -4,6 +4,7 @@ broker: the embedded ones, started here once per session, or those named by PAGO
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -67,6 +68,24 @@ async def create_database(server_url: str, *, migrated: bool = True) -> str:
     finally:
         await engine.dispose()
     return url
+
+
+async def estadistica_tras_cerrar(url: str, consulta: str) -> object:
+    """`consulta` on PostgreSQL's statistics once every other connection to the database has gone
+    (backends report theirs as they exit; the engine was just disposed), or after 5 s."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        valor = None
+        for _ in range(50):
+            valor = await conn.fetchval(consulta)
+            otros = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            if otros == 1:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    assert valor is not None
+    return valor
 
 
 @session_fixture

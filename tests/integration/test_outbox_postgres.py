@@ -13,9 +13,14 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
+from pagos_worker.adapters.postgres.database import create_engine
+from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
+from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
+from pagos_worker.application.ports.outbox import EventoPendiente
 from pagos_worker.application.relay import OutboxRelay
 from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago
+from tests.conftest import create_database, estadistica_tras_cerrar
 from tests.fakes import FakePublisher
 
 pytestmark = pytest.mark.integration
@@ -181,3 +186,38 @@ async def test_solo_lo_que_nadie_publica_por_si_mismo_despierta_a_los_relays(eng
     await pagos_procesados(postgres.repo(publicador="w1", al_confirmar=lambda _: None), 1)
     await espera
     assert time.monotonic() - inicio >= 0.6  # no NOTIFY: it waited out its timeout
+
+
+async def test_las_marcas_no_recorren_los_pendientes_aunque_la_cola_crezca(postgres_server):
+    """A mark looks its events up by key whatever the backlog: with a plan kept from when the outbox
+    was empty, each mark would walk every pending event (after a broker outage, all of them)."""
+    url = await create_database(postgres_server)
+    engine = create_engine(url, pool_size=4)
+    confirmados: list[EventoPendiente] = []
+    repo = PostgresPagoRepository(engine, publicador="w1", al_confirmar=confirmados.extend)
+    store = PostgresOutboxStore(engine, url)
+    for _ in range(8):  # past the 5 custom plans after which PostgreSQL may settle on a generic one
+        await pagos_procesados(repo, 1)
+        await store.marcar_publicados(confirmados[-1:], datetime.now(UTC))
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("""
+                WITH p AS (
+                    INSERT INTO pagos (id_pago, id_afiliado, monto, moneda, estado, fecha_creacion, intentos)
+                    SELECT gen_random_uuid(), 'a', 1, 'USD', 'EXITOSO', now(), 1 FROM generate_series(1, 50000)
+                    RETURNING id_pago
+                )
+                INSERT INTO outbox (event_id, event_type, id_pago, payload, publicador)
+                SELECT gen_random_uuid(), 'PagoExitoso', id_pago, '{}', 'w2' FROM p
+            """)
+        )
+    for _ in range(5):
+        await pagos_procesados(repo, 2)
+        await store.marcar_publicados(confirmados[-2:], datetime.now(UTC))
+    await store.close()
+    await repo.close()
+    await engine.dispose()  # the backends exit, and report their statistics as they do
+    leidas = await estadistica_tras_cerrar(
+        url, "SELECT seq_tup_read + idx_tup_fetch FROM pg_stat_user_tables WHERE relname = 'outbox'"
+    )
+    assert leidas < 50_000, f"{leidas} filas de outbox leídas para marcar 18 eventos"

@@ -99,8 +99,9 @@ class PostgresOutboxStore:
         # confirmed within `_ESPERA_MARCAS` (or while the previous one ran), on a connection of their
         # own. Nothing waits on a mark but the publication's task; the events are already out.
         self._marcas = GroupCommitter(self._marcar_lote, max_batch=2000, max_in_flight=1, linger=_ESPERA_MARCAS)
-        # A plan for the table as it is at each mark (see repository._AJUSTES): a generic one made
-        # while the outbox was empty would join it by a sequential scan.
+        # A plan for the table as it is at each mark (a few statements a second, so planning costs
+        # little): a generic one made while the outbox was empty, even with only nested loops
+        # allowed, walks every pending event for each mark (the pending index as the outer side).
         self._conexion_marcas = ConexionFija(engine, {"plan_cache_mode": "force_custom_plan"})
 
     async def marcar_publicados(self, eventos: Sequence[EventoPendiente], cuando: datetime) -> None:

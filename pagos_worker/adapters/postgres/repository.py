@@ -59,6 +59,9 @@ SELECT {_COLUMNAS_P}, false FROM pagos p JOIN entrada e ON e.id_pago = p.id_pago
 WHERE p.id_pago NOT IN (SELECT id_pago FROM reclamados)
 """)  # noqa: S608 - fixed column lists; every value is bound
 
+# `(… IN (SELECT …)) IS TRUE` keeps the IN from becoming a join, which on these connections could
+# only be a nested loop (every event against every payment: 40,000 comparisons in a lot of 200), and
+# leaves it a hashed subplan: one hash of the lot's payments.
 _GUARDAR = text("""
 WITH entrada AS (
     SELECT * FROM unnest(
@@ -84,7 +87,8 @@ eventos AS (
 publicables AS (
     INSERT INTO outbox (event_id, event_type, id_pago, payload, publicador)
     SELECT v.event_id, v.event_type, v.id_pago, v.payload, CAST(:publicador AS text)
-    FROM eventos v JOIN finalizados f ON f.id_pago = v.id_pago
+    FROM eventos v
+    WHERE (v.id_pago IN (SELECT id_pago FROM finalizados)) IS TRUE
     ORDER BY v.orden
     RETURNING id, event_id, creado_en
 )
@@ -109,12 +113,22 @@ _OBTENER = text(f"SELECT {_COLUMNAS} FROM pagos WHERE id_pago = :id_pago")  # no
 
 _SQL = {s: Sentencia(s) for s in (_RECLAMAR, _GUARDAR, _LIBERAR, _ATASCADOS)}
 
-# A plan for the table as it is at each execution. A prepared statement's generic plan is made once
-# from the statistics of that moment: on a new database (no ANALYZE yet, for autovacuum's first
-# minute or longer) that was a hash join over a sequential scan of pagos in every claim — 4.9 ms
-# a claim at 30,000 rows instead of 0.19 ms, growing with the table. Planning each time costs
-# ~0.1 ms a statement, a lot of many payments.
-_AJUSTES = {"plan_cache_mode": "force_custom_plan"}
+# One plan per connection, made once, that stays right however the table grows: every join a nested
+# loop that looks its rows up by primary key. A generic plan left to the planner is made from the
+# statistics of its moment: on a new database (no ANALYZE yet, for autovacuum's first minute or
+# longer) that was a hash join over a sequential scan of pagos in every claim — 4.9 ms a claim at
+# 30,000 rows instead of 0.19 ms, growing with the table. With hash and merge joins, sequential and
+# bitmap scans off on these connections, the only plan left is the one any table size wants (see
+# the tests that grow the table under prepared statements). Planning each execution instead
+# (`force_custom_plan`) cost 0.1–0.25 ms a statement: at 2,000 payments/s, a quarter of
+# PostgreSQL's CPU.
+_AJUSTES = {
+    "plan_cache_mode": "force_generic_plan",
+    "enable_hashjoin": "off",
+    "enable_mergejoin": "off",
+    "enable_seqscan": "off",
+    "enable_bitmapscan": "off",
+}
 
 
 class PostgresPagoRepository:

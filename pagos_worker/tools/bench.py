@@ -59,7 +59,7 @@ _TICK_PUBLICADOR = 0.002
 
 ESCENARIOS = {
     "pasarela": Escenario("pasarela", 12_000, 200, 100, 200),
-    "cpu": Escenario("cpu", 300_000, 5, 200, 300, workers=2),
+    "cpu": Escenario("cpu", 400_000, 5, 200, 300, workers=2),
     "latencia": Escenario(
         "latencia",
         60_000,

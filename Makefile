@@ -28,7 +28,7 @@ chaos: $(STAMP)  ## the full chaos suite; CHAOS_RUNS=3 for three runs in a row (
 	$(BIN)/pagos-worker chaos --repeticiones $(CHAOS_RUNS)
 
 BENCH_ARGS ?=
-bench: $(STAMP)  ## every pipeline scenario (~10 min); BENCH_ARGS="cpu --pagos 50000" for fewer; JSON in bench-results/
+bench: $(STAMP)  ## every pipeline scenario (5–10 min); BENCH_ARGS="cpu --pagos 50000" for fewer; JSON in bench-results/
 	$(BIN)/pagos-worker bench pipeline $(BENCH_ARGS)
 
 lint: $(STAMP)

@@ -4,16 +4,18 @@ must follow the same rules as the domain does in the fake."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pagos_worker.adapters.postgres.database import create_engine
-from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
+from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine
+from pagos_worker.adapters.postgres.repository import _AJUSTES, _GUARDAR, _RECLAMAR, _SQL, PostgresPagoRepository
 from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago, PoliticaAtencion
 from tests.conftest import create_database, estadistica_tras_cerrar
 from tests.fakes import FakePagoRepository
@@ -266,3 +268,28 @@ async def test_guardar_resultados_no_recorre_los_reclamos_ya_terminados(postgres
         "SELECT sum(idx_tup_read) FROM pg_stat_user_indexes WHERE relname = 'pagos' AND indexrelname <> 'pk_pagos'",
     )
     assert leidas < 1_000, f"{leidas} entradas leídas de índices parciales de pagos para escribir 10 resultados"
+
+
+@pytest.mark.integration
+async def test_los_planes_que_guardan_las_conexiones_del_grupo(postgres_server):
+    """The plans the group-commit connections keep, made on an empty, unanalysed database: nested
+    loops through the primary key, never a scan of a table nor a hash or merge join, and the
+    result's events matched to its payments by one hash (not each against each)."""
+    url = await create_database(postgres_server)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        for nombre, valor in _AJUSTES.items():
+            await conn.execute("SELECT set_config($1, $2, false)", nombre, valor)
+        planes = {}
+        for nombre, statement in (("reclamar", _RECLAMAR), ("guardar", _GUARDAR)):
+            sentencia = _SQL[statement]
+            await conn.execute(f"PREPARE {nombre} AS {sentencia.sql}")
+            nulos = ", ".join("NULL" for _ in sentencia.argumentos(collections.defaultdict(lambda: None)))
+            planes[nombre] = "\n".join(f[0] for f in await conn.fetch(f"EXPLAIN EXECUTE {nombre}({nulos})"))
+    finally:
+        await conn.close()
+    for nombre, plan in planes.items():
+        assert "Index Scan using pk_pagos on pagos" in plan, (nombre, plan)
+        for prohibido in ("Seq Scan", "Bitmap", "Hash Join", "Merge Join"):
+            assert prohibido not in plan, (nombre, plan)
+    assert "hashed SubPlan" in planes["guardar"], planes["guardar"]

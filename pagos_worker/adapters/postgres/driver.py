@@ -76,9 +76,12 @@ class ConexionFija:
 
     async def cerrar(self) -> None:
         if self._conn is not None:
-            with contextlib.suppress(Exception):
-                for nombre in self._ajustes:
-                    await self._driver.execute(f"RESET {nombre}")
+            try:
+                if self._ajustes:  # back to the pool as it came, without plans made under them
+                    await self._driver.execute("RESET ALL; DISCARD PLANS")
+            except Exception:  # noqa: BLE001 - not back to the pool with our settings, then
+                with contextlib.suppress(Exception):
+                    await self._conn.invalidate()
             with contextlib.suppress(Exception):
                 await self._conn.close()
         self._conn = self._driver = None
@@ -91,6 +94,8 @@ class ConexionFija:
                 assert driver is not None  # noqa: S101 - a checked-out connection always has one
                 for nombre, valor in self._ajustes.items():
                     await driver.execute("SELECT set_config($1, $2, false)", nombre, valor)
+                if self._ajustes:  # plans cached while this connection served others are made again
+                    await driver.execute("DISCARD PLANS")
             except BaseException:
                 await conn.close()
                 raise

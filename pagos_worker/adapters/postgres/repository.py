@@ -172,11 +172,12 @@ class PostgresPagoRepository:
             "ultimo_error": pago.ultimo_error,
             "requiere_atencion": pago.requiere_atencion,
         }
-        await retry_transient(lambda: self._execute(_LIBERAR, params))
+        await retry_transient(lambda: fetch(self._engine, _SQL[_LIBERAR], params))
 
     async def atascados(self, lease_vencido_antes_de: datetime, limite: int) -> list[Pago]:
         params = {"antes": lease_vencido_antes_de, "limite": limite}
-        return [pago_de_fila(f) for f in await retry_transient(lambda: self._execute(_ATASCADOS, params))]
+        filas = await retry_transient(lambda: fetch(self._engine, _SQL[_ATASCADOS], params))
+        return [pago_de_fila(f) for f in filas]
 
     async def obtener(self, id_pago: UUID) -> Pago | None:
         async with self._engine.connect() as conn:
@@ -184,8 +185,9 @@ class PostgresPagoRepository:
         return None if row is None else pago_de_fila(row)
 
     async def _execute(self, statement: TextClause, params: dict[str, Any]) -> list[Any]:
-        if not self._libres:  # the odd call outside the group commits (liberar, atascados)
-            return await fetch(self._engine, _SQL[statement], params)
+        """A flush's statement, on a kept connection: there is one for each flush slot of the two
+        group commits, so a flush never waits for one, nor runs without `_AJUSTES`. The odd calls
+        outside them (liberar, atascados) take one of the pool's."""
         conexion = self._libres.pop()
         try:
             return await conexion.fetch(_SQL[statement], params)

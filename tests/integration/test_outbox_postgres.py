@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine
+from pagos_worker.adapters.postgres.database import create_engine
 from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
@@ -221,8 +221,4 @@ async def test_las_marcas_no_recorren_los_pendientes_aunque_la_cola_crezca(postg
         url, "SELECT seq_tup_read + idx_tup_fetch FROM pg_stat_user_tables WHERE relname = 'outbox'"
     )
     assert leidas < 50_000, f"{leidas} filas de outbox leídas para marcar 18 eventos"
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE publicado_en IS NOT NULL") == 18
-    finally:
-        await conn.close()
+    assert await estadistica_tras_cerrar(url, "SELECT count(*) FROM outbox WHERE publicado_en IS NOT NULL") == 18

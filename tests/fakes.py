@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from pagos_worker.adapters.pulsar.consumer import Entrega
-from pagos_worker.application.ports.outbox import EventoPendiente, Mensaje
+from pagos_worker.application.ports.command_source import Delivery
+from pagos_worker.application.ports.outbox import Message, OutboxEvent
 from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError, ResultadoPago
 from pagos_worker.application.ports.repository import Reclamo
+from pagos_worker.clock import utcnow
+from pagos_worker.contract.wire import encode_event
 from pagos_worker.domain.errors import PagoEnCursoError, PagoYaProcesadoError
 from pagos_worker.domain.events import EventoPago
 from pagos_worker.domain.pago import EstadoPago, Pago
@@ -43,13 +45,19 @@ class FakePagoRepository:
             return Reclamo(_copia(guardado), reclamado=False)
         return Reclamo(_copia(guardado), reclamado=True)
 
-    async def guardar_resultado(self, pago: Pago) -> bool:
+    async def guardar_resultado(self, pago: Pago) -> list[OutboxEvent] | None:
         guardado = self.pagos[pago.id_pago]
         if guardado.estado is not EstadoPago.PROCESANDO:
-            return False
+            return None
         self.pagos[pago.id_pago] = _copia(pago)
         self.outbox.extend(pago.eventos)
-        return True
+        ahora = utcnow()
+        return [
+            OutboxEvent(
+                len(self.outbox) - len(pago.eventos) + i + 1, e.event_id, e.tipo, e.id_pago, encode_event(e), ahora
+            )
+            for i, e in enumerate(pago.eventos)
+        ]
 
     async def liberar(self, pago: Pago) -> None:
         guardado = self.pagos[pago.id_pago]
@@ -82,6 +90,9 @@ class FakePasarelaDePagos:
         self.respuestas = respuestas or {}
         self.llamadas: list[UUID] = []
 
+    async def esperar_disponible(self) -> None:
+        return None
+
     async def procesar_pago(self, pago: Pago) -> ResultadoPago:
         self.llamadas.append(pago.id_pago)
         respuesta = self.respuestas.get(pago.id_pago, ResultadoPago.exito(f"ref_{pago.id_pago.hex[:8]}"))
@@ -93,14 +104,14 @@ class FakePasarelaDePagos:
 INDETERMINADO = ResultadoIndeterminadoError("timeout")
 
 
-class _FakeLote:
-    def __init__(self, store: FakeOutboxStore, eventos: list[EventoPendiente]) -> None:
+class _FakeOutboxBatch:
+    def __init__(self, store: FakeOutboxStore, eventos: list[OutboxEvent]) -> None:
         self._store = store
         self._eventos = eventos
         self.marcado: datetime | None = None
 
     @property
-    def eventos(self) -> Sequence[EventoPendiente]:
+    def eventos(self) -> Sequence[OutboxEvent]:
         return self._eventos
 
     async def marcar_publicados(self, cuando: datetime) -> None:
@@ -108,15 +119,15 @@ class _FakeLote:
 
 
 class FakeOutboxStore:
-    def __init__(self, eventos: Sequence[EventoPendiente] = ()) -> None:
+    def __init__(self, eventos: Sequence[OutboxEvent] = ()) -> None:
         self.pendientes = list(eventos)
-        self.publicados: list[EventoPendiente] = []
+        self.publicados: list[OutboxEvent] = []
         self.nuevos = asyncio.Event()
         self.reservas: list[tuple[timedelta, str | None]] = []
-        self.marcados: list[EventoPendiente] = []
+        self.marcados: list[OutboxEvent] = []
         self.fallos_al_marcar = 0
 
-    async def marcar_publicados(self, eventos: Sequence[EventoPendiente], cuando: datetime) -> None:
+    async def marcar_publicados(self, eventos: Sequence[OutboxEvent], cuando: datetime) -> None:
         if self.fallos_al_marcar:
             self.fallos_al_marcar -= 1
             raise ConnectionError("database unavailable")
@@ -125,9 +136,9 @@ class FakeOutboxStore:
     @contextlib.asynccontextmanager
     async def reservar_pendientes(
         self, limite: int, *, gracia: timedelta = timedelta(0), propio: str | None = None
-    ) -> AsyncIterator[_FakeLote]:
+    ) -> AsyncIterator[_FakeOutboxBatch]:
         self.reservas.append((gracia, propio))
-        lote = _FakeLote(self, self.pendientes[:limite])
+        lote = _FakeOutboxBatch(self, self.pendientes[:limite])
         yield lote
         if lote.marcado is not None:
             del self.pendientes[: len(lote.eventos)]
@@ -144,10 +155,10 @@ class FakeOutboxStore:
 
 class FakePublisher:
     def __init__(self, fallos: int = 0) -> None:
-        self.mensajes: list[Mensaje] = []
+        self.mensajes: list[Message] = []
         self.fallos = fallos
 
-    async def publicar(self, mensajes: Sequence[Mensaje]) -> None:
+    async def publicar(self, mensajes: Sequence[Message]) -> None:
         if self.fallos:
             self.fallos -= 1
             raise ConnectionError("broker unavailable")
@@ -155,7 +166,7 @@ class FakePublisher:
 
 
 @dataclasses.dataclass(frozen=True)
-class FakeEntrega:
+class FakeDelivery:
     data: bytes
     properties: dict[str, str]
     key: str | None
@@ -175,10 +186,10 @@ class FakeCommandSource:
         self.nacked: list[bytes] = []
         self.slots_in_use = 0
 
-    def start(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Entrega], None]) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Delivery], None]) -> None:
         for i, data in enumerate(self._payloads):
             self.slots_in_use += 1
-            entrega = FakeEntrega(
+            entrega = FakeDelivery(
                 data, {"origen": "test"}, f"k{i}", f"{i}:0", self._redelivery_count, "persistent://t/comandos"
             )
             loop.call_soon(deliver, entrega)
@@ -186,14 +197,19 @@ class FakeCommandSource:
     async def stop_receiving(self) -> None:
         return None
 
-    def ack(self, entrega: Entrega) -> None:
+    def ack(self, entrega: Delivery) -> None:
         self.acked.append(entrega.data)
 
-    def nack(self, entrega: Entrega) -> None:
+    def nack(self, entrega: Delivery) -> None:
         self.nacked.append(entrega.data)
 
     def release(self) -> None:
         self.slots_in_use -= 1
+
+
+def es_caida(exc: BaseException) -> bool:
+    """The unit tests' outages: a refused or lost connection."""
+    return isinstance(exc, ConnectionError)
 
 
 async def hasta(condicion: Callable[[], object], segundos: float = 2.0) -> None:

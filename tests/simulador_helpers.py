@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pagos_worker.adapters.simulador.app import Simulador
-from pagos_worker.adapters.simulador.fallas import Fallas
-from pagos_worker.adapters.simulador.ledger import Ledger
+from pagos_dev.simulador.app import Simulador
+from pagos_dev.simulador.fallas import Fallas
+from pagos_dev.simulador.ledger import Ledger
 from tests.conftest import free_port
 
 AUTH = {"Authorization": "Bearer sk_test_pruebas"}

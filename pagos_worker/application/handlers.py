@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -10,6 +10,7 @@ from enum import StrEnum
 import structlog
 
 from pagos_worker.application.commands import ProcesarPago
+from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.ports.pasarela import PasarelaDePagos, ResultadoIndeterminadoError
 from pagos_worker.application.ports.repository import PagoRepository
 from pagos_worker.clock import utcnow
@@ -48,9 +49,13 @@ class ProcesarPagoHandler:
         owner: str,
         lease: timedelta,
         atencion: PoliticaAtencion | None = None,
+        publicar: Callable[[Sequence[OutboxEvent]], None] | None = None,
         reloj: Callable[[], datetime] = utcnow,
     ) -> None:
+        """`publicar`: handed the events of each stored outcome right after their commit (the
+        process's `ImmediatePublisher`); without it the relays publish them."""
         self._pagos = pagos
+        self._publicar = publicar
         self._pasarela = pasarela
         self._owner = owner
         self._lease = lease
@@ -86,8 +91,11 @@ class ProcesarPagoHandler:
             pago.marcar_exitoso(resultado.referencia_pago or "", self._reloj())
         else:
             pago.marcar_fallido(resultado.mensaje_error or "Pago rechazado", self._reloj(), resultado.referencia_pago)
-        if not await self._pagos.guardar_resultado(pago):
+        eventos = await self._pagos.guardar_resultado(pago)
+        if eventos is None:
             return YA_PROCESADO
+        if self._publicar is not None:
+            self._publicar(eventos)
         log.info(
             "pago.procesado",
             id_pago=str(pago.id_pago),

@@ -12,25 +12,13 @@ from typing import Any
 
 import structlog
 
-from pagos_worker.application.ports.outbox import EventoPendiente, EventPublisher, Mensaje, OutboxStore
+from pagos_worker.application.ports.outbox import EventPublisher, OutboxEvent, OutboxStore
 from pagos_worker.clock import utcnow
 
 log = structlog.get_logger(__name__)
 
 
-def mensajes(eventos: Sequence[EventoPendiente]) -> list[Mensaje]:
-    """Events as the broker gets them: keyed by payment, with their type and id as properties."""
-    return [
-        Mensaje(
-            payload=e.payload,
-            key=str(e.id_pago),
-            properties={"event_type": e.event_type, "event_id": str(e.event_id)},
-        )
-        for e in eventos
-    ]
-
-
-class PublicacionInmediata:
+class ImmediatePublisher:
     """Publishes the events a worker has just committed at once, from the process that committed
     them, instead of leaving them for a relay to find: no wake-up, no query, no waiting to gather a
     lot (the group commit already made one). The outbox stays the record: what is not published here
@@ -54,24 +42,35 @@ class PublicacionInmediata:
         self._reintentar_durante = reintentar_durante
         self._reloj = reloj
         self._tareas: set[asyncio.Task[None]] = set()
+        self._juntos: list[OutboxEvent] = []
 
     @property
     def en_curso(self) -> int:
-        return len(self._tareas)
+        return len(self._tareas) + bool(self._juntos)
 
-    def encolar(self, eventos: Sequence[EventoPendiente]) -> None:
-        """Called with the events of one commit, on the event loop; returns at once."""
+    def encolar(self, eventos: Sequence[OutboxEvent]) -> None:
+        """Called on the event loop with events just committed; returns at once. What is queued in
+        one turn of the loop goes out as one lot: the payments of a group commit resume together,
+        so their events leave together, as the commit wrote them."""
+        if not eventos:
+            return
+        if not self._juntos:
+            asyncio.get_running_loop().call_soon(self._lanzar)
+        self._juntos.extend(eventos)
+
+    def _lanzar(self) -> None:
+        eventos, self._juntos = self._juntos, []
         tarea = asyncio.get_running_loop().create_task(self._publicar(eventos))
         self._tareas.add(tarea)
         tarea.add_done_callback(self._tareas.discard)
 
-    async def _publicar(self, eventos: Sequence[EventoPendiente]) -> None:
+    async def _publicar(self, eventos: Sequence[OutboxEvent]) -> None:
         creados = [e.creado_en for e in eventos if e.creado_en is not None]
         limite = min(creados, default=self._reloj()) + self._reintentar_durante
         intento = 0
         while True:
             try:
-                await self._publisher.publicar(mensajes(eventos))
+                await self._publisher.publicar(eventos)
                 break
             except Exception as exc:  # noqa: BLE001 - tried again, then left to the relays
                 intento += 1
@@ -87,6 +86,8 @@ class PublicacionInmediata:
 
     async def drenar(self, timeout: float) -> None:
         """Wait (up to `timeout` s) for what is being published; on shutdown, after the last commit."""
+        if self._juntos:
+            self._lanzar()
         if self._tareas:
             await asyncio.wait(set(self._tareas), timeout=timeout)
 
@@ -94,7 +95,7 @@ class PublicacionInmediata:
 class OutboxRelay:
     """Safe to run in several processes at once: each lot is reserved (skip-locked) by one relay.
 
-    Events a process publishes itself (`PublicacionInmediata`, owner `propio`) are left to it for
+    Events a process publishes itself (`ImmediatePublisher`, owner `propio`) are left to it for
     `gracia`; the relay of that same process takes its own leftovers at once only in `vaciar`."""
 
     def __init__(
@@ -131,7 +132,7 @@ class OutboxRelay:
         async with self._outbox.reservar_pendientes(self._lote, gracia=self._gracia, propio=propio) as lote:
             if not lote.eventos:
                 return 0
-            await self._publisher.publicar(mensajes(lote.eventos))
+            await self._publisher.publicar(lote.eventos)
             await lote.marcar_publicados(self._reloj())
             return len(lote.eventos)
 

@@ -11,7 +11,6 @@ import structlog
 from aiohttp import web
 
 from pagos_worker import observability as metrics
-from pagos_worker.adapters.wire import iso_utc
 from pagos_worker.application.queries import (
     ListarPagosQueRequierenAtencionHandler,
     ObtenerEstadisticasOutboxHandler,
@@ -20,6 +19,7 @@ from pagos_worker.application.queries import (
     PagoNoEncontradoError,
     VistaPago,
 )
+from pagos_worker.contract.wire import iso_utc
 from pagos_worker.entrypoints.openapi import OPENAPI
 
 log = structlog.get_logger(__name__)

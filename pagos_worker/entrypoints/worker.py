@@ -9,30 +9,19 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 import structlog
 
 from pagos_worker import observability as metrics
-from pagos_worker.adapters.postgres.retry import is_transient
-from pagos_worker.adapters.pulsar.consumer import Entrega
-from pagos_worker.adapters.pulsar.publisher import PublicacionError
-from pagos_worker.adapters.wire import ComandoInvalidoError, decode_command
 from pagos_worker.application.commands import ProcesarPago
 from pagos_worker.application.handlers import Accion, Desenlace
-from pagos_worker.application.ports.outbox import EventPublisher, Mensaje
+from pagos_worker.application.ports.command_source import Clasificador, CommandSource, Delivery
+from pagos_worker.application.ports.outbox import EventPublisher, PlainMessage
+from pagos_worker.contract.wire import ComandoInvalidoError, decode_command
 
 log = structlog.get_logger(__name__)
 
 Procesar = Callable[[ProcesarPago], Awaitable[Desenlace]]
-
-
-class CommandSource(Protocol):
-    def start(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Entrega], None]) -> None: ...
-    async def stop_receiving(self) -> None: ...
-    def ack(self, entrega: Entrega) -> None: ...
-    def nack(self, entrega: Entrega) -> None: ...
-    def release(self) -> None: ...
 
 
 async def manejar(data: bytes, procesar: Procesar) -> Desenlace:
@@ -44,12 +33,7 @@ async def manejar(data: bytes, procesar: Procesar) -> Desenlace:
     return await procesar(comando)
 
 
-def es_transitorio(exc: BaseException) -> bool:
-    """Failures of the infrastructure, which heal: retrying the command later is right."""
-    return isinstance(exc, PublicacionError) or is_transient(exc)
-
-
-def mensaje_dlq(entrega: Entrega, desenlace: Desenlace) -> Mensaje:
+def mensaje_dlq(entrega: Delivery, desenlace: Desenlace) -> PlainMessage:
     """The command as it came, with properties saying why it was refused and where it came from."""
     properties = {
         **entrega.properties,
@@ -58,7 +42,7 @@ def mensaje_dlq(entrega: Entrega, desenlace: Desenlace) -> Mensaje:
         "topic_origen": entrega.topic,
         "message_id_origen": entrega.message_id,
     }
-    return Mensaje(payload=entrega.data, key=entrega.key or "", properties=properties)
+    return PlainMessage(payload=entrega.data, key=entrega.key or "", properties=properties)
 
 
 class CommandWorker:
@@ -68,10 +52,14 @@ class CommandWorker:
         procesar: Procesar,
         dlq: EventPublisher,
         *,
+        es_transitorio: Clasificador,
         gate: Callable[[], Awaitable[None]] | None = None,
         max_intentos: int = 5,
     ) -> None:
+        """`es_transitorio` tells an outage of the infrastructure (put the command back, as often
+        as needed) from a failure of this command (counted toward `max_intentos`)."""
         self._source = source
+        self._es_transitorio = es_transitorio
         self._procesar = procesar
         self._dlq = dlq
         self._gate = gate
@@ -99,12 +87,12 @@ class CommandWorker:
     def in_flight(self) -> int:
         return len(self._in_flight)
 
-    def _deliver(self, entrega: Entrega) -> None:
+    def _deliver(self, entrega: Delivery) -> None:
         task = asyncio.create_task(self._handle(entrega))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
-    async def _handle(self, entrega: Entrega) -> None:
+    async def _handle(self, entrega: Delivery) -> None:
         try:
             if self._gate is not None:
                 await self._gate()  # holds this slot: with every slot waiting, intake stops
@@ -117,12 +105,12 @@ class CommandWorker:
         finally:
             self._source.release()
 
-    async def _fallo(self, entrega: Entrega, exc: Exception) -> None:
+    async def _fallo(self, entrega: Delivery, exc: Exception) -> None:
         """An outage (database, broker) puts the command back as often as needed. Anything else that
         keeps failing is a poison message: after `max_intentos` deliveries it goes to the DLQ with
         the reason instead of cycling forever (a payment it left in PROCESANDO is the reconciler's)."""
         intentos = entrega.redelivery_count + 1
-        if es_transitorio(exc) or intentos < self._max_intentos:
+        if self._es_transitorio(exc) or intentos < self._max_intentos:
             log.warning("worker.reintento", message_id=entrega.message_id, intento=intentos, error=repr(exc))
             self._source.nack(entrega)
             return
@@ -136,7 +124,7 @@ class CommandWorker:
         self._source.ack(entrega)
         metrics.etiquetada(metrics.DLQ, "error_repetido").inc()
 
-    async def _settle(self, entrega: Entrega, desenlace: Desenlace) -> None:
+    async def _settle(self, entrega: Delivery, desenlace: Desenlace) -> None:
         metrics.etiquetada(metrics.COMANDOS, desenlace.motivo).inc()
         if desenlace.estado is not None:
             metrics.etiquetada(metrics.PAGOS, desenlace.estado).inc()

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from pagos_worker.adapters.simulador.fallas import Fallas
+from pagos_dev.simulador.fallas import Fallas
 from tests import pulsar_helpers
 from tests.conftest import create_database, free_port
 from tests.simulador_helpers import simulador_en_marcha
@@ -36,6 +36,7 @@ async def test_sigterm_termina_lo_empezado_y_lo_demas_llega_al_siguiente(postgre
             "PAGOS_PULSAR_URL": pulsar_url,
             "PAGOS_STRIPE_API_BASE": sim.url,
             "PAGOS_STRIPE_SECRET_KEY": "sk_test_apagado",
+            "PAGOS_STRIPE_DESTINATION_TEMPLATE": "acct_{id_afiliado}",
             "PAGOS_COMMANDS_TOPIC": topics.commands,
             "PAGOS_EVENTS_TOPIC": topics.events,
             "PAGOS_DLQ_TOPIC": topics.dlq,

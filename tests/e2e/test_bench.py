@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from pagos_worker.tools import bench
+from pagos_dev.tools import bench
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pagos_worker.tools import chaos
+from pagos_dev.tools import chaos
 
 pytestmark = pytest.mark.e2e
 

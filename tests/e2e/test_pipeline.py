@@ -21,8 +21,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from pagos_dev.embedded.process import port_is_open
 from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_DLQ_TOPIC, CONTRACT_EVENTS_TOPIC
-from pagos_worker.embedded.process import port_is_open
 from tests import pulsar_helpers
 from tests.conftest import Topics, create_database, free_port
 from tests.simulador_helpers import AUTH
@@ -65,7 +65,7 @@ def simulador(tmp_path) -> Iterator[str]:
     }
     log = (tmp_path / "simulador.log").open("wb")
     process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "pagos_worker", "simulador", "--port", str(port)], env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "pagos_dev", "simulador", "--port", str(port)], env=env, stdout=log, stderr=log
     )
     try:
         deadline = time.monotonic() + 30
@@ -94,6 +94,7 @@ async def service(postgres_server, pulsar_url, contract_topics, simulador, tmp_p
         "PAGOS_DLQ_TOPIC": contract_topics.dlq,
         "PAGOS_STRIPE_API_BASE": simulador,
         "PAGOS_STRIPE_SECRET_KEY": "sk_test_e2e",
+        "PAGOS_STRIPE_DESTINATION_TEMPLATE": "acct_{id_afiliado}",
         "PAGOS_STRIPE_TIMEOUT_SECONDS": "1",
         "PAGOS_STRIPE_RATE_LIMIT": "1000",
         "PAGOS_WORKER_CONCURRENCY": "50",

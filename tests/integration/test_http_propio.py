@@ -1,5 +1,5 @@
 """The two small HTTP/1.1 implementations of the project over real TCP: the Stripe adapter's client
-(`ClienteHttp`, against aiohttp's server and against raw sockets that misbehave) and the simulator's
+(`HttpClient`, against aiohttp's server and against raw sockets that misbehave) and the simulator's
 server (`ServidorHttp`, against raw sockets)."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from pagos_worker.adapters.simulador.http import Peticion, Respuesta, ServidorHttp
-from pagos_worker.adapters.stripe.http import ClienteHttp, SinRespuestaError
+from pagos_dev.simulador.http import Peticion, Respuesta, ServidorHttp
+from pagos_worker.adapters.stripe.http import HttpClient, NoResponseError
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,7 @@ async def servidor_aiohttp(app: web.Application) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def post(cliente: ClienteHttp, cuerpo: bytes = b"a=1", timeout: float = 5):
+async def post(cliente: HttpClient, cuerpo: bytes = b"a=1", timeout: float = 5):
     return await cliente.post("/eco", cuerpo, {"X-Prueba": "si"}, timeout=timeout)
 
 
@@ -91,13 +91,13 @@ async def test_el_cliente_mantiene_la_conexion_y_lee_cuerpos_con_longitud_y_chun
 
     app = web.Application()
     app.router.add_post("/base/eco", eco)
-    async with servidor_aiohttp(app) as url, ClienteHttp(url + "/base/") as cliente:
+    async with servidor_aiohttp(app) as url, HttpClient(url + "/base/") as cliente:
         respuestas = [await post(cliente, f"n={i}".encode()) for i in range(3)]
         chunked = await cliente.post("/eco?chunked=1", b"x=y", {"X-Prueba": "c"}, timeout=5)
     assert [r.status for r in respuestas] == [200, 200, 200]
-    assert [r.cuerpo for r in respuestas] == [b'{"eco": "n=0"}', b'{"eco": "n=1"}', b'{"eco": "n=2"}']
-    assert respuestas[0].cabeceras["x-vista"] == "si"
-    assert (chunked.cuerpo, chunked.cabeceras["x-vista"]) == (b'{"eco": "x=y"}', "c")
+    assert [r.body for r in respuestas] == [b'{"eco": "n=0"}', b'{"eco": "n=1"}', b'{"eco": "n=2"}']
+    assert respuestas[0].headers["x-vista"] == "si"
+    assert (chunked.body, chunked.headers["x-vista"]) == (b'{"eco": "x=y"}', "c")
     assert len(puertos) == 1  # one kept connection for all four
 
 
@@ -111,9 +111,9 @@ async def test_un_cuerpo_hasta_el_cierre_y_una_conexion_que_el_servidor_cerro_no
         writer.write(b'HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{"hasta": "el cierre"}')
         await writer.drain()
 
-    async with servidor_crudo(atender) as url, ClienteHttp(url) as cliente:
+    async with servidor_crudo(atender) as url, HttpClient(url) as cliente:
         uno, dos = await post(cliente), await post(cliente)
-    assert uno.cuerpo == dos.cuerpo == b'{"hasta": "el cierre"}'
+    assert uno.body == dos.body == b'{"hasta": "el cierre"}'
     assert conexiones == 2
 
 
@@ -123,7 +123,7 @@ async def test_una_conexion_cerrada_mientras_espera_se_descarta_sin_fallar_la_si
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
         await writer.drain()  # then closed by the server: an idle keep-alive connection it drops
 
-    async with servidor_crudo(atender) as url, ClienteHttp(url) as cliente:
+    async with servidor_crudo(atender) as url, HttpClient(url) as cliente:
         await post(cliente)
         await asyncio.sleep(0.1)  # the FIN arrives while the connection is idle
         assert (await post(cliente)).status == 200
@@ -151,11 +151,11 @@ async def test_https_verifica_el_certificado_del_servidor(tmp_path):
     try:
         url = f"https://localhost:{port}"
         async with (
-            ClienteHttp(url, ssl_context=ssl.create_default_context(cafile=str(cert))) as confia,
-            ClienteHttp(url) as desconfia,  # the system's CAs: a self-signed one is refused
+            HttpClient(url, ssl_context=ssl.create_default_context(cafile=str(cert))) as confia,
+            HttpClient(url) as desconfia,  # the system's CAs: a self-signed one is refused
         ):
-            assert (await post(confia)).cuerpo == b'{"tls": true}'
-            with pytest.raises(SinRespuestaError, match="CERTIFICATE_VERIFY_FAILED"):
+            assert (await post(confia)).body == b'{"tls": true}'
+            with pytest.raises(NoResponseError, match="CERTIFICATE_VERIFY_FAILED"):
                 await post(desconfia)
     finally:
         await runner.cleanup()
@@ -178,8 +178,8 @@ async def test_lo_que_no_es_una_respuesta_completa_es_sin_respuesta(respuesta):
         writer.write(respuesta)
         await writer.drain()
 
-    async with servidor_crudo(atender) as url, ClienteHttp(url) as cliente:
-        with pytest.raises(SinRespuestaError):
+    async with servidor_crudo(atender) as url, HttpClient(url) as cliente:
+        with pytest.raises(NoResponseError):
             await post(cliente)
 
 
@@ -193,9 +193,9 @@ async def test_los_trailers_de_un_chunked_se_leen_enteros():
             writer.write(b"\r\n")
             await writer.drain()
 
-    async with servidor_crudo(atender) as url, ClienteHttp(url) as cliente:
-        assert (await post(cliente)).cuerpo == b"{}"
-        assert (await post(cliente)).cuerpo == b"{}"  # the same connection, nothing left over
+    async with servidor_crudo(atender) as url, HttpClient(url) as cliente:
+        assert (await post(cliente)).body == b"{}"
+        assert (await post(cliente)).body == b"{}"  # the same connection, nothing left over
 
 
 async def test_el_plazo_corta_la_espera_y_la_conexion_no_vuelve_al_pool():
@@ -211,23 +211,23 @@ async def test_el_plazo_corta_la_espera_y_la_conexion_no_vuelve_al_pool():
         await writer.drain()
         await reader.read()
 
-    async with servidor_crudo(atender) as url, ClienteHttp(url) as cliente:
+    async with servidor_crudo(atender) as url, HttpClient(url) as cliente:
         with pytest.raises(TimeoutError):
             await post(cliente, timeout=0.2)
-        assert (await post(cliente)).cuerpo == b"{}"  # a new connection: the late answer is not read
+        assert (await post(cliente)).body == b"{}"  # a new connection: the late answer is not read
     assert conexiones == 2
 
 
 async def test_sin_servidor_es_sin_respuesta():
-    cliente = ClienteHttp(f"http://127.0.0.1:{free_port()}")
-    with pytest.raises(SinRespuestaError, match="no se pudo conectar"):
+    cliente = HttpClient(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(NoResponseError, match="no se pudo conectar"):
         await post(cliente)
 
 
 def test_solo_urls_http():
     for mala in ("ftp://x", "http://", "nada"):
         with pytest.raises(ValueError, match="URL"):
-            ClienteHttp(mala)
+            HttpClient(mala)
 
 
 # --- the simulator's server ---------------------------------------------------------------------

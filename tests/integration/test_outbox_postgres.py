@@ -17,7 +17,7 @@ from pagos_worker.adapters.postgres.database import create_engine
 from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
-from pagos_worker.application.ports.outbox import EventoPendiente
+from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.relay import OutboxRelay
 from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago
 from tests.conftest import create_database, estadistica_tras_cerrar
@@ -27,7 +27,8 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
 
-async def pagos_procesados(repo, n: int) -> list[Pago]:
+async def pagos_procesados(repo, n: int, confirmados: list[OutboxEvent] | None = None) -> list[Pago]:
+    """n payments paid, one after the other; what each result committed is added to `confirmados`."""
     pagos = []
     for i in range(n):
         pago = Pago.crear(
@@ -37,7 +38,10 @@ async def pagos_procesados(repo, n: int) -> list[Pago]:
         pagos.append((await repo.reclamar(pago)).pago)
     for pago in pagos:  # one after the other: the outbox order is then defined
         pago.marcar_exitoso(f"tr_{pago.id_afiliado}", T0)
-        await repo.guardar_resultado(pago)
+        eventos = await repo.guardar_resultado(pago)
+        assert eventos is not None
+        if confirmados is not None:
+            confirmados.extend(eventos)
     return pagos
 
 
@@ -158,8 +162,8 @@ async def test_vista_de_estado_leida_de_postgres(engine, postgres):
 
 async def test_lo_que_publica_quien_lo_confirma_le_llega_y_los_relays_esperan_la_gracia(engine, postgres):
     confirmados = []
-    repo = postgres.repo(publicador="w1", al_confirmar=confirmados.extend)
-    pagos = await pagos_procesados(repo, 3)
+    repo = postgres.repo(publicador="w1")
+    pagos = await pagos_procesados(repo, 3, confirmados)
     assert [e.id_pago for e in confirmados] == [p.id_pago for p in pagos]
     assert [e.event_id for e in confirmados] == [p.eventos[-1].event_id for p in pagos]
     assert all(e.creado_en is not None and b'"PagoExitoso"' in e.payload for e in confirmados)
@@ -183,7 +187,7 @@ async def test_solo_lo_que_nadie_publica_por_si_mismo_despierta_a_los_relays(eng
     store = postgres.outbox()
     espera = await _esperando_notify(store, 0.8)
     inicio = time.monotonic()
-    await pagos_procesados(postgres.repo(publicador="w1", al_confirmar=lambda _: None), 1)
+    await pagos_procesados(postgres.repo(publicador="w1"), 1)
     await espera
     assert time.monotonic() - inicio >= 0.6  # no NOTIFY: it waited out its timeout
 
@@ -193,11 +197,11 @@ async def test_las_marcas_no_recorren_los_pendientes_aunque_la_cola_crezca(postg
     was empty, each mark would walk every pending event (after a broker outage, all of them)."""
     url = await create_database(postgres_server)
     engine = create_engine(url, pool_size=4)
-    confirmados: list[EventoPendiente] = []
-    repo = PostgresPagoRepository(engine, publicador="w1", al_confirmar=confirmados.extend)
+    confirmados: list[OutboxEvent] = []
+    repo = PostgresPagoRepository(engine, publicador="w1")
     store = PostgresOutboxStore(engine, url)
     for _ in range(8):  # past the 5 custom plans after which PostgreSQL may settle on a generic one
-        await pagos_procesados(repo, 1)
+        await pagos_procesados(repo, 1, confirmados)
         await store.marcar_publicados(confirmados[-1:], datetime.now(UTC))
     async with engine.begin() as conn:
         await conn.execute(
@@ -212,7 +216,7 @@ async def test_las_marcas_no_recorren_los_pendientes_aunque_la_cola_crezca(postg
             """)
         )
     for _ in range(5):
-        await pagos_procesados(repo, 2)
+        await pagos_procesados(repo, 2, confirmados)
         await store.marcar_publicados(confirmados[-2:], datetime.now(UTC))
     await store.close()
     await repo.close()

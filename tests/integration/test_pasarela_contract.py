@@ -13,8 +13,8 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from pagos_worker.adapters.pasarela_simulada import SimuladaPasarelaDePagos
-from pagos_worker.adapters.simulacion import Latencia, rechazo
+from pagos_dev.pasarela_simulada import SimuladaPasarelaDePagos
+from pagos_dev.simulacion import Latencia, rechazo
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.application.ports.pasarela import PasarelaDePagos, ResultadoPago
 from pagos_worker.domain import Dinero, Moneda, Pago

@@ -9,13 +9,14 @@ import uuid
 
 import pytest
 
+from pagos_dev.embedded.pulsar import EmbeddedPulsar
+from pagos_dev.tools.observador import Publicador
 from pagos_worker.adapters.pulsar.client import PulsarConnection
-from pagos_worker.adapters.pulsar.publisher import PublicacionError
+from pagos_worker.adapters.pulsar.publisher import PublishError
 from pagos_worker.application.handlers import PROCESADO
-from pagos_worker.application.ports.outbox import Mensaje
-from pagos_worker.embedded.pulsar import EmbeddedPulsar
+from pagos_worker.application.ports.outbox import PlainMessage
+from pagos_worker.bootstrap import es_transitorio
 from pagos_worker.entrypoints.worker import CommandWorker
-from pagos_worker.tools.observador import Publicador
 from tests import pulsar_helpers
 from tests.conftest import free_port
 
@@ -27,7 +28,7 @@ async def test_el_publisher_publica_en_orden_con_clave_y_propiedades(pulsar_url,
     consumer = pulsar_helpers.subscribe(observer, topics.events)
     conn = PulsarConnection(pulsar_url)
     publisher = await conn.publisher(topics.events)
-    mensajes = [Mensaje(payload=b"%d" % i, key=f"k{i}", properties={"event_id": str(i)}) for i in range(300)]
+    mensajes = [PlainMessage(payload=b"%d" % i, key=f"k{i}", properties={"event_id": str(i)}) for i in range(300)]
     await publisher.publicar(mensajes)
     recibidos = await asyncio.to_thread(pulsar_helpers.receive, consumer, 300, 10)
     assert [m.data() for m in recibidos] == [m.payload for m in mensajes]
@@ -44,7 +45,7 @@ async def test_el_publisher_con_confirmacion_por_mensaje(pulsar_url, topics):
     consumer = pulsar_helpers.subscribe(observer, topics.dlq)
     conn = PulsarConnection(pulsar_url)
     publisher = await conn.publisher(topics.dlq, por_lote=False)
-    mensajes = [Mensaje(payload=b"d%d" % i, key="", properties={"motivo": "x"}) for i in range(3)]
+    mensajes = [PlainMessage(payload=b"d%d" % i, key="", properties={"motivo": "x"}) for i in range(3)]
     await publisher.publicar(mensajes)
     recibidos = await asyncio.to_thread(pulsar_helpers.receive, consumer, 3, 10)
     assert [m.data() for m in recibidos] == [b"d0", b"d1", b"d2"]
@@ -60,8 +61,8 @@ async def test_el_publisher_falla_si_el_broker_no_esta(tmp_path, topics):
     conn = PulsarConnection(broker.url)
     publisher = await conn.publisher(topics.events, send_timeout_seconds=1)
     await broker.stop()
-    with pytest.raises(PublicacionError):
-        await publisher.publicar([Mensaje(payload=b"x", key="k", properties={})])
+    with pytest.raises(PublishError):
+        await publisher.publicar([PlainMessage(payload=b"x", key="k", properties={})])
     await conn.close()
 
 
@@ -110,7 +111,9 @@ async def test_comandos_malformados_van_a_la_dlq_sin_cambios_y_se_confirman(puls
     source = await conn.command_source(topics.commands, "pagos-worker", capacity=4, nack_delay_seconds=0.2)
     dlq = await conn.publisher(topics.dlq)
     stop = asyncio.Event()
-    worker = asyncio.create_task(CommandWorker(source, procesar, dlq).run(stop, drain_timeout=5))
+    worker = asyncio.create_task(
+        CommandWorker(source, procesar, dlq, es_transitorio=es_transitorio).run(stop, drain_timeout=5)
+    )
 
     en_dlq = await asyncio.to_thread(pulsar_helpers.receive, dlq_consumer, len(MALOS), 15)
     assert {m.data(): m.properties()["motivo"] for m in en_dlq} == MALOS

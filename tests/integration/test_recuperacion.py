@@ -17,6 +17,7 @@ from pagos_worker.adapters.pulsar.client import PulsarConnection
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.application.handlers import ProcesarPagoHandler
 from pagos_worker.application.reconciliador import Reconciliador
+from pagos_worker.bootstrap import es_transitorio
 from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago
 from pagos_worker.entrypoints.worker import CommandWorker
 from tests import pulsar_helpers
@@ -64,7 +65,9 @@ async def test_un_comando_venenoso_acaba_en_la_dlq_tras_cinco_entregas(pulsar_ur
     source = await conn.command_source(topics.commands, "pagos-worker", capacity=2, nack_delay_seconds=0.1)
     dlq = await conn.publisher(topics.dlq)
     stop = asyncio.Event()
-    worker = asyncio.create_task(CommandWorker(source, procesar, dlq, max_intentos=5).run(stop, drain_timeout=2))
+    worker = asyncio.create_task(
+        CommandWorker(source, procesar, dlq, es_transitorio=es_transitorio, max_intentos=5).run(stop, drain_timeout=2)
+    )
     [muerto] = await asyncio.to_thread(pulsar_helpers.receive, dlq_consumer, 1, 20)
     assert muerto.data() == data
     assert muerto.properties()["motivo"] == "error_repetido"

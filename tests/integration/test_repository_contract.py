@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine
 from pagos_worker.adapters.postgres.repository import _AJUSTES, _GUARDAR, _RECLAMAR, _SQL, PostgresPagoRepository
+from pagos_worker.contract.wire import encode_event
 from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago, PoliticaAtencion
 from tests.conftest import create_database, estadistica_tras_cerrar
 from tests.fakes import FakePagoRepository
@@ -91,7 +92,7 @@ async def test_resultado_y_evento_se_guardan_juntos_y_solo_una_vez(subject):
     reclamo = await subject.repo.reclamar(solicitud())
     pago = reclamo.pago
     pago.marcar_exitoso("tr_1", T0 + timedelta(seconds=1))
-    assert await subject.repo.guardar_resultado(pago)
+    assert await subject.repo.guardar_resultado(pago) is not None
     guardado = await subject.repo.obtener(pago.id_pago)
     assert (guardado.estado, guardado.referencia_pago, guardado.lease) == (EstadoPago.EXITOSO, "tr_1", None)
     assert guardado.fecha_procesamiento == T0 + timedelta(seconds=1)
@@ -100,9 +101,28 @@ async def test_resultado_y_evento_se_guardan_juntos_y_solo_una_vez(subject):
     otro = (await subject.repo.reclamar(solicitud())).pago
     otro.id_pago = pago.id_pago
     otro.marcar_fallido("Fondos insuficientes", T0)
-    assert not await subject.repo.guardar_resultado(otro)
+    assert await subject.repo.guardar_resultado(otro) is None
     assert await subject.eventos_de(pago.id_pago) == ["PagoExitoso"]
     assert (await subject.repo.obtener(pago.id_pago)).estado is EstadoPago.EXITOSO
+
+
+async def test_guardar_devuelve_lo_que_confirmo_en_su_forma_de_cable(subject):
+    """What a stored result returns is the outbox as committed: the event the payment recorded, in
+    the form the broker gets (keyed by payment, typed, its wire payload), in order."""
+    pago = (await subject.repo.reclamar(solicitud())).pago
+    pago.marcar_fallido("Fondos insuficientes", T0 + timedelta(seconds=2))
+    [evento] = pago.eventos
+    [confirmado] = await subject.repo.guardar_resultado(pago)
+    assert (confirmado.event_id, confirmado.event_type, confirmado.id_pago) == (
+        evento.event_id,
+        "PagoFallido",
+        pago.id_pago,
+    )
+    assert confirmado.key == str(pago.id_pago)
+    assert confirmado.properties == {"event_type": "PagoFallido", "event_id": str(evento.event_id)}
+    assert confirmado.payload == encode_event(evento)
+    assert confirmado.creado_en is not None
+    assert confirmado.creado_en.tzinfo is not None
 
 
 async def test_un_pago_final_no_se_reclama_de_nuevo(subject):

@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 import pytest
 
-from pagos_worker.adapters.simulador.fallas import Fallas
+from pagos_dev.simulador.fallas import Fallas
 from tests.simulador_helpers import AUTH, simulador_en_marcha
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from pagos_worker.adapters.simulador.fallas import Fallas
+from pagos_dev.simulador.fallas import Fallas
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.adapters.stripe.resilience import EstadoCircuito
 from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pagos_worker.tools.bench import _cuantil_de_histograma, _percentiles
+from pagos_dev.tools.bench import _cuantil_de_histograma, _percentiles
 
 INF = float("inf")
 

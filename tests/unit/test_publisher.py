@@ -10,8 +10,8 @@ import pulsar
 import pytest
 
 from pagos_worker.adapters.pulsar import publisher as modulo
-from pagos_worker.adapters.pulsar.publisher import PublicacionError, PulsarPublisher
-from pagos_worker.application.ports.outbox import Mensaje
+from pagos_worker.adapters.pulsar.publisher import PublishError, PulsarPublisher
+from pagos_worker.application.ports.outbox import PlainMessage
 from tests.fakes import hasta
 
 
@@ -42,8 +42,8 @@ class Productor:
         return self._producer.conectado
 
 
-def lote(n: int) -> list[Mensaje]:
-    return [Mensaje(payload=b"e%d" % i, key="k", properties={"event_id": str(i)}) for i in range(n)]
+def lote(n: int) -> list[PlainMessage]:
+    return [PlainMessage(payload=b"e%d" % i, key="k", properties={"event_id": str(i)}) for i in range(n)]
 
 
 async def test_un_lote_confirmado_deja_sitio_al_instante(monkeypatch):
@@ -75,7 +75,7 @@ async def test_un_lote_sin_confirmar_guarda_su_sitio_hasta_que_sus_mensajes_sali
     primero = asyncio.create_task(publisher.publicar(lote(8)))
     await hasta(lambda: productor._producer.flushes)
     productor._producer.responder(pulsar.Result.AlreadyClosed)
-    with pytest.raises(PublicacionError):
+    with pytest.raises(PublishError):
         await primero
     inicio = time.monotonic()
     segundo = asyncio.create_task(publisher.publicar(lote(5)))
@@ -92,6 +92,6 @@ async def test_sin_conexion_no_encola_nada():
     productor = Productor()
     productor._producer.conectado = False
     publisher = PulsarPublisher(productor, send_timeout_seconds=1)
-    with pytest.raises(PublicacionError, match="no está conectado"):
+    with pytest.raises(PublishError, match="no está conectado"):
         await publisher.publicar(lote(3))
     assert productor._producer.enviados == 0

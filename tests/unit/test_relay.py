@@ -5,16 +5,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pagos_worker.application.ports.outbox import EventoPendiente
-from pagos_worker.application.relay import OutboxRelay, PublicacionInmediata
+from pagos_worker.application.ports.outbox import OutboxEvent
+from pagos_worker.application.relay import ImmediatePublisher, OutboxRelay
 from tests.fakes import FakeOutboxStore, FakePublisher, hasta
 
 
-def eventos(n: int) -> list[EventoPendiente]:
+def eventos(n: int) -> list[OutboxEvent]:
     return [
-        EventoPendiente(
-            id=i, event_id=uuid.uuid4(), event_type="PagoExitoso", id_pago=uuid.uuid4(), payload=b"{%d}" % i
-        )
+        OutboxEvent(id=i, event_id=uuid.uuid4(), event_type="PagoExitoso", id_pago=uuid.uuid4(), payload=b"{%d}" % i)
         for i in range(1, n + 1)
     ]
 
@@ -90,7 +88,7 @@ async def test_limpiar_borra_por_lotes_lo_publicado_antes_de_la_retencion():
 
 async def test_publicacion_inmediata_publica_y_marca_lo_recien_confirmado():
     store, publisher = FakeOutboxStore(), FakePublisher()
-    inmediata = PublicacionInmediata(store, publisher)
+    inmediata = ImmediatePublisher(store, publisher)
     confirmados = eventos(3)
     inmediata.encolar(confirmados)  # returns at once: the commit's caller does not wait for the broker
     assert publisher.mensajes == []
@@ -103,7 +101,7 @@ async def test_publicacion_inmediata_publica_y_marca_lo_recien_confirmado():
 
 async def test_publicacion_inmediata_sin_broker_no_marca_y_lo_deja_al_relay():
     store, publisher = FakeOutboxStore(), FakePublisher(fallos=1)
-    inmediata = PublicacionInmediata(store, publisher)
+    inmediata = ImmediatePublisher(store, publisher)
     inmediata.encolar(eventos(2))
     await inmediata.drenar(2)
     assert publisher.mensajes == []
@@ -113,7 +111,7 @@ async def test_publicacion_inmediata_sin_broker_no_marca_y_lo_deja_al_relay():
 async def test_publicacion_inmediata_sin_marca_no_pierde_nada_ni_falla():
     store, publisher = FakeOutboxStore(), FakePublisher()
     store.fallos_al_marcar = 1
-    inmediata = PublicacionInmediata(store, publisher)
+    inmediata = ImmediatePublisher(store, publisher)
     inmediata.encolar(eventos(1))
     await inmediata.drenar(2)
     assert len(publisher.mensajes) == 1  # published; unmarked, so published again later (same event_id)
@@ -128,7 +126,7 @@ async def test_drenar_espera_lo_que_se_esta_publicando():
             await asyncio.sleep(0.1)
             await super().publicar(mensajes)
 
-    inmediata = PublicacionInmediata(store, Lento())
+    inmediata = ImmediatePublisher(store, Lento())
     inmediata.encolar(eventos(1))
     await inmediata.drenar(5)
     assert len(store.marcados) == 1
@@ -145,7 +143,7 @@ async def test_el_relay_deja_lo_ajeno_la_gracia_y_lo_propio_solo_al_vaciar():
 
 async def test_publicacion_inmediata_reintenta_durante_una_caida_corta_del_broker():
     store, publisher = FakeOutboxStore(), FakePublisher(fallos=2)
-    inmediata = PublicacionInmediata(store, publisher, reintentar_durante=timedelta(seconds=5))
+    inmediata = ImmediatePublisher(store, publisher, reintentar_durante=timedelta(seconds=5))
     recientes = [dataclasses.replace(e, creado_en=datetime.now(UTC)) for e in eventos(2)]
     inmediata.encolar(recientes)
     await inmediata.drenar(5)
@@ -155,7 +153,7 @@ async def test_publicacion_inmediata_reintenta_durante_una_caida_corta_del_broke
 
 async def test_publicacion_inmediata_no_reintenta_lo_que_ya_es_de_los_relays():
     store, publisher = FakeOutboxStore(), FakePublisher(fallos=1)
-    inmediata = PublicacionInmediata(store, publisher, reintentar_durante=timedelta(seconds=5))
+    inmediata = ImmediatePublisher(store, publisher, reintentar_durante=timedelta(seconds=5))
     viejos = [dataclasses.replace(e, creado_en=datetime.now(UTC) - timedelta(seconds=10)) for e in eventos(1)]
     inmediata.encolar(viejos)
     await inmediata.drenar(2)

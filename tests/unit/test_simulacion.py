@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from pagos_worker.adapters.pasarela_simulada import SimuladaPasarelaDePagos
-from pagos_worker.adapters.simulacion import MENSAJES_RECHAZO, Latencia, rechazo
+from pagos_dev.pasarela_simulada import SimuladaPasarelaDePagos
+from pagos_dev.simulacion import MENSAJES_RECHAZO, Latencia, rechazo
 from pagos_worker.domain import Dinero, Moneda, Pago
 
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from pagos_worker.adapters.wire import ComandoInvalidoError, decode_command, encode_command, encode_event
+from pagos_worker.contract.wire import ComandoInvalidoError, decode_command, encode_command, encode_event
 from pagos_worker.domain import Dinero, Moneda, PagoExitoso, PagoFallido
 
 ID = "550e8400-e29b-41d4-a716-446655440000"

@@ -10,8 +10,8 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pagos_worker.adapters.wire import ComandoInvalidoError, decode_command, encode_command
 from pagos_worker.application.commands import ProcesarPago
+from pagos_worker.contract.wire import ComandoInvalidoError, decode_command, encode_command
 
 MOTIVOS = {
     "mensaje_demasiado_grande", "no_utf8", "json_invalido", "no_es_objeto", "campo_faltante", "campo_desconocido",

@@ -4,7 +4,7 @@ import uuid
 
 from pagos_worker.application.handlers import EN_CURSO, PROCESADO, YA_PROCESADO, Accion, Desenlace
 from pagos_worker.entrypoints.worker import CommandWorker, manejar
-from tests.fakes import FakeCommandSource, FakePublisher
+from tests.fakes import FakeCommandSource, FakePublisher, es_caida
 
 
 def valido(**cambios) -> bytes:
@@ -30,7 +30,7 @@ async def run_worker(payloads, procesar, dlq=None):
     source = FakeCommandSource(payloads)
     dlq = dlq or FakePublisher()
     stop = asyncio.Event()
-    worker = CommandWorker(source, procesar, dlq)
+    worker = CommandWorker(source, procesar, dlq, es_transitorio=es_caida)
     task = asyncio.create_task(worker.run(stop, drain_timeout=5))
     for _ in range(200):
         if len(source.acked) + len(source.nacked) == len(payloads):
@@ -98,7 +98,7 @@ async def test_al_parar_espera_a_los_pagos_en_curso():
 
     source = FakeCommandSource([valido() for _ in range(5)])
     stop = asyncio.Event()
-    worker = CommandWorker(source, procesar, FakePublisher())
+    worker = CommandWorker(source, procesar, FakePublisher(), es_transitorio=es_caida)
     task = asyncio.create_task(worker.run(stop, drain_timeout=5))
     await asyncio.sleep(0.05)
     assert worker.in_flight == 5
@@ -115,7 +115,9 @@ async def test_lo_que_no_termina_a_tiempo_no_se_confirma():
 
     source = FakeCommandSource([valido()])
     stop = asyncio.Event()
-    task = asyncio.create_task(CommandWorker(source, procesar, FakePublisher()).run(stop, drain_timeout=0.1))
+    task = asyncio.create_task(
+        CommandWorker(source, procesar, FakePublisher(), es_transitorio=es_caida).run(stop, drain_timeout=0.1)
+    )
     await asyncio.sleep(0.05)
     stop.set()
     await asyncio.wait_for(task, 2)
@@ -135,7 +137,9 @@ async def test_con_la_pasarela_caida_el_worker_no_procesa_y_retiene_los_cupos():
 
     source = FakeCommandSource([valido() for _ in range(3)])
     stop = asyncio.Event()
-    task = asyncio.create_task(CommandWorker(source, procesar, FakePublisher(), gate=gate).run(stop, drain_timeout=5))
+    task = asyncio.create_task(
+        CommandWorker(source, procesar, FakePublisher(), es_transitorio=es_caida, gate=gate).run(stop, drain_timeout=5)
+    )
     await asyncio.sleep(0.1)
     assert procesados == []
     assert source.slots_in_use == 3  # held: the receiving side takes nothing more
@@ -156,7 +160,9 @@ async def run_fallando(error: Exception, redelivery_count: int, max_intentos: in
     dlq = FakePublisher()
     stop = asyncio.Event()
     task = asyncio.create_task(
-        CommandWorker(source, procesar, dlq, max_intentos=max_intentos).run(stop, drain_timeout=5)
+        CommandWorker(source, procesar, dlq, es_transitorio=es_caida, max_intentos=max_intentos).run(
+            stop, drain_timeout=5
+        )
     )
     for _ in range(100):
         if source.acked or source.nacked:

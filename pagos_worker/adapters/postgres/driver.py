@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
 
-class Sentencia:
+class PreparedStatement:
     """A `text()` statement compiled once to asyncpg's positional form."""
 
     def __init__(self, statement: TextClause) -> None:
@@ -28,7 +28,7 @@ class Sentencia:
         return [params[nombre] for nombre in self._orden]
 
 
-async def fetch(engine: AsyncEngine, sentencia: Sentencia, params: Mapping[str, Any]) -> list[Any]:
+async def fetch(engine: AsyncEngine, sentencia: PreparedStatement, params: Mapping[str, Any]) -> list[Any]:
     async with engine.connect() as conn:
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None  # noqa: S101 - a checked-out connection always has one
@@ -40,7 +40,7 @@ async def fetch(engine: AsyncEngine, sentencia: Sentencia, params: Mapping[str, 
             raise
 
 
-class ConexionFija:
+class PinnedConnection:
     """One connection of the engine's pool kept checked out by a hot-path user that runs its
     statements one after another (a group-commit flush slot, the relay): a checkout costs more
     client CPU here than the statement it would serve. A lost connection is given back invalidated
@@ -54,7 +54,7 @@ class ConexionFija:
         self._conn: AsyncConnection | None = None
         self._driver: Any = None
 
-    async def fetch(self, sentencia: Sentencia, params: Mapping[str, Any]) -> list[Any]:
+    async def fetch(self, sentencia: PreparedStatement, params: Mapping[str, Any]) -> list[Any]:
         driver = await self._abrir()
         try:
             return list(await driver.fetch(sentencia.sql, *sentencia.argumentos(params)))

@@ -16,18 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
-from pagos_worker.adapters.postgres.driver import ConexionFija, Sentencia
+from pagos_worker.adapters.postgres.driver import PinnedConnection, PreparedStatement
 from pagos_worker.adapters.postgres.group_commit import GroupCommitter
 from pagos_worker.adapters.postgres.retry import retry_transient
 from pagos_worker.adapters.postgres.tables import OUTBOX_CHANNEL
-from pagos_worker.application.ports.outbox import EventoPendiente
+from pagos_worker.application.ports.outbox import OutboxEvent
 
 log = structlog.get_logger(__name__)
 
 # An event its committing replica publishes itself is that replica's for `gracia`: the relays take it
 # only if it is still pending after that (the replica died, or the broker was away), or at once in
 # that replica's own last flush (`propio`).
-_RESERVAR = Sentencia(
+_RESERVAR = PreparedStatement(
     text("""
 SELECT id, event_id, event_type, id_pago, payload, creado_en FROM outbox
 WHERE publicado_en IS NULL
@@ -48,13 +48,13 @@ SELECT count(*) AS n, EXTRACT(EPOCH FROM clock_timestamp() - min(creado_en)) AS 
 FROM outbox WHERE publicado_en IS NULL
 """)
 # Published when the broker confirmed it (the client's time then), not when the mark is written.
-_MARCAR = Sentencia(
+_MARCAR = PreparedStatement(
     text("""
 UPDATE outbox SET publicado_en = CAST(:cuando AS timestamptz)
 WHERE id = ANY(CAST(:ids AS bigint[])) AND publicado_en IS NULL
 """)
 )
-_MARCAR_VARIOS = Sentencia(
+_MARCAR_VARIOS = PreparedStatement(
     text("""
 UPDATE outbox AS o SET publicado_en = v.cuando
 FROM unnest(CAST(:ids AS bigint[]), CAST(:cuandos AS timestamptz[])) AS v(id, cuando)
@@ -69,12 +69,12 @@ _ESPERA_MARCAS = 0.05
 
 
 class PostgresLoteOutbox:
-    def __init__(self, driver: Any, eventos: Sequence[EventoPendiente]) -> None:  # noqa: ANN401 - asyncpg
+    def __init__(self, driver: Any, eventos: Sequence[OutboxEvent]) -> None:  # noqa: ANN401 - asyncpg
         self._driver = driver
         self._eventos = eventos
 
     @property
-    def eventos(self) -> Sequence[EventoPendiente]:
+    def eventos(self) -> Sequence[OutboxEvent]:
         return self._eventos
 
     async def marcar_publicados(self, cuando: datetime) -> None:
@@ -83,7 +83,7 @@ class PostgresLoteOutbox:
         _observar_lag((e, cuando) for e in self._eventos)
 
 
-def _observar_lag(marcas: Iterable[tuple[EventoPendiente, datetime]]) -> None:
+def _observar_lag(marcas: Iterable[tuple[OutboxEvent, datetime]]) -> None:
     for evento, cuando in marcas:
         if evento.creado_en is not None:
             metrics.OUTBOX_LAG.observe(max(0.0, (cuando - evento.creado_en).total_seconds()))
@@ -92,7 +92,7 @@ def _observar_lag(marcas: Iterable[tuple[EventoPendiente, datetime]]) -> None:
 class PostgresOutboxStore:
     def __init__(self, engine: AsyncEngine, database_url: str) -> None:
         self._engine = engine
-        self._conexion = ConexionFija(engine)  # a relay runs its lots one after another
+        self._conexion = PinnedConnection(engine)  # a relay runs its lots one after another
         self._en_uso = False
         self._listener = _NotifyListener(asyncpg_dsn(database_url), OUTBOX_CHANNEL)
         # Marks of events published right after their commit: one statement for all that the broker
@@ -102,12 +102,12 @@ class PostgresOutboxStore:
         # A plan for the table as it is at each mark (a few statements a second, so planning costs
         # little): a generic one made while the outbox was empty, even with only nested loops
         # allowed, walks every pending event for each mark (the pending index as the outer side).
-        self._conexion_marcas = ConexionFija(engine, {"plan_cache_mode": "force_custom_plan"})
+        self._conexion_marcas = PinnedConnection(engine, {"plan_cache_mode": "force_custom_plan"})
 
-    async def marcar_publicados(self, eventos: Sequence[EventoPendiente], cuando: datetime) -> None:
+    async def marcar_publicados(self, eventos: Sequence[OutboxEvent], cuando: datetime) -> None:
         await self._marcas.submit_many([(e, cuando) for e in eventos])
 
-    async def _marcar_lote(self, marcas: Sequence[tuple[EventoPendiente, datetime]]) -> list[None]:
+    async def _marcar_lote(self, marcas: Sequence[tuple[OutboxEvent, datetime]]) -> list[None]:
         params = {"ids": [e.id for e, _ in marcas], "cuandos": [cuando for _, cuando in marcas]}
         await retry_transient(lambda: self._conexion_marcas.fetch(_MARCAR_VARIOS, params))
         _observar_lag(marcas)
@@ -121,7 +121,7 @@ class PostgresOutboxStore:
         # one after another on the kept connection; a concurrent one (two relay loops in one
         # process) takes a connection of its own from the pool for its while.
         propia = self._en_uso
-        conexion = ConexionFija(self._engine) if propia else self._conexion
+        conexion = PinnedConnection(self._engine) if propia else self._conexion
         self._en_uso = True
         try:
             async with conexion.transaccion() as driver:
@@ -130,7 +130,7 @@ class PostgresOutboxStore:
                 yield PostgresLoteOutbox(
                     driver,
                     [
-                        EventoPendiente(
+                        OutboxEvent(
                             id=f["id"],
                             event_id=f["event_id"],
                             event_type=f["event_type"],

@@ -6,7 +6,7 @@ state and its outbox row are always written together, or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -14,12 +14,12 @@ from uuid import UUID
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pagos_worker.adapters.postgres.driver import ConexionFija, Sentencia, fetch
+from pagos_worker.adapters.postgres.driver import PinnedConnection, PreparedStatement, fetch
 from pagos_worker.adapters.postgres.group_commit import GroupCommitter
 from pagos_worker.adapters.postgres.retry import retry_transient
-from pagos_worker.adapters.wire import encode_event
-from pagos_worker.application.ports.outbox import EventoPendiente
+from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.ports.repository import Reclamo
+from pagos_worker.contract.wire import encode_event
 from pagos_worker.domain.dinero import Dinero, Moneda
 from pagos_worker.domain.pago import EstadoPago, Lease, Pago
 
@@ -111,7 +111,7 @@ LIMIT :limite
 
 _OBTENER = text(f"SELECT {_COLUMNAS} FROM pagos WHERE id_pago = :id_pago")  # noqa: S608 - fixed columns
 
-_SQL = {s: Sentencia(s) for s in (_RECLAMAR, _GUARDAR, _LIBERAR, _ATASCADOS)}
+_SQL = {s: PreparedStatement(s) for s in (_RECLAMAR, _GUARDAR, _LIBERAR, _ATASCADOS)}
 
 # One plan per connection, made once, that stays right however the table grows: every join a nested
 # loop that looks its rows up by primary key. A generic plan left to the planner is made from the
@@ -140,13 +140,11 @@ class PostgresPagoRepository:
         max_in_flight: int = 2,
         linger: float = 0.0,
         publicador: str | None = None,
-        al_confirmar: Callable[[Sequence[EventoPendiente]], None] | None = None,
     ) -> None:
         """With `publicador`, the events written are that replica's to publish right after their
-        commit: `al_confirmar` gets them then (the relays take them only after a grace period)."""
+        commit (the relays take them only after a grace period)."""
         self._engine = engine
         self._publicador = publicador
-        self._al_confirmar = al_confirmar
         self._reclamos = GroupCommitter(
             self._reclamar_lote, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger
         )
@@ -154,12 +152,12 @@ class PostgresPagoRepository:
             self._guardar_lote, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger
         )
         # One connection per flush slot, kept: a flush never waits for (or pays for) a checkout.
-        self._libres = [ConexionFija(engine, _AJUSTES) for _ in range(2 * max_in_flight)]
+        self._libres = [PinnedConnection(engine, _AJUSTES) for _ in range(2 * max_in_flight)]
 
     async def reclamar(self, pago: Pago) -> Reclamo:
         return await self._reclamos.submit(pago)
 
-    async def guardar_resultado(self, pago: Pago) -> bool:
+    async def guardar_resultado(self, pago: Pago) -> list[OutboxEvent] | None:
         return await self._resultados.submit(pago)
 
     async def liberar(self, pago: Pago) -> None:
@@ -224,51 +222,32 @@ class PostgresPagoRepository:
             vistos.add(pago.id_pago)
         return resultados
 
-    async def _guardar_lote(self, pagos: Sequence[Pago]) -> list[bool]:
+    async def _guardar_lote(self, pagos: Sequence[Pago]) -> list[list[OutboxEvent] | None]:
         unicos = _primeros(pagos)
-        eventos = [(p.id_pago, e) for p in unicos for e in p.eventos]
-        cuerpos = [encode_event(e) for _, e in eventos]
+        eventos = [(p.id_pago, e, encode_event(e)) for p in unicos for e in p.eventos]
         params = {
             "ids": [p.id_pago for p in unicos],
             "estados": [p.estado.value for p in unicos],
             "referencias": [p.referencia_pago for p in unicos],
             "mensajes": [p.mensaje_error for p in unicos],
             "fechas": [p.fecha_procesamiento for p in unicos],
-            "ev_ids": [e.event_id for _, e in eventos],
-            "ev_tipos": [e.tipo for _, e in eventos],
-            "ev_pagos": [id_pago for id_pago, _ in eventos],
-            "ev_payloads": [c.decode() for c in cuerpos],
+            "ev_ids": [e.event_id for _, e, _ in eventos],
+            "ev_tipos": [e.tipo for _, e, _ in eventos],
+            "ev_pagos": [id_pago for id_pago, _, _ in eventos],
+            "ev_payloads": [payload.decode() for _, _, payload in eventos],
             "publicador": self._publicador,
         }
         filas = await retry_transient(lambda: self._execute(_GUARDAR, params))
-        guardados = {fila["id_pago"] for fila in filas if fila["id_pago"] is not None}
-        if self._al_confirmar is not None:
-            self._confirmados(filas, params, cuerpos)
-        resultados: list[bool] = []
-        for pago in pagos:
-            resultados.append(pago.id_pago in guardados)
-            guardados.discard(pago.id_pago)  # a duplicate within the lot was not stored by its own call
-        return resultados
-
-    def _confirmados(self, filas: Sequence[Any], params: dict[str, Any], cuerpos: list[bytes]) -> None:
-        """Hand the events just committed to `al_confirmar`, as the relay would read them."""
         escritos = {fila["event_id"]: fila for fila in filas if fila["id"] is not None}
-        eventos = [
-            EventoPendiente(
-                id=escritos[event_id]["id"],
-                event_id=event_id,
-                event_type=tipo,
-                id_pago=id_pago,
-                payload=payload,
-                creado_en=escritos[event_id]["creado_en"],
-            )
-            for event_id, tipo, id_pago, payload in zip(
-                params["ev_ids"], params["ev_tipos"], params["ev_pagos"], cuerpos, strict=True
-            )
-            if event_id in escritos
-        ]
-        if eventos and self._al_confirmar is not None:
-            self._al_confirmar(eventos)
+        # What was committed, as the relay would read it back: the outbox rows in their wire form.
+        por_pago: dict[UUID, list[OutboxEvent]] = {fila["id_pago"]: [] for fila in filas if fila["id_pago"] is not None}
+        for id_pago, evento, payload in eventos:
+            if (fila := escritos.get(evento.event_id)) is not None and id_pago in por_pago:
+                por_pago[id_pago].append(
+                    OutboxEvent(fila["id"], evento.event_id, evento.tipo, id_pago, payload, fila["creado_en"])
+                )
+        # A duplicate within the lot was not stored by its own call: only the first gets the events.
+        return [por_pago.pop(pago.id_pago, None) for pago in pagos]
 
 
 def _primeros(pagos: Sequence[Pago]) -> list[Pago]:

@@ -9,13 +9,13 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pagos_worker.adapters.postgres.driver import Sentencia, fetch
+from pagos_worker.adapters.postgres.driver import PreparedStatement, fetch
 from pagos_worker.application.queries import EstadisticasOutbox, VistaPago
 
 _COLUMNAS = """id_pago, id_afiliado, monto, moneda, estado, referencia_pago, fecha_creacion,
        fecha_procesamiento, mensaje_error, intentos, requiere_atencion, ultimo_error"""
 # The status query is the read side's hot path: one statement, one round trip (no BEGIN/ROLLBACK).
-_ESTADO = Sentencia(text(f"SELECT {_COLUMNAS} FROM pagos WHERE id_pago = :id_pago"))  # noqa: S608 - fixed columns
+_ESTADO = PreparedStatement(text(f"SELECT {_COLUMNAS} FROM pagos WHERE id_pago = :id_pago"))  # noqa: S608 - fixed columns
 _ATENCION = text(f"""
 SELECT {_COLUMNAS} FROM pagos WHERE requiere_atencion ORDER BY fecha_creacion LIMIT :limite
 """)  # noqa: S608 - fixed columns

@@ -10,37 +10,17 @@ import asyncio
 import collections
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import pulsar
 import structlog
 
+from pagos_worker.application.ports.command_source import Delivery
+
 log = structlog.get_logger(__name__)
 
 
-class Entrega(Protocol):
-    """One delivery of a command message."""
-
-    @property
-    def data(self) -> bytes: ...
-    @property
-    def redelivery_count(self) -> int: ...
-    @property
-    def publicado_ms(self) -> int:
-        """When the broker stored it (ms since the epoch); 0 if unknown."""
-        ...
-
-    @property
-    def properties(self) -> dict[str, str]: ...
-    @property
-    def key(self) -> str | None: ...
-    @property
-    def message_id(self) -> str: ...
-    @property
-    def topic(self) -> str: ...
-
-
-class PulsarEntrega:
+class PulsarDelivery:
     """A delivery read lazily from the client's message: what every message needs is read at once,
     the rest (only dead letters and logs want it) when asked for."""
 
@@ -83,11 +63,11 @@ class PulsarCommandSource:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # Deliveries wait here for the loop; one wake-up carries all that arrived meanwhile.
-        self._listas: collections.deque[PulsarEntrega] = collections.deque()
+        self._listas: collections.deque[PulsarDelivery] = collections.deque()
         self._lock = threading.Lock()
         self._programado = False
 
-    def start(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Entrega], None]) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Delivery], None]) -> None:
         self._thread = threading.Thread(
             target=self._receive_loop, args=(loop, deliver), name="pulsar-receive", daemon=True
         )
@@ -98,11 +78,11 @@ class PulsarCommandSource:
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
 
-    def ack(self, entrega: Entrega) -> None:
-        self._nativo.acknowledge_async(cast("PulsarEntrega", entrega).raw, None)
+    def ack(self, entrega: Delivery) -> None:
+        self._nativo.acknowledge_async(cast("PulsarDelivery", entrega).raw, None)
 
-    def nack(self, entrega: Entrega) -> None:
-        self._nativo.negative_acknowledge(cast("PulsarEntrega", entrega).raw)
+    def nack(self, entrega: Delivery) -> None:
+        self._nativo.negative_acknowledge(cast("PulsarDelivery", entrega).raw)
 
     def release(self) -> None:
         """Give back the slot taken for a message once it has been settled."""
@@ -129,7 +109,7 @@ class PulsarCommandSource:
     def is_connected(self) -> bool:
         return bool(self._consumer.is_connected())
 
-    def _receive_loop(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Entrega], None]) -> None:
+    def _receive_loop(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Delivery], None]) -> None:
         while not self._stop.is_set():
             if not self._tomar_cupo():
                 continue
@@ -147,7 +127,7 @@ class PulsarCommandSource:
                 self._stop.wait(0.5)
                 continue
             with self._lock:
-                self._listas.append(PulsarEntrega(msg))
+                self._listas.append(PulsarDelivery(msg))
                 if self._programado:
                     continue
                 self._programado = True
@@ -156,7 +136,7 @@ class PulsarCommandSource:
             except RuntimeError:  # loop closed: the messages are redelivered after we disconnect
                 return
 
-    def _vaciar(self, deliver: Callable[[Entrega], None]) -> None:
+    def _vaciar(self, deliver: Callable[[Delivery], None]) -> None:
         with self._lock:
             listas = list(self._listas)
             self._listas.clear()

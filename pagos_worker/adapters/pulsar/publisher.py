@@ -26,12 +26,12 @@ from typing import Any
 import _pulsar  # type: ignore[import-not-found]
 import pulsar
 
-from pagos_worker.application.ports.outbox import Mensaje
+from pagos_worker.application.ports.outbox import Message
 
 MAX_PENDIENTES = 10_000  # the producer's queue (max_pending_messages)
 
 
-class PublicacionError(RuntimeError):
+class PublishError(RuntimeError):
     """The broker did not store every message of a lot."""
 
 
@@ -63,10 +63,10 @@ class _Lote:
         if error is None:
             self.future.set_result(None)
         else:
-            self.future.set_exception(PublicacionError(f"{self.n} sin confirmar: {error}"))
+            self.future.set_exception(PublishError(f"{self.n} sin confirmar: {error}"))
 
 
-def mensaje_pulsar(mensaje: Mensaje) -> Any:  # noqa: ANN401 - the client's Message
+def mensaje_pulsar(mensaje: Message) -> Any:  # noqa: ANN401 - the client's Message
     builder = _pulsar.MessageBuilder()
     builder.content(mensaje.payload)
     for clave, valor in mensaje.properties.items():
@@ -86,15 +86,15 @@ class PulsarPublisher:
         self._pendientes = 0
         self._hay_sitio = asyncio.Event()
 
-    async def publicar(self, mensajes: Sequence[Mensaje]) -> None:
+    async def publicar(self, mensajes: Sequence[Message]) -> None:
         for inicio in range(0, len(mensajes), MAX_PENDIENTES):
             await self._publicar(mensajes[inicio : inicio + MAX_PENDIENTES])
 
-    async def _publicar(self, mensajes: Sequence[Mensaje]) -> None:
+    async def _publicar(self, mensajes: Sequence[Message]) -> None:
         if not mensajes:
             return
         if not self._producer.is_connected():
-            raise PublicacionError(f"{len(mensajes)} sin enviar: el productor no está conectado")
+            raise PublishError(f"{len(mensajes)} sin enviar: el productor no está conectado")
         while self._pendientes + len(mensajes) > MAX_PENDIENTES:
             self._hay_sitio.clear()
             await self._hay_sitio.wait()
@@ -127,3 +127,8 @@ class PulsarPublisher:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._producer.close)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A lot the broker did not store: an outage of the broker (or of the way to it), which heals."""
+    return isinstance(exc, PublishError)

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.stripe.errors import StripeError
-from pagos_worker.adapters.stripe.http import ClienteHttp, SinRespuestaError
+from pagos_worker.adapters.stripe.http import HttpClient, NoResponseError
 from pagos_worker.adapters.stripe.resilience import (
     CircuitBreaker,
     CircuitoAbiertoError,
@@ -86,7 +86,7 @@ class StripePasarelaDePagos:
     """Use as `async with`, or call `cerrar()`: it keeps connections to the gateway open."""
 
     def __init__(self, config: StripeConfig, destinos: Destinos) -> None:
-        self._http = ClienteHttp(config.api_base)
+        self._http = HttpClient(config.api_base)
         self._config = config
         self._destinos = destinos
         self._limite = asyncio.Semaphore(config.concurrencia)
@@ -164,27 +164,27 @@ class StripePasarelaDePagos:
             await self._bucket.acquire()
             try:
                 resp = await self._http.post("/v1/transfers", body, headers, timeout=self._config.timeout_s)
-                cuerpo = orjson.loads(resp.cuerpo) if resp.cuerpo else None
-            except (SinRespuestaError, TimeoutError, orjson.JSONDecodeError) as exc:
+                respuesta = orjson.loads(resp.body) if resp.body else None
+            except (NoResponseError, TimeoutError, orjson.JSONDecodeError) as exc:
                 self._breaker.fallo()
                 return _Reintentar(f"sin respuesta ({type(exc).__name__})")
-        return self._clasificar(resp.status, cuerpo, resp.cabeceras)
+        return self._clasificar(resp.status, respuesta, resp.headers)
 
-    def _clasificar(self, status: int, cuerpo: Any, cabeceras: Mapping[str, str]) -> ResultadoPago | _Reintentar:  # noqa: ANN401
-        if 200 <= status < 300 and isinstance(cuerpo, dict) and isinstance(cuerpo.get("id"), str):  # noqa: PLR2004
+    def _clasificar(self, status: int, respuesta: Any, headers: Mapping[str, str]) -> ResultadoPago | _Reintentar:  # noqa: ANN401
+        if 200 <= status < 300 and isinstance(respuesta, dict) and isinstance(respuesta.get("id"), str):  # noqa: PLR2004
             self._breaker.exito()
-            return ResultadoPago.exito(cuerpo["id"])
+            return ResultadoPago.exito(respuesta["id"])
         # A replayed answer names the request that produced it: the same reference every time.
-        error = StripeError.parse(status, cuerpo, cabeceras.get("original-request") or cabeceras.get("request-id"))
-        should_retry = cabeceras.get("stripe-should-retry")
+        error = StripeError.parse(status, respuesta, headers.get("original-request") or headers.get("request-id"))
+        should_retry = headers.get("stripe-should-retry")
         if status >= 500:  # noqa: PLR2004 - indeterminate: the transfer may exist; retry with the same key
             self._breaker.fallo()
             if should_retry == "false":
                 raise ResultadoIndeterminadoError(str(error))
-            return _Reintentar(str(error), _retry_after(cabeceras))
+            return _Reintentar(str(error), _retry_after(headers))
         self._breaker.exito()  # the gateway answered: it is up
         if status in (409, 429) or should_retry == "true":
-            return _Reintentar(str(error), _retry_after(cabeceras))
+            return _Reintentar(str(error), _retry_after(headers))
         if status in (401, 403) or error.type == "idempotency_error":
             # Our configuration is wrong, not the payment: never report these as FALLIDO.
             log.error("stripe.configuracion", error=str(error))
@@ -203,8 +203,8 @@ def formulario(pago: Pago, destino: str) -> bytes:
     ).encode()
 
 
-def _retry_after(cabeceras: Mapping[str, str]) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     try:
-        return max(0.0, float(cabeceras["retry-after"]))
+        return max(0.0, float(headers["retry-after"]))
     except (KeyError, ValueError):
         return None

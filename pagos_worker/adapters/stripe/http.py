@@ -4,7 +4,7 @@ https), a request at a time on each, `Content-Length`, chunked and read-until-cl
 It does one thing — POST a form to Stripe and read the JSON that comes back — and does it for a
 fraction of what a general client costs per request (aiohttp's client spent more CPU on a transfer
 than the rest of the payment's work in the worker). No redirects, cookies, proxies or compression:
-Stripe's API uses none of them. Every failure to get an answer is a `SinRespuestaError` (or the
+Stripe's API uses none of them. Every failure to get an answer is a `NoResponseError` (or the
 `TimeoutError` of the caller's deadline); the adapter decides whether to try again, with the same
 Idempotency-Key, so a request that did reach Stripe is never paid twice.
 """
@@ -34,15 +34,15 @@ def _digitos(texto: str) -> bool:
     return texto.isascii() and texto.isdigit()
 
 
-class SinRespuestaError(Exception):
+class NoResponseError(Exception):
     """The connection failed, broke, or the server answered something that is not HTTP."""
 
 
 @dataclass(frozen=True, slots=True)
-class RespuestaHttp:
+class HttpResponse:
     status: int
-    cabeceras: dict[str, str]  # names in lower case
-    cuerpo: bytes
+    headers: dict[str, str]  # names in lower case
+    body: bytes
 
 
 class _Conexion(asyncio.Protocol):
@@ -51,7 +51,7 @@ class _Conexion(asyncio.Protocol):
         self.cerrada = False
         self.libre_desde = 0.0
         self._buffer = bytearray()
-        self._espera: asyncio.Future[RespuestaHttp] | None = None
+        self._espera: asyncio.Future[HttpResponse] | None = None
         self._reutilizable = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -60,14 +60,14 @@ class _Conexion(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.cerrada = True
         if self._espera is not None and not self._espera.done():
-            respuesta: RespuestaHttp | object = _AGOTADA
+            respuesta: HttpResponse | object = _AGOTADA
             if exc is None:  # a clean end completes a read-until-close body; a reset never does
-                with contextlib.suppress(SinRespuestaError):
+                with contextlib.suppress(NoResponseError):
                     respuesta = self._analizar(fin_de_datos=True)
-            if isinstance(respuesta, RespuestaHttp):
+            if isinstance(respuesta, HttpResponse):
                 self._espera.set_result(respuesta)
             else:
-                self._espera.set_exception(SinRespuestaError(f"la conexión se cerró ({exc or 'EOF'})"))
+                self._espera.set_exception(NoResponseError(f"la conexión se cerró ({exc or 'EOF'})"))
 
     def data_received(self, data: bytes) -> None:
         if self._espera is None or self._espera.done():  # nothing was asked: not a server to keep
@@ -76,17 +76,17 @@ class _Conexion(asyncio.Protocol):
         self._buffer += data
         try:
             respuesta = self._analizar(fin_de_datos=False)
-        except SinRespuestaError as exc:
+        except NoResponseError as exc:
             self._espera.set_exception(exc)
             self.cerrar()
             return
-        if isinstance(respuesta, RespuestaHttp):
+        if isinstance(respuesta, HttpResponse):
             self._espera.set_result(respuesta)
 
     def eof_received(self) -> bool:
         return False  # close the transport; connection_lost completes a read-until-close body
 
-    async def pedir(self, peticion: bytes) -> tuple[RespuestaHttp, bool]:
+    async def pedir(self, peticion: bytes) -> tuple[HttpResponse, bool]:
         """The response, and whether the connection can take another request."""
         assert self.transport is not None  # noqa: S101 - connected before use
         self._espera = asyncio.get_running_loop().create_future()
@@ -103,48 +103,46 @@ class _Conexion(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def _analizar(self, *, fin_de_datos: bool) -> RespuestaHttp | object:
+    def _analizar(self, *, fin_de_datos: bool) -> HttpResponse | object:
         buffer = self._buffer
         fin = buffer.find(b"\r\n\r\n")
         if fin < 0:
             if len(buffer) > MAX_CABECERAS:
-                raise SinRespuestaError("cabeceras de respuesta demasiado grandes")
+                raise NoResponseError("headers de respuesta demasiado grandes")
             return _AGOTADA
         linea, *lineas = buffer[:fin].decode("latin-1").split("\r\n")
         partes = linea.split(" ", 2)
         if len(partes) < 2 or not partes[0].startswith("HTTP/1.") or not _digitos(partes[1]):  # noqa: PLR2004
-            raise SinRespuestaError(f"respuesta que no es HTTP: {linea[:80]!r}")
+            raise NoResponseError(f"respuesta que no es HTTP: {linea[:80]!r}")
         version, status = partes[0], int(partes[1])
-        cabeceras: dict[str, str] = {}
+        headers: dict[str, str] = {}
         for cabecera in lineas:
             nombre, _, valor = cabecera.partition(":")
-            cabeceras[nombre.strip().lower()] = valor.strip()
-        cuerpo = _cuerpo(status, cabeceras, buffer, fin + 4, fin_de_datos=fin_de_datos)
-        if cuerpo is None:
+            headers[nombre.strip().lower()] = valor.strip()
+        body = _body(status, headers, buffer, fin + 4, fin_de_datos=fin_de_datos)
+        if body is None:
             if len(buffer) > MAX_CABECERAS + MAX_CUERPO:
-                raise SinRespuestaError("respuesta demasiado grande")
+                raise NoResponseError("respuesta demasiado grande")
             return _AGOTADA
-        conexion = cabeceras.get("connection", "").lower()
+        conexion = headers.get("connection", "").lower()
         self._reutilizable = conexion != "close" and (version != "HTTP/1.0" or conexion == "keep-alive")
-        return RespuestaHttp(status, cabeceras, cuerpo)
+        return HttpResponse(status, headers, body)
 
 
-def _cuerpo(
-    status: int, cabeceras: dict[str, str], buffer: bytearray, inicio: int, *, fin_de_datos: bool
-) -> bytes | None:
+def _body(status: int, headers: dict[str, str], buffer: bytearray, inicio: int, *, fin_de_datos: bool) -> bytes | None:
     """The response's body from `inicio`, or None while it is incomplete."""
     if status < 200:  # noqa: PLR2004 - nothing here asks for an interim response
-        raise SinRespuestaError(f"respuesta provisional inesperada: {status}")
+        raise NoResponseError(f"respuesta provisional inesperada: {status}")
     if status in (204, 304):  # no body
         return b""
-    if "chunked" in cabeceras.get("transfer-encoding", "").lower():
+    if "chunked" in headers.get("transfer-encoding", "").lower():
         return _chunked(buffer, inicio)
-    if (largo_texto := cabeceras.get("content-length")) is not None:
+    if (largo_texto := headers.get("content-length")) is not None:
         if not _digitos(largo_texto) or int(largo_texto) > MAX_CUERPO:
-            raise SinRespuestaError(f"Content-Length inválido: {largo_texto[:20]!r}")
+            raise NoResponseError(f"Content-Length inválido: {largo_texto[:20]!r}")
         largo = int(largo_texto)
         return bytes(buffer[inicio : inicio + largo]) if len(buffer) >= inicio + largo else None
-    cabeceras["connection"] = "close"  # the body ends when the server closes the connection
+    headers["connection"] = "close"  # the body ends when the server closes the connection
     return bytes(buffer[inicio:]) if fin_de_datos else None
 
 
@@ -157,10 +155,10 @@ def _chunked(buffer: bytearray, posicion: int) -> bytes | None:
             return None
         tamano_texto = bytes(buffer[posicion:fin_linea]).split(b";", 1)[0].strip()
         if not _HEX.fullmatch(tamano_texto):  # int(x, 16) would take "-6", "0x6" or "6_0"
-            raise SinRespuestaError("chunk con tamaño inválido")
+            raise NoResponseError("chunk con tamaño inválido")
         tamano = int(tamano_texto, 16)
         if tamano > MAX_CUERPO:
-            raise SinRespuestaError("chunk demasiado grande")
+            raise NoResponseError("chunk demasiado grande")
         inicio = fin_linea + 2
         if tamano == 0:  # then an empty line, or trailer lines and an empty line
             completo = buffer[inicio : inicio + 2] == b"\r\n" or buffer.find(b"\r\n\r\n", inicio) >= 0
@@ -171,7 +169,7 @@ def _chunked(buffer: bytearray, posicion: int) -> bytes | None:
         posicion = inicio + tamano + 2
 
 
-class ClienteHttp:
+class HttpClient:
     """Connections to `base_url`'s origin, kept between requests while the server keeps them
     (and at most `inactividad_s` unused). Concurrency is the caller's to limit: one connection per
     request in flight."""
@@ -199,14 +197,14 @@ class ClienteHttp:
     async def __aexit__(self, *_: object) -> None:
         await self.cerrar()
 
-    async def post(self, ruta: str, cuerpo: bytes, cabeceras: Mapping[str, str], *, timeout: float) -> RespuestaHttp:
+    async def post(self, ruta: str, body: bytes, headers: Mapping[str, str], *, timeout: float) -> HttpResponse:
         lineas = [
             f"POST {self._prefijo}{ruta} HTTP/1.1",
             f"Host: {self._cabecera_host}",
-            f"Content-Length: {len(cuerpo)}",
-            *(f"{k}: {v}" for k, v in cabeceras.items()),
+            f"Content-Length: {len(body)}",
+            *(f"{k}: {v}" for k, v in headers.items()),
         ]
-        peticion = ("\r\n".join(lineas) + "\r\n\r\n").encode("latin-1") + cuerpo
+        peticion = ("\r\n".join(lineas) + "\r\n\r\n").encode("latin-1") + body
         async with asyncio.timeout(timeout):
             conexion = self._libre() or await self._conectar()
             try:
@@ -237,7 +235,7 @@ class ClienteHttp:
                 _Conexion, self._host, self._port, ssl=self._ssl, server_hostname=self._host if self._tls else None
             )
         except OSError as exc:  # refused, unreachable, TLS handshake (ssl.SSLError is an OSError)
-            raise SinRespuestaError(f"no se pudo conectar a {self._cabecera_host}: {exc}") from exc
+            raise NoResponseError(f"no se pudo conectar a {self._cabecera_host}: {exc}") from exc
         self._todas.add(conexion)
         return conexion
 

@@ -10,9 +10,21 @@ from typing import Protocol
 from uuid import UUID
 
 
+class Message(Protocol):
+    """What a publisher sends: payload bytes, routing key and string properties."""
+
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def properties(self) -> Mapping[str, str]: ...
+
+
 @dataclass(frozen=True, slots=True)
-class EventoPendiente:
-    """An outbox row: an event committed with its payment and not yet published."""
+class OutboxEvent:
+    """An event committed with its payment (an outbox row), in its wire form: it is the message the
+    broker gets — keyed by payment, with its type and id as properties."""
 
     id: int
     event_id: UUID
@@ -21,21 +33,29 @@ class EventoPendiente:
     payload: bytes
     creado_en: datetime | None = None  # when it was committed
 
+    @property
+    def key(self) -> str:
+        return str(self.id_pago)
+
+    @property
+    def properties(self) -> Mapping[str, str]:
+        return {"event_type": self.event_type, "event_id": str(self.event_id)}
+
 
 @dataclass(frozen=True, slots=True)
-class Mensaje:
-    """A message to publish: payload bytes, routing key and string properties."""
+class PlainMessage:
+    """Any other message (a dead letter)."""
 
     payload: bytes
     key: str
     properties: Mapping[str, str]
 
 
-class LoteOutbox(Protocol):
+class OutboxBatch(Protocol):
     """Pending events reserved by one relay: no other relay sees them until this lot ends."""
 
     @property
-    def eventos(self) -> Sequence[EventoPendiente]: ...
+    def eventos(self) -> Sequence[OutboxEvent]: ...
 
     async def marcar_publicados(self, cuando: datetime) -> None:
         """Record every event of the lot as published at `cuando`, when the broker confirmed them
@@ -46,14 +66,14 @@ class LoteOutbox(Protocol):
 class OutboxStore(Protocol):
     def reservar_pendientes(
         self, limite: int, *, gracia: timedelta = timedelta(0), propio: str | None = None
-    ) -> AbstractAsyncContextManager[LoteOutbox]:
+    ) -> AbstractAsyncContextManager[OutboxBatch]:
         """Reserve up to `limite` pending events, oldest first, skipping those another relay holds.
-        Events the committing process publishes itself (`PublicacionInmediata`) are left to it for
+        Events the committing process publishes itself (`ImmediatePublisher`) are left to it for
         `gracia`, unless that process is `propio`. If the block raises, the reservation is released
         and nothing is marked."""
         ...
 
-    async def marcar_publicados(self, eventos: Sequence[EventoPendiente], cuando: datetime) -> None:
+    async def marcar_publicados(self, eventos: Sequence[OutboxEvent], cuando: datetime) -> None:
         """Record as published at `cuando` events that were published outside a lot (right after
         their commit)."""
         ...
@@ -68,7 +88,7 @@ class OutboxStore(Protocol):
 
 
 class EventPublisher(Protocol):
-    async def publicar(self, mensajes: Sequence[Mensaje]) -> None:
+    async def publicar(self, mensajes: Sequence[Message]) -> None:
         """Publish in order; return once the broker has stored every message. Raise if any was not
         (some of the others may have been: delivery is at least once, consumers de-duplicate by
         `event_id`)."""

@@ -41,3 +41,8 @@ class PasarelaDePagos(Protocol):
     Raises `ResultadoIndeterminadoError` when the outcome is unknown."""
 
     async def procesar_pago(self, pago: Pago) -> ResultadoPago: ...
+
+    async def esperar_disponible(self) -> None:
+        """Return once a payment may be tried: at once, unless the adapter has a circuit breaker
+        and it is open (then the caller holds its slot, and intake pauses, until it may probe)."""
+        ...

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.domain.pago import Pago
 
 
@@ -31,10 +32,11 @@ class PagoRepository(Protocol):
         is PENDIENTE or PROCESANDO with an expired lease; else return it unchanged and unclaimed."""
         ...
 
-    async def guardar_resultado(self, pago: Pago) -> bool:
+    async def guardar_resultado(self, pago: Pago) -> list[OutboxEvent] | None:
         """Store the final state of a payment and the events it recorded (the outbox), in one
-        transaction. Write nothing and return False if the stored payment is no longer PROCESANDO
-        (someone else already stored its outcome)."""
+        transaction, and return those events as committed (the outbox rows, in their wire form).
+        Write nothing and return None if the stored payment is no longer PROCESANDO (someone else
+        already stored its outcome)."""
         ...
 
     async def liberar(self, pago: Pago) -> None:

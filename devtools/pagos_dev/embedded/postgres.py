@@ -14,7 +14,7 @@ import subprocess
 import warnings
 from pathlib import Path
 
-from pagos_worker.embedded.process import (
+from pagos_dev.embedded.process import (
     EmbeddedServiceError,
     live_process,
     spawn,

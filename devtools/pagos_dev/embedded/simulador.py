@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pagos_worker.embedded.process import port_is_open, spawn, terminate, wait_until
+from pagos_dev.embedded.process import port_is_open, spawn, terminate, wait_until
 
 
 class EmbeddedSimulador:
@@ -27,7 +27,7 @@ class EmbeddedSimulador:
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "pagos_worker", "simulador", "--host", self.host, "--port", str(self.port),
+        args = [sys.executable, "-m", "pagos_dev", "simulador", "--host", self.host, "--port", str(self.port),
                 "--state-file", str(self.data_dir / "ledger.jsonl")]  # fmt: skip
         self._process = spawn(args, log_path=self.log_path)
         await wait_until(

@@ -8,7 +8,7 @@ client side, and keeps reading from the broker until the broker closes, so the b
 its clean path (and redelivers). It also rewrites the broker's address in lookup answers to its own,
 so that clients keep talking through it. Apache Pulsar needs none of this.
 
-Run as `python -m pagos_worker.embedded.pulsar_proxy LISTEN_PORT UPSTREAM_PORT`.
+Run as `python -m pagos_dev.embedded.pulsar_proxy LISTEN_PORT UPSTREAM_PORT`.
 """
 
 from __future__ import annotations

@@ -21,10 +21,10 @@ from typing import Any
 import asyncpg
 import orjson
 
+from pagos_dev.tools.cluster import Cluster, ClusterConfig, sleep_until
+from pagos_dev.tools.observador import Lector, Publicador, cliente
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
 from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_DLQ_TOPIC, CONTRACT_EVENTS_TOPIC
-from pagos_worker.tools.cluster import Cluster, ClusterConfig, sleep_until
-from pagos_worker.tools.observador import Lector, Publicador, cliente
 
 Accion = Callable[[Cluster], Awaitable[None]]
 

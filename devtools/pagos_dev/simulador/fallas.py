@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
 
-from pagos_worker.adapters.simulacion import Latencia
+from pagos_dev.simulacion import Latencia
 
 CODIGOS_RECHAZO = ("balance_insufficient", "account_invalid", "transfers_not_allowed", "card_declined")
 _DISPARADOR = "acct_test_"

@@ -19,10 +19,10 @@ import aiohttp
 import asyncpg
 from sqlalchemy import make_url
 
+from pagos_dev.embedded.postgres import EmbeddedPostgres
+from pagos_dev.embedded.process import port_is_open, spawn, terminate, wait_until
+from pagos_dev.embedded.pulsar import EmbeddedPulsar
 from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine, migrate
-from pagos_worker.embedded.postgres import EmbeddedPostgres
-from pagos_worker.embedded.process import port_is_open, spawn, terminate, wait_until
-from pagos_worker.embedded.pulsar import EmbeddedPulsar
 
 AUTH = {"Authorization": "Bearer sk_test_cluster"}
 
@@ -150,6 +150,7 @@ class Cluster:
             "PAGOS_PULSAR_URL": self.pulsar_url,
             "PAGOS_STRIPE_API_BASE": self.simulador_url,
             "PAGOS_STRIPE_SECRET_KEY": AUTH["Authorization"].removeprefix("Bearer "),
+            "PAGOS_STRIPE_DESTINATION_TEMPLATE": "acct_{id_afiliado}",
             "PAGOS_HTTP_PORT": str(worker.port),
             # pulsar-lite: distinct consumer ids per replica
             "PAGOS_PULSAR_CONSUMER_ID_OFFSET": str(consumer_id_offset),
@@ -216,7 +217,7 @@ class Cluster:
 
     async def _start_simulador(self) -> None:
         port = self.simulador_url.rsplit(":", 1)[1]
-        command = [sys.executable, "-m", "pagos_worker", "simulador", "--port", port]
+        command = [sys.executable, "-m", "pagos_dev", "simulador", "--port", port]
         if self.config.ledger_en_archivo:
             command += ["--state-file", str(self.config.data_dir / "ledger.jsonl")]
         log = self.config.data_dir / "simulador.log"

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pagos_worker.embedded.process import (
+from pagos_dev.embedded.process import (
     EmbeddedServiceError,
     live_process,
     port_is_open,
@@ -52,7 +52,7 @@ class EmbeddedPulsar:
     async def start(self) -> None:
         await self._start_broker()
         if self._broker_port != self.port and (self._proxy is None or self._proxy.poll() is not None):
-            args = [sys.executable, "-m", "pagos_worker.embedded.pulsar_proxy", str(self.port), str(self._broker_port)]
+            args = [sys.executable, "-m", "pagos_dev.embedded.pulsar_proxy", str(self.port), str(self._broker_port)]
             self._proxy = spawn(args, log_path=self.data_dir / "pulsar-proxy.log")
             await wait_until(
                 lambda: port_is_open(self.host, self.port), process=self._proxy, timeout=30,

@@ -19,10 +19,10 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from pagos_worker.adapters.simulacion import Latencia
-from pagos_worker.adapters.simulador.fallas import Falla, Fallas, elegir
-from pagos_worker.adapters.simulador.http import Peticion, Respuesta, ServidorHttp
-from pagos_worker.adapters.simulador.ledger import Ledger, ResultadoIdempotente, nuevo_id
+from pagos_dev.simulacion import Latencia
+from pagos_dev.simulador.fallas import Falla, Fallas, elegir
+from pagos_dev.simulador.http import Peticion, Respuesta, ServidorHttp
+from pagos_dev.simulador.ledger import Ledger, ResultadoIdempotente, nuevo_id
 
 MONEDAS = frozenset({"usd", "eur", "cop"})
 MAX_AMOUNT = 99_999_999_999

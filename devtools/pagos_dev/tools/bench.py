@@ -29,11 +29,11 @@ import asyncpg
 import orjson
 import psutil
 
+from pagos_dev.tools.chaos import percentiles
+from pagos_dev.tools.cluster import Cluster, ClusterConfig
+from pagos_dev.tools.observador import Lector, Publicador, cliente
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
 from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_DLQ_TOPIC, CONTRACT_EVENTS_TOPIC
-from pagos_worker.tools.chaos import percentiles
-from pagos_worker.tools.cluster import Cluster, ClusterConfig
-from pagos_worker.tools.observador import Lector, Publicador, cliente
 
 
 @dataclass(frozen=True)
@@ -495,7 +495,7 @@ async def _lectura_en_otro_proceso(api: str, ids: list[str], data_dir: Path) -> 
     archivo = data_dir / "ids-lectura.json"
     archivo.write_bytes(orjson.dumps(ids))
     proceso = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pagos_worker.tools.bench", api, str(archivo), stdout=asyncio.subprocess.PIPE
+        sys.executable, "-m", "pagos_dev.tools.bench", api, str(archivo), stdout=asyncio.subprocess.PIPE
     )
     salida, _ = await proceso.communicate()
     if proceso.returncode != 0:
@@ -620,7 +620,7 @@ def _soltar_datos(data_dir: Path) -> None:
     os.sync()
 
 
-if __name__ == "__main__":  # the read load's own process: python -m pagos_worker.tools.bench API IDS_FILE
+if __name__ == "__main__":  # the read load's own process: python -m pagos_dev.tools.bench API IDS_FILE
     from pagos_worker.entrypoints.runner import run_with_uvloop
 
     _ids = orjson.loads(Path(sys.argv[2]).read_bytes())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from pagos_worker.adapters.simulacion import Latencia, rechazo, sorteo
+from pagos_dev.simulacion import Latencia, rechazo, sorteo
 from pagos_worker.application.ports.pasarela import ResultadoPago
 from pagos_worker.domain.pago import Pago
 
@@ -20,6 +20,9 @@ class SimuladaPasarelaDePagos:
         self._semilla = semilla
         self._limite = asyncio.Semaphore(concurrencia)
         self._rng = random.Random(semilla)  # noqa: S311 - simulation, not security
+
+    async def esperar_disponible(self) -> None:
+        """No circuit breaker here: always available."""
 
     async def procesar_pago(self, pago: Pago) -> ResultadoPago:
         async with self._limite:

@@ -2,8 +2,8 @@
 
 Runs the simulator as a separate process (so its CPU is not counted), then makes N payouts through
 `StripePasarelaDePagos` and, for comparison, N bare POSTs of the same form with aiohttp's client
-and with the adapter's own `ClienteHttp`. Reports calls/s and this process's CPU per call; the
-adapter's row minus `ClienteHttp`'s is what the adapter adds over raw HTTP.
+and with the adapter's own `HttpClient`. Reports calls/s and this process's CPU per call; the
+adapter's row minus `HttpClient`'s is what the adapter adds over raw HTTP.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ import aiohttp
 import orjson
 from pydantic import SecretStr
 
+from pagos_dev.embedded.process import port_is_open
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
-from pagos_worker.adapters.stripe.http import ClienteHttp
+from pagos_worker.adapters.stripe.http import HttpClient
 from pagos_worker.domain import Dinero, Moneda, Pago
-from pagos_worker.embedded.process import port_is_open
 from pagos_worker.entrypoints.runner import run_with_uvloop
 
 
@@ -63,7 +63,7 @@ async def _run(n: int, concurrencia: int, url: str) -> list[dict[str, Any]]:
     async with (
         aiohttp.ClientSession(connector=connector) as session,
         StripePasarelaDePagos(config, Destinos()) as pasarela,
-        ClienteHttp(url) as http,
+        HttpClient(url) as http,
     ):
 
         async def via_adaptador(_: int) -> None:
@@ -80,11 +80,11 @@ async def _run(n: int, concurrencia: int, url: str) -> list[dict[str, Any]]:
             cuerpo = urlencode(form).encode()
             cabeceras = {**headers, "Content-Type": "application/x-www-form-urlencoded",
                          "Idempotency-Key": uuid.uuid4().hex}  # fmt: skip
-            orjson.loads((await http.post("/v1/transfers", cuerpo, cabeceras, timeout=10)).cuerpo)
+            orjson.loads((await http.post("/v1/transfers", cuerpo, cabeceras, timeout=10)).body)
 
         return [
             await _medir("aiohttp a pelo", n, concurrencia, aiohttp_a_pelo),
-            await _medir("ClienteHttp a pelo", n, concurrencia, cliente_a_pelo),
+            await _medir("HttpClient a pelo", n, concurrencia, cliente_a_pelo),
             await _medir("StripePasarelaDePagos", n, concurrencia, via_adaptador),
         ]
 
@@ -94,7 +94,7 @@ def main(n: int = 5000, concurrencia: int = 50) -> list[dict[str, Any]]:
     env = {**os.environ, "PAGOS_SIMULADOR_LATENCY": "fixed:0", "PAGOS_SIMULADOR_DECLINE_RATE": "0"}
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp, "simulador.log").open("wb")  # noqa: SIM115
-        sim = subprocess.Popen([sys.executable, "-m", "pagos_worker", "simulador", "--port", str(port)],  # noqa: S603
+        sim = subprocess.Popen([sys.executable, "-m", "pagos_dev", "simulador", "--port", str(port)],  # noqa: S603
                                env=env, stdout=log, stderr=log)  # fmt: skip
         try:
             while not port_is_open("127.0.0.1", port):

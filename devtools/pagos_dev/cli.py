@@ -1,0 +1,212 @@
+"""`pagos-dev`: the service on its embedded default, the embedded servers alone, the Stripe
+simulator, the chaos suite and the benchmarks. Development tooling: never part of the service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from pagos_dev.embedded.servicios import embedded_services
+from pagos_dev.pasarela_simulada import SimuladaPasarelaDePagos
+from pagos_dev.settings import DevSettings
+from pagos_dev.simulacion import Latencia
+from pagos_dev.simulador.app import Simulador
+from pagos_dev.simulador.fallas import Fallas
+from pagos_dev.simulador.ledger import Ledger
+from pagos_worker import logs
+from pagos_worker.application.ports.pasarela import PasarelaDePagos
+from pagos_worker.config import Settings
+from pagos_worker.entrypoints.cli import EXIT_CONFIG, parse_roles, run_service, tune_gc
+from pagos_worker.entrypoints.runner import run_with_uvloop
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings, dev = Settings(), DevSettings()
+    logs.configure(settings.log_format, settings.log_level)
+    if getattr(args, "sync", False):
+        return int(args.func(settings, dev, args))
+    try:
+        return int(run_with_uvloop(args.func(settings, dev, args)))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pagos-dev", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run", help="the service on its embedded default: PostgreSQL, pulsar-lite and the Stripe simulator under .data/"
+    )
+    run.add_argument("--roles", default="worker,relay,api", help="comma-separated: worker, relay, api")
+    run.set_defaults(func=_cmd_run)
+
+    infra = sub.add_parser("infra", help="start only the embedded PostgreSQL, broker and simulator")
+    infra.set_defaults(func=_cmd_infra)
+
+    sim = sub.add_parser("simulador", help="run the Stripe-compatible gateway simulator")
+    sim.add_argument("--host")
+    sim.add_argument("--port", type=int)
+    sim.add_argument("--state-file", type=Path, help="keep the ledger in this JSON-lines file")
+    sim.set_defaults(func=_cmd_simulador)
+
+    chaos = sub.add_parser("chaos", help="the chaos suite: faults while commands flow, then an audit")
+    chaos.add_argument("--corta", action="store_true", help="the short form (as in make test)")
+    chaos.add_argument("--repeticiones", type=int, default=1)
+    chaos.add_argument("--salida", type=Path, default=Path("chaos-results"), help="where the JSON reports go")
+    chaos.set_defaults(func=_cmd_chaos)
+
+    bench = sub.add_parser("bench", help="benchmarks (figures, not tests)")
+    bench_sub = bench.add_subparsers(required=True, metavar="BENCHMARK")
+    adapter = bench_sub.add_parser("adapter", help="the Stripe adapter's CPU per call against the simulator")
+    adapter.add_argument("--calls", type=int, default=5000)
+    adapter.add_argument("--concurrency", type=int, default=50)
+    adapter.set_defaults(func=_cmd_bench_adapter, sync=True)
+    pipeline = bench_sub.add_parser("pipeline", help="the whole pipeline: throughput, latency, CPU per payment")
+    pipeline.add_argument(
+        "escenarios", nargs="*", default=["pasarela", "cpu", "latencia", "escala-1", "escala-2", "lectura"],
+        help="pasarela, cpu, latencia, escala-1, escala-2, lectura (default: all, in that order)",
+    )  # fmt: skip
+    pipeline.add_argument("--pagos", type=int, help="payments per scenario (default: each scenario's own)")
+    pipeline.add_argument(
+        "--rate", type=float,
+        help="commands/s offered in latencia (default: half of what cpu sustained in this run, else 1000)",
+    )  # fmt: skip
+    pipeline.add_argument("--salida", type=Path, default=Path("bench-results"))
+    pipeline.add_argument(
+        "--postgres-url", default=os.environ.get("PAGOS_BENCH_POSTGRES_URL"),
+        help="a PostgreSQL server to use instead of the embedded one (a database is created per scenario)",
+    )  # fmt: skip
+    pipeline.add_argument(
+        "--pulsar-url", default=os.environ.get("PAGOS_BENCH_PULSAR_URL"),
+        help="a Pulsar broker to use instead of pulsar-lite (topics of each scenario's own)",
+    )  # fmt: skip
+    pipeline.set_defaults(func=_cmd_bench_pipeline)
+    return parser
+
+
+async def _cmd_run(settings: Settings, dev: DevSettings, args: argparse.Namespace) -> int:
+    roles = parse_roles(args.roles)
+    if roles is None:
+        print("--roles takes a comma-separated subset of worker, relay, api", file=sys.stderr)
+        return EXIT_CONFIG
+    pasarela = _simulada(settings, dev) if dev.pasarela == "simulada" else None
+    async with embedded_services(dev, settings, simulador=pasarela is None) as embedded:
+        notas = embedded.notas()
+        if pasarela is not None:
+            notas["gateway"] = "SIMULATED in process (PAGOS_PASARELA=simulada; no HTTP, no real money)"
+        return await run_service(embedded.settings, roles, apply_migrations=True, pasarela=pasarela, notas=notas)
+
+
+def _simulada(settings: Settings, dev: DevSettings) -> PasarelaDePagos:
+    return SimuladaPasarelaDePagos(
+        latencia=Latencia.parse(dev.simulada_latency),
+        tasa_fallos=dev.simulada_failure_rate,
+        concurrencia=settings.pasarela_concurrency,
+        semilla=dev.simulada_seed,
+    )
+
+
+async def _cmd_infra(settings: Settings, dev: DevSettings, _: argparse.Namespace) -> int:
+    # Replicas started against this may be killed: the proxy keeps pulsar-lite redelivering then.
+    async with embedded_services(dev, settings, graceful_proxy=True) as embedded:
+        s = embedded.settings
+        exports = [f"export PAGOS_DATABASE_URL={s.database_url}", f"export PAGOS_PULSAR_URL={s.pulsar_url}"]
+        if embedded.simulador is not None and s.stripe_secret_key is not None:
+            exports += [
+                f"export PAGOS_STRIPE_API_BASE={s.stripe_api_base}",
+                f"export PAGOS_STRIPE_SECRET_KEY={s.stripe_secret_key.get_secret_value()}",  # the simulator's
+                f"export PAGOS_STRIPE_DESTINATION_TEMPLATE='{s.stripe_destination_template}'",
+            ]
+        print("\n".join(exports), flush=True)
+        await _until_signal()
+    return 0
+
+
+async def _cmd_simulador(_: Settings, dev: DevSettings, args: argparse.Namespace) -> int:
+    host, port = args.host or dev.simulador_host, args.port or dev.simulador_port
+    state_file = args.state_file or dev.simulador_state_file
+    fallas = Fallas(
+        latencia=dev.simulador_latency,
+        tasa_rechazo=dev.simulador_decline_rate,
+        tasa_500=dev.simulador_error_rate,
+        tasa_429=dev.simulador_rate_limit_rate,
+        tasa_timeout_tras_exito=dev.simulador_timeout_after_success_rate,
+    )
+    simulador = Simulador(fallas, Ledger(state_file), semilla=dev.simulador_seed)
+    servidor = simulador.servidor()
+    await servidor.escuchar(host, port)
+    print(f"simulador listening on http://{host}:{port} (ledger: {state_file or 'in memory'})", flush=True)
+    tune_gc()
+    try:
+        await _until_signal()
+    finally:
+        await servidor.cerrar(espera=1)  # requests left hanging ("timeout after success") must not hold it up
+        simulador.cerrar()
+    return 0
+
+
+async def _until_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _cmd_chaos(_: Settings, __: DevSettings, args: argparse.Namespace) -> int:
+    from pagos_dev.tools import chaos  # noqa: PLC0415 - only when asked for
+
+    args.salida.mkdir(parents=True, exist_ok=True)
+    fallidas = 0
+    for n in range(1, args.repeticiones + 1):
+        config = chaos.ChaosConfig.corta() if args.corta else chaos.ChaosConfig.completa()
+        data_dir = Path(tempfile.mkdtemp(prefix="pagos-chaos-"))
+        informe = await chaos.correr(config, data_dir)
+        malas = chaos.violaciones(informe)
+        informe["violaciones"] = malas
+        archivo = args.salida / f"chaos-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{n}.json"
+        archivo.write_bytes(orjson.dumps(informe, option=orjson.OPT_INDENT_2))
+        print(f"\nrepetición {n}/{args.repeticiones}\n{chaos.tabla(informe)}\n")
+        print(orjson.dumps(informe).decode())
+        print(f"\ninforme: {archivo}; logs: {data_dir}")
+        print("TODO EN ORDEN" if not malas else "VIOLACIONES:\n  " + "\n  ".join(malas), flush=True)
+        fallidas += bool(malas)
+    return 1 if fallidas else 0
+
+
+async def _cmd_bench_pipeline(_: Settings, __: DevSettings, args: argparse.Namespace) -> int:
+    from pagos_dev.tools import bench  # noqa: PLC0415 - only when asked for
+
+    desconocidos = set(args.escenarios) - set(bench.ESCENARIOS)
+    if desconocidos:
+        print(f"escenarios desconocidos: {', '.join(sorted(desconocidos))}", file=sys.stderr)
+        return 2
+    args.salida.mkdir(parents=True, exist_ok=True)
+    salida = args.salida / f"bench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    with tempfile.TemporaryDirectory(prefix="pagos-bench-") as base:
+        servidores = bench.Servidores(args.postgres_url, args.pulsar_url)
+        resultados = await bench.correr_todos(
+            args.escenarios, salida, Path(base), args.pagos, servidores, rate_latencia=args.rate
+        )
+    print(bench.tabla(resultados))
+    print(orjson.dumps(resultados).decode())
+    print(f"\ninforme: {salida}", flush=True)
+    return 0
+
+
+def _cmd_bench_adapter(_: Settings, __: DevSettings, args: argparse.Namespace) -> int:
+    from pagos_dev.tools import bench_adapter  # noqa: PLC0415 - only when asked for
+
+    bench_adapter.main(args.calls, args.concurrency)
+    return 0

@@ -1,0 +1,1 @@
+"""Embedded servers for development and tests: PostgreSQL, pulsar-lite, the Stripe simulator."""

@@ -6,15 +6,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test chaos bench lint typecheck format clean
+.PHONY: install run test chaos bench lint typecheck format clean lock
 
 # The service (editable, with its test tools) and, beside it, the development tooling in devtools/
 # (embedded servers, simulator, bench, chaos): the production image installs the service alone.
-$(STAMP): setup.cfg pyproject.toml devtools/pyproject.toml
+# Every third-party package comes from requirements/dev.lock, pinned with hashes; the image's
+# requirements/service.lock pins the same versions (`make lock` writes both).
+$(STAMP): setup.cfg pyproject.toml devtools/pyproject.toml requirements/dev.lock
 	@test -n "$(PYTHON)" || { echo "pagos_worker needs Python 3.11 or newer on PATH" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./devtools
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e '.[dev]' -e ./devtools
 	touch $@
 
 install: $(STAMP)
@@ -43,6 +46,13 @@ typecheck: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+UV_COMPILE = $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \
+	--annotation-style line --quiet
+lock: $(STAMP)  ## re-resolve requirements/*.lock after a dependency changes in setup.cfg or devtools/
+	$(UV_COMPILE) requirements/dev.in --no-emit-package pagos-worker --no-emit-package pagos-worker-dev \
+		-o requirements/dev.lock
+	$(UV_COMPILE) setup.cfg -c requirements/dev.lock -o requirements/service.lock
 
 clean:
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

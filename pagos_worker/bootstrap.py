@@ -1,7 +1,7 @@
 """The composition root: the only place that turns `Settings` into adapters and wires handlers.
 
 Wiring only: it starts nothing that the settings do not name (no embedded server, no simulator),
-and it knows no entry point but the HTTP app factory and the worker it hands its collaborators to.
+and it knows no entry point: it hands the wired application to them (`Servicio`), and they run it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker import observability as metrics
@@ -30,6 +29,8 @@ from pagos_worker.adapters.pulsar import publisher as pulsar_publisher
 from pagos_worker.adapters.pulsar.client import PulsarConnection
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.application.handlers import ProcesarPagoHandler
+from pagos_worker.application.ports.command_source import Clasificador, CommandSource
+from pagos_worker.application.ports.outbox import EventPublisher
 from pagos_worker.application.ports.pasarela import PasarelaDePagos
 from pagos_worker.application.queries import (
     ListarPagosQueRequierenAtencionHandler,
@@ -40,10 +41,30 @@ from pagos_worker.application.reconciliador import Reconciliador
 from pagos_worker.application.relay import ImmediatePublisher, OutboxRelay
 from pagos_worker.config import Settings
 from pagos_worker.domain.pago import PoliticaAtencion
-from pagos_worker.entrypoints.http_api import create_app
-from pagos_worker.entrypoints.worker import CommandWorker
 
 ROLES = frozenset({"worker", "relay", "api"})
+
+
+@dataclass(frozen=True)
+class Consumo:
+    """What the command consumer (the worker role's transport) is made of."""
+
+    source: CommandSource
+    procesar: ProcesarPagoHandler
+    dlq: EventPublisher
+    es_transitorio: Clasificador
+    gate: Callable[[], Coroutine[Any, Any, None]]
+    max_intentos: int
+
+
+@dataclass(frozen=True)
+class Consultas:
+    """What the HTTP API answers from."""
+
+    estado: ObtenerEstadoPagoHandler
+    estadisticas: ObtenerEstadisticasOutboxHandler
+    atencion: ListarPagosQueRequierenAtencionHandler
+    readiness: Callable[[], Coroutine[Any, Any, dict[str, str]]]
 
 
 @dataclass
@@ -51,11 +72,11 @@ class Servicio:
     """The wired roles of one process; those not asked for are None."""
 
     settings: Settings
-    worker: CommandWorker | None = None
+    consumo: Consumo | None = None
     reconciliador: Reconciliador | None = None
     relay: OutboxRelay | None = None
     publicacion: ImmediatePublisher | None = None
-    api: web.Application | None = None
+    consultas: Consultas | None = None
     # Background loops that only report (metrics): run until stop, never hold up a shutdown.
     segundo_plano: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
@@ -87,6 +108,17 @@ async def build_pasarela(settings: Settings, stack: AsyncExitStack) -> PasarelaD
 def replica_id() -> str:
     """Lease owner: unique per process, readable by operators."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+async def aplicar_migraciones(settings: Settings) -> None:
+    """Bring the database named by the settings to the newest schema (Alembic)."""
+    if settings.database_url is None:
+        raise ValueError("missing settings: PAGOS_DATABASE_URL")
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        await migrate(engine, settings.migrations_dir)
+    finally:
+        await engine.dispose()
 
 
 @asynccontextmanager
@@ -198,13 +230,8 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
     )
     stack.push_async_callback(source.close)
     # While the gateway's circuit is open, in-flight slots wait and intake pauses.
-    servicio.worker = CommandWorker(
-        source,
-        handler,
-        dlq,
-        es_transitorio=es_transitorio,
-        gate=pasarela.esperar_disponible,
-        max_intentos=settings.poison_max_attempts,
+    servicio.consumo = Consumo(
+        source, handler, dlq, es_transitorio, pasarela.esperar_disponible, settings.poison_max_attempts
     )
     servicio.reconciliador = Reconciliador(
         repository,
@@ -226,7 +253,7 @@ async def _api(c: _Comun) -> None:
     async def readiness() -> dict[str, str]:
         return {"postgres": await _check(views.ping()), "pulsar": await _check(pulsar.ping(settings.events_topic))}
 
-    servicio.api = create_app(
+    servicio.consultas = Consultas(
         ObtenerEstadoPagoHandler(views),
         ObtenerEstadisticasOutboxHandler(views),
         ListarPagosQueRequierenAtencionHandler(views),

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import MutableMapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import structlog
@@ -82,3 +83,13 @@ def configure(fmt: str = "json", level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("aiohttp.access", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def redact(url: str) -> str:
+    """A URL fit for a log line or a banner: its password, if any, replaced by `***`."""
+    partes = urlsplit(url)
+    if partes.password is None:
+        return url
+    usuario = f"{partes.username}:***@" if partes.username is not None else ":***@"
+    host = partes.netloc.rpartition("@")[2]
+    return urlunsplit(partes._replace(netloc=usuario + host))

@@ -20,15 +20,15 @@ from typing import Any
 import structlog
 
 from pagos_worker import logs
-from pagos_worker.adapters.postgres.database import create_engine, migrate, redact
 from pagos_worker.application.commands import ProcesarPago
 from pagos_worker.application.ports.pasarela import PasarelaDePagos
-from pagos_worker.bootstrap import ROLES, bootstrap
+from pagos_worker.bootstrap import ROLES, aplicar_migraciones, bootstrap
 from pagos_worker.config import Settings
 from pagos_worker.contract.wire import encode_command
 from pagos_worker.domain.dinero import Dinero, Moneda
 from pagos_worker.entrypoints.runner import run_with_uvloop
 from pagos_worker.entrypoints.service import serve
+from pagos_worker.logs import redact
 
 log = structlog.get_logger(__name__)
 EXIT_CONFIG = 2
@@ -120,11 +120,7 @@ async def _cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     if settings.database_url is None:
         print("pagos-worker: cannot migrate: missing settings: PAGOS_DATABASE_URL", file=sys.stderr)
         return EXIT_CONFIG
-    engine = create_engine(settings.database_url, pool_size=1)
-    try:
-        await migrate(engine, settings.migrations_dir)
-    finally:
-        await engine.dispose()
+    await aplicar_migraciones(settings)
     log.info("migraciones.aplicadas", database=redact(settings.database_url))
     return 0
 

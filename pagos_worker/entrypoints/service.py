@@ -12,6 +12,8 @@ import structlog
 from aiohttp import web
 
 from pagos_worker.bootstrap import Servicio
+from pagos_worker.entrypoints.http_api import create_app
+from pagos_worker.entrypoints.worker import CommandWorker
 
 log = structlog.get_logger(__name__)
 
@@ -41,10 +43,20 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
-async def _start_http(servicio: Servicio) -> web.AppRunner | None:
-    if servicio.api is None:
+def command_worker(servicio: Servicio) -> CommandWorker | None:
+    """The worker role's transport, from what bootstrap wired for it."""
+    if (c := servicio.consumo) is None:
         return None
-    runner = web.AppRunner(servicio.api, access_log=None, handle_signals=False)
+    return CommandWorker(
+        c.source, c.procesar, c.dlq, es_transitorio=c.es_transitorio, gate=c.gate, max_intentos=c.max_intentos
+    )
+
+
+async def _start_http(servicio: Servicio) -> web.AppRunner | None:
+    if (c := servicio.consultas) is None:
+        return None
+    app = create_app(c.estado, c.estadisticas, c.atencion, c.readiness)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, servicio.settings.http_host, servicio.settings.http_port).start()
     return runner
@@ -53,9 +65,9 @@ async def _start_http(servicio: Servicio) -> web.AppRunner | None:
 async def _run_roles(servicio: Servicio, stop: asyncio.Event) -> None:
     relay_stop = asyncio.Event()
     tasks: dict[str, asyncio.Task[None]] = {}
-    if servicio.worker is not None:
+    if (worker := command_worker(servicio)) is not None:
         drain = servicio.settings.shutdown_timeout_seconds
-        tasks["worker"] = asyncio.create_task(servicio.worker.run(stop, drain_timeout=drain))
+        tasks["worker"] = asyncio.create_task(worker.run(stop, drain_timeout=drain))
     if servicio.reconciliador is not None:
         tasks["reconciliador"] = asyncio.create_task(servicio.reconciliador.run(stop))
     if servicio.relay is not None:

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from pagos_worker import observability as metrics
+from pagos_worker.logs import redact
 
 
 def _muestras() -> tuple[float, float]:
@@ -33,3 +34,9 @@ async def test_un_bucle_bloqueado_se_ve_en_el_retraso():
     assert total - total_antes >= 3
     # At least one sample above 50 ms: the one that waited out the blocking call.
     assert (total - total_antes) - (hasta_50 - hasta_50_antes) >= 1
+
+
+def test_redact_oculta_la_clave_de_una_url():
+    assert redact("postgresql+asyncpg://pagos:s3cr3t@db:5432/pagos") == "postgresql+asyncpg://pagos:***@db:5432/pagos"
+    assert redact("pulsar+ssl://broker:6651") == "pulsar+ssl://broker:6651"
+    assert "s3cr3t" not in redact("postgresql://:s3cr3t@db/pagos")

@@ -58,10 +58,6 @@ def asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def redact(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
 async def migrate(engine: AsyncEngine, migrations_dir: Path | None = None) -> None:
     script_location = str(migrations_dir or DEFAULT_MIGRATIONS_DIR)
     async with engine.connect() as conn:

@@ -1,0 +1,59 @@
+"""Outside the embedded default the service fails closed: a missing setting stops the start with a
+message that names it, and nothing is started in its place."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+REQUERIDOS = ["PAGOS_DATABASE_URL", "PAGOS_PULSAR_URL", "PAGOS_STRIPE_API_BASE", "PAGOS_STRIPE_SECRET_KEY"]
+
+
+def arrancar(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    limpio = {k: v for k, v in os.environ.items() if not k.startswith("PAGOS_")}
+    return subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "pagos_worker", *args],
+        env={**limpio, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_sin_configuracion_no_arranca_y_nombra_lo_que_falta():
+    resultado = arrancar("run")
+    assert resultado.returncode == 2
+    assert "missing settings: " + ", ".join(REQUERIDOS) in resultado.stderr
+    assert "simulador" not in resultado.stdout + resultado.stderr.replace("make run", "")
+
+
+@pytest.mark.parametrize("roles", ["worker", "worker,relay,api"])
+def test_sin_la_clave_de_stripe_el_worker_no_arranca(roles):
+    resultado = arrancar(
+        "run",
+        "--roles",
+        roles,
+        PAGOS_DATABASE_URL="postgresql+asyncpg://u@127.0.0.1:1/x",
+        PAGOS_PULSAR_URL="pulsar://127.0.0.1:1",
+        PAGOS_STRIPE_API_BASE="https://api.stripe.com",
+    )
+    assert resultado.returncode == 2
+    assert resultado.stderr.strip().endswith("use `make run`)")
+    assert "missing settings: PAGOS_STRIPE_SECRET_KEY " in resultado.stderr
+
+
+def test_la_api_sola_no_necesita_stripe():
+    resultado = arrancar("run", "--roles", "api", PAGOS_PULSAR_URL="pulsar://127.0.0.1:1")
+    assert resultado.returncode == 2
+    assert "missing settings: PAGOS_DATABASE_URL " in resultado.stderr
+    assert "STRIPE" not in resultado.stderr
+
+
+def test_migrar_sin_base_de_datos_no_arranca():
+    resultado = arrancar("migrate")
+    assert resultado.returncode == 2
+    assert "PAGOS_DATABASE_URL" in resultado.stderr

@@ -187,7 +187,7 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
         publicar=servicio.publicacion.encolar if servicio.publicacion else None,
     )
     # A confirmation per dead letter: one the client refuses at once (too big) must not pass unseen.
-    dlq = await pulsar.publisher(settings.dlq_topic, por_lote=False)
+    dlq = await pulsar.publisher(settings.dlq_topic, per_lot=False)
     stack.push_async_callback(dlq.close)
     source = await pulsar.command_source(
         settings.commands_topic,

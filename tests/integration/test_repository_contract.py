@@ -302,7 +302,7 @@ async def test_los_planes_que_guardan_las_conexiones_del_grupo(postgres_server):
         for nombre, statement in (("reclamar", _RECLAMAR), ("guardar", _GUARDAR)):
             sentencia = _SQL[statement]
             await conn.execute(f"PREPARE {nombre} AS {sentencia.sql}")
-            nulos = ", ".join("NULL" for _ in sentencia.argumentos(collections.defaultdict(lambda: None)))
+            nulos = ", ".join("NULL" for _ in sentencia.arguments(collections.defaultdict(lambda: None)))
             planes[nombre] = "\n".join(f[0] for f in await conn.fetch(f"EXPLAIN EXECUTE {nombre}({nulos})"))
     finally:
         await conn.close()

@@ -79,7 +79,7 @@ class PostgresLoteOutbox:
 
     async def marcar_publicados(self, cuando: datetime) -> None:
         params = {"ids": [e.id for e in self._eventos], "cuando": cuando}
-        await self._driver.execute(_MARCAR.sql, *_MARCAR.argumentos(params))
+        await self._driver.execute(_MARCAR.sql, *_MARCAR.arguments(params))
         _observar_lag((e, cuando) for e in self._eventos)
 
 
@@ -124,9 +124,9 @@ class PostgresOutboxStore:
         conexion = PinnedConnection(self._engine) if propia else self._conexion
         self._en_uso = True
         try:
-            async with conexion.transaccion() as driver:
+            async with conexion.transaction() as driver:
                 params = {"limite": limite, "gracia": gracia, "propio": propio}
-                filas = await driver.fetch(_RESERVAR.sql, *_RESERVAR.argumentos(params))
+                filas = await driver.fetch(_RESERVAR.sql, *_RESERVAR.arguments(params))
                 yield PostgresLoteOutbox(
                     driver,
                     [
@@ -143,7 +143,7 @@ class PostgresOutboxStore:
                 )
         finally:
             if propia:
-                await conexion.cerrar()
+                await conexion.close()
             else:
                 self._en_uso = False
 
@@ -162,8 +162,8 @@ class PostgresOutboxStore:
 
     async def close(self) -> None:
         await self._listener.close()
-        await self._conexion.cerrar()
-        await self._conexion_marcas.cerrar()
+        await self._conexion.close()
+        await self._conexion_marcas.close()
 
 
 class _NotifyListener:

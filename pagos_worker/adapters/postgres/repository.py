@@ -194,7 +194,7 @@ class PostgresPagoRepository:
 
     async def close(self) -> None:
         for conexion in self._libres:
-            await conexion.cerrar()
+            await conexion.close()
 
     async def _reclamar_lote(self, pagos: Sequence[Pago]) -> list[Reclamo]:
         # One statement cannot upsert the same key twice: a duplicate within the lot waits its turn.

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres import retry as postgres_retry
-from pagos_worker.adapters.postgres.database import create_engine, migrate, precalentar
+from pagos_worker.adapters.postgres.database import create_engine, migrate, prewarm
 from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
@@ -219,7 +219,7 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
         publicar=servicio.publicacion.encolar if servicio.publicacion else None,
     )
     # A confirmation per dead letter: one the client refuses at once (too big) must not pass unseen.
-    dlq = await pulsar.publisher(settings.dlq_topic, por_lote=False)
+    dlq = await pulsar.publisher(settings.dlq_topic, per_lot=False)
     stack.push_async_callback(dlq.close)
     source = await pulsar.command_source(
         settings.commands_topic,
@@ -248,7 +248,7 @@ async def _api(c: _Comun) -> None:
     # The pool's connections opened now, not by the first status queries: each new one costs
     # ~50 ms (a backend, the driver's type set-up), and a burst of first queries paid it one after
     # another (the read benchmark's first ones took up to 100-200 ms).
-    await precalentar(engine, settings.db_pool_size)
+    await prewarm(engine, settings.db_pool_size)
 
     async def readiness() -> dict[str, str]:
         return {"postgres": await _check(views.ping()), "pulsar": await _check(pulsar.ping(settings.events_topic))}

@@ -1,4 +1,4 @@
-"""The chaos suite's short form (`pagos-worker chaos --corta`): faults while commands flow, then the
+"""The chaos suite's short form (`pagos-dev chaos --corta`): faults while commands flow, then the
 audit. The full form is `make chaos`."""
 
 from __future__ import annotations

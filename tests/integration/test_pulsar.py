@@ -44,7 +44,7 @@ async def test_el_publisher_con_confirmacion_por_mensaje(pulsar_url, topics):
     observer = pulsar_helpers.client(pulsar_url)
     consumer = pulsar_helpers.subscribe(observer, topics.dlq)
     conn = PulsarConnection(pulsar_url)
-    publisher = await conn.publisher(topics.dlq, por_lote=False)
+    publisher = await conn.publisher(topics.dlq, per_lot=False)
     mensajes = [PlainMessage(payload=b"d%d" % i, key="", properties={"motivo": "x"}) for i in range(3)]
     await publisher.publicar(mensajes)
     recibidos = await asyncio.to_thread(pulsar_helpers.receive, consumer, 3, 10)

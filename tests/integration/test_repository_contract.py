@@ -15,7 +15,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine
-from pagos_worker.adapters.postgres.repository import _AJUSTES, _GUARDAR, _RECLAMAR, _SQL, PostgresPagoRepository
+from pagos_worker.adapters.postgres.repository import (
+    _CLAIM,
+    _PLANNER_SETTINGS,
+    _SAVE_RESULTS,
+    _SQL,
+    PostgresPagoRepository,
+)
 from pagos_worker.contract.wire import encode_event
 from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago, PoliticaAtencion
 from tests.conftest import create_database, estadistica_tras_cerrar
@@ -296,13 +302,13 @@ async def test_los_planes_que_guardan_las_conexiones_del_grupo(postgres_server):
     url = await create_database(postgres_server)
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        for nombre, valor in _AJUSTES.items():
+        for nombre, valor in _PLANNER_SETTINGS.items():
             await conn.execute("SELECT set_config($1, $2, false)", nombre, valor)
         planes = {}
-        for nombre, statement in (("reclamar", _RECLAMAR), ("guardar", _GUARDAR)):
+        for nombre, statement in (("reclamar", _CLAIM), ("guardar", _SAVE_RESULTS)):
             sentencia = _SQL[statement]
             await conn.execute(f"PREPARE {nombre} AS {sentencia.sql}")
-            nulos = ", ".join("NULL" for _ in sentencia.argumentos(collections.defaultdict(lambda: None)))
+            nulos = ", ".join("NULL" for _ in sentencia.arguments(collections.defaultdict(lambda: None)))
             planes[nombre] = "\n".join(f[0] for f in await conn.fetch(f"EXPLAIN EXECUTE {nombre}({nulos})"))
     finally:
         await conn.close()

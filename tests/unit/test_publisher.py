@@ -47,7 +47,7 @@ def lote(n: int) -> list[PlainMessage]:
 
 
 async def test_un_lote_confirmado_deja_sitio_al_instante(monkeypatch):
-    monkeypatch.setattr(modulo, "MAX_PENDIENTES", 10)
+    monkeypatch.setattr(modulo, "MAX_PENDING", 10)
     productor = Productor()
     publisher = PulsarPublisher(productor, send_timeout_seconds=0.1)
     primero = asyncio.create_task(publisher.publicar(lote(8)))
@@ -69,7 +69,7 @@ async def test_un_lote_sin_confirmar_guarda_su_sitio_hasta_que_sus_mensajes_sali
     """A flush refused while the producer reconnects leaves its messages queued in the client: if
     their place were given back at once, the queue could fill and the client refuse later messages
     with nobody told — and a later flush would confirm a lot missing some."""
-    monkeypatch.setattr(modulo, "MAX_PENDIENTES", 10)
+    monkeypatch.setattr(modulo, "MAX_PENDING", 10)
     productor = Productor()
     publisher = PulsarPublisher(productor, send_timeout_seconds=0.2)  # kept for 1.2 s
     primero = asyncio.create_task(publisher.publicar(lote(8)))

@@ -1,4 +1,4 @@
-"""The Stripe-compatible simulator as a child process (`pagos-worker simulador`)."""
+"""The Stripe-compatible simulator as a child process (`pagos-dev simulador`)."""
 
 from __future__ import annotations
 

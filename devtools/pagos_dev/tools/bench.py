@@ -1,4 +1,4 @@
-"""The pipeline benchmark (`pagos-worker bench pipeline`, `make bench`): the whole service on this
+"""The pipeline benchmark (`pagos-dev bench pipeline`, `make bench`): the whole service on this
 machine — worker replicas, the Stripe simulator over real HTTP, pulsar-lite, PostgreSQL — with a
 payment counted as done when its event arrives on pagos-events.
 

@@ -27,30 +27,30 @@ def create_engine(url: str, *, pool_size: int = 10, application_name: str = "pag
     )
 
 
-async def precalentar(engine: AsyncEngine, conexiones: int, *, timeout: float = 5.0) -> None:
-    """Open `conexiones` of the pool's connections together and give them back to it. Best effort,
+async def prewarm(engine: AsyncEngine, connections: int, *, timeout: float = 5.0) -> None:
+    """Open `connections` of the pool's connections together and give them back to it. Best effort,
     for at most `timeout`: with the database away they are opened later, on demand."""
-    todas = asyncio.Event()
-    abiertas: set[asyncio.Task[None] | None] = set()
+    all_open = asyncio.Event()
+    opened: set[asyncio.Task[None] | None] = set()
 
-    async def una() -> None:
+    async def open_one() -> None:
         async with engine.connect():  # held until all are open, or the pool would hand one out twice
-            abiertas.add(asyncio.current_task())
-            if len(abiertas) == conexiones:
-                todas.set()
-            await todas.wait()
+            opened.add(asyncio.current_task())
+            if len(opened) == connections:
+                all_open.set()
+            await all_open.wait()
 
-    tareas = [asyncio.create_task(una()) for _ in range(conexiones)]
+    tasks = [asyncio.create_task(open_one()) for _ in range(connections)]
     try:
-        await asyncio.wait(tareas, timeout=timeout)
+        await asyncio.wait(tasks, timeout=timeout)
     finally:  # also when this is cancelled: the open ones go back to the pool, the others stop trying
-        todas.set()
-        for tarea in tareas:
-            if tarea not in abiertas:
-                tarea.cancel()
-        resultados = await asyncio.gather(*tareas, return_exceptions=True)
-    if fallos := [r for r in resultados if isinstance(r, BaseException)]:
-        log.warning("postgres.pool_sin_precalentar", abiertas=len(abiertas), de=conexiones, error=repr(fallos[0]))
+        all_open.set()
+        for task in tasks:
+            if task not in opened:
+                task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    if failures := [r for r in results if isinstance(r, BaseException)]:
+        log.warning("postgres.pool_sin_precalentar", abiertas=len(opened), de=connections, error=repr(failures[0]))
 
 
 def asyncpg_dsn(url: str) -> str:

@@ -22,20 +22,20 @@ class PreparedStatement:
     def __init__(self, statement: TextClause) -> None:
         compiled = statement.compile(dialect=_DIALECT)
         self.sql = str(compiled)
-        self._orden = list(compiled.positiontup or ())
+        self._order = list(compiled.positiontup or ())
 
-    def argumentos(self, params: Mapping[str, Any]) -> list[Any]:
-        return [params[nombre] for nombre in self._orden]
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        return [params[name] for name in self._order]
 
 
-async def fetch(engine: AsyncEngine, sentencia: PreparedStatement, params: Mapping[str, Any]) -> list[Any]:
+async def fetch(engine: AsyncEngine, statement: PreparedStatement, params: Mapping[str, Any]) -> list[Any]:
     async with engine.connect() as conn:
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None  # noqa: S101 - a checked-out connection always has one
         try:
-            return list(await driver.fetch(sentencia.sql, *sentencia.argumentos(params)))
+            return list(await driver.fetch(statement.sql, *statement.arguments(params)))
         except Exception as exc:
-            if _conexion_perdida(exc):
+            if _connection_lost(exc):
                 await conn.invalidate()  # never back to the pool
             raise
 
@@ -46,38 +46,38 @@ class PinnedConnection:
     client CPU here than the statement it would serve. A lost connection is given back invalidated
     and a new one is checked out on the next use.
 
-    `ajustes` are session settings for as long as it is kept (reset when it goes back to the pool)."""
+    `session_settings` hold for as long as it is kept (reset when it goes back to the pool)."""
 
-    def __init__(self, engine: AsyncEngine, ajustes: Mapping[str, str] | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, session_settings: Mapping[str, str] | None = None) -> None:
         self._engine = engine
-        self._ajustes = dict(ajustes or {})
+        self._session_settings = dict(session_settings or {})
         self._conn: AsyncConnection | None = None
         self._driver: Any = None
 
-    async def fetch(self, sentencia: PreparedStatement, params: Mapping[str, Any]) -> list[Any]:
-        driver = await self._abrir()
+    async def fetch(self, statement: PreparedStatement, params: Mapping[str, Any]) -> list[Any]:
+        driver = await self._open()
         try:
-            return list(await driver.fetch(sentencia.sql, *sentencia.argumentos(params)))
+            return list(await driver.fetch(statement.sql, *statement.arguments(params)))
         except Exception as exc:
-            if _conexion_perdida(exc):
-                await self._descartar()
+            if _connection_lost(exc):
+                await self._discard()
             raise
 
     @contextlib.asynccontextmanager
-    async def transaccion(self) -> AsyncIterator[Any]:
-        driver = await self._abrir()
+    async def transaction(self) -> AsyncIterator[Any]:
+        driver = await self._open()
         try:
             async with driver.transaction():
                 yield driver
         except Exception as exc:
-            if _conexion_perdida(exc):
-                await self._descartar()
+            if _connection_lost(exc):
+                await self._discard()
             raise
 
-    async def cerrar(self) -> None:
+    async def close(self) -> None:
         if self._conn is not None:
             try:
-                if self._ajustes:  # back to the pool as it came, without plans made under them
+                if self._session_settings:  # back to the pool as it came, without plans made under them
                     await self._driver.execute("RESET ALL; DISCARD PLANS")
             except Exception:  # noqa: BLE001 - not back to the pool with our settings, then
                 with contextlib.suppress(Exception):
@@ -86,15 +86,15 @@ class PinnedConnection:
                 await self._conn.close()
         self._conn = self._driver = None
 
-    async def _abrir(self) -> Any:  # noqa: ANN401 - asyncpg's connection
+    async def _open(self) -> Any:  # noqa: ANN401 - asyncpg's connection
         if self._conn is None:
             conn = await self._engine.connect()
             try:
                 driver = (await conn.get_raw_connection()).driver_connection
                 assert driver is not None  # noqa: S101 - a checked-out connection always has one
-                for nombre, valor in self._ajustes.items():
-                    await driver.execute("SELECT set_config($1, $2, false)", nombre, valor)
-                if self._ajustes:  # plans cached while this connection served others are made again
+                for name, value in self._session_settings.items():
+                    await driver.execute("SELECT set_config($1, $2, false)", name, value)
+                if self._session_settings:  # plans cached while this connection served others are made again
                     await driver.execute("DISCARD PLANS")
             except BaseException:
                 await conn.close()
@@ -102,7 +102,7 @@ class PinnedConnection:
             self._conn, self._driver = conn, driver
         return self._driver
 
-    async def _descartar(self) -> None:
+    async def _discard(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 await self._conn.invalidate()
@@ -110,7 +110,7 @@ class PinnedConnection:
         self._conn = self._driver = None
 
 
-def _conexion_perdida(exc: BaseException) -> bool:
+def _connection_lost(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.PostgresError):
         sqlstate = str(getattr(exc, "sqlstate", "") or "")
         return sqlstate.startswith(("08", "57P"))

@@ -27,7 +27,7 @@ log = structlog.get_logger(__name__)
 # An event its committing replica publishes itself is that replica's for `gracia`: the relays take it
 # only if it is still pending after that (the replica died, or the broker was away), or at once in
 # that replica's own last flush (`propio`).
-_RESERVAR = PreparedStatement(
+_RESERVE = PreparedStatement(
     text("""
 SELECT id, event_id, event_type, id_pago, payload, creado_en FROM outbox
 WHERE publicado_en IS NULL
@@ -38,23 +38,23 @@ LIMIT :limite
 FOR UPDATE SKIP LOCKED
 """)
 )
-_BORRAR = text("""
+_DELETE = text("""
 DELETE FROM outbox WHERE id IN (
     SELECT id FROM outbox WHERE publicado_en < :antes ORDER BY publicado_en LIMIT :limite
 )
 """)
-_PENDIENTES = text("""
+_PENDING = text("""
 SELECT count(*) AS n, EXTRACT(EPOCH FROM clock_timestamp() - min(creado_en)) AS antiguedad
 FROM outbox WHERE publicado_en IS NULL
 """)
 # Published when the broker confirmed it (the client's time then), not when the mark is written.
-_MARCAR = PreparedStatement(
+_MARK = PreparedStatement(
     text("""
 UPDATE outbox SET publicado_en = CAST(:cuando AS timestamptz)
 WHERE id = ANY(CAST(:ids AS bigint[])) AND publicado_en IS NULL
 """)
 )
-_MARCAR_VARIOS = PreparedStatement(
+_MARK_MANY = PreparedStatement(
     text("""
 UPDATE outbox AS o SET publicado_en = v.cuando
 FROM unnest(CAST(:ids AS bigint[]), CAST(:cuandos AS timestamptz[])) AS v(id, cuando)
@@ -65,105 +65,105 @@ WHERE o.id = v.id AND o.publicado_en IS NULL
 # Well under the relay grace period (`PAGOS_RELAY_GRACE_SECONDS`, 5 s by default): an event is
 # unmarked (and would be published again by a relay if this process died) for at most about this
 # long after the broker confirmed it.
-_ESPERA_MARCAS = 0.05
+_MARK_LINGER = 0.05
 
 
-class PostgresLoteOutbox:
-    def __init__(self, driver: Any, eventos: Sequence[OutboxEvent]) -> None:  # noqa: ANN401 - asyncpg
+class PostgresOutboxBatch:
+    def __init__(self, driver: Any, events: Sequence[OutboxEvent]) -> None:  # noqa: ANN401 - asyncpg
         self._driver = driver
-        self._eventos = eventos
+        self._events = events
 
     @property
     def eventos(self) -> Sequence[OutboxEvent]:
-        return self._eventos
+        return self._events
 
     async def marcar_publicados(self, cuando: datetime) -> None:
-        params = {"ids": [e.id for e in self._eventos], "cuando": cuando}
-        await self._driver.execute(_MARCAR.sql, *_MARCAR.argumentos(params))
-        _observar_lag((e, cuando) for e in self._eventos)
+        params = {"ids": [e.id for e in self._events], "cuando": cuando}
+        await self._driver.execute(_MARK.sql, *_MARK.arguments(params))
+        _observe_lag((e, cuando) for e in self._events)
 
 
-def _observar_lag(marcas: Iterable[tuple[OutboxEvent, datetime]]) -> None:
-    for evento, cuando in marcas:
-        if evento.creado_en is not None:
-            metrics.OUTBOX_LAG.observe(max(0.0, (cuando - evento.creado_en).total_seconds()))
+def _observe_lag(marks: Iterable[tuple[OutboxEvent, datetime]]) -> None:
+    for event, when in marks:
+        if event.creado_en is not None:
+            metrics.OUTBOX_LAG.observe(max(0.0, (when - event.creado_en).total_seconds()))
 
 
 class PostgresOutboxStore:
     def __init__(self, engine: AsyncEngine, database_url: str) -> None:
         self._engine = engine
-        self._conexion = PinnedConnection(engine)  # a relay runs its lots one after another
-        self._en_uso = False
+        self._connection = PinnedConnection(engine)  # a relay runs its lots one after another
+        self._in_use = False
         self._listener = _NotifyListener(asyncpg_dsn(database_url), OUTBOX_CHANNEL)
         # Marks of events published right after their commit: one statement for all that the broker
-        # confirmed within `_ESPERA_MARCAS` (or while the previous one ran), on a connection of their
+        # confirmed within `_MARK_LINGER` (or while the previous one ran), on a connection of their
         # own. Nothing waits on a mark but the publication's task; the events are already out.
-        self._marcas = GroupCommitter(self._marcar_lote, max_batch=2000, max_in_flight=1, linger=_ESPERA_MARCAS)
+        self._marks = GroupCommitter(self._mark_batch, max_batch=2000, max_in_flight=1, linger=_MARK_LINGER)
         # A plan for the table as it is at each mark (a few statements a second, so planning costs
         # little): a generic one made while the outbox was empty, even with only nested loops
         # allowed, walks every pending event for each mark (the pending index as the outer side).
-        self._conexion_marcas = PinnedConnection(engine, {"plan_cache_mode": "force_custom_plan"})
+        self._marks_connection = PinnedConnection(engine, {"plan_cache_mode": "force_custom_plan"})
 
     async def marcar_publicados(self, eventos: Sequence[OutboxEvent], cuando: datetime) -> None:
-        await self._marcas.submit_many([(e, cuando) for e in eventos])
+        await self._marks.submit_many([(e, cuando) for e in eventos])
 
-    async def _marcar_lote(self, marcas: Sequence[tuple[OutboxEvent, datetime]]) -> list[None]:
-        params = {"ids": [e.id for e, _ in marcas], "cuandos": [cuando for _, cuando in marcas]}
-        await retry_transient(lambda: self._conexion_marcas.fetch(_MARCAR_VARIOS, params))
-        _observar_lag(marcas)
-        return [None] * len(marcas)
+    async def _mark_batch(self, marks: Sequence[tuple[OutboxEvent, datetime]]) -> list[None]:
+        params = {"ids": [e.id for e, _ in marks], "cuandos": [when for _, when in marks]}
+        await retry_transient(lambda: self._marks_connection.fetch(_MARK_MANY, params))
+        _observe_lag(marks)
+        return [None] * len(marks)
 
     @contextlib.asynccontextmanager
     async def reservar_pendientes(
         self, limite: int, *, gracia: timedelta = timedelta(0), propio: str | None = None
-    ) -> AsyncIterator[PostgresLoteOutbox]:
+    ) -> AsyncIterator[PostgresOutboxBatch]:
         # The lot's rows stay locked until this transaction ends: other relays skip them. Lots come
         # one after another on the kept connection; a concurrent one (two relay loops in one
         # process) takes a connection of its own from the pool for its while.
-        propia = self._en_uso
-        conexion = PinnedConnection(self._engine) if propia else self._conexion
-        self._en_uso = True
+        concurrent = self._in_use
+        connection = PinnedConnection(self._engine) if concurrent else self._connection
+        self._in_use = True
         try:
-            async with conexion.transaccion() as driver:
+            async with connection.transaction() as driver:
                 params = {"limite": limite, "gracia": gracia, "propio": propio}
-                filas = await driver.fetch(_RESERVAR.sql, *_RESERVAR.argumentos(params))
-                yield PostgresLoteOutbox(
+                rows = await driver.fetch(_RESERVE.sql, *_RESERVE.arguments(params))
+                yield PostgresOutboxBatch(
                     driver,
                     [
                         OutboxEvent(
-                            id=f["id"],
-                            event_id=f["event_id"],
-                            event_type=f["event_type"],
-                            id_pago=f["id_pago"],
-                            payload=f["payload"].encode(),
-                            creado_en=f["creado_en"],
+                            id=row["id"],
+                            event_id=row["event_id"],
+                            event_type=row["event_type"],
+                            id_pago=row["id_pago"],
+                            payload=row["payload"].encode(),
+                            creado_en=row["creado_en"],
                         )
-                        for f in filas
+                        for row in rows
                     ],
                 )
         finally:
-            if propia:
-                await conexion.cerrar()
+            if concurrent:
+                await connection.close()
             else:
-                self._en_uso = False
+                self._in_use = False
 
     async def pendientes(self) -> tuple[int, float | None]:
         """How many events wait to be published, and the age of the oldest (seconds)."""
         async with self._engine.connect() as conn:
-            fila = (await conn.execute(_PENDIENTES)).one()
-        return fila.n, None if fila.antiguedad is None else float(fila.antiguedad)
+            row = (await conn.execute(_PENDING)).one()
+        return row.n, None if row.antiguedad is None else float(row.antiguedad)
 
     async def esperar_nuevos(self, timeout: float) -> None:
         await self._listener.wait(timeout)
 
     async def borrar_publicados(self, antes_de: datetime, limite: int) -> int:
         async with self._engine.begin() as conn:
-            return (await conn.execute(_BORRAR, {"antes": antes_de, "limite": limite})).rowcount
+            return (await conn.execute(_DELETE, {"antes": antes_de, "limite": limite})).rowcount
 
     async def close(self) -> None:
         await self._listener.close()
-        await self._conexion.cerrar()
-        await self._conexion_marcas.cerrar()
+        await self._connection.close()
+        await self._marks_connection.close()
 
 
 class _NotifyListener:

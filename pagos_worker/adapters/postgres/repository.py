@@ -23,16 +23,16 @@ from pagos_worker.contract.wire import encode_event
 from pagos_worker.domain.dinero import Dinero, Moneda
 from pagos_worker.domain.pago import EstadoPago, Lease, Pago
 
-_COLUMNAS = (
+_COLUMNS = (
     "id_pago, id_afiliado, monto, moneda, estado, referencia_pago, mensaje_error, "
     "fecha_creacion, fecha_procesamiento, lease_owner, lease_expira, intentos, ultimo_error, requiere_atencion"
 )
-_COLUMNAS_P = ", ".join(f"p.{c.strip()}" for c in _COLUMNAS.split(","))
+_COLUMNS_P = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(","))
 
 # A new id is inserted claimed. A known one is claimed only if the domain would allow it: same payout,
 # and PENDIENTE or PROCESANDO with a lease expired at the claim's time (EXCLUDED.fecha_creacion is the
 # time of the claim). Rows not claimed are read back unchanged (the statement's snapshot).
-_RECLAMAR = text(f"""
+_CLAIM = text(f"""
 WITH entrada AS (
     SELECT * FROM unnest(
         CAST(:ids AS uuid[]), CAST(:afiliados AS text[]), CAST(:montos AS numeric[]),
@@ -51,18 +51,18 @@ reclamados AS (
         WHERE (p.estado = 'PENDIENTE'
                OR (p.estado = 'PROCESANDO' AND p.lease_expira <= EXCLUDED.fecha_creacion))
           AND (p.id_afiliado, p.monto, p.moneda) = (EXCLUDED.id_afiliado, EXCLUDED.monto, EXCLUDED.moneda)
-    RETURNING {_COLUMNAS_P}, true AS reclamado
+    RETURNING {_COLUMNS_P}, true AS reclamado
 )
 SELECT * FROM reclamados
 UNION ALL
-SELECT {_COLUMNAS_P}, false FROM pagos p JOIN entrada e ON e.id_pago = p.id_pago
+SELECT {_COLUMNS_P}, false FROM pagos p JOIN entrada e ON e.id_pago = p.id_pago
 WHERE p.id_pago NOT IN (SELECT id_pago FROM reclamados)
 """)  # noqa: S608 - fixed column lists; every value is bound
 
 # `(… IN (SELECT …)) IS TRUE` keeps the IN from becoming a join, which on these connections could
 # only be a nested loop (every event against every payment: 40,000 comparisons in a lot of 200), and
 # leaves it a hashed subplan: one hash of the lot's payments.
-_GUARDAR = text("""
+_SAVE_RESULTS = text("""
 WITH entrada AS (
     SELECT * FROM unnest(
         CAST(:ids AS uuid[]), CAST(:estados AS text[]), CAST(:referencias AS text[]),
@@ -97,21 +97,21 @@ UNION ALL
 SELECT NULL, id, event_id, creado_en FROM publicables
 """)
 
-_LIBERAR = text("""
+_RELEASE = text("""
 UPDATE pagos SET lease_expira = :expira, ultimo_error = :ultimo_error, requiere_atencion = :requiere_atencion
 WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND lease_owner = :owner
 """)
 
-_ATASCADOS = text(f"""
-SELECT {_COLUMNAS} FROM pagos
+_STUCK = text(f"""
+SELECT {_COLUMNS} FROM pagos
 WHERE estado = 'PROCESANDO' AND lease_expira < :antes
 ORDER BY lease_expira
 LIMIT :limite
 """)  # noqa: S608 - fixed columns
 
-_OBTENER = text(f"SELECT {_COLUMNAS} FROM pagos WHERE id_pago = :id_pago")  # noqa: S608 - fixed columns
+_GET = text(f"SELECT {_COLUMNS} FROM pagos WHERE id_pago = :id_pago")  # noqa: S608 - fixed columns
 
-_SQL = {s: PreparedStatement(s) for s in (_RECLAMAR, _GUARDAR, _LIBERAR, _ATASCADOS)}
+_SQL = {s: PreparedStatement(s) for s in (_CLAIM, _SAVE_RESULTS, _RELEASE, _STUCK)}
 
 # One plan per connection, made once, that stays right however the table grows: every join a nested
 # loop that looks its rows up by primary key. A generic plan left to the planner is made from the
@@ -122,7 +122,7 @@ _SQL = {s: PreparedStatement(s) for s in (_RECLAMAR, _GUARDAR, _LIBERAR, _ATASCA
 # the tests that grow the table under prepared statements). Planning each execution instead
 # (`force_custom_plan`) cost 0.1–0.25 ms a statement: at 2,000 payments/s, a quarter of
 # PostgreSQL's CPU.
-_AJUSTES = {
+_PLANNER_SETTINGS = {
     "plan_cache_mode": "force_generic_plan",
     "enable_hashjoin": "off",
     "enable_mergejoin": "off",
@@ -145,20 +145,20 @@ class PostgresPagoRepository:
         commit (the relays take them only after a grace period)."""
         self._engine = engine
         self._publicador = publicador
-        self._reclamos = GroupCommitter(
-            self._reclamar_lote, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger
+        self._claims = GroupCommitter(
+            self._claim_batch, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger
         )
-        self._resultados = GroupCommitter(
-            self._guardar_lote, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger
+        self._results = GroupCommitter(
+            self._save_results_batch, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger
         )
         # One connection per flush slot, kept: a flush never waits for (or pays for) a checkout.
-        self._libres = [PinnedConnection(engine, _AJUSTES) for _ in range(2 * max_in_flight)]
+        self._idle = [PinnedConnection(engine, _PLANNER_SETTINGS) for _ in range(2 * max_in_flight)]
 
     async def reclamar(self, pago: Pago) -> Reclamo:
-        return await self._reclamos.submit(pago)
+        return await self._claims.submit(pago)
 
     async def guardar_resultado(self, pago: Pago) -> list[OutboxEvent] | None:
-        return await self._resultados.submit(pago)
+        return await self._results.submit(pago)
 
     async def liberar(self, pago: Pago) -> None:
         if pago.lease is None:
@@ -170,92 +170,92 @@ class PostgresPagoRepository:
             "ultimo_error": pago.ultimo_error,
             "requiere_atencion": pago.requiere_atencion,
         }
-        await retry_transient(lambda: fetch(self._engine, _SQL[_LIBERAR], params))
+        await retry_transient(lambda: fetch(self._engine, _SQL[_RELEASE], params))
 
     async def atascados(self, lease_vencido_antes_de: datetime, limite: int) -> list[Pago]:
         params = {"antes": lease_vencido_antes_de, "limite": limite}
-        filas = await retry_transient(lambda: fetch(self._engine, _SQL[_ATASCADOS], params))
-        return [pago_de_fila(f) for f in filas]
+        rows = await retry_transient(lambda: fetch(self._engine, _SQL[_STUCK], params))
+        return [pago_from_row(row) for row in rows]
 
     async def obtener(self, id_pago: UUID) -> Pago | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(_OBTENER, {"id_pago": id_pago})).mappings().first()
-        return None if row is None else pago_de_fila(row)
+            row = (await conn.execute(_GET, {"id_pago": id_pago})).mappings().first()
+        return None if row is None else pago_from_row(row)
 
     async def _execute(self, statement: TextClause, params: dict[str, Any]) -> list[Any]:
         """A flush's statement, on a kept connection: there is one for each flush slot of the two
-        group commits, so a flush never waits for one, nor runs without `_AJUSTES`. The odd calls
-        outside them (liberar, atascados) take one of the pool's."""
-        conexion = self._libres.pop()
+        group commits, so a flush never waits for one, nor runs without `_PLANNER_SETTINGS`. The odd
+        calls outside them (liberar, atascados) take one of the pool's."""
+        connection = self._idle.pop()
         try:
-            return await conexion.fetch(_SQL[statement], params)
+            return await connection.fetch(_SQL[statement], params)
         finally:
-            self._libres.append(conexion)
+            self._idle.append(connection)
 
     async def close(self) -> None:
-        for conexion in self._libres:
-            await conexion.cerrar()
+        for connection in self._idle:
+            await connection.close()
 
-    async def _reclamar_lote(self, pagos: Sequence[Pago]) -> list[Reclamo]:
-        # One statement cannot upsert the same key twice: a duplicate within the lot waits its turn.
-        unicos = _primeros(pagos)
-        leases = [_lease(p) for p in unicos]
+    async def _claim_batch(self, pagos: Sequence[Pago]) -> list[Reclamo]:
+        # One statement cannot upsert the same key twice: a duplicate within the batch waits its turn.
+        unique = _first_per_pago(pagos)
+        leases = [_lease(p) for p in unique]
         params = {
-            "ids": [p.id_pago for p in unicos],
-            "afiliados": [p.id_afiliado for p in unicos],
-            "montos": [p.importe.monto for p in unicos],
-            "monedas": [p.importe.moneda.value for p in unicos],
-            "ahoras": [p.fecha_creacion for p in unicos],
+            "ids": [p.id_pago for p in unique],
+            "afiliados": [p.id_afiliado for p in unique],
+            "montos": [p.importe.monto for p in unique],
+            "monedas": [p.importe.moneda.value for p in unique],
+            "ahoras": [p.fecha_creacion for p in unique],
             "owners": [lease.owner for lease in leases],
             "expiras": [lease.expira for lease in leases],
         }
-        filas = await retry_transient(lambda: self._execute(_RECLAMAR, params))
-        por_id = {fila["id_pago"]: fila for fila in filas}
-        resultados: list[Reclamo] = []
-        vistos: set[UUID] = set()
+        rows = await retry_transient(lambda: self._execute(_CLAIM, params))
+        by_id = {row["id_pago"]: row for row in rows}
+        results: list[Reclamo] = []
+        seen: set[UUID] = set()
         for pago in pagos:
-            fila = por_id.get(pago.id_pago)
-            if pago.id_pago in vistos or fila is None:
-                resultados.append(Reclamo(pago=None, reclamado=False))
+            row = by_id.get(pago.id_pago)
+            if pago.id_pago in seen or row is None:
+                results.append(Reclamo(pago=None, reclamado=False))
             else:
-                resultados.append(Reclamo(pago=pago_de_fila(fila), reclamado=bool(fila["reclamado"])))
-            vistos.add(pago.id_pago)
-        return resultados
+                results.append(Reclamo(pago=pago_from_row(row), reclamado=bool(row["reclamado"])))
+            seen.add(pago.id_pago)
+        return results
 
-    async def _guardar_lote(self, pagos: Sequence[Pago]) -> list[list[OutboxEvent] | None]:
-        unicos = _primeros(pagos)
-        eventos = [(p.id_pago, e, encode_event(e)) for p in unicos for e in p.eventos]
+    async def _save_results_batch(self, pagos: Sequence[Pago]) -> list[list[OutboxEvent] | None]:
+        unique = _first_per_pago(pagos)
+        events = [(p.id_pago, e, encode_event(e)) for p in unique for e in p.eventos]
         params = {
-            "ids": [p.id_pago for p in unicos],
-            "estados": [p.estado.value for p in unicos],
-            "referencias": [p.referencia_pago for p in unicos],
-            "mensajes": [p.mensaje_error for p in unicos],
-            "fechas": [p.fecha_procesamiento for p in unicos],
-            "ev_ids": [e.event_id for _, e, _ in eventos],
-            "ev_tipos": [e.tipo for _, e, _ in eventos],
-            "ev_pagos": [id_pago for id_pago, _, _ in eventos],
-            "ev_payloads": [payload.decode() for _, _, payload in eventos],
+            "ids": [p.id_pago for p in unique],
+            "estados": [p.estado.value for p in unique],
+            "referencias": [p.referencia_pago for p in unique],
+            "mensajes": [p.mensaje_error for p in unique],
+            "fechas": [p.fecha_procesamiento for p in unique],
+            "ev_ids": [e.event_id for _, e, _ in events],
+            "ev_tipos": [e.tipo for _, e, _ in events],
+            "ev_pagos": [id_pago for id_pago, _, _ in events],
+            "ev_payloads": [payload.decode() for _, _, payload in events],
             "publicador": self._publicador,
         }
-        filas = await retry_transient(lambda: self._execute(_GUARDAR, params))
-        escritos = {fila["event_id"]: fila for fila in filas if fila["id"] is not None}
+        rows = await retry_transient(lambda: self._execute(_SAVE_RESULTS, params))
+        written = {row["event_id"]: row for row in rows if row["id"] is not None}
         # What was committed, as the relay would read it back: the outbox rows in their wire form.
-        por_pago: dict[UUID, list[OutboxEvent]] = {fila["id_pago"]: [] for fila in filas if fila["id_pago"] is not None}
-        for id_pago, evento, payload in eventos:
-            if (fila := escritos.get(evento.event_id)) is not None and id_pago in por_pago:
-                por_pago[id_pago].append(
-                    OutboxEvent(fila["id"], evento.event_id, evento.tipo, id_pago, payload, fila["creado_en"])
+        by_pago: dict[UUID, list[OutboxEvent]] = {row["id_pago"]: [] for row in rows if row["id_pago"] is not None}
+        for id_pago, event, payload in events:
+            if (row := written.get(event.event_id)) is not None and id_pago in by_pago:
+                by_pago[id_pago].append(
+                    OutboxEvent(row["id"], event.event_id, event.tipo, id_pago, payload, row["creado_en"])
                 )
-        # A duplicate within the lot was not stored by its own call: only the first gets the events.
-        return [por_pago.pop(pago.id_pago, None) for pago in pagos]
+        # A duplicate within the batch was not stored by its own call: only the first gets the events.
+        return [by_pago.pop(pago.id_pago, None) for pago in pagos]
 
 
-def _primeros(pagos: Sequence[Pago]) -> list[Pago]:
+def _first_per_pago(pagos: Sequence[Pago]) -> list[Pago]:
     """The first call for each payment, in arrival order."""
-    unicos: dict[UUID, Pago] = {}
+    first: dict[UUID, Pago] = {}
     for pago in pagos:
-        unicos.setdefault(pago.id_pago, pago)
-    return list(unicos.values())
+        first.setdefault(pago.id_pago, pago)
+    return list(first.values())
 
 
 def _lease(pago: Pago) -> Lease:
@@ -264,19 +264,19 @@ def _lease(pago: Pago) -> Lease:
     return pago.lease
 
 
-def pago_de_fila(fila: Any) -> Pago:  # noqa: ANN401 - a SQLAlchemy row mapping
-    lease = Lease(fila["lease_owner"], fila["lease_expira"]) if fila["lease_owner"] is not None else None
+def pago_from_row(row: Any) -> Pago:  # noqa: ANN401 - a SQLAlchemy row mapping
+    lease = Lease(row["lease_owner"], row["lease_expira"]) if row["lease_owner"] is not None else None
     return Pago(
-        id_pago=fila["id_pago"],
-        id_afiliado=fila["id_afiliado"],
-        importe=Dinero(fila["monto"], Moneda(fila["moneda"])),
-        fecha_creacion=fila["fecha_creacion"],
-        estado=EstadoPago(fila["estado"]),
-        referencia_pago=fila["referencia_pago"],
-        mensaje_error=fila["mensaje_error"],
-        fecha_procesamiento=fila["fecha_procesamiento"],
+        id_pago=row["id_pago"],
+        id_afiliado=row["id_afiliado"],
+        importe=Dinero(row["monto"], Moneda(row["moneda"])),
+        fecha_creacion=row["fecha_creacion"],
+        estado=EstadoPago(row["estado"]),
+        referencia_pago=row["referencia_pago"],
+        mensaje_error=row["mensaje_error"],
+        fecha_procesamiento=row["fecha_procesamiento"],
         lease=lease,
-        intentos=fila["intentos"],
-        ultimo_error=fila["ultimo_error"],
-        requiere_atencion=fila["requiere_atencion"],
+        intentos=row["intentos"],
+        ultimo_error=row["ultimo_error"],
+        requiere_atencion=row["requiere_atencion"],
     )

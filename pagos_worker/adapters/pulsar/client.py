@@ -30,10 +30,10 @@ class PulsarConnection:
         )
 
     async def publisher(
-        self, topic: str, *, send_timeout_seconds: float = 10, batching: bool = False, por_lote: bool = True
+        self, topic: str, *, send_timeout_seconds: float = 10, batching: bool = False, per_lot: bool = True
     ) -> PulsarPublisher:
         """`batching` packs a lot's messages into few broker entries (at most 1 ms of delay): far less
-        work for the client and the broker. Consumers see single messages either way. `por_lote`:
+        work for the client and the broker. Consumers see single messages either way. `per_lot`:
         one confirmation per lot instead of one per message (see PulsarPublisher)."""
         producer = await asyncio.to_thread(
             self._client.create_producer,
@@ -45,7 +45,7 @@ class PulsarConnection:
             batching_max_messages=1000,
             batching_max_publish_delay_ms=1,
         )
-        return PulsarPublisher(producer, send_timeout_seconds=send_timeout_seconds, por_lote=por_lote)
+        return PulsarPublisher(producer, send_timeout_seconds=send_timeout_seconds, per_lot=per_lot)
 
     async def command_source(
         self, topic: str, subscription: str, *, capacity: int, nack_delay_seconds: float, consumer_id_offset: int = 0

@@ -55,17 +55,17 @@ class PulsarCommandSource:
         # The native consumer under the Python wrapper: no wrapper object per message, and acks
         # that do not wait for the client's answer (it groups them anyway; an ack that is lost
         # means a redelivery, which the claim absorbs).
-        self._nativo = consumer._consumer  # noqa: SLF001
+        self._native = consumer._consumer  # noqa: SLF001
         self._capacity = capacity
-        self._en_uso = 0
-        self._hay_cupo = threading.Event()  # set while fewer than `capacity` are in flight
-        self._hay_cupo.set()
+        self._in_use = 0
+        self._has_slot = threading.Event()  # set while fewer than `capacity` are in flight
+        self._has_slot.set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # Deliveries wait here for the loop; one wake-up carries all that arrived meanwhile.
-        self._listas: collections.deque[PulsarDelivery] = collections.deque()
+        self._ready: collections.deque[PulsarDelivery] = collections.deque()
         self._lock = threading.Lock()
-        self._programado = False
+        self._scheduled = False
 
     def start(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Delivery], None]) -> None:
         self._thread = threading.Thread(
@@ -78,29 +78,29 @@ class PulsarCommandSource:
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
 
-    def ack(self, entrega: Delivery) -> None:
-        self._nativo.acknowledge_async(cast("PulsarDelivery", entrega).raw, None)
+    def ack(self, delivery: Delivery) -> None:
+        self._native.acknowledge_async(cast("PulsarDelivery", delivery).raw, None)
 
-    def nack(self, entrega: Delivery) -> None:
-        self._nativo.negative_acknowledge(cast("PulsarDelivery", entrega).raw)
+    def nack(self, delivery: Delivery) -> None:
+        self._native.negative_acknowledge(cast("PulsarDelivery", delivery).raw)
 
     def release(self) -> None:
         """Give back the slot taken for a message once it has been settled."""
         with self._lock:
-            self._en_uso -= 1
-            if self._en_uso < self._capacity:
-                self._hay_cupo.set()
+            self._in_use -= 1
+            if self._in_use < self._capacity:
+                self._has_slot.set()
 
-    def _tomar_cupo(self) -> bool:
-        if not self._hay_cupo.wait(timeout=0.2):
+    def _take_slot(self) -> bool:
+        if not self._has_slot.wait(timeout=0.2):
             return False
         with self._lock:
-            self._en_uso += 1
-            if self._en_uso >= self._capacity:
-                self._hay_cupo.clear()
+            self._in_use += 1
+            if self._in_use >= self._capacity:
+                self._has_slot.clear()
         return True
 
-    def _devolver_cupo(self) -> None:
+    def _give_back_slot(self) -> None:
         self.release()
 
     async def close(self) -> None:
@@ -111,40 +111,40 @@ class PulsarCommandSource:
 
     def _receive_loop(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Delivery], None]) -> None:
         while not self._stop.is_set():
-            if not self._tomar_cupo():
+            if not self._take_slot():
                 continue
             try:
-                msg = self._nativo.receive(200)
+                msg = self._native.receive(200)
             except pulsar.Timeout:
-                self._devolver_cupo()
+                self._give_back_slot()
                 continue
             except pulsar.AlreadyClosed:
-                self._devolver_cupo()
+                self._give_back_slot()
                 return
             except Exception as exc:  # noqa: BLE001 - keep receiving; the client reconnects
-                self._devolver_cupo()
+                self._give_back_slot()
                 log.warning("pulsar.receive_error", error=repr(exc))
                 self._stop.wait(0.5)
                 continue
             with self._lock:
-                self._listas.append(PulsarDelivery(msg))
-                if self._programado:
+                self._ready.append(PulsarDelivery(msg))
+                if self._scheduled:
                     continue
-                self._programado = True
+                self._scheduled = True
             try:
-                loop.call_soon_threadsafe(self._vaciar, deliver)
+                loop.call_soon_threadsafe(self._drain, deliver)
             except RuntimeError:  # loop closed: the messages are redelivered after we disconnect
                 return
 
-    def _vaciar(self, deliver: Callable[[Delivery], None]) -> None:
+    def _drain(self, deliver: Callable[[Delivery], None]) -> None:
         with self._lock:
-            listas = list(self._listas)
-            self._listas.clear()
-            self._programado = False
-        for entrega in listas:
+            ready = list(self._ready)
+            self._ready.clear()
+            self._scheduled = False
+        for delivery in ready:
             try:
-                deliver(entrega)
+                deliver(delivery)
             except Exception:  # one failing must not strand the rest of the batch
                 log.exception("pulsar.deliver_error")
-                self.nack(entrega)  # redelivered later; its slot is free again
+                self.nack(delivery)  # redelivered later; its slot is free again
                 self.release()

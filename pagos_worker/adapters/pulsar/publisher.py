@@ -2,7 +2,7 @@
 
 Two ways to learn that a lot was stored:
 
-- `por_lote` (events): the messages go without a callback each, followed by one flush whose answer
+- `per_lot` (events): the messages go without a callback each, followed by one flush whose answer
   covers them all — the producer's queue is ordered, so the last message confirmed means every one
   before it was. A callback per message cost the client's I/O thread the GIL (and a new Python
   thread state) for every message, which the event loop then had to wait for.
@@ -28,36 +28,36 @@ import pulsar
 
 from pagos_worker.application.ports.outbox import Message
 
-MAX_PENDIENTES = 10_000  # the producer's queue (max_pending_messages)
+MAX_PENDING = 10_000  # the producer's queue (max_pending_messages)
 
 
 class PublishError(RuntimeError):
     """The broker did not store every message of a lot."""
 
 
-class _Lote:
+class _Lot:
     """The client's answers for one lot, on its thread; resolves `future` on the loop once."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, n: int, respuestas: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, n: int, answers: int) -> None:
         self._loop = loop
         self.n = n
-        self._faltan = respuestas
+        self._awaited = answers
         self._error: str | None = None
         self._lock = threading.Lock()
         self.future: asyncio.Future[None] = loop.create_future()
 
-    def respuesta(self, resultado: Any, *_: Any) -> None:  # noqa: ANN401 - the client's Result (and MessageId)
+    def on_result(self, result: Any, *_: Any) -> None:  # noqa: ANN401 - the client's Result (and MessageId)
         with self._lock:
-            if resultado != pulsar.Result.Ok and self._error is None:
-                self._error = str(resultado)
-            self._faltan -= 1
-            if self._faltan:
+            if result != pulsar.Result.Ok and self._error is None:
+                self._error = str(result)
+            self._awaited -= 1
+            if self._awaited:
                 return
         # RuntimeError: the loop is gone (shutdown) and nobody waits any more.
         with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self.resolver, self._error)
+            self._loop.call_soon_threadsafe(self.resolve, self._error)
 
-    def resolver(self, error: str | None) -> None:
+    def resolve(self, error: str | None) -> None:
         if self.future.done():
             return
         if error is None:
@@ -66,61 +66,61 @@ class _Lote:
             self.future.set_exception(PublishError(f"{self.n} sin confirmar: {error}"))
 
 
-def mensaje_pulsar(mensaje: Message) -> Any:  # noqa: ANN401 - the client's Message
+def pulsar_message(message: Message) -> Any:  # noqa: ANN401 - the client's Message
     builder = _pulsar.MessageBuilder()
-    builder.content(mensaje.payload)
-    for clave, valor in mensaje.properties.items():
-        builder.property(clave, valor)
-    if mensaje.key:
-        builder.partition_key(mensaje.key)
+    builder.content(message.payload)
+    for key, value in message.properties.items():
+        builder.property(key, value)
+    if message.key:
+        builder.partition_key(message.key)
     return builder.build()
 
 
 class PulsarPublisher:
-    def __init__(self, producer: pulsar.Producer, *, send_timeout_seconds: float, por_lote: bool = True) -> None:
+    def __init__(self, producer: pulsar.Producer, *, send_timeout_seconds: float, per_lot: bool = True) -> None:
         self._producer = producer
-        self._nativo = producer._producer  # noqa: SLF001 - sends without a Python callback per message
-        self._por_lote = por_lote
+        self._native = producer._producer  # noqa: SLF001 - sends without a Python callback per message
+        self._per_lot = per_lot
         # A message not confirmed is out of the client's queue at most this long after it was sent.
-        self._retener_s = send_timeout_seconds + 1.0
-        self._pendientes = 0
-        self._hay_sitio = asyncio.Event()
+        self._hold_s = send_timeout_seconds + 1.0
+        self._pending = 0
+        self._has_room = asyncio.Event()
 
     async def publicar(self, mensajes: Sequence[Message]) -> None:
-        for inicio in range(0, len(mensajes), MAX_PENDIENTES):
-            await self._publicar(mensajes[inicio : inicio + MAX_PENDIENTES])
+        for start in range(0, len(mensajes), MAX_PENDING):
+            await self._publish(mensajes[start : start + MAX_PENDING])
 
-    async def _publicar(self, mensajes: Sequence[Message]) -> None:
-        if not mensajes:
+    async def _publish(self, messages: Sequence[Message]) -> None:
+        if not messages:
             return
         if not self._producer.is_connected():
-            raise PublishError(f"{len(mensajes)} sin enviar: el productor no está conectado")
-        while self._pendientes + len(mensajes) > MAX_PENDIENTES:
-            self._hay_sitio.clear()
-            await self._hay_sitio.wait()
+            raise PublishError(f"{len(messages)} sin enviar: el productor no está conectado")
+        while self._pending + len(messages) > MAX_PENDING:
+            self._has_room.clear()
+            await self._has_room.wait()
         loop = asyncio.get_running_loop()
-        n = len(mensajes)
-        lote = _Lote(loop, n, 1 if self._por_lote else n)
-        self._pendientes += n
+        n = len(messages)
+        lot = _Lot(loop, n, 1 if self._per_lot else n)
+        self._pending += n
         try:
-            for m in mensajes:
-                self._nativo.send_async(mensaje_pulsar(m), None if self._por_lote else lote.respuesta)
-            if self._por_lote:
-                self._nativo.flush_async(lote.respuesta)
+            for m in messages:
+                self._native.send_async(pulsar_message(m), None if self._per_lot else lot.on_result)
+            if self._per_lot:
+                self._native.flush_async(lot.on_result)
         except Exception as exc:  # noqa: BLE001 - e.g. the producer is closed: the lot failed
-            lote.resolver(f"{exc!r}")
+            lot.resolve(f"{exc!r}")
         try:
-            await lote.future
+            await lot.future
         except BaseException:
             # Some of its messages may still be in the client's queue: their place is kept until
             # they must have left it.
-            loop.call_later(self._retener_s, self._liberar, n)
+            loop.call_later(self._hold_s, self._release, n)
             raise
-        self._liberar(n)
+        self._release(n)
 
-    def _liberar(self, n: int) -> None:
-        self._pendientes -= n
-        self._hay_sitio.set()
+    def _release(self, n: int) -> None:
+        self._pending -= n
+        self._has_room.set()
 
     def is_connected(self) -> bool:
         return bool(self._producer.is_connected())

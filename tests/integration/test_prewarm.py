@@ -7,7 +7,7 @@ import time
 import pytest
 from sqlalchemy import text
 
-from pagos_worker.adapters.postgres.database import create_engine, precalentar
+from pagos_worker.adapters.postgres.database import create_engine, prewarm
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 async def test_abre_todas_las_conexiones_del_pool(database_url):
     engine = create_engine(database_url, pool_size=4, application_name="prueba-precalentar")
     try:
-        await precalentar(engine, 4)
+        await prewarm(engine, 4)
         assert engine.sync_engine.pool.checkedin() == 4
         async with engine.connect() as conn:
             backends = await conn.scalar(
@@ -31,7 +31,7 @@ async def test_sin_base_de_datos_no_detiene_el_arranque():
     engine = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nada", pool_size=3)
     inicio = time.monotonic()
     try:
-        await precalentar(engine, 3, timeout=2)  # refused at once: a warning, no exception
+        await prewarm(engine, 3, timeout=2)  # refused at once: a warning, no exception
         assert time.monotonic() - inicio < 2.5
         assert engine.sync_engine.pool.checkedout() == 0
     finally:

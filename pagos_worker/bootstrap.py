@@ -28,6 +28,7 @@ from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.adapters.pulsar import publisher as pulsar_publisher
 from pagos_worker.adapters.pulsar.client import PulsarConnection
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
+from pagos_worker.adapters.stripe.config import ConfiguracionStripeError
 from pagos_worker.application.handlers import ProcesarPagoHandler
 from pagos_worker.application.ports.command_source import Clasificador, CommandSource
 from pagos_worker.application.ports.outbox import EventPublisher
@@ -39,7 +40,7 @@ from pagos_worker.application.queries import (
 )
 from pagos_worker.application.reconciliador import Reconciliador
 from pagos_worker.application.relay import ImmediatePublisher, OutboxRelay
-from pagos_worker.config import Settings
+from pagos_worker.config import ConfiguracionInvalidaError, Settings
 from pagos_worker.domain.pago import PoliticaAtencion
 
 ROLES = frozenset({"worker", "relay", "api"})
@@ -89,11 +90,14 @@ def es_transitorio(exc: BaseException) -> bool:
 
 async def build_pasarela(settings: Settings, stack: AsyncExitStack) -> PasarelaDePagos:
     if settings.stripe_api_base is None or settings.stripe_secret_key is None:
-        raise ValueError("the Stripe gateway needs PAGOS_STRIPE_API_BASE and PAGOS_STRIPE_SECRET_KEY")
+        raise ConfiguracionInvalidaError("missing settings: PAGOS_STRIPE_API_BASE, PAGOS_STRIPE_SECRET_KEY")
     config = StripeConfig(
         api_base=settings.stripe_api_base,
         secret_key=settings.stripe_secret_key,
         timeout_s=settings.stripe_timeout_seconds,
+        connect_timeout_s=settings.stripe_connect_timeout_seconds,
+        read_timeout_s=settings.stripe_read_timeout_seconds,
+        ca_bundle=settings.stripe_ca_bundle,
         max_intentos=settings.stripe_max_attempts,
         concurrencia=settings.pasarela_concurrency,
         rate=settings.stripe_rate_limit,
@@ -101,8 +105,12 @@ async def build_pasarela(settings: Settings, stack: AsyncExitStack) -> PasarelaD
         breaker_umbral=settings.stripe_breaker_failures,
         breaker_abierto_s=settings.stripe_breaker_open_seconds,
     )
-    destinos = Destinos.desde_archivo(settings.stripe_destinations_file, settings.stripe_destination_template)
-    return await stack.enter_async_context(StripePasarelaDePagos(config, destinos))
+    try:
+        destinos = Destinos.desde_archivo(settings.stripe_destinations_file, settings.stripe_destination_template)
+        pasarela = StripePasarelaDePagos(config, destinos)
+    except ConfiguracionStripeError as exc:
+        raise ConfiguracionInvalidaError(str(exc)) from None
+    return await stack.enter_async_context(pasarela)
 
 
 def replica_id() -> str:
@@ -132,9 +140,9 @@ async def bootstrap(
     """Wire the `roles` asked for. `pasarela`: a gateway to pay through instead of the Stripe
     adapter the settings describe (tests and the development tooling give one)."""
     if unknown := roles - ROLES:
-        raise ValueError(f"unknown roles: {', '.join(sorted(unknown))}")
+        raise ConfiguracionInvalidaError(f"unknown roles: {', '.join(sorted(unknown))}")
     if faltan := settings.faltantes(roles, pasarela_propia=pasarela is not None):
-        raise ValueError(f"missing settings: {', '.join(faltan)}")
+        raise ConfiguracionInvalidaError(f"missing settings: {', '.join(faltan)}")
     assert settings.database_url is not None  # noqa: S101 - checked above
     assert settings.pulsar_url is not None  # noqa: S101
     async with AsyncExitStack() as stack:

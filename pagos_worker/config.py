@@ -14,6 +14,10 @@ CONTRACT_DLQ_TOPIC = "persistent://public/default/pagos-comandos-DLQ"
 CONTRACT_SUBSCRIPTION = "pagos-worker"
 
 
+class ConfiguracionInvalidaError(ValueError):
+    """A setting that cannot work: the service does not start. The message names the setting."""
+
+
 class Settings(BaseSettings):
     """Every field is an environment variable: `database_url` is PAGOS_DATABASE_URL, and so on."""
 
@@ -57,7 +61,14 @@ class Settings(BaseSettings):
     pasarela_concurrency: int = Field(100, ge=1, description="gateway calls in flight per replica")
     stripe_api_base: str | None = Field(None, description="https://api.stripe.com")
     stripe_secret_key: SecretStr | None = Field(None, description="sk_live_… / rk_live_… (sk_test_… in test mode)")
-    stripe_timeout_seconds: float = Field(10.0, gt=0, description="per HTTP attempt")
+    stripe_timeout_seconds: float = Field(10.0, gt=0, description="per HTTP attempt, all phases included")
+    stripe_connect_timeout_seconds: float = Field(3.0, gt=0, description="to open a connection (TCP, TLS, proxy)")
+    stripe_read_timeout_seconds: float | None = Field(
+        None, gt=0, description="between bytes of an answer; unset: up to the per-attempt total"
+    )
+    stripe_ca_bundle: Path | None = Field(
+        None, description="PEM file of extra CAs to trust (a TLS-inspecting egress proxy); unset: the system's"
+    )
     stripe_max_attempts: int = Field(4, ge=1, description="attempts per payment before 'outcome unknown'")
     stripe_rate_limit: float = Field(100.0, gt=0, description="requests/s per replica (Stripe: 100 live, 25 test)")
     stripe_rate_burst: int = Field(20, ge=1)

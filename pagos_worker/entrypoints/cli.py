@@ -23,7 +23,7 @@ from pagos_worker import logs
 from pagos_worker.application.commands import ProcesarPago
 from pagos_worker.application.ports.pasarela import PasarelaDePagos
 from pagos_worker.bootstrap import ROLES, aplicar_migraciones, bootstrap
-from pagos_worker.config import Settings
+from pagos_worker.config import ConfiguracionInvalidaError, Settings
 from pagos_worker.contract.wire import encode_command
 from pagos_worker.domain.dinero import Dinero, Moneda
 from pagos_worker.entrypoints.runner import run_with_uvloop
@@ -100,10 +100,14 @@ async def run_service(
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    async with bootstrap(settings, roles, apply_migrations=apply_migrations, pasarela=pasarela) as servicio:
-        _announce(settings, roles, notas or {})
-        tune_gc()
-        await serve(servicio)
+    try:
+        async with bootstrap(settings, roles, apply_migrations=apply_migrations, pasarela=pasarela) as servicio:
+            _announce(settings, roles, notas or {})
+            tune_gc()
+            await serve(servicio)
+    except ConfiguracionInvalidaError as exc:
+        print(f"pagos-worker: cannot start: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     return 0
 
 

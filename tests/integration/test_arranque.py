@@ -57,3 +57,19 @@ def test_migrar_sin_base_de_datos_no_arranca():
     resultado = arrancar("migrate")
     assert resultado.returncode == 2
     assert "PAGOS_DATABASE_URL" in resultado.stderr
+
+
+def test_una_clave_de_stripe_mala_no_arranca_ni_se_muestra():
+    resultado = arrancar(
+        "run",
+        "--roles",
+        "worker",
+        "--no-migrate",
+        PAGOS_DATABASE_URL="postgresql+asyncpg://u@127.0.0.1:1/x",
+        PAGOS_PULSAR_URL="pulsar://127.0.0.1:1",
+        PAGOS_STRIPE_API_BASE="https://api.stripe.com",
+        PAGOS_STRIPE_SECRET_KEY="pk_live_secreto_publicable",  # noqa: S106 - a made-up, wrong key
+    )
+    assert resultado.returncode == 2, resultado.stderr
+    assert "PAGOS_STRIPE_SECRET_KEY must start with" in resultado.stderr
+    assert "secreto_publicable" not in resultado.stdout + resultado.stderr

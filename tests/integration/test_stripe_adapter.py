@@ -41,7 +41,7 @@ async def adaptador(url: str, **cambios):
         backoff_max_s=0.05,
         **cambios,
     )
-    async with StripePasarelaDePagos(config, Destinos()) as pasarela:
+    async with StripePasarelaDePagos(config, Destinos(plantilla="acct_{id_afiliado}")) as pasarela:
         yield pasarela
 
 

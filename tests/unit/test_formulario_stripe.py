@@ -30,6 +30,7 @@ def test_igual_que_urlencode(afiliado, destino, unidades, moneda):
             "currency": moneda.value.lower(),
             "destination": destino,
             "description": f"Pago a afiliado {afiliado}",
+            "transfer_group": str(pago.id_pago),
             "metadata[id_pago]": str(pago.id_pago),
             "metadata[id_afiliado]": afiliado,
         }

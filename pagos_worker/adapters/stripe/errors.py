@@ -21,6 +21,10 @@ MENSAJES = {
 }
 
 
+# Codes that say our request was malformed (a bug or a version mismatch), not that Stripe refused it.
+_PETICION_MAL_FORMADA = ("parameter_", "url_invalid", "api_key_", "secret_key_required", "parameters_exclusive")
+
+
 @dataclass(frozen=True, slots=True)
 class StripeError:
     status: int
@@ -28,18 +32,34 @@ class StripeError:
     code: str | None
     message: str
     request_id: str | None = None
+    con_objeto: bool = True  # the body was Stripe's error object (not a proxy's page, not empty)
 
     @classmethod
     def parse(cls, status: int, body: Any, request_id: str | None) -> StripeError:  # noqa: ANN401 - JSON
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict):
-            return cls(status, "api_error", None, f"HTTP {status} sin cuerpo de error de Stripe", request_id)
+            return cls(
+                status, "api_error", None, f"HTTP {status} sin cuerpo de error de Stripe", request_id, con_objeto=False
+            )
         return cls(
             status=status,
             type=str(error.get("type") or "api_error"),
             code=str(error["code"]) if error.get("code") else None,
             message=str(error.get("message") or ""),
             request_id=request_id,
+        )
+
+    @property
+    def es_rechazo(self) -> bool:
+        """Stripe refused this transfer for good (a 400/402 error object with its type and code,
+        e.g. `balance_insufficient`): the payment failed. A malformed request of ours is not a
+        refusal of the payment (`parameter_unknown`, …): fixed and retried, it may go through."""
+        return (
+            self.status in (400, 402)
+            and self.con_objeto
+            and bool(self.type and self.code)
+            and self.type != "idempotency_error"
+            and not self.code.startswith(_PETICION_MAL_FORMADA)  # type: ignore[union-attr]
         )
 
     @property

@@ -1,0 +1,221 @@
+"""The Stripe adapter's HTTP as aiohttp speaks it, against servers that answer what Stripe would not:
+a wrong base (3xx, 404, 405), a 2xx without a transfer, a malformed-request 400; what every request
+carries; TLS verified, and an egress proxy reached with CONNECT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import ssl
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from urllib.parse import parse_qsl
+
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from pagos_worker.adapters.stripe.adapter import STRIPE_VERSION, Destinos, StripeConfig, StripePasarelaDePagos
+from pagos_worker.adapters.stripe.resilience import EstadoCircuito
+from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError
+from pagos_worker.domain import Dinero, Moneda, Pago
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+CLAVE = "sk_test_http_no_debe_aparecer"
+
+
+def pago() -> Pago:
+    return Pago.crear(
+        id_pago=uuid.uuid4(), id_afiliado="af_1", importe=Dinero(Decimal("12.34"), Moneda.EUR), ahora=datetime.now(UTC)
+    )
+
+
+class Servidor:
+    """An aiohttp server that answers every POST with what the test sets, and keeps each request."""
+
+    def __init__(self) -> None:
+        self.peticiones: list[tuple[dict[str, str], bytes]] = []
+        self.respuesta: Callable[[], web.Response] = lambda: web.json_response({"id": "tr_1", "object": "transfer"})
+
+    async def manejar(self, request: web.Request) -> web.Response:
+        self.peticiones.append((dict(request.headers), await request.read()))
+        return self.respuesta()  # a new one each time: a response is sent once
+
+
+@contextlib.asynccontextmanager
+async def servidor(
+    ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+) -> AsyncIterator[tuple[Servidor, str]]:
+    estado = Servidor()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", estado.manejar)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+    try:
+        yield estado, f"{'https' if ssl_context else 'http'}://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def config(url: str, **cambios) -> StripeConfig:
+    return StripeConfig(
+        api_base=url, secret_key=SecretStr(CLAVE), backoff_base_s=0.01, backoff_max_s=0.02, timeout_s=3, **cambios
+    )
+
+
+@contextlib.asynccontextmanager
+async def adaptador(url: str, **cambios) -> AsyncIterator[StripePasarelaDePagos]:
+    async with StripePasarelaDePagos(config(url, **cambios), Destinos(plantilla="acct_{id_afiliado}")) as pasarela:
+        yield pasarela
+
+
+async def test_cada_peticion_lleva_la_version_la_clave_la_idempotencia_y_el_grupo():
+    async with servidor() as (estado, url), adaptador(url) as pasarela:
+        p = pago()
+        assert (await pasarela.procesar_pago(p)).referencia_pago == "tr_1"
+    [(cabeceras, cuerpo)] = estado.peticiones
+    assert cabeceras["Stripe-Version"] == STRIPE_VERSION
+    assert cabeceras["Authorization"] == f"Bearer {CLAVE}"
+    assert cabeceras["Idempotency-Key"] == f"pagos-worker-transfer-{p.id_pago}"
+    assert cabeceras["Content-Type"] == "application/x-www-form-urlencoded"
+    formulario = dict(parse_qsl(cuerpo.decode()))
+    assert formulario["transfer_group"] == formulario["metadata[id_pago]"] == str(p.id_pago)
+    assert (formulario["amount"], formulario["currency"], formulario["destination"]) == ("1234", "eur", "acct_af_1")
+
+
+@pytest.mark.parametrize(
+    "respuesta",
+    [
+        pytest.param(lambda: web.Response(status=301, headers={"Location": "https://elsewhere.example/"}), id="301"),
+        pytest.param(lambda: web.Response(status=307, headers={"Location": "/v2/transfers"}), id="307"),
+        pytest.param(lambda: web.json_response({"error": {"type": "invalid_request_error"}}, status=404), id="404"),
+        pytest.param(lambda: web.Response(status=405, text="Method Not Allowed"), id="405"),
+    ],
+)
+async def test_una_base_equivocada_es_configuracion_nunca_fallido(respuesta):
+    """Not followed, not retried, never FALLIDO: the outcome is unknown and the circuit counts it."""
+    async with servidor() as (estado, url), adaptador(url, breaker_umbral=2, max_intentos=3) as pasarela:
+        estado.respuesta = respuesta
+        for _ in range(2):
+            with pytest.raises(ResultadoIndeterminadoError, match="configuración de Stripe"):
+                await pasarela.procesar_pago(pago())
+        assert len(estado.peticiones) == 2  # one request each: a redirect is not followed
+        assert pasarela.circuito is EstadoCircuito.ABIERTO
+
+
+@pytest.mark.parametrize(
+    "respuesta",
+    [
+        pytest.param(lambda: web.json_response({"object": "transfer"}), id="sin-id"),
+        pytest.param(lambda: web.Response(text="<html>portal</html>", content_type="text/html"), id="html"),
+        pytest.param(lambda: web.json_response({"id": ""}), id="id-vacio"),
+    ],
+)
+async def test_un_2xx_sin_transfer_es_desconocido(respuesta):
+    async with servidor() as (estado, url), adaptador(url) as pasarela:
+        estado.respuesta = respuesta
+        with pytest.raises(ResultadoIndeterminadoError, match="sin id de transfer"):
+            await pasarela.procesar_pago(pago())
+
+
+async def test_una_peticion_mal_formada_no_es_un_rechazo_del_pago():
+    error = {"error": {"type": "invalid_request_error", "code": "parameter_unknown", "param": "transfer_grup"}}
+    async with servidor() as (estado, url), adaptador(url) as pasarela:
+        estado.respuesta = lambda: web.json_response(error, status=400)
+        with pytest.raises(ResultadoIndeterminadoError, match="parameter_unknown"):
+            await pasarela.procesar_pago(pago())
+
+
+async def test_un_rechazo_de_stripe_si_es_fallido():
+    error = {"error": {"type": "invalid_request_error", "code": "balance_insufficient", "message": "no funds"}}
+    async with servidor() as (estado, url), adaptador(url) as pasarela:
+        estado.respuesta = lambda: web.json_response(error, status=400, headers={"Request-Id": "req_9"})
+        resultado = await pasarela.procesar_pago(pago())
+    assert (resultado.exitoso, resultado.mensaje_error, resultado.referencia_pago) == (
+        False,
+        "Fondos insuficientes",
+        "req_9",
+    )
+
+
+@pytest.fixture(scope="module")
+def certificado(tmp_path_factory):
+    """A self-signed certificate for localhost (made with openssl)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed: no certificate to test TLS with")
+    carpeta = tmp_path_factory.mktemp("tls")
+    cert, clave = carpeta / "cert.pem", carpeta / "clave.pem"
+    argumentos = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                  "-addext", "subjectAltName=DNS:localhost", "-keyout", str(clave), "-out", str(cert)]  # fmt: skip
+    subprocess.run([openssl, *argumentos], check=True, capture_output=True)  # noqa: S603 - fixed arguments
+    contexto = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    contexto.load_cert_chain(cert, clave)
+    return cert, contexto
+
+
+async def test_tls_se_verifica_siempre(certificado):
+    cert, contexto = certificado
+    async with servidor(contexto, host="localhost") as (estado, url):
+        async with adaptador(url, max_intentos=1) as desconfia:  # the system's CAs refuse a self-signed one
+            with pytest.raises(ResultadoIndeterminadoError, match="sin respuesta"):
+                await desconfia.procesar_pago(pago())
+        assert estado.peticiones == []
+        async with adaptador(url, ca_bundle=cert) as confia:
+            assert (await confia.procesar_pago(pago())).exitoso
+
+
+@contextlib.asynccontextmanager
+async def proxy_connect() -> AsyncIterator[tuple[list[str], str]]:
+    """An egress proxy that only tunnels (CONNECT), as those in front of payment providers do."""
+    tuneles: list[str] = []
+
+    async def tubo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while datos := await reader.read(65536):
+                writer.write(datos)
+                await writer.drain()
+        writer.close()
+
+    async def atender(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        cabeza = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        metodo, destino, _ = cabeza.split("\r\n", 1)[0].split(" ", 2)
+        if metodo != "CONNECT":
+            writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            writer.close()
+            return
+        tuneles.append(destino)
+        host, _, port = destino.rpartition(":")
+        r2, w2 = await asyncio.open_connection("127.0.0.1" if host == "localhost" else host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await asyncio.gather(tubo(reader, w2), tubo(r2, writer))
+
+    server = await asyncio.start_server(atender, "127.0.0.1", 0)
+    try:
+        yield tuneles, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+
+
+async def test_un_proxy_de_salida_de_https_proxy(certificado, monkeypatch):
+    cert, contexto = certificado
+    async with servidor(contexto, host="localhost") as (estado, url), proxy_connect() as (tuneles, proxy):
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        async with adaptador(url, ca_bundle=cert) as pasarela:
+            assert (await pasarela.procesar_pago(pago())).exitoso
+            assert (await pasarela.procesar_pago(pago())).exitoso
+        assert tuneles == [url.removeprefix("https://")]  # one tunnel, kept alive for both
+        assert len(estado.peticiones) == 2
+        monkeypatch.setenv("NO_PROXY", "localhost")
+        async with adaptador(url, ca_bundle=cert) as directo:
+            assert (await directo.procesar_pago(pago())).exitoso
+        assert len(tuneles) == 1  # NO_PROXY: straight to the server

@@ -26,6 +26,7 @@ from pagos_worker import logs
 from pagos_worker.application.ports.pasarela import PasarelaDePagos
 from pagos_worker.config import Settings
 from pagos_worker.entrypoints.cli import EXIT_CONFIG, parse_roles, run_service, tune_gc
+from pagos_worker.entrypoints.limits import elevar_limite_de_descriptores
 from pagos_worker.entrypoints.runner import run_with_uvloop
 
 
@@ -74,8 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     adapter.set_defaults(func=_cmd_bench_adapter, sync=True)
     pipeline = bench_sub.add_parser("pipeline", help="the whole pipeline: throughput, latency, CPU per payment")
     pipeline.add_argument(
-        "escenarios", nargs="*", default=["pasarela", "cpu", "latencia", "escala-1", "escala-2", "lectura"],
-        help="pasarela, cpu, latencia, escala-1, escala-2, lectura (default: all, in that order)",
+        "escenarios", nargs="*",
+        default=["pasarela", "cpu", "latencia", "escala-1", "escala-2", "lectura", "semilla"],
+        help="pasarela, cpu, latencia, escala-1, escala-2, lectura, semilla (default: all, in that order)",
     )  # fmt: skip
     pipeline.add_argument("--pagos", type=int, help="payments per scenario (default: each scenario's own)")
     pipeline.add_argument(
@@ -143,6 +145,7 @@ async def _cmd_simulador(_: Settings, dev: DevSettings, args: argparse.Namespace
         tasa_429=dev.simulador_rate_limit_rate,
         tasa_timeout_tras_exito=dev.simulador_timeout_after_success_rate,
     )
+    elevar_limite_de_descriptores(0, 0)  # as far as the hard limit goes: one socket per client connection
     simulador = Simulador(fallas, Ledger(state_file), semilla=dev.simulador_seed)
     servidor = simulador.servidor()
     await servidor.escuchar(host, port)

@@ -26,6 +26,7 @@ from pagos_worker.bootstrap import ROLES, aplicar_migraciones, bootstrap
 from pagos_worker.config import ConfiguracionInvalidaError, Settings
 from pagos_worker.contract.wire import encode_command
 from pagos_worker.domain.dinero import Dinero, Moneda
+from pagos_worker.entrypoints.limits import elevar_limite_de_descriptores
 from pagos_worker.entrypoints.runner import run_with_uvloop
 from pagos_worker.entrypoints.service import serve
 from pagos_worker.logs import redact
@@ -100,6 +101,14 @@ async def run_service(
             file=sys.stderr,
         )
         return EXIT_CONFIG
+    if "worker" in roles:
+        limite, necesarios = elevar_limite_de_descriptores(settings.pasarela_concurrency, 2 * settings.db_pool_size)
+        if limite < necesarios:
+            print(
+                f"pagos-worker: warning: open-file limit {limite} is below the ~{necesarios} that "
+                f"PAGOS_PASARELA_CONCURRENCY={settings.pasarela_concurrency} needs; raise it or lower the concurrency",
+                file=sys.stderr,
+            )
     try:
         async with bootstrap(settings, roles, apply_migrations=apply_migrations, pasarela=pasarela) as servicio:
             _announce(settings, roles, notas or {})

@@ -4,8 +4,8 @@ payment counted as done when its event arrives on pagos-events.
 
 Scenarios: `pasarela` (gateway-bound: 200 ms, limit 100), `cpu` (5 ms gateway, the most the machine
 does), `latencia` (half the CPU-bound maximum, at a fixed rate), `escala` (the gateway-bound scenario
-with 1 and 2 replicas) and `lectura` (GET /pagos/{id} with 1,000,000 payments in the table while
-payments flow).
+with 1 and 2 replicas), `lectura` (GET /pagos/{id} with 1,000,000 payments in the table while
+payments flow) and `semilla` (the seed's gateway: 2-8 s a payment, 10,000 in flight in one replica).
 """
 
 from __future__ import annotations
@@ -40,13 +40,14 @@ from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_DLQ_TOPIC, CON
 class Escenario:
     nombre: str
     pagos: int
-    latencia_ms: float  # the simulator's fixed latency
+    latencia_ms: float  # the simulator's latency (its mean, when `latencia_simulador` says otherwise)
     concurrencia_pasarela: int  # per replica: the gateway bound is this / latency
     concurrencia_worker: int
     workers: int = 1
     rate: float | None = None  # offered commands/s; None: all published first, as fast as possible
     lectura: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    latencia_simulador: str | None = None  # e.g. uniform:2000:8000; None: fixed:latencia_ms
 
     @property
     def cota_pasarela(self) -> float:
@@ -72,6 +73,9 @@ ESCENARIOS = {
     "escala-1": Escenario("escala-1", 12_000, 200, 100, 200, workers=1),
     "escala-2": Escenario("escala-2", 24_000, 200, 100, 200, workers=2),
     "lectura": Escenario("lectura", 6_000, 20, 100, 200, rate=200, lectura=True),
+    # The seed's own gateway: 2-8 s a payment. One replica holds 10,000 payments in flight, so the
+    # bound is 10,000 / 5 s = 2,000/s; what it costs is memory and sockets, not CPU.
+    "semilla": Escenario("semilla", 60_000, 5_000, 10_000, 10_000, latencia_simulador="uniform:2000:8000"),
 }
 
 
@@ -173,7 +177,7 @@ async def correr(escenario: Escenario, data_dir: Path, servidores: Servidores = 
         **escenario.env,
     }
     simulador_env = {
-        "PAGOS_SIMULADOR_LATENCY": f"fixed:{escenario.latencia_ms:g}",
+        "PAGOS_SIMULADOR_LATENCY": escenario.latencia_simulador or f"fixed:{escenario.latencia_ms:g}",
         "PAGOS_SIMULADOR_DECLINE_RATE": "0.1",
     }
     topicos = {

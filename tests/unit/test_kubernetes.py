@@ -22,7 +22,7 @@ from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_SUBSCRIPTION, 
 
 KUBERNETES = "1.30"  # the oldest version the manifests are meant for
 STRIPE_LIVE_BUDGET = 100  # requests/s per account, shared by every replica
-PREP_STOP_S = 5  # the API's preStop pause
+PRESTOP_S = 5  # the API's preStop pause
 SECRET = "pagos-worker-secrets"  # noqa: S105 - the name of the operator's Secret
 
 Doc = dict[str, Any]
@@ -172,7 +172,7 @@ def check_invariants(docs: list[Doc]) -> None:
                 assert ref["key"] in _example_secret_keys(), f"{ref['key']} missing from the example Secret"
         if owner["kind"] != "Deployment":
             continue
-        assert spec["terminationGracePeriodSeconds"] > _shutdown(docs) + PREP_STOP_S, nombre
+        assert spec["terminationGracePeriodSeconds"] > _shutdown(docs) + PRESTOP_S, nombre
         (c,) = spec["containers"]
         assert c["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}], nombre
         assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}, nombre

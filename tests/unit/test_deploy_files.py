@@ -1,4 +1,5 @@
-"""compose.yaml and the Containerfile, checked offline (no Docker engine on these machines)."""
+"""compose.yaml, its env file example and the Containerfiles, checked offline (no Docker engine on these
+machines)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import sys
 
 import pytest
 import yaml
+
+from pagos_worker.config import Settings
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +35,7 @@ def test_servicios_reales_con_version_fija(compose):
     assert re.fullmatch(r"apachepulsar/pulsar:3\.\d+\.\d+", services["pulsar"]["image"])
     for name in ("migrate", "worker", "api"):
         assert services[name]["build"]["dockerfile"] == "Containerfile"
+    assert services["stripe-simulador"]["build"]["dockerfile"] == "devtools/Containerfile"
 
 
 def test_dependencias_por_condicion_y_no_por_esperas(compose):
@@ -75,3 +79,72 @@ def test_containerfile_multietapa_y_sin_root(repo_root):
     copy_migrations = next(ln for ln in final if ln.startswith("COPY") and "migrations" in ln)
     assert copy_migrations.split()[-1] == "/app/migrations"
     assert any("PAGOS_MIGRATIONS_DIR=/app/migrations" in ln for ln in final)
+
+
+def test_ni_el_broker_ni_la_base_publican_puertos_en_el_host(compose):
+    services = compose["services"]
+    publicados = {name: s["ports"] for name, s in services.items() if "ports" in s}
+    assert publicados == {"api": ["127.0.0.1:8000:8000"]}
+
+
+def _containerfile_user(path) -> str:
+    users = [ln.split()[1] for ln in path.read_text().splitlines() if ln.startswith("USER ")]
+    return users[-1]
+
+
+def test_cada_servicio_arranca_como_su_usuario_no_root(compose, repo_root):
+    for name, service in compose["services"].items():
+        uid = str(service["user"]).split(":")[0]
+        assert uid not in {"root", "0"}, name
+        if "build" in service:
+            # The user compose names is the one the image was built for, so its files are readable.
+            image_user = _containerfile_user(repo_root / service["build"]["dockerfile"])
+            assert str(service["user"]) == image_user, name
+            assert service["read_only"] is True, name
+            assert service["tmpfs"] == ["/tmp"], name  # noqa: S108 - a tmpfs mount, not a file
+            assert service["cap_drop"] == ["ALL"], name
+
+
+def _env_example(repo_root) -> tuple[dict[str, str], dict[str, str]]:
+    """(the settings set, those commented out) in deploy/compose.env.example."""
+    activos, comentados = {}, {}
+    for ln in (repo_root / "deploy" / "compose.env.example").read_text().splitlines():
+        destino, linea = (comentados, ln.removeprefix("# ")) if ln.startswith("# PAGOS_") else (activos, ln)
+        if linea.startswith("PAGOS_"):
+            clave, valor = linea.split("=", 1)
+            destino[clave] = valor
+    return activos, comentados
+
+
+def test_stripe_desde_un_archivo_de_entorno_fuera_del_repositorio(compose, repo_root):
+    for name, service in compose["services"].items():
+        assert not any(k.startswith("PAGOS_STRIPE") for k in service.get("environment", {})), name
+    assert compose["services"]["worker"]["env_file"] == [{"path": "deploy/compose.env", "required": False}]
+    assert "deploy/compose.env" in (repo_root / ".gitignore").read_text().splitlines()
+    activos, comentados = _env_example(repo_root)
+    assert activos["PAGOS_STRIPE_API_BASE"] == "https://api.stripe.com"
+    assert activos["PAGOS_STRIPE_SECRET_KEY"] == "REPLACE_ME"  # noqa: S105 - the placeholder
+    for clave in {**activos, **comentados}:
+        assert clave.removeprefix("PAGOS_").lower() in Settings.model_fields, f"{clave} is no setting"
+    # Stripe's test mode: 25 requests/s per account, shared by compose's 2 worker replicas.
+    por_replica = float(activos["PAGOS_STRIPE_RATE_LIMIT"]) + int(activos["PAGOS_STRIPE_RATE_BURST"])
+    assert por_replica * 2 <= 25
+
+
+def test_el_simulador_solo_bajo_el_perfil_local_y_dice_que_lo_es(compose, repo_root):
+    services = compose["services"]
+    simulador = services["stripe-simulador"]
+    assert simulador["profiles"] == ["local"]
+    assert "SIMULATOR" in simulador["labels"]["org.pagos-worker.role"]
+    assert "SIMULATOR" in (repo_root / "devtools" / "Containerfile").read_text()
+    for name, service in services.items():
+        if name != "stripe-simulador":
+            assert "profiles" not in service, f"{name} must start without a profile"
+            assert "simulador" not in str(service.get("environment", {})), name
+    _, comentados = _env_example(repo_root)
+    assert comentados["PAGOS_STRIPE_API_BASE"] == "http://stripe-simulador:12111", "only when asked for"
+
+
+def test_la_imagen_del_servicio_no_lleva_las_herramientas_de_desarrollo(repo_root):
+    copias = [ln for ln in (repo_root / "Containerfile").read_text().splitlines() if ln.startswith("COPY")]
+    assert not any("devtools" in ln for ln in copias)

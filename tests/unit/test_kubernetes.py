@@ -1,0 +1,292 @@
+"""deploy/kubernetes, checked offline. Every YAML file as written is validated (the core kinds against
+the Kubernetes schemas of `kubernetes-validate`, strict: unknown fields fail; the KEDA objects against
+tests/data/keda-pulsar.schema.json, the fields KEDA documents), with or without kubectl. With kubectl
+on PATH, the base and the production overlay are also rendered and every rendered object validated."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_SUBSCRIPTION, Settings
+
+KUBERNETES = "1.30"  # the oldest version the manifests are meant for
+STRIPE_LIVE_BUDGET = 100  # requests/s per account, shared by every replica
+PRESTOP_S = 5  # the API's preStop pause
+SECRET = "pagos-worker-secrets"  # noqa: S105 - the name of the operator's Secret
+
+Doc = dict[str, Any]
+
+
+def _root() -> Path:
+    return Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
+
+
+def _raw_files() -> list[Path]:
+    """Every manifest file: the resources of the kustomizations and the examples, not the patches."""
+    return sorted(p for p in _root().rglob("*.yaml") if p.name != "kustomization.yaml" and "patches" not in p.parts)
+
+
+def _load(path: Path) -> list[Doc]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    lines = (ln.strip() for ln in path.read_text().splitlines())
+    return dict(ln.split("=", 1) for ln in lines if ln and not ln.startswith("#"))
+
+
+@pytest.fixture(scope="module")
+def keda_schema() -> Doc:
+    return json.loads((Path(__file__).parents[1] / "data" / "keda-pulsar.schema.json").read_text())
+
+
+def validate(doc: Doc, keda_schema: Doc) -> None:
+    if doc["apiVersion"].startswith("keda.sh/"):
+        jsonschema.validate(doc, keda_schema, cls=jsonschema.Draft202012Validator)
+        if behavior := doc["spec"].get("advanced", {}).get("horizontalPodAutoscalerConfig", {}).get("behavior"):
+            # KEDA hands it to the HPA it creates: it must be a valid autoscaling/v2 behavior.
+            hpa = {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": "keda-hpa"},
+                "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "x"}, "maxReplicas": 1},
+            }
+            hpa["spec"]["behavior"] = behavior
+            kubernetes_validate.validate(hpa, KUBERNETES, strict=True)
+    else:
+        kubernetes_validate.validate(doc, KUBERNETES, strict=True)
+
+
+# --- every file as written (no kubectl needed) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", _raw_files(), ids=lambda p: str(p.relative_to(_root())))
+def test_cada_manifiesto_es_valido(path, keda_schema):
+    docs = _load(path)
+    assert docs, path
+    for doc in docs:
+        validate(doc, keda_schema)
+
+
+def test_el_esquema_de_keda_rechaza_lo_que_keda_no_documenta(keda_schema):
+    (scaled,) = _load(_root() / "base" / "keda-scaledobject.yaml")
+    for camino, valor in [
+        (("spec", "triggers", 0, "metadata", "backlogThreshold"), "600"),  # not a pulsar field
+        (("spec", "triggers", 0, "metadata", "msgBacklogThreshold"), 600),  # metadata values are strings
+        (("spec", "maxReplicas"), 4),  # the HPA's name, not KEDA's
+        (("spec", "triggers", 0, "type"), "kafka"),
+    ]:
+        roto = copy.deepcopy(scaled)
+        destino: Any = roto
+        for paso in camino[:-1]:
+            destino = destino[paso]
+        destino[camino[-1]] = valor
+        with pytest.raises(jsonschema.ValidationError):
+            validate(roto, keda_schema)
+
+
+def test_las_kustomizations_nombran_archivos_que_existen():
+    for kustomization in _root().rglob("kustomization.yaml"):
+        k = yaml.safe_load(kustomization.read_text())
+        nombrados = list(k.get("resources", [])) + [p["path"] for p in k.get("patches", [])]
+        nombrados += [e for g in k.get("configMapGenerator", []) for e in g.get("envs", [])]
+        for nombre in nombrados:
+            assert (kustomization.parent / nombre).exists(), f"{kustomization}: {nombre}"
+            assert "examples" not in Path(nombre).parts, "the examples hold placeholders, never deployed"
+
+
+def _base() -> list[Doc]:
+    return [d for p in sorted((_root() / "base").glob("*.yaml")) if p.name != "kustomization.yaml" for d in _load(p)]
+
+
+def _config_base() -> dict[str, str]:
+    return _env_file(_root() / "base" / "config.env")
+
+
+def test_la_configuracion_son_settings_del_servicio():
+    """Settings ignores unknown variables: a misspelt name here would be silently lost."""
+    for env in (_config_base(), _env_file(_root() / "overlays" / "production" / "config.env")):
+        campos = {k.removeprefix("PAGOS_").lower(): v for k, v in env.items()}
+        assert set(campos) <= set(Settings.model_fields), set(campos) - set(Settings.model_fields)
+        Settings.model_validate(campos)  # and every value parses
+        assert not {"database_url", "stripe_secret_key"} & set(campos), "secrets come from the Secret"
+
+
+# --- invariants, checked on the files as written and on the rendered overlay ------------------------
+
+
+def _pod_templates(docs: list[Doc]) -> Iterator[tuple[Doc, Doc]]:
+    for d in docs:
+        if d["kind"] in {"Deployment", "Job"}:
+            yield d, d["spec"]["template"]
+
+
+def _shutdown(docs: list[Doc]) -> float:
+    config = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("pagos-worker-config")]
+    env = config[0]["data"] if config else _config_base()
+    return float(env["PAGOS_SHUTDOWN_TIMEOUT_SECONDS"])
+
+
+def check_invariants(docs: list[Doc]) -> None:
+    por_tipo: dict[str, dict[str, Doc]] = {}
+    for d in docs:
+        por_tipo.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
+    assert "Secret" not in por_tipo, "secrets are created by the operator, never shipped"
+    worker, api = por_tipo["Deployment"]["pagos-worker"], por_tipo["Deployment"]["pagos-worker-api"]
+    job = por_tipo["Job"]["pagos-worker-migrate"]
+    assert worker["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "run", "--roles", "worker,relay", "--no-migrate",
+    ]  # fmt: skip
+    assert api["spec"]["template"]["spec"]["containers"][0]["args"] == ["run", "--roles", "api", "--no-migrate"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+    assert "replicas" not in worker["spec"], "KEDA owns the worker's replica count"
+
+    for owner, template in _pod_templates(docs):
+        spec, nombre = template["spec"], owner["metadata"]["name"]
+        pod_sc = spec["securityContext"]
+        assert pod_sc["runAsNonRoot"] is True and pod_sc["runAsUser"] == 10001, nombre  # noqa: PT018
+        assert pod_sc["seccompProfile"] == {"type": "RuntimeDefault"}, nombre
+        assert spec["automountServiceAccountToken"] is False, nombre
+        tmp = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+        for c in spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, nombre
+            assert sc["readOnlyRootFilesystem"] is True, nombre
+            assert sc["capabilities"] == {"drop": ["ALL"]}, nombre
+            assert any(m["mountPath"] == "/tmp" and m["name"] in tmp for m in c["volumeMounts"]), nombre  # noqa: S108
+            assert {"cpu", "memory"} <= set(c["resources"]["requests"]), nombre
+            assert "memory" in c["resources"]["limits"], nombre
+            for ref in (e["valueFrom"]["secretKeyRef"] for e in c.get("env", []) if "valueFrom" in e):
+                assert ref["name"] == SECRET, nombre
+                assert ref["key"] in _example_secret_keys(), f"{ref['key']} missing from the example Secret"
+        if owner["kind"] != "Deployment":
+            continue
+        assert spec["terminationGracePeriodSeconds"] > _shutdown(docs) + PRESTOP_S, nombre
+        (c,) = spec["containers"]
+        assert c["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}], nombre
+        assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}, nombre
+        assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}, nombre
+        assert owner["spec"]["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items(), nombre
+        budgets = [p for p in por_tipo["PodDisruptionBudget"].values() if _selects(p["spec"]["selector"], template)]
+        assert len(budgets) == 1, f"{nombre}: one PodDisruptionBudget"
+
+    (servicio,) = por_tipo["Service"].values()
+    assert _selects({"matchLabels": servicio["spec"]["selector"]}, api["spec"]["template"])
+    assert [p["targetPort"] for p in servicio["spec"]["ports"]] == ["http"]
+    check_network_policies(list(por_tipo["NetworkPolicy"].values()), worker, api)
+    check_keda(por_tipo, worker, docs)
+
+
+def _selects(selector: Doc, template: Doc) -> bool:
+    return selector["matchLabels"].items() <= template["metadata"]["labels"].items()
+
+
+def _example_secret_keys() -> set[str]:
+    (secret,) = _load(_root() / "examples" / "secret.example.yaml")
+    return set(secret["stringData"])
+
+
+def check_network_policies(policies: list[Doc], worker: Doc, api: Doc) -> None:
+    """From outside the namespace only port http is admitted; the API's from anywhere."""
+    api_desde_fuera = False
+    for policy in policies:
+        for regla in policy["spec"].get("ingress", []):
+            pares = regla.get("from")
+            mismo_namespace = pares is not None and all(set(p) == {"podSelector"} for p in pares)
+            if mismo_namespace:
+                continue
+            puertos = regla.get("ports")
+            assert puertos, f"{policy['metadata']['name']}: all ports open to other namespaces"
+            assert all(p["port"] in {"http", 8000} for p in puertos), policy["metadata"]["name"]
+            if pares is None and _selects(policy["spec"]["podSelector"], api["spec"]["template"]):
+                assert not _selects(policy["spec"]["podSelector"], worker["spec"]["template"])
+                api_desde_fuera = True
+    assert api_desde_fuera, "the API's port must be reachable from outside the namespace"
+
+
+def check_keda(por_tipo: dict[str, dict[str, Doc]], worker: Doc, docs: list[Doc]) -> None:
+    (scaled,) = por_tipo["ScaledObject"].values()
+    spec = scaled["spec"]
+    assert spec["scaleTargetRef"]["name"] == worker["metadata"]["name"]
+    (trigger,) = spec["triggers"]
+    meta = trigger["metadata"]
+    assert (meta["topic"], meta["subscription"]) == (CONTRACT_COMMANDS_TOPIC, CONTRACT_SUBSCRIPTION)
+    assert 0 < int(meta["activationMsgBacklogThreshold"]) < int(meta["msgBacklogThreshold"])
+    assert spec["minReplicaCount"] >= 2, "never zero: the worker pods are also the outbox relay"
+    assert spec["fallback"]["replicas"] <= spec["maxReplicaCount"]
+    config = next((d["data"] for d in docs if d["kind"] == "ConfigMap"), None) or _config_base()
+    por_replica = float(config["PAGOS_STRIPE_RATE_LIMIT"]) + int(config["PAGOS_STRIPE_RATE_BURST"])
+    assert por_replica * spec["maxReplicaCount"] <= STRIPE_LIVE_BUDGET, "replicas x rate beyond Stripe's budget"
+    assert meta["authModes"] == "bearer"
+    auth = por_tipo["TriggerAuthentication"][trigger["authenticationRef"]["name"]]
+    (ref,) = auth["spec"]["secretTargetRef"]
+    assert (ref["parameter"], ref["name"]) == ("bearerToken", SECRET)
+    assert ref["key"] in _example_secret_keys()
+
+
+def test_invariantes_de_los_archivos_tal_como_estan():
+    check_invariants(_base())
+
+
+def test_el_ejemplo_de_secret_solo_tiene_marcadores():
+    (secret,) = _load(_root() / "examples" / "secret.example.yaml")
+    assert all("REPLACE_ME" in v for v in secret["stringData"].values())
+    destinos = json.loads((_root() / "examples" / "destinations.example.json").read_text())
+    assert all(v == "acct_REPLACE_ME" for v in destinos.values())
+
+
+# --- rendered by kustomize ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kustomize() -> Any:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not on PATH: the overlays are not rendered (every file was validated as written)")
+
+    def render(overlay: str) -> list[Doc]:
+        out = subprocess.run(  # noqa: S603 - kubectl from PATH, fixed arguments
+            [kubectl, "kustomize", str(_root() / overlay)], capture_output=True, text=True, check=False
+        )
+        assert out.returncode == 0, out.stderr
+        return [d for d in yaml.safe_load_all(out.stdout) if d is not None]
+
+    return render
+
+
+@pytest.mark.parametrize("overlay", ["base", "overlays/production"])
+def test_kustomize_renderiza_y_cada_objeto_es_valido(kustomize, overlay, keda_schema):
+    docs = kustomize(overlay)
+    for doc in docs:
+        validate(doc, keda_schema)
+    check_invariants(docs)
+    (config,) = (d for d in docs if d["kind"] == "ConfigMap")
+    for _, template in _pod_templates(docs):
+        for c in template["spec"]["containers"]:
+            refs = [e["configMapRef"]["name"] for e in c.get("envFrom", [])]
+            assert refs in ([], [config["metadata"]["name"]]), "the generated (hashed) name is referenced"
+
+
+def test_produccion_en_su_namespace_con_la_imagen_publicada(kustomize):
+    docs = kustomize("overlays/production")
+    (namespace,) = (d for d in docs if d["kind"] == "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for d in docs:
+        if d["kind"] != "Namespace":
+            assert d["metadata"]["namespace"] == namespace["metadata"]["name"], d["metadata"]["name"]
+    for _, template in _pod_templates(docs):
+        for c in template["spec"]["containers"]:
+            nombre, _, tag = c["image"].rpartition(":")
+            assert "/" in nombre, "a registry image"
+            assert tag not in {"", "latest"}, "a released tag"

@@ -26,7 +26,7 @@ from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.adapters.pulsar import publisher as pulsar_publisher
-from pagos_worker.adapters.pulsar.client import PulsarConnection
+from pagos_worker.adapters.pulsar.client import PulsarConnection, PulsarSecurity
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.adapters.stripe.config import ConfiguracionStripeError
 from pagos_worker.application.handlers import ProcesarPagoHandler
@@ -58,6 +58,9 @@ class Consumo:
     max_intentos: int
 
 
+Readiness = Callable[[], Coroutine[Any, Any, dict[str, str]]]
+
+
 @dataclass(frozen=True)
 class Consultas:
     """What the HTTP API answers from."""
@@ -65,7 +68,6 @@ class Consultas:
     estado: ObtenerEstadoPagoHandler
     estadisticas: ObtenerEstadisticasOutboxHandler
     atencion: ListarPagosQueRequierenAtencionHandler
-    readiness: Callable[[], Coroutine[Any, Any, dict[str, str]]]
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Servicio:
     """The wired roles of one process; those not asked for are None."""
 
     settings: Settings
+    readiness: Readiness  # every process answers /healthz, /readyz and /metrics, whatever its roles
     consumo: Consumo | None = None
     reconciliador: Reconciliador | None = None
     relay: OutboxRelay | None = None
@@ -113,6 +116,15 @@ async def build_pasarela(settings: Settings, stack: AsyncExitStack) -> PasarelaD
     return await stack.enter_async_context(pasarela)
 
 
+def pulsar_security(settings: Settings) -> PulsarSecurity:
+    return PulsarSecurity(
+        token=settings.pulsar_token,
+        token_file=settings.pulsar_token_file,
+        tls_trust_certs_file=settings.pulsar_tls_trust_certs_file,
+        tls_validate_hostname=settings.pulsar_tls_validate_hostname,
+    )
+
+
 def replica_id() -> str:
     """Lease owner: unique per process, readable by operators."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -127,6 +139,22 @@ async def aplicar_migraciones(settings: Settings) -> None:
         await migrate(engine, settings.migrations_dir)
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def publicador_de_comandos(settings: Settings) -> AsyncIterator[EventPublisher]:
+    """A publisher to the commands topic, with the service's own broker settings (operator tools)."""
+    if settings.pulsar_url is None:
+        raise ConfiguracionInvalidaError("missing settings: PAGOS_PULSAR_URL")
+    pulsar = PulsarConnection(settings.pulsar_url, security=pulsar_security(settings))
+    try:
+        publisher = await pulsar.publisher(settings.commands_topic, per_lot=False)
+        try:
+            yield publisher
+        finally:
+            await publisher.close()
+    finally:
+        await pulsar.close()
 
 
 @asynccontextmanager
@@ -150,16 +178,24 @@ async def bootstrap(
         stack.push_async_callback(engine.dispose)
         if apply_migrations:
             await migrate(engine, settings.migrations_dir)
-        pulsar = PulsarConnection(settings.pulsar_url)
+        pulsar = PulsarConnection(settings.pulsar_url, security=pulsar_security(settings))
         stack.push_async_callback(pulsar.close)
-        servicio = Servicio(settings, segundo_plano=[metrics.medir_retraso_del_bucle])
+        views = PostgresPagoViews(engine)
+
+        async def readiness() -> dict[str, str]:
+            return {
+                "postgres": await _check(views.ping()),
+                "pulsar": await _check(pulsar.ping(settings.events_topic)),
+            }
+
+        servicio = Servicio(settings, readiness, segundo_plano=[metrics.medir_retraso_del_bucle])
         c = _Comun(servicio, stack, engine, pulsar, replica_id(), settings.database_url)
         if "relay" in roles:
             await _relay(c, inmediata="worker" in roles)
         if "worker" in roles:
             await _worker(c, pasarela or await build_pasarela(settings, stack))
         if "api" in roles:
-            await _api(c)
+            await _api(c, views)
         yield servicio
 
 
@@ -250,22 +286,16 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
     )
 
 
-async def _api(c: _Comun) -> None:
-    servicio, engine, pulsar, settings = c.servicio, c.engine, c.pulsar, c.servicio.settings
-    views = PostgresPagoViews(engine)
+async def _api(c: _Comun, views: PostgresPagoViews) -> None:
+    servicio, engine, settings = c.servicio, c.engine, c.servicio.settings
     # The pool's connections opened now, not by the first status queries: each new one costs
     # ~50 ms (a backend, the driver's type set-up), and a burst of first queries paid it one after
     # another (the read benchmark's first ones took up to 100-200 ms).
     await prewarm(engine, settings.db_pool_size)
-
-    async def readiness() -> dict[str, str]:
-        return {"postgres": await _check(views.ping()), "pulsar": await _check(pulsar.ping(settings.events_topic))}
-
     servicio.consultas = Consultas(
         ObtenerEstadoPagoHandler(views),
         ObtenerEstadisticasOutboxHandler(views),
         ListarPagosQueRequierenAtencionHandler(views),
-        readiness,
     )
 
 

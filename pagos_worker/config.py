@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONTRACT_COMMANDS_TOPIC = "persistent://public/default/pagos-comandos"
@@ -27,8 +28,11 @@ class Settings(BaseSettings):
     # refuses to start (`faltantes`). The embedded default is the development tooling's (`make run`).
     database_url: str | None = Field(None, description="postgresql+asyncpg://user:pass@host:port/db")
     pulsar_url: str | None = Field(None, description="pulsar://host:6650")
-    http_host: str = "127.0.0.1"
+    http_host: str = Field("127.0.0.1", description="bind address; beyond loopback, PAGOS_HTTP_TOKENS is required")
     http_port: int = 8000
+    http_tokens: SecretStr | None = Field(
+        None, description="comma-separated bearer tokens for every route but /healthz and /readyz"
+    )
     migrations_dir: Path | None = Field(None, description="defaults to the checkout's migrations/")
 
     # The contract: change only to run isolated copies (tests, benchmarks).
@@ -36,6 +40,12 @@ class Settings(BaseSettings):
     events_topic: str = CONTRACT_EVENTS_TOPIC
     dlq_topic: str = CONTRACT_DLQ_TOPIC
     subscription: str = CONTRACT_SUBSCRIPTION
+    pulsar_token: SecretStr | None = Field(None, description="JWT for Pulsar's token authentication")
+    pulsar_token_file: Path | None = Field(None, description="the token in a file, read again at each connection")
+    pulsar_tls_trust_certs_file: Path | None = Field(None, description="CA bundle for pulsar+ssl:// brokers")
+    pulsar_tls_validate_hostname: bool = Field(
+        default=True, description="the broker's certificate must name the host connected to"
+    )
     pulsar_consumer_id_offset: int = Field(
         0, ge=0, description="pulsar-lite only: a distinct number per replica on the same subscription"
     )
@@ -96,6 +106,23 @@ class Settings(BaseSettings):
     def with_urls(self, **urls: str) -> Settings:
         return self.model_copy(update=urls)
 
+    @model_validator(mode="after")
+    def _un_solo_token_de_pulsar(self) -> Settings:
+        if self.pulsar_token is not None and self.pulsar_token_file is not None:
+            raise ValueError("set PAGOS_PULSAR_TOKEN or PAGOS_PULSAR_TOKEN_FILE, not both")
+        return self
+
+    def tokens_http(self) -> list[str]:
+        valor = self.http_tokens.get_secret_value() if self.http_tokens else ""
+        return [t.strip() for t in valor.split(",") if t.strip()]
+
+    def http_publico(self) -> bool:
+        """Whether the HTTP server binds beyond this machine's loopback."""
+        try:
+            return not ipaddress.ip_address(self.http_host).is_loopback
+        except ValueError:
+            return self.http_host != "localhost"
+
     def faltantes(self, roles: frozenset[str], *, pasarela_propia: bool = False) -> list[str]:
         """The environment variables that these roles need and that are not set (`pasarela_propia`:
         the gateway is given to `bootstrap`, not built from the Stripe settings)."""
@@ -103,4 +130,6 @@ class Settings(BaseSettings):
         if "worker" in roles and not pasarela_propia:
             requeridos["stripe_api_base"] = self.stripe_api_base
             requeridos["stripe_secret_key"] = self.stripe_secret_key
+        if self.http_publico():
+            requeridos["http_tokens"] = self.tokens_http() or None
         return [f"PAGOS_{nombre.upper()}" for nombre, valor in requeridos.items() if valor is None]

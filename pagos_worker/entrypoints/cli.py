@@ -8,7 +8,6 @@ development is `pagos-dev run` (`make run`), from the development tooling.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import os
 import sys
@@ -18,11 +17,13 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 
 from pagos_worker import logs
 from pagos_worker.application.commands import ProcesarPago
+from pagos_worker.application.ports.outbox import PlainMessage
 from pagos_worker.application.ports.pasarela import PasarelaDePagos
-from pagos_worker.bootstrap import ROLES, aplicar_migraciones, bootstrap
+from pagos_worker.bootstrap import ROLES, aplicar_migraciones, bootstrap, publicador_de_comandos
 from pagos_worker.config import ConfiguracionInvalidaError, Settings
 from pagos_worker.contract.wire import encode_command
 from pagos_worker.domain.dinero import Dinero, Moneda
@@ -37,9 +38,23 @@ EXIT_CONFIG = 2
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"pagos-worker: cannot start: invalid settings:\n{_errores(exc)}", file=sys.stderr)
+        return EXIT_CONFIG
     logs.configure(settings.log_format, settings.log_level)
     return _run_loop(args.func(settings, args))
+
+
+def _errores(exc: ValidationError) -> str:
+    """One line per invalid setting, named as the environment variable; never the value given."""
+    lineas = []
+    for error in exc.errors(include_input=False, include_url=False):
+        campo = "".join(str(p) for p in error["loc"][:1])
+        nombre = f"PAGOS_{campo.upper()}" if campo else "settings"
+        lineas.append(f"  {nombre}: {error['msg']}")
+    return "\n".join(lineas)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -139,23 +154,16 @@ async def _cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 async def _cmd_publicar(settings: Settings, args: argparse.Namespace) -> int:
-    import pulsar  # noqa: PLC0415
-
     if settings.pulsar_url is None:
         print("pagos-worker: cannot publish: missing settings: PAGOS_PULSAR_URL", file=sys.stderr)
         return EXIT_CONFIG
-    client = pulsar.Client(
-        settings.pulsar_url, operation_timeout_seconds=10, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn)
-    )
-    try:
-        producer = await asyncio.to_thread(client.create_producer, settings.commands_topic)
-        importe = Dinero(Decimal(args.monto), Moneda(args.moneda))
+    importe = Dinero(Decimal(args.monto), Moneda(args.moneda))
+    async with publicador_de_comandos(settings) as publicador:
         for _ in range(args.count):
             comando = ProcesarPago(args.id_pago or uuid.uuid4(), args.id_afiliado, importe)
-            await asyncio.to_thread(producer.send, encode_command(comando), partition_key=str(comando.id_pago))
+            mensaje = PlainMessage(payload=encode_command(comando), key=str(comando.id_pago), properties={})
+            await publicador.publicar([mensaje])
             print(comando.id_pago, flush=True)
-    finally:
-        await asyncio.to_thread(client.close)
     return 0
 
 
@@ -174,8 +182,10 @@ def _announce(s: Settings, roles: frozenset[str], notas: dict[str, str]) -> None
     if "api" in roles:
         lines.append(
             f"  HTTP API    http://{s.http_host}:{s.http_port}  "
-            "(GET /pagos/{id_pago}, /pagos/outbox/estadisticas, /healthz, /readyz, /openapi.json)"
+            "(GET /pagos/{id_pago}, /pagos/outbox/estadisticas, /healthz, /readyz, /metrics, /openapi.json)"
         )
+    else:
+        lines.append(f"  HTTP        http://{s.http_host}:{s.http_port}  (GET /healthz, /readyz, /metrics)")
     lines.append("  stop with Ctrl-C or SIGTERM")
     print("\n".join(lines), flush=True)
 

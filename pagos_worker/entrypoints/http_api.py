@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from pagos_worker import observability as metrics
 from pagos_worker.application.queries import (
@@ -25,6 +27,7 @@ from pagos_worker.entrypoints.openapi import OPENAPI
 log = structlog.get_logger(__name__)
 
 Readiness = Callable[[], Awaitable[dict[str, str]]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:  # noqa: ANN401 - any JSON value
@@ -71,12 +74,65 @@ async def errores_json(
         return error(503, "no_disponible", "el servicio no puede responder ahora; reintente")
 
 
+SIN_TOKEN = frozenset({"/healthz", "/readyz"})  # probes: the orchestrator knows no token
+
+
+def exigir_token(tokens: Sequence[str]) -> Middleware:
+    """Every route but the probes wants `Authorization: Bearer <one of tokens>`: 401 without one,
+    403 with one that is not known. Compared in constant time, against every token."""
+    esperados = [t.encode() for t in tokens]
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in SIN_TOKEN:
+            return await handler(request)
+        esquema, _, dado = request.headers.get("Authorization", "").partition(" ")
+        if esquema.lower() != "bearer" or not dado.strip():
+            respuesta = error(401, "no_autenticado", "falta la cabecera Authorization: Bearer <token>")
+            respuesta.headers["WWW-Authenticate"] = 'Bearer realm="pagos-worker"'
+            return respuesta
+        candidato = dado.strip().encode()
+        if not any([hmac.compare_digest(candidato, t) for t in esperados]):  # noqa: C419 - all compared
+            return error(403, "no_autorizado", "el token no es válido")
+        return await handler(request)
+
+    return middleware
+
+
+def create_operations_app(readiness: Readiness, tokens: Sequence[str] = ()) -> web.Application:
+    """What every process serves, whatever its roles: liveness, readiness and its metrics. With
+    `tokens`, every route but /healthz and /readyz asks for one of them."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        return json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        checks = await readiness()
+        ok = all(v == "ok" for v in checks.values())
+        return json_response({"status": "ok" if ok else "no_disponible", "checks": checks}, 200 if ok else 503)
+
+    async def prometheus(_: web.Request) -> web.Response:
+        response = web.Response(body=metrics.exposicion())
+        response.headers["Content-Type"] = metrics.CONTENT_TYPE
+        return response
+
+    middlewares: list[Middleware] = [errores_json, exigir_token(tokens)] if tokens else [errores_json]
+    app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", prometheus)
+    return app
+
+
 def create_app(
     estado_pago: ObtenerEstadoPagoHandler,
     estadisticas: ObtenerEstadisticasOutboxHandler,
     atencion: ListarPagosQueRequierenAtencionHandler,
     readiness: Readiness,
+    tokens: Sequence[str] = (),
 ) -> web.Application:
+    """The operators' API: the status queries, on top of what every process serves."""
+
     async def get_pago(request: web.Request) -> web.Response:
         texto = request.match_info["id_pago"]
         try:
@@ -104,28 +160,12 @@ def create_app(
         pagos = await atencion(100)
         return json_response({"pagos": [vista_json(v) for v in pagos], "limite": 100})
 
-    async def healthz(_: web.Request) -> web.Response:
-        return json_response({"status": "ok"})
-
-    async def readyz(_: web.Request) -> web.Response:
-        checks = await readiness()
-        ok = all(v == "ok" for v in checks.values())
-        return json_response({"status": "ok" if ok else "no_disponible", "checks": checks}, 200 if ok else 503)
-
     async def openapi(_: web.Request) -> web.Response:
         return json_response(OPENAPI)
 
-    async def prometheus(_: web.Request) -> web.Response:
-        response = web.Response(body=metrics.exposicion())
-        response.headers["Content-Type"] = metrics.CONTENT_TYPE
-        return response
-
-    app = web.Application(middlewares=[errores_json], client_max_size=64 * 1024)
+    app = create_operations_app(readiness, tokens)
     app.router.add_get("/pagos/outbox/estadisticas", get_estadisticas)
     app.router.add_get("/pagos/atencion", get_atencion)  # before /pagos/{id_pago}, which would take it
     app.router.add_get("/pagos/{id_pago}", get_pago)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi)
-    app.router.add_get("/metrics", prometheus)
     return app

@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 
 from pagos_worker.bootstrap import Servicio
-from pagos_worker.entrypoints.http_api import create_app
+from pagos_worker.entrypoints.http_api import create_app, create_operations_app
 from pagos_worker.entrypoints.worker import CommandWorker
 
 log = structlog.get_logger(__name__)
@@ -27,8 +27,7 @@ async def serve(servicio: Servicio, stop: asyncio.Event | None = None) -> None:
         try:
             await _run_roles(servicio, stop)
         finally:
-            if runner is not None:
-                await runner.cleanup()
+            await runner.cleanup()
 
 
 @contextlib.contextmanager
@@ -52,10 +51,13 @@ def command_worker(servicio: Servicio) -> CommandWorker | None:
     )
 
 
-async def _start_http(servicio: Servicio) -> web.AppRunner | None:
+async def _start_http(servicio: Servicio) -> web.AppRunner:
+    """The API's routes with the api role; /healthz, /readyz and /metrics on every process."""
+    tokens = servicio.settings.tokens_http()
     if (c := servicio.consultas) is None:
-        return None
-    app = create_app(c.estado, c.estadisticas, c.atencion, c.readiness)
+        app = create_operations_app(servicio.readiness, tokens)
+    else:
+        app = create_app(c.estado, c.estadisticas, c.atencion, servicio.readiness, tokens)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, servicio.settings.http_host, servicio.settings.http_port).start()

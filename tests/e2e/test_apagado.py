@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 
+import aiohttp
 import pytest
 
 from pagos_dev.simulador.fallas import Fallas
@@ -75,6 +76,14 @@ async def test_sigterm_termina_lo_empezado_y_lo_demas_llega_al_siguiente(postgre
         try:
             recibidos = await asyncio.to_thread(pulsar_helpers.receive, events, len(ids), 30)
             recibidos += await asyncio.to_thread(pulsar_helpers.receive, events, 1, 1)  # nothing more
+            # A worker-only process answers the operations routes on its own port, and no API route.
+            base = f"http://127.0.0.1:{env['PAGOS_HTTP_PORT']}"
+            async with aiohttp.ClientSession() as http:
+                for ruta, status in (("/healthz", 200), ("/readyz", 200), ("/metrics", 200), ("/pagos/atencion", 404)):
+                    async with http.get(base + ruta) as resp:
+                        assert resp.status == status, ruta
+                async with http.get(base + "/metrics") as resp:
+                    assert "pagos_finales_total" in await resp.text()
         finally:
             segundo.send_signal(signal.SIGTERM)
             await asyncio.to_thread(segundo.wait, 20)

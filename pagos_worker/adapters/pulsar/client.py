@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pulsar
+from pydantic import SecretStr
 
 from pagos_worker.adapters.pulsar.consumer import PulsarCommandSource
 from pagos_worker.adapters.pulsar.publisher import PulsarPublisher
@@ -17,8 +21,35 @@ from pagos_worker.adapters.pulsar.publisher import PulsarPublisher
 _THROWAWAY_TOPIC = "non-persistent://public/default/pagos-worker-consumer-ids"
 
 
+@dataclass(frozen=True, slots=True)
+class PulsarSecurity:
+    """Who the client says it is, and whom it trusts. A `pulsar+ssl://` URL turns TLS on."""
+
+    token: SecretStr | None = None
+    token_file: Path | None = None  # read again at every (re)connection: a rotated token is picked up
+    tls_trust_certs_file: Path | None = None
+    tls_validate_hostname: bool = True
+
+    def authentication(self) -> pulsar.Authentication | None:
+        if self.token is not None:
+            return pulsar.AuthenticationToken(self.token.get_secret_value())
+        if (archivo := self.token_file) is not None:
+            return pulsar.AuthenticationToken(lambda: archivo.read_text().strip())
+        return None
+
+    def client_options(self) -> dict[str, Any]:
+        opciones: dict[str, Any] = {"tls_validate_hostname": self.tls_validate_hostname}
+        if (autenticacion := self.authentication()) is not None:
+            opciones["authentication"] = autenticacion
+        if self.tls_trust_certs_file is not None:
+            opciones["tls_trust_certs_file_path"] = str(self.tls_trust_certs_file)
+        return opciones
+
+
 class PulsarConnection:
-    def __init__(self, url: str, *, operation_timeout_seconds: int = 10) -> None:
+    def __init__(
+        self, url: str, *, security: PulsarSecurity | None = None, operation_timeout_seconds: int = 10
+    ) -> None:
         self.url = url
         self._client = pulsar.Client(
             url,
@@ -27,6 +58,7 @@ class PulsarConnection:
             # The client's own console logger: a Python logger here makes the process abort now and
             # then at exit (apache/pulsar-client-python#256).
             logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn),
+            **(security or PulsarSecurity()).client_options(),
         )
 
     async def publisher(

@@ -1,0 +1,57 @@
+"""Settings that decide who may talk to the service, and what it refuses to start without."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from pagos_worker.adapters.pulsar.client import PulsarSecurity
+from pagos_worker.config import Settings
+
+BASE = {"database_url": "postgresql+asyncpg://u@db/p", "pulsar_url": "pulsar://b:6650"}
+
+
+def settings(**cambios) -> Settings:
+    return Settings(_env_file=None, **{**BASE, **cambios})
+
+
+TODAS = "0.0.0.0"  # noqa: S104 - the address under test, nothing binds it here
+
+
+@pytest.mark.parametrize(
+    ("host", "publico"),
+    [
+        ("127.0.0.1", False),
+        ("::1", False),
+        ("localhost", False),
+        (TODAS, True),
+        ("10.1.2.3", True),
+        ("pagos.internal", True),
+    ],
+)
+def test_que_es_publico(host, publico):
+    assert settings(http_host=host).http_publico() is publico
+
+
+def test_un_api_publico_sin_tokens_no_arranca():
+    assert settings(http_host=TODAS).faltantes(frozenset({"api"})) == ["PAGOS_HTTP_TOKENS"]
+    con = settings(http_host=TODAS, http_tokens=SecretStr(" a , b ,"))
+    assert con.faltantes(frozenset({"api"})) == []
+    assert con.tokens_http() == ["a", "b"]
+    assert settings(http_host=TODAS, http_tokens=SecretStr(" , ")).faltantes(frozenset({"api"}))
+
+
+def test_token_de_pulsar_o_archivo_pero_no_ambos(tmp_path):
+    with pytest.raises(ValidationError, match="not both"):
+        settings(pulsar_token=SecretStr("jwt"), pulsar_token_file=tmp_path / "t")
+
+
+def test_la_seguridad_de_pulsar_llega_al_cliente(tmp_path):
+    assert PulsarSecurity().client_options() == {"tls_validate_hostname": True}
+    archivo = tmp_path / "token"
+    archivo.write_text("jwt-1\n")
+    opciones = PulsarSecurity(token_file=archivo, tls_trust_certs_file=tmp_path / "ca.pem").client_options()
+    assert opciones["tls_trust_certs_file_path"] == str(tmp_path / "ca.pem")
+    assert opciones["tls_validate_hostname"] is True
+    assert opciones["authentication"] is not None
+    assert PulsarSecurity(token=SecretStr("jwt")).authentication() is not None

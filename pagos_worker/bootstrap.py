@@ -108,8 +108,14 @@ async def build_pasarela(settings: Settings, stack: AsyncExitStack) -> PasarelaD
         breaker_umbral=settings.stripe_breaker_failures,
         breaker_abierto_s=settings.stripe_breaker_open_seconds,
     )
+    plantilla = settings.stripe_destination_template
+    if plantilla and not settings.stripe_secret_key.get_secret_value().strip().startswith(("sk_test_", "rk_test_")):
+        raise ConfiguracionInvalidaError(
+            "PAGOS_STRIPE_DESTINATION_TEMPLATE is for test mode only: with a live key, map each affiliate "
+            "to its connected account in PAGOS_STRIPE_DESTINATIONS_FILE"
+        )
     try:
-        destinos = Destinos.desde_archivo(settings.stripe_destinations_file, settings.stripe_destination_template)
+        destinos = Destinos.desde_archivo(settings.stripe_destinations_file, plantilla)
         pasarela = StripePasarelaDePagos(config, destinos)
     except ConfiguracionStripeError as exc:
         raise ConfiguracionInvalidaError(str(exc)) from None

@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     stripe_breaker_open_seconds: float = Field(10.0, gt=0)
     stripe_destinations_file: Path | None = Field(None, description="JSON {id_afiliado: acct_...}")
     stripe_destination_template: str | None = Field(
-        None, description="e.g. acct_{id_afiliado}, for affiliates not in the file; unset: none"
+        None, description="test mode only (a sk_test_/rk_test_ key): acct_{id_afiliado} for affiliates not in the file"
     )
 
     # Outbox relay.

@@ -39,6 +39,11 @@ PASARELA = Histogram(
     buckets=_SEGUNDOS,
     registry=REGISTRY,
 )
+SIN_DESTINO = Counter(
+    "pasarela_sin_destino_total",
+    "Payments failed without a gateway call: their affiliate has no connected account configured",
+    registry=REGISTRY,
+)
 EN_CURSO = Gauge("pagos_en_curso", "Commands this replica is processing", registry=REGISTRY)
 CIRCUITO = Gauge("pasarela_circuito_abierto", "1 while the gateway's circuit is open or half-open", registry=REGISTRY)
 OUTBOX_PENDIENTES = Gauge("outbox_pendientes", "Events committed and not yet published", registry=REGISTRY)

@@ -73,3 +73,20 @@ def test_una_clave_de_stripe_mala_no_arranca_ni_se_muestra():
     assert resultado.returncode == 2, resultado.stderr
     assert "PAGOS_STRIPE_SECRET_KEY must start with" in resultado.stderr
     assert "secreto_publicable" not in resultado.stdout + resultado.stderr
+
+
+def test_una_plantilla_de_cuentas_con_clave_live_no_arranca():
+    resultado = arrancar(
+        "run",
+        "--roles",
+        "worker",
+        "--no-migrate",
+        PAGOS_DATABASE_URL="postgresql+asyncpg://u@127.0.0.1:1/x",
+        PAGOS_PULSAR_URL="pulsar://127.0.0.1:1",
+        PAGOS_STRIPE_API_BASE="https://api.stripe.com",
+        PAGOS_STRIPE_SECRET_KEY="rk_live_una_clave_de_verdad",  # noqa: S106 - made up
+        PAGOS_STRIPE_DESTINATION_TEMPLATE="acct_{id_afiliado}",
+    )
+    assert resultado.returncode == 2, resultado.stderr
+    assert "PAGOS_STRIPE_DESTINATION_TEMPLATE is for test mode only" in resultado.stderr
+    assert "una_clave_de_verdad" not in resultado.stderr

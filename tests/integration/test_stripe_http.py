@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
+from pagos_worker import observability as metrics
 from pagos_worker.adapters.stripe.adapter import STRIPE_VERSION, Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.adapters.stripe.resilience import EstadoCircuito
 from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError
@@ -219,3 +220,14 @@ async def test_un_proxy_de_salida_de_https_proxy(certificado, monkeypatch):
         async with adaptador(url, ca_bundle=cert) as directo:
             assert (await directo.procesar_pago(pago())).exitoso
         assert len(tuneles) == 1  # NO_PROXY: straight to the server
+
+
+async def test_sin_cuenta_de_destino_falla_sin_llamar_a_la_pasarela():
+    antes = metrics.SIN_DESTINO._value.get()
+    async with servidor() as (estado, url):
+        config_mapa = config(url)
+        async with StripePasarelaDePagos(config_mapa, Destinos({"otro": "acct_otro"})) as pasarela:
+            resultado = await pasarela.procesar_pago(pago())
+    assert (resultado.exitoso, resultado.mensaje_error) == (False, "El afiliado no tiene cuenta de destino configurada")
+    assert estado.peticiones == []
+    assert metrics.SIN_DESTINO._value.get() == antes + 1

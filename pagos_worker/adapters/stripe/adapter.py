@@ -45,8 +45,9 @@ _KEEPALIVE_S = 30.0  # idle connections kept this long (Stripe keeps them longer
 
 
 class Destinos:
-    """Which connected account (`acct_…`) pays each affiliate: an explicit mapping first, then a
-    template such as `acct_{id_afiliado}`; None when neither applies."""
+    """Which connected account (`acct_…`) pays each affiliate: the configured mapping first, then,
+    in test mode only, a template such as `acct_{id_afiliado}`; None when neither applies (the
+    payment then fails without a gateway call)."""
 
     def __init__(self, mapa: Mapping[str, str] | None = None, plantilla: str | None = None) -> None:
         self._mapa = dict(mapa or {})
@@ -141,6 +142,8 @@ class StripePasarelaDePagos:
     async def _procesar(self, pago: Pago) -> ResultadoPago:
         destino = self._destinos.para(pago.id_afiliado)
         if destino is None:
+            metrics.SIN_DESTINO.inc()
+            log.error("stripe.sin_cuenta_destino", id_pago=str(pago.id_pago), id_afiliado=pago.id_afiliado)
             return ResultadoPago.fallo("El afiliado no tiene cuenta de destino configurada")
         body = formulario(pago, destino)  # encoded once: every attempt sends the very same bytes
         headers = {"Idempotency-Key": self.idempotency_key(pago)}

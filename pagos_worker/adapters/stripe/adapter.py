@@ -21,6 +21,7 @@ from urllib.parse import quote_plus
 import aiohttp
 import orjson
 import structlog
+from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from pagos_worker import observability as metrics
@@ -81,6 +82,8 @@ class StripePasarelaDePagos:
         self._destinos = destinos
         self._url = URL(f"{config.api_base}/v1/transfers")
         self._session: aiohttp.ClientSession | None = None
+        self._proxy: URL | None = None
+        self._proxy_auth: aiohttp.BasicAuth | None = None
         self._limite = asyncio.Semaphore(config.concurrencia)
         self._bucket = TokenBucket(config.rate, config.burst)
         self._breaker = CircuitBreaker(config.breaker_umbral, config.breaker_abierto_s)
@@ -104,9 +107,16 @@ class StripePasarelaDePagos:
                 "Accept": "application/json",
                 "User-Agent": config.user_agent,
             },
-            trust_env=True,  # HTTPS_PROXY / NO_PROXY: egress proxies in front of payment providers
+            # The egress proxy (HTTPS_PROXY / NO_PROXY) is read from the environment once, below, not
+            # by `trust_env`: that also reads ~/.netrc in a worker thread on every request (38 % of a
+            # worker's samples at 4,000 payments/s in a py-spy profile).
+            trust_env=False,
             raise_for_status=False,
         )
+        try:
+            self._proxy, self._proxy_auth = get_env_proxy_for_url(self._url)
+        except LookupError:  # none set, or NO_PROXY names Stripe's host
+            self._proxy, self._proxy_auth = None, None
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -174,7 +184,14 @@ class StripePasarelaDePagos:
         async with self._limite:
             await self._bucket.acquire()
             try:
-                async with self._session.post(self._url, data=body, headers=headers, allow_redirects=False) as resp:
+                async with self._session.post(
+                    self._url,
+                    data=body,
+                    headers=headers,
+                    allow_redirects=False,
+                    proxy=self._proxy,
+                    proxy_auth=self._proxy_auth,
+                ) as resp:
                     status, respuesta, cabeceras = resp.status, await resp.read(), resp.headers
             except (aiohttp.ClientError, TimeoutError) as exc:
                 # No answer: it may or may not have reached Stripe; the same key makes a retry safe.

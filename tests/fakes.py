@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from uuid import UUID
 
 from pagos_worker.application.ports.command_source import Delivery
@@ -102,55 +101,6 @@ class FakePasarelaDePagos:
 
 
 INDETERMINADO = ResultadoIndeterminadoError("timeout")
-
-
-class _FakeOutboxBatch:
-    def __init__(self, store: FakeOutboxStore, eventos: list[OutboxEvent]) -> None:
-        self._store = store
-        self._eventos = eventos
-        self.marcado: datetime | None = None
-
-    @property
-    def eventos(self) -> Sequence[OutboxEvent]:
-        return self._eventos
-
-    async def marcar_publicados(self, cuando: datetime) -> None:
-        self.marcado = cuando
-
-
-class FakeOutboxStore:
-    def __init__(self, eventos: Sequence[OutboxEvent] = ()) -> None:
-        self.pendientes = list(eventos)
-        self.publicados: list[OutboxEvent] = []
-        self.nuevos = asyncio.Event()
-        self.reservas: list[tuple[timedelta, str | None]] = []
-        self.marcados: list[OutboxEvent] = []
-        self.fallos_al_marcar = 0
-
-    async def marcar_publicados(self, eventos: Sequence[OutboxEvent], cuando: datetime) -> None:
-        if self.fallos_al_marcar:
-            self.fallos_al_marcar -= 1
-            raise ConnectionError("database unavailable")
-        self.marcados.extend(eventos)
-
-    @contextlib.asynccontextmanager
-    async def reservar_pendientes(
-        self, limite: int, *, gracia: timedelta = timedelta(0), propio: str | None = None
-    ) -> AsyncIterator[_FakeOutboxBatch]:
-        self.reservas.append((gracia, propio))
-        lote = _FakeOutboxBatch(self, self.pendientes[:limite])
-        yield lote
-        if lote.marcado is not None:
-            del self.pendientes[: len(lote.eventos)]
-            self.publicados.extend(lote.eventos)
-
-    async def esperar_nuevos(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.nuevos.wait(), timeout)
-        self.nuevos.clear()
-
-    async def borrar_publicados(self, antes_de: datetime, limite: int) -> int:
-        return 0
 
 
 class FakePublisher:

@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from pagos_worker.application.ports.command_source import Delivery
 from pagos_worker.application.ports.outbox import Message, OutboxEvent
 from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError, ResultadoPago
 from pagos_worker.application.ports.repository import Reclamo
@@ -113,48 +112,6 @@ class FakePublisher:
             self.fallos -= 1
             raise ConnectionError("broker unavailable")
         self.mensajes.extend(mensajes)
-
-
-@dataclasses.dataclass(frozen=True)
-class FakeDelivery:
-    data: bytes
-    properties: dict[str, str]
-    key: str | None
-    message_id: str
-    redelivery_count: int
-    topic: str
-    publicado_ms: int = 0
-
-
-class FakeCommandSource:
-    """Delivers the given payloads once `start` is called; records how each was settled."""
-
-    def __init__(self, payloads: Sequence[bytes], redelivery_count: int = 0) -> None:
-        self._payloads = list(payloads)
-        self._redelivery_count = redelivery_count
-        self.acked: list[bytes] = []
-        self.nacked: list[bytes] = []
-        self.slots_in_use = 0
-
-    def start(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Delivery], None]) -> None:
-        for i, data in enumerate(self._payloads):
-            self.slots_in_use += 1
-            entrega = FakeDelivery(
-                data, {"origen": "test"}, f"k{i}", f"{i}:0", self._redelivery_count, "persistent://t/comandos"
-            )
-            loop.call_soon(deliver, entrega)
-
-    async def stop_receiving(self) -> None:
-        return None
-
-    def ack(self, entrega: Delivery) -> None:
-        self.acked.append(entrega.data)
-
-    def nack(self, entrega: Delivery) -> None:
-        self.nacked.append(entrega.data)
-
-    def release(self) -> None:
-        self.slots_in_use -= 1
 
 
 def es_caida(exc: BaseException) -> bool:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from uuid import UUID
 
-from pagos_worker.application.ports.command_source import Delivery
 from pagos_worker.application.ports.outbox import Message, OutboxEvent
 from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError, ResultadoPago
 from pagos_worker.application.ports.repository import Reclamo
@@ -104,55 +102,6 @@ class FakePasarelaDePagos:
 INDETERMINADO = ResultadoIndeterminadoError("timeout")
 
 
-class _FakeOutboxBatch:
-    def __init__(self, store: FakeOutboxStore, eventos: list[OutboxEvent]) -> None:
-        self._store = store
-        self._eventos = eventos
-        self.marcado: datetime | None = None
-
-    @property
-    def eventos(self) -> Sequence[OutboxEvent]:
-        return self._eventos
-
-    async def marcar_publicados(self, cuando: datetime) -> None:
-        self.marcado = cuando
-
-
-class FakeOutboxStore:
-    def __init__(self, eventos: Sequence[OutboxEvent] = ()) -> None:
-        self.pendientes = list(eventos)
-        self.publicados: list[OutboxEvent] = []
-        self.nuevos = asyncio.Event()
-        self.reservas: list[tuple[timedelta, str | None]] = []
-        self.marcados: list[OutboxEvent] = []
-        self.fallos_al_marcar = 0
-
-    async def marcar_publicados(self, eventos: Sequence[OutboxEvent], cuando: datetime) -> None:
-        if self.fallos_al_marcar:
-            self.fallos_al_marcar -= 1
-            raise ConnectionError("database unavailable")
-        self.marcados.extend(eventos)
-
-    @contextlib.asynccontextmanager
-    async def reservar_pendientes(
-        self, limite: int, *, gracia: timedelta = timedelta(0), propio: str | None = None
-    ) -> AsyncIterator[_FakeOutboxBatch]:
-        self.reservas.append((gracia, propio))
-        lote = _FakeOutboxBatch(self, self.pendientes[:limite])
-        yield lote
-        if lote.marcado is not None:
-            del self.pendientes[: len(lote.eventos)]
-            self.publicados.extend(lote.eventos)
-
-    async def esperar_nuevos(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.nuevos.wait(), timeout)
-        self.nuevos.clear()
-
-    async def borrar_publicados(self, antes_de: datetime, limite: int) -> int:
-        return 0
-
-
 class FakePublisher:
     def __init__(self, fallos: int = 0) -> None:
         self.mensajes: list[Message] = []
@@ -163,48 +112,6 @@ class FakePublisher:
             self.fallos -= 1
             raise ConnectionError("broker unavailable")
         self.mensajes.extend(mensajes)
-
-
-@dataclasses.dataclass(frozen=True)
-class FakeDelivery:
-    data: bytes
-    properties: dict[str, str]
-    key: str | None
-    message_id: str
-    redelivery_count: int
-    topic: str
-    publicado_ms: int = 0
-
-
-class FakeCommandSource:
-    """Delivers the given payloads once `start` is called; records how each was settled."""
-
-    def __init__(self, payloads: Sequence[bytes], redelivery_count: int = 0) -> None:
-        self._payloads = list(payloads)
-        self._redelivery_count = redelivery_count
-        self.acked: list[bytes] = []
-        self.nacked: list[bytes] = []
-        self.slots_in_use = 0
-
-    def start(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Delivery], None]) -> None:
-        for i, data in enumerate(self._payloads):
-            self.slots_in_use += 1
-            entrega = FakeDelivery(
-                data, {"origen": "test"}, f"k{i}", f"{i}:0", self._redelivery_count, "persistent://t/comandos"
-            )
-            loop.call_soon(deliver, entrega)
-
-    async def stop_receiving(self) -> None:
-        return None
-
-    def ack(self, entrega: Delivery) -> None:
-        self.acked.append(entrega.data)
-
-    def nack(self, entrega: Delivery) -> None:
-        self.nacked.append(entrega.data)
-
-    def release(self) -> None:
-        self.slots_in_use -= 1
 
 
 def es_caida(exc: BaseException) -> bool:

@@ -93,3 +93,18 @@ async def test_muchos_pagos_a_la_vez(subject):
     resultados = await asyncio.gather(*(subject.pasarela.procesar_pago(p) for p in pagos))
     assert all(r.exitoso for r in resultados)
     assert len({r.referencia_pago for r in resultados}) == 30
+
+
+async def test_disponible_al_instante_mientras_la_pasarela_responde(subject):
+    """Every slot of the worker asks before taking a payment: a healthy gateway answers them all at once."""
+    await asyncio.wait_for(asyncio.gather(*(subject.pasarela.esperar_disponible() for _ in range(50))), 0.5)
+
+
+async def test_los_rechazos_no_la_hacen_no_disponible(subject):
+    """A refusal is a definitive answer from a gateway that works: more of them in a row than the
+    Stripe adapter's breaker tolerates failures (5) must not pause intake."""
+    for _ in range(7):
+        assert not (await subject.pasarela.procesar_pago(subject.rechazado())).exitoso
+    await asyncio.wait_for(subject.pasarela.esperar_disponible(), 0.5)
+    assert (await subject.pasarela.procesar_pago(subject.pagado())).exitoso
+    await asyncio.wait_for(subject.pasarela.esperar_disponible(), 0.5)

@@ -7,13 +7,14 @@ import pytest
 
 from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.relay import ImmediatePublisher, OutboxRelay
-from tests.fakes import FakeOutboxStore, FakePublisher, hasta
+from tests.fake_outbox import FakeOutboxStore
+from tests.fakes import FakePublisher, hasta
 
 
-def eventos(n: int) -> list[OutboxEvent]:
+def eventos(n: int, desde: int = 1) -> list[OutboxEvent]:
     return [
         OutboxEvent(id=i, event_id=uuid.uuid4(), event_type="PagoExitoso", id_pago=uuid.uuid4(), payload=b"{%d}" % i)
-        for i in range(1, n + 1)
+        for i in range(desde, desde + n)
     ]
 
 
@@ -53,8 +54,7 @@ async def test_run_reintenta_tras_fallos_y_despierta_con_nuevos_eventos():
             break
         await asyncio.sleep(0.05)
     assert len(publisher.mensajes) == 1
-    store.pendientes.extend(eventos(1))
-    store.nuevos.set()  # a NOTIFY: no waiting for the 30 s poll
+    store.agregar(eventos(1, desde=2))  # its commit wakes the relay: no waiting for the 30 s poll
     for _ in range(40):
         if len(publisher.mensajes) == 2:
             break
@@ -87,39 +87,41 @@ async def test_limpiar_borra_por_lotes_lo_publicado_antes_de_la_retencion():
 
 
 async def test_publicacion_inmediata_publica_y_marca_lo_recien_confirmado():
-    store, publisher = FakeOutboxStore(), FakePublisher()
-    inmediata = ImmediatePublisher(store, publisher)
     confirmados = eventos(3)
+    store, publisher = FakeOutboxStore(), FakePublisher()
+    store.agregar(confirmados, publicador="w1")
+    inmediata = ImmediatePublisher(store, publisher)
     inmediata.encolar(confirmados)  # returns at once: the commit's caller does not wait for the broker
     assert publisher.mensajes == []
-    await hasta(lambda: len(store.marcados) == 3)
+    await hasta(lambda: len(store.publicados) == 3)
     assert [m.payload for m in publisher.mensajes] == [b"{1}", b"{2}", b"{3}"]
     assert publisher.mensajes[0].properties == {"event_type": "PagoExitoso", "event_id": str(confirmados[0].event_id)}
-    assert store.marcados == confirmados
+    assert store.publicados == confirmados
     assert inmediata.en_curso == 0
 
 
 async def test_publicacion_inmediata_sin_broker_no_marca_y_lo_deja_al_relay():
     store, publisher = FakeOutboxStore(), FakePublisher(fallos=1)
+    store.agregar(eventos(2), publicador="w1")
     inmediata = ImmediatePublisher(store, publisher)
-    inmediata.encolar(eventos(2))
+    inmediata.encolar(store.pendientes)
     await inmediata.drenar(2)
     assert publisher.mensajes == []
-    assert store.marcados == []  # still pending in the outbox: a relay takes them after the grace period
+    assert len(store.pendientes) == 2  # still pending in the outbox: a relay takes them after the grace period
 
 
 async def test_publicacion_inmediata_sin_marca_no_pierde_nada_ni_falla():
-    store, publisher = FakeOutboxStore(), FakePublisher()
+    store, publisher = FakeOutboxStore(eventos(1)), FakePublisher()
     store.fallos_al_marcar = 1
     inmediata = ImmediatePublisher(store, publisher)
-    inmediata.encolar(eventos(1))
+    inmediata.encolar(store.pendientes)
     await inmediata.drenar(2)
     assert len(publisher.mensajes) == 1  # published; unmarked, so published again later (same event_id)
-    assert store.marcados == []
+    assert store.publicados == []
 
 
 async def test_drenar_espera_lo_que_se_esta_publicando():
-    store = FakeOutboxStore()
+    store = FakeOutboxStore(eventos(1))
 
     class Lento(FakePublisher):
         async def publicar(self, mensajes):
@@ -127,35 +129,44 @@ async def test_drenar_espera_lo_que_se_esta_publicando():
             await super().publicar(mensajes)
 
     inmediata = ImmediatePublisher(store, Lento())
-    inmediata.encolar(eventos(1))
+    inmediata.encolar(store.pendientes)
     await inmediata.drenar(5)
-    assert len(store.marcados) == 1
+    assert len(store.publicados) == 1
 
 
 async def test_el_relay_deja_lo_ajeno_la_gracia_y_lo_propio_solo_al_vaciar():
-    store, publisher = FakeOutboxStore(eventos(2)), FakePublisher()
+    ahora = datetime.now(UTC)
+    mio, ajeno, de_nadie, ajeno_viejo = (dataclasses.replace(e, creado_en=ahora) for e in eventos(4))
+    store, publisher = FakeOutboxStore(), FakePublisher()
+    store.agregar([mio], publicador="yo")
+    store.agregar([ajeno], publicador="otro")
+    store.agregar([de_nadie])
+    store.agregar([dataclasses.replace(ajeno_viejo, creado_en=ahora - timedelta(seconds=8))], publicador="otro")
     relay = OutboxRelay(store, publisher, gracia=timedelta(seconds=7), propio="yo")
-    await relay.publicar_pendientes()
-    await relay.vaciar()
-    assert store.reservas[0] == (timedelta(seconds=7), None)
-    assert store.reservas[-1] == (timedelta(seconds=7), "yo")
+    assert await relay.publicar_pendientes() == 2
+    assert [m.payload for m in publisher.mensajes] == [de_nadie.payload, ajeno_viejo.payload]
+    assert await relay.vaciar() == 1
+    assert publisher.mensajes[-1].payload == mio.payload
+    assert store.pendientes == [ajeno]  # still the other process's for its grace period
 
 
 async def test_publicacion_inmediata_reintenta_durante_una_caida_corta_del_broker():
     store, publisher = FakeOutboxStore(), FakePublisher(fallos=2)
     inmediata = ImmediatePublisher(store, publisher, reintentar_durante=timedelta(seconds=5))
     recientes = [dataclasses.replace(e, creado_en=datetime.now(UTC)) for e in eventos(2)]
+    store.agregar(recientes, publicador="w1")
     inmediata.encolar(recientes)
     await inmediata.drenar(5)
     assert len(publisher.mensajes) == 2  # third attempt
-    assert store.marcados == recientes
+    assert store.publicados == recientes
 
 
 async def test_publicacion_inmediata_no_reintenta_lo_que_ya_es_de_los_relays():
     store, publisher = FakeOutboxStore(), FakePublisher(fallos=1)
     inmediata = ImmediatePublisher(store, publisher, reintentar_durante=timedelta(seconds=5))
     viejos = [dataclasses.replace(e, creado_en=datetime.now(UTC) - timedelta(seconds=10)) for e in eventos(1)]
+    store.agregar(viejos, publicador="w1")
     inmediata.encolar(viejos)
     await inmediata.drenar(2)
     assert publisher.mensajes == []
-    assert store.marcados == []
+    assert store.pendientes == viejos

@@ -4,7 +4,8 @@ import uuid
 
 from pagos_worker.application.handlers import EN_CURSO, PROCESADO, YA_PROCESADO, Accion, Desenlace
 from pagos_worker.entrypoints.worker import CommandWorker, manejar
-from tests.fakes import FakeCommandSource, FakePublisher, es_caida
+from tests.fake_command_source import FakeCommandSource
+from tests.fakes import FakePublisher, es_caida
 
 
 def valido(**cambios) -> bytes:

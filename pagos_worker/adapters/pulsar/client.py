@@ -16,7 +16,7 @@ import pulsar
 from pydantic import SecretStr
 
 from pagos_worker.adapters.pulsar.consumer import PulsarCommandSource
-from pagos_worker.adapters.pulsar.publisher import PulsarPublisher
+from pagos_worker.adapters.pulsar.publisher import MAX_PENDING, PulsarPublisher
 
 _THROWAWAY_TOPIC = "non-persistent://public/default/pagos-worker-consumer-ids"
 
@@ -71,7 +71,7 @@ class PulsarConnection:
             self._client.create_producer,
             topic,
             send_timeout_millis=int(send_timeout_seconds * 1000),
-            max_pending_messages=10_000,
+            max_pending_messages=MAX_PENDING,  # the publisher never sends more than this at once
             block_if_queue_full=False,
             batching_enabled=batching,
             batching_max_messages=1000,

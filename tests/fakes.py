@@ -87,15 +87,27 @@ class FakePasarelaDePagos:
     def __init__(self, respuestas: dict[UUID, ResultadoPago | Exception] | None = None) -> None:
         self.respuestas = respuestas or {}
         self.llamadas: list[UUID] = []
+        self.consultas: list[UUID] = []
+        self.claves: list[tuple[UUID, int]] = []  # (id_pago, key generation) of every payout call
+        self.transferencias: dict[UUID, str | Exception] = {}  # what a lookup finds (or raises)
 
     async def esperar_disponible(self) -> None:
         return None
 
+    async def buscar_transferencia(self, pago: Pago) -> str | None:
+        self.consultas.append(pago.id_pago)
+        if isinstance(hallado := self.transferencias.get(pago.id_pago), Exception):
+            raise hallado
+        return hallado
+
     async def procesar_pago(self, pago: Pago) -> ResultadoPago:
         self.llamadas.append(pago.id_pago)
+        self.claves.append((pago.id_pago, pago.generacion_clave))
         respuesta = self.respuestas.get(pago.id_pago, ResultadoPago.exito(f"ref_{pago.id_pago.hex[:8]}"))
         if isinstance(respuesta, Exception):
             raise respuesta
+        if respuesta.exitoso and respuesta.referencia_pago:
+            self.transferencias[pago.id_pago] = respuesta.referencia_pago
         return respuesta
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from uuid import UUID
 
 from pagos_dev.simulacion import Latencia, rechazo, sorteo
 from pagos_worker.application.ports.pasarela import ResultadoPago
@@ -20,6 +21,12 @@ class SimuladaPasarelaDePagos:
         self._semilla = semilla
         self._limite = asyncio.Semaphore(concurrencia)
         self._rng = random.Random(semilla)  # noqa: S311 - simulation, not security
+        self._pagados: dict[UUID, str] = {}
+
+    async def buscar_transferencia(self, pago: Pago) -> str | None:
+        """What this process paid for it (a replica that did not pay it says None, and the same
+        seed then gives it the same outcome)."""
+        return self._pagados.get(pago.id_pago)
 
     async def esperar_disponible(self) -> None:
         """No circuit breaker here: always available."""
@@ -30,4 +37,6 @@ class SimuladaPasarelaDePagos:
         mensaje = rechazo(self._semilla, pago.id_pago, self._tasa_fallos)
         if mensaje is not None:
             return ResultadoPago.fallo(mensaje)
-        return ResultadoPago.exito(f"sim_{int(sorteo(self._semilla, pago.id_pago) * 2**64):016x}")
+        referencia = f"sim_{int(sorteo(self._semilla, pago.id_pago) * 2**64):016x}"
+        self._pagados[pago.id_pago] = referencia
+        return ResultadoPago.exito(referencia)

@@ -65,6 +65,10 @@ class Pago:
     intentos: int = 0
     ultimo_error: str | None = None
     requiere_atencion: bool = False
+    # The gateway's idempotency key is per payment and generation: a new generation only once the
+    # gateway may have forgotten the previous key and a lookup showed no transfer (never reused).
+    generacion_clave: int = 1
+    clave_desde: datetime | None = None  # when the current generation was first used
     eventos: list[EventoPago] = field(default_factory=list)
 
     @classmethod

@@ -42,8 +42,15 @@ class Servidor:
     def __init__(self) -> None:
         self.peticiones: list[tuple[dict[str, str], bytes]] = []
         self.respuesta: Callable[[], web.Response] = lambda: web.json_response({"id": "tr_1", "object": "transfer"})
+        self.listado: list[dict] = []  # what GET /v1/transfers lists (newest first)
+        self.consultas: list[dict[str, str]] = []
 
     async def manejar(self, request: web.Request) -> web.Response:
+        if request.method == "GET":
+            self.consultas.append(dict(request.query))
+            grupo = request.query.get("transfer_group")
+            data = [t for t in self.listado if grupo is None or t.get("transfer_group") == grupo]
+            return web.json_response({"object": "list", "url": "/v1/transfers", "has_more": False, "data": data})
         self.peticiones.append((dict(request.headers), await request.read()))
         return self.respuesta()  # a new one each time: a response is sent once
 
@@ -231,3 +238,67 @@ async def test_sin_cuenta_de_destino_falla_sin_llamar_a_la_pasarela():
     assert (resultado.exitoso, resultado.mensaje_error) == (False, "El afiliado no tiene cuenta de destino configurada")
     assert estado.peticiones == []
     assert metrics.SIN_DESTINO._value.get() == antes + 1
+
+
+def error_500_repetido() -> web.Response:
+    cuerpo = {"error": {"type": "api_error", "message": "An unknown error occurred"}}
+    return web.json_response(cuerpo, status=500, headers={"Idempotent-Replayed": "true", "Original-Request": "req_1"})
+
+
+async def test_un_500_repetido_se_consulta_y_el_transfer_hallado_lo_resuelve():
+    p = pago()
+    async with servidor() as (estado, url), adaptador(url, max_intentos=4) as pasarela:
+        estado.respuesta = error_500_repetido
+        estado.listado = [
+            {"id": "tr_otro", "transfer_group": str(uuid.uuid4()), "created": 1},
+            {"id": "tr_suyo", "transfer_group": str(p.id_pago), "created": 2},
+        ]
+        resultado = await pasarela.procesar_pago(p)
+    assert (resultado.exitoso, resultado.referencia_pago) == (True, "tr_suyo")
+    assert len(estado.peticiones) == 1  # the same key would replay the same 500: not sent again
+    assert estado.consultas == [{"transfer_group": str(p.id_pago), "limit": "100"}]
+
+
+async def test_un_500_repetido_sin_transfer_queda_desconocido_sin_otro_post():
+    async with servidor() as (estado, url), adaptador(url, max_intentos=4) as pasarela:
+        estado.respuesta = error_500_repetido
+        with pytest.raises(ResultadoIndeterminadoError, match="no tiene transfer"):
+            await pasarela.procesar_pago(pago())
+    assert len(estado.peticiones) == 1
+    assert len(estado.consultas) == 1
+
+
+async def test_idempotency_error_se_consulta():
+    error = {"error": {"type": "idempotency_error", "message": "Keys for idempotent requests can only be used..."}}
+    p = pago()
+    async with servidor() as (estado, url), adaptador(url) as pasarela:
+        estado.respuesta = lambda: web.json_response(error, status=400)
+        estado.listado = [{"id": "tr_previo", "transfer_group": str(p.id_pago), "created": 5}]
+        assert (await pasarela.procesar_pago(p)).referencia_pago == "tr_previo"
+
+
+async def test_la_consulta_da_el_transfer_mas_antiguo_si_hubiera_dos():
+    p = pago()
+    async with servidor() as (estado, url), adaptador(url) as pasarela:
+        estado.listado = [
+            {"id": "tr_b", "transfer_group": str(p.id_pago), "created": 20},
+            {"id": "tr_a", "transfer_group": str(p.id_pago), "created": 10},
+        ]
+        assert await pasarela.buscar_transferencia(p) == "tr_a"
+        assert await pasarela.buscar_transferencia(pago()) is None
+
+
+async def test_una_consulta_sin_respuesta_es_desconocida():
+    async with adaptador(f"http://127.0.0.1:{free_port()}", max_intentos=2) as pasarela:
+        with pytest.raises(ResultadoIndeterminadoError, match="consulta de transfers"):
+            await pasarela.buscar_transferencia(pago())
+
+
+async def test_cada_generacion_de_clave_es_otra_clave():
+    p = pago()
+    async with servidor() as (estado, url), adaptador(url) as pasarela:
+        await pasarela.procesar_pago(p)
+        p.generacion_clave = 2
+        await pasarela.procesar_pago(p)
+    claves = [cabeceras["Idempotency-Key"] for cabeceras, _ in estado.peticiones]
+    assert claves == [f"pagos-worker-transfer-{p.id_pago}", f"pagos-worker-transfer-{p.id_pago}:2"]

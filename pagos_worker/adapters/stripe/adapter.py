@@ -9,23 +9,20 @@ request to Stripe, which returns the first outcome instead of paying twice.
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Self
-from urllib.parse import quote_plus
 
 import aiohttp
-import orjson
 import structlog
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.stripe.config import STRIPE_VERSION, StripeConfig
+from pagos_worker.adapters.stripe.destinos import Destinos
 from pagos_worker.adapters.stripe.errors import StripeError
 from pagos_worker.adapters.stripe.resilience import (
     CircuitBreaker,
@@ -34,6 +31,7 @@ from pagos_worker.adapters.stripe.resilience import (
     TokenBucket,
     backoff,
 )
+from pagos_worker.adapters.stripe.wire import formulario, json_o_nada, retry_after, transfer_del_pago
 from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError, ResultadoPago
 from pagos_worker.domain.pago import Pago
 
@@ -45,26 +43,12 @@ _RETRY_AFTER_MAXIMO_S = 30.0
 _KEEPALIVE_S = 30.0  # idle connections kept this long (Stripe keeps them longer)
 
 
-class Destinos:
-    """Which connected account (`acct_…`) pays each affiliate: the configured mapping first, then,
-    in test mode only, a template such as `acct_{id_afiliado}`; None when neither applies (the
-    payment then fails without a gateway call)."""
+@dataclass(frozen=True, slots=True)
+class _Consultar:
+    """The key's answer will not change (a saved 500 replayed, `idempotency_error`): look it up."""
 
-    def __init__(self, mapa: Mapping[str, str] | None = None, plantilla: str | None = None) -> None:
-        self._mapa = dict(mapa or {})
-        self._plantilla = plantilla or None
-
-    @classmethod
-    def desde_archivo(cls, archivo: Path | None, plantilla: str | None) -> Destinos:
-        mapa = json.loads(archivo.read_text()) if archivo else {}
-        if not isinstance(mapa, dict) or not all(isinstance(v, str) for v in mapa.values()):
-            raise ValueError(f"{archivo}: se esperaba un objeto JSON {{id_afiliado: acct_…}}")
-        return cls(mapa, plantilla)
-
-    def para(self, id_afiliado: str) -> str | None:
-        if id_afiliado in self._mapa:
-            return self._mapa[id_afiliado]
-        return self._plantilla.format(id_afiliado=id_afiliado) if self._plantilla else None
+    motivo: str
+    espera: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +113,9 @@ class StripePasarelaDePagos:
 
     @staticmethod
     def idempotency_key(pago: Pago) -> str:
-        return f"pagos-worker-transfer-{pago.id_pago}"
+        """One key per payment and key generation; the first generation keeps the historical form."""
+        base = f"pagos-worker-transfer-{pago.id_pago}"
+        return base if pago.generacion_clave == 1 else f"{base}:{pago.generacion_clave}"
 
     @property
     def circuito(self) -> EstadoCircuito:
@@ -168,54 +154,111 @@ class StripePasarelaDePagos:
             resultado = await self._intentar(body, headers)
             if isinstance(resultado, ResultadoPago):
                 return resultado
+            if isinstance(resultado, _Consultar):
+                return await self._segun_consulta(pago, resultado.motivo)
             motivo, motivo_espera = resultado.motivo, resultado.espera
             log.warning("stripe.reintento", id_pago=str(pago.id_pago), intento=intento, motivo=motivo)
         intentos = self._config.max_intentos
         raise ResultadoIndeterminadoError(f"sin respuesta definitiva tras {intentos} intentos: {motivo}")
+
+    async def _segun_consulta(self, pago: Pago, motivo: str) -> ResultadoPago:
+        """The key's answer cannot change (a saved 500, or the key taken by other parameters): what
+        Stripe holds for the payment settles it, and without a transfer the outcome stays unknown."""
+        log.warning("stripe.consulta_tras_respuesta_guardada", id_pago=str(pago.id_pago), motivo=motivo)
+        if (referencia := await self.buscar_transferencia(pago)) is not None:
+            return ResultadoPago.exito(referencia)
+        raise ResultadoIndeterminadoError(f"{motivo}; la pasarela no tiene transfer del pago")
+
+    async def buscar_transferencia(self, pago: Pago) -> str | None:
+        """The id of the transfer Stripe holds for this payment (`transfer_group` = its id), or None
+        when it holds none. Raises `ResultadoIndeterminadoError` when Stripe cannot tell now."""
+        params = {"transfer_group": str(pago.id_pago), "limit": "100"}
+        motivo, motivo_espera = "", None
+        for intento in range(1, self._config.max_intentos + 1):
+            if intento > 1:
+                await asyncio.sleep(self._espera(intento - 1, motivo_espera))
+            try:
+                self._breaker.permitir()
+            except CircuitoAbiertoError as exc:
+                raise ResultadoIndeterminadoError(str(exc)) from None
+            respuesta = await self._enviar("GET", params=params)
+            if isinstance(respuesta, _Reintentar):
+                motivo, motivo_espera = respuesta.motivo, respuesta.espera
+                continue
+            status, crudo, headers = respuesta
+            lista = json_o_nada(crudo)
+            if status == 200 and isinstance(lista, dict) and isinstance(lista.get("data"), list):  # noqa: PLR2004
+                self._breaker.exito()
+                return transfer_del_pago(lista["data"], pago)
+            error = self._clasificar_error(status, lista, headers)
+            if isinstance(error, ResultadoPago | _Consultar):  # a list is never refused for a payment
+                raise ResultadoIndeterminadoError(f"consulta de transfers: HTTP {status}")
+            motivo, motivo_espera = error.motivo, error.espera
+        raise ResultadoIndeterminadoError(f"consulta de transfers sin respuesta tras {intento} intentos: {motivo}")
 
     def _espera(self, reintento: int, pedida: float | None) -> float:
         if pedida is not None:
             return min(pedida, _RETRY_AFTER_MAXIMO_S)
         return backoff(reintento, base=self._config.backoff_base_s, maximo=self._config.backoff_max_s)
 
-    async def _intentar(self, body: bytes, headers: dict[str, str]) -> ResultadoPago | _Reintentar:
+    async def _enviar(
+        self, metodo: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, bytes, Mapping[str, str]] | _Reintentar:  # fmt: skip
+        """One request, within the concurrency and rate limits; no answer is `_Reintentar`."""
         if self._session is None:
             raise RuntimeError("StripePasarelaDePagos is used outside `async with`")
         async with self._limite:
             await self._bucket.acquire()
             try:
-                async with self._session.post(
+                async with self._session.request(
+                    metodo,
                     self._url,
-                    data=body,
+                    data=data,
+                    params=params,
                     headers=headers,
                     allow_redirects=False,
                     proxy=self._proxy,
                     proxy_auth=self._proxy_auth,
                 ) as resp:
-                    status, respuesta, cabeceras = resp.status, await resp.read(), resp.headers
+                    return resp.status, await resp.read(), resp.headers
             except (aiohttp.ClientError, TimeoutError) as exc:
                 # No answer: it may or may not have reached Stripe; the same key makes a retry safe.
                 self._breaker.fallo()
                 return _Reintentar(f"sin respuesta ({type(exc).__name__})")
-        return self._clasificar(status, respuesta, cabeceras)
 
-    def _clasificar(self, status: int, crudo: bytes, headers: Mapping[str, str]) -> ResultadoPago | _Reintentar:
-        respuesta = _json(crudo)
+    async def _intentar(self, body: bytes, headers: dict[str, str]) -> ResultadoPago | _Reintentar | _Consultar:
+        respuesta = await self._enviar("POST", data=body, headers=headers)
+        if isinstance(respuesta, _Reintentar):
+            return respuesta
+        status, crudo, cabeceras = respuesta
+        if 200 <= status < 300:  # noqa: PLR2004
+            transfer = json_o_nada(crudo)
+            if isinstance(transfer, dict) and isinstance(transfer.get("id"), str) and transfer["id"]:
+                self._breaker.exito()
+                return ResultadoPago.exito(transfer["id"])
+            self._breaker.fallo()  # not Stripe's answer (a proxy's page?): nothing is known
+            request_id = cabeceras.get("Request-Id")
+            raise ResultadoIndeterminadoError(f"HTTP {status} sin id de transfer en la respuesta ({request_id})")
+        return self._clasificar_error(status, json_o_nada(crudo), cabeceras)
+
+    def _clasificar_error(
+        self,
+        status: int,
+        respuesta: Any,  # noqa: ANN401 - any JSON value
+        headers: Mapping[str, str],
+    ) -> ResultadoPago | _Reintentar | _Consultar:
         # A replayed answer names the request that produced it: the same reference every time.
         request_id = headers.get("Original-Request") or headers.get("Request-Id")
-        if 200 <= status < 300:  # noqa: PLR2004
-            if isinstance(respuesta, dict) and isinstance(respuesta.get("id"), str) and respuesta["id"]:
-                self._breaker.exito()
-                return ResultadoPago.exito(respuesta["id"])
-            self._breaker.fallo()  # not Stripe's answer (a proxy's page?): nothing is known
-            raise ResultadoIndeterminadoError(f"HTTP {status} sin id de transfer en la respuesta ({request_id})")
         error = StripeError.parse(status, respuesta, request_id)
         should_retry = headers.get("Stripe-Should-Retry")
-        if status >= 500:  # noqa: PLR2004 - indeterminate: the transfer may exist; retry with the same key
+        if status >= 500:  # noqa: PLR2004 - indeterminate: the transfer may exist
             self._breaker.fallo()
+            if headers.get("Idempotent-Replayed") == "true":
+                return _Consultar(f"Stripe guardó {error} bajo la clave y lo repite")
             if should_retry == "false":
                 raise ResultadoIndeterminadoError(str(error))
-            return _Reintentar(str(error), _retry_after(headers))
+            return _Reintentar(str(error), retry_after(headers))
         if 300 <= status < 400 or status in (401, 403, 404, 405):  # noqa: PLR2004
             # Our configuration is wrong (API base, key), not the payment: never FALLIDO.
             self._breaker.fallo()
@@ -223,34 +266,10 @@ class StripePasarelaDePagos:
             raise ResultadoIndeterminadoError(f"configuración de Stripe: {error}")
         self._breaker.exito()  # the gateway answered: it is up
         if status in (409, 429) or should_retry == "true":
-            return _Reintentar(str(error), _retry_after(headers))
+            return _Reintentar(str(error), retry_after(headers))
+        if error.type == "idempotency_error":
+            return _Consultar(str(error))
         if error.es_rechazo:
             return ResultadoPago.fallo(error.mensaje_error, referencia_pago=error.request_id)
         log.error("stripe.respuesta_no_reconocida", status=status, error=str(error))
-        raise ResultadoIndeterminadoError(str(error))  # idempotency_error, a malformed request…
-
-
-def _json(crudo: bytes) -> Any:  # noqa: ANN401 - any JSON value, or None
-    try:
-        return orjson.loads(crudo) if crudo else None
-    except orjson.JSONDecodeError:
-        return None
-
-
-def formulario(pago: Pago, destino: str) -> bytes:
-    """The transfer as Stripe's form encoding — what `urlencode` makes of it, for a fraction of its
-    cost: the keys are fixed and only the free-text values need quoting."""
-    afiliado = quote_plus(pago.id_afiliado)
-    return (
-        f"amount={pago.importe.unidades_menores}&currency={pago.importe.moneda.value.lower()}"
-        f"&destination={quote_plus(destino)}&description=Pago+a+afiliado+{afiliado}"
-        f"&transfer_group={pago.id_pago}"
-        f"&metadata%5Bid_pago%5D={pago.id_pago}&metadata%5Bid_afiliado%5D={afiliado}"
-    ).encode()
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:  # Retry-After in seconds, if any
-    try:
-        return max(0.0, float(headers["retry-after"]))
-    except (KeyError, ValueError):
-        return None
+        raise ResultadoIndeterminadoError(str(error))  # a malformed request of ours…

@@ -42,6 +42,11 @@ class PasarelaDePagos(Protocol):
 
     async def procesar_pago(self, pago: Pago) -> ResultadoPago: ...
 
+    async def buscar_transferencia(self, pago: Pago) -> str | None:
+        """The reference of the payout the gateway already holds for this payment (whatever key made
+        it), or None when it holds none. Raises `ResultadoIndeterminadoError` if it cannot tell."""
+        ...
+
     async def esperar_disponible(self) -> None:
         """Return once a payment may be tried: at once, unless the adapter has a circuit breaker
         and it is open (then the caller holds its slot, and intake pauses, until it may probe)."""

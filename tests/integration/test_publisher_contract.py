@@ -42,10 +42,10 @@ class FakeSubject:
 class PulsarSubject:
     error = PublishError
 
-    def __init__(self, conn: PulsarConnection, topic: str, *, por_lote: bool, observer, consumer) -> None:
+    def __init__(self, conn: PulsarConnection, topic: str, *, per_lot: bool, observer, consumer) -> None:
         self._conn = conn
         self._topic = topic
-        self._por_lote = por_lote
+        self._per_lot = per_lot
         self.publisher: PulsarPublisher
         self._observer = observer
         self._consumer = consumer
@@ -71,7 +71,7 @@ class PulsarSubject:
             send_timeout_millis=10_000,
         )
         self._otros.append(producer)
-        return PulsarPublisher(producer, send_timeout_seconds=10, por_lote=self._por_lote)
+        return PulsarPublisher(producer, send_timeout_seconds=10, per_lot=self._per_lot)
 
     async def cerrar(self) -> None:
         if not self._roto:
@@ -106,8 +106,8 @@ async def subject(implementacion):
     observer = pulsar_helpers.client(pulsar_url)
     consumer = pulsar_helpers.subscribe(observer, topic)
     conn = PulsarConnection(pulsar_url)
-    pulsar = PulsarSubject(conn, topic, por_lote=nombre == "pulsar", observer=observer, consumer=consumer)
-    pulsar.publisher = await conn.publisher(topic, por_lote=nombre == "pulsar")
+    pulsar = PulsarSubject(conn, topic, per_lot=nombre == "pulsar", observer=observer, consumer=consumer)
+    pulsar.publisher = await conn.publisher(topic, per_lot=nombre == "pulsar")
     yield pulsar
     await pulsar.cerrar()
 
@@ -150,10 +150,10 @@ async def test_un_lote_vacio_no_publica_nada(subject):
 
 
 async def test_un_lote_mayor_que_la_cola_del_productor_llega_entero(subject, monkeypatch):
-    """The Pulsar producer queues at most MAX_PENDIENTES messages and refuses more at once, without
+    """The Pulsar producer queues at most MAX_PENDING messages and refuses more at once, without
     a word when there is no callback per message: a larger lot must still arrive whole, in order.
     The queue is made small here: a fast broker empties a queue of 10,000 faster than it fills."""
-    monkeypatch.setattr(publisher_module, "MAX_PENDIENTES", 50)
+    monkeypatch.setattr(publisher_module, "MAX_PENDING", 50)
     publisher = await subject.con_cola(50)
     lote = mensajes(5 * 50 + 7)
     await publisher.publicar(lote)

@@ -1,7 +1,8 @@
 """deploy/prometheus's alert rules and deploy/grafana's dashboard, checked offline: the rules by promtool
 (syntax, and each alert fired on series that mean it and not on series that do not), every metric a
-rule or a panel names exported by the service or listed in deploy/metrics-planned.txt, and every
-alert's runbook_url the anchor of a section of docs/operations/runbooks.md."""
+rule or a panel names exported by the service, listed in deploy/metrics-planned.txt or written by
+Prometheus itself (`up`, of the scrape job the docs configure), and every alert's runbook_url the
+anchor of a section of docs/operations/runbooks.md."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ RULES = ROOT / "deploy" / "prometheus" / "pagos-worker.rules.yaml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "pagos-worker.json"
 PLANNED = ROOT / "deploy" / "metrics-planned.txt"
 RUNBOOKS = ROOT / "docs" / "operations" / "runbooks.md"
+DEPLOY_DOCS = ROOT / "docs" / "deploy" / "kubernetes.md"
+JOB = "pagos-worker"  # the scrape job docs/deploy/kubernetes.md configures
+DE_PROMETHEUS = {"up"}  # series Prometheus writes for each target it scrapes
 
 _NOT_METRICS = {"and", "or", "unless", "offset", "bool", "inf", "nan"}
 
@@ -70,7 +74,7 @@ def _panel_exprs() -> list[str]:
 
 
 def test_cada_metrica_nombrada_existe_o_esta_planeada():
-    conocidas = exported() | planned()
+    conocidas = exported() | planned() | DE_PROMETHEUS
     for origen, exprs in [("rule", [r["expr"] for r in _rules()]), ("panel", _panel_exprs())]:
         for expr in exprs:
             assert metric_names(expr), expr
@@ -88,6 +92,35 @@ def test_el_tablero_muestra_cada_metrica_del_servicio():
     for f in observability.REGISTRY.collect():
         assert f.name in familias, f"no panel shows {f.name}"
     assert planned() <= nombradas | {n + "_total" for n in nombradas}
+
+
+def test_up_solo_del_trabajo_documentado():
+    """`up` is every scrape job's: a rule or a panel reads that of pagos-worker's job alone."""
+    for expr in [r["expr"] for r in _rules()] + _panel_exprs():
+        if "up" in metric_names(expr):
+            selectores = re.findall(r"\bup\b(\{[^}]*\})?", expr)
+            assert all(s == f'{{job="{JOB}"}}' for s in selectores), expr
+
+
+def _bloques_yaml(texto: str) -> list[dict[str, Any]]:
+    return [yaml.safe_load(b) for b in re.findall(r"^```yaml\n(.*?)^```", texto, flags=re.MULTILINE | re.DOTALL)]
+
+
+def test_la_recogida_documentada_envia_un_token_como_el_trabajo_que_miran_las_alertas():
+    """/metrics wants a bearer token: both scrape configurations the docs give send one, under the
+    job name the rules and the dashboard read."""
+    bloques = _bloques_yaml(DEPLOY_DOCS.read_text())
+    (monitor,) = [b for b in bloques if b.get("kind") == "PodMonitor"]
+    (trabajo,) = [s for b in bloques for s in b.get("scrape_configs", [])]
+    assert trabajo["job_name"] == JOB
+    assert trabajo["authorization"]["type"] == "Bearer"
+    assert trabajo["authorization"]["credentials_file"]
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+    assert endpoint["authorization"]["type"] == "Bearer"
+    assert endpoint["authorization"]["credentials"] == {"name": "pagos-worker-scrape", "key": "token"}
+    # The operator names the job after the value of the pods' label jobLabel names.
+    assert monitor["spec"]["selector"]["matchLabels"][monitor["spec"]["jobLabel"]] == JOB
 
 
 def test_el_tablero_es_json_ordenado_y_coherente():
@@ -202,6 +235,15 @@ CASOS = [
         {'pasarela_respuestas_total{status="200"}': "0+1000x30", 'pasarela_respuestas_total{status="429"}': "0+1x30"},
         [],
     ),
+]
+
+
+UP = f'up{{job="{JOB}", instance="10.0.0.7:8000"}}'
+CASOS += [
+    Caso("MetricasNoRecogidas", "20m", {UP: "1x5 0x20"}, [{"job": JOB, "instance": "10.0.0.7:8000"}]),
+    Caso("MetricasNoRecogidas", "20m", {UP: "1x30"}, []),
+    Caso("MetricasNoRecogidas", "20m", {UP: "1x5 0 0 1x20"}, []),  # a restart, scraped again
+    Caso("MetricasNoRecogidas", "20m", {'up{job="otro", instance="x"}': "1x30"}, [{"job": JOB}]),  # no target
 ]
 
 

@@ -3,14 +3,20 @@ machines)."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from pagos_worker.adapters.stripe.config import ConfiguracionStripeError, api_base_valida, clave_valida
 from pagos_worker.config import Settings
+
+SERVICIO = ("migrate", "worker", "worker-simulador", "api")  # the services of the service's image
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +39,7 @@ def test_servicios_reales_con_version_fija(compose):
     services = compose["services"]
     assert services["postgres"]["image"] == "postgres:15"
     assert re.fullmatch(r"apachepulsar/pulsar:3\.\d+\.\d+", services["pulsar"]["image"])
-    for name in ("migrate", "worker", "api"):
+    for name in SERVICIO:
         assert services[name]["build"]["dockerfile"] == "Containerfile"
     assert services["stripe-simulador"]["build"]["dockerfile"] == "devtools/Containerfile"
 
@@ -49,9 +55,9 @@ def test_dependencias_por_condicion_y_no_por_esperas(compose):
             else:
                 assert condition == "service_completed_successfully"
                 assert services[dependency]["restart"] == "no"
-    assert services["worker"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
-    assert "healthcheck" in services["worker"]
-    assert "healthcheck" in services["api"]
+    for name in ("worker", "worker-simulador", "api"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert "healthcheck" in services[name]
 
 
 def test_replicas_del_worker_configurables(compose):
@@ -61,7 +67,7 @@ def test_replicas_del_worker_configurables(compose):
 def test_la_migracion_es_un_paso_aparte(compose):
     services = compose["services"]
     assert services["migrate"]["command"] == ["migrate"]
-    for name in ("worker", "api"):
+    for name in ("worker", "worker-simulador", "api"):
         assert "--no-migrate" in services[name]["command"]
         assert services[name]["environment"]["PAGOS_DATABASE_URL"].startswith("postgresql+asyncpg://")
 
@@ -116,14 +122,32 @@ def _env_example(repo_root) -> tuple[dict[str, str], dict[str, str]]:
     return activos, comentados
 
 
+ENV_FILE = [{"path": "deploy/compose.env", "required": False}]
+
+
 def test_stripe_desde_un_archivo_de_entorno_fuera_del_repositorio(compose, repo_root):
-    for name, service in compose["services"].items():
-        assert not any(k.startswith("PAGOS_STRIPE") for k in service.get("environment", {})), name
-    assert compose["services"]["worker"]["env_file"] == [{"path": "deploy/compose.env", "required": False}]
+    """The real Stripe settings and the HTTP tokens come from the operator's file, never from
+    compose.yaml; the simulator's worker alone names its (loopback) base and a test key."""
+    services = compose["services"]
+    for name, service in services.items():
+        stripe = {k: v for k, v in service.get("environment", {}).items() if k.startswith("PAGOS_STRIPE")}
+        if name == "worker-simulador":
+            assert stripe["PAGOS_STRIPE_SECRET_KEY"].startswith("sk_test_"), "the simulator's, never a real key"
+        elif name == "api":
+            assert stripe == {"PAGOS_STRIPE_SECRET_KEY": ""}, "the API never calls Stripe: the file's key blanked"
+        else:
+            assert not stripe, name
+        assert "PAGOS_HTTP_TOKENS" not in service.get("environment", {}), f"{name}: tokens from the file only"
+    assert services["worker"]["env_file"] == ENV_FILE
+    assert "env_file" not in services["worker-simulador"], "no real key may reach the simulator's worker"
     assert "deploy/compose.env" in (repo_root / ".gitignore").read_text().splitlines()
     activos, comentados = _env_example(repo_root)
     assert activos["PAGOS_STRIPE_API_BASE"] == "https://api.stripe.com"
     assert activos["PAGOS_STRIPE_SECRET_KEY"] == "REPLACE_ME"  # noqa: S105 - the placeholder
+    # Empty, so that a copy left unfilled refuses to start: any other placeholder would be a token.
+    assert activos["PAGOS_HTTP_TOKENS"] == ""
+    vacio = Settings.model_validate({"http_host": "0.0.0.0", "http_tokens": activos["PAGOS_HTTP_TOKENS"]})  # noqa: S104
+    assert "PAGOS_HTTP_TOKENS" in vacio.faltantes(frozenset({"api"}))
     for clave in {**activos, **comentados}:
         assert clave.removeprefix("PAGOS_").lower() in Settings.model_fields, f"{clave} is no setting"
     # Stripe's test mode: 25 requests/s per account, shared by compose's 2 worker replicas.
@@ -135,14 +159,170 @@ def test_el_simulador_solo_bajo_el_perfil_local_y_dice_que_lo_es(compose, repo_r
     services = compose["services"]
     simulador = services["stripe-simulador"]
     assert simulador["profiles"] == ["local"]
+    assert services["worker-simulador"]["profiles"] == ["local"]
+    assert services["worker"]["profiles"] == ["stripe"]
     assert "SIMULATOR" in simulador["labels"]["org.pagos-worker.role"]
     assert "SIMULATOR" in (repo_root / "devtools" / "Containerfile").read_text()
     for name, service in services.items():
-        if name != "stripe-simulador":
-            assert "profiles" not in service, f"{name} must start without a profile"
+        if name not in {"stripe-simulador", "worker-simulador", "worker"}:
+            assert "profiles" not in service, f"{name} must start whatever the profile"
             assert "simulador" not in str(service.get("environment", {})), name
-    _, comentados = _env_example(repo_root)
-    assert comentados["PAGOS_STRIPE_API_BASE"] == "http://stripe-simulador:12111", "only when asked for"
+
+
+# --- what runs under each profile ------------------------------------------------------------------
+
+
+def _perfiles_por_defecto(repo_root: Path) -> list[str]:
+    """COMPOSE_PROFILES of ./.env: what Compose activates when no --profile is given."""
+    lineas = (ln.strip() for ln in (repo_root / ".env").read_text().splitlines())
+    valores = dict(ln.split("=", 1) for ln in lineas if ln and not ln.startswith("#"))
+    assert set(valores) == {"COMPOSE_PROFILES"}, "compose's own settings only: nothing reaches a container"
+    return [p.strip() for p in valores["COMPOSE_PROFILES"].split(",")]
+
+
+def _activos(compose: dict[str, Any], perfiles: list[str]) -> dict[str, dict[str, Any]]:
+    """The services Compose starts: those without profiles, and those with one of `perfiles`."""
+    servicios = compose["services"].items()
+    return {n: s for n, s in servicios if "profiles" not in s or set(s["profiles"]) & set(perfiles)}
+
+
+def _roles(service: dict[str, Any]) -> set[str]:
+    command = service.get("command", [])
+    return set(command[command.index("--roles") + 1].split(",")) if "--roles" in command else set()
+
+
+def _entorno(service: dict[str, Any], repo_root: Path) -> dict[str, str]:
+    """The PAGOS_ settings the container gets: the env file (its example), then `environment`, with
+    the variables compose.yaml interpolates left unset."""
+    entorno: dict[str, str] = {}
+    if service.get("env_file"):
+        assert service["env_file"] == ENV_FILE
+        entorno |= _env_example(repo_root)[0]
+    return entorno | {k: _por_defecto(str(v)) for k, v in service.get("environment", {}).items()}
+
+
+def _por_defecto(valor: str) -> str:
+    """Compose's `${VAR:-default}` as it reads with VAR unset."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", valor)
+
+
+def _imagen_http_host(repo_root: Path) -> str:
+    (host,) = re.findall(r"PAGOS_HTTP_HOST=(\S+)", (repo_root / "Containerfile").read_text())
+    return host
+
+
+@pytest.mark.parametrize(("perfiles", "pagador", "base"), [
+    (None, "worker", "https://api.stripe.com"),
+    (["local"], "worker-simulador", "http://127.0.0.1:12111"),
+])  # fmt: skip
+def test_cada_perfil_paga_por_un_solo_camino(compose, repo_root, perfiles, pagador, base):
+    """`docker compose up` pays through Stripe from the env file; `--profile local` through the
+    simulator alone, its worker in the simulator's network namespace; never both."""
+    activos = _activos(compose, perfiles if perfiles is not None else _perfiles_por_defecto(repo_root))
+    pagadores = [n for n, s in activos.items() if "worker" in _roles(s)]
+    assert pagadores == [pagador]
+    assert _entorno(activos[pagador], repo_root)["PAGOS_STRIPE_API_BASE"] == base
+    assert {"api", "migrate", "postgres", "pulsar"} <= set(activos)
+    for name, service in activos.items():
+        if (modo := service.get("network_mode", "")).startswith("service:"):
+            assert modo.removeprefix("service:") in activos, f"{name} joins a namespace that is not started"
+            assert service["depends_on"][modo.removeprefix("service:")]["condition"] == "service_healthy"
+
+
+def test_sin_choque_de_puertos_en_un_espacio_de_red_compartido(compose, repo_root):
+    """Services that share a network namespace bind distinct ports, and one replica each (replicas
+    in one namespace would all bind the same). A service in its own container binds its own."""
+    services = compose["services"]
+    simulador = services["stripe-simulador"]["command"]
+    puertos = {"stripe-simulador": [simulador[simulador.index("--port") + 1]]}
+    for name in SERVICIO:
+        if _roles(services[name]):
+            puertos[name] = [_entorno(services[name], repo_root).get("PAGOS_HTTP_PORT", "8000")]
+    espacios: dict[str, list[str]] = {}
+    for name, service in services.items():
+        modo = service.get("network_mode", "")
+        espacio = modo.removeprefix("service:") if modo.startswith("service:") else name
+        espacios.setdefault(espacio, []).extend(puertos.get(name, []))
+        if modo.startswith("service:"):
+            assert service.get("deploy", {}).get("replicas", 1) == 1, name
+    for espacio, ligados in espacios.items():
+        assert len(ligados) == len(set(ligados)), f"ports bound twice in {espacio}'s namespace: {ligados}"
+
+
+def test_sin_base_de_stripe_en_http_fuera_de_loopback(compose, repo_root):
+    """The service refuses a Stripe base that is not https://, but plain http to a loopback address:
+    none such anywhere in compose.yaml, its env file example or the Kubernetes settings."""
+    bases = [
+        str(v)
+        for s in compose["services"].values()
+        for k, v in s.get("environment", {}).items()
+        if k == "PAGOS_STRIPE_API_BASE"
+    ]
+    activos, comentados = _env_example(repo_root)
+    bases += [d["PAGOS_STRIPE_API_BASE"] for d in (activos, comentados) if "PAGOS_STRIPE_API_BASE" in d]
+    for config in (repo_root / "deploy" / "kubernetes").rglob("config.env"):
+        bases += re.findall(r"^PAGOS_STRIPE_API_BASE=(.*)$", config.read_text(), flags=re.MULTILINE)
+    assert len(bases) >= 4, bases  # the simulator's worker, the example, Kubernetes' base and production
+    for base in bases:
+        api_base_valida(base)
+    with pytest.raises(ConfiguracionStripeError):
+        api_base_valida("http://stripe-simulador:12111")  # what the local profile used to name
+
+
+def test_tokens_para_cada_servicio_que_escucha_fuera_de_loopback(compose, repo_root):
+    """A process bound beyond loopback refuses to start without PAGOS_HTTP_TOKENS: each such service
+    reads the env file that has them. Its health check asks /readyz, which needs no token."""
+    for name, service in compose["services"].items():
+        if not _roles(service):
+            continue
+        assert "api" not in _roles(service) or name == "api", f"{name}: no api role for its probes"
+        entorno = _entorno(service, repo_root)
+        host = entorno.get("PAGOS_HTTP_HOST", _imagen_http_host(repo_root))
+        if Settings.model_validate({"http_host": host}).http_publico():
+            assert service.get("env_file") == ENV_FILE, f"{name} binds {host}: PAGOS_HTTP_TOKENS from the file"
+            assert "PAGOS_HTTP_TOKENS" in _env_example(repo_root)[0]
+        prueba = " ".join(service["healthcheck"]["test"])
+        assert "/readyz" in prueba, name
+        assert "Authorization" not in prueba, f"{name}: /readyz needs no token"
+    assert _roles(compose["services"]["worker"]) == {"worker", "relay"}, "every process serves its probes"
+
+
+def test_el_trabajador_del_simulador_arranca_tal_como_esta(compose, repo_root):
+    """`--profile local` needs nothing of the env file for its worker: the service's start-up checks
+    pass on compose.yaml's settings alone (the Stripe base and key included)."""
+    service = compose["services"]["worker-simulador"]
+    entorno = {k.removeprefix("PAGOS_").lower(): v for k, v in _entorno(service, repo_root).items()}
+    settings = Settings.model_validate({"http_host": _imagen_http_host(repo_root)} | entorno)
+    assert settings.faltantes(frozenset(_roles(service))) == []
+    assert settings.stripe_api_base is not None
+    assert settings.stripe_secret_key is not None
+    api_base_valida(settings.stripe_api_base)
+    clave_valida(settings.stripe_secret_key)
+
+
+def _ignorados(repo_root: Path, dockerfile: str) -> list[str]:
+    """BuildKit's ignore file for a build from the repository root: `<dockerfile>.dockerignore`
+    beside it if there is one, else the root .dockerignore."""
+    propio = repo_root / f"{dockerfile}.dockerignore"
+    archivo = propio if propio.exists() else repo_root / ".dockerignore"
+    lineas = (ln.strip() for ln in archivo.read_text().splitlines())
+    return [ln for ln in lineas if ln and not ln.startswith("#")]
+
+
+def test_cada_copia_esta_en_su_contexto(compose, repo_root):
+    """What a Containerfile COPYs from the context is not left out of it by the ignore file."""
+    for name, service in compose["services"].items():
+        if "build" not in service:
+            continue
+        assert service["build"]["context"] == "."
+        dockerfile = service["build"]["dockerfile"]
+        ignorados = _ignorados(repo_root, dockerfile)
+        for linea in (repo_root / dockerfile).read_text().splitlines():
+            if not linea.startswith("COPY") or "--from=" in linea:
+                continue
+            for fuente in [f for f in linea.split()[1:-1] if not f.startswith("--")]:
+                fuera = [p for p in ignorados if fnmatch.fnmatch(fuente, p) or fuente.startswith(p + "/")]
+                assert not fuera, f"{name}: {dockerfile} copies {fuente}, which {fuera} leaves out"
 
 
 def test_la_imagen_del_servicio_no_lleva_las_herramientas_de_desarrollo(repo_root):

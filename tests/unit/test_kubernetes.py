@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic import SecretStr
 
 from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_SUBSCRIPTION, Settings
 
@@ -24,6 +26,7 @@ KUBERNETES = "1.30"  # the oldest version the manifests are meant for
 STRIPE_LIVE_BUDGET = 100  # requests/s per account, shared by every replica
 PRESTOP_S = 5  # the API's preStop pause
 SECRET = "pagos-worker-secrets"  # noqa: S105 - the name of the operator's Secret
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "deploy" / "kubernetes.md"
 
 Doc = dict[str, Any]
 
@@ -114,13 +117,23 @@ def _config_base() -> dict[str, str]:
     return _env_file(_root() / "base" / "config.env")
 
 
+def campos_secretos() -> set[str]:
+    """The settings that hold a secret: every SecretStr one, and the database URL (its password)."""
+    secretos = {n for n, f in Settings.model_fields.items() if SecretStr in (f.annotation, *get_args(f.annotation))}
+    return secretos | {"database_url"}
+
+
+def test_los_secretos_del_servicio():
+    assert campos_secretos() == {"database_url", "stripe_secret_key", "http_tokens", "pulsar_token"}
+
+
 def test_la_configuracion_son_settings_del_servicio():
     """Settings ignores unknown variables: a misspelt name here would be silently lost."""
     for env in (_config_base(), _env_file(_root() / "overlays" / "production" / "config.env")):
         campos = {k.removeprefix("PAGOS_").lower(): v for k, v in env.items()}
         assert set(campos) <= set(Settings.model_fields), set(campos) - set(Settings.model_fields)
         Settings.model_validate(campos)  # and every value parses
-        assert not {"database_url", "stripe_secret_key"} & set(campos), "secrets come from the Secret"
+        assert not campos_secretos() & set(campos), "secrets come from the Secret"
 
 
 # --- invariants, checked on the files as written and on the rendered overlay ------------------------
@@ -132,10 +145,14 @@ def _pod_templates(docs: list[Doc]) -> Iterator[tuple[Doc, Doc]]:
             yield d, d["spec"]["template"]
 
 
-def _shutdown(docs: list[Doc]) -> float:
+def _config(docs: list[Doc]) -> dict[str, str]:
+    """The settings of the pods: the rendered ConfigMap, or base/config.env for the files as written."""
     config = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("pagos-worker-config")]
-    env = config[0]["data"] if config else _config_base()
-    return float(env["PAGOS_SHUTDOWN_TIMEOUT_SECONDS"])
+    return config[0]["data"] if config else _config_base()
+
+
+def _shutdown(docs: list[Doc]) -> float:
+    return float(_config(docs)["PAGOS_SHUTDOWN_TIMEOUT_SECONDS"])
 
 
 def check_invariants(docs: list[Doc]) -> None:
@@ -178,6 +195,8 @@ def check_invariants(docs: list[Doc]) -> None:
         assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}, nombre
         assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}, nombre
         assert owner["spec"]["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items(), nombre
+        anotaciones = template["metadata"].get("annotations", {})
+        assert not any(a.startswith("prometheus.io/") for a in anotaciones), f"{nombre}: /metrics wants a token"
         budgets = [p for p in por_tipo["PodDisruptionBudget"].values() if _selects(p["spec"]["selector"], template)]
         assert len(budgets) == 1, f"{nombre}: one PodDisruptionBudget"
 
@@ -186,6 +205,7 @@ def check_invariants(docs: list[Doc]) -> None:
     assert [p["targetPort"] for p in servicio["spec"]["ports"]] == ["http"]
     check_network_policies(list(por_tipo["NetworkPolicy"].values()), worker, api)
     check_keda(por_tipo, worker, docs)
+    check_secretos(por_tipo, docs)
 
 
 def _selects(selector: Doc, template: Doc) -> bool:
@@ -225,7 +245,7 @@ def check_keda(por_tipo: dict[str, dict[str, Doc]], worker: Doc, docs: list[Doc]
     assert 0 < int(meta["activationMsgBacklogThreshold"]) < int(meta["msgBacklogThreshold"])
     assert spec["minReplicaCount"] >= 2, "never zero: the worker pods are also the outbox relay"
     assert spec["fallback"]["replicas"] <= spec["maxReplicaCount"]
-    config = next((d["data"] for d in docs if d["kind"] == "ConfigMap"), None) or _config_base()
+    config = _config(docs)
     por_replica = float(config["PAGOS_STRIPE_RATE_LIMIT"]) + int(config["PAGOS_STRIPE_RATE_BURST"])
     assert por_replica * spec["maxReplicaCount"] <= STRIPE_LIVE_BUDGET, "replicas x rate beyond Stripe's budget"
     assert meta["authModes"] == "bearer"
@@ -235,8 +255,64 @@ def check_keda(por_tipo: dict[str, dict[str, Doc]], worker: Doc, docs: list[Doc]
     assert ref["key"] in _example_secret_keys()
 
 
+def _desde_el_secret(container: Doc) -> dict[str, Doc]:
+    """The container's environment variables taken from a Secret: name -> its secretKeyRef."""
+    refs = (e.get("valueFrom", {}).get("secretKeyRef") for e in container.get("env", []))
+    return {e["name"]: ref for e, ref in zip(container.get("env", []), refs, strict=True) if ref is not None}
+
+
+def check_secretos(por_tipo: dict[str, dict[str, Doc]], docs: list[Doc]) -> None:
+    """Each key of the Secret is the setting of its name (http-tokens: PAGOS_HTTP_TOKENS). A pod bound
+    beyond loopback gets its HTTP tokens (else it refuses to start); every Deployment gets the Pulsar
+    token KEDA uses, optional so that a broker without authentication works; the example Secret has
+    exactly the keys something reads."""
+    publico = Settings.model_validate({"http_host": _config(docs)["PAGOS_HTTP_HOST"]}).http_publico()
+    (auth,) = por_tipo["TriggerAuthentication"].values()
+    (ref_keda,) = auth["spec"]["secretTargetRef"]
+    usadas = {ref_keda["key"]}
+    for owner, template in _pod_templates(docs):
+        nombre = owner["metadata"]["name"]
+        (c,) = template["spec"]["containers"]
+        refs = _desde_el_secret(c)
+        for variable, ref in refs.items():
+            campo = variable.removeprefix("PAGOS_").lower()
+            assert campo in campos_secretos(), f"{nombre}: {variable} is no secret setting"
+            assert ref["key"] == campo.replace("_", "-"), f"{nombre}: {variable} from key {ref['key']}"
+            usadas.add(ref["key"])
+        if owner["kind"] != "Deployment":
+            continue
+        if publico:
+            tokens = refs.get("PAGOS_HTTP_TOKENS")
+            assert tokens is not None, f"{nombre} binds beyond loopback: PAGOS_HTTP_TOKENS from the Secret"
+            assert not tokens.get("optional", False), f"{nombre}: without tokens it does not start"
+        pulsar = refs.get("PAGOS_PULSAR_TOKEN")
+        assert pulsar is not None, f"{nombre} talks to Pulsar: PAGOS_PULSAR_TOKEN from the Secret"
+        assert pulsar["key"] == ref_keda["key"], f"{nombre}: the token KEDA uses"
+        assert pulsar.get("optional") is True, f"{nombre}: a broker without authentication must work"
+    worker, api = (por_tipo["Deployment"][n]["spec"]["template"]["spec"] for n in ("pagos-worker", "pagos-worker-api"))
+    assert "PAGOS_STRIPE_SECRET_KEY" in _desde_el_secret(worker["containers"][0]), "the worker pays"
+    assert "PAGOS_STRIPE_SECRET_KEY" not in _desde_el_secret(api["containers"][0]), "the API never calls Stripe"
+    assert usadas == _example_secret_keys(), "the example Secret has exactly the keys read"
+
+
 def test_invariantes_de_los_archivos_tal_como_estan():
     check_invariants(_base())
+
+
+def _claves_creadas(texto: str) -> set[str]:
+    """The keys of `kubectl create secret generic pagos-worker-secrets`, its lines continued by \\."""
+    (orden,) = re.findall(rf"create secret generic {SECRET}((?:[^\n]*\\\n)*[^\n]*)", texto)
+    return set(re.findall(r"--from-literal=([\w-]+)=", orden))
+
+
+def test_la_orden_documentada_crea_las_claves_del_ejemplo():
+    for texto in (DOCS.read_text(), (_root() / "examples" / "secret.example.yaml").read_text()):
+        assert _claves_creadas(texto) == _example_secret_keys()
+
+
+def test_sin_el_rodeo_del_rol_api_en_los_workers():
+    """Every process serves /healthz, /readyz and /metrics: no worker pod needs the api role for them."""
+    assert "worker,relay,api" not in DOCS.read_text()
 
 
 def test_el_ejemplo_de_secret_solo_tiene_marcadores():

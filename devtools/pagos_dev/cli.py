@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     adapter.add_argument("--calls", type=int, default=5000)
     adapter.add_argument("--concurrency", type=int, default=50)
     adapter.set_defaults(func=_cmd_bench_adapter, sync=True)
+    decode = bench_sub.add_parser("decode", help="commands decoded per second (valid, invalid, 99:1 mix)")
+    decode.add_argument("--comandos", type=int, default=5000, help="commands per corpus")
+    decode.add_argument("--repeticiones", type=int, default=30, help="rounds per corpus; the best one counts")
+    decode.set_defaults(func=_cmd_bench_decode, sync=True)
     pipeline = bench_sub.add_parser("pipeline", help="the whole pipeline: throughput, latency, CPU per payment")
     pipeline.add_argument(
         "escenarios", nargs="*",
@@ -212,4 +216,11 @@ def _cmd_bench_adapter(_: Settings, __: DevSettings, args: argparse.Namespace) -
     from pagos_dev.tools import bench_adapter  # noqa: PLC0415 - only when asked for
 
     bench_adapter.main(args.calls, args.concurrency)
+    return 0
+
+
+def _cmd_bench_decode(_: Settings, __: DevSettings, args: argparse.Namespace) -> int:
+    from pagos_dev.tools import bench_decode  # noqa: PLC0415 - only when asked for
+
+    bench_decode.main(args.comandos, args.repeticiones)
     return 0

@@ -1,5 +1,6 @@
 """`pagos-dev`: the service on its embedded default, the embedded servers alone, the Stripe
-simulator, the chaos suite and the benchmarks. Development tooling: never part of the service."""
+simulator, the chaos suite, the benchmarks and the contract's generated documents. Development
+tooling: never part of the service."""
 
 from __future__ import annotations
 
@@ -66,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     chaos.add_argument("--repeticiones", type=int, default=1)
     chaos.add_argument("--salida", type=Path, default=Path("chaos-results"), help="where the JSON reports go")
     chaos.set_defaults(func=_cmd_chaos)
+
+    contract = sub.add_parser(
+        "contract", help="regenerate the contract's documents (AsyncAPI, JSON Schemas, OpenAPI) from its models"
+    )
+    contract.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is out of date")
+    contract.add_argument("--raiz", type=Path, default=Path(), help="the checkout (default: here)")
+    contract.set_defaults(func=_cmd_contract, sync=True)
 
     bench = sub.add_parser("bench", help="benchmarks (figures, not tests)")
     bench_sub = bench.add_subparsers(required=True, metavar="BENCHMARK")
@@ -224,3 +232,9 @@ def _cmd_bench_decode(_: Settings, __: DevSettings, args: argparse.Namespace) ->
 
     bench_decode.main(args.comandos, args.repeticiones)
     return 0
+
+
+def _cmd_contract(_: Settings, __: DevSettings, args: argparse.Namespace) -> int:
+    from pagos_dev.tools import contrato  # noqa: PLC0415 - only when asked for
+
+    return contrato.main(args.raiz, comprobar=args.check)

@@ -23,6 +23,7 @@ from pagos_worker.application.queries import (
 )
 from pagos_worker.contract.asyncapi import documento_publicado
 from pagos_worker.contract.wire import iso_utc
+from pagos_worker.entrypoints.docs import add_docs_routes
 from pagos_worker.entrypoints.openapi import openapi
 
 log = structlog.get_logger(__name__)
@@ -133,7 +134,7 @@ def create_app(
     tokens: Sequence[str] = (),
 ) -> web.Application:
     """The operators' API: the status queries, on top of what every process serves, and the
-    service's descriptions: /openapi.json and /asyncapi.json (the messaging contract)."""
+    service's descriptions: /openapi.json (shown at /docs) and /asyncapi.json (the messaging contract)."""
 
     async def get_pago(request: web.Request) -> web.Response:
         texto = request.match_info["id_pago"]
@@ -177,4 +178,5 @@ def create_app(
     app.router.add_get("/pagos/{id_pago}", get_pago)
     app.router.add_get("/openapi.json", get_openapi)
     app.router.add_get("/asyncapi.json", get_asyncapi)
+    add_docs_routes(app)
     return app

@@ -205,6 +205,28 @@ async def test_asyncapi_es_el_documento_del_paquete(client):
     assert await resp.read() == documento_publicado()
 
 
+async def test_docs_sirve_swagger_ui_del_paquete(client):
+    resp = await client.get("/docs")
+    assert (resp.status, resp.content_type) == (200, "text/html")
+    pagina = await resp.text()
+    assert 'src="docs/swagger-ui-bundle.js"' in pagina
+    assert "//" not in pagina  # nothing from elsewhere
+    inicio = await (await client.get("/docs/inicio.js")).text()
+    assert "supportedSubmitMethods: []" in inicio  # read-only: no "Try it out"
+    assert "validatorUrl: null" in inicio
+    bundle = await client.get("/docs/swagger-ui-bundle.js")
+    assert (bundle.status, bundle.content_type) == (200, "text/javascript")
+    assert len(await bundle.read()) > 500_000
+    assert (await client.get("/docs/swagger-ui.css")).status == 200
+
+
+@pytest.mark.parametrize("archivo", ["index.html", "swagger-initializer.js", "swagger-ui.js.map", "../__init__.py"])
+async def test_docs_no_sirve_el_resto_de_la_carpeta(client, archivo):
+    resp = await client.get(f"/docs/{archivo}")
+    assert resp.status == 404
+    assert resp.content_type == "application/json"
+
+
 async def test_metricas_de_prometheus(client):
     resp = await client.get("/metrics")
     assert resp.status == 200

@@ -183,3 +183,26 @@ def test_una_carta_muerta_del_trabajador_tambien():
     for motivo, detalle in (("conflicto_con_pago_existente", "otro importe"), ("error_repetido", "x" * 5000)):
         mensaje = mensaje_dlq(entrega, Desenlace(Accion.DLQ, motivo, detalle))
         contrato_helpers.carta_muerta(mensaje.payload, mensaje.properties, mensaje.key)
+
+
+ID = "550e8400-e29b-41d4-a716-446655440000"
+PROPIEDADES = {"event_type": "PagoExitoso", "event_id": str(uuid.uuid4())}
+DLQ = {"motivo": "no_utf8", "detalle": "d", "topic_origen": "t", "message_id_origen": "m"}
+
+
+@pytest.mark.parametrize(
+    ("mensaje", "payload", "properties", "key"),
+    [
+        ("PagoExitoso", {**models.EJEMPLO_EXITOSO, "extra": 1}, PROPIEDADES, ID),
+        ("PagoExitoso", models.EJEMPLO_EXITOSO, {"event_type": "PagoExitoso"}, ID),
+        ("PagoExitoso", models.EJEMPLO_EXITOSO, PROPIEDADES, ""),
+        ("PagoFallido", models.EJEMPLO_EXITOSO, {**PROPIEDADES, "event_type": "PagoFallido"}, ID),
+        ("ProcesarPago", {**models.EJEMPLO_COMANDO, "moneda": "GBP"}, {}, None),
+        ("ProcesarPago", models.EJEMPLO_COMANDO, {}, "no-es-un-uuid"),
+        ("ComandoRechazado", "x", {**DLQ, "motivo": "otro"}, None),
+        ("ComandoRechazado", "x", {**DLQ, "detalle": "d" * 1001}, None),
+        ("ComandoRechazado", "x", {**DLQ, "origen": 7}, None),
+    ],
+)
+def test_los_esquemas_si_rechazan_un_mensaje_que_no_cumple(mensaje, payload, properties, key):
+    assert contrato_helpers.errores(mensaje, payload, properties, key) != []

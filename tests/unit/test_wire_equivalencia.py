@@ -102,9 +102,29 @@ def test_bytes_cualesquiera(data):
     mismo_desenlace(data)
 
 
+def con_monto(monto: str) -> bytes:
+    return f'{{"id_pago": "{ID}", "id_afiliado": "a", "monto": {monto}, "moneda": "USD"}}'.encode()
+
+
 @pytest.mark.parametrize(
     "data",
-    [b"", b"\xff", b"{}", b"[]", b"\xef\xbb\xbf{}", b" " * 20_000, '{"a": "\udc80"}'.encode(errors="surrogatepass")],
+    [
+        b"",
+        b"\xff",
+        b"{}",
+        b"[]",
+        b"\xef\xbb\xbf{}",
+        b" " * 20_000,
+        '{"a": "\udc80"}'.encode(errors="surrogatepass"),
+        # numbers far past any float, and past Python's 4,300 digits for int(str)
+        con_monto("1" + "0" * 10_000),
+        con_monto("0." + "0" * 10_000 + "1"),
+        con_monto("-" + "9" * 9_000),
+        con_monto("1e99999999999"),
+        con_monto("1E-99999999999"),
+        con_monto('"' + "1" * 31 + '"'),
+    ],
+    ids=lambda data: repr(data[:40]),
 )
 def test_casos_sueltos(data):
     mismo_desenlace(data)

@@ -15,12 +15,12 @@ from typing import Any
 
 from pydantic import JsonValue
 
+from pagos_worker.contract.campos import PATRON_UUID
 from pagos_worker.contract.models import (
     EJEMPLO_COMANDO,
     EJEMPLO_DLQ,
     EJEMPLO_EXITOSO,
     EJEMPLO_FALLIDO,
-    PATRON_UUID,
     ComandoProcesarPago,
 )
 from pagos_worker.contract.schemas import MENSAJES, definiciones, nombre

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from pagos_worker.contract.models import IdAfiliado, IdPago, Moneda
+from pagos_worker.contract.campos import IdAfiliado, IdPago, Moneda
 
 EstadoPago = Literal["PENDIENTE", "PROCESANDO", "EXITOSO", "FALLIDO"]  # pagos_worker.domain.EstadoPago's values
 FechaHora = Annotated[str, Field(json_schema_extra={"format": "date-time"}, examples=["2026-11-28T10:00:05.123Z"])]

@@ -25,7 +25,8 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from pagos_worker.application.commands import ProcesarPago
-from pagos_worker.contract.models import LONGITUD_MAXIMA_AFILIADO, ComandoProcesarPago
+from pagos_worker.contract.campos import LONGITUD_MAXIMA_AFILIADO
+from pagos_worker.contract.models import ComandoProcesarPago
 from pagos_worker.domain.dinero import Dinero, Moneda
 from pagos_worker.domain.errors import DineroInvalidoError
 from pagos_worker.domain.events import EventoPago, PagoFallido

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pagos_dev.tools import contrato
 from pagos_worker.application.handlers import Accion, Desenlace
 from pagos_worker.application.ports.outbox import OutboxEvent
-from pagos_worker.contract import http, models
+from pagos_worker.contract import campos, http, models
 from pagos_worker.contract.asyncapi import documento_publicado
 from pagos_worker.contract.wire import decode_command, encode_command, encode_event
 from pagos_worker.domain import Dinero, Moneda, PagoExitoso, PagoFallido
@@ -98,10 +98,10 @@ def test_los_ejemplos_de_los_modelos_se_validan_con_los_modelos():
 
 
 def test_los_valores_cerrados_son_los_del_dominio_y_de_los_tests():
-    assert set(get_args(models.Moneda)) == {m.value for m in Moneda}
+    assert set(get_args(campos.Moneda)) == {m.value for m in Moneda}
     assert set(get_args(http.EstadoPago)) == {e.value for e in EstadoPago}
-    assert set(models.MOTIVOS_RECHAZO) == MOTIVOS
-    assert set(models.MOTIVOS_DLQ) == MOTIVOS | {"conflicto_con_pago_existente", "error_repetido"}
+    assert set(campos.MOTIVOS_RECHAZO) == MOTIVOS
+    assert set(campos.MOTIVOS_DLQ) == MOTIVOS | {"conflicto_con_pago_existente", "error_repetido"}
 
 
 def test_el_esquema_del_comando_pide_exactamente_los_cuatro_campos():

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test chaos bench lint typecheck format clean lock
+.PHONY: install run test chaos bench lint typecheck format clean lock contract
 
 # The service (editable, with its test tools) and, beside it, the development tooling in devtools/
 # (embedded servers, simulator, bench, chaos): the production image installs the service alone.
@@ -35,6 +35,9 @@ chaos: $(STAMP)  ## the full chaos suite; CHAOS_RUNS=3 for three runs in a row (
 BENCH_ARGS ?=
 bench: $(STAMP)  ## every pipeline scenario (5–10 min); BENCH_ARGS="cpu --pagos 50000" for fewer; JSON in bench-results/
 	$(BIN)/pagos-dev bench pipeline $(BENCH_ARGS)
+
+contract: $(STAMP)  ## regenerate the AsyncAPI document, the JSON Schemas and the OpenAPI from the contract's models
+	$(BIN)/pagos-dev contract
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

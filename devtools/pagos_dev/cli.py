@@ -1,5 +1,6 @@
 """`pagos-dev`: the service on its embedded default, the embedded servers alone, the Stripe
-simulator, the chaos suite and the benchmarks. Development tooling: never part of the service."""
+simulator, the chaos suite, the benchmarks and the contract's generated documents. Development
+tooling: never part of the service."""
 
 from __future__ import annotations
 
@@ -67,12 +68,23 @@ def _parser() -> argparse.ArgumentParser:
     chaos.add_argument("--salida", type=Path, default=Path("chaos-results"), help="where the JSON reports go")
     chaos.set_defaults(func=_cmd_chaos)
 
+    contract = sub.add_parser(
+        "contract", help="regenerate the contract's documents (AsyncAPI, JSON Schemas, OpenAPI) from its models"
+    )
+    contract.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is out of date")
+    contract.add_argument("--raiz", type=Path, default=Path(), help="the checkout (default: here)")
+    contract.set_defaults(func=_cmd_contract, sync=True)
+
     bench = sub.add_parser("bench", help="benchmarks (figures, not tests)")
     bench_sub = bench.add_subparsers(required=True, metavar="BENCHMARK")
     adapter = bench_sub.add_parser("adapter", help="the Stripe adapter's CPU per call against the simulator")
     adapter.add_argument("--calls", type=int, default=5000)
     adapter.add_argument("--concurrency", type=int, default=50)
     adapter.set_defaults(func=_cmd_bench_adapter, sync=True)
+    decode = bench_sub.add_parser("decode", help="commands decoded per second (valid, invalid, 99:1 mix)")
+    decode.add_argument("--comandos", type=int, default=5000, help="commands per corpus")
+    decode.add_argument("--repeticiones", type=int, default=30, help="rounds per corpus; the best one counts")
+    decode.set_defaults(func=_cmd_bench_decode, sync=True)
     pipeline = bench_sub.add_parser("pipeline", help="the whole pipeline: throughput, latency, CPU per payment")
     pipeline.add_argument(
         "escenarios", nargs="*",
@@ -213,3 +225,16 @@ def _cmd_bench_adapter(_: Settings, __: DevSettings, args: argparse.Namespace) -
 
     bench_adapter.main(args.calls, args.concurrency)
     return 0
+
+
+def _cmd_bench_decode(_: Settings, __: DevSettings, args: argparse.Namespace) -> int:
+    from pagos_dev.tools import bench_decode  # noqa: PLC0415 - only when asked for
+
+    bench_decode.main(args.comandos, args.repeticiones)
+    return 0
+
+
+def _cmd_contract(_: Settings, __: DevSettings, args: argparse.Namespace) -> int:
+    from pagos_dev.tools import contrato  # noqa: PLC0415 - only when asked for
+
+    return contrato.main(args.raiz, comprobar=args.check)

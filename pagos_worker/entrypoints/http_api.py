@@ -21,8 +21,10 @@ from pagos_worker.application.queries import (
     PagoNoEncontradoError,
     VistaPago,
 )
+from pagos_worker.contract.asyncapi import documento_publicado
 from pagos_worker.contract.wire import iso_utc
-from pagos_worker.entrypoints.openapi import OPENAPI
+from pagos_worker.entrypoints.docs import add_docs_routes
+from pagos_worker.entrypoints.openapi import openapi
 
 log = structlog.get_logger(__name__)
 
@@ -131,7 +133,8 @@ def create_app(
     readiness: Readiness,
     tokens: Sequence[str] = (),
 ) -> web.Application:
-    """The operators' API: the status queries, on top of what every process serves."""
+    """The operators' API: the status queries, on top of what every process serves, and the
+    service's descriptions: /openapi.json (shown at /docs) and /asyncapi.json (the messaging contract)."""
 
     async def get_pago(request: web.Request) -> web.Response:
         texto = request.match_info["id_pago"]
@@ -160,12 +163,20 @@ def create_app(
         pagos = await atencion(100)
         return json_response({"pagos": [vista_json(v) for v in pagos], "limite": 100})
 
-    async def openapi(_: web.Request) -> web.Response:
-        return json_response(OPENAPI)
+    descripcion_openapi = orjson.dumps(openapi())
+    descripcion_asyncapi = documento_publicado()
+
+    async def get_openapi(_: web.Request) -> web.Response:
+        return web.Response(body=descripcion_openapi, content_type="application/json")
+
+    async def get_asyncapi(_: web.Request) -> web.Response:
+        return web.Response(body=descripcion_asyncapi, content_type="application/json")
 
     app = create_operations_app(readiness, tokens)
     app.router.add_get("/pagos/outbox/estadisticas", get_estadisticas)
     app.router.add_get("/pagos/atencion", get_atencion)  # before /pagos/{id_pago}, which would take it
     app.router.add_get("/pagos/{id_pago}", get_pago)
-    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/openapi.json", get_openapi)
+    app.router.add_get("/asyncapi.json", get_asyncapi)
+    add_docs_routes(app)
     return app

@@ -1,117 +1,105 @@
-"""The HTTP API's OpenAPI 3.1 description, served at /openapi.json."""
+"""The HTTP API's OpenAPI 3.1 description, served at /openapi.json and shown at /docs. The routes are
+written here; the schemas of their answers are generated from `contract.http`'s models."""
 
+from __future__ import annotations
+
+import functools
 from typing import Any
 
-_ERROR = {
-    "type": "object",
-    "required": ["error", "mensaje"],
-    "properties": {"error": {"type": "string"}, "mensaje": {"type": "string"}},
-}
+from pagos_worker.contract import http
+from pagos_worker.contract.schemas import definiciones
+
+MODELOS = (
+    http.Pago,
+    http.PagosQueRequierenAtencion,
+    http.EstadisticasOutbox,
+    http.Error,
+    http.Salud,
+    http.Preparacion,
+)
+_REF = "#/components/schemas/"
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def _json(modelo: str | dict[str, Any], description: str) -> dict[str, Any]:
+    schema = {"$ref": _REF + modelo} if isinstance(modelo, str) else modelo
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-_PAGO = {
-    "type": "object",
-    "required": [
-        "id",
-        "id_afiliado",
-        "monto",
-        "moneda",
-        "estado",
-        "referencia_pago",
-        "fecha_creacion",
-        "fecha_procesamiento",
-        "mensaje_error",
-    ],
-    "properties": {
-        "id": {"type": "string", "format": "uuid"},
-        "id_afiliado": {"type": "string"},
-        "monto": {"type": "string", "pattern": "^[0-9]+\\.[0-9]{2}$", "examples": ["100.50"]},
-        "moneda": {"type": "string", "enum": ["USD", "EUR", "COP"]},
-        "estado": {"type": "string", "enum": ["PENDIENTE", "PROCESANDO", "EXITOSO", "FALLIDO"]},
-        "referencia_pago": {"type": ["string", "null"]},
-        "fecha_creacion": {"type": "string", "format": "date-time"},
-        "fecha_procesamiento": {"type": ["string", "null"], "format": "date-time"},
-        "mensaje_error": {"type": ["string", "null"]},
-        "intentos": {"type": "integer", "minimum": 0},
-        "requiere_atencion": {"type": "boolean"},
-        "ultimo_error": {"type": ["string", "null"]},
-    },
+def _get(operation_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:  # noqa: ANN401
+    return {"get": {"operationId": operation_id, "summary": summary, "responses": responses, **extra}}
+
+
+_DOCUMENTO = {"type": "object", "description": "A JSON document"}
+
+_PATHS: dict[str, Any] = {
+    "/pagos/{id_pago}": _get(
+        "obtenerEstadoPago",
+        "A payment's state",
+        {
+            "200": _json("Pago", "The payment"),
+            "400": _json("Error", "id_pago is not a UUID"),
+            "404": _json("Error", "No such payment"),
+            "503": _json("Error", "Storage unavailable"),
+        },
+        parameters=[
+            {"name": "id_pago", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+        ],
+    ),
+    "/pagos/atencion": _get(
+        "listarPagosQueRequierenAtencion",
+        "Payments that need an operator",
+        {
+            "200": _json("PagosQueRequierenAtencion", "Oldest first, at most 100"),
+            "503": _json("Error", "Storage unavailable"),
+        },
+    ),
+    "/pagos/outbox/estadisticas": _get(
+        "obtenerEstadisticasOutbox",
+        "The outbox's counters",
+        {"200": _json("EstadisticasOutbox", "Outbox counters"), "503": _json("Error", "Unavailable")},
+    ),
+    "/healthz": _get("healthz", "Liveness", {"200": _json("Salud", "Alive")}),
+    "/readyz": _get(
+        "readyz", "Readiness", {"200": _json("Preparacion", "Ready"), "503": _json("Preparacion", "Not ready")}
+    ),
+    "/metrics": _get(
+        "metrics",
+        "Prometheus metrics",
+        {
+            "200": {
+                "description": "Prometheus text exposition",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    ),
+    "/openapi.json": _get("openapi", "This description", {"200": _json(_DOCUMENTO, "OpenAPI 3.1")}),
+    "/asyncapi.json": _get(
+        "asyncapi",
+        "The messaging contract: commands, events and dead letters",
+        {"200": _json(_DOCUMENTO, "AsyncAPI 3.0")},
+    ),
+    "/docs": _get(
+        "docs",
+        "This description, read-only, as a page (Swagger UI)",
+        {"200": {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}},
+    ),
 }
 
-_ESTADISTICAS = {
-    "type": "object",
-    "required": ["total_eventos", "eventos_procesados", "eventos_pendientes"],
-    "properties": {
-        "total_eventos": {"type": "integer", "minimum": 0},
-        "eventos_procesados": {"type": "integer", "minimum": 0},
-        "eventos_pendientes": {"type": "integer", "minimum": 0},
-        "antiguedad_pendiente_mas_antiguo_s": {"type": ["number", "null"], "minimum": 0},
-    },
-}
 
-_STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
-
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {"title": "pagos_worker status API", "version": "1.0.0"},
-    "paths": {
-        "/pagos/{id_pago}": {
-            "get": {
-                "operationId": "obtenerEstadoPago",
-                "parameters": [
-                    {"name": "id_pago", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
-                ],
-                "responses": {
-                    "200": _json(_PAGO, "The payment"),
-                    "400": _json(_ERROR, "id_pago is not a UUID"),
-                    "404": _json(_ERROR, "No such payment"),
-                    "503": _json(_ERROR, "Storage unavailable"),
-                },
-            }
+@functools.cache
+def openapi() -> dict[str, Any]:
+    """Built once, on first use (schema generation takes some milliseconds: not at import)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "pagos_worker status API",
+            "version": "1.0.0",
+            "description": (
+                "Read-only. Every error is a JSON body `{error, mensaje}`. Bound beyond loopback, every "
+                "route but /healthz and /readyz wants `Authorization: Bearer <token>` (401 without, 403 "
+                "with an unknown one)."
+            ),
         },
-        "/pagos/atencion": {
-            "get": {
-                "operationId": "listarPagosQueRequierenAtencion",
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "required": ["pagos"],
-                            "properties": {"pagos": {"type": "array", "items": _PAGO}, "limite": {"type": "integer"}},
-                        },
-                        "Payments whose outcome has been unknown for too long, oldest first",
-                    ),
-                    "503": _json(_ERROR, "Storage unavailable"),
-                },
-            }
-        },
-        "/pagos/outbox/estadisticas": {
-            "get": {
-                "operationId": "obtenerEstadisticasOutbox",
-                "responses": {"200": _json(_ESTADISTICAS, "Outbox counters"), "503": _json(_ERROR, "Unavailable")},
-            }
-        },
-        "/healthz": {"get": {"operationId": "healthz", "responses": {"200": _json(_STATUS, "Alive")}}},
-        "/metrics": {
-            "get": {
-                "operationId": "metrics",
-                "responses": {
-                    "200": {
-                        "description": "Prometheus text exposition",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
-        "/readyz": {
-            "get": {
-                "operationId": "readyz",
-                "responses": {"200": _json(_STATUS, "Ready"), "503": _json(_STATUS, "Not ready")},
-            }
-        },
-    },
-}
+        "paths": _PATHS,
+        "components": {"schemas": definiciones(MODELOS, _REF)},
+    }

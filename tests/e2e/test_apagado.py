@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from pagos_dev.simulador.fallas import Fallas
-from tests import pulsar_helpers
+from tests import contrato_helpers, pulsar_helpers
 from tests.conftest import create_database, free_port
 from tests.simulador_helpers import simulador_en_marcha
 
@@ -50,8 +50,9 @@ async def test_sigterm_termina_lo_empezado_y_lo_demas_llega_al_siguiente(postgre
         producer = observer.create_producer(topics.commands)
         ids = [str(uuid.uuid4()) for _ in range(12)]
         for id_pago in ids:
-            cmd = {"id_pago": id_pago, "id_afiliado": "a", "monto": "1.00", "moneda": "USD"}
-            producer.send(json.dumps(cmd).encode(), partition_key=id_pago)
+            data = json.dumps({"id_pago": id_pago, "id_afiliado": "a", "monto": "1.00", "moneda": "USD"}).encode()
+            contrato_helpers.comando(data, {}, id_pago)
+            producer.send(data, partition_key=id_pago)
 
         with (tmp_path / "primero.log").open("wb") as log:
             primero = arrancar(env, log)
@@ -87,7 +88,8 @@ async def test_sigterm_termina_lo_empezado_y_lo_demas_llega_al_siguiente(postgre
         finally:
             segundo.send_signal(signal.SIGTERM)
             await asyncio.to_thread(segundo.wait, 20)
-        assert sorted(json.loads(m.data())["data"]["id_pago"] for m in recibidos) == sorted(ids)
+        eventos = [contrato_helpers.evento(m.data(), m.properties(), m.partition_key()) for m in recibidos]
+        assert sorted(e["data"]["id_pago"] for e in eventos) == sorted(ids)
         por_pago = {}
         for transfer in sim.simulador.ledger.transfers.values():
             por_pago.setdefault(transfer.metadata["id_pago"], []).append(transfer.id)

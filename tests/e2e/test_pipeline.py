@@ -23,7 +23,7 @@ import pytest
 
 from pagos_dev.embedded.process import port_is_open
 from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_DLQ_TOPIC, CONTRACT_EVENTS_TOPIC
-from tests import pulsar_helpers
+from tests import contrato_helpers, pulsar_helpers
 from tests.conftest import Topics, create_database, free_port
 from tests.simulador_helpers import AUTH
 
@@ -155,22 +155,27 @@ MALFORMADOS = [
 
 
 def publicar(producer, pagos, duplicados) -> None:
+    """Every well-formed command is first held to the contract's schema (the malformed ones are
+    there to be refused)."""
+    for cmd in pagos + duplicados:  # duplicates: exactly as an upstream retry would send them
+        contrato_helpers.comando(json.dumps(cmd).encode(), {}, cmd["id_pago"])
     for cmd in pagos:
         producer.send_async(json.dumps(cmd).encode(), None, partition_key=cmd["id_pago"])
     for data in MALFORMADOS:
         producer.send_async(data, None)
-    for cmd in duplicados:  # exact duplicates, as an upstream retry would send them
+    for cmd in duplicados:
         producer.send_async(json.dumps(cmd).encode(), None, partition_key=cmd["id_pago"])
     producer.flush()
 
 
 async def eventos_por_pago(consumer, esperados: int, timeout: float) -> dict[str, list[dict]]:
-    """Events grouped by payment, until every payment has one (plus 2 s for any late duplicate)."""
+    """Events grouped by payment, until every payment has one (plus 2 s for any late duplicate).
+    Each is held to the contract's schemas: payload, properties and key."""
     por_pago: dict[str, list[dict]] = collections.defaultdict(list)
 
     def tomar(n: int, segundos: float) -> None:
         for msg in pulsar_helpers.receive(consumer, n, segundos):
-            evento = json.loads(msg.data())
+            evento = contrato_helpers.evento(msg.data(), msg.properties(), msg.partition_key())
             assert msg.partition_key() == evento["data"]["id_pago"]
             assert msg.properties() == {"event_type": evento["event_type"], "event_id": evento["event_id"]}
             por_pago[evento["data"]["id_pago"]].append(evento)
@@ -248,7 +253,9 @@ async def test_200_comandos_de_punta_a_punta(service: Service, pulsar_url):
 
         en_dlq = await asyncio.to_thread(pulsar_helpers.receive, dlq, len(MALFORMADOS) + 1, 3)
         assert sorted(m.data() for m in en_dlq) == sorted(MALFORMADOS)
-        assert all(m.properties()["motivo"] for m in en_dlq)
+        for m in en_dlq:
+            contrato_helpers.carta_muerta(m.data(), m.properties(), m.partition_key())
+            assert m.properties()["topic_origen"] == service.topics.commands
 
         assert (stats["total_eventos"], stats["eventos_procesados"], stats["eventos_pendientes"]) == (200, 200, 0)
         for tipo, estado in (("PagoExitoso", "EXITOSO"), ("PagoFallido", "FALLIDO")):

@@ -14,11 +14,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from pagos_worker.entrypoints.openapi import OPENAPI
+from pagos_worker.entrypoints.openapi import openapi
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
-schema = schemathesis.openapi.from_dict(OPENAPI)
+schema = schemathesis.openapi.from_dict(openapi())
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,12 @@ def test_la_rueda_contiene_solo_el_servicio(wheel):
     assert not [n for n in nombres if "simulador" in n or "embedded" in n or "/tools/" in n]
 
 
+def test_la_rueda_lleva_el_documento_asyncapi(wheel, repo_root):
+    """GET /asyncapi.json serves package data: the production image must have it."""
+    contenido = wheel.read("pagos_worker/contract/asyncapi.json")
+    assert contenido == (repo_root / "pagos_worker" / "contract" / "asyncapi.json").read_bytes()
+
+
 def test_la_rueda_no_depende_de_las_herramientas(wheel):
     [metadata] = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
     requiere = Parser().parsestr(wheel.read(metadata).decode()).get_all("Requires-Dist") or []

@@ -5,6 +5,9 @@ from decimal import Decimal
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from pagos_worker.application.queries import (
     EstadisticasOutbox,
@@ -13,7 +16,10 @@ from pagos_worker.application.queries import (
     ObtenerEstadoPagoHandler,
     VistaPago,
 )
+from pagos_worker.contract import http
+from pagos_worker.contract.asyncapi import documento_publicado
 from pagos_worker.entrypoints.http_api import create_app
+from pagos_worker.entrypoints.openapi import openapi
 
 CONOCIDO = uuid.UUID("550e8400-e29b-41d4-a716-446655440000")
 
@@ -157,8 +163,68 @@ async def test_readyz_503_si_falta_algo():
 
 async def test_openapi(client):
     spec = await (await client.get("/openapi.json")).json()
+    assert spec == openapi()
     assert spec["openapi"].startswith("3.")
     assert "/pagos/{id_pago}" in spec["paths"]
+    # The answer's every field is always there (null where it has no value), and the schema says so.
+    assert spec["components"]["schemas"]["Pago"]["required"] == list(http.Pago.model_fields)
+    assert {"intentos", "requiere_atencion", "ultimo_error"} <= set(spec["components"]["schemas"]["Pago"]["required"])
+
+
+def cumple(ruta: str, status: int, cuerpo) -> list[str]:
+    """The answer against the schema that the OpenAPI document gives for that route and status."""
+    respuesta = openapi()["paths"][ruta]["get"]["responses"][str(status)]
+    schema = respuesta["content"]["application/json"]["schema"]
+    registro = Registry().with_resource("urn:openapi", Resource.from_contents(openapi(), DRAFT202012))
+    validador = Draft202012Validator({"$ref": "urn:openapi#/components/schemas/" + schema["$ref"].split("/")[-1]}
+                                     if "$ref" in schema else schema, registry=registro)  # fmt: skip
+    return [f"{e.json_path}: {e.message}" for e in validador.iter_errors(cuerpo)]
+
+
+@pytest.mark.parametrize(
+    ("ruta", "plantilla", "status"),
+    [
+        (f"/pagos/{CONOCIDO}", "/pagos/{id_pago}", 200),
+        ("/pagos/no-es-uuid", "/pagos/{id_pago}", 400),
+        (f"/pagos/{uuid.UUID(int=5)}", "/pagos/{id_pago}", 404),
+        ("/pagos/atencion", "/pagos/atencion", 200),
+        ("/pagos/outbox/estadisticas", "/pagos/outbox/estadisticas", 200),
+        ("/healthz", "/healthz", 200),
+        ("/readyz", "/readyz", 200),
+    ],
+)
+async def test_cada_respuesta_cumple_su_esquema_openapi(client, ruta, plantilla, status):
+    resp = await client.get(ruta)
+    assert resp.status == status
+    assert cumple(plantilla, status, await resp.json()) == []
+
+
+async def test_asyncapi_es_el_documento_del_paquete(client):
+    resp = await client.get("/asyncapi.json")
+    assert (resp.status, resp.content_type) == (200, "application/json")
+    assert await resp.read() == documento_publicado()
+
+
+async def test_docs_sirve_swagger_ui_del_paquete(client):
+    resp = await client.get("/docs")
+    assert (resp.status, resp.content_type) == (200, "text/html")
+    pagina = await resp.text()
+    assert 'src="docs/swagger-ui-bundle.js"' in pagina
+    assert "//" not in pagina  # nothing from elsewhere
+    inicio = await (await client.get("/docs/inicio.js")).text()
+    assert "supportedSubmitMethods: []" in inicio  # read-only: no "Try it out"
+    assert "validatorUrl: null" in inicio
+    bundle = await client.get("/docs/swagger-ui-bundle.js")
+    assert (bundle.status, bundle.content_type) == (200, "text/javascript")
+    assert len(await bundle.read()) > 500_000
+    assert (await client.get("/docs/swagger-ui.css")).status == 200
+
+
+@pytest.mark.parametrize("archivo", ["index.html", "swagger-initializer.js", "swagger-ui.js.map", "../__init__.py"])
+async def test_docs_no_sirve_el_resto_de_la_carpeta(client, archivo):
+    resp = await client.get(f"/docs/{archivo}")
+    assert resp.status == 404
+    assert resp.content_type == "application/json"
 
 
 async def test_metricas_de_prometheus(client):

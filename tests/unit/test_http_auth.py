@@ -36,7 +36,11 @@ async def test_las_sondas_no_piden_token(api, ruta):
     assert (await api.get(ruta)).status == 200
 
 
-@pytest.mark.parametrize("ruta", ["/metrics", "/pagos/atencion", f"/pagos/{CONOCIDO}", "/openapi.json", "/nada"])
+@pytest.mark.parametrize(
+    "ruta",
+    ["/metrics", "/pagos/atencion", f"/pagos/{CONOCIDO}", "/openapi.json", "/asyncapi.json", "/docs",
+     "/docs/swagger-ui-bundle.js", "/docs/inicio.js", "/nada"],
+)  # fmt: skip
 async def test_sin_token_es_401_en_json(api, ruta):
     resp = await api.get(ruta)
     assert resp.status == 401
@@ -58,6 +62,11 @@ async def test_cualquier_token_de_la_lista_vale(api, token):
     resp = await api.get(f"/pagos/{CONOCIDO}", headers={"Authorization": f"bearer {token}"})
     assert resp.status == 200
     assert (await resp.json())["id"] == str(CONOCIDO)
+
+
+@pytest.mark.parametrize("ruta", ["/docs", "/docs/swagger-ui.css", "/asyncapi.json"])
+async def test_las_descripciones_con_token_se_sirven(api, ruta):
+    assert (await api.get(ruta, headers={"Authorization": f"Bearer {TOKENS[0]}"})).status == 200
 
 
 async def test_un_esquema_que_no_es_bearer_es_401(api):

@@ -1,0 +1,70 @@
+"""The answers of the operators' HTTP API as pydantic models: the OpenAPI document's schemas are
+generated from them (`entrypoints.openapi`), and the tests hold the API's answers to them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from pagos_worker.contract.campos import IdAfiliado, IdPago, Moneda
+
+EstadoPago = Literal["PENDIENTE", "PROCESANDO", "EXITOSO", "FALLIDO"]  # pagos_worker.domain.EstadoPago's values
+FechaHora = Annotated[str, Field(json_schema_extra={"format": "date-time"}, examples=["2026-11-28T10:00:05.123Z"])]
+
+
+class _Respuesta(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Pago(_Respuesta):
+    """A payment as operators see it."""
+
+    id: IdPago
+    id_afiliado: IdAfiliado
+    monto: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]{2}$"), Field(examples=["100.50"])]
+    moneda: Moneda
+    estado: EstadoPago
+    referencia_pago: str | None = Field(description="The gateway's reference, once it gave one")
+    fecha_creacion: FechaHora
+    fecha_procesamiento: FechaHora | None = Field(description="When it reached EXITOSO or FALLIDO")
+    mensaje_error: str | None = Field(description="Why it failed (FALLIDO only)")
+    intentos: int = Field(ge=0, description="Calls to the gateway so far")
+    requiere_atencion: bool = Field(description="Its outcome has been unknown for too long: an operator should look")
+    ultimo_error: str | None = Field(description="The last indeterminate answer from the gateway")
+
+
+class PagosQueRequierenAtencion(_Respuesta):
+    """Payments whose outcome has been unknown for too long, oldest first."""
+
+    pagos: list[Pago]
+    limite: int = Field(ge=1, description="At most this many are listed")
+
+
+class EstadisticasOutbox(_Respuesta):
+    """The outbox's counters: events committed, published, and waiting to be published."""
+
+    total_eventos: int = Field(ge=0)
+    eventos_procesados: int = Field(ge=0)
+    eventos_pendientes: int = Field(ge=0)
+    antiguedad_pendiente_mas_antiguo_s: float | None = Field(ge=0, description="Seconds; null when none waits")
+
+
+class Error(_Respuesta):
+    """Every error: a stable code and a message for people. Never a stack trace."""
+
+    error: str = Field(examples=["pago_no_encontrado"])
+    mensaje: str
+
+
+class Salud(_Respuesta):
+    """The process is alive."""
+
+    status: Literal["ok"]
+
+
+class Preparacion(_Respuesta):
+    """Whether PostgreSQL and the broker answer; each check is `ok` or what went wrong."""
+
+    status: Literal["ok", "no_disponible"]
+    checks: dict[str, str] = Field(examples=[{"postgres": "ok", "pulsar": "ok"}])

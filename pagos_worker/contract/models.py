@@ -1,0 +1,145 @@
+"""The messages of the contract as pydantic models: the `ProcesarPago` command, the `PagoExitoso` and
+`PagoFallido` events, and the properties of events and dead letters. They are the contract's single
+description: `wire.decode_command` validates commands with `ComandoProcesarPago`, and the JSON
+Schemas and the AsyncAPI document are generated from them (`pagos-dev contract`).
+
+Fields are the wire's own text (a UUID as its string, an amount as its decimal string): what a
+consumer in any language sees. The rules that need arithmetic (an amount above zero, at most two
+decimals, under the currency's maximum) are the domain's (`Dinero`); the schemas state them in words.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from pagos_worker.contract.campos import (
+    LONGITUD_MAXIMA_DETALLE,
+    IdAfiliado,
+    IdEvento,
+    IdPago,
+    Moneda,
+    MontoComando,
+    MontoEvento,
+    Motivo,
+    Timestamp,
+)
+
+# The examples in the schemas and in the AsyncAPI document (a test validates them against both).
+_PAGO_EJEMPLO: dict[str, JsonValue] = {
+    "id_pago": "550e8400-e29b-41d4-a716-446655440000",
+    "id_afiliado": "afiliado_123",
+    "monto": "100.50",
+    "moneda": "USD",
+}
+EJEMPLO_COMANDO: dict[str, JsonValue] = dict(_PAGO_EJEMPLO)
+EJEMPLO_EXITOSO: dict[str, JsonValue] = {
+    "event_type": "PagoExitoso",
+    "event_id": "7d4f6c0e-1a52-4c8e-9b1f-2f0a3c5d6e7f",
+    "timestamp": "2026-11-28T10:00:05.123Z",
+    "data": {**_PAGO_EJEMPLO, "referencia_pago": "tr_1Q2w3E"},
+}
+EJEMPLO_FALLIDO: dict[str, JsonValue] = {
+    "event_type": "PagoFallido",
+    "event_id": "0b8e2a44-5f1d-4c3a-8e6b-9d7c1a2b3c4d",
+    "timestamp": "2026-11-28T10:00:05.123Z",
+    "data": {**_PAGO_EJEMPLO, "referencia_pago": None, "mensaje_error": "Fondos insuficientes"},
+}
+EJEMPLO_DLQ: dict[str, JsonValue] = {
+    "motivo": "monto_no_positivo",
+    "detalle": "el monto debe ser mayor que cero: 0",
+    "topic_origen": "persistent://public/default/pagos-comandos",
+    "message_id_origen": "(12,3,-1,0)",
+}
+
+
+class _Estricto(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ComandoProcesarPago(_Estricto):
+    """Pay `monto` `moneda` out to `id_afiliado`, once per `id_pago`. A UTF-8 JSON object of at most
+    16 KiB with exactly these four fields, no key repeated, no NaN or Infinity."""
+
+    model_config = ConfigDict(title="ProcesarPago", json_schema_extra={"examples": [EJEMPLO_COMANDO]})
+
+    id_pago: IdPago
+    id_afiliado: IdAfiliado
+    monto: MontoComando
+    moneda: Annotated[Moneda, Field(description="The currency (ISO 4217)")]
+
+
+class DatosPagoExitoso(_Estricto):
+    """The payment that was paid."""
+
+    id_pago: IdPago
+    id_afiliado: IdAfiliado
+    monto: MontoEvento
+    moneda: Moneda
+    referencia_pago: str = Field(description="The gateway's reference of the payout (a Stripe transfer id)")
+
+
+class DatosPagoFallido(_Estricto):
+    """The payment that the gateway refused for good."""
+
+    id_pago: IdPago
+    id_afiliado: IdAfiliado
+    monto: MontoEvento
+    moneda: Moneda
+    referencia_pago: str | None = Field(description="The gateway's reference, when it gave one")
+    mensaje_error: str = Field(description="Why, in Spanish, for people")
+
+
+class EventoPagoExitoso(_Estricto):
+    """The affiliate was paid. Exactly one event per payment (`PagoExitoso` or `PagoFallido`)."""
+
+    model_config = ConfigDict(title="PagoExitoso", json_schema_extra={"examples": [EJEMPLO_EXITOSO]})
+
+    event_type: Literal["PagoExitoso"]
+    event_id: IdEvento
+    timestamp: Timestamp
+    data: DatosPagoExitoso
+
+
+class EventoPagoFallido(_Estricto):
+    """The gateway refused the payment for good: nothing was paid."""
+
+    model_config = ConfigDict(title="PagoFallido", json_schema_extra={"examples": [EJEMPLO_FALLIDO]})
+
+    event_type: Literal["PagoFallido"]
+    event_id: IdEvento
+    timestamp: Timestamp
+    data: DatosPagoFallido
+
+
+class PropiedadesEvento(_Estricto):
+    """The message properties of every event: its type and id, without reading the payload."""
+
+    model_config = ConfigDict(title="PropiedadesEvento")
+
+    event_type: Literal["PagoExitoso", "PagoFallido"] = Field(description="The payload's `event_type`")
+    event_id: IdEvento
+
+
+class PropiedadesDLQ(BaseModel):
+    """The message properties of a dead letter: the refused command's own properties, as they came,
+    plus why it was refused and where it came from."""
+
+    model_config = ConfigDict(
+        title="PropiedadesDLQ",
+        extra="allow",
+        strict=True,
+        frozen=True,
+        json_schema_extra={
+            "additionalProperties": {"type": "string"},
+            "examples": [EJEMPLO_DLQ],
+        },
+    )
+
+    __pydantic_extra__: dict[str, str] = Field(init=False)  # the command's own properties
+
+    motivo: Motivo = Field(description="Why it was refused: a stable code")
+    detalle: str = Field(max_length=LONGITUD_MAXIMA_DETALLE, description="What is wrong, for people")
+    topic_origen: str = Field(description="The topic the command came from")
+    message_id_origen: str = Field(description="The command's message id there")

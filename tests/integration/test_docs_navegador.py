@@ -1,0 +1,77 @@
+"""GET /docs in a real browser: headless Chromium opens the page that the HTTP API serves (Swagger UI
+from the installed package, the description from /openapi.json, nothing from elsewhere: the browser
+runs with its background networking off), and the rendered page lists every route of the OpenAPI
+document, read-only (an operation opened by its link offers no "Try it out")."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from pagos_worker.entrypoints.openapi import openapi
+from tests.unit.test_http_api import FakeViews, app_con, ready
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="no headless browser: Debian's `chromium` is not installed (.ci/run installs it)"
+    ),
+]
+
+
+async def dom(url: str, perfil: Path) -> str:
+    """The page's DOM once its scripts have run (virtual time lets the page settle without waiting)."""
+    assert CHROMIUM is not None
+    proceso = await asyncio.create_subprocess_exec(
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",  # as root, in CI
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={perfil}",
+        "--virtual-time-budget=15000",
+        "--dump-dom",
+        url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        salida, errores = await asyncio.wait_for(proceso.communicate(), timeout=120)
+    finally:
+        if proceso.returncode is None:
+            proceso.kill()
+            await proceso.wait()
+    assert proceso.returncode == 0, errores.decode(errors="replace")[-2000:]
+    return salida.decode()
+
+
+@pytest.fixture
+async def base_url():
+    async with TestServer(app_con(FakeViews(), ready), host="127.0.0.1") as servidor:
+        yield f"http://127.0.0.1:{servidor.port}"
+
+
+async def test_la_pagina_lista_cada_ruta(base_url, tmp_path):
+    pagina = await dom(f"{base_url}/docs", tmp_path)
+    rutas = set(re.findall(r'data-path="([^"]+)"', pagina))
+    assert rutas == set(openapi()["paths"]), pagina[-3000:]
+    assert "pagos_worker status API" in pagina
+    assert "Unable to render" not in pagina
+
+
+async def test_una_operacion_abierta_no_ofrece_probarla(base_url, tmp_path):
+    pagina = await dom(f"{base_url}/docs#/default/obtenerEstadoPago", tmp_path)
+    assert "Parameters" in pagina  # the operation is open (and would offer "Try it out" if it could)
+    assert "Try it out" not in pagina
+    assert "Execute" not in pagina

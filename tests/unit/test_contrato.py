@@ -27,7 +27,7 @@ from pagos_worker.domain import Dinero, Moneda, PagoExitoso, PagoFallido
 from pagos_worker.domain.pago import EstadoPago
 from pagos_worker.entrypoints.worker import mensaje_dlq
 from tests import contrato_helpers
-from tests.fakes import FakeDelivery
+from tests.fake_command_source import FakeDelivery
 from tests.unit.test_wire_propiedades import MOTIVOS
 
 # AsyncAPI 3.0.0's JSON Schema, as published in @asyncapi/specs 6.11.1 (npm; Apache-2.0),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import math
 import time
 
@@ -22,6 +23,7 @@ _SIN_CLAVE = (
 _LIMITE = "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits."
 
 
+@functools.lru_cache(maxsize=64)  # a client sends the same header on every request
 def clave_api(authorization: str | None) -> str:
     """The API key the request carries; a 401 as Stripe's when there is none or it is not valid."""
     if not authorization:

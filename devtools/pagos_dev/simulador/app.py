@@ -17,7 +17,6 @@ import random
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 
@@ -94,7 +93,7 @@ class Simulador:
         raise _no_reconocida(request)
 
     async def _crear(self, request: Peticion, cabeceras: dict[str, str]) -> tuple[int, bytes]:
-        pares = parse_qsl(request.consulta, keep_blank_values=True)
+        pares = parametros.urlencoded(request.consulta)
         pares += parametros.pares(request.cuerpo, request.cabeceras.get("content-type", ""))
         try:
             params = parametros.leer(pares, CREAR)
@@ -136,7 +135,7 @@ class Simulador:
 
 
 def _params(request: Peticion, esquema: dict[str, parametros.Tipo]) -> dict[str, Any]:
-    return parametros.leer(parse_qsl(request.consulta, keep_blank_values=True), esquema)
+    return parametros.leer(parametros.urlencoded(request.consulta), esquema)
 
 
 def _no_reconocida(request: Peticion) -> ErrorStripeError:

@@ -18,7 +18,7 @@ import orjson
 from pagos_dev.simulacion import Latencia
 from pagos_dev.simulador import errores, montos
 from pagos_dev.simulador.fallas import Falla, Fallas, elegir
-from pagos_dev.simulador.ids import nuevo_id
+from pagos_dev.simulador.ids import nuevo_id_ordenado
 from pagos_dev.simulador.ledger import Ledger, ResultadoIdempotente
 from pagos_dev.simulador.transfer import Transfer
 
@@ -119,7 +119,7 @@ class Creador:
         if falla is Falla.ERROR_500_GUARDADO:
             return 500, errores.error_interno().cuerpo(), None
         transfer = Transfer(
-            nuevo_id("tr"), params["amount"], params["currency"], params["destination"],
+            nuevo_id_ordenado("tr"), params["amount"], params["currency"], params["destination"],
             params.get("description"), params.get("metadata", {}), int(self._reloj()),
             params.get("transfer_group"), params.get("source_type", "card"),
         )  # fmt: skip

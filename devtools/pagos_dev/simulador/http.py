@@ -120,7 +120,8 @@ class _Conexion(asyncio.Protocol):
                 if self._pausada:
                     self._leer()  # room again: what was left in the buffer, then the socket
                 respuesta = item if isinstance(item, Respuesta) else await self._responder(item)
-                await self._escribible.wait()
+                if not self._escribible.is_set():
+                    await self._escribible.wait()
                 if self._transport is None or self._transport.is_closing():
                     continue  # the client went away; what was asked still happened
                 self._transport.write(respuesta.bytes(cerrar=cerrar))

@@ -1,9 +1,9 @@
 """The simulator's ledger: transfers made and idempotent results, in SQLite so that its memory
 stays bounded (a file of the caller's, kept across restarts, or a temporary one).
 
-Writes go into an open transaction; `escrito()` waits for the commit that follows them, one per
-turn of the event loop for every request of that turn (a response is sent once what it says is
-on disk: a killed simulator keeps every transfer it answered for). WAL with synchronous=NORMAL:
+Writes go into an open transaction; `escrito()` waits for the commit that follows them, one for
+every request of a couple of milliseconds (a response is sent once what it says is on disk: a
+killed simulator keeps every transfer it answered for). WAL with synchronous=NORMAL:
 a test tool survives its process dying, not the machine's.
 """
 
@@ -23,6 +23,7 @@ import orjson
 from pagos_dev.simulador.consultas import Filtro, Pagina, consulta_de_pagina
 from pagos_dev.simulador.transfer import Transfer
 
+ESPERA_COMMIT_S = 0.002
 _ESQUEMA = """
 CREATE TABLE IF NOT EXISTS transfers (
     seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, created INTEGER NOT NULL,
@@ -113,11 +114,12 @@ class Ledger:
         return (cuerpos[::-1] if pagina.hacia_atras else cuerpos), mas
 
     async def escrito(self) -> None:
-        """Until what was written so far is committed (with whatever else this turn wrote)."""
+        """Until what was written so far is committed, with whatever else is written within
+        `ESPERA_COMMIT_S` (a commit costs as much as ten rows: one a request doubled the CPU)."""
         if self._confirmacion is None:
             loop = asyncio.get_running_loop()
             self._confirmacion = loop.create_future()
-            loop.call_soon(self._confirmar_turno)
+            loop.call_later(ESPERA_COMMIT_S, self._confirmar_turno)
         await asyncio.shield(self._confirmacion)
 
     def _confirmar_turno(self) -> None:

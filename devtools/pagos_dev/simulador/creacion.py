@@ -96,11 +96,11 @@ class Creador:
             if falla is Falla.ERROR_500:  # before the endpoint ran: nothing saved, a retry executes
                 self._contadores["500"] += 1
                 raise errores.error_interno({"Stripe-Should-Retry": "true"})
-            status, body, id_transfer = self._resultado(params, falla, codigo)
+            status, body, seq_transfer = self._resultado(params, falla, codigo)
             self._contadores["500_guardado" if status >= 500 else str(status)] += 1  # noqa: PLR2004
             if clave is not None and huella_actual is not None:
                 resultado = ResultadoIdempotente(huella_actual, status, body, cabeceras["Request-Id"])
-                self.ledger.guardar_resultado(clave, resultado, id_transfer)
+                self.ledger.guardar_resultado(clave, resultado, seq_transfer)
             await self.ledger.escrito()
         finally:
             if clave is not None:
@@ -112,7 +112,7 @@ class Creador:
             await asyncio.sleep(fallas.cuelgue_s)  # the client gives up long before this
         return status, body
 
-    def _resultado(self, params: dict[str, Any], falla: Falla, codigo: str | None) -> tuple[int, bytes, str | None]:
+    def _resultado(self, params: dict[str, Any], falla: Falla, codigo: str | None) -> tuple[int, bytes, int | None]:
         if falla is Falla.RECHAZO:
             mensaje = _RECHAZOS.get(codigo or "", "The transfer was declined.")
             return 400, errores.invalido(mensaje, code=codigo).cuerpo(), None
@@ -123,10 +123,10 @@ class Creador:
             params.get("description"), params.get("metadata", {}), int(self._reloj()),
             params.get("transfer_group"), params.get("source_type", "card"),
         )  # fmt: skip
-        cuerpo = self.ledger.crear_transfer(transfer)
+        cuerpo, seq = self.ledger.crear_transfer(transfer)
         if falla is Falla.ERROR_500_GUARDADO_CREADO:  # made, and answered as if it were not
             return 500, errores.error_interno().cuerpo(), None
-        return 200, cuerpo, transfer.id
+        return 200, cuerpo, seq
 
     def _intento(self, clave: str | None, destino: str) -> int:
         """Which attempt of its key this is, counted only where a trigger asks (`acct_test_…_once`)."""

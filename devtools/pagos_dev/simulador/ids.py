@@ -15,5 +15,5 @@ def nuevo_id(prefijo: str) -> str:
 
 def nuevo_id_ordenado(prefijo: str) -> str:
     """Ids that sort by creation time (as Stripe's roughly do): the ledger's index on them grows at
-    its end instead of at random pages, which halved what SQLite wrote a transfer."""
+    its end instead of dirtying a random page a transfer."""
     return f"{prefijo}_{time.time_ns() // 1000:013x}{_IDS.getrandbits(44):011x}"

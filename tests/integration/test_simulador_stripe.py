@@ -59,6 +59,9 @@ async def test_request_id_en_cada_respuesta_errores_incluidos(sim):
     assert (await pedir(sim, "POST", "/v1/transfers", data=form("acct_test_error_500")))[0] == 500
     async with sim.http.delete(f"{sim.url}/v1/transfers") as resp:  # not in the spec: a 404 of Stripe's shape
         assert (resp.status, resp.headers["Request-Id"][:4]) == (404, "req_")
+    for ruta in ("/_simulador/fallas", "/_simulador/estadisticas", "/nada"):
+        async with sim.http.get(sim.url + ruta) as resp:
+            assert resp.headers["Request-Id"].startswith("req_")
     reader, writer = await asyncio.open_connection(*sim.url.removeprefix("http://").split(":"))
     writer.write(b"HOLA\r\n\r\n")
     assert b"\r\nRequest-Id: req_" in await reader.read()

@@ -70,10 +70,13 @@ class Simulador:
                 cabeceras.update(exc.cabeceras)
             return Respuesta(status, cuerpo, cabeceras)
         if request.ruta == "/_simulador/fallas":
-            return self._cambiar_fallas(request) if request.metodo == "POST" else self._ver_fallas()
-        if request.ruta == "/_simulador/estadisticas":
-            return Respuesta.json({"transfers": self.ledger.cantidad, "respuestas": dict(self.contadores)})
-        return Respuesta(404, _no_reconocida(request).cuerpo(), cabeceras)
+            respuesta = self._cambiar_fallas(request) if request.metodo == "POST" else self._ver_fallas()
+        elif request.ruta == "/_simulador/estadisticas":
+            respuesta = Respuesta.json({"transfers": self.ledger.cantidad, "respuestas": dict(self.contadores)})
+        else:
+            respuesta = Respuesta(404, _no_reconocida(request).cuerpo())
+        respuesta.cabeceras.update(cabeceras)
+        return respuesta
 
     async def _api(self, request: Peticion, cabeceras: dict[str, str]) -> tuple[int, bytes]:
         acceso.clave_api(request.cabeceras.get("authorization"))

@@ -59,9 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--host")
     sim.add_argument("--port", type=int)
     sim.add_argument("--state-file", type=Path, help="keep the ledger in this SQLite file (across restarts)")
-    sim.add_argument(
-        "--http", choices=["propio", "aiohttp"], default="propio", help="its HTTP server (aiohttp: to compare)"
-    )
+    sim.add_argument("--http", choices=["propio", "aiohttp"], help="its HTTP server (aiohttp: to compare)")
     sim.set_defaults(func=_cmd_simulador)
 
     chaos = sub.add_parser("chaos", help="the chaos suite: faults while commands flow, then an audit")
@@ -157,7 +155,8 @@ async def _cmd_simulador(_: Settings, dev: DevSettings, args: argparse.Namespace
     )
     ledger = Ledger(state_file, ttl_claves_s=dev.simulador_idempotency_ttl_s)
     simulador = Simulador(fallas, ledger, semilla=dev.simulador_seed)
-    servidor = simulador.servidor() if args.http == "propio" else ServidorAiohttp(simulador.manejar)
+    http = args.http or dev.simulador_http
+    servidor = simulador.servidor() if http == "propio" else ServidorAiohttp(simulador.manejar)
     await servidor.escuchar(host, port)
     print(f"simulador listening on http://{host}:{port} (ledger: {ledger.archivo})", flush=True)
     tune_gc()

@@ -42,5 +42,8 @@ class DevSettings(BaseSettings):
     simulador_timeout_after_success_rate: float = Field(0.0, ge=0, le=1)
     simulador_account_rate_limit: float = Field(0.0, ge=0, description="requests/s before a 429 (0: no limit)")
     simulador_idempotency_ttl_s: float = Field(24 * 3600, gt=0, description="how long a key's result is kept")
+    simulador_http: Literal["propio", "aiohttp"] = Field(
+        "propio", description="its HTTP server: its own, or aiohttp's (docs/adr/0001)"
+    )
     simulador_state_file: Path | None = Field(None, description="SQLite ledger kept across restarts")
     simulador_seed: int | None = None

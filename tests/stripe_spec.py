@@ -1,7 +1,8 @@
 """Bodies checked against Stripe's own OpenAPI description (`../shared/stripe/spec3.json`).
 
 The spec is OpenAPI 3.0: `nullable: true` becomes a JSON Schema `null` alternative, and `$ref`s
-resolve against the whole document. A clone without `../shared/` skips these checks, saying so."""
+resolve against the whole document. A clone without `../shared/` still runs the simulator's tests:
+their bodies go unchecked (the run's summary says so) and the tests about the spec itself skip."""
 
 from __future__ import annotations
 
@@ -77,7 +78,8 @@ def puntero_de_respuesta(metodo: str, ruta: str, status: int) -> str:
 
 def validar_respuesta(metodo: str, ruta: str, status: int, cuerpo: bytes | dict[str, Any]) -> None:
     """Fails the test when the body is not what the spec says that operation answers."""
-    requerir_spec()
+    if not SPEC.is_file():
+        return
     valor = orjson.loads(cuerpo) if isinstance(cuerpo, bytes) else cuerpo
     errores = sorted(_validador(puntero_de_respuesta(metodo, ruta, status)).iter_errors(valor), key=str)
     assert not errores, f"{metodo} {ruta} {status}: {errores[0].message} at {list(errores[0].absolute_path)}"
@@ -85,7 +87,8 @@ def validar_respuesta(metodo: str, ruta: str, status: int, cuerpo: bytes | dict[
 
 
 def validar_esquema(nombre: str, valor: dict[str, Any]) -> None:
-    requerir_spec()
+    if not SPEC.is_file():
+        return
     errores = list(_validador(f"/components/schemas/{nombre}").iter_errors(valor))
     assert not errores, f"{nombre}: {errores[0].message} at {list(errores[0].absolute_path)}"
     validados["cuerpos"] += 1

@@ -16,7 +16,7 @@ import pytest
 
 from pagos_dev.simulador.fallas import Fallas
 from tests.simulador_helpers import AUTH, simulador_en_marcha
-from tests.stripe_spec import requerir_spec, validar_respuesta
+from tests.stripe_spec import validar_respuesta
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,6 @@ def form(destination="acct_123", amount="1050", **extra):
 
 @pytest.fixture
 async def sim():
-    requerir_spec()
     async with simulador_en_marcha() as s, aiohttp.ClientSession(headers=AUTH) as http:
         s.http = http
         yield s
@@ -172,7 +171,6 @@ async def test_500_guardados_por_tasa_la_mitad_con_transfer(sim):
 
 
 async def test_las_claves_caducan_y_se_podan():
-    requerir_spec()
     async with simulador_en_marcha(ttl_claves_s=0.3) as s, aiohttp.ClientSession(headers=AUTH) as http:
         s.http = http
         clave = {"Idempotency-Key": "caduca"}

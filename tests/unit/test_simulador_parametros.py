@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pagos_dev.simulador import acceso, montos, parametros
+from pagos_dev.simulador import acceso, formularios, montos, parametros
 from pagos_dev.simulador.consultas import Filtro, Pagina, consulta_de_pagina
 from pagos_dev.simulador.errores import ErrorStripeError
 from pagos_dev.simulador.parametros import Tipo
@@ -19,7 +19,7 @@ ESQUEMA = {"amount": Tipo.ENTERO, "metadata": Tipo.HASH, "expand": Tipo.LISTA, "
 
 @given(st.text(alphabet="ab=&%+2C5B[]é ", max_size=40))
 def test_urlencoded_es_parse_qsl(texto):
-    assert parametros.urlencoded(texto) == parse_qsl(texto, keep_blank_values=True)
+    assert formularios.urlencoded(texto) == parse_qsl(texto, keep_blank_values=True)
 
 
 def test_nombres_con_corchetes_como_los_lee_stripe():

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from pagos_dev.simulacion import Latencia
-from pagos_dev.simulador import acceso, creacion, lecturas, parametros
+from pagos_dev.simulador import acceso, creacion, formularios, lecturas, parametros
 from pagos_dev.simulador.errores import ErrorStripeError
 from pagos_dev.simulador.fallas import Fallas
 from pagos_dev.simulador.http import Peticion, Respuesta, ServidorHttp
@@ -51,7 +51,7 @@ class Simulador:
         self._creador = creacion.Creador(ledger, lambda: self.fallas, self.contadores, rng, reloj)
         self._en_curso = self._creador.en_curso  # keys in flight (a shutdown test watches them)
         self._limite = acceso.LimiteDeCuenta(fallas.limite_cuenta_por_s)
-        self._poda_cada = max(0.05, min(60.0, ledger.ttl_claves_s / 4))
+        self._poda_cada = max(0.05, min(60.0, ledger.claves.ttl_claves_s / 4))
         self._proxima_poda = time.monotonic() + self._poda_cada
 
     def servidor(self) -> ServidorHttp:
@@ -96,8 +96,8 @@ class Simulador:
         raise _no_reconocida(request)
 
     async def _crear(self, request: Peticion, cabeceras: dict[str, str]) -> tuple[int, bytes]:
-        pares = parametros.urlencoded(request.consulta)
-        pares += parametros.pares(request.cuerpo, request.cabeceras.get("content-type", ""))
+        pares = formularios.urlencoded(request.consulta)
+        pares += formularios.pares(request.cuerpo, request.cabeceras.get("content-type", ""))
         try:
             params = parametros.leer(pares, CREAR)
             campos = campos_a_expandir(params.get("expand", []), en_lista=False)
@@ -138,7 +138,7 @@ class Simulador:
 
 
 def _params(request: Peticion, esquema: dict[str, parametros.Tipo]) -> dict[str, Any]:
-    return parametros.leer(parametros.urlencoded(request.consulta), esquema)
+    return parametros.leer(formularios.urlencoded(request.consulta), esquema)
 
 
 def _no_reconocida(request: Peticion) -> ErrorStripeError:

@@ -17,9 +17,10 @@ import orjson
 
 from pagos_dev.simulacion import Latencia
 from pagos_dev.simulador import errores, montos
+from pagos_dev.simulador.claves import ResultadoIdempotente
 from pagos_dev.simulador.fallas import Falla, Fallas, elegir
 from pagos_dev.simulador.ids import nuevo_id_ordenado
-from pagos_dev.simulador.ledger import Ledger, ResultadoIdempotente
+from pagos_dev.simulador.ledger import Ledger
 from pagos_dev.simulador.transfer import Transfer
 
 MAX_CLAVE = 255

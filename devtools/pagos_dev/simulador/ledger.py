@@ -10,68 +10,44 @@ a test tool survives its process dying, not the machine's.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import shutil
 import sqlite3
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
+from pagos_dev.simulador.claves import ESQUEMA_CLAVES, Claves, ResultadoIdempotente
 from pagos_dev.simulador.consultas import Filtro, Pagina, consulta_de_pagina
 from pagos_dev.simulador.transfer import Transfer
 
 ESPERA_COMMIT_S = 0.002
 # Every table grows at its end: an index on a random value (an idempotency key, a destination, a
 # transfer group) dirtied a random page per insert, and writing those pages to the WAL and then to
-# the file cost ~70 µs a transfer. Keys are found through an in-memory map pruned with their time
-# to live; filters scan the narrow `transfers` table, newest first (bodies are apart in `cuerpos`).
+# the file cost ~70 µs a transfer. Keys are found in memory (`claves`); filters scan the narrow
+# `transfers` table, newest first (the bodies are apart, in `cuerpos`).
 _ESQUEMA = """
 CREATE TABLE IF NOT EXISTS transfers (
     seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, created INTEGER NOT NULL,
     destination TEXT NOT NULL, transfer_group TEXT);
 CREATE TABLE IF NOT EXISTS cuerpos (seq INTEGER PRIMARY KEY, cuerpo BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS idempotencia (
-    clave TEXT NOT NULL, huella TEXT NOT NULL, status INTEGER NOT NULL, cuerpo BLOB,
-    seq_transfer INTEGER, request_id TEXT NOT NULL, guardado REAL NOT NULL);
 """
-_RESULTADO = (
-    "SELECT i.clave, i.huella, i.status, coalesce(i.cuerpo, c.cuerpo), i.request_id, i.guardado"
-    " FROM idempotencia i LEFT JOIN cuerpos c ON c.seq = i.seq_transfer WHERE i.rowid = ?"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ResultadoIdempotente:
-    """The first response to a key: replayed for every later request with that key."""
-
-    huella: str
-    status: int
-    body: bytes
-    request_id: str
 
 
 class Ledger:
     def __init__(self, archivo: Path | None = None, *, ttl_claves_s: float = 24 * 3600) -> None:
-        self.ttl_claves_s = ttl_claves_s
         self._temporal = None if archivo else Path(tempfile.mkdtemp(prefix="simulador-"))
         self.archivo = archivo or Path(self._temporal or ".") / "ledger.sqlite3"
         self.archivo.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.archivo, check_same_thread=False)
         try:
-            self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _ESQUEMA)
+            self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _ESQUEMA + ESQUEMA_CLAVES)
         except sqlite3.DatabaseError as exc:
             raise ValueError(f"{self.archivo}: no es un ledger SQLite del simulador ({exc})") from None
         self.cantidad: int = self._db.execute("SELECT count(*) FROM transfers").fetchone()[0]
         self.transfers = _Transfers(self._db)
-        # hash(key) -> its row, in the order they were saved (so in time order): ~110 bytes a key.
-        self._claves: dict[int, int] = {}
-        self.podar()
-        vigentes = self._db.execute("SELECT rowid, clave FROM idempotencia ORDER BY rowid")
-        self._claves.update((hash(clave), rowid) for rowid, clave in vigentes)
+        self.claves = Claves(self._db, ttl_claves_s)
         self._confirmacion: asyncio.Future[None] | None = None
 
     def crear_transfer(self, transfer: Transfer) -> tuple[bytes, int]:
@@ -86,52 +62,15 @@ class Ledger:
         return cuerpo, int(seq or 0)
 
     def guardar_resultado(self, clave: str, resultado: ResultadoIdempotente, seq_transfer: int | None = None) -> None:
-        """A 200 that made a transfer is kept as its place (its body is the transfer's)."""
-        fila = self._db.execute(
-            "INSERT INTO idempotencia VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (clave, resultado.huella, resultado.status, None if seq_transfer else resultado.body, seq_transfer,
-             resultado.request_id, time.time()),
-        ).lastrowid  # fmt: skip
-        self._claves.pop(hash(clave), None)  # an expired one saved again goes to the end
-        self._claves[hash(clave)] = int(fila or 0)
+        self.claves.guardar(clave, resultado, seq_transfer)
 
     def resultado(self, clave: str) -> ResultadoIdempotente | None:
-        """What the key saved, unless it is older than the keys' time to live."""
-        fila_id = self._claves.get(hash(clave))
-        if fila_id is None:
-            return None
-        fila = self._db.execute(_RESULTADO, (fila_id,)).fetchone()
-        if fila is None or fila[0] != clave or fila[5] < time.time() - self.ttl_claves_s:
-            return None
-        return ResultadoIdempotente(fila[1], fila[2], bytes(fila[3]), fila[4])
+        return self.claves.resultado(clave)
 
     def podar(self) -> int:
-        """Forget the keys older than their time to live; how many."""
-        limite = self._ultima_caducada(time.time() - self.ttl_claves_s)
-        if limite is None:
-            return 0
-        borradas = self._db.execute("DELETE FROM idempotencia WHERE rowid <= ?", (limite,)).rowcount
-        viejas = [h for h, _ in itertools.takewhile(lambda par: par[1] <= limite, self._claves.items())]
-        for h in viejas:
-            del self._claves[h]
+        borradas = self.claves.podar()
         self.confirmar()
         return borradas
-
-    def _ultima_caducada(self, antes_de: float) -> int | None:
-        """The last row saved before `antes_de`: rows are in time order, so a binary search."""
-        bajo, alto = self._db.execute("SELECT min(rowid), max(rowid) FROM idempotencia").fetchone()
-        if bajo is None or self._guardado_desde(bajo) >= antes_de:
-            return None
-        while bajo < alto:  # invariant: the row at or after `bajo` is expired
-            medio = (bajo + alto + 1) // 2
-            bajo, alto = (medio, alto) if self._guardado_desde(medio) < antes_de else (bajo, medio - 1)
-        return int(bajo)
-
-    def _guardado_desde(self, rowid: int) -> float:
-        fila = self._db.execute(
-            "SELECT guardado FROM idempotencia WHERE rowid >= ? ORDER BY rowid LIMIT 1", (rowid,)
-        ).fetchone()
-        return float("inf") if fila is None else float(fila[0])
 
     def obtener(self, id_transfer: str) -> bytes | None:
         fila = self._db.execute(

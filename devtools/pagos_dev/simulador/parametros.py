@@ -1,18 +1,14 @@
-"""Request parameters as Stripe reads them: form-encoded (or multipart) bodies and query strings
-with bracketed names (`metadata[id_pago]`, `expand[]`, `expand[0]`, `created[gte]`), checked
-against what each endpoint takes (`components` of the spec): an unknown name is a 400
-`parameter_unknown` naming it, before anything happens."""
+"""Request parameters as Stripe reads them, out of the pairs `formularios` decodes: bracketed
+names (`metadata[id_pago]`, `expand[]`, `expand[0]`, `created[gte]`) checked against what each
+endpoint takes (as the spec lists them): an unknown name is a 400 `parameter_unknown` naming it,
+before anything happens."""
 
 from __future__ import annotations
 
 import difflib
-import email.parser
-import email.policy
-import functools
 from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
-from urllib.parse import unquote_plus
 
 from pagos_dev.simulador import errores
 
@@ -26,30 +22,6 @@ class Tipo(Enum):
     LISTA = "array"  # of strings (expand)
     HASH = "hash"  # of strings (metadata)
     RANGO = "range"  # an integer, or gt/gte/lt/lte integers (created)
-
-
-def pares(cuerpo: bytes, content_type: str) -> list[tuple[str, str]]:
-    if content_type.lower().startswith("multipart/form-data"):
-        return _multipart(cuerpo, content_type)
-    return urlencoded(cuerpo.decode(errors="replace"))
-
-
-def urlencoded(texto: str) -> list[tuple[str, str]]:
-    """As `parse_qsl(texto, keep_blank_values=True)`, at a third of its cost: only what is encoded
-    is decoded, and names (the same few on every request) are decoded once."""
-    pares = []
-    for parte in texto.split("&"):
-        if parte:
-            nombre, _, valor = parte.partition("=")
-            if "%" in nombre or "+" in nombre:
-                nombre = _nombre(nombre)
-            if "%" in valor or "+" in valor:
-                valor = unquote_plus(valor)
-            pares.append((nombre, valor))
-    return pares
-
-
-_nombre = functools.lru_cache(maxsize=1024)(unquote_plus)
 
 
 def leer(pares: Iterable[tuple[str, str]], esquema: Mapping[str, Tipo]) -> dict[str, Any]:
@@ -155,18 +127,3 @@ def _hash(nombre: str, valor: object) -> dict[str, str]:
     if len(hash_) > _MAX_CLAVES:
         raise errores.invalido(f"Metadata can have at most {_MAX_CLAVES} keys", nombre)
     return hash_
-
-
-def _multipart(cuerpo: bytes, content_type: str) -> list[tuple[str, str]]:
-    mensaje = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + cuerpo
-    )
-    if not mensaje.is_multipart():
-        raise errores.invalido("Invalid multipart/form-data body")
-    campos: list[tuple[str, str]] = []
-    for parte in mensaje.iter_parts():
-        nombre = parte.get_param("name", header="content-disposition")
-        contenido = parte.get_payload(decode=True)
-        if isinstance(nombre, str) and isinstance(contenido, bytes):
-            campos.append((nombre, contenido.decode(errors="replace")))
-    return campos

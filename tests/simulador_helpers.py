@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +24,15 @@ class SimuladorEnMarcha:
 
 @contextlib.asynccontextmanager
 async def simulador_en_marcha(
-    fallas: Fallas | None = None, archivo: Path | None = None, port: int | None = None
+    fallas: Fallas | None = None,
+    archivo: Path | None = None,
+    port: int | None = None,
+    *,
+    ttl_claves_s: float = 24 * 3600,
+    reloj: Callable[[], float] = time.time,
 ) -> AsyncIterator[SimuladorEnMarcha]:
-    simulador = Simulador(fallas or Fallas(latencia="fixed:0", tasa_rechazo=0), Ledger(archivo), semilla=1)
+    fallas = fallas or Fallas(latencia="fixed:0", tasa_rechazo=0)
+    simulador = Simulador(fallas, Ledger(archivo, ttl_claves_s=ttl_claves_s), semilla=1, reloj=reloj)
     servidor = simulador.servidor()
     port = port or free_port()
     await servidor.escuchar("127.0.0.1", port)

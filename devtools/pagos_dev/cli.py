@@ -23,6 +23,7 @@ from pagos_dev.simulacion import Latencia
 from pagos_dev.simulador.app import Simulador
 from pagos_dev.simulador.fallas import Fallas
 from pagos_dev.simulador.ledger import Ledger
+from pagos_dev.simulador.servidor_aiohttp import ServidorAiohttp
 from pagos_worker import logs
 from pagos_worker.application.ports.pasarela import PasarelaDePagos
 from pagos_worker.config import Settings
@@ -59,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulador", help="run the Stripe-compatible gateway simulator")
     sim.add_argument("--host")
     sim.add_argument("--port", type=int)
-    sim.add_argument("--state-file", type=Path, help="keep the ledger in this JSON-lines file")
+    sim.add_argument("--state-file", type=Path, help="keep the ledger in this SQLite file (across restarts)")
+    sim.add_argument("--http", choices=["propio", "aiohttp"], help="its HTTP server (aiohttp: to compare)")
     sim.set_defaults(func=_cmd_simulador)
 
     chaos = sub.add_parser("chaos", help="the chaos suite: faults while commands flow, then an audit")
@@ -85,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     decode.add_argument("--comandos", type=int, default=5000, help="commands per corpus")
     decode.add_argument("--repeticiones", type=int, default=30, help="rounds per corpus; the best one counts")
     decode.set_defaults(func=_cmd_bench_decode, sync=True)
+    carga = bench_sub.add_parser("simulador", help="the simulator alone under load: RSS, CPU per request, reads")
+    carga.add_argument("--transfers", type=int, default=300_000)
+    carga.add_argument("--rate", type=float, default=1000.0, help="requests/s")
+    carga.add_argument("--conexiones", type=int, default=50)
+    carga.add_argument("--http", choices=["propio", "aiohttp"], default="propio")
+    carga.set_defaults(func=_cmd_bench_simulador, sync=True)
     pipeline = bench_sub.add_parser("pipeline", help="the whole pipeline: throughput, latency, CPU per payment")
     pipeline.add_argument(
         "escenarios", nargs="*",
@@ -156,12 +164,16 @@ async def _cmd_simulador(_: Settings, dev: DevSettings, args: argparse.Namespace
         tasa_500=dev.simulador_error_rate,
         tasa_429=dev.simulador_rate_limit_rate,
         tasa_timeout_tras_exito=dev.simulador_timeout_after_success_rate,
+        tasa_500_guardado=dev.simulador_saved_error_rate,
+        limite_cuenta_por_s=dev.simulador_account_rate_limit,
     )
     elevar_limite_de_descriptores(0, 0)  # as far as the hard limit goes: one socket per client connection
-    simulador = Simulador(fallas, Ledger(state_file), semilla=dev.simulador_seed)
-    servidor = simulador.servidor()
+    ledger = Ledger(state_file, ttl_claves_s=dev.simulador_idempotency_ttl_s)
+    simulador = Simulador(fallas, ledger, semilla=dev.simulador_seed)
+    http = args.http or dev.simulador_http
+    servidor = simulador.servidor() if http == "propio" else ServidorAiohttp(simulador.manejar)
     await servidor.escuchar(host, port)
-    print(f"simulador listening on http://{host}:{port} (ledger: {state_file or 'in memory'})", flush=True)
+    print(f"simulador listening on http://{host}:{port} (ledger: {ledger.archivo})", flush=True)
     tune_gc()
     try:
         await _until_signal()
@@ -217,6 +229,13 @@ async def _cmd_bench_pipeline(_: Settings, __: DevSettings, args: argparse.Names
     print(bench.tabla(resultados))
     print(orjson.dumps(resultados).decode())
     print(f"\ninforme: {salida}", flush=True)
+    return 0
+
+
+def _cmd_bench_simulador(_: Settings, __: DevSettings, args: argparse.Namespace) -> int:
+    from pagos_dev.tools import carga_simulador  # noqa: PLC0415 - only when asked for
+
+    print(orjson.dumps(carga_simulador.main(args.transfers, args.rate, args.conexiones, args.http)).decode())
     return 0
 
 

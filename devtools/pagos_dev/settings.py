@@ -34,8 +34,16 @@ class DevSettings(BaseSettings):
     simulador_port: int = 12111
     simulador_latency: str = "lognormal:60:300"
     simulador_decline_rate: float = Field(0.10, ge=0, le=1)
-    simulador_error_rate: float = Field(0.0, ge=0, le=1, description="500s (nothing created)")
+    simulador_error_rate: float = Field(0.0, ge=0, le=1, description="500s before the endpoint runs (nothing saved)")
+    simulador_saved_error_rate: float = Field(
+        0.0, ge=0, le=1, description="500s saved under the key and replayed; every second one made its transfer"
+    )
     simulador_rate_limit_rate: float = Field(0.0, ge=0, le=1, description="429s with Retry-After")
     simulador_timeout_after_success_rate: float = Field(0.0, ge=0, le=1)
-    simulador_state_file: Path | None = Field(None, description="JSON-lines ledger kept across restarts")
+    simulador_account_rate_limit: float = Field(0.0, ge=0, description="requests/s before a 429 (0: no limit)")
+    simulador_idempotency_ttl_s: float = Field(24 * 3600, gt=0, description="how long a key's result is kept")
+    simulador_http: Literal["propio", "aiohttp"] = Field(
+        "propio", description="its HTTP server: its own, or aiohttp's (docs/adr/0001)"
+    )
+    simulador_state_file: Path | None = Field(None, description="SQLite ledger kept across restarts")
     simulador_seed: int | None = None

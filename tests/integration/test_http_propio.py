@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from pagos_dev.simulador.http import Peticion, Respuesta, ServidorHttp
+from pagos_dev.simulador.http import MAX_EN_COLA, Peticion, Respuesta, ServidorHttp
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -65,7 +65,7 @@ async def test_el_servidor_responde_en_orden_las_peticiones_encadenadas():
     ("peticion", "status"),
     [
         (b"HOLA\r\n\r\n", 400),
-        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 411),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", 413),
         (b"GET / HTTP/1.1\r\nSin dos puntos\r\n\r\n", 400),
@@ -105,3 +105,44 @@ async def test_connection_close_y_un_bug_del_manejador():
         assert (bug[0], b"api_error" in bug[2]) == (500, True)
         assert (fin[0], fin[1]["connection"]) == (200, "close")
         assert await reader.read() == b""
+
+
+async def test_cuerpo_chunked_con_trailers_y_expect_100_continue():
+    async with servidor_propio() as (reader, writer):
+        writer.write(
+            b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-T: 1\r\n\r\n"
+        )
+        assert (await leer_respuesta(reader))[2].endswith(b'"cuerpo":"abcde","x":null}')
+        writer.write(b"POST /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"xyz")
+        status, _, cuerpo = await leer_respuesta(reader)
+        assert (status, b'"cuerpo":"xyz"' in cuerpo) == (200, True)
+
+
+async def test_las_peticiones_encadenadas_esperando_respuesta_estan_acotadas():
+    suelta = asyncio.Event()
+    vistas = []
+
+    async def manejar(p: Peticion) -> Respuesta:
+        vistas.append(p.ruta)
+        await suelta.wait()
+        return Respuesta.json({})
+
+    servidor = ServidorHttp(manejar)
+    port = free_port()
+    await servidor.escuchar("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET /x HTTP/1.1\r\n\r\n" * (MAX_EN_COLA * 4))
+        await asyncio.sleep(0.2)
+        [conexion] = servidor.conexiones
+        assert len(conexion._cola) <= MAX_EN_COLA
+        assert conexion._pausada
+        suelta.set()
+        for _ in range(MAX_EN_COLA * 4):
+            assert (await leer_respuesta(reader))[0] == 200
+        assert len(vistas) == MAX_EN_COLA * 4
+    finally:
+        writer.close()
+        await servidor.cerrar(espera=0.5)

@@ -11,7 +11,7 @@ from pagos_dev.embedded.process import port_is_open, spawn, terminate, wait_unti
 
 
 class EmbeddedSimulador:
-    """Its ledger is kept in `data_dir/ledger.jsonl`, so `GET /v1/transfers` survives restarts.
+    """Its ledger is kept in `data_dir/ledger.sqlite3`, so `GET /v1/transfers` survives restarts.
     Fault and latency settings come from the PAGOS_SIMULADOR_* environment it inherits."""
 
     def __init__(self, data_dir: Path, host: str = "127.0.0.1", port: int = 12111) -> None:
@@ -28,7 +28,7 @@ class EmbeddedSimulador:
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "pagos_dev", "simulador", "--host", self.host, "--port", str(self.port),
-                "--state-file", str(self.data_dir / "ledger.jsonl")]  # fmt: skip
+                "--state-file", str(self.data_dir / "ledger.sqlite3")]  # fmt: skip
         self._process = spawn(args, log_path=self.log_path)
         await wait_until(
             lambda: port_is_open(self.host, self.port),

@@ -3,8 +3,11 @@
 Deterministic triggers (the destination decides, so a test picks the affiliate):
     acct_test_<code>                 a definitive decline with that Stripe code, e.g.
                                      acct_test_balance_insufficient, acct_test_account_invalid
-    acct_test_error_500              always a 500 (nothing is created)
-    acct_test_error_500_once         a 500 on the first attempt of each idempotency key, then normal
+    acct_test_error_500              always a 500 before the endpoint runs (nothing created or saved)
+    acct_test_error_500_once         such a 500 on the first attempt of each idempotency key, then normal
+    acct_test_error_500_saved        a 500 saved under the key (replayed on retries), nothing created
+    acct_test_error_500_saved_created
+                                     a 500 saved under the key, and the transfer made all the same
     acct_test_rate_limited_once      a 429 with Retry-After on the first attempt of each key
     acct_test_timeout_after_success_once
                                      the first attempt creates the transfer and never answers
@@ -26,20 +29,27 @@ _DISPARADOR = "acct_test_"
 class Falla(StrEnum):
     NINGUNA = "ninguna"
     RECHAZO = "rechazo"
-    ERROR_500 = "error_500"
+    ERROR_500 = "error_500"  # before the endpoint runs: nothing saved, a retry executes
+    ERROR_500_GUARDADO = "error_500_guardado"  # saved under the key and replayed, as Stripe does
+    ERROR_500_GUARDADO_CREADO = "error_500_guardado_creado"  # and the transfer was made
     LIMITE_429 = "limite_429"
     TIMEOUT_TRAS_EXITO = "timeout_tras_exito"
 
 
 @dataclass(frozen=True, slots=True)
 class Fallas:
-    """Rates are per request, applied independently of each other; `latencia` as in `Latencia`."""
+    """Rates are per request, applied independently of each other; `latencia` as in `Latencia`.
+    `tasa_500_guardado`: the share of executions answered with a 500 saved under the key (every
+    retry replays it); the transfer is made for every second one of them. `limite_cuenta_por_s`:
+    requests a second the account takes before a 429 (0: no limit)."""
 
     latencia: str = "lognormal:60:300"
     tasa_rechazo: float = 0.10
     tasa_500: float = 0.0
     tasa_429: float = 0.0
     tasa_timeout_tras_exito: float = 0.0
+    tasa_500_guardado: float = 0.0
+    limite_cuenta_por_s: float = 0.0
     retry_after_s: float = 1.0
     cuelgue_s: float = 120.0  # how long a "timeout after success" holds its response
 
@@ -49,6 +59,8 @@ class Fallas:
             valor = getattr(self, f.name)
             if f.name.startswith("tasa_") and not 0 <= valor <= 1:
                 raise ValueError(f"{f.name} debe estar entre 0 y 1")
+        if self.limite_cuenta_por_s < 0:
+            raise ValueError("limite_cuenta_por_s no puede ser negativo")
 
     def con(self, cambios: dict[str, Any]) -> Fallas:
         conocidos = {f.name for f in fields(self)}
@@ -61,14 +73,17 @@ def elegir(fallas: Fallas, destino: str, intento_de_la_clave: int, rng: random.R
     """The fault for one request (and the decline code when it is a decline)."""
     if destino.startswith(_DISPARADOR):
         return _disparada(destino.removeprefix(_DISPARADOR), intento_de_la_clave)
-    if rng.random() < fallas.tasa_429:
-        return Falla.LIMITE_429, None
-    if rng.random() < fallas.tasa_500:
-        return Falla.ERROR_500, None
-    if rng.random() < fallas.tasa_rechazo:
-        return Falla.RECHAZO, rng.choice(CODIGOS_RECHAZO[:2])
-    if rng.random() < fallas.tasa_timeout_tras_exito:
-        return Falla.TIMEOUT_TRAS_EXITO, None
+    por_tasa = (
+        (Falla.LIMITE_429, fallas.tasa_429),
+        (Falla.ERROR_500, fallas.tasa_500),
+        (Falla.ERROR_500_GUARDADO, fallas.tasa_500_guardado),
+        (Falla.RECHAZO, fallas.tasa_rechazo),
+        (Falla.TIMEOUT_TRAS_EXITO, fallas.tasa_timeout_tras_exito),
+    )
+    for falla, tasa in por_tasa:
+        # The saved 500s draw nothing when off: a seed gives the same faults as before they existed.
+        if (tasa or falla is not Falla.ERROR_500_GUARDADO) and rng.random() < tasa:
+            return falla, rng.choice(CODIGOS_RECHAZO[:2]) if falla is Falla.RECHAZO else None
     return Falla.NINGUNA, None
 
 
@@ -81,6 +96,11 @@ def _disparada(nombre: str, intento: int) -> tuple[Falla, str | None]:
     }
     if nombre in unica:
         return (unica[nombre], None) if primera else (Falla.NINGUNA, None)
-    if nombre == "error_500":
-        return Falla.ERROR_500, None
+    siempre = {
+        "error_500": Falla.ERROR_500,
+        "error_500_saved": Falla.ERROR_500_GUARDADO,
+        "error_500_saved_created": Falla.ERROR_500_GUARDADO_CREADO,
+    }
+    if nombre in siempre:
+        return siempre[nombre], None
     return Falla.RECHAZO, nombre

@@ -1,10 +1,10 @@
-"""The simulator's HTTP/1.1 server: an asyncio protocol of its own.
+"""The simulator's HTTP/1.1 server: an asyncio protocol of its own (docs/adr/0001 says why).
 
-A gateway stand-in should cost the machine little next to the service it serves; aiohttp's server
-(even its low-level one) cost more per request than everything the simulator does with it. This
-one speaks the part of HTTP/1.1 that API clients use: keep-alive connections, `Content-Length`
-bodies (a chunked body is refused with 411), requests of a connection answered in order, and
-`Connection: close`. A handler goes on when its client goes away, as on a real gateway.
+It speaks what API clients send (`http_mensajes`): keep-alive connections, pipelined requests
+answered in order (at most `MAX_EN_COLA` read ahead: past that the connection stops being read
+until answers go out), `Content-Length` or chunked bodies, `Expect: 100-continue`, and
+`Connection: close`. A client that does not read its answers stops the reading too. A handler
+goes on when its client goes away, as on a real gateway.
 """
 
 from __future__ import annotations
@@ -13,61 +13,35 @@ import asyncio
 import collections
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import cast
-from urllib.parse import parse_qsl, unquote
 
 import orjson
 import structlog
 
+from pagos_dev.simulador.http_mensajes import (
+    MAX_CABECERAS,
+    MAX_CUERPO,
+    Incompleta,
+    Peticion,
+    PeticionInvalidaError,
+    Respuesta,
+    siguiente,
+)
+from pagos_dev.simulador.ids import nuevo_id
+
+__all__ = ["MAX_CABECERAS", "MAX_CUERPO", "MAX_EN_COLA", "Peticion", "Respuesta", "ServidorHttp"]
+
 log = structlog.get_logger(__name__)
 
-MAX_CABECERAS = 16 * 1024
-MAX_CUERPO = 1024 * 1024
-_RAZONES = {s.value: s.phrase for s in HTTPStatus}
-
-
-@dataclass(slots=True)
-class Peticion:
-    metodo: str
-    ruta: str
-    query: dict[str, str]
-    cabeceras: dict[str, str]  # names in lower case
-    cuerpo: bytes = b""
-
-
-@dataclass(slots=True)
-class Respuesta:
-    status: int
-    cuerpo: bytes
-    cabeceras: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def json(cls, valor: object, status: int = 200) -> Respuesta:
-        return cls(status, orjson.dumps(valor))
-
-    def bytes(self, *, cerrar: bool) -> bytes:
-        cabeza = [f"HTTP/1.1 {self.status} {_RAZONES.get(self.status, 'Unknown')}"]
-        cabeza.append("Content-Type: application/json")
-        cabeza.append(f"Content-Length: {len(self.cuerpo)}")
-        cabeza.extend(f"{k}: {v}" for k, v in self.cabeceras.items())
-        if cerrar:
-            cabeza.append("Connection: close")
-        return ("\r\n".join(cabeza) + "\r\n\r\n").encode("latin-1") + self.cuerpo
+MAX_EN_COLA = 64  # requests read ahead of their answers on one connection
 
 
 Manejador = Callable[[Peticion], Awaitable[Respuesta]]
 
 
-class _PeticionInvalidaError(Exception):
-    def __init__(self, status: int, mensaje: str) -> None:
-        super().__init__(mensaje)
-        self.status = status
-
-
-def _error(status: int, mensaje: str) -> Respuesta:
-    return Respuesta.json({"error": {"type": "invalid_request_error", "message": mensaje}}, status)
+def _error(status: int, tipo: str, mensaje: str) -> Respuesta:
+    cuerpo = orjson.dumps({"error": {"type": tipo, "message": mensaje}})
+    return Respuesta(status, cuerpo, {"Request-Id": nuevo_id("req")})
 
 
 class _Conexion(asyncio.Protocol):
@@ -79,6 +53,10 @@ class _Conexion(asyncio.Protocol):
         self._cola: collections.deque[tuple[Peticion | Respuesta, bool]] = collections.deque()
         self._tarea: asyncio.Task[None] | None = None
         self._cerrando = False  # a `Connection: close` request or a bad one: read nothing more
+        self._pausada = False  # reading paused: MAX_EN_COLA requests wait for their answers
+        self._continuar_enviado = False
+        self._escribible = asyncio.Event()
+        self._escribible.set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast("asyncio.Transport", transport)  # TCP (uvloop's is not a subclass)
@@ -87,59 +65,49 @@ class _Conexion(asyncio.Protocol):
     def connection_lost(self, _exc: Exception | None) -> None:
         self._servidor.conexiones.discard(self)
         self._transport = None
+        self._escribible.set()
+
+    def pause_writing(self) -> None:
+        self._escribible.clear()
+
+    def resume_writing(self) -> None:
+        self._escribible.set()
 
     def data_received(self, data: bytes) -> None:
         if self._cerrando:
             return
         self._buffer += data
-        try:
-            while not self._cerrando and (peticion := self._siguiente()) is not None:
-                self._encolar(peticion)  # nothing after a `Connection: close` is read
-        except _PeticionInvalidaError as exc:
-            self._encolar((_error(exc.status, str(exc)), True))  # after what came before it
+        self._leer()
 
-    def _siguiente(self) -> tuple[Peticion, bool] | None:
-        fin = self._buffer.find(b"\r\n\r\n")
-        if fin < 0:
-            if len(self._buffer) > MAX_CABECERAS:
-                raise _PeticionInvalidaError(431, "Request header fields too large")
-            return None
-        linea, *lineas = self._buffer[:fin].decode("latin-1").split("\r\n")
-        partes = linea.split(" ")
-        if len(partes) != 3 or not partes[2].startswith("HTTP/1."):  # noqa: PLR2004
-            raise _PeticionInvalidaError(400, "Malformed request line")
-        metodo, destino, version = partes
-        cabeceras: dict[str, str] = {}
-        for cabecera in lineas:
-            nombre, separador, valor = cabecera.partition(":")
-            if not separador or not nombre or nombre != nombre.strip():
-                raise _PeticionInvalidaError(400, "Malformed header")
-            cabeceras[nombre.lower()] = valor.strip()
-        if "transfer-encoding" in cabeceras:
-            raise _PeticionInvalidaError(411, "A Content-Length body is required")
-        largo_texto = cabeceras.get("content-length", "0")
-        if not (largo_texto.isascii() and largo_texto.isdigit()):  # isdigit alone takes "²"
-            raise _PeticionInvalidaError(400, "Invalid Content-Length")
-        largo = int(largo_texto)
-        if largo > MAX_CUERPO:
-            raise _PeticionInvalidaError(413, "Request body too large")
-        inicio = fin + 4
-        if len(self._buffer) < inicio + largo:
-            return None
-        cuerpo = bytes(self._buffer[inicio : inicio + largo])
-        del self._buffer[: inicio + largo]
-        ruta, _, query = destino.partition("?")
-        conexion = cabeceras.get("connection", "").lower()
-        cerrar = conexion == "close" or (version == "HTTP/1.0" and conexion != "keep-alive")
-        return Peticion(metodo, unquote(ruta), dict(parse_qsl(query)), cabeceras, cuerpo), cerrar
+    def _leer(self) -> None:
+        try:
+            while not self._cerrando and len(self._cola) < MAX_EN_COLA:
+                leido = siguiente(self._buffer)
+                if isinstance(leido, Incompleta):
+                    self._quizas_continuar(espera=leido.espera_continuar)
+                    break
+                self._continuar_enviado = False
+                self._encolar(leido)  # nothing after a `Connection: close` is read
+        except PeticionInvalidaError as exc:
+            self._encolar((_error(exc.status, "invalid_request_error", str(exc)), True))  # after what came before
+        self._pausar_si_llena()
+
+    def _quizas_continuar(self, *, espera: bool) -> None:
+        # Only when nothing is pending: an interim answer must not overtake earlier ones.
+        if espera and not self._continuar_enviado and not self._cola and self._tarea is None and self._transport:
+            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._continuar_enviado = True
+
+    def _pausar_si_llena(self) -> None:
+        llena = len(self._cola) >= MAX_EN_COLA
+        if self._transport is not None and llena != self._pausada:
+            self._pausada = llena
+            (self._transport.pause_reading if llena else self._transport.resume_reading)()
 
     def _encolar(self, item: tuple[Peticion | Respuesta, bool]) -> None:
         self._cola.append(item)
         if item[1]:
             self._cerrando = True
-        self._arrancar()
-
-    def _arrancar(self) -> None:
         if self._tarea is None:
             self._tarea = asyncio.get_running_loop().create_task(self._atender())
             self._servidor.tareas.add(self._tarea)
@@ -149,7 +117,11 @@ class _Conexion(asyncio.Protocol):
         try:
             while self._cola:
                 item, cerrar = self._cola.popleft()
+                if self._pausada:
+                    self._leer()  # room again: what was left in the buffer, then the socket
                 respuesta = item if isinstance(item, Respuesta) else await self._responder(item)
+                if not self._escribible.is_set():
+                    await self._escribible.wait()
                 if self._transport is None or self._transport.is_closing():
                     continue  # the client went away; what was asked still happened
                 self._transport.write(respuesta.bytes(cerrar=cerrar))
@@ -157,13 +129,15 @@ class _Conexion(asyncio.Protocol):
                     self._transport.close()
         finally:
             self._tarea = None
+        if self._buffer and not self._cerrando:
+            self._leer()  # a request whose `Expect: 100-continue` waited for the earlier answers
 
     async def _responder(self, peticion: Peticion) -> Respuesta:
         try:
             return await self._servidor.manejar(peticion)
         except Exception:
             log.exception("simulador.error", metodo=peticion.metodo, ruta=peticion.ruta[:100])
-            return Respuesta.json({"error": {"type": "api_error", "message": "An unknown error occurred"}}, 500)
+            return _error(500, "api_error", "An unknown error occurred")
 
     def abortar(self) -> None:
         if self._transport is not None:

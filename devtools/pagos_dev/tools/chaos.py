@@ -45,6 +45,9 @@ SIMULADOR_ENV = {
     "PAGOS_SIMULADOR_ERROR_RATE": "0.02",
     "PAGOS_SIMULADOR_RATE_LIMIT_RATE": "0.01",
     "PAGOS_SIMULADOR_SEED": "7",
+    # Keys kept 5 minutes instead of Stripe's 24 hours: pruning runs during the suite, and no key
+    # a run still retries with (none lives that long) is forgotten.
+    "PAGOS_SIMULADOR_IDEMPOTENCY_TTL_S": "300",
 }
 
 

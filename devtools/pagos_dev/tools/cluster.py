@@ -219,7 +219,7 @@ class Cluster:
         port = self.simulador_url.rsplit(":", 1)[1]
         command = [sys.executable, "-m", "pagos_dev", "simulador", "--port", port]
         if self.config.ledger_en_archivo:
-            command += ["--state-file", str(self.config.data_dir / "ledger.jsonl")]
+            command += ["--state-file", str(self.config.data_dir / "ledger.sqlite3")]
         log = self.config.data_dir / "simulador.log"
         self._simulador = spawn(command, log_path=log, env={**os.environ, **self.config.simulador_env})
         await wait_until(

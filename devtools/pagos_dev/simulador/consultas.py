@@ -1,0 +1,52 @@
+"""`GET /v1/transfers` as SQL: the filters Stripe takes (destination, transfer_group, created) and
+a page before or after a cursor, newest first (creation order breaks ties of `created`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+_OPERADORES = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "="}
+
+
+@dataclass(frozen=True, slots=True)
+class Filtro:
+    destination: str | None = None
+    transfer_group: str | None = None
+    created: dict[str, int] = field(default_factory=dict)  # gt, gte, lt, lte, or eq (an exact timestamp)
+
+
+@dataclass(frozen=True, slots=True)
+class Pagina:
+    limit: int = 10
+    despues_de: int | None = None  # the cursor's place (seq) for starting_after
+    antes_de: int | None = None  # and for ending_before: the page of newer objects next to it
+
+    @property
+    def hacia_atras(self) -> bool:
+        return self.antes_de is not None
+
+
+def consulta_de_pagina(filtro: Filtro, pagina: Pagina) -> tuple[str, list[object]]:
+    """One more row than the page holds: whether it came says `has_more`."""
+    condiciones: list[str] = []
+    argumentos: list[object] = []
+    if filtro.destination is not None:
+        condiciones.append("t.destination = ?")
+        argumentos.append(filtro.destination)
+    if filtro.transfer_group is not None:
+        condiciones.append("t.transfer_group = ?")
+        argumentos.append(filtro.transfer_group)
+    for operador, valor in filtro.created.items():
+        condiciones.append(f"t.created {_OPERADORES[operador]} ?")
+        argumentos.append(valor)
+    if pagina.despues_de is not None:
+        condiciones.append("t.seq < ?")
+        argumentos.append(pagina.despues_de)
+    if pagina.antes_de is not None:
+        condiciones.append("t.seq > ?")
+        argumentos.append(pagina.antes_de)
+    donde = f" WHERE {' AND '.join(condiciones)}" if condiciones else ""
+    orden = "ASC" if pagina.hacia_atras else "DESC"
+    argumentos.append(pagina.limit + 1)
+    consulta = f"SELECT c.cuerpo FROM transfers t JOIN cuerpos c ON c.seq = t.seq{donde} ORDER BY t.seq {orden} LIMIT ?"  # noqa: S608 - fixed names
+    return consulta, argumentos

@@ -113,13 +113,13 @@ async def test_sin_conexion_es_indeterminado():
             await pasarela.procesar_pago(pago())
 
 
-async def test_la_misma_clave_con_otros_parametros_es_indeterminado_no_fallido():
+async def test_la_misma_clave_con_otros_parametros_se_consulta_y_nunca_es_fallido():
+    """Stripe's idempotency_error: the key is taken. What it holds for the payment settles it."""
     async with simulador_en_marcha() as sim, adaptador(sim.url) as pasarela:
         p = pago()
-        await pasarela.procesar_pago(p)
+        primero = await pasarela.procesar_pago(p)
         p.importe = Dinero(Decimal("1.00"), Moneda.USD)  # as if the stored payment had changed
-        with pytest.raises(ResultadoIndeterminadoError, match="idempotency_error"):
-            await pasarela.procesar_pago(p)
+        assert (await pasarela.procesar_pago(p)).referencia_pago == primero.referencia_pago
         assert len(transfers_de(sim, p)) == 1
 
 
@@ -168,3 +168,19 @@ async def test_la_concurrencia_se_limita_en_el_adaptador():
         inicio = time.monotonic()
         await asyncio.gather(*(pasarela.procesar_pago(pago()) for _ in range(8)))
         assert time.monotonic() - inicio >= 0.2  # 8 calls of 100 ms, 4 at a time
+
+
+async def test_un_500_guardado_con_transfer_creado_se_resuelve_consultando():
+    async with simulador_en_marcha() as sim, adaptador(sim.url) as pasarela:
+        p = pago("test_error_500_saved_created")
+        resultado = await pasarela.procesar_pago(p)
+        [transfer] = transfers_de(sim, p)
+        assert (resultado.exitoso, resultado.referencia_pago) == (True, transfer.id)
+
+
+async def test_un_500_guardado_sin_transfer_queda_desconocido_sin_pagar():
+    async with simulador_en_marcha() as sim, adaptador(sim.url, max_intentos=4) as pasarela:
+        p = pago("test_error_500_saved")
+        with pytest.raises(ResultadoIndeterminadoError, match="no tiene transfer"):
+            await pasarela.procesar_pago(p)
+        assert transfers_de(sim, p) == []

@@ -256,8 +256,8 @@ class StripePasarelaDePagos:
             self._breaker.fallo()
             if headers.get("Idempotent-Replayed") == "true":
                 return _Consultar(f"Stripe guardó {error} bajo la clave y lo repite")
-            if should_retry == "false":
-                raise ResultadoIndeterminadoError(str(error))
+            if should_retry == "false":  # saved under the key: a retry would replay it
+                return _Consultar(f"{error}, sin reintento según Stripe")
             return _Reintentar(str(error), retry_after(headers))
         if 300 <= status < 400 or status in (401, 403, 404, 405):  # noqa: PLR2004
             # Our configuration is wrong (API base, key), not the payment: never FALLIDO.

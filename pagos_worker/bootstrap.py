@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres import retry as postgres_retry
-from pagos_worker.adapters.postgres.database import create_engine, migrate, prewarm
+from pagos_worker.adapters.postgres.database import ConnectionLimits, create_engine, migrate, prewarm
 from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
@@ -113,6 +113,16 @@ async def build_pasarela(settings: Settings, stack: AsyncExitStack) -> PasarelaD
     return await stack.enter_async_context(pasarela)
 
 
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    return ConnectionLimits(
+        statement_timeout_s=settings.db_statement_timeout_seconds,
+        command_timeout_s=settings.db_command_timeout_seconds,
+        connect_timeout_s=settings.db_connect_timeout_seconds,
+        pool_timeout_s=settings.db_pool_timeout_seconds,
+        keepalive_idle_s=settings.db_keepalive_seconds,
+    )
+
+
 def replica_id() -> str:
     """Lease owner: unique per process, readable by operators."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -122,7 +132,7 @@ async def aplicar_migraciones(settings: Settings) -> None:
     """Bring the database named by the settings to the newest schema (Alembic)."""
     if settings.database_url is None:
         raise ValueError("missing settings: PAGOS_DATABASE_URL")
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(settings.database_url, pool_size=1, limits=None)  # a migration may take long
     try:
         await migrate(engine, settings.migrations_dir)
     finally:
@@ -146,10 +156,12 @@ async def bootstrap(
     assert settings.database_url is not None  # noqa: S101 - checked above
     assert settings.pulsar_url is not None  # noqa: S101
     async with AsyncExitStack() as stack:
-        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-        stack.push_async_callback(engine.dispose)
         if apply_migrations:
-            await migrate(engine, settings.migrations_dir)
+            await aplicar_migraciones(settings)
+        engine = create_engine(
+            settings.database_url, pool_size=settings.db_pool_size, limits=connection_limits(settings)
+        )
+        stack.push_async_callback(engine.dispose)
         pulsar = PulsarConnection(settings.pulsar_url)
         stack.push_async_callback(pulsar.close)
         servicio = Servicio(settings, segundo_plano=[metrics.medir_retraso_del_bucle])
@@ -177,7 +189,7 @@ class _Comun:
 
 async def _relay(c: _Comun, *, inmediata: bool) -> None:
     servicio, stack, pulsar, settings = c.servicio, c.stack, c.pulsar, c.servicio.settings
-    outbox = PostgresOutboxStore(c.engine, c.database_url)
+    outbox = PostgresOutboxStore(c.engine, c.database_url, connection_limits(settings))
     stack.push_async_callback(outbox.close)
     # A send the broker has not confirmed fails before the relays may take its event over.
     envio_s = max(0.5, settings.relay_grace_seconds / 4)
@@ -214,6 +226,7 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
         max_in_flight=settings.db_flushes_in_flight,
         linger=settings.db_flush_linger_ms / 1000,
         publicador=owner if servicio.publicacion else None,
+        flush_timeout=settings.db_flush_timeout_seconds,
     )
     stack.push_async_callback(repository.close)
     handler = ProcesarPagoHandler(

@@ -56,6 +56,19 @@ class Settings(BaseSettings):
     db_flush_linger_ms: float = Field(
         5.0, ge=0, le=1000, description="a group-commit batch waits this long for more payments (0: none)"
     )
+    # Every wait on PostgreSQL has an end (adapters/postgres/database.py, `ConnectionLimits`).
+    db_statement_timeout_seconds: float = Field(5.0, gt=0, description="server side: a longer statement is cancelled")
+    db_command_timeout_seconds: float = Field(
+        10.0, gt=0, description="client side: no answer this long drops the connection (it stopped answering)"
+    )
+    db_flush_timeout_seconds: float = Field(
+        6.0, gt=0, description="a group-commit flush unanswered this long drops its connection and is tried again"
+    )
+    db_connect_timeout_seconds: float = Field(5.0, gt=0)
+    db_pool_timeout_seconds: float = Field(10.0, gt=0, description="wait for a free connection of the pool")
+    db_keepalive_seconds: int = Field(
+        10, ge=1, description="TCP keepalive idle time, both sides: a vanished peer is found in about twice this"
+    )
 
     # Gateway: Stripe's HTTP API.
     pasarela_concurrency: int = Field(100, ge=1, description="gateway calls in flight per replica")

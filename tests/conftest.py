@@ -62,7 +62,7 @@ async def create_database(server_url: str, *, migrated: bool = True) -> str:
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     if not migrated:
         return url
-    engine = create_engine(url, pool_size=1)
+    engine = create_engine(url, pool_size=1, limits=None)
     try:
         await migrate(engine)
     finally:

@@ -109,7 +109,7 @@ class Cluster:
                 await conn.execute(f'CREATE DATABASE "{self._database}"')
             finally:
                 await conn.close()
-        engine = create_engine(self.database_url, pool_size=1)
+        engine = create_engine(self.database_url, pool_size=1, limits=None)
         try:
             await migrate(engine)
         finally:

@@ -54,10 +54,14 @@ class PinnedConnection:
         self._conn: AsyncConnection | None = None
         self._driver: Any = None
 
-    async def fetch(self, statement: PreparedStatement, params: Mapping[str, Any]) -> list[Any]:
+    async def fetch(
+        self, statement: PreparedStatement, params: Mapping[str, Any], *, timeout: float | None = None
+    ) -> list[Any]:
+        """`timeout`: no answer within it and the connection is dropped (a new one next time);
+        unset, the connection's command timeout applies."""
         driver = await self._open()
         try:
-            return list(await driver.fetch(statement.sql, *statement.arguments(params)))
+            return list(await driver.fetch(statement.sql, *statement.arguments(params), timeout=timeout))
         except Exception as exc:
             if _connection_lost(exc):
                 await self._discard()
@@ -104,6 +108,10 @@ class PinnedConnection:
 
     async def _discard(self) -> None:
         if self._conn is not None:
+            # Abort the socket first: a connection that stopped answering would hold up a polite
+            # goodbye (SQLAlchemy tries one, for up to 2 s, when it invalidates).
+            with contextlib.suppress(Exception):
+                self._driver.terminate()
             with contextlib.suppress(Exception):
                 await self._conn.invalidate()
                 await self._conn.close()

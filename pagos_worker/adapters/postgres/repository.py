@@ -140,11 +140,15 @@ class PostgresPagoRepository:
         max_in_flight: int = 2,
         linger: float = 0.0,
         publicador: str | None = None,
+        flush_timeout: float | None = None,
     ) -> None:
         """With `publicador`, the events written are that replica's to publish right after their
-        commit (the relays take them only after a grace period)."""
+        commit (the relays take them only after a grace period). A flush not answered within
+        `flush_timeout` seconds drops its connection and is tried again on a new one (unset: the
+        connections' command timeout)."""
         self._engine = engine
         self._publicador = publicador
+        self._flush_timeout = flush_timeout
         self._claims = GroupCommitter(
             self._claim_batch, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger
         )
@@ -188,7 +192,7 @@ class PostgresPagoRepository:
         calls outside them (liberar, atascados) take one of the pool's."""
         connection = self._idle.pop()
         try:
-            return await connection.fetch(_SQL[statement], params)
+            return await connection.fetch(_SQL[statement], params, timeout=self._flush_timeout)
         finally:
             self._idle.append(connection)
 

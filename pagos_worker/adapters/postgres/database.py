@@ -12,7 +12,10 @@ import structlog
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, make_url, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from pagos_worker.adapters.postgres.driver import READ_ONLY_SQLSTATE
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +83,15 @@ def create_engine(
     )
     if limits is not None:
         event.listen(engine.sync_engine, "connect", lambda dbapi, _: keepalive(dbapi.driver_connection, limits))
+    event.listen(engine.sync_engine, "handle_error", _read_only_is_lost)
     return engine
+
+
+def _read_only_is_lost(context: ExceptionContext) -> None:
+    """A connection whose transactions are read-only is not put back in the pool (see
+    `driver.connection_lost`): its session would stay read-only after a failover."""
+    if getattr(context.original_exception, "sqlstate", None) == READ_ONLY_SQLSTATE:
+        context.is_disconnect = True
 
 
 def keepalive(connection: Any, limits: ConnectionLimits) -> None:  # noqa: ANN401 - asyncpg's connection

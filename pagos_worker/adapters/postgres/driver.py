@@ -35,7 +35,7 @@ async def fetch(engine: AsyncEngine, statement: PreparedStatement, params: Mappi
         try:
             return list(await driver.fetch(statement.sql, *statement.arguments(params)))
         except Exception as exc:
-            if _connection_lost(exc):
+            if connection_lost(exc):
                 await conn.invalidate()  # never back to the pool
             raise
 
@@ -63,7 +63,7 @@ class PinnedConnection:
         try:
             return list(await driver.fetch(statement.sql, *statement.arguments(params), timeout=timeout))
         except Exception as exc:
-            if _connection_lost(exc):
+            if connection_lost(exc):
                 await self._discard()
             raise
 
@@ -74,7 +74,7 @@ class PinnedConnection:
             async with driver.transaction():
                 yield driver
         except Exception as exc:
-            if _connection_lost(exc):
+            if connection_lost(exc):
                 await self._discard()
             raise
 
@@ -118,8 +118,14 @@ class PinnedConnection:
         self._conn = self._driver = None
 
 
-def _connection_lost(exc: BaseException) -> bool:
+def connection_lost(exc: BaseException) -> bool:
+    """Whether the connection that raised `exc` must not be used again. A read-only transaction
+    (25006) counts: the connection reached a standby, or its session began read-only during a
+    failover and would stay so after it."""
     if isinstance(exc, asyncpg.PostgresError):
         sqlstate = str(getattr(exc, "sqlstate", "") or "")
-        return sqlstate.startswith(("08", "57P"))
+        return sqlstate.startswith(("08", "57P")) or sqlstate == READ_ONLY_SQLSTATE
     return True  # OSError, InterfaceError, timeouts: the connection cannot be trusted
+
+
+READ_ONLY_SQLSTATE = "25006"

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres import retry as postgres_retry
 from pagos_worker.adapters.postgres.database import ConnectionLimits, create_engine, migrate, prewarm
+from pagos_worker.adapters.postgres.fallos import PostgresFailureLog
 from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
@@ -31,6 +32,7 @@ from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripeP
 from pagos_worker.adapters.stripe.config import ConfiguracionStripeError
 from pagos_worker.application.handlers import ProcesarPagoHandler
 from pagos_worker.application.ports.command_source import Clasificador, CommandSource
+from pagos_worker.application.ports.fallos import FailureLog
 from pagos_worker.application.ports.outbox import EventPublisher
 from pagos_worker.application.ports.pasarela import PasarelaDePagos
 from pagos_worker.application.queries import (
@@ -54,8 +56,10 @@ class Consumo:
     procesar: ProcesarPagoHandler
     dlq: EventPublisher
     es_transitorio: Clasificador
+    fallos: FailureLog
     gate: Callable[[], Coroutine[Any, Any, None]]
     max_intentos: int
+    espera_maxima: float  # the hold of a command that met an outage, at most
 
 
 @dataclass(frozen=True)
@@ -252,7 +256,14 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
     stack.push_async_callback(source.close)
     # While the gateway's circuit is open, in-flight slots wait and intake pauses.
     servicio.consumo = Consumo(
-        source, handler, dlq, es_transitorio, pasarela.esperar_disponible, settings.poison_max_attempts
+        source,
+        handler,
+        dlq,
+        es_transitorio,
+        PostgresFailureLog(c.engine),
+        pasarela.esperar_disponible,
+        settings.poison_max_attempts,
+        settings.retry_backoff_max_seconds,
     )
     servicio.reconciliador = Reconciliador(
         repository,

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from pagos_worker.application.ports.command_source import Delivery
+from pagos_worker.application.ports.fallos import FalloDeComando
 from pagos_worker.application.ports.outbox import Message, OutboxEvent
 from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError, ResultadoPago
 from pagos_worker.application.ports.repository import Reclamo
@@ -205,6 +206,23 @@ class FakeCommandSource:
 
     def release(self) -> None:
         self.slots_in_use -= 1
+
+
+class FakeFailureLog:
+    """`FailureLog`'s semantics in memory: counts per message id, poison recorded at the limit."""
+
+    def __init__(self, falla: Exception | None = None) -> None:
+        self.fallos: dict[str, int] = {}
+        self.venenosos: dict[str, FalloDeComando] = {}
+        self.falla = falla
+
+    async def contar_fallo(self, fallo: FalloDeComando, *, limite: int) -> int:
+        if self.falla is not None:
+            raise self.falla
+        self.fallos[fallo.message_id] = n = self.fallos.get(fallo.message_id, 0) + 1
+        if n >= limite:
+            self.venenosos.setdefault(fallo.message_id, fallo)
+        return n
 
 
 def es_caida(exc: BaseException) -> bool:

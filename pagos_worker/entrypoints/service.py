@@ -48,7 +48,14 @@ def command_worker(servicio: Servicio) -> CommandWorker | None:
     if (c := servicio.consumo) is None:
         return None
     return CommandWorker(
-        c.source, c.procesar, c.dlq, es_transitorio=c.es_transitorio, gate=c.gate, max_intentos=c.max_intentos
+        c.source,
+        c.procesar,
+        c.dlq,
+        es_transitorio=c.es_transitorio,
+        fallos=c.fallos,
+        gate=c.gate,
+        max_intentos=c.max_intentos,
+        espera_maxima=c.espera_maxima,
     )
 
 

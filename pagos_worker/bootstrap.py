@@ -276,7 +276,7 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
 
 async def _api(c: _Comun) -> None:
     servicio, engine, pulsar, settings = c.servicio, c.engine, c.pulsar, c.servicio.settings
-    views = PostgresPagoViews(engine)
+    views = PostgresPagoViews(engine, atencion_tras=timedelta(seconds=settings.attention_after_seconds))
     # The pool's connections opened now, not by the first status queries: each new one costs
     # ~50 ms (a backend, the driver's type set-up), and a burst of first queries paid it one after
     # another (the read benchmark's first ones took up to 100-200 ms).
@@ -285,6 +285,7 @@ async def _api(c: _Comun) -> None:
     async def readiness() -> dict[str, str]:
         return {"postgres": await _check(views.ping()), "pulsar": await _check(pulsar.ping(settings.events_topic))}
 
+    servicio.segundo_plano.append(functools.partial(metrics.muestrear_atencion, views.contar_requieren_atencion))
     servicio.consultas = Consultas(
         ObtenerEstadoPagoHandler(views),
         ObtenerEstadisticasOutboxHandler(views),

@@ -45,6 +45,11 @@ OUTBOX_PENDIENTES = Gauge("outbox_pendientes", "Events committed and not yet pub
 OUTBOX_ANTIGUEDAD = Gauge(
     "outbox_pendiente_mas_antiguo_segundos", "Age of the oldest event not yet published", registry=REGISTRY
 )
+REQUIEREN_ATENCION = Gauge(
+    "pagos_requieren_atencion",
+    "Payments an operator must look at: flagged, or PROCESANDO past the attention age (sampled from the database)",
+    registry=REGISTRY,
+)
 OUTBOX_LAG = Histogram(
     "outbox_lag_segundos",
     "From an event's commit to the broker's confirmation of its publication",
@@ -83,6 +88,17 @@ async def muestrear(
             pendientes, antiguedad = await medir()
             OUTBOX_PENDIENTES.set(pendientes)
             OUTBOX_ANTIGUEDAD.set(antiguedad or 0.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), intervalo)
+
+
+async def muestrear_atencion(
+    contar: Callable[[], Awaitable[int]], stop: asyncio.Event, intervalo: float = 15.0
+) -> None:
+    """Refresh `pagos_requieren_atencion` every `intervalo` seconds (an indexed count)."""
+    while not stop.is_set():
+        with contextlib.suppress(Exception):
+            REQUIEREN_ATENCION.set(await contar())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), intervalo)
 

@@ -13,6 +13,21 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+_COMANDO_VENENOSO = {
+    "type": "object",
+    "description": "A command dead-lettered after failing again and again for a reason of its own (not an outage)",
+    "required": ["id_pago", "message_id", "motivo", "fallos", "ultimo_error", "primer_fallo", "en_dlq_desde"],
+    "properties": {
+        "id_pago": {"type": ["string", "null"], "format": "uuid"},
+        "message_id": {"type": "string"},
+        "motivo": {"type": "string", "enum": ["error_repetido"]},
+        "fallos": {"type": "integer", "minimum": 1},
+        "ultimo_error": {"type": "string"},
+        "primer_fallo": {"type": "string", "format": "date-time"},
+        "en_dlq_desde": {"type": "string", "format": "date-time"},
+    },
+}
+
 _PAGO = {
     "type": "object",
     "required": [
@@ -37,9 +52,18 @@ _PAGO = {
         "fecha_procesamiento": {"type": ["string", "null"], "format": "date-time"},
         "mensaje_error": {"type": ["string", "null"]},
         "intentos": {"type": "integer", "minimum": 0},
-        "requiere_atencion": {"type": "boolean"},
+        "requiere_atencion": {
+            "type": "boolean",
+            "description": "its outcome unknown too often, or still PROCESANDO past the attention age",
+        },
         "ultimo_error": {"type": ["string", "null"]},
+        "comando_venenoso": {"oneOf": [{"type": "null"}, _COMANDO_VENENOSO]},
     },
+}
+
+_NO_ENCONTRADO = {
+    **_ERROR,
+    "properties": {**_ERROR["properties"], "comando_venenoso": _COMANDO_VENENOSO},  # type: ignore[dict-item]
 }
 
 _ESTADISTICAS = {
@@ -68,7 +92,9 @@ OPENAPI: dict[str, Any] = {
                 "responses": {
                     "200": _json(_PAGO, "The payment"),
                     "400": _json(_ERROR, "id_pago is not a UUID"),
-                    "404": _json(_ERROR, "No such payment"),
+                    "404": _json(
+                        _NO_ENCONTRADO, "No such payment (with its command, if it was dead-lettered as poison)"
+                    ),
                     "503": _json(_ERROR, "Storage unavailable"),
                 },
             }
@@ -81,9 +107,14 @@ OPENAPI: dict[str, Any] = {
                         {
                             "type": "object",
                             "required": ["pagos"],
-                            "properties": {"pagos": {"type": "array", "items": _PAGO}, "limite": {"type": "integer"}},
+                            "properties": {
+                                "pagos": {"type": "array", "items": _PAGO},
+                                "comandos_venenosos": {"type": "array", "items": _COMANDO_VENENOSO},
+                                "limite": {"type": "integer"},
+                            },
                         },
-                        "Payments whose outcome has been unknown for too long, oldest first",
+                        "Payments whose outcome is unknown (flagged, or PROCESANDO past the attention age), oldest"
+                        " first; commands dead-lettered as poison, newest first",
                     ),
                     "503": _json(_ERROR, "Storage unavailable"),
                 },

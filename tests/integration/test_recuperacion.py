@@ -12,9 +12,9 @@ from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import text
 
 from pagos_worker.adapters.postgres.fallos import PostgresFailureLog
+from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.adapters.pulsar.client import PulsarConnection
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.application.handlers import ProcesarPagoHandler
@@ -77,9 +77,8 @@ async def test_un_comando_venenoso_queda_registrado_y_acaba_en_la_dlq_tras_cinco
     assert "ZeroDivisionError" in muerto.properties()["detalle"]
     assert len(entregas) == 5
     # Recorded for operators, found by its payment (which was never stored).
-    async with postgres.engine.connect() as c:
-        consulta = text("SELECT fallos, message_id, ultimo_error FROM comandos_fallidos WHERE id_pago = :i")
-        registro = (await c.execute(consulta, {"i": id_pago})).one()
+    registro = await PostgresPagoViews(postgres.engine).comando_venenoso(id_pago)
+    assert registro is not None
     assert (registro.fallos, registro.message_id) == (5, muerto.properties()["message_id_origen"])
     assert "ZeroDivisionError" in registro.ultimo_error
     stop.set()

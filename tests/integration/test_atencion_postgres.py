@@ -1,0 +1,92 @@
+"""Attention against PostgreSQL: any payment still PROCESANDO past the attention age is listed and
+counted whatever kept it there; poison commands are recorded and shown with their payment."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from pagos_worker.adapters.postgres.fallos import PostgresFailureLog
+from pagos_worker.adapters.postgres.views import PostgresPagoViews
+from pagos_worker.application.ports.fallos import FalloDeComando
+from pagos_worker.domain import Dinero, Lease, Moneda, Pago
+
+pytestmark = pytest.mark.integration
+HORA = timedelta(hours=1)
+
+
+def en_proceso(creado: datetime, afiliado: str = "a", lease_s: float = 60) -> Pago:
+    pago = Pago.crear(
+        id_pago=uuid.uuid4(), id_afiliado=afiliado, importe=Dinero(Decimal("5.00"), Moneda.EUR), ahora=creado
+    )
+    pago.iniciar_procesamiento(Lease("w", creado + timedelta(seconds=lease_s)), creado)
+    return pago
+
+
+async def test_todo_pago_en_proceso_pasada_la_edad_de_atencion_se_lista_y_se_cuenta(postgres):
+    repo = postgres.repo()
+    views = PostgresPagoViews(postgres.engine, atencion_tras=HORA)
+    ahora = datetime.now(UTC)
+    # Stuck by a bug two hours ago: never flagged by the worker, never resolved.
+    viejo = (await repo.reclamar(en_proceso(ahora - 2 * HORA))).pago
+    reciente = (await repo.reclamar(en_proceso(ahora - timedelta(minutes=1)))).pago
+    hecho = (await repo.reclamar(en_proceso(ahora - 3 * HORA))).pago
+    hecho.marcar_exitoso("tr_1", ahora)
+    await repo.guardar_resultado(hecho)
+    assert await views.contar_requieren_atencion() == 1
+    assert [v.id for v in await views.requieren_atencion(100)] == [viejo.id_pago]
+    assert (await views.estado_pago(viejo.id_pago)).requiere_atencion
+    assert not (await views.estado_pago(reciente.id_pago)).requiere_atencion
+    assert not (await views.estado_pago(hecho.id_pago)).requiere_atencion
+
+
+async def test_la_cuenta_de_atencion_puede_usar_un_indice(postgres):
+    async with postgres.engine.connect() as conn:
+        await conn.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(
+            r[0]
+            for r in await conn.execute(
+                text(
+                    "EXPLAIN SELECT count(*) FROM pagos p WHERE p.lease_expira IS NOT NULL AND p.estado = 'PROCESANDO'"
+                    " AND (p.requiere_atencion OR p.fecha_creacion < now() - interval '1 hour')"
+                )
+            )
+        )
+    assert "ix_pagos_lease_expira" in plan, plan
+
+
+async def test_el_fallo_que_llega_al_limite_registra_el_comando_para_los_operadores(postgres):
+    repo = postgres.repo()
+    fallos = PostgresFailureLog(postgres.engine)
+    views = PostgresPagoViews(postgres.engine)
+    pago = (await repo.reclamar(en_proceso(datetime.now(UTC)))).pago
+    fallo = FalloDeComando("(9,1,-1,-1)", pago.id_pago, "KeyError: 'x\x00y'")  # a NUL must not stop the record
+    assert [await fallos.contar_fallo(fallo, limite=3) for _ in range(2)] == [1, 2]
+    assert await views.comandos_venenosos(10) == []
+    assert await fallos.contar_fallo(fallo, limite=3) == 3
+    [registro] = await views.comandos_venenosos(10)
+    assert (registro.id_pago, registro.fallos, registro.message_id) == (pago.id_pago, 3, "(9,1,-1,-1)")
+    assert registro.ultimo_error == "KeyError: 'x\\x00y'"
+    assert (await views.estado_pago(pago.id_pago)).comando_venenoso == registro
+    assert await fallos.contar_fallo(fallo, limite=3) == 4  # dead-lettered again (its ack was lost)
+    [otra_vez] = await views.comandos_venenosos(10)
+    assert otra_vez.venenoso_desde == registro.venenoso_desde
+    # Decoded, but the payment was never stored: still found by its id.
+    huerfano = uuid.uuid4()
+    await fallos.contar_fallo(FalloDeComando("(9,2,-1,-1)", huerfano, "DataError"), limite=1)
+    assert await views.estado_pago(huerfano) is None
+    assert (await views.comando_venenoso(huerfano)).message_id == "(9,2,-1,-1)"
+
+
+async def test_las_cuentas_que_no_llegaron_al_limite_caducan(postgres):
+    fallos = PostgresFailureLog(postgres.engine, retencion=timedelta(seconds=0))
+    await fallos.contar_fallo(FalloDeComando("viejo", None, "x"), limite=5)
+    await fallos.contar_fallo(FalloDeComando("veneno", None, "x"), limite=1)
+    await fallos.contar_fallo(FalloDeComando("nuevo", None, "x"), limite=5)  # deletes the stale ones
+    async with postgres.engine.connect() as conn:
+        quedan = (await conn.execute(text("SELECT message_id FROM comandos_fallidos ORDER BY 1"))).scalars().all()
+    assert quedan == ["nuevo", "veneno"]  # a poison record is kept

@@ -67,6 +67,7 @@ class FakePagoRepository:
             guardado.lease = pago.lease
             guardado.ultimo_error = pago.ultimo_error
             guardado.requiere_atencion = pago.requiere_atencion
+            guardado.intentos = pago.intentos
 
     async def atascados(self, lease_vencido_antes_de: datetime, limite: int) -> list[Pago]:
         vencidos = [

@@ -90,3 +90,12 @@ async def test_las_cuentas_que_no_llegaron_al_limite_caducan(postgres):
     async with postgres.engine.connect() as conn:
         quedan = (await conn.execute(text("SELECT message_id FROM comandos_fallidos ORDER BY 1"))).scalars().all()
     assert quedan == ["nuevo", "veneno"]  # a poison record is kept
+
+
+async def test_liberar_guarda_los_intentos_devueltos(postgres):
+    repo = postgres.repo()
+    pago = (await repo.reclamar(en_proceso(datetime.now(UTC)))).pago
+    pago.no_intentado("circuito abierto", datetime.now(UTC))
+    await repo.liberar(pago)
+    guardado = await repo.obtener(pago.id_pago)
+    assert (guardado.intentos, guardado.ultimo_error) == (0, "circuito abierto")

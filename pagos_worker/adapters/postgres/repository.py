@@ -98,7 +98,8 @@ SELECT NULL, id, event_id, creado_en FROM publicables
 """)
 
 _RELEASE = text("""
-UPDATE pagos SET lease_expira = :expira, ultimo_error = :ultimo_error, requiere_atencion = :requiere_atencion
+UPDATE pagos SET lease_expira = :expira, ultimo_error = :ultimo_error, requiere_atencion = :requiere_atencion,
+    intentos = :intentos
 WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND lease_owner = :owner
 """)
 
@@ -173,6 +174,7 @@ class PostgresPagoRepository:
             "expira": pago.lease.expira,
             "ultimo_error": pago.ultimo_error,
             "requiere_atencion": pago.requiere_atencion,
+            "intentos": pago.intentos,
         }
         await retry_transient(lambda: fetch(self._engine, _SQL[_RELEASE], params))
 

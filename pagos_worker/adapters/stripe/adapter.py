@@ -33,7 +33,11 @@ from pagos_worker.adapters.stripe.resilience import (
     TokenBucket,
     backoff,
 )
-from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError, ResultadoPago
+from pagos_worker.application.ports.pasarela import (
+    PasarelaNoDisponibleError,
+    ResultadoIndeterminadoError,
+    ResultadoPago,
+)
 from pagos_worker.domain.pago import Pago
 
 log = structlog.get_logger(__name__)
@@ -150,8 +154,8 @@ class StripePasarelaDePagos:
                 await asyncio.sleep(self._espera(intento - 1, motivo_espera))
             try:
                 self._breaker.permitir()
-            except CircuitoAbiertoError as exc:
-                raise ResultadoIndeterminadoError(str(exc)) from None
+            except CircuitoAbiertoError as exc:  # refused before the first send: no attempt was made
+                raise (PasarelaNoDisponibleError if intento == 1 else ResultadoIndeterminadoError)(str(exc)) from None
             resultado = await self._intentar(body, headers)
             if isinstance(resultado, ResultadoPago):
                 return resultado

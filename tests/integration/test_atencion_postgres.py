@@ -1,19 +1,26 @@
-"""Attention against PostgreSQL: any payment still PROCESANDO past the attention age is listed and
-counted whatever kept it there; poison commands are recorded and shown with their payment."""
+"""Attention and isolation against PostgreSQL: any payment still PROCESANDO past the attention age is
+listed and counted whatever kept it there; poison commands are recorded and shown with their payment;
+one bad payment in a group-commit batch fails alone while the rest of the batch commits."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 
+from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine
 from pagos_worker.adapters.postgres.fallos import PostgresFailureLog
+from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
+from pagos_worker.adapters.postgres.retry import is_transient
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.application.ports.fallos import FalloDeComando
-from pagos_worker.domain import Dinero, Lease, Moneda, Pago
+from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago
+from tests.conftest import create_database
 
 pytestmark = pytest.mark.integration
 HORA = timedelta(hours=1)
@@ -99,3 +106,40 @@ async def test_liberar_guarda_los_intentos_devueltos(postgres):
     await repo.liberar(pago)
     guardado = await repo.obtener(pago.id_pago)
     assert (guardado.intentos, guardado.ultimo_error) == (0, "circuito abierto")
+
+
+@pytest.fixture
+async def con_restriccion(postgres_server):
+    """A database where one affiliate's payments and one reference break a constraint: a data
+    error of one payment, as a bad row would be."""
+    url = await create_database(postgres_server)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute("ALTER TABLE pagos ADD CONSTRAINT prueba_afiliado CHECK (id_afiliado <> 'malo')")
+        await conn.execute("ALTER TABLE pagos ADD CONSTRAINT prueba_ref CHECK (referencia_pago <> 'tr_malo')")
+    finally:
+        await conn.close()
+    engine = create_engine(url, pool_size=4)
+    yield engine
+    await engine.dispose()
+
+
+async def test_un_pago_malo_en_un_lote_falla_solo_y_el_resto_se_escribe(con_restriccion):
+    repo = PostgresPagoRepository(con_restriccion, max_batch=50, max_in_flight=1, linger=0.05)
+    try:
+        ahora = datetime.now(UTC)
+        pagos = [en_proceso(ahora, "malo" if i == 3 else f"a{i}") for i in range(8)]
+        reclamos = await asyncio.gather(*(repo.reclamar(p) for p in pagos), return_exceptions=True)
+        assert isinstance(reclamos[3], Exception)
+        assert not is_transient(reclamos[3])  # the payment's own: it counts toward the poison limit
+        buenos = [r.pago for i, r in enumerate(reclamos) if i != 3]
+        assert all(r.reclamado for i, r in enumerate(reclamos) if i != 3)
+        for i, pago in enumerate(buenos):
+            pago.marcar_exitoso("tr_malo" if i == 5 else f"tr_{i}", ahora)
+        eventos = await asyncio.gather(*(repo.guardar_resultado(p) for p in buenos), return_exceptions=True)
+        assert isinstance(eventos[5], Exception)
+        assert all(len(e) == 1 for i, e in enumerate(eventos) if i != 5)  # committed with their events
+        estados = [(await repo.obtener(p.id_pago)).estado for p in buenos]
+        assert estados == [EstadoPago.EXITOSO] * 5 + [EstadoPago.PROCESANDO] + [EstadoPago.EXITOSO]
+    finally:
+        await repo.close()

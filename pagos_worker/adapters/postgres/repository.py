@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker.adapters.postgres.driver import PinnedConnection, PreparedStatement, fetch
 from pagos_worker.adapters.postgres.group_commit import GroupCommitter
-from pagos_worker.adapters.postgres.retry import retry_transient
+from pagos_worker.adapters.postgres.retry import is_transient, retry_transient
 from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.ports.repository import Reclamo
 from pagos_worker.contract.wire import encode_event
@@ -150,11 +150,13 @@ class PostgresPagoRepository:
         self._engine = engine
         self._publicador = publicador
         self._flush_timeout = flush_timeout
+        # A batch that failed for a reason of its own (a data error of one payment, not an outage)
+        # is tried again payment by payment: the bad one fails alone, the others commit.
         self._claims = GroupCommitter(
-            self._claim_batch, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger
+            self._claim_batch, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger, aislar=_propio
         )
         self._results = GroupCommitter(
-            self._save_results_batch, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger
+            self._save_results_batch, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger, aislar=_propio
         )
         # One connection per flush slot, kept: a flush never waits for (or pays for) a checkout.
         self._idle = [PinnedConnection(engine, _PLANNER_SETTINGS) for _ in range(2 * max_in_flight)]
@@ -254,6 +256,10 @@ class PostgresPagoRepository:
                 )
         # A duplicate within the batch was not stored by its own call: only the first gets the events.
         return [by_pago.pop(pago.id_pago, None) for pago in pagos]
+
+
+def _propio(exc: Exception) -> bool:
+    return not is_transient(exc)
 
 
 def _first_per_pago(pagos: Sequence[Pago]) -> list[Pago]:

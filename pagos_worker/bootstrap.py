@@ -82,6 +82,8 @@ class Servicio:
     relay: OutboxRelay | None = None
     publicacion: ImmediatePublisher | None = None
     consultas: Consultas | None = None
+    # Seconds the worker's claims or results have waited with none committed (see /readyz).
+    sin_commit: Callable[[], float] | None = None
     # Background loops that only report (metrics): run until stop, never hold up a shutdown.
     segundo_plano: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
@@ -233,6 +235,7 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
         flush_timeout=settings.db_flush_timeout_seconds,
     )
     stack.push_async_callback(repository.close)
+    servicio.sin_commit = repository.sin_commit
     handler = ProcesarPagoHandler(
         repository,
         pasarela,
@@ -283,7 +286,11 @@ async def _api(c: _Comun) -> None:
     await prewarm(engine, settings.db_pool_size)
 
     async def readiness() -> dict[str, str]:
-        return {"postgres": await _check(views.ping()), "pulsar": await _check(pulsar.ping(settings.events_topic))}
+        commits = {}
+        if servicio.sin_commit is not None:  # a worker in this process: are its writes going through?
+            commits["commits"] = _progreso(servicio.sin_commit(), settings.readiness_stall_seconds)
+        postgres, broker = await asyncio.gather(_check(views.ping()), _check(pulsar.ping(settings.events_topic)))
+        return {"postgres": postgres, "pulsar": broker, **commits}
 
     servicio.segundo_plano.append(functools.partial(metrics.muestrear_atencion, views.contar_requieren_atencion))
     servicio.consultas = Consultas(
@@ -292,6 +299,14 @@ async def _api(c: _Comun) -> None:
         ListarPagosQueRequierenAtencionHandler(views),
         readiness,
     )
+
+
+def _progreso(sin_commit: float, limite: float) -> str:
+    """A ping on a fresh connection can pass while the worker's own connections hang: what counts
+    is whether its claims and results commit."""
+    if sin_commit < limite:
+        return "ok"
+    return f"error: pagos esperando {sin_commit:.0f} s sin ningún commit"
 
 
 async def _check(probe: Coroutine[Any, Any, None]) -> str:

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     db_keepalive_seconds: int = Field(
         10, ge=1, description="TCP keepalive idle time, both sides: a vanished peer is found in about twice this"
     )
+    readiness_stall_seconds: float = Field(
+        30.0, gt=0, description="/readyz is 503 while claims or results wait this long with no commit at all"
+    )
     retry_backoff_max_seconds: float = Field(
         30.0, ge=0, description="a command that met an outage is held up to this long (growing) before it is put back"
     )

@@ -152,3 +152,20 @@ async def test_una_caida_no_se_aisla():
     results = await asyncio.gather(*(committer.submit(i) for i in range(5)), return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in results[1:])
     assert len(flusher.batches) == 2  # no item-by-item retry: an outage would fail them all anyway
+
+
+async def test_sin_progreso_mide_la_espera_sin_ningun_commit():
+    bloqueado = asyncio.Event()
+
+    async def flush(items):
+        await bloqueado.wait()
+        return list(items)
+
+    committer = GroupCommitter(flush, max_batch=10, max_in_flight=1)
+    assert committer.sin_progreso() == 0.0  # idle
+    tarea = asyncio.create_task(committer.submit(1))
+    await asyncio.sleep(0.2)
+    assert 0.15 <= committer.sin_progreso() < 0.5  # waiting, nothing committed
+    bloqueado.set()
+    await tarea
+    assert committer.sin_progreso() == 0.0

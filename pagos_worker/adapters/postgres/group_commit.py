@@ -54,9 +54,22 @@ class GroupCommitter(Generic[T, R]):
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._desde = 0.0  # loop time of the last commit, or of going from idle to busy if later
+
+    def sin_progreso(self) -> float:
+        """Seconds that items have been waiting with no flush committing any (0 while idle): a
+        database that stopped answering shows here while pings on fresh connections still pass."""
+        if not self._pending and not self._in_flight:
+            return 0.0
+        return asyncio.get_running_loop().time() - self._desde
+
+    def _ocupar(self) -> None:
+        if not self._pending and not self._in_flight:
+            self._desde = asyncio.get_running_loop().time()
 
     async def submit(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._ocupar()
         self._pending.append((item, future))
         self._start_flushes()
         return await future
@@ -65,6 +78,7 @@ class GroupCommitter(Generic[T, R]):
         """Several items at once: they go in the same batch (as far as `max_batch` allows)."""
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[R]] = [loop.create_future() for _ in items]
+        self._ocupar()
         self._pending.extend(zip(items, futures, strict=True))
         self._start_flushes()
         return list(await asyncio.gather(*futures))
@@ -105,6 +119,7 @@ class GroupCommitter(Generic[T, R]):
             else:
                 _fail(batch, exc)
         else:
+            self._desde = asyncio.get_running_loop().time()
             if len(results) != len(batch):
                 _fail(batch, RuntimeError(f"flush returned {len(results)} results for {len(batch)} items"))
             for (_, future), result in zip(batch, results, strict=False):
@@ -126,6 +141,7 @@ class GroupCommitter(Generic[T, R]):
                 if not future.done():
                     future.set_exception(exc)
             else:
+                self._desde = asyncio.get_running_loop().time()
                 if not future.done():
                     future.set_result(result)
 

@@ -161,6 +161,10 @@ class PostgresPagoRepository:
         # One connection per flush slot, kept: a flush never waits for (or pays for) a checkout.
         self._idle = [PinnedConnection(engine, _PLANNER_SETTINGS) for _ in range(2 * max_in_flight)]
 
+    def sin_commit(self) -> float:
+        """Seconds that claims or results have been waiting with none committed (0 while idle)."""
+        return max(self._claims.sin_progreso(), self._results.sin_progreso())
+
     async def reclamar(self, pago: Pago) -> Reclamo:
         return await self._claims.submit(pago)
 

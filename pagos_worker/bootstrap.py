@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker import observability as metrics
@@ -44,6 +45,8 @@ from pagos_worker.application.reconciliador import Reconciliador
 from pagos_worker.application.relay import ImmediatePublisher, OutboxRelay
 from pagos_worker.config import ConfiguracionInvalidaError, Settings
 from pagos_worker.domain.pago import PoliticaAtencion
+
+log = structlog.get_logger(__name__)
 
 ROLES = frozenset({"worker", "relay", "api"})
 
@@ -84,8 +87,27 @@ class Servicio:
     consultas: Consultas | None = None
     # Seconds the worker's claims or results have waited with none committed (see /readyz).
     sin_commit: Callable[[], float] | None = None
+    # Set when the shutdown begins (event-loop time): every close is given up on by then.
+    cerrar_antes_de: float | None = None
     # Background loops that only report (metrics): run until stop, never hold up a shutdown.
     segundo_plano: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(default_factory=list)
+
+    def cerrar(self, stack: AsyncExitStack, close: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Close with the stack, bounded: a connection that stopped answering must not hold the
+        process (at most `CIERRE_SIN_PLAZO_S` each outside a shutdown)."""
+
+        async def acotado() -> None:
+            hasta = self.cerrar_antes_de
+            plazo = CIERRE_SIN_PLAZO_S if hasta is None else max(0.1, hasta - asyncio.get_running_loop().time())
+            try:
+                await asyncio.wait_for(close(), plazo)
+            except Exception as exc:  # noqa: BLE001 - closing anyway: the process is ending
+                log.warning("cierre.incompleto", recurso=getattr(close, "__qualname__", "?"), error=repr(exc))
+
+        stack.push_async_callback(acotado)
+
+
+CIERRE_SIN_PLAZO_S = 5.0
 
 
 def es_transitorio(exc: BaseException) -> bool:
@@ -164,13 +186,13 @@ async def bootstrap(
     async with AsyncExitStack() as stack:
         if apply_migrations:
             await aplicar_migraciones(settings)
+        servicio = Servicio(settings, segundo_plano=[metrics.medir_retraso_del_bucle])
         engine = create_engine(
             settings.database_url, pool_size=settings.db_pool_size, limits=connection_limits(settings)
         )
-        stack.push_async_callback(engine.dispose)
+        servicio.cerrar(stack, engine.dispose)
         pulsar = PulsarConnection(settings.pulsar_url)
-        stack.push_async_callback(pulsar.close)
-        servicio = Servicio(settings, segundo_plano=[metrics.medir_retraso_del_bucle])
+        servicio.cerrar(stack, pulsar.close)
         c = _Comun(servicio, stack, engine, pulsar, replica_id(), settings.database_url)
         if "relay" in roles:
             await _relay(c, inmediata="worker" in roles)
@@ -196,13 +218,13 @@ class _Comun:
 async def _relay(c: _Comun, *, inmediata: bool) -> None:
     servicio, stack, pulsar, settings = c.servicio, c.stack, c.pulsar, c.servicio.settings
     outbox = PostgresOutboxStore(c.engine, c.database_url, connection_limits(settings))
-    stack.push_async_callback(outbox.close)
+    servicio.cerrar(stack, outbox.close)
     # A send the broker has not confirmed fails before the relays may take its event over.
     envio_s = max(0.5, settings.relay_grace_seconds / 4)
     events = await pulsar.publisher(
         settings.events_topic, batching=settings.events_batching, send_timeout_seconds=envio_s
     )
-    stack.push_async_callback(events.close)
+    servicio.cerrar(stack, events.close)
     if inmediata:
         # This process publishes the events it commits itself, at once (the relay backs it up), and
         # keeps trying through a short broker outage: the last attempt starts before half the grace
@@ -234,7 +256,7 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
         publicador=owner if servicio.publicacion else None,
         flush_timeout=settings.db_flush_timeout_seconds,
     )
-    stack.push_async_callback(repository.close)
+    servicio.cerrar(stack, repository.close)
     servicio.sin_commit = repository.sin_commit
     handler = ProcesarPagoHandler(
         repository,
@@ -248,7 +270,7 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
     )
     # A confirmation per dead letter: one the client refuses at once (too big) must not pass unseen.
     dlq = await pulsar.publisher(settings.dlq_topic, per_lot=False)
-    stack.push_async_callback(dlq.close)
+    servicio.cerrar(stack, dlq.close)
     source = await pulsar.command_source(
         settings.commands_topic,
         settings.subscription,
@@ -256,7 +278,7 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
         nack_delay_seconds=settings.nack_delay_seconds,
         consumer_id_offset=settings.pulsar_consumer_id_offset,
     )
-    stack.push_async_callback(source.close)
+    servicio.cerrar(stack, source.close)
     # While the gateway's circuit is open, in-flight slots wait and intake pauses.
     servicio.consumo = Consumo(
         source,

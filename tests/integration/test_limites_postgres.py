@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import make_url, text
 
 from pagos_dev.embedded.tcp_proxy import ProxyCongelable
-from pagos_worker.adapters.postgres.database import ConnectionLimits, create_engine
+from pagos_worker.adapters.postgres.database import ConnectionLimits, create_engine, prewarm
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.domain import Dinero, Lease, Moneda, Pago
 
@@ -53,21 +53,24 @@ def pago_nuevo() -> Pago:
 
 
 async def test_un_flush_sin_respuesta_suelta_su_conexion_y_se_reintenta(database_url):
-    """A connection that stops answering (through a proxy that stops forwarding): the flush gives up
-    after its timeout, drops that connection and commits the batch on a new one."""
+    """Connections that stop answering (through a proxy that stops forwarding): the flush gives up
+    after its timeout and drops its connection; the pool's idle one, frozen too, is found by a short
+    ping, not after the 10 s command timeout; the batch commits on a new connection."""
     destino = make_url(database_url)
     proxy = ProxyCongelable(destino.host or "127.0.0.1", destino.port or 5432)
     await proxy.start()
     engine = create_engine(destino.set(port=proxy.port).render_as_string(hide_password=False), pool_size=2)
     repo = PostgresPagoRepository(engine, max_in_flight=1, flush_timeout=1.0)
     try:
+        await prewarm(engine, 2)  # an idle connection in the pool
         assert (await repo.reclamar(pago_nuevo())).reclamado  # the kept connection is open
-        assert proxy.congelar() >= 1
+        assert engine.sync_engine.pool.checkedin() == 1
+        assert proxy.congelar() == 2
         inicio = time.monotonic()
-        reclamo = await asyncio.wait_for(repo.reclamar(pago_nuevo()), 15)
+        reclamo = await asyncio.wait_for(repo.reclamar(pago_nuevo()), 20)
         tardo = time.monotonic() - inicio
         assert reclamo.reclamado
-        assert 1.0 <= tardo < 5, tardo  # the timeout, a new connection, the same batch again
+        assert 1.0 <= tardo < 5, tardo  # the flush timeout, the ping of the idle one, a new one
     finally:
         await repo.close()
         await engine.dispose()

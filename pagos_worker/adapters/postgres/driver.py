@@ -93,14 +93,25 @@ class PinnedConnection:
     async def _open(self) -> Any:  # noqa: ANN401 - asyncpg's connection
         if self._conn is None:
             conn = await self._engine.connect()
+            driver: Any = None
             try:
                 driver = (await conn.get_raw_connection()).driver_connection
                 assert driver is not None  # noqa: S101 - a checked-out connection always has one
+                # Within a short timeout, a pooled connection that stopped answering (a partition
+                # that froze the pool's idle connections too) is found at once, not after a flush
+                # or the command timeout: the setting is the ping. Rare: only when (re)opening.
                 for name, value in self._session_settings.items():
-                    await driver.execute("SELECT set_config($1, $2, false)", name, value)
+                    await driver.execute("SELECT set_config($1, $2, false)", name, value, timeout=_SETUP_TIMEOUT_S)
                 if self._session_settings:  # plans cached while this connection served others are made again
-                    await driver.execute("DISCARD PLANS")
-            except BaseException:
+                    await driver.execute("DISCARD PLANS", timeout=_SETUP_TIMEOUT_S)
+                else:
+                    await driver.fetchval("SELECT 1", timeout=_SETUP_TIMEOUT_S)
+            except BaseException as exc:
+                if connection_lost(exc):  # never back to the pool; aborted first, as in _discard
+                    with contextlib.suppress(Exception):
+                        driver.terminate()
+                    with contextlib.suppress(Exception):
+                        await conn.invalidate()
                 await conn.close()
                 raise
             self._conn, self._driver = conn, driver
@@ -129,3 +140,4 @@ def connection_lost(exc: BaseException) -> bool:
 
 
 READ_ONLY_SQLSTATE = "25006"
+_SETUP_TIMEOUT_S = 2.0

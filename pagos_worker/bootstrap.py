@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres import retry as postgres_retry
-from pagos_worker.adapters.postgres.database import create_engine, migrate, prewarm
+from pagos_worker.adapters.postgres.database import ConnectionLimits, create_engine, migrate, prewarm
+from pagos_worker.adapters.postgres.fallos import PostgresFailureLog
 from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
@@ -31,6 +33,7 @@ from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripeP
 from pagos_worker.adapters.stripe.config import ConfiguracionStripeError
 from pagos_worker.application.handlers import ProcesarPagoHandler
 from pagos_worker.application.ports.command_source import Clasificador, CommandSource
+from pagos_worker.application.ports.fallos import FailureLog
 from pagos_worker.application.ports.outbox import EventPublisher
 from pagos_worker.application.ports.pasarela import PasarelaDePagos
 from pagos_worker.application.queries import (
@@ -43,6 +46,8 @@ from pagos_worker.application.relay import ImmediatePublisher, OutboxRelay
 from pagos_worker.config import ConfiguracionInvalidaError, Settings
 from pagos_worker.domain.pago import PoliticaAtencion
 
+log = structlog.get_logger(__name__)
+
 ROLES = frozenset({"worker", "relay", "api"})
 
 
@@ -54,8 +59,10 @@ class Consumo:
     procesar: ProcesarPagoHandler
     dlq: EventPublisher
     es_transitorio: Clasificador
+    fallos: FailureLog
     gate: Callable[[], Coroutine[Any, Any, None]]
     max_intentos: int
+    espera_maxima: float  # the hold of a command that met an outage, at most
 
 
 Readiness = Callable[[], Coroutine[Any, Any, dict[str, str]]]
@@ -81,8 +88,29 @@ class Servicio:
     relay: OutboxRelay | None = None
     publicacion: ImmediatePublisher | None = None
     consultas: Consultas | None = None
+    # Seconds the worker's claims or results have waited with none committed (see /readyz).
+    sin_commit: Callable[[], float] | None = None
+    # Set when the shutdown begins (event-loop time): every close is given up on by then.
+    cerrar_antes_de: float | None = None
     # Background loops that only report (metrics): run until stop, never hold up a shutdown.
     segundo_plano: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = field(default_factory=list)
+
+    def cerrar(self, stack: AsyncExitStack, close: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Close with the stack, bounded: a connection that stopped answering must not hold the
+        process (at most `CIERRE_SIN_PLAZO_S` each outside a shutdown)."""
+
+        async def acotado() -> None:
+            hasta = self.cerrar_antes_de
+            plazo = CIERRE_SIN_PLAZO_S if hasta is None else max(0.1, hasta - asyncio.get_running_loop().time())
+            try:
+                await asyncio.wait_for(close(), plazo)
+            except Exception as exc:  # noqa: BLE001 - closing anyway: the process is ending
+                log.warning("cierre.incompleto", recurso=getattr(close, "__qualname__", "?"), error=repr(exc))
+
+        stack.push_async_callback(acotado)
+
+
+CIERRE_SIN_PLAZO_S = 5.0
 
 
 def es_transitorio(exc: BaseException) -> bool:
@@ -131,6 +159,16 @@ def pulsar_security(settings: Settings) -> PulsarSecurity:
     )
 
 
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    return ConnectionLimits(
+        statement_timeout_s=settings.db_statement_timeout_seconds,
+        command_timeout_s=settings.db_command_timeout_seconds,
+        connect_timeout_s=settings.db_connect_timeout_seconds,
+        pool_timeout_s=settings.db_pool_timeout_seconds,
+        keepalive_idle_s=settings.db_keepalive_seconds,
+    )
+
+
 def replica_id() -> str:
     """Lease owner: unique per process, readable by operators."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -140,7 +178,7 @@ async def aplicar_migraciones(settings: Settings) -> None:
     """Bring the database named by the settings to the newest schema (Alembic)."""
     if settings.database_url is None:
         raise ValueError("missing settings: PAGOS_DATABASE_URL")
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(settings.database_url, pool_size=1, limits=None)  # a migration may take long
     try:
         await migrate(engine, settings.migrations_dir)
     finally:
@@ -180,21 +218,24 @@ async def bootstrap(
     assert settings.database_url is not None  # noqa: S101 - checked above
     assert settings.pulsar_url is not None  # noqa: S101
     async with AsyncExitStack() as stack:
-        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-        stack.push_async_callback(engine.dispose)
         if apply_migrations:
-            await migrate(engine, settings.migrations_dir)
+            await aplicar_migraciones(settings)
+        engine = create_engine(
+            settings.database_url, pool_size=settings.db_pool_size, limits=connection_limits(settings)
+        )
         pulsar = PulsarConnection(settings.pulsar_url, security=pulsar_security(settings))
-        stack.push_async_callback(pulsar.close)
-        views = PostgresPagoViews(engine)
+        views = PostgresPagoViews(engine, atencion_tras=timedelta(seconds=settings.attention_after_seconds))
 
         async def readiness() -> dict[str, str]:
-            return {
-                "postgres": await _check(views.ping()),
-                "pulsar": await _check(pulsar.ping(settings.events_topic)),
-            }
+            commits = {}
+            if servicio.sin_commit is not None:  # a worker in this process: are its writes going through?
+                commits["commits"] = _progreso(servicio.sin_commit(), settings.readiness_stall_seconds)
+            postgres, broker = await asyncio.gather(_check(views.ping()), _check(pulsar.ping(settings.events_topic)))
+            return {"postgres": postgres, "pulsar": broker, **commits}
 
         servicio = Servicio(settings, readiness, segundo_plano=[metrics.medir_retraso_del_bucle])
+        servicio.cerrar(stack, engine.dispose)
+        servicio.cerrar(stack, pulsar.close)
         c = _Comun(servicio, stack, engine, pulsar, replica_id(), settings.database_url)
         if "relay" in roles:
             await _relay(c, inmediata="worker" in roles)
@@ -219,14 +260,14 @@ class _Comun:
 
 async def _relay(c: _Comun, *, inmediata: bool) -> None:
     servicio, stack, pulsar, settings = c.servicio, c.stack, c.pulsar, c.servicio.settings
-    outbox = PostgresOutboxStore(c.engine, c.database_url)
-    stack.push_async_callback(outbox.close)
+    outbox = PostgresOutboxStore(c.engine, c.database_url, connection_limits(settings))
+    servicio.cerrar(stack, outbox.close)
     # A send the broker has not confirmed fails before the relays may take its event over.
     envio_s = max(0.5, settings.relay_grace_seconds / 4)
     events = await pulsar.publisher(
         settings.events_topic, batching=settings.events_batching, send_timeout_seconds=envio_s
     )
-    stack.push_async_callback(events.close)
+    servicio.cerrar(stack, events.close)
     if inmediata:
         # This process publishes the events it commits itself, at once (the relay backs it up), and
         # keeps trying through a short broker outage: the last attempt starts before half the grace
@@ -256,8 +297,10 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
         max_in_flight=settings.db_flushes_in_flight,
         linger=settings.db_flush_linger_ms / 1000,
         publicador=owner if servicio.publicacion else None,
+        flush_timeout=settings.db_flush_timeout_seconds,
     )
-    stack.push_async_callback(repository.close)
+    servicio.cerrar(stack, repository.close)
+    servicio.sin_commit = repository.sin_commit
     handler = ProcesarPagoHandler(
         repository,
         pasarela,
@@ -270,7 +313,7 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
     )
     # A confirmation per dead letter: one the client refuses at once (too big) must not pass unseen.
     dlq = await pulsar.publisher(settings.dlq_topic, per_lot=False)
-    stack.push_async_callback(dlq.close)
+    servicio.cerrar(stack, dlq.close)
     source = await pulsar.command_source(
         settings.commands_topic,
         settings.subscription,
@@ -278,10 +321,17 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
         nack_delay_seconds=settings.nack_delay_seconds,
         consumer_id_offset=settings.pulsar_consumer_id_offset,
     )
-    stack.push_async_callback(source.close)
+    servicio.cerrar(stack, source.close)
     # While the gateway's circuit is open, in-flight slots wait and intake pauses.
     servicio.consumo = Consumo(
-        source, handler, dlq, es_transitorio, pasarela.esperar_disponible, settings.poison_max_attempts
+        source,
+        handler,
+        dlq,
+        es_transitorio,
+        PostgresFailureLog(c.engine),
+        pasarela.esperar_disponible,
+        settings.poison_max_attempts,
+        settings.retry_backoff_max_seconds,
     )
     servicio.reconciliador = Reconciliador(
         repository,
@@ -298,11 +348,20 @@ async def _api(c: _Comun, views: PostgresPagoViews) -> None:
     # ~50 ms (a backend, the driver's type set-up), and a burst of first queries paid it one after
     # another (the read benchmark's first ones took up to 100-200 ms).
     await prewarm(engine, settings.db_pool_size)
+    servicio.segundo_plano.append(functools.partial(metrics.muestrear_atencion, views.contar_requieren_atencion))
     servicio.consultas = Consultas(
         ObtenerEstadoPagoHandler(views),
         ObtenerEstadisticasOutboxHandler(views),
         ListarPagosQueRequierenAtencionHandler(views),
     )
+
+
+def _progreso(sin_commit: float, limite: float) -> str:
+    """A ping on a fresh connection can pass while the worker's own connections hang: what counts
+    is whether its claims and results commit."""
+    if sin_commit < limite:
+        return "ok"
+    return f"error: pagos esperando {sin_commit:.0f} s sin ningún commit"
 
 
 async def _check(probe: Coroutine[Any, Any, None]) -> str:

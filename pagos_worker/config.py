@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, gt=0, description="how long a claim on a payment holds")
     nack_delay_seconds: float = Field(1.0, ge=0, description="redelivery delay of a command put back")
     shutdown_timeout_seconds: float = Field(30.0, ge=0, description="how long in-flight payments may finish")
-    poison_max_attempts: int = Field(5, ge=1, description="deliveries of a failing command before the DLQ")
+    poison_max_attempts: int = Field(
+        5, ge=1, description="failures of a command's own before the DLQ (outages and busy payments never count)"
+    )
     attention_after_attempts: int = Field(5, ge=1, description="unknown outcomes before a payment needs attention")
     attention_after_seconds: float = Field(3600.0, gt=0, description="age after which it needs attention")
     reconcile_grace_seconds: float = Field(300.0, ge=0, description="expired this long: its command is not coming")
@@ -65,6 +67,25 @@ class Settings(BaseSettings):
     db_flushes_in_flight: int = Field(1, ge=1, description="group-commit transactions of each kind at once")
     db_flush_linger_ms: float = Field(
         5.0, ge=0, le=1000, description="a group-commit batch waits this long for more payments (0: none)"
+    )
+    # Every wait on PostgreSQL has an end (adapters/postgres/database.py, `ConnectionLimits`).
+    db_statement_timeout_seconds: float = Field(5.0, gt=0, description="server side: a longer statement is cancelled")
+    db_command_timeout_seconds: float = Field(
+        10.0, gt=0, description="client side: no answer this long drops the connection (it stopped answering)"
+    )
+    db_flush_timeout_seconds: float = Field(
+        6.0, gt=0, description="a group-commit flush unanswered this long drops its connection and is tried again"
+    )
+    db_connect_timeout_seconds: float = Field(5.0, gt=0)
+    db_pool_timeout_seconds: float = Field(10.0, gt=0, description="wait for a free connection of the pool")
+    db_keepalive_seconds: int = Field(
+        10, ge=1, description="TCP keepalive idle time, both sides: a vanished peer is found in about twice this"
+    )
+    readiness_stall_seconds: float = Field(
+        30.0, gt=0, description="/readyz is 503 while claims or results wait this long with no commit at all"
+    )
+    retry_backoff_max_seconds: float = Field(
+        30.0, ge=0, description="a command that met an outage is held up to this long (growing) before it is put back"
     )
 
     # Gateway: Stripe's HTTP API.

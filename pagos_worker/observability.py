@@ -39,6 +39,12 @@ PASARELA = Histogram(
     buckets=_SEGUNDOS,
     registry=REGISTRY,
 )
+RESPUESTAS = Counter(
+    "pasarela_respuestas_total",
+    "The gateway's HTTP answers, by status code (no answer at all: 'ninguna')",
+    ["status"],
+    registry=REGISTRY,
+)
 SIN_DESTINO = Counter(
     "pasarela_sin_destino_total",
     "Payments failed without a gateway call: their affiliate has no connected account configured",
@@ -49,6 +55,11 @@ CIRCUITO = Gauge("pasarela_circuito_abierto", "1 while the gateway's circuit is 
 OUTBOX_PENDIENTES = Gauge("outbox_pendientes", "Events committed and not yet published", registry=REGISTRY)
 OUTBOX_ANTIGUEDAD = Gauge(
     "outbox_pendiente_mas_antiguo_segundos", "Age of the oldest event not yet published", registry=REGISTRY
+)
+REQUIEREN_ATENCION = Gauge(
+    "pagos_requieren_atencion",
+    "Payments an operator must look at: flagged, or PROCESANDO past the attention age (sampled from the database)",
+    registry=REGISTRY,
 )
 OUTBOX_LAG = Histogram(
     "outbox_lag_segundos",
@@ -88,6 +99,17 @@ async def muestrear(
             pendientes, antiguedad = await medir()
             OUTBOX_PENDIENTES.set(pendientes)
             OUTBOX_ANTIGUEDAD.set(antiguedad or 0.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), intervalo)
+
+
+async def muestrear_atencion(
+    contar: Callable[[], Awaitable[int]], stop: asyncio.Event, intervalo: float = 15.0
+) -> None:
+    """Refresh `pagos_requieren_atencion` every `intervalo` seconds (an indexed count)."""
+    while not stop.is_set():
+        with contextlib.suppress(Exception):
+            REQUIEREN_ATENCION.set(await contar())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), intervalo)
 

@@ -62,7 +62,7 @@ async def create_database(server_url: str, *, migrated: bool = True) -> str:
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     if not migrated:
         return url
-    engine = create_engine(url, pool_size=1)
+    engine = create_engine(url, pool_size=1, limits=None)
     try:
         await migrate(engine)
     finally:
@@ -112,7 +112,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on the session's database, emptied before the test."""
     engine = create_engine(database_url, pool_size=5)
     async with engine.begin() as conn:
-        await conn.exec_driver_sql("TRUNCATE outbox, pagos")
+        await conn.exec_driver_sql("TRUNCATE outbox, pagos, comandos_fallidos")
     yield engine
     await engine.dispose()
 

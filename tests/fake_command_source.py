@@ -49,6 +49,7 @@ class FakeCommandSource:
         self._fuera: dict[str, FakeDelivery] = {}  # delivered and not settled, by message id
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deliver: Callable[[Delivery], None] | None = None
+        self.publicados = 0  # messages stored on the topic so far
         self.acked: list[bytes] = []
         self.nacked: list[bytes] = []
         self.slots_in_use = 0
@@ -64,6 +65,7 @@ class FakeCommandSource:
         redelivery_count: int = 0,
     ) -> None:
         """A message stored on the subscription's topic."""
+        self.publicados += 1
         ahora_ms = int(time.time() * 1000)
         self._cola.append(
             FakeDelivery(

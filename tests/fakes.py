@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
+from pagos_worker.application.ports.fallos import FalloDeComando
 from pagos_worker.application.ports.outbox import Message, OutboxEvent
 from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError, ResultadoPago
 from pagos_worker.application.ports.repository import Reclamo
@@ -64,6 +65,7 @@ class FakePagoRepository:
             guardado.lease = pago.lease
             guardado.ultimo_error = pago.ultimo_error
             guardado.requiere_atencion = pago.requiere_atencion
+            guardado.intentos = pago.intentos
 
     async def atascados(self, lease_vencido_antes_de: datetime, limite: int) -> list[Pago]:
         vencidos = [
@@ -124,6 +126,23 @@ class FakePublisher:
             self.fallos -= 1
             raise ConnectionError("broker unavailable")
         self.mensajes.extend(mensajes)
+
+
+class FakeFailureLog:
+    """`FailureLog`'s semantics in memory: counts per message id, poison recorded at the limit."""
+
+    def __init__(self, falla: Exception | None = None) -> None:
+        self.fallos: dict[str, int] = {}
+        self.venenosos: dict[str, FalloDeComando] = {}
+        self.falla = falla
+
+    async def contar_fallo(self, fallo: FalloDeComando, *, limite: int) -> int:
+        if self.falla is not None:
+            raise self.falla
+        self.fallos[fallo.message_id] = n = self.fallos.get(fallo.message_id, 0) + 1
+        if n >= limite:
+            self.venenosos.setdefault(fallo.message_id, fallo)
+        return n
 
 
 def es_caida(exc: BaseException) -> bool:

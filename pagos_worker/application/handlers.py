@@ -11,7 +11,11 @@ import structlog
 
 from pagos_worker.application.commands import ProcesarPago
 from pagos_worker.application.ports.outbox import OutboxEvent
-from pagos_worker.application.ports.pasarela import PasarelaDePagos, ResultadoIndeterminadoError
+from pagos_worker.application.ports.pasarela import (
+    PasarelaDePagos,
+    PasarelaNoDisponibleError,
+    ResultadoIndeterminadoError,
+)
 from pagos_worker.application.ports.repository import PagoRepository
 from pagos_worker.clock import utcnow
 from pagos_worker.domain.pago import Lease, Pago, PoliticaAtencion
@@ -75,6 +79,11 @@ class ProcesarPagoHandler:
         assert pago is not None  # noqa: S101 - the port returns the payment it claimed
         try:
             resultado = await self._pasarela.procesar_pago(pago)
+        except PasarelaNoDisponibleError as exc:
+            pago.no_intentado(str(exc), self._reloj())
+            await self._pagos.liberar(pago)
+            log.warning("pago.no_intentado", id_pago=str(pago.id_pago), error=str(exc))
+            return Desenlace(Accion.REINTENTAR, "pasarela_no_disponible", str(exc))
         except ResultadoIndeterminadoError as exc:
             pago.resultado_desconocido(str(exc), self._reloj(), self._atencion)
             await self._pagos.liberar(pago)

@@ -10,8 +10,22 @@ from uuid import UUID
 
 
 @dataclass(frozen=True, slots=True)
+class VistaComandoVenenoso:
+    """A command dead-lettered after failing again and again for a reason of its own (not an
+    outage): the operators' record of it, kept where its payment is looked up."""
+
+    message_id: str
+    id_pago: UUID | None
+    fallos: int
+    ultimo_error: str
+    primer_fallo: datetime
+    venenoso_desde: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class VistaPago:
-    """What an operator sees of a payment."""
+    """What an operator sees of a payment. `requiere_atencion`: flagged by the worker (its outcome
+    unknown too often), or still PROCESANDO past the attention age, whatever kept it there."""
 
     id: UUID
     id_afiliado: str
@@ -25,6 +39,16 @@ class VistaPago:
     intentos: int
     requiere_atencion: bool = False
     ultimo_error: str | None = None
+    comando_venenoso: VistaComandoVenenoso | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Atencion:
+    """What operators must look at: payments whose outcome is unknown for too long, and commands
+    dead-lettered as poison."""
+
+    pagos: list[VistaPago]
+    comandos_venenosos: list[VistaComandoVenenoso]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +67,19 @@ class PagoViews(Protocol):
     async def estadisticas_outbox(self) -> EstadisticasOutbox: ...
 
     async def requieren_atencion(self, limite: int) -> list[VistaPago]:
-        """Payments whose outcome is unknown for too long, oldest first."""
+        """Payments that need attention (see `VistaPago.requiere_atencion`), oldest first."""
+        ...
+
+    async def contar_requieren_atencion(self) -> int:
+        """How many payments need attention (a cheap count, for a gauge)."""
+        ...
+
+    async def comandos_venenosos(self, limite: int) -> list[VistaComandoVenenoso]:
+        """Commands recorded as poison, newest first."""
+        ...
+
+    async def comando_venenoso(self, id_pago: UUID) -> VistaComandoVenenoso | None:
+        """The latest poison command for that payment, if any."""
         ...
 
 
@@ -53,7 +89,12 @@ class ObtenerEstadoPago:
 
 
 class PagoNoEncontradoError(LookupError):
-    """No payment with that id."""
+    """No payment with that id. `comando_venenoso`: its command was dead-lettered before the
+    payment could be stored."""
+
+    def __init__(self, mensaje: str, comando_venenoso: VistaComandoVenenoso | None = None) -> None:
+        super().__init__(mensaje)
+        self.comando_venenoso = comando_venenoso
 
 
 class ObtenerEstadoPagoHandler:
@@ -63,7 +104,8 @@ class ObtenerEstadoPagoHandler:
     async def __call__(self, query: ObtenerEstadoPago) -> VistaPago:
         vista = await self._views.estado_pago(query.id_pago)
         if vista is None:
-            raise PagoNoEncontradoError(f"no existe el pago {query.id_pago}")
+            venenoso = await self._views.comando_venenoso(query.id_pago)
+            raise PagoNoEncontradoError(f"no existe el pago {query.id_pago}", venenoso)
         return vista
 
 
@@ -71,8 +113,8 @@ class ListarPagosQueRequierenAtencionHandler:
     def __init__(self, views: PagoViews) -> None:
         self._views = views
 
-    async def __call__(self, limite: int = 100) -> list[VistaPago]:
-        return await self._views.requieren_atencion(limite)
+    async def __call__(self, limite: int = 100) -> Atencion:
+        return Atencion(await self._views.requieren_atencion(limite), await self._views.comandos_venenosos(limite))
 
 
 class ObtenerEstadisticasOutboxHandler:

@@ -44,11 +44,14 @@ class Reconciliador:
         self._gate = gate
         self._reloj = reloj
 
-    async def reconciliar(self) -> dict[str, int]:
-        """One pass over payments whose lease expired more than `gracia` ago; counts by outcome."""
+    async def reconciliar(self, stop: asyncio.Event | None = None) -> dict[str, int]:
+        """One pass over payments whose lease expired more than `gracia` ago; counts by outcome.
+        Once `stop` is set, no further payment is started (the rest wait for the next pass)."""
         atascados = await self._pagos.atascados(self._reloj() - self._gracia, self._lote)
         cuenta: dict[str, int] = {}
         for pago in atascados:
+            if stop is not None and stop.is_set():
+                break
             if self._gate is not None:
                 await self._gate()
             desenlace = await self._procesar(ProcesarPago(pago.id_pago, pago.id_afiliado, pago.importe))
@@ -60,7 +63,7 @@ class Reconciliador:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                if cuenta := await self.reconciliar():
+                if cuenta := await self.reconciliar(stop):
                     log.info("reconciliador.pasada", **cuenta)
             except Exception as exc:  # noqa: BLE001 - next pass
                 log.warning("reconciliador.error", error=repr(exc))

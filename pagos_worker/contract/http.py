@@ -17,6 +17,18 @@ class _Respuesta(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+class ComandoVenenoso(_Respuesta):
+    """A command dead-lettered as poison (`error_repetido`) after failing for reasons of its own."""
+
+    id_pago: IdPago | None = Field(description="When the command could be read far enough to say")
+    message_id: str = Field(description="The command's message id on the commands topic")
+    motivo: Literal["error_repetido"]
+    fallos: int = Field(ge=1, description="Deliveries that failed for a reason of the command's own")
+    ultimo_error: str | None
+    primer_fallo: FechaHora
+    en_dlq_desde: FechaHora
+
+
 class Pago(_Respuesta):
     """A payment as operators see it."""
 
@@ -32,12 +44,15 @@ class Pago(_Respuesta):
     intentos: int = Field(ge=0, description="Calls to the gateway so far")
     requiere_atencion: bool = Field(description="Its outcome has been unknown for too long: an operator should look")
     ultimo_error: str | None = Field(description="The last indeterminate answer from the gateway")
+    comando_venenoso: ComandoVenenoso | None = Field(description="Its command, if it was dead-lettered as poison")
 
 
 class PagosQueRequierenAtencion(_Respuesta):
-    """Payments whose outcome has been unknown for too long, oldest first."""
+    """Payments whose outcome is unknown (flagged, or PROCESANDO past the attention age), oldest first;
+    commands dead-lettered as poison, newest first."""
 
     pagos: list[Pago]
+    comandos_venenosos: list[ComandoVenenoso]
     limite: int = Field(ge=1, description="At most this many are listed")
 
 
@@ -55,6 +70,12 @@ class Error(_Respuesta):
 
     error: str = Field(examples=["pago_no_encontrado"])
     mensaje: str
+
+
+class PagoNoEncontrado(Error):  # noqa: N818 - a response body, not an exception
+    """404 for a payment never stored; with its command when that was dead-lettered as poison."""
+
+    comando_venenoso: ComandoVenenoso | None = None
 
 
 class Salud(_Respuesta):

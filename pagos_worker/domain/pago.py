@@ -111,6 +111,15 @@ class Pago:
         if self.intentos >= politica.max_intentos or ahora - self.fecha_creacion >= politica.max_antiguedad:
             self.requiere_atencion = True
 
+    def no_intentado(self, motivo: str, ahora: datetime) -> None:
+        """The gateway was not called at all (it refused before sending: its circuit is open). The
+        claim's attempt is given back, and the lease ends now so that it can be resumed at once."""
+        if self.estado is not EstadoPago.PROCESANDO or self.lease is None:
+            raise TransicionInvalidaError(f"el pago {self.id_pago} no está en proceso")
+        self.intentos = max(0, self.intentos - 1)
+        self.ultimo_error = motivo
+        self.lease = Lease(self.lease.owner, ahora)
+
     def _finalizar(self, estado: EstadoPago, ahora: datetime) -> None:
         _exigir_utc(ahora)
         if self.estado is not EstadoPago.PROCESANDO:

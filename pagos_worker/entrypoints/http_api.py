@@ -19,6 +19,7 @@ from pagos_worker.application.queries import (
     ObtenerEstadoPago,
     ObtenerEstadoPagoHandler,
     PagoNoEncontradoError,
+    VistaComandoVenenoso,
     VistaPago,
 )
 from pagos_worker.contract.asyncapi import documento_publicado
@@ -54,7 +55,28 @@ def vista_json(vista: VistaPago) -> dict[str, Any]:
         "intentos": vista.intentos,
         "requiere_atencion": vista.requiere_atencion,
         "ultimo_error": vista.ultimo_error,
+        "comando_venenoso": venenoso_json(vista.comando_venenoso) if vista.comando_venenoso else None,
     }
+
+
+def venenoso_json(vista: VistaComandoVenenoso) -> dict[str, Any]:
+    return {
+        "id_pago": str(vista.id_pago) if vista.id_pago else None,
+        "message_id": vista.message_id,
+        "motivo": "error_repetido",  # as on the dead-letter topic
+        "fallos": vista.fallos,
+        "ultimo_error": vista.ultimo_error,
+        "primer_fallo": iso_utc(vista.primer_fallo),
+        "en_dlq_desde": iso_utc(vista.venenoso_desde),
+    }
+
+
+def no_encontrado(exc: PagoNoEncontradoError) -> web.Response:
+    """404; with the command, when it was dead-lettered as poison before its payment was stored."""
+    cuerpo: dict[str, Any] = {"error": "pago_no_encontrado", "mensaje": str(exc)}
+    if exc.comando_venenoso is not None:
+        cuerpo["comando_venenoso"] = venenoso_json(exc.comando_venenoso)
+    return json_response(cuerpo, 404)
 
 
 @web.middleware
@@ -145,7 +167,7 @@ def create_app(
         try:
             vista = await estado_pago(ObtenerEstadoPago(id_pago))
         except PagoNoEncontradoError as exc:
-            return error(404, "pago_no_encontrado", str(exc))
+            return no_encontrado(exc)
         return json_response(vista_json(vista))
 
     async def get_estadisticas(_: web.Request) -> web.Response:
@@ -160,8 +182,14 @@ def create_app(
         )
 
     async def get_atencion(_: web.Request) -> web.Response:
-        pagos = await atencion(100)
-        return json_response({"pagos": [vista_json(v) for v in pagos], "limite": 100})
+        a = await atencion(100)
+        return json_response(
+            {
+                "pagos": [vista_json(v) for v in a.pagos],
+                "comandos_venenosos": [venenoso_json(v) for v in a.comandos_venenosos],
+                "limite": 100,
+            }
+        )
 
     descripcion_openapi = orjson.dumps(openapi())
     descripcion_asyncapi = documento_publicado()

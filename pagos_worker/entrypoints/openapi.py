@@ -11,6 +11,8 @@ from pagos_worker.contract.schemas import definiciones
 
 MODELOS = (
     http.Pago,
+    http.PagoNoEncontrado,
+    http.ComandoVenenoso,
     http.PagosQueRequierenAtencion,
     http.EstadisticasOutbox,
     http.Error,
@@ -38,7 +40,7 @@ _PATHS: dict[str, Any] = {
         {
             "200": _json("Pago", "The payment"),
             "400": _json("Error", "id_pago is not a UUID"),
-            "404": _json("Error", "No such payment"),
+            "404": _json("PagoNoEncontrado", "No such payment (with its command, if that was dead-lettered)"),
             "503": _json("Error", "Storage unavailable"),
         },
         parameters=[

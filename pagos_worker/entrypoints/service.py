@@ -1,5 +1,6 @@
 """Runs the wired roles in one event loop until SIGTERM/SIGINT, then shuts down in order:
-stop intake, drain in-flight payments, flush the relay, close the HTTP side."""
+stop intake, drain in-flight payments, flush the relay, close the HTTP side — all within the
+deadlines of `apagado` (`shutdown_timeout` + 5 s at most)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import structlog
 from aiohttp import web
 
 from pagos_worker.bootstrap import Servicio
+from pagos_worker.entrypoints import apagado
 from pagos_worker.entrypoints.http_api import create_app, create_operations_app
 from pagos_worker.entrypoints.worker import CommandWorker
 
 log = structlog.get_logger(__name__)
 
-RELAY_FLUSH_TIMEOUT_SECONDS = 10
+HTTP_SHUTDOWN_SECONDS = 0.5  # requests still running when the HTTP side closes get this long
 
 
 async def serve(servicio: Servicio, stop: asyncio.Event | None = None) -> None:
@@ -47,7 +49,14 @@ def command_worker(servicio: Servicio) -> CommandWorker | None:
     if (c := servicio.consumo) is None:
         return None
     return CommandWorker(
-        c.source, c.procesar, c.dlq, es_transitorio=c.es_transitorio, gate=c.gate, max_intentos=c.max_intentos
+        c.source,
+        c.procesar,
+        c.dlq,
+        es_transitorio=c.es_transitorio,
+        fallos=c.fallos,
+        gate=c.gate,
+        max_intentos=c.max_intentos,
+        espera_maxima=c.espera_maxima,
     )
 
 
@@ -58,7 +67,7 @@ async def _start_http(servicio: Servicio) -> web.AppRunner:
         app = create_operations_app(servicio.readiness, tokens)
     else:
         app = create_app(c.estado, c.estadisticas, c.atencion, servicio.readiness, tokens)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=HTTP_SHUTDOWN_SECONDS)
     await runner.setup()
     await web.TCPSite(runner, servicio.settings.http_host, servicio.settings.http_port).start()
     return runner
@@ -67,8 +76,8 @@ async def _start_http(servicio: Servicio) -> web.AppRunner:
 async def _run_roles(servicio: Servicio, stop: asyncio.Event) -> None:
     relay_stop = asyncio.Event()
     tasks: dict[str, asyncio.Task[None]] = {}
+    drain = servicio.settings.shutdown_timeout_seconds
     if (worker := command_worker(servicio)) is not None:
-        drain = servicio.settings.shutdown_timeout_seconds
         tasks["worker"] = asyncio.create_task(worker.run(stop, drain_timeout=drain))
     if servicio.reconciliador is not None:
         tasks["reconciliador"] = asyncio.create_task(servicio.reconciliador.run(stop))
@@ -81,18 +90,24 @@ async def _run_roles(servicio: Servicio, stop: asyncio.Event) -> None:
     done, _ = await asyncio.wait([stopping, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
     failed = [name for name, task in tasks.items() if task in done]
     stop.set()
-    log.info("servicio.deteniendo", roles_caidos=failed)
-    await asyncio.gather(*reporters, return_exceptions=True)
+    plazos = apagado.Plazos.desde_ahora(drain)
+    servicio.cerrar_antes_de = plazos.cierre  # bootstrap's closes keep to it
+    apagado.vigilar(drain + apagado.VIGILANTE_S)
+    log.info("servicio.deteniendo", roles_caidos=failed, plazo_s=drain + apagado.MARGEN_S)
+    await apagado.esperar_o_cancelar(reporters, 0.5)  # a sample stuck on the database is let go
 
-    # Order matters: payments finish (and commit their events) before the relay's last flush.
-    await asyncio.gather(*(tasks[t] for t in ("worker", "reconciliador") if t in tasks), return_exceptions=True)
+    # Order matters: payments finish (and commit their events) before the relay's last flush. The
+    # worker cancels what did not finish within the drain; the reconciler stops between payments,
+    # and a payment of it still at the gateway then is cancelled (its lease expires; it is resumed).
+    roles = [tasks[t] for t in ("worker", "reconciliador") if t in tasks]
+    await apagado.esperar_o_cancelar(roles, plazos.restante(plazos.drenaje) + 0.2)
     relay_stop.set()
     if servicio.publicacion is not None:
-        await servicio.publicacion.drenar(RELAY_FLUSH_TIMEOUT_SECONDS)
+        await servicio.publicacion.drenar(plazos.restante(plazos.relay))
     if servicio.relay is not None:
-        await asyncio.gather(tasks["relay"], return_exceptions=True)
+        await apagado.esperar_o_cancelar([tasks["relay"]], plazos.restante(plazos.relay))
         try:
-            publicados = await asyncio.wait_for(servicio.relay.vaciar(), RELAY_FLUSH_TIMEOUT_SECONDS)
+            publicados = await asyncio.wait_for(servicio.relay.vaciar(), plazos.restante(plazos.relay))
             log.info("relay.vaciado", eventos=publicados)
         except Exception as exc:  # noqa: BLE001 - what is left is published after the next start
             log.warning("relay.no_vaciado", error=repr(exc))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import Awaitable, Callable
 
@@ -16,6 +17,7 @@ from pagos_worker import observability as metrics
 from pagos_worker.application.commands import ProcesarPago
 from pagos_worker.application.handlers import Accion, Desenlace
 from pagos_worker.application.ports.command_source import Clasificador, CommandSource, Delivery
+from pagos_worker.application.ports.fallos import FailureLog, FalloDeComando
 from pagos_worker.application.ports.outbox import EventPublisher, PlainMessage
 from pagos_worker.contract.wire import ComandoInvalidoError, decode_command
 
@@ -24,13 +26,18 @@ log = structlog.get_logger(__name__)
 Procesar = Callable[[ProcesarPago], Awaitable[Desenlace]]
 
 
-async def manejar(data: bytes, procesar: Procesar) -> Desenlace:
-    """The whole transport decision for one message, without a broker."""
+def decodificar(data: bytes) -> ProcesarPago | Desenlace:
+    """The command, or why it goes to the dead-letter topic as it is."""
     try:
-        comando = decode_command(data)
+        return decode_command(data)
     except ComandoInvalidoError as exc:
         return Desenlace(Accion.DLQ, exc.motivo, exc.detalle)
-    return await procesar(comando)
+
+
+async def manejar(data: bytes, procesar: Procesar) -> Desenlace:
+    """The whole transport decision for one message, without a broker."""
+    comando = decodificar(data)
+    return comando if isinstance(comando, Desenlace) else await procesar(comando)
 
 
 def mensaje_dlq(entrega: Delivery, desenlace: Desenlace) -> PlainMessage:
@@ -53,17 +60,26 @@ class CommandWorker:
         dlq: EventPublisher,
         *,
         es_transitorio: Clasificador,
+        fallos: FailureLog,
         gate: Callable[[], Awaitable[None]] | None = None,
         max_intentos: int = 5,
+        espera_base: float = 0.5,
+        espera_maxima: float = 30.0,
     ) -> None:
-        """`es_transitorio` tells an outage of the infrastructure (put the command back, as often
-        as needed) from a failure of this command (counted toward `max_intentos`)."""
+        """`es_transitorio` tells an outage of the infrastructure (the command is held for a while
+        and put back, as often as needed) from a failure of the command's own, which `fallos`
+        counts toward `max_intentos`. The hold after an outage grows with the message's deliveries,
+        from about `espera_base` seconds to `espera_maxima`."""
         self._source = source
         self._es_transitorio = es_transitorio
+        self._fallos = fallos
         self._procesar = procesar
         self._dlq = dlq
         self._gate = gate
         self._max_intentos = max_intentos
+        self._espera_base = espera_base
+        self._espera_maxima = espera_maxima
+        self._parando = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         metrics.EN_CURSO.set_function(lambda: len(self._in_flight))
 
@@ -72,6 +88,7 @@ class CommandWorker:
         `drain_timeout` seconds to finish. What does not finish is redelivered by the broker."""
         self._source.start(asyncio.get_running_loop(), self._deliver)
         await stop.wait()
+        self._parando.set()  # commands held after an outage go back at once
         await self._source.stop_receiving()
         if self._in_flight:
             log.info("worker.drenando", en_curso=len(self._in_flight), timeout_s=drain_timeout)
@@ -93,29 +110,46 @@ class CommandWorker:
         task.add_done_callback(self._in_flight.discard)
 
     async def _handle(self, entrega: Delivery) -> None:
+        comando: ProcesarPago | None = None
         try:
             if self._gate is not None:
                 await self._gate()  # holds this slot: with every slot waiting, intake stops
-            desenlace = await manejar(entrega.data, self._procesar)
+            decodificado = decodificar(entrega.data)
+            if isinstance(decodificado, Desenlace):
+                desenlace = decodificado
+            else:
+                comando = decodificado
+                desenlace = await self._procesar(comando)
             await self._settle(entrega, desenlace)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - an outage or a bug: see _fallo
-            await self._fallo(entrega, exc)
+            await self._fallo(entrega, comando, exc)
         finally:
             self._source.release()
 
-    async def _fallo(self, entrega: Delivery, exc: Exception) -> None:
-        """An outage (database, broker) puts the command back as often as needed. Anything else that
-        keeps failing is a poison message: after `max_intentos` deliveries it goes to the DLQ with
-        the reason instead of cycling forever (a payment it left in PROCESANDO is the reconciler's)."""
-        intentos = entrega.redelivery_count + 1
-        if self._es_transitorio(exc) or intentos < self._max_intentos:
-            log.warning("worker.reintento", message_id=entrega.message_id, intento=intentos, error=repr(exc))
+    async def _fallo(self, entrega: Delivery, comando: ProcesarPago | None, exc: Exception) -> None:
+        """An outage (database, broker) never makes a command poison: it is held, then put back.
+        A failure of the command's own is counted across replicas and restarts; the one that reaches
+        `max_intentos` records the command as poison and dead-letters it (a payment it left in
+        PROCESANDO is the reconciler's, and past the attention age the operators')."""
+        if self._es_transitorio(exc):
+            await self._devolver_tras_espera(entrega, exc)
+            return
+        fallo = FalloDeComando(entrega.message_id, comando.id_pago if comando else None, f"{type(exc).__name__}: {exc}")
+        try:
+            fallos = await self._fallos.contar_fallo(fallo, limite=self._max_intentos)
+        except Exception as error:  # noqa: BLE001 - not counted, so never dead-lettered unrecorded
+            log.warning("worker.fallo_sin_contar", message_id=entrega.message_id, error=repr(error))
+            await self._devolver_tras_espera(entrega, error)
+            return
+        metrics.etiquetada(metrics.COMANDOS, "fallo_propio").inc()
+        if fallos < self._max_intentos:
+            log.warning("worker.reintento", message_id=entrega.message_id, fallos=fallos, error=fallo.error)
             self._source.nack(entrega)
             return
-        log.error("worker.mensaje_venenoso", message_id=entrega.message_id, intentos=intentos, exc_info=exc)
-        detalle = f"{intentos} entregas fallidas; la última: {type(exc).__name__}: {exc}"
+        log.error("worker.mensaje_venenoso", message_id=entrega.message_id, fallos=fallos, exc_info=exc)
+        detalle = f"{fallos} entregas fallidas por el propio comando; la última: {fallo.error}"
         try:
             await self._dlq.publicar([mensaje_dlq(entrega, Desenlace(Accion.DLQ, "error_repetido", detalle))])
         except Exception:  # noqa: BLE001 - not dead-lettered: it stays on the topic
@@ -123,6 +157,22 @@ class CommandWorker:
             return
         self._source.ack(entrega)
         metrics.etiquetada(metrics.DLQ, "error_repetido").inc()
+
+    async def _devolver_tras_espera(self, entrega: Delivery, exc: BaseException) -> None:
+        """Hold the command (and its slot: with every slot held, intake pauses), then put it back.
+        The broker's redelivery delay is fixed per consumer; the hold is what grows — with the
+        message's deliveries, so across replicas and restarts, jittered, up to its cap — and it ends
+        at once on shutdown."""
+        espera = min(self._espera_maxima, self._espera_base * 2 ** min(entrega.redelivery_count, 16))
+        espera *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+        log.warning(
+            "worker.caida", message_id=entrega.message_id, entrega=entrega.redelivery_count + 1,
+            espera_s=round(espera, 2), error=repr(exc),
+        )  # fmt: skip
+        metrics.etiquetada(metrics.COMANDOS, "caida").inc()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._parando.wait(), espera)
+        self._source.nack(entrega)
 
     async def _settle(self, entrega: Delivery, desenlace: Desenlace) -> None:
         metrics.etiquetada(metrics.COMANDOS, desenlace.motivo).inc()

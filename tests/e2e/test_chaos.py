@@ -15,9 +15,11 @@ async def test_caos_corto_nada_se_pierde_nada_se_paga_dos_veces(tmp_path):
     print("\n" + chaos.tabla(informe))
     assert chaos.violaciones(informe) == []
     assert informe["quietud_alcanzada"]
-    assert informe["comandos_publicados"] == 600
+    assert informe["comandos_publicados"] == 1700
     assert informe["pagos_perdidos"] == 0
     assert informe["pagados_dos_veces"] == 0
     assert informe["malformados_en_dlq"] == 20
-    assert [f["sin_evento"] for f in informe["fallas"]] == [0, 0, 0, 0]
+    assert informe["bien_formados_en_dlq"] == 0  # an outage never dead-letters a well-formed command
+    assert informe["ni_finales_ni_senalados"] == 0
+    assert [f["sin_evento"] for f in informe["fallas"]] == [0] * 6
     assert informe["workers_vivos_al_final"] == 2

@@ -19,6 +19,7 @@ from pagos_worker.bootstrap import es_transitorio
 from pagos_worker.entrypoints.worker import CommandWorker
 from tests import pulsar_helpers
 from tests.conftest import free_port
+from tests.fakes import FakeFailureLog
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +113,9 @@ async def test_comandos_malformados_van_a_la_dlq_sin_cambios_y_se_confirman(puls
     dlq = await conn.publisher(topics.dlq)
     stop = asyncio.Event()
     worker = asyncio.create_task(
-        CommandWorker(source, procesar, dlq, es_transitorio=es_transitorio).run(stop, drain_timeout=5)
+        CommandWorker(source, procesar, dlq, es_transitorio=es_transitorio, fallos=FakeFailureLog()).run(
+            stop, drain_timeout=5
+        )
     )
 
     en_dlq = await asyncio.to_thread(pulsar_helpers.receive, dlq_consumer, len(MALOS), 15)

@@ -1,6 +1,6 @@
 """Recovery against the real things: a payment stuck after a crash is resolved by the reconciler
 with the same idempotency key (the gateway replays; nothing is paid twice), and a poison command
-ends on the dead-letter topic after a bounded number of deliveries."""
+is recorded and ends on the dead-letter topic after a bounded number of failures of its own."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
+from pagos_worker.adapters.postgres.fallos import PostgresFailureLog
+from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.adapters.pulsar.client import PulsarConnection
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.application.handlers import ProcesarPagoHandler
@@ -49,7 +51,7 @@ async def test_un_pago_atascado_se_resuelve_con_la_misma_clave_sin_pagar_dos_vec
             assert sim.simulador.contadores["replay"] == 1
 
 
-async def test_un_comando_venenoso_acaba_en_la_dlq_tras_cinco_entregas(pulsar_url, topics):
+async def test_un_comando_venenoso_queda_registrado_y_acaba_en_la_dlq_tras_cinco_fallos(pulsar_url, topics, postgres):
     entregas = []
 
     async def procesar(cmd):
@@ -58,23 +60,29 @@ async def test_un_comando_venenoso_acaba_en_la_dlq_tras_cinco_entregas(pulsar_ur
 
     observer = pulsar_helpers.client(pulsar_url)
     dlq_consumer = pulsar_helpers.subscribe(observer, topics.dlq)
-    data = json.dumps({"id_pago": str(uuid.uuid4()), "id_afiliado": "a", "monto": "1.00", "moneda": "USD"}).encode()
+    id_pago = uuid.uuid4()
+    data = json.dumps({"id_pago": str(id_pago), "id_afiliado": "a", "monto": "1.00", "moneda": "USD"}).encode()
     observer.create_producer(topics.commands).send(data)
 
     conn = PulsarConnection(pulsar_url)
     source = await conn.command_source(topics.commands, "pagos-worker", capacity=2, nack_delay_seconds=0.1)
     dlq = await conn.publisher(topics.dlq)
+    fallos = PostgresFailureLog(postgres.engine)
     stop = asyncio.Event()
-    worker = asyncio.create_task(
-        CommandWorker(source, procesar, dlq, es_transitorio=es_transitorio, max_intentos=5).run(stop, drain_timeout=2)
-    )
+    worker = CommandWorker(source, procesar, dlq, es_transitorio=es_transitorio, fallos=fallos, max_intentos=5)
+    tarea = asyncio.create_task(worker.run(stop, drain_timeout=2))
     [muerto] = await asyncio.to_thread(pulsar_helpers.receive, dlq_consumer, 1, 20)
     assert muerto.data() == data
     assert muerto.properties()["motivo"] == "error_repetido"
     assert "ZeroDivisionError" in muerto.properties()["detalle"]
     assert len(entregas) == 5
+    # Recorded for operators, found by its payment (which was never stored).
+    registro = await PostgresPagoViews(postgres.engine).comando_venenoso(id_pago)
+    assert registro is not None
+    assert (registro.fallos, registro.message_id) == (5, muerto.properties()["message_id_origen"])
+    assert "ZeroDivisionError" in registro.ultimo_error
     stop.set()
-    await worker
+    await tarea
     for closable in (source, dlq, conn):
         await closable.close()
     observer.close()

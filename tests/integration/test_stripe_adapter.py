@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from pagos_dev.simulador.fallas import Fallas
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.adapters.stripe.resilience import EstadoCircuito
-from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError
+from pagos_worker.application.ports.pasarela import PasarelaNoDisponibleError, ResultadoIndeterminadoError
 from pagos_worker.domain import Dinero, Moneda, Pago
 from tests.conftest import free_port
 from tests.simulador_helpers import simulador_en_marcha
@@ -141,17 +141,29 @@ async def test_el_circuito_se_abre_con_la_pasarela_caida_y_se_cierra_al_volver()
         f"http://127.0.0.1:{port}", max_intentos=1, breaker_umbral=3, breaker_abierto_s=0.5
     ) as pasarela:
         for _ in range(3):
-            with pytest.raises(ResultadoIndeterminadoError):
+            with pytest.raises(ResultadoIndeterminadoError) as intentado:
                 await pasarela.procesar_pago(pago())
+            assert not isinstance(intentado.value, PasarelaNoDisponibleError)  # these were tried
         assert pasarela.circuito is EstadoCircuito.ABIERTO
         inicio = time.monotonic()
-        with pytest.raises(ResultadoIndeterminadoError, match="circuito abierto"):
+        with pytest.raises(PasarelaNoDisponibleError, match="circuito abierto"):  # not tried: no attempt
             await pasarela.procesar_pago(pago())
         assert time.monotonic() - inicio < 0.05  # refused at once: the gateway is not hammered
         async with simulador_en_marcha(port=port):
             await asyncio.wait_for(pasarela.esperar_disponible(), 2)
             assert (await pasarela.procesar_pago(pago())).exitoso  # the probe
             assert pasarela.circuito is EstadoCircuito.CERRADO
+
+
+async def test_si_el_circuito_se_abre_entre_reintentos_el_pago_si_se_intento():
+    """Refused on its second attempt, after a first that may have reached the gateway: an unknown
+    outcome, not "not attempted"."""
+    async with adaptador(
+        f"http://127.0.0.1:{free_port()}", max_intentos=3, breaker_umbral=1, breaker_abierto_s=30
+    ) as pasarela:
+        with pytest.raises(ResultadoIndeterminadoError, match="circuito abierto") as info:
+            await pasarela.procesar_pago(pago())
+        assert not isinstance(info.value, PasarelaNoDisponibleError)
 
 
 async def test_el_limite_de_tasa_se_cumple():

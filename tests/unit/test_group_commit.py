@@ -130,3 +130,42 @@ async def test_con_linger_el_lote_siguiente_espera_desde_que_termina_el_anterior
     assert flusher.batches == [[1], [2, 3]]
     # Its linger, then its own write; without the linger only the write (0.1 s).
     assert loop.time() - fin_primero >= 0.1 + 0.1 - 0.02
+
+
+async def test_un_error_propio_de_un_item_se_aisla_y_el_resto_del_lote_se_escribe():
+    flusher = Flusher(fail_on=3)
+    committer = GroupCommitter(flusher, max_batch=10, max_in_flight=1, aislar=lambda exc: True)
+    first = asyncio.create_task(committer.submit(100))
+    await asyncio.sleep(0)
+    rest = [asyncio.create_task(committer.submit(i)) for i in range(5)]
+    assert await first == 1000
+    results = await asyncio.gather(*rest, return_exceptions=True)
+    assert results[:3] == [0, 10, 20]
+    assert isinstance(results[3], RuntimeError)
+    assert results[4] == 40
+    assert flusher.batches[1:] == [[0, 1, 2, 3, 4], [0], [1], [2], [3], [4]]  # the batch, then one by one
+
+
+async def test_una_caida_no_se_aisla():
+    flusher = Flusher(fail_on=3)
+    committer = GroupCommitter(flusher, max_batch=10, max_in_flight=1, aislar=lambda exc: False)
+    results = await asyncio.gather(*(committer.submit(i) for i in range(5)), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in results[1:])
+    assert len(flusher.batches) == 2  # no item-by-item retry: an outage would fail them all anyway
+
+
+async def test_sin_progreso_mide_la_espera_sin_ningun_commit():
+    bloqueado = asyncio.Event()
+
+    async def flush(items):
+        await bloqueado.wait()
+        return list(items)
+
+    committer = GroupCommitter(flush, max_batch=10, max_in_flight=1)
+    assert committer.sin_progreso() == 0.0  # idle
+    tarea = asyncio.create_task(committer.submit(1))
+    await asyncio.sleep(0.2)
+    assert 0.15 <= committer.sin_progreso() < 0.5  # waiting, nothing committed
+    bloqueado.set()
+    await tarea
+    assert committer.sin_progreso() == 0.0

@@ -6,8 +6,8 @@ import pytest
 
 from pagos_worker.application.commands import ProcesarPago
 from pagos_worker.application.handlers import Accion, ProcesarPagoHandler
-from pagos_worker.application.ports.pasarela import ResultadoPago
-from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago
+from pagos_worker.application.ports.pasarela import PasarelaNoDisponibleError, ResultadoPago
+from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago, PoliticaAtencion
 from tests.fakes import INDETERMINADO, FakePagoRepository, FakePasarelaDePagos
 
 
@@ -114,3 +114,21 @@ def _reclamado(cmd, owner, reloj):
     pago = Pago.crear(id_pago=cmd.id_pago, id_afiliado=cmd.id_afiliado, importe=cmd.importe, ahora=reloj())
     pago.iniciar_procesamiento(Lease(owner, reloj() + timedelta(seconds=30)), reloj())
     return pago
+
+
+async def test_un_rechazo_del_circuito_no_cuenta_como_intento_ni_retiene_el_lease(repo, reloj):
+    cmd = comando()
+    pasarela = FakePasarelaDePagos({cmd.id_pago: PasarelaNoDisponibleError("circuito abierto")})
+    h = ProcesarPagoHandler(
+        repo, pasarela, owner="w1", lease=timedelta(seconds=30), atencion=PoliticaAtencion(max_intentos=2), reloj=reloj
+    )
+    for _ in range(3):
+        desenlace = await h(cmd)
+        assert (desenlace.accion, desenlace.motivo) == (Accion.REINTENTAR, "pasarela_no_disponible")
+    pago = repo.pagos[cmd.id_pago]
+    assert pago.intentos == 0
+    assert not pago.requiere_atencion  # three refusals are not three attempts
+    assert pago.lease.expira == reloj.ahora  # released: the next delivery may resume it at once
+    pasarela.respuestas.clear()
+    assert (await handler(repo, pasarela, reloj, owner="w2")(cmd)).accion is Accion.ACK
+    assert repo.pagos[cmd.id_pago].intentos == 1

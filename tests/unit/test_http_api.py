@@ -2,6 +2,7 @@ import dataclasses
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from unittest.mock import ANY
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -14,6 +15,7 @@ from pagos_worker.application.queries import (
     ListarPagosQueRequierenAtencionHandler,
     ObtenerEstadisticasOutboxHandler,
     ObtenerEstadoPagoHandler,
+    VistaComandoVenenoso,
     VistaPago,
 )
 from pagos_worker.contract import http
@@ -22,6 +24,15 @@ from pagos_worker.entrypoints.http_api import create_app
 from pagos_worker.entrypoints.openapi import openapi
 
 CONOCIDO = uuid.UUID("550e8400-e29b-41d4-a716-446655440000")
+ENVENENADO = uuid.UUID("00000000-0000-4000-8000-00000000dead")  # its command was dead-lettered, no payment
+VENENOSO = VistaComandoVenenoso(
+    message_id="(7,3,-1,-1)",
+    id_pago=ENVENENADO,
+    fallos=5,
+    ultimo_error="DataError: value too long",
+    primer_fallo=datetime(2026, 1, 1, 9, tzinfo=UTC),
+    venenoso_desde=datetime(2026, 1, 1, 9, 5, tzinfo=UTC),
+)
 
 
 class FakeViews:
@@ -52,6 +63,15 @@ class FakeViews:
     async def requieren_atencion(self, limite):
         vista = await self.estado_pago(CONOCIDO)
         return [dataclasses.replace(vista, estado="PROCESANDO", requiere_atencion=True, ultimo_error="timeout")]
+
+    async def contar_requieren_atencion(self):
+        return 1
+
+    async def comandos_venenosos(self, limite):
+        return [VENENOSO]
+
+    async def comando_venenoso(self, id_pago):
+        return VENENOSO if id_pago == ENVENENADO else None
 
 
 def app_con(views, readiness):
@@ -92,20 +112,42 @@ async def test_estado_de_un_pago(client):
         "intentos": 1,
         "requiere_atencion": False,
         "ultimo_error": None,
+        "comando_venenoso": None,
     }
 
 
 async def test_pagos_que_requieren_atencion(client):
     resp = await client.get("/pagos/atencion")
     assert resp.status == 200
-    [pago] = (await resp.json())["pagos"]
+    cuerpo = await resp.json()
+    [pago] = cuerpo["pagos"]
     assert (pago["id"], pago["requiere_atencion"], pago["ultimo_error"]) == (str(CONOCIDO), True, "timeout")
+    assert cuerpo["comandos_venenosos"] == [VENENOSO_JSON]
+
+
+VENENOSO_JSON = {
+    "id_pago": str(ENVENENADO),
+    "message_id": "(7,3,-1,-1)",
+    "motivo": "error_repetido",
+    "fallos": 5,
+    "ultimo_error": "DataError: value too long",
+    "primer_fallo": "2026-01-01T09:00:00.000Z",
+    "en_dlq_desde": "2026-01-01T09:05:00.000Z",
+}
+
+
+async def test_un_pago_cuyo_comando_acabo_en_la_dlq_lo_muestra_aun_sin_existir(client):
+    resp = await client.get(f"/pagos/{ENVENENADO}")
+    assert resp.status == 404
+    cuerpo = await resp.json()
+    assert cuerpo["error"] == "pago_no_encontrado"
+    assert cuerpo["comando_venenoso"] == VENENOSO_JSON
 
 
 async def test_pago_desconocido_es_404_json(client):
     resp = await client.get(f"/pagos/{uuid.uuid4()}")
     assert resp.status == 404
-    assert (await resp.json())["error"] == "pago_no_encontrado"
+    assert await resp.json() == {"error": "pago_no_encontrado", "mensaje": ANY}
 
 
 @pytest.mark.parametrize("malo", ["no-es-uuid", "1234", "%00", "x" * 500, "outbox", "atencionx"])
@@ -234,5 +276,5 @@ async def test_metricas_de_prometheus(client):
     texto = await resp.text()
     for nombre in ("pagos_finales_total", "pagos_latencia_segundos", "pasarela_latencia_segundos",
                    "pagos_en_curso", "outbox_pendientes", "outbox_lag_segundos", "pagos_dlq_total",
-                   "pasarela_circuito_abierto"):  # fmt: skip
+                   "pasarela_circuito_abierto", "pagos_requieren_atencion"):  # fmt: skip
         assert f"# TYPE {nombre.removesuffix('_total')}" in texto

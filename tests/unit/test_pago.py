@@ -155,3 +155,16 @@ def test_requiere_atencion_tras_demasiados_intentos_o_demasiado_tiempo():
 def test_resultado_desconocido_solo_en_proceso():
     with pytest.raises(TransicionInvalidaError):
         nuevo_pago().resultado_desconocido("x", AHORA, PoliticaAtencion())
+
+
+def test_no_intentado_devuelve_el_intento_y_libera_el_lease():
+    pago = nuevo_pago()
+    pago.iniciar_procesamiento(lease("w1"), AHORA)
+    pago.no_intentado("circuito abierto", AHORA + timedelta(seconds=1))
+    assert pago.intentos == 0  # the gateway never saw it
+    assert pago.estado is EstadoPago.PROCESANDO
+    assert pago.lease == Lease("w1", AHORA + timedelta(seconds=1))  # resumable at once
+    assert pago.ultimo_error == "circuito abierto"
+    assert not pago.requiere_atencion
+    with pytest.raises(TransicionInvalidaError):
+        nuevo_pago().no_intentado("x", AHORA)

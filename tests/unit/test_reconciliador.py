@@ -1,3 +1,4 @@
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -69,3 +70,41 @@ async def test_un_resultado_que_no_se_sabe_nunca_es_fallido_y_acaba_pidiendo_ate
     assert await reconciliador.reconciliar() == {"procesado": 1}
     guardado = repo.pagos[pago.id_pago]
     assert (guardado.estado, guardado.requiere_atencion) == (EstadoPago.FALLIDO, False)
+
+
+async def test_al_parar_no_empieza_otro_pago_de_la_pasada():
+    repo, reloj = FakePagoRepository(), Reloj()
+    for _ in range(5):
+        await atascado(repo)
+    parar = asyncio.Event()
+
+    class Lenta(FakePasarelaDePagos):
+        async def procesar_pago(self, pago):
+            parar.set()  # SIGTERM arrives while the first payment is at the gateway
+            return await super().procesar_pago(pago)
+
+    pasarela = Lenta()
+    reconciliador = montar(repo, pasarela, reloj, gracia=timedelta(0))
+    reloj.ahora += timedelta(minutes=1)
+    assert await reconciliador.reconciliar(parar) == {"procesado": 1}
+    assert len(pasarela.llamadas) == 1  # the other four wait for the next start
+
+
+async def test_run_termina_a_mitad_de_pasada_al_parar():
+    repo, reloj = FakePagoRepository(), Reloj()
+    for _ in range(3):
+        await atascado(repo)
+    parar = asyncio.Event()
+
+    class Colgada(FakePasarelaDePagos):
+        async def procesar_pago(self, pago):
+            self.llamadas.append(pago.id_pago)
+            parar.set()
+            await asyncio.sleep(0.1)
+            return ResultadoPago.exito("tr")
+
+    pasarela = Colgada()
+    reconciliador = montar(repo, pasarela, reloj, gracia=timedelta(0))
+    reloj.ahora += timedelta(minutes=1)
+    await asyncio.wait_for(reconciliador.run(parar), 1)
+    assert len(pasarela.llamadas) == 1

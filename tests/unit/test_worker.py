@@ -5,7 +5,12 @@ import uuid
 from pagos_worker.application.handlers import EN_CURSO, PROCESADO, YA_PROCESADO, Accion, Desenlace
 from pagos_worker.entrypoints.worker import CommandWorker, manejar
 from tests.fake_command_source import FakeCommandSource
-from tests.fakes import FakePublisher, es_caida
+from tests.fakes import FakeFailureLog, FakePublisher, es_caida
+
+
+def nuevo_worker(source, procesar, dlq=None, **opciones) -> CommandWorker:
+    opciones = {"es_transitorio": es_caida, "fallos": FakeFailureLog(), "espera_maxima": 0.05, **opciones}
+    return CommandWorker(source, procesar, dlq or FakePublisher(), **opciones)
 
 
 def valido(**cambios) -> bytes:
@@ -31,7 +36,7 @@ async def run_worker(payloads, procesar, dlq=None):
     source = FakeCommandSource(payloads)
     dlq = dlq or FakePublisher()
     stop = asyncio.Event()
-    worker = CommandWorker(source, procesar, dlq, es_transitorio=es_caida)
+    worker = nuevo_worker(source, procesar, dlq)
     task = asyncio.create_task(worker.run(stop, drain_timeout=5))
     for _ in range(200):
         if len(source.acked) + len(source.nacked) == len(payloads):
@@ -99,7 +104,7 @@ async def test_al_parar_espera_a_los_pagos_en_curso():
 
     source = FakeCommandSource([valido() for _ in range(5)])
     stop = asyncio.Event()
-    worker = CommandWorker(source, procesar, FakePublisher(), es_transitorio=es_caida)
+    worker = nuevo_worker(source, procesar)
     task = asyncio.create_task(worker.run(stop, drain_timeout=5))
     await asyncio.sleep(0.05)
     assert worker.in_flight == 5
@@ -116,9 +121,7 @@ async def test_lo_que_no_termina_a_tiempo_no_se_confirma():
 
     source = FakeCommandSource([valido()])
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        CommandWorker(source, procesar, FakePublisher(), es_transitorio=es_caida).run(stop, drain_timeout=0.1)
-    )
+    task = asyncio.create_task(nuevo_worker(source, procesar).run(stop, drain_timeout=0.1))
     await asyncio.sleep(0.05)
     stop.set()
     await asyncio.wait_for(task, 2)
@@ -138,9 +141,7 @@ async def test_con_la_pasarela_caida_el_worker_no_procesa_y_retiene_los_cupos():
 
     source = FakeCommandSource([valido() for _ in range(3)])
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        CommandWorker(source, procesar, FakePublisher(), es_transitorio=es_caida, gate=gate).run(stop, drain_timeout=5)
-    )
+    task = asyncio.create_task(nuevo_worker(source, procesar, gate=gate).run(stop, drain_timeout=5))
     await asyncio.sleep(0.1)
     assert procesados == []
     assert source.slots_in_use == 3  # held: the receiving side takes nothing more
@@ -152,45 +153,21 @@ async def test_con_la_pasarela_caida_el_worker_no_procesa_y_retiene_los_cupos():
     await task
 
 
-async def run_fallando(error: Exception, redelivery_count: int, max_intentos: int = 5):
+async def test_una_caida_de_la_base_de_datos_nunca_lleva_a_la_dlq():
     async def procesar(cmd):
-        raise error
+        raise ConnectionRefusedError("postgres down")
 
     data = valido()
-    source = FakeCommandSource([data], redelivery_count=redelivery_count)
-    dlq = FakePublisher()
+    source = FakeCommandSource([data], redelivery_count=50)
+    dlq, fallos = FakePublisher(), FakeFailureLog()
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        CommandWorker(source, procesar, dlq, es_transitorio=es_caida, max_intentos=max_intentos).run(
-            stop, drain_timeout=5
-        )
-    )
+    task = asyncio.create_task(nuevo_worker(source, procesar, dlq, fallos=fallos).run(stop, drain_timeout=5))
     for _ in range(100):
-        if source.acked or source.nacked:
+        if source.nacked:
             break
         await asyncio.sleep(0.01)
     stop.set()
     await task
-    return data, source, dlq
-
-
-async def test_un_mensaje_venenoso_acaba_en_la_dlq_tras_los_intentos():
-    data, source, dlq = await run_fallando(KeyError("bug"), redelivery_count=4)
-    assert source.acked == [data]
-    [mensaje] = dlq.mensajes
-    assert mensaje.payload == data
-    assert mensaje.properties["motivo"] == "error_repetido"
-    assert "5 entregas" in mensaje.properties["detalle"]
-    assert "KeyError" in mensaje.properties["detalle"]
-
-
-async def test_antes_del_limite_vuelve_a_la_cola():
-    data, source, dlq = await run_fallando(KeyError("bug"), redelivery_count=3)
     assert source.nacked == [data]
     assert dlq.mensajes == []
-
-
-async def test_una_caida_de_la_base_de_datos_nunca_lleva_a_la_dlq():
-    data, source, dlq = await run_fallando(ConnectionRefusedError("postgres down"), redelivery_count=50)
-    assert source.nacked == [data]
-    assert dlq.mensajes == []
+    assert fallos.fallos == {}  # an outage is never counted

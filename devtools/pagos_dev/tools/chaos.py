@@ -1,9 +1,11 @@
 """The chaos suite: the whole pipeline as separate processes (embedded PostgreSQL and broker, the
 Stripe simulator, two worker replicas) takes several thousand commands — exact duplicates and
-malformed ones among them — while workers are SIGKILLed, the broker and PostgreSQL are restarted and
-the gateway times out after succeeding. Then it waits for quiescence and audits: nothing lost,
-nothing paid twice (the simulator's ledger), one distinct event per payment, none missing, every
-malformed command on the DLQ, and how long the pipeline took to recover from each fault.
+malformed ones among them — while workers are SIGKILLed, the broker and PostgreSQL are restarted,
+the gateway times out after succeeding, PostgreSQL turns read-only for a while (a failover) and the
+service's database connections freeze (a partition). Then it waits for quiescence and audits:
+nothing lost, nothing paid twice (the simulator's ledger), one distinct event per payment, none
+missing, every malformed command on the DLQ and no well-formed one, no payment left neither final
+nor flagged for operators, and how long the pipeline took to recover from each fault.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import random
 import statistics
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,7 @@ from pagos_dev.tools.cluster import Cluster, ClusterConfig, sleep_until
 from pagos_dev.tools.observador import Lector, Publicador, cliente
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
 from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_DLQ_TOPIC, CONTRACT_EVENTS_TOPIC
+from pagos_worker.contract.wire import ComandoInvalidoError, decode_command
 
 Accion = Callable[[Cluster], Awaitable[None]]
 
@@ -37,6 +41,7 @@ WORKER_ENV = {
     "PAGOS_RECONCILE_GRACE_SECONDS": "10",
     "PAGOS_RECONCILE_INTERVAL_SECONDS": "5",
     "PAGOS_SHUTDOWN_TIMEOUT_SECONDS": "5",
+    "PAGOS_RETRY_BACKOFF_MAX_SECONDS": "5",
     "PAGOS_LOG_LEVEL": "WARNING",
 }
 SIMULADOR_ENV = {
@@ -77,6 +82,19 @@ def timeouts_tras_exito(segundos: float, tasa: float = 0.5) -> Accion:
     return accion
 
 
+def solo_lectura(segundos: float) -> Accion:
+    async def accion(cluster: Cluster) -> None:
+        await cluster.postgres_solo_lectura(activar=True)
+        await asyncio.sleep(segundos)
+        await cluster.postgres_solo_lectura(activar=False)
+
+    return accion
+
+
+async def congelar_postgres(cluster: Cluster) -> None:
+    cluster.congelar_conexiones_postgres()
+
+
 @dataclass(frozen=True)
 class Falla:
     nombre: str
@@ -95,23 +113,27 @@ class ChaosConfig:
 
     @classmethod
     def completa(cls) -> ChaosConfig:
-        return cls(4000, 200, 100, 80.0, (
+        return cls(8400, 200, 100, 80.0, (
             Falla("SIGKILL del worker 0", 5, matar_y_revivir(0)),
             Falla("reinicio del broker", 14, reiniciar_broker),
             Falla("reinicio de PostgreSQL (parada inmediata)", 23, reiniciar_postgres),
             Falla("pasarela: timeout tras éxito durante 8 s", 32, timeouts_tras_exito(8)),
             Falla("SIGKILL del worker 1", 44, matar_y_revivir(1)),
             Falla("SIGKILL del worker 0", 50, matar_y_revivir(0)),
-        ))  # fmt: skip
+            Falla("PostgreSQL de solo lectura durante 30 s", 60, solo_lectura(30)),
+            Falla("conexiones a PostgreSQL congeladas", 100, congelar_postgres),
+        ), espera_max=180)  # fmt: skip
 
     @classmethod
     def corta(cls) -> ChaosConfig:
-        return cls(600, 40, 20, 50.0, (
+        return cls(1700, 40, 20, 50.0, (
             Falla("SIGKILL del worker 0", 2, matar_y_revivir(0)),
             Falla("reinicio del broker", 5, reiniciar_broker),
             Falla("reinicio de PostgreSQL (parada inmediata)", 8, reiniciar_postgres),
             Falla("pasarela: timeout tras éxito durante 2 s", 10, timeouts_tras_exito(2)),
-        ), espera_max=90)  # fmt: skip
+            Falla("PostgreSQL de solo lectura durante 8 s", 18, solo_lectura(8)),
+            Falla("conexiones a PostgreSQL congeladas", 32, congelar_postgres),
+        ), espera_max=120)  # fmt: skip
 
 
 def generar(config: ChaosConfig, rng: random.Random) -> tuple[list[tuple[bytes, str | None]], list[str], set[bytes]]:
@@ -142,7 +164,9 @@ def generar(config: ChaosConfig, rng: random.Random) -> tuple[list[tuple[bytes, 
 
 
 async def correr(config: ChaosConfig, data_dir: Path, *, progreso: Callable[[str], None] = print) -> dict[str, Any]:
-    cluster = Cluster(ClusterConfig(data_dir, workers=2, worker_env=WORKER_ENV, simulador_env=SIMULADOR_ENV))
+    cluster = Cluster(
+        ClusterConfig(data_dir, workers=2, worker_env=WORKER_ENV, simulador_env=SIMULADOR_ENV, postgres_por_proxy=True)
+    )
     progreso(f"arrancando: PostgreSQL, pulsar-lite, simulador y 2 workers (datos y logs en {data_dir})")
     await cluster.start()
     client = cliente(cluster.pulsar_url, data_dir / "observador-pulsar.log")
@@ -222,6 +246,7 @@ async def _auditar(cluster: Cluster, config: ChaosConfig, obs: _Observado) -> di
     for t in await cluster.ledger():
         transfers.setdefault(t["metadata"]["id_pago"], []).append(t["id"])
     finales = {i for i, f in filas.items() if f["estado"] in ("EXITOSO", "FALLIDO")}
+    senalados = {i for i, f in filas.items() if f["requiere_atencion"]} | await _venenosos(cluster.database_url)
     exitosos = {i for i, f in filas.items() if f["estado"] == "EXITOSO"}
     latencias = sorted(primero[i] - enviado[i] for i in validos if i in primero and i in enviado)
     en_dlq = [data for data, _ in dlq.mensajes]
@@ -252,11 +277,36 @@ async def _auditar(cluster: Cluster, config: ChaosConfig, obs: _Observado) -> di
         "malformados_en_dlq": len(set(en_dlq) & malformados),
         "entregas_repetidas_en_dlq": len(en_dlq) - len(set(en_dlq)),
         "otros_en_dlq": sum(1 for d in en_dlq if d not in malformados),
+        # A well-formed command dead-lettered (an outage taken for poison, a payment busy elsewhere).
+        "bien_formados_en_dlq": sum(1 for d in set(en_dlq) if _bien_formado(d)),
+        "motivos_en_dlq": dict(Counter(p.get("motivo", "?") for _, p in dlq.mensajes)),
+        # Neither paid, nor refused, nor in front of an operator: silently stuck.
+        "ni_finales_ni_senalados": len(validos - finales - senalados),
         "requieren_atencion": sum(1 for f in filas.values() if f["requiere_atencion"]),
         "latencia_s": percentiles(latencias),
         "fallas": [_recuperacion(f, enviado, primero) for f in obs.fallas],
         "workers_vivos_al_final": sum(cluster.worker_alive(i) for i in range(len(cluster.workers))),
     }
+
+
+def _bien_formado(data: bytes) -> bool:
+    try:
+        decode_command(data)
+    except ComandoInvalidoError:
+        return False
+    return True
+
+
+async def _venenosos(database_url: str) -> set[str]:
+    """Payments whose command was recorded as poison (operators see them)."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        filas = await conn.fetch(
+            "SELECT id_pago::text AS id FROM comandos_fallidos WHERE venenoso_desde IS NOT NULL AND id_pago IS NOT NULL"
+        )
+    finally:
+        await conn.close()
+    return {f["id"] for f in filas}
 
 
 async def _estados(database_url: str, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -302,7 +352,7 @@ def percentiles(valores: list[float], *, escala: float = 1.0, decimales: int = 3
 CERO = (
     "pagos_perdidos", "pagados_dos_veces", "exitosos_sin_transfer", "fallidos_con_transfer",
     "referencia_distinta_del_transfer", "pagos_con_mas_de_un_evento", "eventos_faltantes",
-    "estado_distinto_del_evento", "otros_en_dlq",
+    "estado_distinto_del_evento", "otros_en_dlq", "bien_formados_en_dlq", "ni_finales_ni_senalados",
 )  # fmt: skip
 
 
@@ -334,6 +384,8 @@ def tabla(informe: dict[str, Any]) -> str:
         ("malformados en la DLQ (distintos)", informe["malformados_en_dlq"], f"= {informe['malformados_publicados']}"),
         ("entregas repetidas en la DLQ", informe["entregas_repetidas_en_dlq"], "(al menos una vez)"),
         ("otros mensajes en la DLQ", informe["otros_en_dlq"], "0"),
+        ("comandos bien formados en la DLQ", informe["bien_formados_en_dlq"], "0"),
+        ("pagos ni finales ni señalados", informe["ni_finales_ni_senalados"], "0"),
         ("entregas repetidas de un mismo evento", informe["entregas_repetidas_del_mismo_evento"], "(al menos una vez)"),
         ("pagos que requieren atención", informe["requieren_atencion"], ""),
         ("latencia publicación → evento (s)", " ".join(f"{k}={v}" for k, v in informe["latencia_s"].items()), ""),

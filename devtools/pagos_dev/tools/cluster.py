@@ -22,6 +22,7 @@ from sqlalchemy import make_url
 from pagos_dev.embedded.postgres import EmbeddedPostgres
 from pagos_dev.embedded.process import port_is_open, spawn, terminate, wait_until
 from pagos_dev.embedded.pulsar import EmbeddedPulsar
+from pagos_dev.embedded.tcp_proxy import ProxyCongelable
 from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine, migrate
 
 AUTH = {"Authorization": "Bearer sk_test_cluster"}
@@ -46,6 +47,9 @@ class ClusterConfig:
     graceful_proxy: bool = True  # see embedded/pulsar_proxy.py: needed when workers get SIGKILLed
     ledger_en_archivo: bool = True  # the simulator keeps its ledger in a file (audits after restarts)
     api_aparte: bool = False  # one more process serving only the HTTP API (as operators would deploy it)
+    # The service's processes reach PostgreSQL through a proxy of this process that can freeze their
+    # connections (`congelar_conexiones_postgres`); the embedded server only.
+    postgres_por_proxy: bool = False
     # Given servers instead of the embedded ones: a new database is created on the PostgreSQL
     # server for each cluster; with a given broker, pass `topics` of the cluster's own.
     postgres_url: str | None = None
@@ -76,6 +80,8 @@ class Cluster:
             self._database = "pagos"
             self.database_url = self.postgres.url("pagos")
         self._simulador: subprocess.Popen[bytes] | None = None
+        self.proxy_postgres: ProxyCongelable | None = None
+        self._database_url_servicio = self.database_url
         self.workers = [_Worker(free_port()) for _ in range(config.workers)]
         self.api = _Worker(free_port()) if config.api_aparte else None
 
@@ -103,13 +109,18 @@ class Cluster:
         if self.postgres is not None:
             await self.postgres.start()
             await self.postgres.create_database(self._database)
+            if self.config.postgres_por_proxy:
+                self.proxy_postgres = ProxyCongelable(self.postgres.host, self.postgres.port)
+                await self.proxy_postgres.start()
+                url = make_url(self.database_url).set(port=self.proxy_postgres.port)
+                self._database_url_servicio = url.render_as_string(hide_password=False)
         else:
             conn = await asyncpg.connect(asyncpg_dsn(str(self.config.postgres_url)))
             try:
                 await conn.execute(f'CREATE DATABASE "{self._database}"')
             finally:
                 await conn.close()
-        engine = create_engine(self.database_url, pool_size=1)
+        engine = create_engine(self.database_url, pool_size=1, limits=None)
         try:
             await migrate(engine)
         finally:
@@ -131,6 +142,8 @@ class Cluster:
             await terminate(self._simulador.pid, signal.SIGTERM, timeout=10, process=self._simulador)
         if self.pulsar is not None:
             await self.pulsar.close()
+        if self.proxy_postgres is not None:
+            await self.proxy_postgres.close()
         if self.postgres is not None:
             await self.postgres.stop()
         else:  # a given server: leave nothing behind on it
@@ -146,7 +159,7 @@ class Cluster:
     async def _spawn(self, worker: _Worker, nombre: str, roles: str, *, consumer_id_offset: int) -> None:
         env = {
             **os.environ,
-            "PAGOS_DATABASE_URL": self.database_url,
+            "PAGOS_DATABASE_URL": self._database_url_servicio,
             "PAGOS_PULSAR_URL": self.pulsar_url,
             "PAGOS_STRIPE_API_BASE": self.simulador_url,
             "PAGOS_STRIPE_SECRET_KEY": AUTH["Authorization"].removeprefix("Bearer "),
@@ -196,6 +209,29 @@ class Cluster:
             raise RuntimeError("PostgreSQL is not embedded: it cannot be restarted from here")
         await self.postgres.stop(immediate=True)
         await self.postgres.start()
+
+    async def postgres_solo_lectura(self, *, activar: bool) -> None:
+        """A failover as the clients see it: every session of the database ends and the new ones
+        cannot write (on); or the primary is back (off: new sessions write again)."""
+        server = self.postgres.url("postgres") if self.postgres is not None else str(self.config.postgres_url)
+        conn = await asyncpg.connect(asyncpg_dsn(server))
+        try:
+            valor = "on" if activar else "off"
+            await conn.execute(f'ALTER DATABASE "{self._database}" SET default_transaction_read_only = {valor}')
+            if activar:
+                await conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                    self._database,
+                )
+        finally:
+            await conn.close()
+
+    def congelar_conexiones_postgres(self) -> int:
+        """Freeze every connection the service has open to PostgreSQL now (they stay open and
+        silent, as through a partition); new ones go through. Returns how many were frozen."""
+        if self.proxy_postgres is None:
+            raise RuntimeError("the cluster was not started with postgres_por_proxy")
+        return self.proxy_postgres.congelar()
 
     async def simulador(self, method: str, path: str, body: Any = None) -> Any:  # noqa: ANN401 - JSON
         async with (

@@ -35,7 +35,7 @@ async def fetch(engine: AsyncEngine, statement: PreparedStatement, params: Mappi
         try:
             return list(await driver.fetch(statement.sql, *statement.arguments(params)))
         except Exception as exc:
-            if _connection_lost(exc):
+            if connection_lost(exc):
                 await conn.invalidate()  # never back to the pool
             raise
 
@@ -54,12 +54,16 @@ class PinnedConnection:
         self._conn: AsyncConnection | None = None
         self._driver: Any = None
 
-    async def fetch(self, statement: PreparedStatement, params: Mapping[str, Any]) -> list[Any]:
+    async def fetch(
+        self, statement: PreparedStatement, params: Mapping[str, Any], *, timeout: float | None = None
+    ) -> list[Any]:
+        """`timeout`: no answer within it and the connection is dropped (a new one next time);
+        unset, the connection's command timeout applies."""
         driver = await self._open()
         try:
-            return list(await driver.fetch(statement.sql, *statement.arguments(params)))
+            return list(await driver.fetch(statement.sql, *statement.arguments(params), timeout=timeout))
         except Exception as exc:
-            if _connection_lost(exc):
+            if connection_lost(exc):
                 await self._discard()
             raise
 
@@ -70,7 +74,7 @@ class PinnedConnection:
             async with driver.transaction():
                 yield driver
         except Exception as exc:
-            if _connection_lost(exc):
+            if connection_lost(exc):
                 await self._discard()
             raise
 
@@ -89,14 +93,25 @@ class PinnedConnection:
     async def _open(self) -> Any:  # noqa: ANN401 - asyncpg's connection
         if self._conn is None:
             conn = await self._engine.connect()
+            driver: Any = None
             try:
                 driver = (await conn.get_raw_connection()).driver_connection
                 assert driver is not None  # noqa: S101 - a checked-out connection always has one
+                # Within a short timeout, a pooled connection that stopped answering (a partition
+                # that froze the pool's idle connections too) is found at once, not after a flush
+                # or the command timeout: the setting is the ping. Rare: only when (re)opening.
                 for name, value in self._session_settings.items():
-                    await driver.execute("SELECT set_config($1, $2, false)", name, value)
+                    await driver.execute("SELECT set_config($1, $2, false)", name, value, timeout=_SETUP_TIMEOUT_S)
                 if self._session_settings:  # plans cached while this connection served others are made again
-                    await driver.execute("DISCARD PLANS")
-            except BaseException:
+                    await driver.execute("DISCARD PLANS", timeout=_SETUP_TIMEOUT_S)
+                else:
+                    await driver.fetchval("SELECT 1", timeout=_SETUP_TIMEOUT_S)
+            except BaseException as exc:
+                if connection_lost(exc):  # never back to the pool; aborted first, as in _discard
+                    with contextlib.suppress(Exception):
+                        driver.terminate()
+                    with contextlib.suppress(Exception):
+                        await conn.invalidate()
                 await conn.close()
                 raise
             self._conn, self._driver = conn, driver
@@ -104,14 +119,25 @@ class PinnedConnection:
 
     async def _discard(self) -> None:
         if self._conn is not None:
+            # Abort the socket first: a connection that stopped answering would hold up a polite
+            # goodbye (SQLAlchemy tries one, for up to 2 s, when it invalidates).
+            with contextlib.suppress(Exception):
+                self._driver.terminate()
             with contextlib.suppress(Exception):
                 await self._conn.invalidate()
                 await self._conn.close()
         self._conn = self._driver = None
 
 
-def _connection_lost(exc: BaseException) -> bool:
+def connection_lost(exc: BaseException) -> bool:
+    """Whether the connection that raised `exc` must not be used again. A read-only transaction
+    (25006) counts: the connection reached a standby, or its session began read-only during a
+    failover and would stay so after it."""
     if isinstance(exc, asyncpg.PostgresError):
         sqlstate = str(getattr(exc, "sqlstate", "") or "")
-        return sqlstate.startswith(("08", "57P"))
+        return sqlstate.startswith(("08", "57P")) or sqlstate == READ_ONLY_SQLSTATE
     return True  # OSError, InterfaceError, timeouts: the connection cannot be trusted
+
+
+READ_ONLY_SQLSTATE = "25006"
+_SETUP_TIMEOUT_S = 2.0

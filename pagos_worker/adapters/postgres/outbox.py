@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker import observability as metrics
-from pagos_worker.adapters.postgres.database import asyncpg_dsn
+from pagos_worker.adapters.postgres.database import ConnectionLimits, asyncpg_dsn, keepalive
 from pagos_worker.adapters.postgres.driver import PinnedConnection, PreparedStatement
 from pagos_worker.adapters.postgres.group_commit import GroupCommitter
 from pagos_worker.adapters.postgres.retry import retry_transient
@@ -90,11 +90,13 @@ def _observe_lag(marks: Iterable[tuple[OutboxEvent, datetime]]) -> None:
 
 
 class PostgresOutboxStore:
-    def __init__(self, engine: AsyncEngine, database_url: str) -> None:
+    def __init__(self, engine: AsyncEngine, database_url: str, limits: ConnectionLimits | None = None) -> None:
+        """`limits`: TCP keepalives for the LISTEN connection, which is idle: a server gone away
+        without a word is noticed, and the connection made again."""
         self._engine = engine
         self._connection = PinnedConnection(engine)  # a relay runs its lots one after another
         self._in_use = False
-        self._listener = _NotifyListener(asyncpg_dsn(database_url), OUTBOX_CHANNEL)
+        self._listener = _NotifyListener(asyncpg_dsn(database_url), OUTBOX_CHANNEL, limits)
         # Marks of events published right after their commit: one statement for all that the broker
         # confirmed within `_MARK_LINGER` (or while the previous one ran), on a connection of their
         # own. Nothing waits on a mark but the publication's task; the events are already out.
@@ -170,9 +172,10 @@ class _NotifyListener:
     """One dedicated connection LISTENing on `channel`. If it is lost, waiting degrades to polling
     (the timeout) until it is back."""
 
-    def __init__(self, dsn: str, channel: str) -> None:
+    def __init__(self, dsn: str, channel: str, limits: ConnectionLimits | None) -> None:
         self._dsn = dsn
         self._channel = channel
+        self._limits = limits
         self._conn: asyncpg.Connection[Any] | None = None
         self._event = asyncio.Event()
 
@@ -185,7 +188,9 @@ class _NotifyListener:
 
     async def _connect(self) -> None:
         try:
-            conn = await asyncpg.connect(self._dsn, timeout=5)
+            conn = await asyncpg.connect(self._dsn, timeout=5, command_timeout=10)
+            if self._limits is not None:
+                keepalive(conn, self._limits)
             await conn.add_listener(self._channel, self._notified)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             log.warning("outbox.listen_no_disponible", error=repr(exc))

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker.adapters.postgres.driver import PinnedConnection, PreparedStatement, fetch
 from pagos_worker.adapters.postgres.group_commit import GroupCommitter
-from pagos_worker.adapters.postgres.retry import retry_transient
+from pagos_worker.adapters.postgres.retry import is_transient, retry_transient
 from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.ports.repository import Reclamo
 from pagos_worker.contract.wire import encode_event
@@ -98,7 +98,8 @@ SELECT NULL, id, event_id, creado_en FROM publicables
 """)
 
 _RELEASE = text("""
-UPDATE pagos SET lease_expira = :expira, ultimo_error = :ultimo_error, requiere_atencion = :requiere_atencion
+UPDATE pagos SET lease_expira = :expira, ultimo_error = :ultimo_error, requiere_atencion = :requiere_atencion,
+    intentos = :intentos
 WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND lease_owner = :owner
 """)
 
@@ -140,19 +141,29 @@ class PostgresPagoRepository:
         max_in_flight: int = 2,
         linger: float = 0.0,
         publicador: str | None = None,
+        flush_timeout: float | None = None,
     ) -> None:
         """With `publicador`, the events written are that replica's to publish right after their
-        commit (the relays take them only after a grace period)."""
+        commit (the relays take them only after a grace period). A flush not answered within
+        `flush_timeout` seconds drops its connection and is tried again on a new one (unset: the
+        connections' command timeout)."""
         self._engine = engine
         self._publicador = publicador
+        self._flush_timeout = flush_timeout
+        # A batch that failed for a reason of its own (a data error of one payment, not an outage)
+        # is tried again payment by payment: the bad one fails alone, the others commit.
         self._claims = GroupCommitter(
-            self._claim_batch, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger
+            self._claim_batch, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger, aislar=_propio
         )
         self._results = GroupCommitter(
-            self._save_results_batch, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger
+            self._save_results_batch, max_batch=max_batch, max_in_flight=max_in_flight, linger=linger, aislar=_propio
         )
         # One connection per flush slot, kept: a flush never waits for (or pays for) a checkout.
         self._idle = [PinnedConnection(engine, _PLANNER_SETTINGS) for _ in range(2 * max_in_flight)]
+
+    def sin_commit(self) -> float:
+        """Seconds that claims or results have been waiting with none committed (0 while idle)."""
+        return max(self._claims.sin_progreso(), self._results.sin_progreso())
 
     async def reclamar(self, pago: Pago) -> Reclamo:
         return await self._claims.submit(pago)
@@ -169,6 +180,7 @@ class PostgresPagoRepository:
             "expira": pago.lease.expira,
             "ultimo_error": pago.ultimo_error,
             "requiere_atencion": pago.requiere_atencion,
+            "intentos": pago.intentos,
         }
         await retry_transient(lambda: fetch(self._engine, _SQL[_RELEASE], params))
 
@@ -188,7 +200,7 @@ class PostgresPagoRepository:
         calls outside them (liberar, atascados) take one of the pool's."""
         connection = self._idle.pop()
         try:
-            return await connection.fetch(_SQL[statement], params)
+            return await connection.fetch(_SQL[statement], params, timeout=self._flush_timeout)
         finally:
             self._idle.append(connection)
 
@@ -248,6 +260,10 @@ class PostgresPagoRepository:
                 )
         # A duplicate within the batch was not stored by its own call: only the first gets the events.
         return [by_pago.pop(pago.id_pago, None) for pago in pagos]
+
+
+def _propio(exc: Exception) -> bool:
+    return not is_transient(exc)
 
 
 def _first_per_pago(pagos: Sequence[Pago]) -> list[Pago]:

@@ -1,5 +1,6 @@
-"""Retrying what PostgreSQL says may succeed if tried again: lost connections, a restarting
-server, deadlocks and serialization failures. Everything retried here is a whole transaction."""
+"""Which PostgreSQL errors are outages (they heal: try again later) and which are this statement's
+own (trying again gives the same answer), and retrying the former. Everything retried here is a
+whole transaction."""
 
 from __future__ import annotations
 
@@ -9,29 +10,44 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import structlog
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import exc as sa_exc
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
-_TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}
+# By SQLSTATE class: connection exception (08), transaction rollback — serialization failures,
+# deadlocks (40), insufficient resources — disk full, out of memory, too many connections (53),
+# operator intervention — shutdown, statement timeout, cancel (57), system error — I/O (58).
+_TRANSIENT_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+# And single codes of other classes: a read-only transaction (a standby, a failover under way;
+# 25006) and a lock not available in time (55P03).
+_TRANSIENT_CODES = frozenset({"25006", "55P03"})
+# The driver's own words for a connection that is gone or cannot be used now (no SQLSTATE).
+_TRANSIENT_NAMES = frozenset(
+    {"ConnectionDoesNotExistError", "InterfaceError", "CannotConnectNowError", "ConnectionFailureError"}
+)
+
+
+def sqlstate_transitorio(sqlstate: str) -> bool:
+    return sqlstate[:2] in _TRANSIENT_CLASSES or sqlstate in _TRANSIENT_CODES
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, OSError | ConnectionError | asyncio.TimeoutError):
-        return True
-    if isinstance(exc, DBAPIError):
+    """True for an outage of PostgreSQL or of the way to it: lost connections, timeouts (the
+    driver's, the server's statement timeout, the pool's), and the SQLSTATEs above."""
+    if isinstance(exc, OSError | ConnectionError | TimeoutError | sa_exc.TimeoutError):
+        return True  # sa_exc.TimeoutError: no connection came free in the pool in time
+    if isinstance(exc, sa_exc.DBAPIError):
         if exc.connection_invalidated:
             return True
         sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         if sqlstate is None:
             cause = exc.orig.__cause__ if exc.orig is not None else None
             return cause is not None and is_transient(cause)
-        return str(sqlstate) in _TRANSIENT_SQLSTATES or str(sqlstate).startswith("08")
+        return sqlstate_transitorio(str(sqlstate))
     if (sqlstate := getattr(exc, "sqlstate", None)) is not None:  # asyncpg's own errors
-        return str(sqlstate) in _TRANSIENT_SQLSTATES or str(sqlstate).startswith("08")
-    name = type(exc).__name__
-    return name in {"ConnectionDoesNotExistError", "InterfaceError", "CannotConnectNowError"}
+        return sqlstate_transitorio(str(sqlstate))
+    return type(exc).__name__ in _TRANSIENT_NAMES
 
 
 async def retry_transient(operation: Callable[[], Awaitable[T]], *, attempts: int = 8, max_delay: float = 2.0) -> T:

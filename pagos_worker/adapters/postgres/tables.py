@@ -80,4 +80,34 @@ outbox = Table(
 Index("ix_outbox_pendientes", outbox.c.id, postgresql_where=text("publicado_en IS NULL"))
 Index("ix_outbox_publicado_en", outbox.c.publicado_en, postgresql_where=text("publicado_en IS NOT NULL"))
 
+# Failures of command messages that were their own (never an outage), counted per message across
+# replicas and restarts; a message that reached the poison limit stays recorded for operators
+# (`venenoso_desde`): found by payment and in the attention list. See migration 0005.
+comandos_fallidos = Table(
+    "comandos_fallidos",
+    metadata,
+    Column("message_id", Text, primary_key=True),
+    Column("id_pago", Uuid),
+    Column("fallos", Integer, nullable=False),
+    Column("ultimo_error", Text, nullable=False),
+    Column("primer_fallo", DateTime(timezone=True), nullable=False),
+    Column("ultimo_fallo", DateTime(timezone=True), nullable=False),
+    Column("venenoso_desde", DateTime(timezone=True)),
+)
+Index(
+    "ix_comandos_fallidos_id_pago",
+    comandos_fallidos.c.id_pago,
+    postgresql_where=text("venenoso_desde IS NOT NULL"),
+)
+Index(
+    "ix_comandos_fallidos_venenoso_desde",
+    comandos_fallidos.c.venenoso_desde,
+    postgresql_where=text("venenoso_desde IS NOT NULL"),
+)
+Index(
+    "ix_comandos_fallidos_ultimo_fallo",
+    comandos_fallidos.c.ultimo_fallo,
+    postgresql_where=text("venenoso_desde IS NULL"),
+)
+
 OUTBOX_CHANNEL = "outbox_pagos"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -10,15 +11,39 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker.adapters.postgres.driver import PreparedStatement, fetch
-from pagos_worker.application.queries import EstadisticasOutbox, VistaPago
+from pagos_worker.application.queries import EstadisticasOutbox, VistaComandoVenenoso, VistaPago
 
-_COLUMNS = """id_pago, id_afiliado, monto, moneda, estado, referencia_pago, fecha_creacion,
-       fecha_procesamiento, mensaje_error, intentos, requiere_atencion, ultimo_error"""
+# A payment needs attention when the worker flagged it, or when it is still PROCESANDO past the
+# attention age, whatever kept it there (a gateway that never answered, a bug, a lost command).
+# A payment has a lease exactly while it is PROCESANDO: the partial index on lease_expira finds them.
+_NECESITA = """(p.lease_expira IS NOT NULL AND p.estado = 'PROCESANDO'
+    AND (p.requiere_atencion OR p.fecha_creacion < clock_timestamp() - CAST(:edad AS interval)))"""
+_VENENOSO = "message_id, id_pago, fallos, ultimo_error, primer_fallo, venenoso_desde"
+_COLUMNS = f"""p.id_pago, p.id_afiliado, p.monto, p.moneda, p.estado, p.referencia_pago, p.fecha_creacion,
+       p.fecha_procesamiento, p.mensaje_error, p.intentos, {_NECESITA} AS requiere_atencion, p.ultimo_error,
+       v.message_id AS v_message_id, v.fallos AS v_fallos, v.ultimo_error AS v_ultimo_error,
+       v.primer_fallo AS v_primer_fallo, v.venenoso_desde AS v_venenoso_desde"""
+_CON_VENENOSO = f"""pagos p LEFT JOIN LATERAL (
+    SELECT {_VENENOSO} FROM comandos_fallidos c
+    WHERE c.id_pago = p.id_pago AND c.venenoso_desde IS NOT NULL ORDER BY c.venenoso_desde DESC LIMIT 1
+) v ON true"""  # noqa: S608 - fixed columns
 # The status query is the read side's hot path: one statement, one round trip (no BEGIN/ROLLBACK).
-_STATUS = PreparedStatement(text(f"SELECT {_COLUMNS} FROM pagos WHERE id_pago = :id_pago"))  # noqa: S608 - fixed columns
-_NEEDING_ATTENTION = text(f"""
-SELECT {_COLUMNS} FROM pagos WHERE requiere_atencion ORDER BY fecha_creacion LIMIT :limite
+_STATUS = PreparedStatement(text(f"SELECT {_COLUMNS} FROM {_CON_VENENOSO} WHERE p.id_pago = :id_pago"))  # noqa: S608
+_NEEDING_ATTENTION = PreparedStatement(
+    text(f"SELECT {_COLUMNS} FROM {_CON_VENENOSO} WHERE {_NECESITA} ORDER BY p.fecha_creacion LIMIT :limite")  # noqa: S608
+)
+_COUNT_NEEDING_ATTENTION = PreparedStatement(text(f"SELECT count(*) AS n FROM pagos p WHERE {_NECESITA}"))  # noqa: S608
+_POISON = PreparedStatement(
+    text(f"""
+SELECT {_VENENOSO} FROM comandos_fallidos WHERE venenoso_desde IS NOT NULL ORDER BY venenoso_desde DESC LIMIT :limite
 """)  # noqa: S608 - fixed columns
+)
+_POISON_OF = PreparedStatement(
+    text(f"""
+SELECT {_VENENOSO} FROM comandos_fallidos WHERE id_pago = :id_pago AND venenoso_desde IS NOT NULL
+ORDER BY venenoso_desde DESC LIMIT 1
+""")  # noqa: S608 - fixed columns
+)
 
 _OUTBOX_STATS = text("""
 SELECT count(*) AS total,
@@ -29,17 +54,30 @@ FROM outbox
 
 
 class PostgresPagoViews:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, atencion_tras: timedelta = timedelta(hours=1)) -> None:
+        """`atencion_tras`: the attention age (`PoliticaAtencion.max_antiguedad`)."""
         self._engine = engine
+        self._edad = atencion_tras
 
     async def estado_pago(self, id_pago: UUID) -> VistaPago | None:
-        rows = await fetch(self._engine, _STATUS, {"id_pago": id_pago})
+        rows = await fetch(self._engine, _STATUS, {"id_pago": id_pago, "edad": self._edad})
         return _vista_pago_from_row(rows[0]) if rows else None
 
     async def requieren_atencion(self, limite: int) -> list[VistaPago]:
-        async with self._engine.connect() as conn:
-            result = await conn.execute(_NEEDING_ATTENTION, {"limite": limite})
-            return [_vista_pago_from_row(row) for row in result.mappings()]
+        rows = await fetch(self._engine, _NEEDING_ATTENTION, {"limite": limite, "edad": self._edad})
+        return [_vista_pago_from_row(row) for row in rows]
+
+    async def contar_requieren_atencion(self) -> int:
+        rows = await fetch(self._engine, _COUNT_NEEDING_ATTENTION, {"edad": self._edad})
+        return int(rows[0]["n"])
+
+    async def comandos_venenosos(self, limite: int) -> list[VistaComandoVenenoso]:
+        rows = await fetch(self._engine, _POISON, {"limite": limite})
+        return [_venenoso_from_row(row) for row in rows]
+
+    async def comando_venenoso(self, id_pago: UUID) -> VistaComandoVenenoso | None:
+        rows = await fetch(self._engine, _POISON_OF, {"id_pago": id_pago})
+        return _venenoso_from_row(rows[0]) if rows else None
 
     async def estadisticas_outbox(self) -> EstadisticasOutbox:
         async with self._engine.connect() as conn:
@@ -56,9 +94,24 @@ class PostgresPagoViews:
             await conn.execute(text("SELECT 1"))
 
 
+def _uuid(valor: Any) -> UUID | None:  # noqa: ANN401 - asyncpg's own UUID type when read raw
+    return None if valor is None else UUID(bytes=valor.bytes)
+
+
+def _venenoso_from_row(row: Mapping[Any, Any], prefijo: str = "") -> VistaComandoVenenoso:
+    return VistaComandoVenenoso(
+        message_id=row[f"{prefijo}message_id"],
+        id_pago=_uuid(row["id_pago"]),
+        fallos=row[f"{prefijo}fallos"],
+        ultimo_error=row[f"{prefijo}ultimo_error"],
+        primer_fallo=row[f"{prefijo}primer_fallo"],
+        venenoso_desde=row[f"{prefijo}venenoso_desde"],
+    )
+
+
 def _vista_pago_from_row(row: Mapping[Any, Any]) -> VistaPago:
     return VistaPago(
-        id=UUID(bytes=row["id_pago"].bytes),  # asyncpg's own UUID type when read raw
+        id=UUID(bytes=row["id_pago"].bytes),
         id_afiliado=row["id_afiliado"],
         monto=row["monto"],
         moneda=row["moneda"],
@@ -70,4 +123,5 @@ def _vista_pago_from_row(row: Mapping[Any, Any]) -> VistaPago:
         intentos=row["intentos"],
         requiere_atencion=row["requiere_atencion"],
         ultimo_error=row["ultimo_error"],
+        comando_venenoso=None if row["v_message_id"] is None else _venenoso_from_row(row, "v_"),
     )

@@ -32,7 +32,11 @@ from pagos_worker.adapters.stripe.resilience import (
     backoff,
 )
 from pagos_worker.adapters.stripe.wire import formulario, json_o_nada, retry_after, transfer_del_pago
-from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError, ResultadoPago
+from pagos_worker.application.ports.pasarela import (
+    PasarelaNoDisponibleError,
+    ResultadoIndeterminadoError,
+    ResultadoPago,
+)
 from pagos_worker.domain.pago import Pago
 
 log = structlog.get_logger(__name__)
@@ -149,8 +153,8 @@ class StripePasarelaDePagos:
                 await asyncio.sleep(self._espera(intento - 1, motivo_espera))
             try:
                 self._breaker.permitir()
-            except CircuitoAbiertoError as exc:
-                raise ResultadoIndeterminadoError(str(exc)) from None
+            except CircuitoAbiertoError as exc:  # refused before the first send: no attempt was made
+                raise (PasarelaNoDisponibleError if intento == 1 else ResultadoIndeterminadoError)(str(exc)) from None
             resultado = await self._intentar(body, headers)
             if isinstance(resultado, ResultadoPago):
                 return resultado
@@ -221,8 +225,10 @@ class StripePasarelaDePagos:
                     proxy=self._proxy,
                     proxy_auth=self._proxy_auth,
                 ) as resp:
+                    metrics.etiquetada(metrics.RESPUESTAS, str(resp.status)).inc()
                     return resp.status, await resp.read(), resp.headers
             except (aiohttp.ClientError, TimeoutError) as exc:
+                metrics.etiquetada(metrics.RESPUESTAS, "ninguna").inc()
                 # No answer: it may or may not have reached Stripe; the same key makes a retry safe.
                 self._breaker.fallo()
                 return _Reintentar(f"sin respuesta ({type(exc).__name__})")

@@ -32,13 +32,19 @@ class ResultadoIndeterminadoError(Exception):
     later with the same idempotency key, which makes the gateway return the first outcome."""
 
 
+class PasarelaNoDisponibleError(ResultadoIndeterminadoError):
+    """The adapter refused the call before sending anything (its circuit breaker is open): the
+    gateway never saw this payment, so this was no attempt. Retried later like any unknown outcome."""
+
+
 class PasarelaDePagos(Protocol):
     """Pays a payment out through an external gateway.
 
     Contract: idempotent per payment. Every call for the same `id_pago` uses the same gateway
     idempotency key, so calling again (from a retry, another replica, or after a crash) returns the
     first outcome instead of paying twice. Concurrency and rate limits live inside the adapter.
-    Raises `ResultadoIndeterminadoError` when the outcome is unknown."""
+    Raises `ResultadoIndeterminadoError` when the outcome is unknown, and its subclass
+    `PasarelaNoDisponibleError` when nothing was sent at all."""
 
     async def procesar_pago(self, pago: Pago) -> ResultadoPago: ...
 

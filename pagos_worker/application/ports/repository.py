@@ -40,9 +40,10 @@ class PagoRepository(Protocol):
         ...
 
     async def liberar(self, pago: Pago) -> None:
-        """Store what `Pago.resultado_desconocido` recorded on a payment this worker holds: its
-        lease, now expired (a redelivered command may resume it at once), its last error and
-        whether it needs attention. Nothing is written if another worker holds it by now."""
+        """Store what `Pago.resultado_desconocido` or `Pago.no_intentado` recorded on a payment this
+        worker holds: its lease, now expired (a redelivered command may resume it at once), its
+        attempts, its last error and whether it needs attention. Nothing is written if another
+        worker holds it by now."""
         ...
 
     async def atascados(self, lease_vencido_antes_de: datetime, limite: int) -> list[Pago]:

@@ -307,7 +307,9 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
         owner=owner,
         lease=timedelta(seconds=settings.lease_seconds),
         atencion=PoliticaAtencion(
-            settings.attention_after_attempts, timedelta(seconds=settings.attention_after_seconds)
+            settings.attention_after_attempts,
+            timedelta(seconds=settings.attention_after_seconds),
+            timedelta(seconds=settings.idempotency_key_max_age_seconds),
         ),
         publicar=servicio.publicacion.encolar if servicio.publicacion else None,
     )

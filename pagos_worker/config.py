@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     )
     attention_after_attempts: int = Field(5, ge=1, description="unknown outcomes before a payment needs attention")
     attention_after_seconds: float = Field(3600.0, gt=0, description="age after which it needs attention")
+    idempotency_key_max_age_seconds: float = Field(
+        20 * 3600.0,
+        gt=0,
+        lt=24 * 3600.0,
+        description="a gateway key older than this is renewed (after a lookup) before a retry: Stripe keeps keys 24 h",
+    )
     reconcile_grace_seconds: float = Field(300.0, ge=0, description="expired this long: its command is not coming")
     reconcile_interval_seconds: float = Field(30.0, gt=0)
     db_pool_size: int = Field(10, ge=1)

@@ -14,7 +14,7 @@ from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError,
 from pagos_worker.application.ports.repository import Reclamo
 from pagos_worker.clock import utcnow
 from pagos_worker.contract.wire import encode_event
-from pagos_worker.domain.errors import PagoEnCursoError, PagoYaProcesadoError
+from pagos_worker.domain.errors import PagoEnCursoError, PagoRequiereAtencionError, PagoYaProcesadoError
 from pagos_worker.domain.events import EventoPago
 from pagos_worker.domain.pago import EstadoPago, Pago
 
@@ -33,14 +33,15 @@ class FakePagoRepository:
     async def reclamar(self, pago: Pago) -> Reclamo:
         guardado = self.pagos.get(pago.id_pago)
         if guardado is None:
-            self.pagos[pago.id_pago] = _copia(pago)
-            return Reclamo(_copia(pago), reclamado=True)
+            nuevo = dataclasses.replace(pago, eventos=[], clave_desde=pago.clave_desde or pago.fecha_creacion)
+            self.pagos[pago.id_pago] = nuevo
+            return Reclamo(_copia(nuevo), reclamado=True)
         if not guardado.mismos_terminos(pago):
             return Reclamo(_copia(guardado), reclamado=False)
         assert pago.lease is not None
         try:
             guardado.iniciar_procesamiento(pago.lease, pago.fecha_creacion)
-        except (PagoYaProcesadoError, PagoEnCursoError):
+        except (PagoYaProcesadoError, PagoEnCursoError, PagoRequiereAtencionError):
             return Reclamo(_copia(guardado), reclamado=False)
         return Reclamo(_copia(guardado), reclamado=True)
 
@@ -58,6 +59,16 @@ class FakePagoRepository:
             for i, e in enumerate(pago.eventos)
         ]
 
+    async def renovar_clave(self, pago: Pago) -> bool:
+        guardado = self.pagos[pago.id_pago]
+        mio = guardado.lease is not None and pago.lease is not None and guardado.lease.owner == pago.lease.owner
+        if guardado.estado is not EstadoPago.PROCESANDO or not mio:
+            return False
+        if guardado.generacion_clave != pago.generacion_clave - 1:
+            return False
+        guardado.generacion_clave, guardado.clave_desde = pago.generacion_clave, pago.clave_desde
+        return True
+
     async def liberar(self, pago: Pago) -> None:
         guardado = self.pagos[pago.id_pago]
         mio = guardado.lease is not None and pago.lease is not None and guardado.lease.owner == pago.lease.owner
@@ -71,7 +82,10 @@ class FakePagoRepository:
         vencidos = [
             p
             for p in self.pagos.values()
-            if p.estado is EstadoPago.PROCESANDO and p.lease is not None and p.lease.expira < lease_vencido_antes_de
+            if p.estado is EstadoPago.PROCESANDO
+            and p.lease is not None
+            and p.lease.expira < lease_vencido_antes_de
+            and not p.requiere_atencion
         ]
         return [_copia(p) for p in sorted(vencidos, key=lambda p: p.lease.expira)[:limite]]  # type: ignore[union-attr]
 

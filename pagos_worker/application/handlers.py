@@ -15,6 +15,7 @@ from pagos_worker.application.ports.pasarela import (
     PasarelaDePagos,
     PasarelaNoDisponibleError,
     ResultadoIndeterminadoError,
+    ResultadoPago,
 )
 from pagos_worker.application.ports.repository import PagoRepository
 from pagos_worker.clock import utcnow
@@ -78,7 +79,9 @@ class ProcesarPagoHandler:
         pago = reclamo.pago
         assert pago is not None  # noqa: S101 - the port returns the payment it claimed
         try:
-            resultado = await self._pasarela.procesar_pago(pago)
+            resultado = await self._pagar(pago)
+        except ClaveNoRenovadaError:
+            return EN_CURSO  # another worker holds it by now
         except PasarelaNoDisponibleError as exc:
             pago.no_intentado(str(exc), self._reloj())
             await self._pagos.liberar(pago)
@@ -95,11 +98,31 @@ class ProcesarPagoHandler:
                 intentos=pago.intentos,
                 requiere_atencion=pago.requiere_atencion,
             )
+            if pago.requiere_atencion:
+                return Desenlace(Accion.ACK, REQUIERE_ATENCION.motivo, str(exc))
             return Desenlace(Accion.REINTENTAR, "resultado_indeterminado", str(exc))
         if resultado.exitoso:
             pago.marcar_exitoso(resultado.referencia_pago or "", self._reloj())
         else:
             pago.marcar_fallido(resultado.mensaje_error or "Pago rechazado", self._reloj(), resultado.referencia_pago)
+        return await self._guardar(pago)
+
+    async def _pagar(self, pago: Pago) -> ResultadoPago:
+        """Pay it out. A retry looks the payment up at the gateway first: a payout found settles it
+        (whatever key made it); none found allows the call, with the same key while the gateway is
+        sure to remember it, else with a new key generation recorded before it is used."""
+        if pago.es_reintento():
+            if (referencia := await self._pasarela.buscar_transferencia(pago)) is not None:
+                log.info("pago.hallado_en_la_pasarela", id_pago=str(pago.id_pago), referencia=referencia)
+                return ResultadoPago.exito(referencia)
+            if pago.clave_vencida(self._reloj(), self._atencion):
+                pago.renovar_clave(self._reloj())
+                if not await self._pagos.renovar_clave(pago):
+                    raise ClaveNoRenovadaError(str(pago.id_pago))
+                log.warning("pago.clave_renovada", id_pago=str(pago.id_pago), generacion=pago.generacion_clave)
+        return await self._pasarela.procesar_pago(pago)
+
+    async def _guardar(self, pago: Pago) -> Desenlace:
         eventos = await self._pagos.guardar_resultado(pago)
         if eventos is None:
             return YA_PROCESADO
@@ -115,6 +138,13 @@ class ProcesarPagoHandler:
         return Desenlace(Accion.ACK, PROCESADO.motivo, estado=pago.estado.value)
 
 
+class ClaveNoRenovadaError(Exception):
+    """The new key generation could not be recorded: the payment is no longer this worker's."""
+
+
+REQUIERE_ATENCION = Desenlace(Accion.ACK, "requiere_atencion")
+
+
 def _no_reclamado(solicitado: Pago, guardado: Pago | None) -> Desenlace:
     if guardado is None:
         return EN_CURSO
@@ -127,4 +157,7 @@ def _no_reclamado(solicitado: Pago, guardado: Pago | None) -> Desenlace:
         )
     if guardado.estado.es_final:
         return YA_PROCESADO
+    if guardado.requiere_atencion and not (guardado.lease and guardado.lease.vigente(solicitado.fecha_creacion)):
+        # Automatic retries are over for it: the command is settled, the payment waits for an operator.
+        return REQUIERE_ATENCION
     return EN_CURSO

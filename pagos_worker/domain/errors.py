@@ -27,3 +27,7 @@ class PagoYaProcesadoError(TransicionInvalidaError):
 
 class PagoEnCursoError(TransicionInvalidaError):
     """Another worker holds a live lease on the payment."""
+
+
+class PagoRequiereAtencionError(TransicionInvalidaError):
+    """Its automatic retries are over (flagged for attention): only an operator resumes it."""

@@ -16,7 +16,12 @@ from enum import StrEnum
 from typing import TypedDict
 
 from pagos_worker.domain.dinero import Dinero
-from pagos_worker.domain.errors import PagoEnCursoError, PagoYaProcesadoError, TransicionInvalidaError
+from pagos_worker.domain.errors import (
+    PagoEnCursoError,
+    PagoRequiereAtencionError,
+    PagoYaProcesadoError,
+    TransicionInvalidaError,
+)
 from pagos_worker.domain.events import EventoPago, PagoExitoso, PagoFallido
 
 
@@ -34,10 +39,12 @@ class EstadoPago(StrEnum):
 @dataclass(frozen=True, slots=True)
 class PoliticaAtencion:
     """When a payment whose outcome stays unknown must be looked at by an operator: after this many
-    attempts, or this long after it arrived (well before the gateway forgets its idempotency key)."""
+    attempts, or this long after it arrived; from then on only an operator resumes it. And how long
+    one idempotency key may be used: safely below the 24 h after which the gateway may forget it."""
 
     max_intentos: int = 5
     max_antiguedad: timedelta = timedelta(hours=1)
+    vida_clave: timedelta = timedelta(hours=20)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,8 @@ class Pago:
             raise PagoYaProcesadoError(f"el pago {self.id_pago} ya está {self.estado}")
         if self.estado is EstadoPago.PROCESANDO and self.lease is not None and self.lease.vigente(ahora):
             raise PagoEnCursoError(f"el pago {self.id_pago} está en curso en {self.lease.owner}")
+        if self.requiere_atencion:
+            raise PagoRequiereAtencionError(f"el pago {self.id_pago} espera a un operador")
         self.estado = EstadoPago.PROCESANDO
         self.lease = lease
         self.intentos += 1
@@ -110,6 +119,30 @@ class Pago:
         self.lease = Lease(self.lease.owner, ahora)
         if self.intentos >= politica.max_intentos or ahora - self.fecha_creacion >= politica.max_antiguedad:
             self.requiere_atencion = True
+
+    def es_reintento(self) -> bool:
+        """Claimed again after an attempt whose outcome is not known (an indeterminate answer, or
+        a worker that died with the payment in its hands): the gateway may hold a payout for it."""
+        return self.estado is EstadoPago.PROCESANDO and self.intentos > 1
+
+    def clave_vencida(self, ahora: datetime, politica: PoliticaAtencion) -> bool:
+        desde = self.clave_desde or self.fecha_creacion
+        return ahora - desde >= politica.vida_clave
+
+    def renovar_clave(self, ahora: datetime) -> None:
+        """A new idempotency key generation, for a payment whose key the gateway may have forgotten
+        and for which a lookup at the gateway has just shown no payout. Never reused: n+1 each time."""
+        if self.estado is not EstadoPago.PROCESANDO or self.lease is None:
+            raise TransicionInvalidaError(f"el pago {self.id_pago} no está en proceso")
+        _exigir_utc(ahora)
+        self.generacion_clave += 1
+        self.clave_desde = ahora
+
+    def reanudar(self) -> None:
+        """An operator returns a flagged payment to automatic processing."""
+        if self.estado.es_final:
+            raise PagoYaProcesadoError(f"el pago {self.id_pago} ya está {self.estado}")
+        self.requiere_atencion = False
 
     def no_intentado(self, motivo: str, ahora: datetime) -> None:
         """The gateway was not called at all (it refused before sending: its circuit is open). The

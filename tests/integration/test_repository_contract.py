@@ -317,3 +317,32 @@ async def test_los_planes_que_guardan_las_conexiones_del_grupo(postgres_server):
         for prohibido in ("Seq Scan", "Bitmap", "Hash Join", "Merge Join"):
             assert prohibido not in plan, (nombre, plan)
     assert "hashed SubPlan" in planes["guardar"], planes["guardar"]
+
+
+async def test_un_pago_senalado_no_se_reclama_ni_sale_como_atascado(subject):
+    """Automatic retries are over for a payment flagged for attention: only an operator resumes it."""
+    politica = PoliticaAtencion(max_intentos=1)
+    pago = (await subject.repo.reclamar(solicitud(lease_s=10))).pago
+    pago.resultado_desconocido("timeout", T0 + timedelta(seconds=1), politica)
+    assert pago.requiere_atencion
+    await subject.repo.liberar(pago)
+    despues = T0 + timedelta(minutes=5)
+    reclamo = await subject.repo.reclamar(solicitud(pago.id_pago, owner="w2", ahora=despues))
+    assert not reclamo.reclamado
+    assert reclamo.pago.requiere_atencion
+    assert await subject.repo.atascados(despues, 10) == []
+
+
+async def test_la_generacion_de_clave_se_guarda_antes_de_usarla_y_solo_quien_lo_tiene(subject):
+    pago = (await subject.repo.reclamar(solicitud(owner="w1"))).pago
+    assert (pago.generacion_clave, pago.clave_desde) == (1, T0)
+    pago.renovar_clave(T0 + timedelta(hours=21))
+    assert await subject.repo.renovar_clave(pago)
+    guardado = await subject.repo.obtener(pago.id_pago)
+    assert (guardado.generacion_clave, guardado.clave_desde) == (2, T0 + timedelta(hours=21))
+    assert not await subject.repo.renovar_clave(pago)  # generation 2 again: already recorded
+    ajeno = await subject.repo.obtener(pago.id_pago)
+    ajeno.lease = Lease("w9", T0 + timedelta(days=1))
+    ajeno.renovar_clave(T0 + timedelta(hours=22))
+    assert not await subject.repo.renovar_clave(ajeno)  # not the holder
+    assert (await subject.repo.obtener(pago.id_pago)).generacion_clave == 2

@@ -17,6 +17,7 @@ from pagos_worker.domain import (
     PoliticaAtencion,
     TransicionInvalidaError,
 )
+from pagos_worker.domain.errors import PagoRequiereAtencionError
 
 AHORA = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
@@ -146,6 +147,10 @@ def test_requiere_atencion_tras_demasiados_intentos_o_demasiado_tiempo():
     viejo.iniciar_procesamiento(lease("w1"), AHORA)
     viejo.resultado_desconocido("500", AHORA + timedelta(minutes=30), politica)
     assert viejo.requiere_atencion  # too old
+    # No automatic retry from here: only an operator resumes it.
+    with pytest.raises(PagoRequiereAtencionError):
+        viejo.iniciar_procesamiento(lease("w2"), AHORA + timedelta(minutes=31))
+    viejo.reanudar()
     # Resolved later: the flag goes away with the final state.
     viejo.iniciar_procesamiento(lease("w2"), AHORA + timedelta(minutes=31))
     viejo.marcar_exitoso("tr_1", AHORA + timedelta(minutes=31))
@@ -168,3 +173,18 @@ def test_no_intentado_devuelve_el_intento_y_libera_el_lease():
     assert not pago.requiere_atencion
     with pytest.raises(TransicionInvalidaError):
         nuevo_pago().no_intentado("x", AHORA)
+
+
+def test_la_clave_se_renueva_por_generaciones_y_nunca_se_reutiliza():
+    politica = PoliticaAtencion(vida_clave=timedelta(hours=20))
+    pago = nuevo_pago()
+    pago.iniciar_procesamiento(lease("w1"), AHORA)
+    assert not pago.es_reintento()
+    assert not pago.clave_vencida(AHORA + timedelta(hours=19, minutes=59), politica)
+    assert pago.clave_vencida(AHORA + timedelta(hours=20), politica)
+    pago.renovar_clave(AHORA + timedelta(hours=20))
+    pago.renovar_clave(AHORA + timedelta(hours=41))
+    assert (pago.generacion_clave, pago.clave_desde) == (3, AHORA + timedelta(hours=41))
+    assert not pago.clave_vencida(AHORA + timedelta(hours=42), politica)
+    with pytest.raises(TransicionInvalidaError):
+        nuevo_pago().renovar_clave(AHORA)  # only while it is being processed

@@ -56,17 +56,21 @@ async def test_un_resultado_que_no_se_sabe_nunca_es_fallido_y_acaba_pidiendo_ate
     pago = await atascado(repo)
     pasarela = FakePasarelaDePagos({pago.id_pago: INDETERMINADO})
     reconciliador = montar(repo, pasarela, reloj, gracia=timedelta(0))
-    for intento in range(2, 5):
+    for intento, motivo in ((2, "resultado_indeterminado"), (3, "requiere_atencion")):
         reloj.ahora += timedelta(minutes=1)
-        assert await reconciliador.reconciliar() == {"resultado_indeterminado": 1}
+        assert await reconciliador.reconciliar() == {motivo: 1}
         guardado = repo.pagos[pago.id_pago]
         assert guardado.estado is EstadoPago.PROCESANDO
         assert guardado.intentos == intento
         assert guardado.requiere_atencion == (intento >= 3)
     assert repo.outbox == []
-    # The gateway answers again: the payment is resolved and no longer needs attention.
+    # Flagged: the reconciler leaves it to an operator, however long it waits.
+    reloj.ahora += timedelta(hours=2)
+    assert await reconciliador.reconciliar() == {}
+    assert len(pasarela.llamadas) == 2
+    # An operator resumes it and the gateway answers again: resolved, no longer needing attention.
+    repo.pagos[pago.id_pago].reanudar()
     pasarela.respuestas[pago.id_pago] = ResultadoPago.fallo("Fondos insuficientes")
-    reloj.ahora += timedelta(minutes=1)
     assert await reconciliador.reconciliar() == {"procesado": 1}
     guardado = repo.pagos[pago.id_pago]
     assert (guardado.estado, guardado.requiere_atencion) == (EstadoPago.FALLIDO, False)

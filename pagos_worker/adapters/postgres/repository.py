@@ -25,7 +25,8 @@ from pagos_worker.domain.pago import EstadoPago, Lease, Pago
 
 _COLUMNS = (
     "id_pago, id_afiliado, monto, moneda, estado, referencia_pago, mensaje_error, "
-    "fecha_creacion, fecha_procesamiento, lease_owner, lease_expira, intentos, ultimo_error, requiere_atencion"
+    "fecha_creacion, fecha_procesamiento, lease_owner, lease_expira, intentos, ultimo_error, requiere_atencion, "
+    "clave_generacion, clave_desde"
 )
 _COLUMNS_P = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(","))
 
@@ -42,14 +43,15 @@ WITH entrada AS (
 ),
 reclamados AS (
     INSERT INTO pagos AS p
-        (id_pago, id_afiliado, monto, moneda, estado, fecha_creacion, lease_owner, lease_expira, intentos)
-    SELECT id_pago, id_afiliado, monto, moneda, 'PROCESANDO', ahora, lease_owner, lease_expira, 1
+        (id_pago, id_afiliado, monto, moneda, estado, fecha_creacion, lease_owner, lease_expira, intentos, clave_desde)
+    SELECT id_pago, id_afiliado, monto, moneda, 'PROCESANDO', ahora, lease_owner, lease_expira, 1, ahora
     FROM entrada ORDER BY id_pago
     ON CONFLICT (id_pago) DO UPDATE
         SET estado = 'PROCESANDO', lease_owner = EXCLUDED.lease_owner,
             lease_expira = EXCLUDED.lease_expira, intentos = p.intentos + 1
         WHERE (p.estado = 'PENDIENTE'
-               OR (p.estado = 'PROCESANDO' AND p.lease_expira <= EXCLUDED.fecha_creacion))
+               OR (p.estado = 'PROCESANDO' AND p.lease_expira <= EXCLUDED.fecha_creacion
+                   AND NOT p.requiere_atencion))
           AND (p.id_afiliado, p.monto, p.moneda) = (EXCLUDED.id_afiliado, EXCLUDED.monto, EXCLUDED.moneda)
     RETURNING {_COLUMNS_P}, true AS reclamado
 )
@@ -97,6 +99,12 @@ UNION ALL
 SELECT NULL, id, event_id, creado_en FROM publicables
 """)
 
+_RENEW_KEY = text("""
+UPDATE pagos SET clave_generacion = :generacion, clave_desde = :desde
+WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND lease_owner = :owner AND clave_generacion = :generacion - 1
+RETURNING id_pago
+""")
+
 _RELEASE = text("""
 UPDATE pagos SET lease_expira = :expira, ultimo_error = :ultimo_error, requiere_atencion = :requiere_atencion,
     intentos = :intentos
@@ -105,14 +113,14 @@ WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND lease_owner = :owner
 
 _STUCK = text(f"""
 SELECT {_COLUMNS} FROM pagos
-WHERE estado = 'PROCESANDO' AND lease_expira < :antes
+WHERE estado = 'PROCESANDO' AND lease_expira < :antes AND NOT requiere_atencion
 ORDER BY lease_expira
 LIMIT :limite
 """)  # noqa: S608 - fixed columns
 
 _GET = text(f"SELECT {_COLUMNS} FROM pagos WHERE id_pago = :id_pago")  # noqa: S608 - fixed columns
 
-_SQL = {s: PreparedStatement(s) for s in (_CLAIM, _SAVE_RESULTS, _RELEASE, _STUCK)}
+_SQL = {s: PreparedStatement(s) for s in (_CLAIM, _SAVE_RESULTS, _RELEASE, _STUCK, _RENEW_KEY)}
 
 # One plan per connection, made once, that stays right however the table grows: every join a nested
 # loop that looks its rows up by primary key. A generic plan left to the planner is made from the
@@ -170,6 +178,17 @@ class PostgresPagoRepository:
 
     async def guardar_resultado(self, pago: Pago) -> list[OutboxEvent] | None:
         return await self._results.submit(pago)
+
+    async def renovar_clave(self, pago: Pago) -> bool:
+        if pago.lease is None or pago.clave_desde is None:
+            return False
+        params = {
+            "id_pago": pago.id_pago,
+            "owner": pago.lease.owner,
+            "generacion": pago.generacion_clave,
+            "desde": pago.clave_desde,
+        }
+        return bool(await retry_transient(lambda: fetch(self._engine, _SQL[_RENEW_KEY], params)))
 
     async def liberar(self, pago: Pago) -> None:
         if pago.lease is None:
@@ -295,4 +314,6 @@ def pago_from_row(row: Any) -> Pago:  # noqa: ANN401 - a SQLAlchemy row mapping
         intentos=row["intentos"],
         ultimo_error=row["ultimo_error"],
         requiere_atencion=row["requiere_atencion"],
+        generacion_clave=row["clave_generacion"],
+        clave_desde=row["clave_desde"] or row["fecha_creacion"],
     )

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -51,6 +52,8 @@ pagos = Table(
     # An outcome the gateway could not give: the last reason, and whether an operator must look.
     Column("ultimo_error", Text),
     Column("requiere_atencion", Boolean, nullable=False, server_default=text("false")),
+    Column("clave_generacion", SmallInteger, nullable=False, server_default=text("1")),
+    Column("clave_desde", DateTime(timezone=True)),
     CheckConstraint("estado IN ('PENDIENTE', 'PROCESANDO', 'EXITOSO', 'FALLIDO')", name="estado"),
     CheckConstraint("moneda IN ('USD', 'EUR', 'COP')", name="moneda"),
     CheckConstraint("monto > 0", name="monto_positivo"),

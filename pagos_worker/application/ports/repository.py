@@ -29,7 +29,9 @@ class PagoRepository(Protocol):
 
         If its id is unknown, store it and return it claimed. Otherwise claim the stored payment
         (PROCESANDO under the new lease, one more attempt) only if it asks for the same payout and it
-        is PENDIENTE or PROCESANDO with an expired lease; else return it unchanged and unclaimed."""
+        is PENDIENTE or PROCESANDO with an expired lease and not flagged for attention (automatic
+        retries are over for it: only an operator resumes it); else return it unchanged and
+        unclaimed."""
         ...
 
     async def guardar_resultado(self, pago: Pago) -> list[OutboxEvent] | None:
@@ -37,6 +39,12 @@ class PagoRepository(Protocol):
         transaction, and return those events as committed (the outbox rows, in their wire form).
         Write nothing and return None if the stored payment is no longer PROCESANDO (someone else
         already stored its outcome)."""
+        ...
+
+    async def renovar_clave(self, pago: Pago) -> bool:
+        """Record the payment's new key generation (`Pago.renovar_clave`) on a payment this worker
+        holds, before that key is used. False (nothing written) if another worker holds it by now or
+        the stored generation is not the one before."""
         ...
 
     async def liberar(self, pago: Pago) -> None:
@@ -47,7 +55,8 @@ class PagoRepository(Protocol):
         ...
 
     async def atascados(self, lease_vencido_antes_de: datetime, limite: int) -> list[Pago]:
-        """Payments in PROCESANDO whose lease expired before that instant, oldest lease first."""
+        """Payments in PROCESANDO whose lease expired before that instant and that are not flagged
+        for attention, oldest lease first."""
         ...
 
     async def obtener(self, id_pago: UUID) -> Pago | None: ...

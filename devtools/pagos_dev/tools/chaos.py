@@ -42,6 +42,12 @@ WORKER_ENV = {
     "PAGOS_RECONCILE_INTERVAL_SECONDS": "5",
     "PAGOS_SHUTDOWN_TIMEOUT_SECONDS": "5",
     "PAGOS_RETRY_BACKOFF_MAX_SECONDS": "5",
+    # Unknown outcomes retried for minutes rather than flagged after a few attempts: a payment the
+    # gateway answered with a saved 500 and no transfer is retried past the simulator's 30 s key
+    # lifetime, so that keys are forgotten under payments still in flight (the lookup before each
+    # retry must keep them from being paid twice), and the run ends with every payment final.
+    "PAGOS_ATTENTION_AFTER_ATTEMPTS": "100000",
+    "PAGOS_ATTENTION_AFTER_SECONDS": "600",
     "PAGOS_LOG_LEVEL": "WARNING",
 }
 SIMULADOR_ENV = {
@@ -50,9 +56,10 @@ SIMULADOR_ENV = {
     "PAGOS_SIMULADOR_ERROR_RATE": "0.02",
     "PAGOS_SIMULADOR_RATE_LIMIT_RATE": "0.01",
     "PAGOS_SIMULADOR_SEED": "7",
-    # Keys kept 5 minutes instead of Stripe's 24 hours: pruning runs during the suite, and no key
-    # a run still retries with (none lives that long) is forgotten.
-    "PAGOS_SIMULADOR_IDEMPOTENCY_TTL_S": "300",
+    # Keys kept 30 s instead of Stripe's 24 hours: keys are forgotten while payments whose outcome
+    # is unknown are still retried with them; the lookup before every retry must keep those from
+    # being paid twice.
+    "PAGOS_SIMULADOR_IDEMPOTENCY_TTL_S": "30",
 }
 
 
@@ -80,6 +87,22 @@ def timeouts_tras_exito(segundos: float, tasa: float = 0.5) -> Accion:
         await cluster.simulador("POST", "/_simulador/fallas", {"tasa_timeout_tras_exito": 0})
 
     return accion
+
+
+def quinientos_guardados(segundos: float, tasa: float = 0.1) -> Accion:
+    """The gateway saves a 500 under the key for `tasa` of first attempts (and replays it), having
+    made the transfer for half of them: only a lookup tells those apart."""
+
+    async def accion(cluster: Cluster) -> None:
+        await cluster.simulador("POST", "/_simulador/fallas", {"tasa_500_guardado": tasa})
+        await asyncio.sleep(segundos)
+        await cluster.simulador("POST", "/_simulador/fallas", {"tasa_500_guardado": 0})
+
+    return accion
+
+
+async def reiniciar_simulador(cluster: Cluster) -> None:
+    await cluster.restart_simulador()
 
 
 def solo_lectura(segundos: float) -> Accion:
@@ -122,6 +145,8 @@ class ChaosConfig:
             Falla("SIGKILL del worker 0", 50, matar_y_revivir(0)),
             Falla("PostgreSQL de solo lectura durante 30 s", 60, solo_lectura(30)),
             Falla("conexiones a PostgreSQL congeladas", 100, congelar_postgres),
+            Falla("pasarela: 500 guardados en el 10 % durante 20 s", 76, quinientos_guardados(20)),
+            Falla("reinicio de la pasarela (ledger conservado)", 92, reiniciar_simulador),
         ), espera_max=180)  # fmt: skip
 
     @classmethod
@@ -133,6 +158,8 @@ class ChaosConfig:
             Falla("pasarela: timeout tras éxito durante 2 s", 10, timeouts_tras_exito(2)),
             Falla("PostgreSQL de solo lectura durante 8 s", 18, solo_lectura(8)),
             Falla("conexiones a PostgreSQL congeladas", 32, congelar_postgres),
+            Falla("pasarela: 500 guardados en el 10 % durante 6 s", 12, quinientos_guardados(6)),
+            Falla("reinicio de la pasarela (ledger conservado)", 26, reiniciar_simulador),
         ), espera_max=120)  # fmt: skip
 
 

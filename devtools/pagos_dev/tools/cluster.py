@@ -251,6 +251,13 @@ class Cluster:
                 return transfers
             params = f"limit=100&starting_after={pagina['data'][-1]['id']}"
 
+    async def restart_simulador(self, pausa: float = 1.0) -> None:
+        """SIGKILL the simulator (Stripe unreachable) and start it again on its ledger, kept on disk."""
+        if self._simulador is not None:
+            await terminate(self._simulador.pid, signal.SIGKILL, timeout=10, process=self._simulador)
+        await asyncio.sleep(pausa)
+        await self._start_simulador()
+
     async def _start_simulador(self) -> None:
         port = self.simulador_url.rsplit(":", 1)[1]
         command = [sys.executable, "-m", "pagos_dev", "simulador", "--port", port]

@@ -18,6 +18,10 @@ from pydantic import SecretStr
 from pagos_worker.adapters.pulsar.consumer import PulsarCommandSource
 from pagos_worker.adapters.pulsar.publisher import MAX_PENDING, PulsarPublisher
 
+# Messages the client fetches ahead of the pool: no more than the pool can take (the rest stays on the
+# broker for other replicas), and at most this many, which at thousands of payments in flight is
+# still a fraction of a second of work: each one held costs the process memory.
+MAX_PREFETCH = 1000
 _THROWAWAY_TOPIC = "non-persistent://public/default/pagos-worker-consumer-ids"
 
 
@@ -90,7 +94,7 @@ class PulsarConnection:
                 subscription,
                 consumer_type=pulsar.ConsumerType.Shared,
                 # Pull only what the pool can take: the rest stays on the broker for other replicas.
-                receiver_queue_size=max(1, capacity),
+                receiver_queue_size=max(1, min(capacity, MAX_PREFETCH)),
                 negative_ack_redelivery_delay_ms=int(nack_delay_seconds * 1000),
                 initial_position=pulsar.InitialPosition.Earliest,
             )

@@ -30,7 +30,7 @@ from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.adapters.pulsar import publisher as pulsar_publisher
 from pagos_worker.adapters.pulsar.client import PulsarConnection, PulsarSecurity
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
-from pagos_worker.adapters.stripe.config import ConfiguracionStripeError
+from pagos_worker.adapters.stripe.config import StripeConfigError
 from pagos_worker.application.handlers import ProcesarPagoHandler
 from pagos_worker.application.ports.command_source import Clasificador, CommandSource
 from pagos_worker.application.ports.fallos import FailureLog
@@ -145,7 +145,7 @@ async def build_pasarela(settings: Settings, stack: AsyncExitStack) -> PasarelaD
     try:
         destinos = Destinos.desde_archivo(settings.stripe_destinations_file, plantilla)
         pasarela = StripePasarelaDePagos(config, destinos)
-    except ConfiguracionStripeError as exc:
+    except StripeConfigError as exc:
         raise ConfiguracionInvalidaError(str(exc)) from None
     return await stack.enter_async_context(pasarela)
 

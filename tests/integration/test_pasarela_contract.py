@@ -62,7 +62,7 @@ async def subject(request) -> AsyncIterator[Subject]:
     else:
         async with simulador_en_marcha() as sim:
             config = StripeConfig(api_base=sim.url, secret_key=SecretStr("sk_test_contrato"))
-            async with StripePasarelaDePagos(config, Destinos(plantilla="acct_{id_afiliado}")) as stripe:
+            async with StripePasarelaDePagos(config, Destinos(template="acct_{id_afiliado}")) as stripe:
                 yield Subject(stripe, nuevo_pago, lambda: nuevo_pago("test_balance_insufficient"))
 
 

@@ -37,7 +37,7 @@ async def test_un_pago_atascado_se_resuelve_con_la_misma_clave_sin_pagar_dos_vec
     pago = (await repo.reclamar(pago)).pago
     async with simulador_en_marcha() as sim:
         config = StripeConfig(api_base=sim.url, secret_key=SecretStr("sk_test_r"), timeout_s=2)
-        async with StripePasarelaDePagos(config, Destinos(plantilla="acct_{id_afiliado}")) as pasarela:
+        async with StripePasarelaDePagos(config, Destinos(template="acct_{id_afiliado}")) as pasarela:
             # The dead worker had paid before it died: the transfer exists, its outcome never stored.
             primero = await pasarela.procesar_pago(pago)
             handler = ProcesarPagoHandler(repo, pasarela, owner="reconciliador", lease=timedelta(seconds=30))

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from pagos_dev.simulador.fallas import Fallas
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
-from pagos_worker.adapters.stripe.resilience import EstadoCircuito
+from pagos_worker.adapters.stripe.resilience import CircuitState
 from pagos_worker.application.ports.pasarela import PasarelaNoDisponibleError, ResultadoIndeterminadoError
 from pagos_worker.domain import Dinero, Moneda, Pago
 from tests.conftest import free_port
@@ -41,7 +41,7 @@ async def adaptador(url: str, **cambios):
         backoff_max_s=0.05,
         **cambios,
     )
-    async with StripePasarelaDePagos(config, Destinos(plantilla="acct_{id_afiliado}")) as pasarela:
+    async with StripePasarelaDePagos(config, Destinos(template="acct_{id_afiliado}")) as pasarela:
         yield pasarela
 
 
@@ -144,15 +144,15 @@ async def test_el_circuito_se_abre_con_la_pasarela_caida_y_se_cierra_al_volver()
             with pytest.raises(ResultadoIndeterminadoError) as intentado:
                 await pasarela.procesar_pago(pago())
             assert not isinstance(intentado.value, PasarelaNoDisponibleError)  # these were tried
-        assert pasarela.circuito is EstadoCircuito.ABIERTO
+        assert pasarela.circuit is CircuitState.OPEN
         inicio = time.monotonic()
-        with pytest.raises(PasarelaNoDisponibleError, match="circuito abierto"):  # not tried: no attempt
+        with pytest.raises(PasarelaNoDisponibleError, match="circuit abierto"):  # not tried: no attempt
             await pasarela.procesar_pago(pago())
         assert time.monotonic() - inicio < 0.05  # refused at once: the gateway is not hammered
         async with simulador_en_marcha(port=port):
             await asyncio.wait_for(pasarela.esperar_disponible(), 2)
             assert (await pasarela.procesar_pago(pago())).exitoso  # the probe
-            assert pasarela.circuito is EstadoCircuito.CERRADO
+            assert pasarela.circuit is CircuitState.CLOSED
 
 
 async def test_si_el_circuito_se_abre_entre_reintentos_el_pago_si_se_intento():
@@ -161,7 +161,7 @@ async def test_si_el_circuito_se_abre_entre_reintentos_el_pago_si_se_intento():
     async with adaptador(
         f"http://127.0.0.1:{free_port()}", max_intentos=3, breaker_umbral=1, breaker_abierto_s=30
     ) as pasarela:
-        with pytest.raises(ResultadoIndeterminadoError, match="circuito abierto") as info:
+        with pytest.raises(ResultadoIndeterminadoError, match="circuit abierto") as info:
             await pasarela.procesar_pago(pago())
         assert not isinstance(info.value, PasarelaNoDisponibleError)
 

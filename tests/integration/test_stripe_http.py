@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.stripe.adapter import STRIPE_VERSION, Destinos, StripeConfig, StripePasarelaDePagos
-from pagos_worker.adapters.stripe.resilience import EstadoCircuito
+from pagos_worker.adapters.stripe.resilience import CircuitState
 from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError
 from pagos_worker.domain import Dinero, Moneda, Pago
 from tests.conftest import free_port
@@ -80,7 +80,7 @@ def config(url: str, **cambios) -> StripeConfig:
 
 @contextlib.asynccontextmanager
 async def adaptador(url: str, **cambios) -> AsyncIterator[StripePasarelaDePagos]:
-    async with StripePasarelaDePagos(config(url, **cambios), Destinos(plantilla="acct_{id_afiliado}")) as pasarela:
+    async with StripePasarelaDePagos(config(url, **cambios), Destinos(template="acct_{id_afiliado}")) as pasarela:
         yield pasarela
 
 
@@ -93,9 +93,13 @@ async def test_cada_peticion_lleva_la_version_la_clave_la_idempotencia_y_el_grup
     assert cabeceras["Authorization"] == f"Bearer {CLAVE}"
     assert cabeceras["Idempotency-Key"] == f"pagos-worker-transfer-{p.id_pago}"
     assert cabeceras["Content-Type"] == "application/x-www-form-urlencoded"
-    formulario = dict(parse_qsl(cuerpo.decode()))
-    assert formulario["transfer_group"] == formulario["metadata[id_pago]"] == str(p.id_pago)
-    assert (formulario["amount"], formulario["currency"], formulario["destination"]) == ("1234", "eur", "acct_af_1")
+    transfer_form = dict(parse_qsl(cuerpo.decode()))
+    assert transfer_form["transfer_group"] == transfer_form["metadata[id_pago]"] == str(p.id_pago)
+    assert (transfer_form["amount"], transfer_form["currency"], transfer_form["destination"]) == (
+        "1234",
+        "eur",
+        "acct_af_1",
+    )
 
 
 @pytest.mark.parametrize(
@@ -115,7 +119,7 @@ async def test_una_base_equivocada_es_configuracion_nunca_fallido(respuesta):
             with pytest.raises(ResultadoIndeterminadoError, match="configuración de Stripe"):
                 await pasarela.procesar_pago(pago())
         assert len(estado.peticiones) == 2  # one request each: a redirect is not followed
-        assert pasarela.circuito is EstadoCircuito.ABIERTO
+        assert pasarela.circuit is CircuitState.OPEN
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pagos_worker.adapters.stripe.config import ConfiguracionStripeError, api_base_valida, clave_valida
+from pagos_worker.adapters.stripe.config import StripeConfigError, valid_api_base, valid_key
 from pagos_worker.config import Settings
 
 SERVICIO = ("migrate", "worker", "worker-simulador", "api")  # the services of the service's image
@@ -264,9 +264,9 @@ def test_sin_base_de_stripe_en_http_fuera_de_loopback(compose, repo_root):
         bases += re.findall(r"^PAGOS_STRIPE_API_BASE=(.*)$", config.read_text(), flags=re.MULTILINE)
     assert len(bases) >= 4, bases  # the simulator's worker, the example, Kubernetes' base and production
     for base in bases:
-        api_base_valida(base)
-    with pytest.raises(ConfiguracionStripeError):
-        api_base_valida("http://stripe-simulador:12111")  # what the local profile used to name
+        valid_api_base(base)
+    with pytest.raises(StripeConfigError):
+        valid_api_base("http://stripe-simulador:12111")  # what the local profile used to name
 
 
 def test_tokens_para_cada_servicio_que_escucha_fuera_de_loopback(compose, repo_root):
@@ -296,8 +296,8 @@ def test_el_trabajador_del_simulador_arranca_tal_como_esta(compose, repo_root):
     assert settings.faltantes(frozenset(_roles(service))) == []
     assert settings.stripe_api_base is not None
     assert settings.stripe_secret_key is not None
-    api_base_valida(settings.stripe_api_base)
-    clave_valida(settings.stripe_secret_key)
+    valid_api_base(settings.stripe_api_base)
+    valid_key(settings.stripe_secret_key)
 
 
 def _ignorados(repo_root: Path, dockerfile: str) -> list[str]:

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pagos_worker.adapters.stripe.adapter import formulario
+from pagos_worker.adapters.stripe.adapter import transfer_form
 from pagos_worker.domain import Dinero, Moneda, Pago
 
 AHORA = datetime(2026, 11, 29, tzinfo=UTC)
@@ -35,5 +35,5 @@ def test_igual_que_urlencode(afiliado, destino, unidades, moneda):
             "metadata[id_afiliado]": afiliado,
         }
     ).encode()
-    assert formulario(pago, destino) == esperado
+    assert transfer_form(pago, destino) == esperado
     assert dict(parse_qsl(esperado.decode()))["metadata[id_afiliado]"] == afiliado

@@ -6,8 +6,8 @@ from pagos_worker.adapters.stripe.adapter import Destinos
 from pagos_worker.adapters.stripe.errors import StripeError
 from pagos_worker.adapters.stripe.resilience import (
     CircuitBreaker,
-    CircuitoAbiertoError,
-    EstadoCircuito,
+    CircuitOpenError,
+    CircuitState,
     TokenBucket,
     backoff,
 )
@@ -48,41 +48,41 @@ def test_circuito_se_abre_tras_fallos_seguidos_y_se_cierra_con_una_sonda():
     reloj = Reloj()
     cb = CircuitBreaker(umbral=3, abierto_s=5, clock=reloj)
     for _ in range(2):
-        cb.permitir()
-        cb.fallo()
-    cb.exito()  # a success resets the count
+        cb.allow()
+        cb.failure()
+    cb.success()  # a success resets the count
     for _ in range(3):
-        cb.permitir()
-        cb.fallo()
-    assert cb.estado is EstadoCircuito.ABIERTO
-    with pytest.raises(CircuitoAbiertoError):
-        cb.permitir()
+        cb.allow()
+        cb.failure()
+    assert cb.state is CircuitState.OPEN
+    with pytest.raises(CircuitOpenError):
+        cb.allow()
     reloj.t += 5
-    cb.permitir()  # the probe
-    assert cb.estado is EstadoCircuito.SEMIABIERTO
-    with pytest.raises(CircuitoAbiertoError):
-        cb.permitir()  # only one probe at a time
-    cb.exito()
-    assert cb.estado is EstadoCircuito.CERRADO
-    cb.permitir()
+    cb.allow()  # the probe
+    assert cb.state is CircuitState.HALF_OPEN
+    with pytest.raises(CircuitOpenError):
+        cb.allow()  # only one probe at a time
+    cb.success()
+    assert cb.state is CircuitState.CLOSED
+    cb.allow()
 
 
 def test_una_sonda_fallida_reabre_el_circuito():
     reloj = Reloj()
     cb = CircuitBreaker(umbral=1, abierto_s=5, clock=reloj)
-    cb.fallo()
+    cb.failure()
     reloj.t += 5
-    cb.permitir()
-    cb.fallo()
-    assert cb.estado is EstadoCircuito.ABIERTO
-    with pytest.raises(CircuitoAbiertoError):
-        cb.permitir()
+    cb.allow()
+    cb.failure()
+    assert cb.state is CircuitState.OPEN
+    with pytest.raises(CircuitOpenError):
+        cb.allow()
 
 
 async def test_esperar_disponible_bloquea_mientras_esta_abierto():
     cb = CircuitBreaker(umbral=1, abierto_s=0.3)
     await asyncio.wait_for(cb.esperar_disponible(), 0.1)  # closed: at once
-    cb.fallo()
+    cb.failure()
     espera = asyncio.create_task(cb.esperar_disponible())
     await asyncio.sleep(0.1)
     assert not espera.done()
@@ -121,7 +121,7 @@ def test_destinos_mapa_plantilla_y_ninguno(tmp_path):
     destinos = Destinos.desde_archivo(archivo, "acct_{id_afiliado}")
     assert destinos.para("afiliado_1") == "acct_1AbC"
     assert destinos.para("afiliado_2") == "acct_afiliado_2"
-    assert Destinos({}, plantilla="").para("afiliado_2") is None
+    assert Destinos({}, template="").para("afiliado_2") is None
     archivo.write_text("[1]")
     with pytest.raises(ValueError, match="objeto JSON"):
         Destinos.desde_archivo(archivo, None)

@@ -5,7 +5,7 @@ import asyncpg
 import pytest
 from sqlalchemy import exc as sa_exc
 
-from pagos_worker.adapters.postgres.retry import is_transient, retry_transient, sqlstate_transitorio
+from pagos_worker.adapters.postgres.retry import is_transient, retry_transient, transient_sqlstate
 
 TRANSITORIOS = [
     "08006",  # connection failure
@@ -27,7 +27,7 @@ DETERMINISTAS = ["22001", "22003", "22P02", "23505", "23514", "42601", "42P01", 
 
 @pytest.mark.parametrize("sqlstate", TRANSITORIOS)
 def test_una_caida_es_transitoria(sqlstate):
-    assert sqlstate_transitorio(sqlstate)
+    assert transient_sqlstate(sqlstate)
     error = asyncpg.PostgresError.new({"C": sqlstate, "M": "x", "S": "ERROR"})
     assert error.sqlstate == sqlstate
     assert is_transient(error)
@@ -35,7 +35,7 @@ def test_una_caida_es_transitoria(sqlstate):
 
 @pytest.mark.parametrize("sqlstate", DETERMINISTAS)
 def test_un_error_de_la_sentencia_no_lo_es(sqlstate):
-    assert not sqlstate_transitorio(sqlstate)
+    assert not transient_sqlstate(sqlstate)
     assert not is_transient(asyncpg.PostgresError.new({"C": sqlstate, "M": "x", "S": "ERROR"}))
 
 

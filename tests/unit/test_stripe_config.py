@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from pagos_worker.adapters.stripe.config import ConfiguracionStripeError, StripeConfig
+from pagos_worker.adapters.stripe.config import StripeConfig, StripeConfigError
 
 CLAVE = "sk_live_51AbCdEfGh"
 
 
 def validar(api_base: str = "https://api.stripe.com", clave: str = CLAVE) -> StripeConfig:
-    return StripeConfig(api_base=api_base, secret_key=SecretStr(clave)).validada()
+    return StripeConfig(api_base=api_base, secret_key=SecretStr(clave)).validated()
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,7 @@ def test_bases_admitidas(base, normalizada):
     ],
 )
 def test_bases_rechazadas(base):
-    with pytest.raises(ConfiguracionStripeError, match="PAGOS_STRIPE_API_BASE"):
+    with pytest.raises(StripeConfigError, match="PAGOS_STRIPE_API_BASE"):
         validar(base)
 
 
@@ -67,7 +67,7 @@ def test_claves_admitidas_sin_espacios_alrededor(prefijo):
     ],
 )
 def test_claves_rechazadas_sin_mostrarlas(clave):
-    with pytest.raises(ConfiguracionStripeError, match="PAGOS_STRIPE_SECRET_KEY") as info:
+    with pytest.raises(StripeConfigError, match="PAGOS_STRIPE_SECRET_KEY") as info:
         validar(clave=clave)
     if clave.strip():
         assert clave.strip() not in str(info.value)
@@ -80,5 +80,5 @@ def test_la_clave_no_aparece_en_la_representacion():
 
 
 def test_un_user_agent_con_saltos_de_linea_se_rechaza():
-    with pytest.raises(ConfiguracionStripeError, match="User-Agent"):
-        StripeConfig(api_base="https://api.stripe.com", secret_key=SecretStr(CLAVE), user_agent="x\r\ny: z").validada()
+    with pytest.raises(StripeConfigError, match="User-Agent"):
+        StripeConfig(api_base="https://api.stripe.com", secret_key=SecretStr(CLAVE), user_agent="x\r\ny: z").validated()

@@ -59,7 +59,7 @@ async def _run(n: int, concurrencia: int, url: str) -> list[dict[str, Any]]:
     connector = aiohttp.TCPConnector(limit=concurrencia)
     async with (
         aiohttp.ClientSession(connector=connector) as session,
-        StripePasarelaDePagos(config, Destinos(plantilla="acct_{id_afiliado}")) as pasarela,
+        StripePasarelaDePagos(config, Destinos(template="acct_{id_afiliado}")) as pasarela,
     ):
 
         async def via_adaptador(_: int) -> None:

@@ -55,7 +55,7 @@ class PostgresFailureLog:
         params = {
             "message_id": fallo.message_id,
             "id_pago": fallo.id_pago,
-            "error": texto_guardable(fallo.error)[:_MAX_ERROR],
+            "error": storable_text(fallo.error)[:_MAX_ERROR],
             "limite": limite,
             "retencion": self._retencion,
         }
@@ -63,7 +63,7 @@ class PostgresFailureLog:
         return int(rows[0]["fallos"])
 
 
-def texto_guardable(texto: str) -> str:
+def storable_text(texto: str) -> str:
     """What PostgreSQL's text takes: no NUL, no lone surrogate (an error message may quote the
     payload that caused it; recording it must not fail for the same reason)."""
     return texto.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")

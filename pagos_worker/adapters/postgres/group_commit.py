@@ -63,13 +63,13 @@ class GroupCommitter(Generic[T, R]):
             return 0.0
         return asyncio.get_running_loop().time() - self._desde
 
-    def _ocupar(self) -> None:
+    def _occupy(self) -> None:
         if not self._pending and not self._in_flight:
             self._desde = asyncio.get_running_loop().time()
 
     async def submit(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._ocupar()
+        self._occupy()
         self._pending.append((item, future))
         self._start_flushes()
         return await future
@@ -78,7 +78,7 @@ class GroupCommitter(Generic[T, R]):
         """Several items at once: they go in the same batch (as far as `max_batch` allows)."""
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[R]] = [loop.create_future() for _ in items]
-        self._ocupar()
+        self._occupy()
         self._pending.extend(zip(items, futures, strict=True))
         self._start_flushes()
         return list(await asyncio.gather(*futures))
@@ -115,7 +115,7 @@ class GroupCommitter(Generic[T, R]):
         except Exception as exc:  # noqa: BLE001 - handed to every waiting caller, or to the bad one
             if len(batch) > 1 and self._aislar is not None and self._aislar(exc):
                 log.warning("group_commit.uno_a_uno", items=len(batch), error=repr(exc))
-                await self._uno_a_uno(batch)
+                await self._one_by_one(batch)
             else:
                 _fail(batch, exc)
         else:
@@ -129,7 +129,7 @@ class GroupCommitter(Generic[T, R]):
             self._in_flight -= 1
             self._start_flushes()
 
-    async def _uno_a_uno(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+    async def _one_by_one(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         for item, future in batch:
             try:
                 [result] = await self._flush([item])

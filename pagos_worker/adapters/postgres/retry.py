@@ -28,7 +28,7 @@ _TRANSIENT_NAMES = frozenset(
 )
 
 
-def sqlstate_transitorio(sqlstate: str) -> bool:
+def transient_sqlstate(sqlstate: str) -> bool:
     return sqlstate[:2] in _TRANSIENT_CLASSES or sqlstate in _TRANSIENT_CODES
 
 
@@ -44,9 +44,9 @@ def is_transient(exc: BaseException) -> bool:
         if sqlstate is None:
             cause = exc.orig.__cause__ if exc.orig is not None else None
             return cause is not None and is_transient(cause)
-        return sqlstate_transitorio(str(sqlstate))
+        return transient_sqlstate(str(sqlstate))
     if (sqlstate := getattr(exc, "sqlstate", None)) is not None:  # asyncpg's own errors
-        return sqlstate_transitorio(str(sqlstate))
+        return transient_sqlstate(str(sqlstate))
     return type(exc).__name__ in _TRANSIENT_NAMES
 
 

@@ -26,12 +26,12 @@ from pagos_worker.adapters.stripe.destinos import Destinos
 from pagos_worker.adapters.stripe.errors import StripeError
 from pagos_worker.adapters.stripe.resilience import (
     CircuitBreaker,
-    CircuitoAbiertoError,
-    EstadoCircuito,
+    CircuitOpenError,
+    CircuitState,
     TokenBucket,
     backoff,
 )
-from pagos_worker.adapters.stripe.wire import formulario, json_o_nada, retry_after, transfer_del_pago
+from pagos_worker.adapters.stripe.wire import json_or_none, retry_after, transfer_form, transfer_of
 from pagos_worker.application.ports.pasarela import (
     PasarelaNoDisponibleError,
     ResultadoIndeterminadoError,
@@ -41,24 +41,24 @@ from pagos_worker.domain.pago import Pago
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["STRIPE_VERSION", "Destinos", "StripeConfig", "StripePasarelaDePagos", "formulario"]
+__all__ = ["STRIPE_VERSION", "Destinos", "StripeConfig", "StripePasarelaDePagos", "transfer_form"]
 
-_RETRY_AFTER_MAXIMO_S = 30.0
+_RETRY_AFTER_MAX_S = 30.0
 _KEEPALIVE_S = 30.0  # idle connections kept this long (Stripe keeps them longer)
 
 
 @dataclass(frozen=True, slots=True)
-class _Consultar:
+class _LookUp:
     """The key's answer will not change (a saved 500 replayed, `idempotency_error`): look it up."""
 
-    motivo: str
-    espera: float | None = None
+    reason: str
+    delay: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class _Reintentar:
-    motivo: str
-    espera: float | None = None  # what the gateway asked for (Retry-After), if anything
+class _Retry:
+    reason: str
+    delay: float | None = None  # what the gateway asked for (Retry-After), if anything
 
 
 class StripePasarelaDePagos:
@@ -66,7 +66,7 @@ class StripePasarelaDePagos:
     `concurrencia` of them) for the life of the process."""
 
     def __init__(self, config: StripeConfig, destinos: Destinos) -> None:
-        self._config = config = config.validada()  # a bad key or base stops the start, here
+        self._config = config = config.validated()  # a bad key or base stops the start, here
         self._destinos = destinos
         self._url = URL(f"{config.api_base}/v1/transfers")
         self._session: aiohttp.ClientSession | None = None
@@ -75,7 +75,7 @@ class StripePasarelaDePagos:
         self._limite = asyncio.Semaphore(config.concurrencia)
         self._bucket = TokenBucket(config.rate, config.burst)
         self._breaker = CircuitBreaker(config.breaker_umbral, config.breaker_abierto_s)
-        metrics.CIRCUITO.set_function(lambda: float(self._breaker.estado is not EstadoCircuito.CERRADO))
+        metrics.CIRCUITO.set_function(lambda: float(self._breaker.state is not CircuitState.CLOSED))
 
     async def __aenter__(self) -> Self:
         config = self._config
@@ -122,101 +122,101 @@ class StripePasarelaDePagos:
         return base if pago.generacion_clave == 1 else f"{base}:{pago.generacion_clave}"
 
     @property
-    def circuito(self) -> EstadoCircuito:
-        return self._breaker.estado
+    def circuit(self) -> CircuitState:
+        return self._breaker.state
 
     async def esperar_disponible(self) -> None:
         """Block while the circuit is open (the worker calls this before taking a payment)."""
         await self._breaker.esperar_disponible()
 
     async def procesar_pago(self, pago: Pago) -> ResultadoPago:
-        inicio = time.perf_counter()
-        resultado = "indeterminado"
+        started = time.perf_counter()
+        outcome = "indeterminado"
         try:
-            respuesta = await self._procesar(pago)
-            resultado = "exitoso" if respuesta.exitoso else "rechazado"
-            return respuesta
+            answer = await self._pay(pago)
+            outcome = "exitoso" if answer.exitoso else "rechazado"
+            return answer
         finally:
-            metrics.etiquetada(metrics.PASARELA, resultado).observe(time.perf_counter() - inicio)
+            metrics.etiquetada(metrics.PASARELA, outcome).observe(time.perf_counter() - started)
 
-    async def _procesar(self, pago: Pago) -> ResultadoPago:
-        destino = self._destinos.para(pago.id_afiliado)
-        if destino is None:
+    async def _pay(self, pago: Pago) -> ResultadoPago:
+        destination = self._destinos.para(pago.id_afiliado)
+        if destination is None:
             metrics.SIN_DESTINO.inc()
             log.error("stripe.sin_cuenta_destino", id_pago=str(pago.id_pago), id_afiliado=pago.id_afiliado)
             return ResultadoPago.fallo("El afiliado no tiene cuenta de destino configurada")
-        body = formulario(pago, destino)  # encoded once: every attempt sends the very same bytes
+        body = transfer_form(pago, destination)  # encoded once: every attempt sends the very same bytes
         headers = {"Idempotency-Key": self.idempotency_key(pago)}
-        motivo, motivo_espera = "", None
-        for intento in range(1, self._config.max_intentos + 1):
-            if intento > 1:
-                await asyncio.sleep(self._espera(intento - 1, motivo_espera))
+        reason, asked_delay = "", None
+        for attempt in range(1, self._config.max_intentos + 1):
+            if attempt > 1:
+                await asyncio.sleep(self._retry_delay(attempt - 1, asked_delay))
             try:
-                self._breaker.permitir()
-            except CircuitoAbiertoError as exc:  # refused before the first send: no attempt was made
-                raise (PasarelaNoDisponibleError if intento == 1 else ResultadoIndeterminadoError)(str(exc)) from None
-            resultado = await self._intentar(body, headers)
-            if isinstance(resultado, ResultadoPago):
-                return resultado
-            if isinstance(resultado, _Consultar):
-                return await self._segun_consulta(pago, resultado.motivo)
-            motivo, motivo_espera = resultado.motivo, resultado.espera
-            log.warning("stripe.reintento", id_pago=str(pago.id_pago), intento=intento, motivo=motivo)
-        intentos = self._config.max_intentos
-        raise ResultadoIndeterminadoError(f"sin respuesta definitiva tras {intentos} intentos: {motivo}")
+                self._breaker.allow()
+            except CircuitOpenError as exc:  # refused before the first send: no attempt was made
+                raise (PasarelaNoDisponibleError if attempt == 1 else ResultadoIndeterminadoError)(str(exc)) from None
+            outcome = await self._attempt(body, headers)
+            if isinstance(outcome, ResultadoPago):
+                return outcome
+            if isinstance(outcome, _LookUp):
+                return await self._settled_by_lookup(pago, outcome.reason)
+            reason, asked_delay = outcome.reason, outcome.delay
+            log.warning("stripe.reintento", id_pago=str(pago.id_pago), attempt=attempt, reason=reason)
+        attempts = self._config.max_intentos
+        raise ResultadoIndeterminadoError(f"sin respuesta definitiva tras {attempts} intentos: {reason}")
 
-    async def _segun_consulta(self, pago: Pago, motivo: str) -> ResultadoPago:
+    async def _settled_by_lookup(self, pago: Pago, reason: str) -> ResultadoPago:
         """The key's answer cannot change (a saved 500, or the key taken by other parameters): what
         Stripe holds for the payment settles it, and without a transfer the outcome stays unknown."""
-        log.warning("stripe.consulta_tras_respuesta_guardada", id_pago=str(pago.id_pago), motivo=motivo)
-        if (referencia := await self.buscar_transferencia(pago)) is not None:
-            return ResultadoPago.exito(referencia)
-        raise ResultadoIndeterminadoError(f"{motivo}; la pasarela no tiene transfer del pago")
+        log.warning("stripe.consulta_tras_respuesta_guardada", id_pago=str(pago.id_pago), reason=reason)
+        if (reference := await self.buscar_transferencia(pago)) is not None:
+            return ResultadoPago.exito(reference)
+        raise ResultadoIndeterminadoError(f"{reason}; la pasarela no tiene transfer del pago")
 
     async def buscar_transferencia(self, pago: Pago) -> str | None:
         """The id of the transfer Stripe holds for this payment (`transfer_group` = its id), or None
         when it holds none. Raises `ResultadoIndeterminadoError` when Stripe cannot tell now."""
         params = {"transfer_group": str(pago.id_pago), "limit": "100"}
-        motivo, motivo_espera = "", None
-        for intento in range(1, self._config.max_intentos + 1):
-            if intento > 1:
-                await asyncio.sleep(self._espera(intento - 1, motivo_espera))
+        reason, asked_delay = "", None
+        for attempt in range(1, self._config.max_intentos + 1):
+            if attempt > 1:
+                await asyncio.sleep(self._retry_delay(attempt - 1, asked_delay))
             try:
-                self._breaker.permitir()
-            except CircuitoAbiertoError as exc:
+                self._breaker.allow()
+            except CircuitOpenError as exc:
                 raise ResultadoIndeterminadoError(str(exc)) from None
-            respuesta = await self._enviar("GET", params=params)
-            if isinstance(respuesta, _Reintentar):
-                motivo, motivo_espera = respuesta.motivo, respuesta.espera
+            answer = await self._send("GET", params=params)
+            if isinstance(answer, _Retry):
+                reason, asked_delay = answer.reason, answer.delay
                 continue
-            status, crudo, headers = respuesta
-            lista = json_o_nada(crudo)
-            if status == 200 and isinstance(lista, dict) and isinstance(lista.get("data"), list):  # noqa: PLR2004
-                self._breaker.exito()
-                return transfer_del_pago(lista["data"], pago)
-            error = self._clasificar_error(status, lista, headers)
-            if isinstance(error, ResultadoPago | _Consultar):  # a list is never refused for a payment
+            status, raw, headers = answer
+            listing = json_or_none(raw)
+            if status == 200 and isinstance(listing, dict) and isinstance(listing.get("data"), list):  # noqa: PLR2004
+                self._breaker.success()
+                return transfer_of(listing["data"], pago)
+            error = self._classify_error(status, listing, headers)
+            if isinstance(error, ResultadoPago | _LookUp):  # a list is never refused for a payment
                 raise ResultadoIndeterminadoError(f"consulta de transfers: HTTP {status}")
-            motivo, motivo_espera = error.motivo, error.espera
-        raise ResultadoIndeterminadoError(f"consulta de transfers sin respuesta tras {intento} intentos: {motivo}")
+            reason, asked_delay = error.reason, error.delay
+        raise ResultadoIndeterminadoError(f"consulta de transfers sin respuesta tras {attempt} intentos: {reason}")
 
-    def _espera(self, reintento: int, pedida: float | None) -> float:
-        if pedida is not None:
-            return min(pedida, _RETRY_AFTER_MAXIMO_S)
-        return backoff(reintento, base=self._config.backoff_base_s, maximo=self._config.backoff_max_s)
+    def _retry_delay(self, retry: int, asked: float | None) -> float:
+        if asked is not None:
+            return min(asked, _RETRY_AFTER_MAX_S)
+        return backoff(retry, base=self._config.backoff_base_s, maximo=self._config.backoff_max_s)
 
-    async def _enviar(
-        self, metodo: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
+    async def _send(
+        self, method: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
-    ) -> tuple[int, bytes, Mapping[str, str]] | _Reintentar:  # fmt: skip
-        """One request, within the concurrency and rate limits; no answer is `_Reintentar`."""
+    ) -> tuple[int, bytes, Mapping[str, str]] | _Retry:  # fmt: skip
+        """One request, within the concurrency and rate limits; no answer is `_Retry`."""
         if self._session is None:
             raise RuntimeError("StripePasarelaDePagos is used outside `async with`")
         async with self._limite:
             await self._bucket.acquire()
             try:
                 async with self._session.request(
-                    metodo,
+                    method,
                     self._url,
                     data=data,
                     params=params,
@@ -230,52 +230,52 @@ class StripePasarelaDePagos:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 metrics.etiquetada(metrics.RESPUESTAS, "ninguna").inc()
                 # No answer: it may or may not have reached Stripe; the same key makes a retry safe.
-                self._breaker.fallo()
-                return _Reintentar(f"sin respuesta ({type(exc).__name__})")
+                self._breaker.failure()
+                return _Retry(f"sin respuesta ({type(exc).__name__})")
 
-    async def _intentar(self, body: bytes, headers: dict[str, str]) -> ResultadoPago | _Reintentar | _Consultar:
-        respuesta = await self._enviar("POST", data=body, headers=headers)
-        if isinstance(respuesta, _Reintentar):
-            return respuesta
-        status, crudo, cabeceras = respuesta
+    async def _attempt(self, body: bytes, headers: dict[str, str]) -> ResultadoPago | _Retry | _LookUp:
+        answer = await self._send("POST", data=body, headers=headers)
+        if isinstance(answer, _Retry):
+            return answer
+        status, raw, response_headers = answer
         if 200 <= status < 300:  # noqa: PLR2004
-            transfer = json_o_nada(crudo)
+            transfer = json_or_none(raw)
             if isinstance(transfer, dict) and isinstance(transfer.get("id"), str) and transfer["id"]:
-                self._breaker.exito()
+                self._breaker.success()
                 return ResultadoPago.exito(transfer["id"])
-            self._breaker.fallo()  # not Stripe's answer (a proxy's page?): nothing is known
-            request_id = cabeceras.get("Request-Id")
+            self._breaker.failure()  # not Stripe's answer (a proxy's page?): nothing is known
+            request_id = response_headers.get("Request-Id")
             raise ResultadoIndeterminadoError(f"HTTP {status} sin id de transfer en la respuesta ({request_id})")
-        return self._clasificar_error(status, json_o_nada(crudo), cabeceras)
+        return self._classify_error(status, json_or_none(raw), response_headers)
 
-    def _clasificar_error(
+    def _classify_error(
         self,
         status: int,
-        respuesta: Any,  # noqa: ANN401 - any JSON value
+        answer: Any,  # noqa: ANN401 - any JSON value
         headers: Mapping[str, str],
-    ) -> ResultadoPago | _Reintentar | _Consultar:
+    ) -> ResultadoPago | _Retry | _LookUp:
         # A replayed answer names the request that produced it: the same reference every time.
         request_id = headers.get("Original-Request") or headers.get("Request-Id")
-        error = StripeError.parse(status, respuesta, request_id)
+        error = StripeError.parse(status, answer, request_id)
         should_retry = headers.get("Stripe-Should-Retry")
         if status >= 500:  # noqa: PLR2004 - indeterminate: the transfer may exist
-            self._breaker.fallo()
+            self._breaker.failure()
             if headers.get("Idempotent-Replayed") == "true":
-                return _Consultar(f"Stripe guardó {error} bajo la clave y lo repite")
+                return _LookUp(f"Stripe guardó {error} bajo la clave y lo repite")
             if should_retry == "false":  # saved under the key: a retry would replay it
-                return _Consultar(f"{error}, sin reintento según Stripe")
-            return _Reintentar(str(error), retry_after(headers))
+                return _LookUp(f"{error}, sin reintento según Stripe")
+            return _Retry(str(error), retry_after(headers))
         if 300 <= status < 400 or status in (401, 403, 404, 405):  # noqa: PLR2004
             # Our configuration is wrong (API base, key), not the payment: never FALLIDO.
-            self._breaker.fallo()
+            self._breaker.failure()
             log.error("stripe.configuracion", status=status, error=str(error))
             raise ResultadoIndeterminadoError(f"configuración de Stripe: {error}")
-        self._breaker.exito()  # the gateway answered: it is up
+        self._breaker.success()  # the gateway answered: it is up
         if status in (409, 429) or should_retry == "true":
-            return _Reintentar(str(error), retry_after(headers))
+            return _Retry(str(error), retry_after(headers))
         if error.type == "idempotency_error":
-            return _Consultar(str(error))
-        if error.es_rechazo:
+            return _LookUp(str(error))
+        if error.is_refusal:
             return ResultadoPago.fallo(error.mensaje_error, referencia_pago=error.request_id)
         log.error("stripe.respuesta_no_reconocida", status=status, error=str(error))
         raise ResultadoIndeterminadoError(str(error))  # a malformed request of ours…

@@ -20,7 +20,7 @@ _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")  # a key: no spaces, no controls,
 _HEADER_VALUE = re.compile(r"[\x20-\x7e]*")
 
 
-class ConfiguracionStripeError(ValueError):
+class StripeConfigError(ValueError):
     """A Stripe setting that cannot work; the message names the setting, never its secret value."""
 
 
@@ -42,28 +42,26 @@ class StripeConfig:
     user_agent: str = "pagos-worker"
     ca_bundle: Path | None = None  # extra CAs to trust (an egress proxy that inspects TLS); else the system's
 
-    def validada(self) -> StripeConfig:
-        """This configuration with the base and key normalised, or `ConfiguracionStripeError`."""
-        valor_de_cabecera(self.user_agent, "User-Agent")
-        return dataclasses.replace(
-            self, api_base=api_base_valida(self.api_base), secret_key=clave_valida(self.secret_key)
-        )
+    def validated(self) -> StripeConfig:
+        """This configuration with the base and key normalised, or `StripeConfigError`."""
+        valid_header_value(self.user_agent, "User-Agent")
+        return dataclasses.replace(self, api_base=valid_api_base(self.api_base), secret_key=valid_key(self.secret_key))
 
 
-def api_base_valida(api_base: str) -> str:
+def valid_api_base(api_base: str) -> str:
     """`https://…`, or plain `http://` only to a loopback address (the simulator on this machine)."""
-    texto = api_base.strip().rstrip("/")
-    partes = urlsplit(texto)
-    if partes.scheme not in {"https", "http"} or not partes.hostname:
-        raise ConfiguracionStripeError(f"PAGOS_STRIPE_API_BASE must be an https:// URL, got {texto!r}")
-    if partes.username or partes.password or partes.query or partes.fragment:
-        raise ConfiguracionStripeError("PAGOS_STRIPE_API_BASE must not carry credentials, a query or a fragment")
-    if partes.scheme == "http" and not _loopback(partes.hostname):
-        raise ConfiguracionStripeError(
-            f"PAGOS_STRIPE_API_BASE {texto!r}: plain http is only for a loopback address (127.0.0.0/8, ::1); "
+    text = api_base.strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        raise StripeConfigError(f"PAGOS_STRIPE_API_BASE must be an https:// URL, got {text!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise StripeConfigError("PAGOS_STRIPE_API_BASE must not carry credentials, a query or a fragment")
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        raise StripeConfigError(
+            f"PAGOS_STRIPE_API_BASE {text!r}: plain http is only for a loopback address (127.0.0.0/8, ::1); "
             "use https://"
         )
-    return texto
+    return text
 
 
 def _loopback(host: str) -> bool:
@@ -73,18 +71,18 @@ def _loopback(host: str) -> bool:
         return False  # a name: it could resolve anywhere
 
 
-def clave_valida(secret_key: SecretStr) -> SecretStr:
-    clave = secret_key.get_secret_value().strip()
-    if not clave or not _PRINTABLE_ASCII.fullmatch(clave):
-        raise ConfiguracionStripeError("PAGOS_STRIPE_SECRET_KEY must be printable ASCII without spaces or line breaks")
-    if not clave.startswith(KEY_PREFIXES):
-        raise ConfiguracionStripeError(
+def valid_key(secret_key: SecretStr) -> SecretStr:
+    key = secret_key.get_secret_value().strip()
+    if not key or not _PRINTABLE_ASCII.fullmatch(key):
+        raise StripeConfigError("PAGOS_STRIPE_SECRET_KEY must be printable ASCII without spaces or line breaks")
+    if not key.startswith(KEY_PREFIXES):
+        raise StripeConfigError(
             f"PAGOS_STRIPE_SECRET_KEY must start with one of {', '.join(KEY_PREFIXES)} (a secret or restricted key)"
         )
-    return SecretStr(clave)
+    return SecretStr(key)
 
 
-def valor_de_cabecera(valor: str, nombre: str) -> str:
+def valid_header_value(valor: str, nombre: str) -> str:
     if not _HEADER_VALUE.fullmatch(valor):
-        raise ConfiguracionStripeError(f"the {nombre} header value must be printable ASCII without line breaks")
+        raise StripeConfigError(f"the {nombre} header value must be printable ASCII without line breaks")
     return valor

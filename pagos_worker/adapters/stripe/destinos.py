@@ -12,16 +12,16 @@ class Destinos:
     in test mode only, a template such as `acct_{id_afiliado}`; None when neither applies (the
     payment then fails without a gateway call)."""
 
-    def __init__(self, mapa: Mapping[str, str] | None = None, plantilla: str | None = None) -> None:
-        self._mapa = dict(mapa or {})
-        self._plantilla = plantilla or None
+    def __init__(self, mapping: Mapping[str, str] | None = None, template: str | None = None) -> None:
+        self._mapa = dict(mapping or {})
+        self._plantilla = template or None
 
     @classmethod
-    def desde_archivo(cls, archivo: Path | None, plantilla: str | None) -> Destinos:
-        mapa = json.loads(archivo.read_text()) if archivo else {}
-        if not isinstance(mapa, dict) or not all(isinstance(v, str) for v in mapa.values()):
-            raise ValueError(f"{archivo}: se esperaba un objeto JSON {{id_afiliado: acct_…}}")
-        return cls(mapa, plantilla)
+    def desde_archivo(cls, path: Path | None, template: str | None) -> Destinos:
+        mapping = json.loads(path.read_text()) if path else {}
+        if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+            raise ValueError(f"{path}: se esperaba un objeto JSON {{id_afiliado: acct_…}}")
+        return cls(mapping, template)
 
     def para(self, id_afiliado: str) -> str | None:
         if id_afiliado in self._mapa:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # What operators and affiliates read for Stripe's decline codes (the seed's words where it has them).
-MENSAJES = {
+MESSAGES = {
     "balance_insufficient": "Fondos insuficientes",
     "insufficient_funds": "Fondos insuficientes",
     "card_declined": "Tarjeta rechazada",
@@ -22,7 +22,7 @@ MENSAJES = {
 
 
 # Codes that say our request was malformed (a bug or a version mismatch), not that Stripe refused it.
-_PETICION_MAL_FORMADA = ("parameter_", "url_invalid", "api_key_", "secret_key_required", "parameters_exclusive")
+_MALFORMED_REQUEST_CODES = ("parameter_", "url_invalid", "api_key_", "secret_key_required", "parameters_exclusive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,14 +32,19 @@ class StripeError:
     code: str | None
     message: str
     request_id: str | None = None
-    con_objeto: bool = True  # the body was Stripe's error object (not a proxy's page, not empty)
+    has_error_object: bool = True  # the body was Stripe's error object (not a proxy's page, not empty)
 
     @classmethod
     def parse(cls, status: int, body: Any, request_id: str | None) -> StripeError:  # noqa: ANN401 - JSON
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict):
             return cls(
-                status, "api_error", None, f"HTTP {status} sin cuerpo de error de Stripe", request_id, con_objeto=False
+                status,
+                "api_error",
+                None,
+                f"HTTP {status} sin cuerpo de error de Stripe",
+                request_id,
+                has_error_object=False,
             )
         return cls(
             status=status,
@@ -50,23 +55,23 @@ class StripeError:
         )
 
     @property
-    def es_rechazo(self) -> bool:
+    def is_refusal(self) -> bool:
         """Stripe refused this transfer for good (a 400/402 error object with its type and code,
         e.g. `balance_insufficient`): the payment failed. A malformed request of ours is not a
         refusal of the payment (`parameter_unknown`, …): fixed and retried, it may go through."""
         return (
             self.status in (400, 402)
-            and self.con_objeto
+            and self.has_error_object
             and bool(self.type and self.code)
             and self.type != "idempotency_error"
-            and not self.code.startswith(_PETICION_MAL_FORMADA)  # type: ignore[union-attr]
+            and not self.code.startswith(_MALFORMED_REQUEST_CODES)  # type: ignore[union-attr]
         )
 
     @property
     def mensaje_error(self) -> str:
         """The Spanish message a refused payment carries."""
-        if self.code in MENSAJES:
-            return MENSAJES[self.code]
+        if self.code in MESSAGES:
+            return MESSAGES[self.code]
         return f"Pago rechazado por la pasarela ({self.code or self.type})"
 
     def __str__(self) -> str:

@@ -36,13 +36,13 @@ class TokenBucket:
             await asyncio.sleep(wait)
 
 
-class EstadoCircuito(StrEnum):
-    CERRADO = "cerrado"
-    ABIERTO = "abierto"
-    SEMIABIERTO = "semiabierto"
+class CircuitState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
 
 
-class CircuitoAbiertoError(Exception):
+class CircuitOpenError(Exception):
     """The gateway failed repeatedly; calls are refused until the circuit is probed again."""
 
 
@@ -52,62 +52,62 @@ class CircuitBreaker:
     the circuit, failure opens it again."""
 
     def __init__(self, umbral: int, abierto_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._umbral = umbral
-        self._abierto_s = abierto_s
+        self._threshold = umbral
+        self._open_s = abierto_s
         self._clock = clock
-        self._fallos = 0
-        self._abierto_hasta = 0.0
-        self._estado = EstadoCircuito.CERRADO
-        self._sonda_en_curso = False
-        self._cerrado = asyncio.Event()
-        self._cerrado.set()
+        self._failures = 0
+        self._open_until = 0.0
+        self._state = CircuitState.CLOSED
+        self._probing = False
+        self._closed = asyncio.Event()
+        self._closed.set()
 
     @property
-    def estado(self) -> EstadoCircuito:
-        return self._estado
+    def state(self) -> CircuitState:
+        return self._state
 
-    def permitir(self) -> None:
-        """Raise `CircuitoAbiertoError` unless a call may go to the gateway now."""
-        if self._estado is EstadoCircuito.CERRADO:
+    def allow(self) -> None:
+        """Raise `CircuitOpenError` unless a call may go to the gateway now."""
+        if self._state is CircuitState.CLOSED:
             return
-        if self._estado is EstadoCircuito.ABIERTO and self._clock() >= self._abierto_hasta:
-            self._estado = EstadoCircuito.SEMIABIERTO
-        if self._estado is EstadoCircuito.SEMIABIERTO and not self._sonda_en_curso:
-            self._sonda_en_curso = True
+        if self._state is CircuitState.OPEN and self._clock() >= self._open_until:
+            self._state = CircuitState.HALF_OPEN
+        if self._state is CircuitState.HALF_OPEN and not self._probing:
+            self._probing = True
             return
-        raise CircuitoAbiertoError("la pasarela no responde: circuito abierto")
+        raise CircuitOpenError("la pasarela no responde: circuit abierto")
 
-    def exito(self) -> None:
-        self._fallos = 0
-        self._sonda_en_curso = False
-        if self._estado is not EstadoCircuito.CERRADO:
-            self._estado = EstadoCircuito.CERRADO
-            self._cerrado.set()
+    def success(self) -> None:
+        self._failures = 0
+        self._probing = False
+        if self._state is not CircuitState.CLOSED:
+            self._state = CircuitState.CLOSED
+            self._closed.set()
 
-    def fallo(self) -> None:
-        self._fallos += 1
-        self._sonda_en_curso = False
-        if self._estado is EstadoCircuito.SEMIABIERTO or self._fallos >= self._umbral:
-            self._estado = EstadoCircuito.ABIERTO
-            self._abierto_hasta = self._clock() + self._abierto_s
-            self._cerrado.clear()
+    def failure(self) -> None:
+        self._failures += 1
+        self._probing = False
+        if self._state is CircuitState.HALF_OPEN or self._failures >= self._threshold:
+            self._state = CircuitState.OPEN
+            self._open_until = self._clock() + self._open_s
+            self._closed.clear()
 
     async def esperar_disponible(self) -> None:
         """Block while the circuit is open, until it closes or a probe may be tried."""
-        while not self._cerrado.is_set():
-            if self._estado is EstadoCircuito.ABIERTO:
-                restante = self._abierto_hasta - self._clock()
+        while not self._closed.is_set():
+            if self._state is CircuitState.OPEN:
+                restante = self._open_until - self._clock()
                 if restante <= 0:
                     return
             else:  # half-open: someone is probing; wait for the verdict
-                restante = self._abierto_s
+                restante = self._open_s
             try:
-                await asyncio.wait_for(self._cerrado.wait(), timeout=restante)
+                await asyncio.wait_for(self._closed.wait(), timeout=restante)
             except TimeoutError:
-                if self._estado is EstadoCircuito.ABIERTO:
+                if self._state is CircuitState.OPEN:
                     return
 
 
-def backoff(intento: int, *, base: float, maximo: float) -> float:
-    """Exponential backoff with full jitter for attempt `intento` (1 = first retry)."""
-    return random.uniform(0, min(maximo, base * 2 ** (intento - 1)))  # noqa: S311 - jitter, not security
+def backoff(attempt: int, *, base: float, maximo: float) -> float:
+    """Exponential backoff with full jitter for attempt `attempt` (1 = first retry)."""
+    return random.uniform(0, min(maximo, base * 2 ** (attempt - 1)))  # noqa: S311 - jitter, not security

@@ -14,34 +14,34 @@ from pagos_worker.domain.pago import Pago
 log = structlog.get_logger(__name__)
 
 
-def transfer_del_pago(transfers: list[Any], pago: Pago) -> str | None:
+def transfer_of(transfers: list[Any], pago: Pago) -> str | None:
     """The payment's transfer among those listed: the oldest, if (wrongly) more than one."""
-    grupo = str(pago.id_pago)
-    suyos = [t for t in transfers if isinstance(t, dict) and t.get("transfer_group") == grupo and t.get("id")]
-    if not suyos:
+    group = str(pago.id_pago)
+    own = [t for t in transfers if isinstance(t, dict) and t.get("transfer_group") == group and t.get("id")]
+    if not own:
         return None
-    suyos.sort(key=lambda t: (t.get("created") or 0, str(t["id"])))
-    if len(suyos) > 1:
-        log.error("stripe.transfers_multiples", id_pago=grupo, transfers=[str(t["id"]) for t in suyos])
-    return str(suyos[0]["id"])
+    own.sort(key=lambda t: (t.get("created") or 0, str(t["id"])))
+    if len(own) > 1:
+        log.error("stripe.transfers_multiples", id_pago=group, transfers=[str(t["id"]) for t in own])
+    return str(own[0]["id"])
 
 
-def json_o_nada(crudo: bytes) -> Any:  # noqa: ANN401 - any JSON value, or None
+def json_or_none(raw: bytes) -> Any:  # noqa: ANN401 - any JSON value, or None
     try:
-        return orjson.loads(crudo) if crudo else None
+        return orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         return None
 
 
-def formulario(pago: Pago, destino: str) -> bytes:
+def transfer_form(pago: Pago, destination: str) -> bytes:
     """The transfer as Stripe's form encoding — what `urlencode` makes of it, for a fraction of its
     cost: the keys are fixed and only the free-text values need quoting."""
-    afiliado = quote_plus(pago.id_afiliado)
+    affiliate = quote_plus(pago.id_afiliado)
     return (
         f"amount={pago.importe.unidades_menores}&currency={pago.importe.moneda.value.lower()}"
-        f"&destination={quote_plus(destino)}&description=Pago+a+afiliado+{afiliado}"
+        f"&destination={quote_plus(destination)}&description=Pago+a+afiliado+{affiliate}"
         f"&transfer_group={pago.id_pago}"
-        f"&metadata%5Bid_pago%5D={pago.id_pago}&metadata%5Bid_afiliado%5D={afiliado}"
+        f"&metadata%5Bid_pago%5D={pago.id_pago}&metadata%5Bid_afiliado%5D={affiliate}"
     ).encode()
 
 

@@ -116,6 +116,10 @@ class ProcesarPagoHandler:
                 log.info("pago.hallado_en_la_pasarela", id_pago=str(pago.id_pago), referencia=referencia)
                 return ResultadoPago.exito(referencia)
             if pago.clave_vencida(self._reloj(), self._atencion):
+                if pago.clave_desde is None:
+                    # Stored before key generations, it may have been paid without a transfer_group:
+                    # the lookup cannot see that payout, so a new key could pay it twice.
+                    raise ResultadoIndeterminadoError("clave vencida de un pago anterior a transfer_group: revisar")
                 pago.renovar_clave(self._reloj())
                 if not await self._pagos.renovar_clave(pago):
                     raise ClaveNoRenovadaError(str(pago.id_pago))

@@ -146,7 +146,7 @@ async def test_el_circuito_se_abre_con_la_pasarela_caida_y_se_cierra_al_volver()
             assert not isinstance(intentado.value, PasarelaNoDisponibleError)  # these were tried
         assert pasarela.circuit is CircuitState.OPEN
         inicio = time.monotonic()
-        with pytest.raises(PasarelaNoDisponibleError, match="circuit abierto"):  # not tried: no attempt
+        with pytest.raises(PasarelaNoDisponibleError, match="circuito abierto"):  # not tried: no attempt
             await pasarela.procesar_pago(pago())
         assert time.monotonic() - inicio < 0.05  # refused at once: the gateway is not hammered
         async with simulador_en_marcha(port=port):
@@ -161,7 +161,7 @@ async def test_si_el_circuito_se_abre_entre_reintentos_el_pago_si_se_intento():
     async with adaptador(
         f"http://127.0.0.1:{free_port()}", max_intentos=3, breaker_umbral=1, breaker_abierto_s=30
     ) as pasarela:
-        with pytest.raises(ResultadoIndeterminadoError, match="circuit abierto") as info:
+        with pytest.raises(ResultadoIndeterminadoError, match="circuito abierto") as info:
             await pasarela.procesar_pago(pago())
         assert not isinstance(info.value, PasarelaNoDisponibleError)
 

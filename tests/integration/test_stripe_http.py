@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.stripe.adapter import STRIPE_VERSION, Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.adapters.stripe.resilience import CircuitState
-from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError
+from pagos_worker.application.ports.pasarela import PasarelaNoDisponibleError, ResultadoIndeterminadoError
 from pagos_worker.domain import Dinero, Moneda, Pago
 from tests.conftest import free_port
 
@@ -306,3 +306,11 @@ async def test_cada_generacion_de_clave_es_otra_clave():
         await pasarela.procesar_pago(p)
     claves = [cabeceras["Idempotency-Key"] for cabeceras, _ in estado.peticiones]
     assert claves == [f"pagos-worker-transfer-{p.id_pago}", f"pagos-worker-transfer-{p.id_pago}:2"]
+
+
+async def test_una_consulta_rechazada_por_el_circuito_abierto_no_es_un_intento():
+    async with adaptador(f"http://127.0.0.1:{free_port()}", max_intentos=1, breaker_umbral=1) as pasarela:
+        with pytest.raises(ResultadoIndeterminadoError):
+            await pasarela.buscar_transferencia(pago())  # no answer: the circuit opens
+        with pytest.raises(PasarelaNoDisponibleError, match="circuito abierto"):
+            await pasarela.buscar_transferencia(pago())  # refused before asking anything

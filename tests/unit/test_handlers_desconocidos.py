@@ -112,3 +112,18 @@ async def test_agotados_los_reintentos_automaticos_solo_un_operador_lo_reanuda()
     assert len(pasarela.llamadas) == llamadas  # not retried automatically
     assert await repo.atascados(reloj.ahora + timedelta(hours=1), 10) == []  # nor by the reconciler
     assert repo.pagos[cmd.id_pago].estado is EstadoPago.PROCESANDO
+
+
+async def test_un_pago_anterior_a_las_generaciones_no_renueva_su_clave():
+    """Stored before transfer_group existed, it may have been paid where the lookup cannot see:
+    past the key's age it is left to an operator, never paid with a new key."""
+    repo, pasarela, reloj, cmd = FakePagoRepository(), FakePasarelaDePagos(), Reloj(), comando()
+    await desconocido(repo, pasarela, reloj, cmd)
+    repo.pagos[cmd.id_pago].clave_desde = None  # as read back from a row stored before migration 0006
+    reloj.ahora += timedelta(hours=21)
+    pasarela.respuestas.clear()
+    desenlace = await handler(repo, pasarela, reloj, "w2")(cmd)
+    assert (desenlace.accion, desenlace.motivo) == (Accion.ACK, "requiere_atencion")  # 21 h old: flagged
+    assert repo.pagos[cmd.id_pago].requiere_atencion
+    assert pasarela.claves == [(cmd.id_pago, 1)]  # no second call, no new key
+    assert "anterior a transfer_group" in repo.pagos[cmd.id_pago].ultimo_error

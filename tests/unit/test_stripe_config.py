@@ -82,3 +82,9 @@ def test_la_clave_no_aparece_en_la_representacion():
 def test_un_user_agent_con_saltos_de_linea_se_rechaza():
     with pytest.raises(StripeConfigError, match="User-Agent"):
         StripeConfig(api_base="https://api.stripe.com", secret_key=SecretStr(CLAVE), user_agent="x\r\ny: z").validated()
+
+
+def test_una_base_con_credenciales_no_se_repite_en_el_mensaje():
+    with pytest.raises(StripeConfigError) as info:
+        validar("ftp://usuario:s3cr3t0@api.stripe.com")
+    assert "s3cr3t0" not in str(info.value)

@@ -315,5 +315,5 @@ def pago_from_row(row: Any) -> Pago:  # noqa: ANN401 - a SQLAlchemy row mapping
         ultimo_error=row["ultimo_error"],
         requiere_atencion=row["requiere_atencion"],
         generacion_clave=row["clave_generacion"],
-        clave_desde=row["clave_desde"] or row["fecha_creacion"],
+        clave_desde=row["clave_desde"],  # NULL: stored before key generations (see the handler)
     )

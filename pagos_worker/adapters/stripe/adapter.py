@@ -161,21 +161,26 @@ class StripePasarelaDePagos:
             if isinstance(outcome, _LookUp):
                 return await self._settled_by_lookup(pago, outcome.reason)
             reason, asked_delay = outcome.reason, outcome.delay
-            log.warning("stripe.reintento", id_pago=str(pago.id_pago), attempt=attempt, reason=reason)
+            log.warning("stripe.reintento", id_pago=str(pago.id_pago), intento=attempt, motivo=reason)
         attempts = self._config.max_intentos
         raise ResultadoIndeterminadoError(f"sin respuesta definitiva tras {attempts} intentos: {reason}")
 
     async def _settled_by_lookup(self, pago: Pago, reason: str) -> ResultadoPago:
         """The key's answer cannot change (a saved 500, or the key taken by other parameters): what
         Stripe holds for the payment settles it, and without a transfer the outcome stays unknown."""
-        log.warning("stripe.consulta_tras_respuesta_guardada", id_pago=str(pago.id_pago), reason=reason)
-        if (reference := await self.buscar_transferencia(pago)) is not None:
+        log.warning("stripe.consulta_tras_respuesta_guardada", id_pago=str(pago.id_pago), motivo=reason)
+        try:
+            reference = await self.buscar_transferencia(pago)
+        except PasarelaNoDisponibleError as exc:  # a POST was sent already: this was an attempt
+            raise ResultadoIndeterminadoError(f"{reason}; {exc}") from None
+        if reference is not None:
             return ResultadoPago.exito(reference)
         raise ResultadoIndeterminadoError(f"{reason}; la pasarela no tiene transfer del pago")
 
     async def buscar_transferencia(self, pago: Pago) -> str | None:
         """The id of the transfer Stripe holds for this payment (`transfer_group` = its id), or None
-        when it holds none. Raises `ResultadoIndeterminadoError` when Stripe cannot tell now."""
+        when it holds none. Raises `ResultadoIndeterminadoError` when Stripe cannot tell now, and
+        `PasarelaNoDisponibleError` when the open circuit refused before any request was sent."""
         params = {"transfer_group": str(pago.id_pago), "limit": "100"}
         reason, asked_delay = "", None
         for attempt in range(1, self._config.max_intentos + 1):
@@ -183,8 +188,8 @@ class StripePasarelaDePagos:
                 await asyncio.sleep(self._retry_delay(attempt - 1, asked_delay))
             try:
                 self._breaker.allow()
-            except CircuitOpenError as exc:
-                raise ResultadoIndeterminadoError(str(exc)) from None
+            except CircuitOpenError as exc:  # refused before the first request: nothing was asked
+                raise (PasarelaNoDisponibleError if attempt == 1 else ResultadoIndeterminadoError)(str(exc)) from None
             answer = await self._send("GET", params=params)
             if isinstance(answer, _Retry):
                 reason, asked_delay = answer.reason, answer.delay

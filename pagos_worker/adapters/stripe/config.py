@@ -52,10 +52,11 @@ def valid_api_base(api_base: str) -> str:
     """`https://…`, or plain `http://` only to a loopback address (the simulator on this machine)."""
     text = api_base.strip().rstrip("/")
     parts = urlsplit(text)
+    # Credentials first: no message below may quote a URL that carries them.
+    if "@" in parts.netloc or parts.query or parts.fragment:
+        raise StripeConfigError("PAGOS_STRIPE_API_BASE must not carry credentials, a query or a fragment")
     if parts.scheme not in {"https", "http"} or not parts.hostname:
         raise StripeConfigError(f"PAGOS_STRIPE_API_BASE must be an https:// URL, got {text!r}")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise StripeConfigError("PAGOS_STRIPE_API_BASE must not carry credentials, a query or a fragment")
     if parts.scheme == "http" and not _loopback(parts.hostname):
         raise StripeConfigError(
             f"PAGOS_STRIPE_API_BASE {text!r}: plain http is only for a loopback address (127.0.0.0/8, ::1); "

@@ -75,7 +75,7 @@ class CircuitBreaker:
         if self._state is CircuitState.HALF_OPEN and not self._probing:
             self._probing = True
             return
-        raise CircuitOpenError("la pasarela no responde: circuit abierto")
+        raise CircuitOpenError("la pasarela no responde: circuito abierto")
 
     def success(self) -> None:
         self._failures = 0

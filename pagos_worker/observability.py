@@ -45,6 +45,11 @@ RESPUESTAS = Counter(
     ["status"],
     registry=REGISTRY,
 )
+TRANSFERS_MULTIPLES = Counter(
+    "pasarela_transfers_multiples_total",
+    "Lookups that found more than one transfer for one payment: it was paid more than once",
+    registry=REGISTRY,
+)
 SIN_DESTINO = Counter(
     "pasarela_sin_destino_total",
     "Payments failed without a gateway call: their affiliate has no connected account configured",

@@ -288,7 +288,9 @@ async def test_la_consulta_da_el_transfer_mas_antiguo_si_hubiera_dos():
             {"id": "tr_b", "transfer_group": str(p.id_pago), "created": 20},
             {"id": "tr_a", "transfer_group": str(p.id_pago), "created": 10},
         ]
+        antes = metrics.TRANSFERS_MULTIPLES._value.get()
         assert await pasarela.buscar_transferencia(p) == "tr_a"
+        assert metrics.TRANSFERS_MULTIPLES._value.get() == antes + 1  # paid twice: counted, alerted
         assert await pasarela.buscar_transferencia(pago()) is None
 
 

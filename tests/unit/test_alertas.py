@@ -205,6 +205,8 @@ CASOS = [
     Caso(
         "PagosEnDLQ", "25m", {'pagos_dlq_total{motivo="error_repetido"}': "1x20 2x20"}, [{"motivo": "error_repetido"}]
     ),
+    Caso("PagoPagadoDosVeces", "10m", {"pasarela_transfers_multiples_total": "0x5 1x15"}, [{}]),
+    Caso("PagoPagadoDosVeces", "10m", {"pasarela_transfers_multiples_total": "3x20"}, []),
     Caso("PagosRequierenAtencion", "15m", {"pagos_requieren_atencion": "0x5 2x20"}, [{}]),
     Caso("PagosRequierenAtencion", "15m", {"pagos_requieren_atencion": "0x20"}, []),
     Caso(

@@ -9,6 +9,7 @@ from urllib.parse import quote_plus
 import orjson
 import structlog
 
+from pagos_worker import observability as metrics
 from pagos_worker.domain.pago import Pago
 
 log = structlog.get_logger(__name__)
@@ -22,6 +23,7 @@ def transfer_of(transfers: list[Any], pago: Pago) -> str | None:
         return None
     own.sort(key=lambda t: (t.get("created") or 0, str(t["id"])))
     if len(own) > 1:
+        metrics.TRANSFERS_MULTIPLES.inc()
         log.error("stripe.transfers_multiples", id_pago=group, transfers=[str(t["id"]) for t in own])
     return str(own[0]["id"])
 

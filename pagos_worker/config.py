@@ -134,6 +134,14 @@ class Settings(BaseSettings):
         return self.model_copy(update=urls)
 
     @model_validator(mode="after")
+    def _un_intento_cabe_en_el_lease(self) -> Settings:
+        if self.lease_seconds <= self.stripe_timeout_seconds + 1:
+            raise ValueError(
+                "PAGOS_LEASE_SECONDS must exceed PAGOS_STRIPE_TIMEOUT_SECONDS + 1: no gateway call outlives a lease"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _un_solo_token_de_pulsar(self) -> Settings:
         if self.pulsar_token is not None and self.pulsar_token_file is not None:
             raise ValueError("set PAGOS_PULSAR_TOKEN or PAGOS_PULSAR_TOKEN_FILE, not both")

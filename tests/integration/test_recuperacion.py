@@ -5,6 +5,7 @@ is recorded and ends on the dead-letter topic after a bounded number of failures
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -39,7 +40,8 @@ async def test_un_pago_atascado_se_resuelve_con_la_misma_clave_sin_pagar_dos_vec
         config = StripeConfig(api_base=sim.url, secret_key=SecretStr("sk_test_r"), timeout_s=2)
         async with StripePasarelaDePagos(config, Destinos(template="acct_{id_afiliado}")) as pasarela:
             # The dead worker had paid before it died: the transfer exists, its outcome never stored.
-            primero = await pasarela.procesar_pago(pago)
+            en_vida = dataclasses.replace(pago, lease=Lease("worker-muerto", ahora + timedelta(minutes=1)))
+            primero = await pasarela.procesar_pago(en_vida)
             handler = ProcesarPagoHandler(repo, pasarela, owner="reconciliador", lease=timedelta(seconds=30))
             reconciliador = Reconciliador(repo, handler, gracia=timedelta(minutes=5))
             assert await reconciliador.reconciliar() == {"procesado": 1}

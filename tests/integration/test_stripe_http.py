@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import shutil
 import ssl
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qsl
 
@@ -23,7 +24,7 @@ from pagos_worker import observability as metrics
 from pagos_worker.adapters.stripe.adapter import STRIPE_VERSION, Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.adapters.stripe.resilience import CircuitState
 from pagos_worker.application.ports.pasarela import PasarelaNoDisponibleError, ResultadoIndeterminadoError
-from pagos_worker.domain import Dinero, Moneda, Pago
+from pagos_worker.domain import Dinero, Lease, Moneda, Pago
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,8 @@ class Servidor:
             data = [t for t in self.listado if grupo is None or t.get("transfer_group") == grupo]
             return web.json_response({"object": "list", "url": "/v1/transfers", "has_more": False, "data": data})
         self.peticiones.append((dict(request.headers), await request.read()))
-        return self.respuesta()  # a new one each time: a response is sent once
+        respuesta = self.respuesta()  # a new one each time: a response is sent once
+        return await respuesta if inspect.isawaitable(respuesta) else respuesta
 
 
 @contextlib.asynccontextmanager
@@ -73,9 +75,8 @@ async def servidor(
 
 
 def config(url: str, **cambios) -> StripeConfig:
-    return StripeConfig(
-        api_base=url, secret_key=SecretStr(CLAVE), backoff_base_s=0.01, backoff_max_s=0.02, timeout_s=3, **cambios
-    )
+    cambios = {"timeout_s": 3, **cambios}
+    return StripeConfig(api_base=url, secret_key=SecretStr(CLAVE), backoff_base_s=0.01, backoff_max_s=0.02, **cambios)
 
 
 @contextlib.asynccontextmanager
@@ -316,3 +317,23 @@ async def test_una_consulta_rechazada_por_el_circuito_abierto_no_es_un_intento()
             await pasarela.buscar_transferencia(pago())  # no answer: the circuit opens
         with pytest.raises(PasarelaNoDisponibleError, match="circuito abierto"):
             await pasarela.buscar_transferencia(pago())  # refused before asking anything
+
+
+async def test_ningun_post_sobrevive_al_lease():
+    """A replica that claims the payment once its lease expired must find no call of ours in flight:
+    no attempt starts unless its whole timeout ends before the lease does."""
+    async with servidor() as (estado, url), adaptador(url, timeout_s=1.0, max_intentos=10) as pasarela:
+
+        async def cuelga():
+            await asyncio.sleep(5)
+            return web.json_response({})
+
+        estado.respuesta = cuelga
+        p = pago()
+        p.lease = Lease("w1", datetime.now(UTC) + timedelta(seconds=2.5))
+        inicio = datetime.now(UTC)
+        with pytest.raises(ResultadoIndeterminadoError, match="el lease vence"):
+            await pasarela.procesar_pago(p)
+        assert datetime.now(UTC) <= p.lease.expira  # returned before the lease expired
+        assert 1 <= len(estado.peticiones) <= 3  # not the 10 attempts the configuration allows
+        assert (datetime.now(UTC) - inicio).total_seconds() < 2.5

@@ -55,3 +55,9 @@ def test_la_seguridad_de_pulsar_llega_al_cliente(tmp_path):
     assert opciones["tls_validate_hostname"] is True
     assert opciones["authentication"] is not None
     assert PulsarSecurity(token=SecretStr("jwt")).authentication() is not None
+
+
+def test_un_intento_de_pago_debe_caber_en_el_lease():
+    with pytest.raises(ValidationError, match="PAGOS_LEASE_SECONDS must exceed"):
+        settings(lease_seconds=10, stripe_timeout_seconds=10)
+    assert settings(lease_seconds=12, stripe_timeout_seconds=10).lease_seconds == 12

@@ -13,6 +13,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Self
 
 import aiohttp
@@ -37,6 +38,7 @@ from pagos_worker.application.ports.pasarela import (
     ResultadoIndeterminadoError,
     ResultadoPago,
 )
+from pagos_worker.clock import utcnow
 from pagos_worker.domain.pago import Pago
 
 log = structlog.get_logger(__name__)
@@ -45,6 +47,11 @@ __all__ = ["STRIPE_VERSION", "Destinos", "StripeConfig", "StripePasarelaDePagos"
 
 _RETRY_AFTER_MAX_S = 30.0
 _KEEPALIVE_S = 30.0  # idle connections kept this long (Stripe keeps them longer)
+
+
+@dataclass(frozen=True, slots=True)
+class _SinLease:
+    """Not sent: the attempt could still be running when the payment's lease expires."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +162,14 @@ class StripePasarelaDePagos:
                 self._breaker.allow()
             except CircuitOpenError as exc:  # refused before the first send: no attempt was made
                 raise (PasarelaNoDisponibleError if attempt == 1 else ResultadoIndeterminadoError)(str(exc)) from None
-            outcome = await self._attempt(body, headers)
+            outcome = await self._attempt(body, headers, lease_hasta=pago.lease.expira if pago.lease else None)
             if isinstance(outcome, ResultadoPago):
                 return outcome
+            if isinstance(outcome, _SinLease):
+                # No POST may outlive the lease: a replica that claims the payment after it expires
+                # must find no call of ours still in flight (it may renew the key and pay).
+                error = PasarelaNoDisponibleError if attempt == 1 else ResultadoIndeterminadoError
+                raise error(f"el lease vence antes de que otro intento pueda terminar ({reason or 'primer intento'})")
             if isinstance(outcome, _LookUp):
                 return await self._settled_by_lookup(pago, outcome.reason)
             reason, asked_delay = outcome.reason, outcome.delay
@@ -190,10 +202,11 @@ class StripePasarelaDePagos:
                 self._breaker.allow()
             except CircuitOpenError as exc:  # refused before the first request: nothing was asked
                 raise (PasarelaNoDisponibleError if attempt == 1 else ResultadoIndeterminadoError)(str(exc)) from None
-            answer = await self._send("GET", params=params)
+            answer = await self._send("GET", params=params)  # no lease bound: a lookup pays nothing
             if isinstance(answer, _Retry):
                 reason, asked_delay = answer.reason, answer.delay
                 continue
+            assert not isinstance(answer, _SinLease)  # noqa: S101 - only with lease_hasta
             status, raw, headers = answer
             listing = json_or_none(raw)
             if status == 200 and isinstance(listing, dict) and isinstance(listing.get("data"), list):  # noqa: PLR2004
@@ -212,13 +225,16 @@ class StripePasarelaDePagos:
 
     async def _send(
         self, method: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
-    ) -> tuple[int, bytes, Mapping[str, str]] | _Retry:  # fmt: skip
-        """One request, within the concurrency and rate limits; no answer is `_Retry`."""
+        params: dict[str, str] | None = None, lease_hasta: datetime | None = None,
+    ) -> tuple[int, bytes, Mapping[str, str]] | _Retry | _SinLease:  # fmt: skip
+        """One request, within the concurrency and rate limits; no answer is `_Retry`. With
+        `lease_hasta`, nothing is sent unless the whole attempt (its total timeout) ends before."""
         if self._session is None:
             raise RuntimeError("StripePasarelaDePagos is used outside `async with`")
         async with self._limite:
             await self._bucket.acquire()
+            if lease_hasta is not None and utcnow() + timedelta(seconds=self._config.timeout_s) > lease_hasta:
+                return _SinLease()
             try:
                 async with self._session.request(
                     method,
@@ -238,9 +254,11 @@ class StripePasarelaDePagos:
                 self._breaker.failure()
                 return _Retry(f"sin respuesta ({type(exc).__name__})")
 
-    async def _attempt(self, body: bytes, headers: dict[str, str]) -> ResultadoPago | _Retry | _LookUp:
-        answer = await self._send("POST", data=body, headers=headers)
-        if isinstance(answer, _Retry):
+    async def _attempt(
+        self, body: bytes, headers: dict[str, str], *, lease_hasta: datetime | None = None
+    ) -> ResultadoPago | _Retry | _LookUp | _SinLease:
+        answer = await self._send("POST", data=body, headers=headers, lease_hasta=lease_hasta)
+        if isinstance(answer, _Retry | _SinLease):
             return answer
         status, raw, response_headers = answer
         if 200 <= status < 300:  # noqa: PLR2004

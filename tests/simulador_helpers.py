@@ -16,6 +16,11 @@ from tests.conftest import free_port
 AUTH = {"Authorization": "Bearer sk_test_pruebas"}
 
 
+def form(destination: str = "acct_123", amount: str = "1050", **extra: str) -> dict[str, str]:
+    """A transfer's form fields, as a client would post them."""
+    return {"amount": amount, "currency": "usd", "destination": destination, "metadata[id_pago]": "p1", **extra}
+
+
 @dataclass
 class SimuladorEnMarcha:
     simulador: Simulador

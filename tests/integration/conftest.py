@@ -1,14 +1,18 @@
-"""How many simulator answers were checked against Stripe's OpenAPI description in this run."""
+"""Fixtures of the integration tests that talk to the Stripe simulator over HTTP."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import aiohttp
 import pytest
 
-from tests.stripe_spec import SPEC, validados
+from tests.simulador_helpers import AUTH, SimuladorEnMarcha, simulador_en_marcha
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if validados["cuerpos"]:
-        terminalreporter.write_line(f"cuerpos del simulador validados contra {SPEC.name}: {validados['cuerpos']}")
-    elif not SPEC.is_file():
-        terminalreporter.write_line(f"sin {SPEC}: los cuerpos del simulador no se validaron contra la spec")
+@pytest.fixture
+async def sim() -> AsyncIterator[SimuladorEnMarcha]:
+    """The simulator with no faults, and an HTTP session (`sim.http`) that authenticates to it."""
+    async with simulador_en_marcha() as s, aiohttp.ClientSession(headers=AUTH) as http:
+        s.http = http  # type: ignore[attr-defined]
+        yield s

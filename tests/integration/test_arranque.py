@@ -10,6 +10,12 @@ import sys
 import pytest
 
 REQUERIDOS = ["PAGOS_DATABASE_URL", "PAGOS_PULSAR_URL", "PAGOS_STRIPE_API_BASE", "PAGOS_STRIPE_SECRET_KEY"]
+# Servers nobody listens on: every check here must stop the start before anything is reached.
+SERVIDORES = {
+    "PAGOS_DATABASE_URL": "postgresql+asyncpg://u@127.0.0.1:1/x",
+    "PAGOS_PULSAR_URL": "pulsar://127.0.0.1:1",
+    "PAGOS_STRIPE_API_BASE": "https://api.stripe.com",
+}
 
 
 def arrancar(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -37,9 +43,7 @@ def test_sin_la_clave_de_stripe_el_worker_no_arranca(roles):
         "run",
         "--roles",
         roles,
-        PAGOS_DATABASE_URL="postgresql+asyncpg://u@127.0.0.1:1/x",
-        PAGOS_PULSAR_URL="pulsar://127.0.0.1:1",
-        PAGOS_STRIPE_API_BASE="https://api.stripe.com",
+        **SERVIDORES,
     )
     assert resultado.returncode == 2
     assert resultado.stderr.strip().endswith("use `make run`)")
@@ -65,9 +69,7 @@ def test_una_clave_de_stripe_mala_no_arranca_ni_se_muestra():
         "--roles",
         "worker",
         "--no-migrate",
-        PAGOS_DATABASE_URL="postgresql+asyncpg://u@127.0.0.1:1/x",
-        PAGOS_PULSAR_URL="pulsar://127.0.0.1:1",
-        PAGOS_STRIPE_API_BASE="https://api.stripe.com",
+        **SERVIDORES,
         PAGOS_STRIPE_SECRET_KEY="pk_live_secreto_publicable",  # noqa: S106 - a made-up, wrong key
     )
     assert resultado.returncode == 2, resultado.stderr
@@ -81,9 +83,7 @@ def test_una_plantilla_de_cuentas_con_clave_live_no_arranca():
         "--roles",
         "worker",
         "--no-migrate",
-        PAGOS_DATABASE_URL="postgresql+asyncpg://u@127.0.0.1:1/x",
-        PAGOS_PULSAR_URL="pulsar://127.0.0.1:1",
-        PAGOS_STRIPE_API_BASE="https://api.stripe.com",
+        **SERVIDORES,
         PAGOS_STRIPE_SECRET_KEY="rk_live_una_clave_de_verdad",  # noqa: S106 - made up
         PAGOS_STRIPE_DESTINATION_TEMPLATE="acct_{id_afiliado}",
     )

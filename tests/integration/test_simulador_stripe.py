@@ -15,21 +15,10 @@ import orjson
 import pytest
 
 from pagos_dev.simulador.fallas import Fallas
-from tests.simulador_helpers import AUTH, simulador_en_marcha
+from tests.simulador_helpers import AUTH, form, simulador_en_marcha
 from tests.stripe_spec import validar_respuesta
 
 pytestmark = pytest.mark.integration
-
-
-def form(destination="acct_123", amount="1050", **extra):
-    return {"amount": amount, "currency": "usd", "destination": destination, "metadata[id_pago]": "p1", **extra}
-
-
-@pytest.fixture
-async def sim():
-    async with simulador_en_marcha() as s, aiohttp.ClientSession(headers=AUTH) as http:
-        s.http = http
-        yield s
 
 
 async def pedir(sim, metodo, ruta, *, data=None, params=None, headers=None, http=None):

@@ -25,12 +25,14 @@ from pagos_worker.adapters.postgres import retry as postgres_retry
 from pagos_worker.adapters.postgres.database import ConnectionLimits, create_engine, migrate, prewarm
 from pagos_worker.adapters.postgres.fallos import PostgresFailureLog
 from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
+from pagos_worker.adapters.postgres.presupuesto import PostgresReservaDeTurnos
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.adapters.pulsar import publisher as pulsar_publisher
 from pagos_worker.adapters.pulsar.client import PulsarConnection, PulsarSecurity
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.adapters.stripe.config import StripeConfigError
+from pagos_worker.adapters.stripe.presupuesto import PresupuestoDeCuenta
 from pagos_worker.application.handlers import ProcesarPagoHandler
 from pagos_worker.application.ports.command_source import Clasificador, CommandSource
 from pagos_worker.application.ports.fallos import FailureLog
@@ -119,7 +121,7 @@ def es_transitorio(exc: BaseException) -> bool:
     return postgres_retry.is_transient(exc) or pulsar_publisher.is_transient(exc)
 
 
-async def build_pasarela(settings: Settings, stack: AsyncExitStack) -> PasarelaDePagos:
+async def build_pasarela(settings: Settings, stack: AsyncExitStack, engine: AsyncEngine) -> PasarelaDePagos:
     if settings.stripe_api_base is None or settings.stripe_secret_key is None:
         raise ConfiguracionInvalidaError("missing settings: PAGOS_STRIPE_API_BASE, PAGOS_STRIPE_SECRET_KEY")
     config = StripeConfig(
@@ -144,10 +146,23 @@ async def build_pasarela(settings: Settings, stack: AsyncExitStack) -> PasarelaD
         )
     try:
         destinos = Destinos.desde_archivo(settings.stripe_destinations_file, plantilla)
-        pasarela = StripePasarelaDePagos(config, destinos)
+        pasarela = StripePasarelaDePagos(config, destinos, presupuesto_de_cuenta(settings, engine))
     except StripeConfigError as exc:
         raise ConfiguracionInvalidaError(str(exc)) from None
     return await stack.enter_async_context(pasarela)
+
+
+def presupuesto_de_cuenta(settings: Settings, engine: AsyncEngine) -> PresupuestoDeCuenta:
+    """The Stripe account's request budget, one for every replica on this database: live and test
+    keys are separate accounts at Stripe, with budgets of their own."""
+    assert settings.stripe_secret_key is not None  # noqa: S101 - build_pasarela checked it
+    clave = settings.stripe_secret_key.get_secret_value().strip()
+    modo = "test" if clave.startswith(("sk_test_", "rk_test_")) else "live"
+    presupuesto = PresupuestoDeCuenta(
+        PostgresReservaDeTurnos(engine, f"stripe:{modo}"), settings.stripe_rate_limit, settings.stripe_rate_burst
+    )
+    metrics.PRESUPUESTO_USO.set_function(presupuesto.uso)
+    return presupuesto
 
 
 def pulsar_security(settings: Settings) -> PulsarSecurity:
@@ -240,7 +255,7 @@ async def bootstrap(
         if "relay" in roles:
             await _relay(c, inmediata="worker" in roles)
         if "worker" in roles:
-            await _worker(c, pasarela or await build_pasarela(settings, stack))
+            await _worker(c, pasarela or await build_pasarela(settings, stack, engine))
         if "api" in roles:
             await _api(c, views)
         yield servicio

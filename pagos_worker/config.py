@@ -107,8 +107,10 @@ class Settings(BaseSettings):
         None, description="PEM file of extra CAs to trust (a TLS-inspecting egress proxy); unset: the system's"
     )
     stripe_max_attempts: int = Field(4, ge=1, description="attempts per payment before 'outcome unknown'")
-    stripe_rate_limit: float = Field(100.0, gt=0, description="requests/s per replica (Stripe: 100 live, 25 test)")
-    stripe_rate_burst: int = Field(20, ge=1)
+    stripe_rate_limit: float = Field(
+        100.0, gt=0, description="requests/s for the whole Stripe account, every replica together (100 live, 25 test)"
+    )
+    stripe_rate_burst: int = Field(20, ge=1, description="requests the account's budget lets through at once")
     stripe_breaker_failures: int = Field(5, ge=1, description="consecutive transient failures that open it")
     stripe_breaker_open_seconds: float = Field(10.0, gt=0)
     stripe_destinations_file: Path | None = Field(None, description="JSON {id_afiliado: acct_...}")

@@ -57,6 +57,11 @@ SIN_DESTINO = Counter(
 )
 EN_CURSO = Gauge("pagos_en_curso", "Commands this replica is processing", registry=REGISTRY)
 CIRCUITO = Gauge("pasarela_circuito_abierto", "1 while the gateway's circuit is open or half-open", registry=REGISTRY)
+PRESUPUESTO_USO = Gauge(
+    "pasarela_presupuesto_uso",
+    "Share (0..1) of the Stripe account's request budget reserved over the last 10 s by every replica together",
+    registry=REGISTRY,
+)
 OUTBOX_PENDIENTES = Gauge("outbox_pendientes", "Events committed and not yet published", registry=REGISTRY)
 OUTBOX_ANTIGUEDAD = Gauge(
     "outbox_pendiente_mas_antiguo_segundos", "Age of the oldest event not yet published", registry=REGISTRY

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
@@ -171,3 +173,25 @@ async def hasta(condicion: Callable[[], object], segundos: float = 2.0) -> None:
             return
         await asyncio.sleep(0.005)
     raise AssertionError("no ocurrió a tiempo")
+
+
+class FakeReservaDeTurnos:
+    """`ReservaDeTurnos` in memory: the account's schedule (GCRA) on this process's clock, shared
+    by every `PresupuestoDeCuenta` handed this object. `falla`: raised by every reservation."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.tat: float | None = None
+        self.reservados = 0
+        self.lotes: list[int] = []
+        self.falla: Exception | None = None
+
+    async def reservar(self, n: int, intervalo_s: float, tolerancia_s: float) -> tuple[float, int]:
+        if self.falla is not None:
+            raise self.falla
+        ahora = self._clock()
+        inicio = max(self.tat if self.tat is not None else -math.inf, ahora - tolerancia_s)
+        self.tat = inicio + n * intervalo_s
+        self.reservados += n
+        self.lotes.append(n)
+        return inicio - ahora, self.reservados

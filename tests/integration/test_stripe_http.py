@@ -22,10 +22,12 @@ from pydantic import SecretStr
 
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.stripe.adapter import STRIPE_VERSION, Destinos, StripeConfig, StripePasarelaDePagos
+from pagos_worker.adapters.stripe.presupuesto import PresupuestoDeCuenta
 from pagos_worker.adapters.stripe.resilience import CircuitState
 from pagos_worker.application.ports.pasarela import PasarelaNoDisponibleError, ResultadoIndeterminadoError
 from pagos_worker.domain import Dinero, Lease, Moneda, Pago
 from tests.conftest import free_port
+from tests.fakes import FakeReservaDeTurnos
 
 pytestmark = pytest.mark.integration
 CLAVE = "sk_test_http_no_debe_aparecer"
@@ -80,8 +82,9 @@ def config(url: str, **cambios) -> StripeConfig:
 
 
 @contextlib.asynccontextmanager
-async def adaptador(url: str, **cambios) -> AsyncIterator[StripePasarelaDePagos]:
-    async with StripePasarelaDePagos(config(url, **cambios), Destinos(template="acct_{id_afiliado}")) as pasarela:
+async def adaptador(url: str, presupuesto=None, **cambios) -> AsyncIterator[StripePasarelaDePagos]:
+    destinos = Destinos(template="acct_{id_afiliado}")
+    async with StripePasarelaDePagos(config(url, **cambios), destinos, presupuesto) as pasarela:
         yield pasarela
 
 
@@ -337,3 +340,29 @@ async def test_ningun_post_sobrevive_al_lease():
         assert datetime.now(UTC) <= p.lease.expira  # returned before the lease expired
         assert 1 <= len(estado.peticiones) <= 3  # not the 10 attempts the configuration allows
         assert (datetime.now(UTC) - inicio).total_seconds() < 2.5
+
+
+async def test_sin_presupuesto_de_la_cuenta_no_se_envia_nada():
+    """The account's budget cannot be read (PostgreSQL is down): nothing is sent, and a first
+    attempt says so as the gateway being unavailable (the payment is put back, not failed)."""
+    reserva = FakeReservaDeTurnos()
+    reserva.falla = ConnectionRefusedError("postgres")
+    async with servidor() as (estado, url), adaptador(url, PresupuestoDeCuenta(reserva, 100.0)) as pasarela:
+        with pytest.raises(PasarelaNoDisponibleError, match="presupuesto de la cuenta no disponible"):
+            await pasarela.procesar_pago(pago())
+        with pytest.raises(PasarelaNoDisponibleError, match="presupuesto"):
+            await pasarela.buscar_transferencia(pago())
+        assert estado.peticiones == estado.consultas == []
+        reserva.falla = None  # back: the next payment goes out
+        assert (await pasarela.procesar_pago(pago())).exitoso
+    assert len(estado.peticiones) == 1
+    assert reserva.reservados == 1
+
+
+async def test_cada_peticion_toma_un_turno_del_presupuesto():
+    """Payouts and lookups alike: every request the account sees is one turn of its budget."""
+    reserva = FakeReservaDeTurnos()
+    async with servidor() as (estado, url), adaptador(url, PresupuestoDeCuenta(reserva, 1000.0)) as pasarela:
+        await pasarela.procesar_pago(pago())
+        await pasarela.buscar_transferencia(pago())
+    assert reserva.reservados == len(estado.peticiones) + len(estado.consultas) == 2

@@ -8,6 +8,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -111,6 +112,16 @@ Index(
     "ix_comandos_fallidos_ultimo_fallo",
     comandos_fallidos.c.ultimo_fallo,
     postgresql_where=text("venenoso_desde IS NULL"),
+)
+
+# The Stripe account's request schedule shared by every replica (GCRA), one row per account mode.
+# See migration 0009 and `adapters.stripe.presupuesto`.
+presupuesto_pasarela = Table(
+    "presupuesto_pasarela",
+    metadata,
+    Column("cuenta", Text, primary_key=True),
+    Column("tat", Float(precision=53), nullable=False),
+    Column("reservados", BigInteger, nullable=False),
 )
 
 OUTBOX_CHANNEL = "outbox_pagos"

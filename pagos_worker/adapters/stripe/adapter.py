@@ -25,6 +25,7 @@ from pagos_worker import observability as metrics
 from pagos_worker.adapters.stripe.config import STRIPE_VERSION, StripeConfig
 from pagos_worker.adapters.stripe.destinos import Destinos
 from pagos_worker.adapters.stripe.errors import StripeError
+from pagos_worker.adapters.stripe.presupuesto import Presupuesto
 from pagos_worker.adapters.stripe.resilience import (
     CircuitBreaker,
     CircuitOpenError,
@@ -50,8 +51,11 @@ _KEEPALIVE_S = 30.0  # idle connections kept this long (Stripe keeps them longer
 
 
 @dataclass(frozen=True, slots=True)
-class _SinLease:
-    """Not sent: the attempt could still be running when the payment's lease expires."""
+class _NoEnviado:
+    """Not sent: the attempt could still be running when the payment's lease expires, or the
+    account's budget could not be read."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +76,9 @@ class StripePasarelaDePagos:
     """Use as `async with`: it holds one aiohttp session (keep-alive connections, at most
     `concurrencia` of them) for the life of the process."""
 
-    def __init__(self, config: StripeConfig, destinos: Destinos) -> None:
+    def __init__(self, config: StripeConfig, destinos: Destinos, presupuesto: Presupuesto | None = None) -> None:
+        """`presupuesto`: the account's request budget shared by every replica; without it, this
+        process's own (`config.rate`), right only where one process is all that calls Stripe."""
         self._config = config = config.validated()  # a bad key or base stops the start, here
         self._destinos = destinos
         self._url = URL(f"{config.api_base}/v1/transfers")
@@ -80,7 +86,7 @@ class StripePasarelaDePagos:
         self._proxy: URL | None = None
         self._proxy_auth: aiohttp.BasicAuth | None = None
         self._limite = asyncio.Semaphore(config.concurrencia)
-        self._bucket = TokenBucket(config.rate, config.burst)
+        self._presupuesto: Presupuesto = presupuesto or TokenBucket(config.rate, config.burst)
         self._breaker = CircuitBreaker(config.breaker_umbral, config.breaker_abierto_s)
         metrics.CIRCUITO.set_function(lambda: float(self._breaker.state is not CircuitState.CLOSED))
 
@@ -165,11 +171,12 @@ class StripePasarelaDePagos:
             outcome = await self._attempt(body, headers, lease_hasta=pago.lease.expira if pago.lease else None)
             if isinstance(outcome, ResultadoPago):
                 return outcome
-            if isinstance(outcome, _SinLease):
+            if isinstance(outcome, _NoEnviado):
                 # No POST may outlive the lease: a replica that claims the payment after it expires
-                # must find no call of ours still in flight (it may renew the key and pay).
+                # must find no call of ours still in flight (it may renew the key and pay). Nor is
+                # one sent without a turn of the account's budget.
                 error = PasarelaNoDisponibleError if attempt == 1 else ResultadoIndeterminadoError
-                raise error(f"el lease vence antes de que otro intento pueda terminar ({reason or 'primer intento'})")
+                raise error(f"{outcome.reason} ({reason or 'primer intento'})")
             if isinstance(outcome, _LookUp):
                 return await self._settled_by_lookup(pago, outcome.reason)
             reason, asked_delay = outcome.reason, outcome.delay
@@ -206,7 +213,8 @@ class StripePasarelaDePagos:
             if isinstance(answer, _Retry):
                 reason, asked_delay = answer.reason, answer.delay
                 continue
-            assert not isinstance(answer, _SinLease)  # noqa: S101 - only with lease_hasta
+            if isinstance(answer, _NoEnviado):  # nothing was asked this time
+                raise (PasarelaNoDisponibleError if attempt == 1 else ResultadoIndeterminadoError)(answer.reason)
             status, raw, headers = answer
             listing = json_or_none(raw)
             if status == 200 and isinstance(listing, dict) and isinstance(listing.get("data"), list):  # noqa: PLR2004
@@ -226,15 +234,19 @@ class StripePasarelaDePagos:
     async def _send(
         self, method: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None, lease_hasta: datetime | None = None,
-    ) -> tuple[int, bytes, Mapping[str, str]] | _Retry | _SinLease:  # fmt: skip
+    ) -> tuple[int, bytes, Mapping[str, str]] | _Retry | _NoEnviado:  # fmt: skip
         """One request, within the concurrency and rate limits; no answer is `_Retry`. With
         `lease_hasta`, nothing is sent unless the whole attempt (its total timeout) ends before."""
         if self._session is None:
             raise RuntimeError("StripePasarelaDePagos is used outside `async with`")
         async with self._limite:
-            await self._bucket.acquire()
+            try:
+                await self._presupuesto.acquire()
+            except Exception as exc:  # noqa: BLE001 - whatever it was, nothing is sent without a turn
+                log.warning("stripe.presupuesto_no_disponible", error=type(exc).__name__)
+                return _NoEnviado(f"presupuesto de la cuenta no disponible ({type(exc).__name__})")
             if lease_hasta is not None and utcnow() + timedelta(seconds=self._config.timeout_s) > lease_hasta:
-                return _SinLease()
+                return _NoEnviado("el lease vence antes de que el intento pueda terminar")
             try:
                 async with self._session.request(
                     method,
@@ -256,9 +268,9 @@ class StripePasarelaDePagos:
 
     async def _attempt(
         self, body: bytes, headers: dict[str, str], *, lease_hasta: datetime | None = None
-    ) -> ResultadoPago | _Retry | _LookUp | _SinLease:
+    ) -> ResultadoPago | _Retry | _LookUp | _NoEnviado:
         answer = await self._send("POST", data=body, headers=headers, lease_hasta=lease_hasta)
-        if isinstance(answer, _Retry | _SinLease):
+        if isinstance(answer, _Retry | _NoEnviado):
             return answer
         status, raw, response_headers = answer
         if 200 <= status < 300:  # noqa: PLR2004

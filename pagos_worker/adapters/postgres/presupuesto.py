@@ -1,0 +1,44 @@
+"""The Stripe account's request schedule (GCRA), one row per account mode, shared by every replica.
+
+One statement per reservation, atomic under the row's lock: the account's next free instant moves
+forward by `n` intervals, from now less the burst tolerance if the account was quiet. Instants are
+the database's clock (epoch seconds), handed back relative to it: replicas' clocks never meet.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pagos_worker.adapters.postgres.driver import PreparedStatement, fetch
+
+_RESERVAR = PreparedStatement(
+    text("""
+INSERT INTO presupuesto_pasarela AS p (cuenta, tat, reservados)
+VALUES (
+    CAST(:cuenta AS text),
+    extract(epoch FROM clock_timestamp()) - CAST(:tolerancia AS float8)
+        + CAST(:n AS integer) * CAST(:intervalo AS float8),
+    CAST(:n AS integer)
+)
+ON CONFLICT (cuenta) DO UPDATE
+    SET tat = greatest(p.tat, EXCLUDED.tat - CAST(:n AS integer) * CAST(:intervalo AS float8))
+              + CAST(:n AS integer) * CAST(:intervalo AS float8),
+        reservados = p.reservados + EXCLUDED.reservados
+RETURNING tat - CAST(:n AS integer) * CAST(:intervalo AS float8) - extract(epoch FROM clock_timestamp()) AS desde_s,
+          reservados
+""")
+)
+
+
+class PostgresReservaDeTurnos:
+    """`ReservaDeTurnos` on the `presupuesto_pasarela` table, for the account named `cuenta`."""
+
+    def __init__(self, engine: AsyncEngine, cuenta: str) -> None:
+        self._engine = engine
+        self._cuenta = cuenta
+
+    async def reservar(self, n: int, intervalo_s: float, tolerancia_s: float) -> tuple[float, int]:
+        params = {"cuenta": self._cuenta, "n": n, "intervalo": intervalo_s, "tolerancia": tolerancia_s}
+        (fila,) = await fetch(self._engine, _RESERVAR, params)
+        return float(fila["desde_s"]), int(fila["reservados"])

@@ -96,8 +96,12 @@ def _parser() -> argparse.ArgumentParser:
     pipeline = bench_sub.add_parser("pipeline", help="the whole pipeline: throughput, latency, CPU per payment")
     pipeline.add_argument(
         "escenarios", nargs="*",
-        default=["pasarela", "cpu", "latencia", "escala-1", "escala-2", "lectura", "semilla"],
-        help="pasarela, cpu, latencia, escala-1, escala-2, lectura, semilla (default: all, in that order)",
+        default=[
+            "pasarela", "cpu", "latencia", "escala-1", "escala-2", "lectura", "semilla",
+            "presupuesto-1", "presupuesto-2", "presupuesto-4",
+        ],
+        help="pasarela, cpu, latencia, escala-1, escala-2, lectura, semilla, presupuesto-1, presupuesto-2, "
+        "presupuesto-4 (default: all, in that order)",
     )  # fmt: skip
     pipeline.add_argument("--pagos", type=int, help="payments per scenario (default: each scenario's own)")
     pipeline.add_argument(

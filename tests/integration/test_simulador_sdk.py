@@ -8,6 +8,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import aiohttp
 import pytest
 import requests
 import stripe
@@ -198,6 +199,9 @@ async def test_limite_de_la_cuenta(sdk):
             await cliente(cliente.transfers.list)
         assert info.value.http_status == 429
         assert int(info.value.headers["Retry-After"]) >= 1
+        async with aiohttp.ClientSession() as http, http.get(f"{sim.url}/_simulador/estadisticas") as resp:
+            respuestas = (await resp.json())["respuestas"]  # what the budget bench reads
+        assert (respuestas["peticiones"], respuestas["429_limite_cuenta"]) == (3, 1)
 
 
 @pytest.mark.parametrize("clave", ["sk_live_x", "pk_test_x", "sk_test_", "nada"])

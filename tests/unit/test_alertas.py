@@ -1,6 +1,6 @@
 """deploy/prometheus's alert rules and deploy/grafana's dashboard, checked offline: the rules by promtool
 (syntax, and each alert fired on series that mean it and not on series that do not), every metric a
-rule or a panel names exported by the service, listed in deploy/metrics-planned.txt or written by
+rule or a panel names exported by the service or written by
 Prometheus itself (`up`, of the scrape job the docs configure), and every alert's runbook_url the
 anchor of a section of docs/operations/runbooks.md."""
 
@@ -22,7 +22,6 @@ from pagos_worker import observability
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "pagos-worker.rules.yaml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "pagos-worker.json"
-PLANNED = ROOT / "deploy" / "metrics-planned.txt"
 RUNBOOKS = ROOT / "docs" / "operations" / "runbooks.md"
 DEPLOY_DOCS = ROOT / "docs" / "deploy" / "kubernetes.md"
 JOB = "pagos-worker"  # the scrape job docs/deploy/kubernetes.md configures
@@ -56,11 +55,6 @@ def exported() -> set[str]:
     return {f.name + s for f in observability.REGISTRY.collect() for s in sufijos[f.type]}
 
 
-def planned() -> set[str]:
-    lines = (ln.split("#", 1)[0].strip() for ln in PLANNED.read_text().splitlines())
-    return {ln for ln in lines if ln}
-
-
 def _rules() -> list[dict[str, Any]]:
     return [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
 
@@ -73,17 +67,12 @@ def _panel_exprs() -> list[str]:
     return [t["expr"] for p in _dashboard()["panels"] for t in p.get("targets", [])]
 
 
-def test_cada_metrica_nombrada_existe_o_esta_planeada():
-    conocidas = exported() | planned() | DE_PROMETHEUS
+def test_cada_metrica_nombrada_existe():
+    conocidas = exported() | DE_PROMETHEUS
     for origen, exprs in [("rule", [r["expr"] for r in _rules()]), ("panel", _panel_exprs())]:
         for expr in exprs:
             assert metric_names(expr), expr
             assert metric_names(expr) <= conocidas, f"{origen} names {metric_names(expr) - conocidas}"
-
-
-def test_lo_planeado_aun_no_existe():
-    assert planned(), "deploy/metrics-planned.txt lists no metric"
-    assert not planned() & exported(), "exported now: take it off deploy/metrics-planned.txt"
 
 
 def test_el_tablero_muestra_cada_metrica_del_servicio():
@@ -91,7 +80,6 @@ def test_el_tablero_muestra_cada_metrica_del_servicio():
     familias = {n.removesuffix("_bucket").removesuffix("_total") for n in nombradas}
     for f in observability.REGISTRY.collect():
         assert f.name in familias, f"no panel shows {f.name}"
-    assert planned() <= nombradas | {n + "_total" for n in nombradas}
 
 
 def test_up_solo_del_trabajo_documentado():

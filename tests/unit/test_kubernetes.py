@@ -246,8 +246,11 @@ def check_keda(por_tipo: dict[str, dict[str, Doc]], worker: Doc, docs: list[Doc]
     assert spec["minReplicaCount"] >= 2, "never zero: the worker pods are also the outbox relay"
     assert spec["fallback"]["replicas"] <= spec["maxReplicaCount"]
     config = _config(docs)
-    por_replica = float(config["PAGOS_STRIPE_RATE_LIMIT"]) + int(config["PAGOS_STRIPE_RATE_BURST"])
-    assert por_replica * spec["maxReplicaCount"] <= STRIPE_LIVE_BUDGET, "replicas x rate beyond Stripe's budget"
+    rate = float(config["PAGOS_STRIPE_RATE_LIMIT"])  # the account's, shared by every replica
+    assert rate <= STRIPE_LIVE_BUDGET, "beyond Stripe's budget"
+    # Enough calls in flight at most replicas to fill the budget when Stripe takes 2 s a call.
+    assert spec["maxReplicaCount"] * int(config["PAGOS_PASARELA_CONCURRENCY"]) >= rate * 2
+    assert int(config["PAGOS_WORKER_CONCURRENCY"]) >= int(config["PAGOS_PASARELA_CONCURRENCY"])
     assert meta["authModes"] == "bearer"
     auth = por_tipo["TriggerAuthentication"][trigger["authenticationRef"]["name"]]
     (ref,) = auth["spec"]["secretTargetRef"]

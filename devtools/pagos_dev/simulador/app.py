@@ -7,7 +7,7 @@ latency and faults a test asks for.
     GET  /v1/transfers                   newest first, paged both ways, filtered
     GET  /v1/transfers/{id}/reversals    its reversals (none)
     GET  /_simulador/fallas              the fault settings; POST a JSON object to change some of them
-    GET  /_simulador/estadisticas        counters: transfers, requests by outcome
+    GET  /_simulador/estadisticas        counters: transfers, API requests, answers by outcome
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class Simulador:
     async def manejar(self, request: Peticion) -> Respuesta:
         cabeceras = {"Request-Id": nuevo_id("req")}
         if request.ruta.startswith("/v1/"):
+            self.contadores["peticiones"] += 1  # every API request, answered however
             cabeceras["Stripe-Version"] = request.cabeceras.get("stripe-version", VERSION_API)[:40]
             try:
                 status, cuerpo = await self._api(request, cabeceras)
@@ -80,7 +81,11 @@ class Simulador:
 
     async def _api(self, request: Peticion, cabeceras: dict[str, str]) -> tuple[int, bytes]:
         acceso.clave_api(request.cabeceras.get("authorization"))
-        self._limite.tomar()
+        try:
+            self._limite.tomar()
+        except ErrorStripeError:
+            self.contadores["429_limite_cuenta"] += 1
+            raise
         self._quizas_podar()
         ruta, metodo = request.ruta, request.metodo
         if ruta == "/v1/transfers" and metodo == "POST":

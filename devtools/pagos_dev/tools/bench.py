@@ -5,7 +5,9 @@ payment counted as done when its event arrives on pagos-events.
 Scenarios: `pasarela` (gateway-bound: 200 ms, limit 100), `cpu` (5 ms gateway, the most the machine
 does), `latencia` (half the CPU-bound maximum, at a fixed rate), `escala` (the gateway-bound scenario
 with 1 and 2 replicas), `lectura` (GET /pagos/{id} with 1,000,000 payments in the table while
-payments flow) and `semilla` (the seed's gateway: 2-8 s a payment, 10,000 in flight in one replica).
+payments flow), `semilla` (the seed's gateway: 2-8 s a payment, 10,000 in flight in one replica)
+and `presupuesto-N` (N replicas sharing the Stripe account's 100 requests/s, which the simulator
+enforces with 429s, behind a gateway fast enough for ten times that).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import asyncio
 import contextlib
 import functools
 import gc
+import itertools
 import os
 import random
 import shutil
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -48,10 +52,12 @@ class Escenario:
     lectura: bool = False
     env: dict[str, str] = field(default_factory=dict)
     latencia_simulador: str | None = None  # e.g. uniform:2000:8000; None: fixed:latencia_ms
+    presupuesto_cuenta: float | None = None  # the account's requests/s: the service's and the simulator's
 
     @property
     def cota_pasarela(self) -> float:
-        return self.workers * self.concurrencia_pasarela / (self.latencia_ms / 1000)
+        cota = self.workers * self.concurrencia_pasarela / (self.latencia_ms / 1000)
+        return cota if self.presupuesto_cuenta is None else min(cota, self.presupuesto_cuenta)
 
 
 # At a fixed rate the publisher sends what is due every 2 ms: at 2,000/s about four commands a wake-up
@@ -76,7 +82,15 @@ ESCENARIOS = {
     # The seed's own gateway: 2-8 s a payment. One replica holds 10,000 payments in flight, so the
     # bound is 10,000 / 5 s = 2,000/s; what it costs is memory and sockets, not CPU.
     "semilla": Escenario("semilla", 60_000, 5_000, 10_000, 10_000, latencia_simulador="uniform:2000:8000"),
+    # Stripe's live budget, 100 requests/s per account, shared by 1, 2 or 4 replicas that could send
+    # 1,000/s each (50 in flight at 50 ms): the account's budget is the bound, and the simulator
+    # answers 429 beyond it. 60 s of budget each.
+    **{
+        f"presupuesto-{n}": Escenario(f"presupuesto-{n}", 6_000, 50, 50, 100, workers=n, presupuesto_cuenta=100)
+        for n in (1, 2, 4)
+    },
 }
+_VENTANA_PRESUPUESTO_S = 10.0
 
 
 def comandos(n: int, rng: random.Random) -> list[tuple[bytes, str | None]]:
@@ -180,6 +194,10 @@ async def correr(escenario: Escenario, data_dir: Path, servidores: Servidores = 
         "PAGOS_SIMULADOR_LATENCY": escenario.latencia_simulador or f"fixed:{escenario.latencia_ms:g}",
         "PAGOS_SIMULADOR_DECLINE_RATE": "0.1",
     }
+    if escenario.presupuesto_cuenta is not None:
+        presupuesto = f"{escenario.presupuesto_cuenta:g}"
+        env |= {"PAGOS_STRIPE_RATE_LIMIT": presupuesto, "PAGOS_STRIPE_RATE_BURST": "20"}
+        simulador_env["PAGOS_SIMULADOR_ACCOUNT_RATE_LIMIT"] = presupuesto
     topicos = {
         "PAGOS_COMMANDS_TOPIC": CONTRACT_COMMANDS_TOPIC,
         "PAGOS_EVENTS_TOPIC": CONTRACT_EVENTS_TOPIC,
@@ -263,13 +281,79 @@ async def _medir_sin_gc(
         publicador.empezar(mensajes, rate=escenario.rate)
     if escenario.lectura:
         lectura = asyncio.create_task(_lectura_y_bucle(cluster.api_aparte_url, ids, cluster.config.data_dir))
-    muestras = await _esperar_eventos(escenario, cluster, eventos, inicio)
-    fin = time.monotonic()
+    async with _peticiones_al_simulador(cluster, escenario.presupuesto_cuenta is not None) as peticiones:
+        muestras = await _esperar_eventos(escenario, cluster, eventos, inicio)
+        fin = time.monotonic()
     gastado = cpu.gastado()
     sys.stderr.write("\n")
-    return await _informe(
+    informe = await _informe(
         escenario, cluster, eventos, publicador, inicio, fin, gastado, muestras, await lectura if lectura else None
     )
+    if escenario.presupuesto_cuenta is not None:
+        informe["presupuesto"] = _presupuesto(escenario.presupuesto_cuenta, peticiones, informe)
+    return informe
+
+
+@contextlib.asynccontextmanager
+async def _peticiones_al_simulador(cluster: Cluster, activo: bool) -> AsyncIterator[list[tuple[float, int, int]]]:
+    muestras: list[tuple[float, int, int]] = []
+    if not activo:
+        yield muestras
+        return
+    muestreo = asyncio.create_task(_muestrear_simulador(cluster, muestras))
+    try:
+        yield muestras
+    finally:
+        muestreo.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await muestreo
+
+
+async def _muestrear_simulador(cluster: Cluster, muestras: list[tuple[float, int, int]]) -> None:
+    """The simulator's count of API requests and of the account limit's 429s, every 0.25 s (until
+    cancelled): the gateway's request rate in any window, as the account sees it."""
+    while True:
+        antes = time.monotonic()
+        respuestas = (await cluster.simulador("GET", "/_simulador/estadisticas"))["respuestas"]
+        t = (antes + time.monotonic()) / 2
+        muestras.append((t, int(respuestas.get("peticiones", 0)), int(respuestas.get("429_limite_cuenta", 0))))
+        await asyncio.sleep(0.25 - (time.monotonic() - antes) % 0.25)
+
+
+def _presupuesto(limite: float, muestras: list[tuple[float, int, int]], informe: dict[str, Any]) -> dict[str, Any]:
+    """The request rate in each 10 s window from the first request until the backlog ran out (the
+    last second with requests is left out: the last payments trickle), the 429s among them, and the
+    sustained throughput against the budget."""
+    activas = [m for m in muestras if m[1] > 0]
+    if len(activas) < 2:  # noqa: PLR2004
+        return {"limite_s": limite, "ventanas_s": []}
+    total = activas[-1][1]
+    t0 = activas[0][0]
+    hasta = next(t for t, n, _ in activas if n >= total) - 1.0
+
+    def en(t: float) -> float:  # the count at instant t, linear between samples
+        for (ta, na, _), (tb, nb, _) in itertools.pairwise(activas):
+            if ta <= t <= tb:
+                return na + (nb - na) * (t - ta) / max(tb - ta, 1e-9)
+        return float(activas[-1][1])
+
+    ventanas = []
+    k = 0
+    while t0 + (k + 1) * _VENTANA_PRESUPUESTO_S <= hasta:
+        a, b = t0 + k * _VENTANA_PRESUPUESTO_S, t0 + (k + 1) * _VENTANA_PRESUPUESTO_S
+        ventanas.append(round((en(b) - en(a)) / _VENTANA_PRESUPUESTO_S, 1))
+        k += 1
+    rechazadas = activas[-1][2]
+    tras_la_primera = ventanas[1:]
+    return {
+        "limite_s": limite,
+        "ventanas_s": ventanas,
+        "desvio_max": round(max((abs(v / limite - 1) for v in tras_la_primera), default=0.0), 4),
+        "peticiones": total,
+        "429": rechazadas,
+        "fraccion_429": round(rechazadas / max(total, 1), 5),
+        "uso": round(informe["pagos_s_sostenido"] / limite, 3),
+    }
 
 
 def _procesos(cluster: Cluster) -> dict[str, list[int]]:
@@ -573,6 +657,13 @@ def tabla(resultados: list[dict[str, Any]]) -> str:
             f"{r['cpu_ms_por_pago']:>11} {lat_txt:>15} {r['relay_lag_ms'].get('p99', '-'):>9} "
             f"{r['memoria_pico_mb']:>7} {r['outbox_pendientes_max']:>10}"
         )
+        if pres := r.get("presupuesto"):
+            lineas.append(
+                f"           account budget {pres['limite_s']:g}/s: requests/s per 10 s window {pres['ventanas_s']} "
+                f"(most off {pres.get('desvio_max', 0):.1%} after the first); 429s {pres.get('429', 0)} of "
+                f"{pres.get('peticiones', 0)} ({pres.get('fraccion_429', 0):.2%}); throughput {pres.get('uso', 0):.1%} "
+                "of the budget"
+            )
         if r["lectura"]:
             lec = r["lectura"]
             lineas.append(

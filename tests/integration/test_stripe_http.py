@@ -366,3 +366,27 @@ async def test_cada_peticion_toma_un_turno_del_presupuesto():
         await pasarela.procesar_pago(pago())
         await pasarela.buscar_transferencia(pago())
     assert reserva.reservados == len(estado.peticiones) + len(estado.consultas) == 2
+
+
+async def test_una_sonda_sin_turno_no_deja_el_circuito_esperando_para_siempre():
+    """The circuit is half-open and the probe gets no budget turn (PostgreSQL is down): nothing is
+    sent, and once the budget is back the next payment probes and closes the circuit."""
+    reserva = FakeReservaDeTurnos()
+    presupuesto = PresupuestoDeCuenta(reserva, 1000.0)
+    async with (
+        servidor() as (estado, url),
+        adaptador(url, presupuesto, breaker_umbral=1, breaker_abierto_s=0.2, max_intentos=1) as pasarela,
+    ):
+        estado.respuesta = lambda: web.json_response({"error": {"type": "api_error"}}, status=500)
+        with pytest.raises(ResultadoIndeterminadoError):
+            await pasarela.procesar_pago(pago())
+        assert pasarela.circuit is CircuitState.OPEN
+        await asyncio.sleep(0.25)
+        reserva.falla = ConnectionRefusedError("postgres")
+        with pytest.raises(PasarelaNoDisponibleError, match="presupuesto"):
+            await pasarela.procesar_pago(pago())  # the probe: not sent
+        reserva.falla = None
+        estado.respuesta = lambda: web.json_response({"id": "tr_2", "object": "transfer"})
+        await asyncio.wait_for(pasarela.esperar_disponible(), 2)
+        assert (await pasarela.procesar_pago(pago())).referencia_pago == "tr_2"
+        assert pasarela.circuit is CircuitState.CLOSED

@@ -125,3 +125,38 @@ def test_destinos_mapa_plantilla_y_ninguno(tmp_path):
     archivo.write_text("[1]")
     with pytest.raises(ValueError, match="objeto JSON"):
         Destinos.desde_archivo(archivo, None)
+
+
+async def test_una_sonda_que_no_se_envio_deja_probar_a_la_siguiente():
+    """A probe granted and then not sent (no budget turn, no lease left, cancelled) owes no verdict:
+    released, the circuit lets the next call probe, and whoever waits for it is let go, instead of
+    every worker waiting forever for a verdict that never comes."""
+    reloj = Reloj()
+    cb = CircuitBreaker(umbral=1, abierto_s=5, clock=reloj)
+    cb.failure()
+    reloj.t += 5
+    assert cb.allow() is True  # the probe
+    espera = asyncio.create_task(cb.esperar_disponible())
+    await asyncio.sleep(0)
+    cb.release()
+    assert cb.state is CircuitState.OPEN
+    await asyncio.wait_for(espera, 2)  # released within a second
+    assert cb.allow() is True  # the next call is the probe
+    cb.success()
+    assert cb.state is CircuitState.CLOSED
+
+
+def test_soltar_sin_sonda_pendiente_no_cambia_nada():
+    reloj = Reloj()
+    cb = CircuitBreaker(umbral=1, abierto_s=5, clock=reloj)
+    assert cb.allow() is False  # closed: no probe
+    cb.release()
+    assert cb.state is CircuitState.CLOSED
+    cb.failure()
+    reloj.t += 5
+    assert cb.allow() is True
+    cb.failure()  # the verdict came: the release after it is a no-op
+    cb.release()
+    assert cb.state is CircuitState.OPEN
+    with pytest.raises(CircuitOpenError):
+        cb.allow()  # still open for its whole period

@@ -165,10 +165,14 @@ class StripePasarelaDePagos:
             if attempt > 1:
                 await asyncio.sleep(self._retry_delay(attempt - 1, asked_delay))
             try:
-                self._breaker.allow()
+                sonda = self._breaker.allow()
             except CircuitOpenError as exc:  # refused before the first send: no attempt was made
                 raise (PasarelaNoDisponibleError if attempt == 1 else ResultadoIndeterminadoError)(str(exc)) from None
-            outcome = await self._attempt(body, headers, lease_hasta=pago.lease.expira if pago.lease else None)
+            try:
+                outcome = await self._attempt(body, headers, lease_hasta=pago.lease.expira if pago.lease else None)
+            finally:
+                if sonda:  # the verdict is in by now, unless nothing was sent (or it was cancelled)
+                    self._breaker.release()
             if isinstance(outcome, ResultadoPago):
                 return outcome
             if isinstance(outcome, _NoEnviado):
@@ -206,24 +210,28 @@ class StripePasarelaDePagos:
             if attempt > 1:
                 await asyncio.sleep(self._retry_delay(attempt - 1, asked_delay))
             try:
-                self._breaker.allow()
+                sonda = self._breaker.allow()
             except CircuitOpenError as exc:  # refused before the first request: nothing was asked
                 raise (PasarelaNoDisponibleError if attempt == 1 else ResultadoIndeterminadoError)(str(exc)) from None
-            answer = await self._send("GET", params=params)  # no lease bound: a lookup pays nothing
-            if isinstance(answer, _Retry):
-                reason, asked_delay = answer.reason, answer.delay
-                continue
-            if isinstance(answer, _NoEnviado):  # nothing was asked this time
-                raise (PasarelaNoDisponibleError if attempt == 1 else ResultadoIndeterminadoError)(answer.reason)
-            status, raw, headers = answer
-            listing = json_or_none(raw)
-            if status == 200 and isinstance(listing, dict) and isinstance(listing.get("data"), list):  # noqa: PLR2004
-                self._breaker.success()
-                return transfer_of(listing["data"], pago)
-            error = self._classify_error(status, listing, headers)
-            if isinstance(error, ResultadoPago | _LookUp):  # a list is never refused for a payment
-                raise ResultadoIndeterminadoError(f"consulta de transfers: HTTP {status}")
-            reason, asked_delay = error.reason, error.delay
+            try:
+                answer = await self._send("GET", params=params)  # no lease bound: a lookup pays nothing
+                if isinstance(answer, _Retry):
+                    reason, asked_delay = answer.reason, answer.delay
+                    continue
+                if isinstance(answer, _NoEnviado):  # nothing was asked this time
+                    raise (PasarelaNoDisponibleError if attempt == 1 else ResultadoIndeterminadoError)(answer.reason)
+                status, raw, headers = answer
+                listing = json_or_none(raw)
+                if status == 200 and isinstance(listing, dict) and isinstance(listing.get("data"), list):  # noqa: PLR2004
+                    self._breaker.success()
+                    return transfer_of(listing["data"], pago)
+                error = self._classify_error(status, listing, headers)
+                if isinstance(error, ResultadoPago | _LookUp):  # a list is never refused for a payment
+                    raise ResultadoIndeterminadoError(f"consulta de transfers: HTTP {status}")
+                reason, asked_delay = error.reason, error.delay
+            finally:
+                if sonda:  # the verdict is in by now, unless nothing was sent (or it was cancelled)
+                    self._breaker.release()
         raise ResultadoIndeterminadoError(f"consulta de transfers sin respuesta tras {attempt} intentos: {reason}")
 
     def _retry_delay(self, retry: int, asked: float | None) -> float:

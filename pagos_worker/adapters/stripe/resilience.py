@@ -66,16 +66,26 @@ class CircuitBreaker:
     def state(self) -> CircuitState:
         return self._state
 
-    def allow(self) -> None:
-        """Raise `CircuitOpenError` unless a call may go to the gateway now."""
+    def allow(self) -> bool:
+        """Raise `CircuitOpenError` unless a call may go to the gateway now. True when the call is
+        the half-open circuit's probe: its caller owes a verdict (`success`, `failure`) or, if it
+        sent nothing after all, `release`."""
         if self._state is CircuitState.CLOSED:
-            return
+            return False
         if self._state is CircuitState.OPEN and self._clock() >= self._open_until:
             self._state = CircuitState.HALF_OPEN
         if self._state is CircuitState.HALF_OPEN and not self._probing:
             self._probing = True
-            return
+            return True
         raise CircuitOpenError("la pasarela no responde: circuito abierto")
+
+    def release(self) -> None:
+        """The probe was not sent (no turn of the budget, no lease left, cancelled): the next call
+        probes instead. Without this the circuit would wait for a verdict that never comes."""
+        if self._state is CircuitState.HALF_OPEN and self._probing:
+            self._probing = False
+            self._state = CircuitState.OPEN
+            self._open_until = self._clock()
 
     def success(self) -> None:
         self._failures = 0
@@ -99,13 +109,16 @@ class CircuitBreaker:
                 restante = self._open_until - self._clock()
                 if restante <= 0:
                     return
-            else:  # half-open: someone is probing; wait for the verdict
-                restante = self._open_s
+            else:  # half-open: someone is probing; wait for the verdict (or for it to be released)
+                restante = min(self._open_s, _VERDICT_POLL_S)
             try:
                 await asyncio.wait_for(self._closed.wait(), timeout=restante)
             except TimeoutError:
                 if self._state is CircuitState.OPEN:
                     return
+
+
+_VERDICT_POLL_S = 1.0
 
 
 def backoff(attempt: int, *, base: float, maximo: float) -> float:

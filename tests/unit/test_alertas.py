@@ -177,6 +177,15 @@ CASOS = [
         [{}],
     ),
     Caso("PagosSinProgreso", "20m", {"pagos_en_curso": "3x30"}, [{}]),  # nothing settled, ever
+    *(  # commands put back while something is down are no progress: the payments still wait
+        Caso(
+            "PagosSinProgreso",
+            "20m",
+            {"pagos_en_curso": "3x30", f'pagos_comandos_total{{motivo="{m}"}}': "0+50x30"},
+            [{}],
+        )
+        for m in ("caida", "pasarela_no_disponible", "fallo_propio")
+    ),
     Caso(
         "PagosSinProgreso", "20m", {"pagos_en_curso": "3x30", 'pagos_comandos_total{motivo="procesado"}': "0+50x30"}, []
     ),

@@ -151,7 +151,7 @@ def test_stripe_desde_un_archivo_de_entorno_fuera_del_repositorio(compose, repo_
     for clave in {**activos, **comentados}:
         assert clave.removeprefix("PAGOS_").lower() in Settings.model_fields, f"{clave} is no setting"
     # Stripe's test mode: 25 requests/s per account, the budget every worker replica shares.
-    assert float(activos["PAGOS_STRIPE_RATE_LIMIT"]) <= 25  # noqa: PLR2004
+    assert float(activos["PAGOS_STRIPE_RATE_LIMIT"]) <= 25
 
 
 def test_el_simulador_solo_bajo_el_perfil_local_y_dice_que_lo_es(compose, repo_root):

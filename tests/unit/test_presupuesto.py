@@ -96,3 +96,31 @@ async def test_un_error_al_reservar_llega_al_que_espera_y_el_siguiente_reintenta
 def test_parametros():
     with pytest.raises(ValueError, match="rate"):
         PresupuestoDeCuenta(FakeReservaDeTurnos(), rate=0)
+
+
+async def test_si_la_reserva_falla_todos_los_que_esperaban_fallan_a_la_vez():
+    """While the store is down (a frozen connection: each try waits its timeout), the callers
+    waiting behind a failed reservation fail with it at once, rather than each trying in turn."""
+    reserva = FakeReservaDeTurnos()
+    intentos = 0
+    reservar = reserva.reservar
+
+    async def colgada(n, intervalo, tolerancia):
+        nonlocal intentos
+        intentos += 1
+        if reserva.falla is not None:
+            await asyncio.sleep(0.2)  # its timeout
+            raise TimeoutError
+        return await reservar(n, intervalo, tolerancia)
+
+    reserva.reservar = colgada
+    reserva.falla = TimeoutError()
+    presupuesto = PresupuestoDeCuenta(reserva, rate=1000.0)
+    inicio = time.monotonic()
+    resultados = await asyncio.gather(*(presupuesto.acquire() for _ in range(20)), return_exceptions=True)
+    assert all(isinstance(r, Exception) for r in resultados)
+    assert intentos == 1
+    assert time.monotonic() - inicio < 0.5  # not 20 x 0.2 s
+    reserva.falla = None  # back: the next caller reserves again
+    await presupuesto.acquire()
+    assert intentos == 2

@@ -28,12 +28,15 @@ class PreparedStatement:
         return [params[name] for name in self._order]
 
 
-async def fetch(engine: AsyncEngine, statement: PreparedStatement, params: Mapping[str, Any]) -> list[Any]:
+async def fetch(
+    engine: AsyncEngine, statement: PreparedStatement, params: Mapping[str, Any], *, timeout: float | None = None
+) -> list[Any]:
+    """`timeout`: no answer within it and the connection is dropped; unset, the command timeout."""
     async with engine.connect() as conn:
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None  # noqa: S101 - a checked-out connection always has one
         try:
-            return list(await driver.fetch(statement.sql, *statement.arguments(params)))
+            return list(await driver.fetch(statement.sql, *statement.arguments(params), timeout=timeout))
         except Exception as exc:
             if connection_lost(exc):
                 await conn.invalidate()  # never back to the pool

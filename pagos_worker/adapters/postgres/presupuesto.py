@@ -32,13 +32,17 @@ RETURNING tat - CAST(:n AS integer) * CAST(:intervalo AS float8) - extract(epoch
 
 
 class PostgresReservaDeTurnos:
-    """`ReservaDeTurnos` on the `presupuesto_pasarela` table, for the account named `cuenta`."""
+    """`ReservaDeTurnos` on the `presupuesto_pasarela` table, for the account named `cuenta`.
 
-    def __init__(self, engine: AsyncEngine, cuenta: str) -> None:
+    A reservation takes a few milliseconds; one that has no answer within `timeout_s` (a frozen
+    connection, a server that stopped answering) fails rather than hold up every call behind it."""
+
+    def __init__(self, engine: AsyncEngine, cuenta: str, *, timeout_s: float = 2.0) -> None:
         self._engine = engine
         self._cuenta = cuenta
+        self._timeout_s = timeout_s
 
     async def reservar(self, n: int, intervalo_s: float, tolerancia_s: float) -> tuple[float, int]:
         params = {"cuenta": self._cuenta, "n": n, "intervalo": intervalo_s, "tolerancia": tolerancia_s}
-        (fila,) = await fetch(self._engine, _RESERVAR, params)
+        (fila,) = await fetch(self._engine, _RESERVAR, params, timeout=self._timeout_s)
         return float(fila["desde_s"]), int(fila["reservados"])

@@ -122,6 +122,7 @@ presupuesto_pasarela = Table(
     Column("cuenta", Text, primary_key=True),
     Column("tat", Float(precision=53), nullable=False),
     Column("reservados", BigInteger, nullable=False),
+    prefixes=["UNLOGGED"],
 )
 
 OUTBOX_CHANNEL = "outbox_pagos"

@@ -26,6 +26,10 @@ HORIZONTE_S = 0.1  # how far ahead a replica reserves: one statement per this mu
 _VENTANA_USO_S = 10.0  # the budget use gauge: reservations of the last this many seconds
 
 
+class PresupuestoNoDisponibleError(Exception):
+    """The account's schedule could not be read: no turn, so no request may be sent."""
+
+
 class ReservaDeTurnos(Protocol):
     async def reservar(self, n: int, intervalo_s: float, tolerancia_s: float) -> tuple[float, int]:
         """Reserve the account's next `n` turns, one interval apart; a burst of `tolerancia_s` /
@@ -69,6 +73,8 @@ class PresupuestoDeCuenta:
         self._tomados = 0  # turns handed out since the last reservation
         self._reservado_en = clock()
         self._lock = asyncio.Lock()
+        self._intentos = 0  # reservations done, whether they failed or not
+        self._falla: str | None = None  # why the last one failed, while it is the last
         self._muestras: deque[tuple[float, int]] = deque()  # (when, the account's turns reserved)
 
     async def acquire(self) -> None:
@@ -89,9 +95,23 @@ class PresupuestoDeCuenta:
             if self._turnos:
                 self._tomados += 1
                 return self._turnos.popleft()
+            intentos = self._intentos
             async with self._lock:
-                if not self._turnos:
+                if self._turnos:
+                    continue
+                if self._falla is not None and self._intentos != intentos:
+                    # The reservation this caller waited on failed: so does it, at once, instead of
+                    # each waiting caller trying (and waiting) in turn while the store is down.
+                    raise PresupuestoNoDisponibleError(self._falla) from None
+                try:
                     await self._reponer()
+                except Exception as exc:
+                    self._falla = f"{type(exc).__name__}: {exc}"[:200]
+                    raise
+                else:
+                    self._falla = None
+                finally:
+                    self._intentos += 1
 
     async def _reponer(self) -> None:
         if (adelanto := self._ultimo - self._clock() - self._horizonte / 2) > 0:

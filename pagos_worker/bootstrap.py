@@ -146,10 +146,13 @@ async def build_pasarela(settings: Settings, stack: AsyncExitStack, engine: Asyn
         )
     try:
         destinos = Destinos.desde_archivo(settings.stripe_destinations_file, plantilla)
-        pasarela = StripePasarelaDePagos(config, destinos, presupuesto_de_cuenta(settings, engine))
+        pasarela = await stack.enter_async_context(
+            StripePasarelaDePagos(config, destinos, presupuesto_de_cuenta(settings, engine))
+        )
+        await pasarela.comprobar_acceso()
     except StripeConfigError as exc:
         raise ConfiguracionInvalidaError(str(exc)) from None
-    return await stack.enter_async_context(pasarela)
+    return pasarela
 
 
 def presupuesto_de_cuenta(settings: Settings, engine: AsyncEngine) -> PresupuestoDeCuenta:

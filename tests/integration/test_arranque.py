@@ -3,11 +3,15 @@ message that names it, and nothing is started in its place."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 
 import pytest
+from aiohttp import web
+
+from tests.conftest import free_port
 
 REQUERIDOS = ["PAGOS_DATABASE_URL", "PAGOS_PULSAR_URL", "PAGOS_STRIPE_API_BASE", "PAGOS_STRIPE_SECRET_KEY"]
 # Servers nobody listens on: every check here must stop the start before anything is reached.
@@ -90,3 +94,37 @@ def test_una_plantilla_de_cuentas_con_clave_live_no_arranca():
     assert resultado.returncode == 2, resultado.stderr
     assert "PAGOS_STRIPE_DESTINATION_TEMPLATE is for test mode only" in resultado.stderr
     assert "una_clave_de_verdad" not in resultado.stderr
+
+
+@pytest.mark.integration
+async def test_una_clave_sin_lectura_de_transfers_no_arranca(database_url, pulsar_url):
+    """A restricted key that may create transfers but not read them would fail every lookup before
+    a retry: Stripe's 403 to one listing at start stops the start, naming the setting."""
+
+    async def prohibido(request: web.Request) -> web.Response:
+        error = {"error": {"type": "invalid_request_error", "message": "The provided key does not have access"}}
+        return web.json_response(error, status=403, headers={"Request-Id": "req_prohibido"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", prohibido)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        resultado = await asyncio.to_thread(
+            arrancar,
+            "run",
+            "--roles",
+            "worker",
+            PAGOS_DATABASE_URL=database_url,
+            PAGOS_PULSAR_URL=pulsar_url,
+            PAGOS_STRIPE_API_BASE=f"http://127.0.0.1:{port}",
+            PAGOS_STRIPE_SECRET_KEY="rk_test_sin_lectura_de_transfers",  # noqa: S106 - made up
+            PAGOS_STRIPE_DESTINATION_TEMPLATE="acct_{id_afiliado}",
+        )
+    finally:
+        await runner.cleanup()
+    assert resultado.returncode == 2, resultado.stderr
+    assert "PAGOS_STRIPE_SECRET_KEY: the key may not read transfers (HTTP 403, req_prohibido)" in resultado.stderr
+    assert "sin_lectura_de_transfers" not in resultado.stdout + resultado.stderr

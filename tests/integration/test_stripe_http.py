@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.stripe.adapter import STRIPE_VERSION, Destinos, StripeConfig, StripePasarelaDePagos
+from pagos_worker.adapters.stripe.config import StripeConfigError
 from pagos_worker.adapters.stripe.presupuesto import PresupuestoDeCuenta
 from pagos_worker.adapters.stripe.resilience import CircuitState
 from pagos_worker.application.ports.pasarela import PasarelaNoDisponibleError, ResultadoIndeterminadoError
@@ -46,11 +47,15 @@ class Servidor:
         self.peticiones: list[tuple[dict[str, str], bytes]] = []
         self.respuesta: Callable[[], web.Response] = lambda: web.json_response({"id": "tr_1", "object": "transfer"})
         self.listado: list[dict] = []  # what GET /v1/transfers lists (newest first)
+        self.listado_status = 200  # another: GET answers it with an error object
         self.consultas: list[dict[str, str]] = []
 
     async def manejar(self, request: web.Request) -> web.Response:
         if request.method == "GET":
             self.consultas.append(dict(request.query))
+            if self.listado_status != 200:
+                error = {"error": {"type": "invalid_request_error", "message": f"no ({CLAVE[:8]}****)"}}
+                return web.json_response(error, status=self.listado_status, headers={"Request-Id": "req_x"})
             grupo = request.query.get("transfer_group")
             data = [t for t in self.listado if grupo is None or t.get("transfer_group") == grupo]
             return web.json_response({"object": "list", "url": "/v1/transfers", "has_more": False, "data": data})
@@ -390,3 +395,36 @@ async def test_una_sonda_sin_turno_no_deja_el_circuito_esperando_para_siempre():
         await asyncio.wait_for(pasarela.esperar_disponible(), 2)
         assert (await pasarela.procesar_pago(pago())).referencia_pago == "tr_2"
         assert pasarela.circuit is CircuitState.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("status", "ajuste", "dice"),
+    [
+        (401, "PAGOS_STRIPE_SECRET_KEY", "does not accept the key"),
+        (403, "PAGOS_STRIPE_SECRET_KEY", "may not read transfers"),
+        (404, "PAGOS_STRIPE_API_BASE", "not Stripe's API"),
+        (302, "PAGOS_STRIPE_API_BASE", "not Stripe's API"),
+    ],
+)
+async def test_al_arrancar_una_clave_o_base_que_no_sirven_lo_dicen(status, ajuste, dice):
+    async with servidor() as (estado, url), adaptador(url) as pasarela:
+        estado.listado_status = status
+        with pytest.raises(StripeConfigError) as info:
+            await pasarela.comprobar_acceso()
+    assert str(info.value).startswith(ajuste)
+    assert dice in str(info.value)
+    assert "req_x" in str(info.value)
+    assert CLAVE not in str(info.value)
+    assert estado.consultas == [{"limit": "1"}]
+
+
+@pytest.mark.parametrize("status", [200, 500, 503])
+async def test_al_arrancar_stripe_caido_no_impide_arrancar(status):
+    async with servidor() as (estado, url), adaptador(url) as pasarela:
+        estado.listado_status = status
+        await pasarela.comprobar_acceso()  # a 5xx is Stripe's trouble: a warning only
+
+
+async def test_al_arrancar_sin_respuesta_de_stripe_no_impide_arrancar():
+    async with adaptador(f"http://127.0.0.1:{free_port()}", timeout_s=0.5) as pasarela:
+        await pasarela.comprobar_acceso()

@@ -22,7 +22,7 @@ from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from pagos_worker import observability as metrics
-from pagos_worker.adapters.stripe.config import STRIPE_VERSION, StripeConfig
+from pagos_worker.adapters.stripe.config import STRIPE_VERSION, StripeConfig, StripeConfigError
 from pagos_worker.adapters.stripe.destinos import Destinos
 from pagos_worker.adapters.stripe.errors import StripeError
 from pagos_worker.adapters.stripe.presupuesto import Presupuesto
@@ -127,6 +127,33 @@ class StripePasarelaDePagos:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    async def comprobar_acceso(self) -> None:
+        """At start, one `GET /v1/transfers?limit=1`. A key Stripe refuses (401), a key that may not
+        read transfers (403: a restricted key without it would fail every lookup before a retry),
+        or a base that is not Stripe's API (3xx, 404, 405) stops the start here, with a
+        `StripeConfigError` naming the setting, instead of failing payment by payment. No answer,
+        or a 5xx, is Stripe's trouble and not the configuration's: a warning, and the start goes on."""
+        answer = await self._send("GET", params={"limit": "1"})
+        if isinstance(answer, _Retry | _NoEnviado):
+            log.warning("stripe.comprobacion_sin_respuesta", motivo=answer.reason)
+            return
+        status, _, headers = answer
+        request_id = headers.get("Request-Id", "sin Request-Id")
+        if status == 401:  # noqa: PLR2004
+            raise StripeConfigError(f"PAGOS_STRIPE_SECRET_KEY: Stripe does not accept the key (HTTP 401, {request_id})")
+        if status == 403:  # noqa: PLR2004
+            raise StripeConfigError(
+                f"PAGOS_STRIPE_SECRET_KEY: the key may not read transfers (HTTP 403, {request_id}); a restricted "
+                "key needs read and write access to transfers"
+            )
+        if 300 <= status < 400 or status in (404, 405):  # noqa: PLR2004
+            raise StripeConfigError(
+                f"PAGOS_STRIPE_API_BASE {self._config.api_base}: GET /v1/transfers answered HTTP {status} "
+                f"({request_id}): not Stripe's API"
+            )
+        if status != 200:  # noqa: PLR2004
+            log.warning("stripe.comprobacion_sin_respuesta", motivo=f"HTTP {status}", request_id=request_id)
 
     @staticmethod
     def idempotency_key(pago: Pago) -> str:

@@ -266,3 +266,12 @@ def test_sin_endpoint_el_sdk_ni_se_importa(entorno, salida):
         [sys.executable, "-c", _SIN_SDK], env=env, capture_output=True, text=True, timeout=60, check=True
     )
     assert hecho.stdout.splitlines()[-2:] == salida, hecho.stderr
+
+
+def test_el_bench_de_la_traza_mide_cada_pieza(capsys):
+    from pagos_dev.tools import bench_traza  # noqa: PLC0415 - the tooling, only here
+
+    resultados = bench_traza.main(veces=200, repeticiones=1)
+    assert set(resultados) == {"leer", "entrega", "log", "outbox", "propiedades", "spans"}
+    assert all(set(fila) == {"sin", "con"} for fila in resultados.values())
+    assert '"bench": "traza"' in capsys.readouterr().out

@@ -262,26 +262,30 @@ class PostgresPagoRepository:
             primeros.setdefault(pago.id_pago, (pago, traza))
         unique = [p for p, _ in primeros.values()]
         # Each event with its payment's trace context (its traceparent and tracestate), or NULLs.
-        events = [(p.id_pago, e, encode_event(e), t) for p, t in primeros.values() for e in p.eventos]
+        events = [
+            (p.id_pago, e, encode_event(e), *(_SIN_TRAZA if t is None else (t.traceparent, t.tracestate)))
+            for p, t in primeros.values()
+            for e in p.eventos
+        ]
         params = {
             "ids": [p.id_pago for p in unique],
             "estados": [p.estado.value for p in unique],
             "referencias": [p.referencia_pago for p in unique],
             "mensajes": [p.mensaje_error for p in unique],
             "fechas": [p.fecha_procesamiento for p in unique],
-            "ev_ids": [e.event_id for _, e, _, _ in events],
-            "ev_tipos": [e.tipo for _, e, _, _ in events],
-            "ev_pagos": [id_pago for id_pago, _, _, _ in events],
-            "ev_payloads": [payload.decode() for _, _, payload, _ in events],
-            "ev_traceparents": [None if t is None else t.traceparent for _, _, _, t in events],
-            "ev_tracestates": [None if t is None else t.tracestate for _, _, _, t in events],
+            "ev_ids": [e.event_id for _, e, _, _, _ in events],
+            "ev_tipos": [e.tipo for _, e, _, _, _ in events],
+            "ev_pagos": [id_pago for id_pago, _, _, _, _ in events],
+            "ev_payloads": [payload.decode() for _, _, payload, _, _ in events],
+            "ev_traceparents": [traceparent for _, _, _, traceparent, _ in events],
+            "ev_tracestates": [tracestate for _, _, _, _, tracestate in events],
             "publicador": self._publicador,
         }
         rows = await retry_transient(lambda: self._execute(_SAVE_RESULTS, params))
         written = {row["event_id"]: row for row in rows if row["id"] is not None}
         # What was committed, as the relay would read it back: the outbox rows in their wire form.
         by_pago: dict[UUID, list[OutboxEvent]] = {row["id_pago"]: [] for row in rows if row["id_pago"] is not None}
-        for id_pago, event, payload, traza in events:
+        for id_pago, event, payload, traceparent, tracestate in events:
             if (row := written.get(event.event_id)) is not None and id_pago in by_pago:
                 by_pago[id_pago].append(
                     OutboxEvent(
@@ -291,12 +295,15 @@ class PostgresPagoRepository:
                         id_pago,
                         payload,
                         row["creado_en"],
-                        traceparent=traza.traceparent if traza else None,
-                        tracestate=traza.tracestate if traza else None,
+                        traceparent,
+                        tracestate,
                     )
                 )
         # A duplicate within the batch was not stored by its own call: only the first gets the events.
         return [by_pago.pop(pago.id_pago, None) for pago, _ in resultados]
+
+
+_SIN_TRAZA: tuple[None, None] = (None, None)
 
 
 def _propio(exc: Exception) -> bool:

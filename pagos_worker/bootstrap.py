@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,6 +38,7 @@ from pagos_worker.application.ports.command_source import Clasificador, CommandS
 from pagos_worker.application.ports.fallos import FailureLog
 from pagos_worker.application.ports.outbox import EventPublisher
 from pagos_worker.application.ports.pasarela import PasarelaDePagos
+from pagos_worker.application.ports.tracing import Tracer
 from pagos_worker.application.queries import (
     ListarPagosQueRequierenAtencionHandler,
     ObtenerEstadisticasOutboxHandler,
@@ -47,6 +48,10 @@ from pagos_worker.application.reconciliador import Reconciliador
 from pagos_worker.application.relay import ImmediatePublisher, OutboxRelay
 from pagos_worker.config import ConfiguracionInvalidaError, Settings
 from pagos_worker.domain.pago import PoliticaAtencion
+from pagos_worker.logs import redact
+
+if TYPE_CHECKING:  # the SDK itself is imported only where tracing is on (`trazado`)
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = structlog.get_logger(__name__)
 
@@ -226,9 +231,11 @@ async def bootstrap(
     *,
     apply_migrations: bool = False,
     pasarela: PasarelaDePagos | None = None,
+    exportador_de_trazas: SpanExporter | None = None,
 ) -> AsyncIterator[Servicio]:
     """Wire the `roles` asked for. `pasarela`: a gateway to pay through instead of the Stripe
-    adapter the settings describe (tests and the development tooling give one)."""
+    adapter the settings describe (tests and the development tooling give one).
+    `exportador_de_trazas`: where spans go instead of the OTLP endpoint the settings name (tests)."""
     if unknown := roles - ROLES:
         raise ConfiguracionInvalidaError(f"unknown roles: {', '.join(sorted(unknown))}")
     if faltan := settings.faltantes(roles, pasarela_propia=pasarela is not None):
@@ -252,9 +259,10 @@ async def bootstrap(
             return {"postgres": postgres, "pulsar": broker, **commits}
 
         servicio = Servicio(settings, readiness, segundo_plano=[metrics.medir_retraso_del_bucle])
+        trazas = trazado(servicio, stack, exportador_de_trazas)  # closed last: the last spans go out
         servicio.cerrar(stack, engine.dispose)
         servicio.cerrar(stack, pulsar.close)
-        c = _Comun(servicio, stack, engine, pulsar, replica_id(), settings.database_url)
+        c = _Comun(servicio, stack, engine, pulsar, replica_id(), settings.database_url, trazas)
         if "relay" in roles:
             await _relay(c, inmediata="worker" in roles)
         if "worker" in roles:
@@ -274,6 +282,41 @@ class _Comun:
     pulsar: PulsarConnection
     owner: str
     database_url: str
+    trazado: Trazado | None
+
+
+@dataclass(frozen=True)
+class Trazado:
+    """Tracing, where it is configured: the commands' spans, and the wrappers that add the
+    gateway's and the publication's spans to those ports."""
+
+    tracer: Tracer
+    pasarela: Callable[[PasarelaDePagos], PasarelaDePagos]
+    eventos: Callable[[EventPublisher], EventPublisher]
+
+
+def trazado(servicio: Servicio, stack: AsyncExitStack, exportador: SpanExporter | None = None) -> Trazado | None:
+    """OpenTelemetry, if an OTLP endpoint is configured (or an `exportador` given); else None, and
+    the SDK is never imported: a command's trace context is then only carried to its events."""
+    settings = servicio.settings
+    if exportador is None and not settings.trazas_activas():
+        return None
+    # Imported here, not at the top: without tracing configured the SDK is never loaded.
+    from pagos_worker.adapters.otel import proveedor as otel  # noqa: PLC0415
+    from pagos_worker.adapters.otel.pasarela import TracingPasarelaDePagos  # noqa: PLC0415
+    from pagos_worker.adapters.otel.publisher import TracingEventPublisher  # noqa: PLC0415
+    from pagos_worker.adapters.otel.tracer import OtelTracer  # noqa: PLC0415
+
+    provider = otel.proveedor(exportador)
+    servicio.cerrar(stack, functools.partial(otel.cerrar, provider))
+    tracer = otel.tracer(provider)
+    nombre = provider.resource.attributes.get("service.name")
+    log.info("trazas.activas", endpoint=redact(settings.otel_endpoint or ""), servicio=nombre)
+    return Trazado(
+        OtelTracer(tracer, topic=settings.commands_topic, subscription=settings.subscription),
+        lambda pasarela: TracingPasarelaDePagos(pasarela, tracer),
+        lambda eventos: TracingEventPublisher(eventos, tracer, topic=settings.events_topic),
+    )
 
 
 async def _relay(c: _Comun, *, inmediata: bool) -> None:
@@ -286,16 +329,17 @@ async def _relay(c: _Comun, *, inmediata: bool) -> None:
         settings.events_topic, batching=settings.events_batching, send_timeout_seconds=envio_s
     )
     servicio.cerrar(stack, events.close)
+    publicador: EventPublisher = c.trazado.eventos(events) if c.trazado else events
     if inmediata:
         # This process publishes the events it commits itself, at once (the relay backs it up), and
         # keeps trying through a short broker outage: the last attempt starts before half the grace
         # period and gives up a quarter later, well before a relay may take over.
         servicio.publicacion = ImmediatePublisher(
-            outbox, events, reintentar_durante=timedelta(seconds=settings.relay_grace_seconds / 2)
+            outbox, publicador, reintentar_durante=timedelta(seconds=settings.relay_grace_seconds / 2)
         )
     servicio.relay = OutboxRelay(
         outbox,
-        events,
+        publicador,
         lote=settings.relay_batch,
         intervalo=settings.relay_poll_seconds,
         retencion=timedelta(seconds=settings.outbox_retention_seconds),
@@ -309,6 +353,8 @@ async def _relay(c: _Comun, *, inmediata: bool) -> None:
 
 async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
     servicio, stack, pulsar, owner, settings = c.servicio, c.stack, c.pulsar, c.owner, c.servicio.settings
+    if c.trazado is not None:
+        pasarela = c.trazado.pasarela(pasarela)
     repository = PostgresPagoRepository(
         c.engine,
         max_batch=settings.db_batch_max,
@@ -330,6 +376,7 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
             timedelta(seconds=settings.idempotency_key_max_age_seconds),
         ),
         publicar=servicio.publicacion.encolar if servicio.publicacion else None,
+        tracer=c.trazado.tracer if c.trazado else None,
     )
     # A confirmation per dead letter: one the client refuses at once (too big) must not pass unseen.
     dlq = await pulsar.publisher(settings.dlq_topic, per_lot=False)

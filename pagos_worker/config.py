@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONTRACT_COMMANDS_TOPIC = "persistent://public/default/pagos-comandos"
@@ -22,7 +22,7 @@ class ConfiguracionInvalidaError(ValueError):
 class Settings(BaseSettings):
     """Every field is an environment variable: `database_url` is PAGOS_DATABASE_URL, and so on."""
 
-    model_config = SettingsConfigDict(env_prefix="PAGOS_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PAGOS_", frozen=True, extra="ignore", populate_by_name=True)
 
     # Where things are. Nothing is started in their place: a role that needs one that is not set
     # refuses to start (`faltantes`). The embedded default is the development tooling's (`make run`).
@@ -132,6 +132,21 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
 
+    # Tracing: OpenTelemetry's standard variables, without the PAGOS_ prefix. With an endpoint, spans
+    # are exported over OTLP/HTTP (the SDK reads the rest of its OTEL_* variables itself); without
+    # one the SDK is not even imported, and a command's traceparent is only carried to its events.
+    otel_endpoint: str | None = Field(
+        None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="OTLP/HTTP collector, e.g. http://collector:4318; unset: no spans exported",
+    )
+    otel_sdk_disabled: bool = Field(default=False, validation_alias="OTEL_SDK_DISABLED")
+    otel_traces_exporter: str = Field("otlp", validation_alias="OTEL_TRACES_EXPORTER")
+    otel_protocol: str = Field(
+        "http/protobuf",
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+    )
+
     def with_urls(self, **urls: str) -> Settings:
         return self.model_copy(update=urls)
 
@@ -148,6 +163,20 @@ class Settings(BaseSettings):
         if self.pulsar_token is not None and self.pulsar_token_file is not None:
             raise ValueError("set PAGOS_PULSAR_TOKEN or PAGOS_PULSAR_TOKEN_FILE, not both")
         return self
+
+    @model_validator(mode="after")
+    def _trazas_que_se_pueden_exportar(self) -> Settings:
+        if self.otel_traces_exporter.strip().lower() not in {"otlp", "none"}:
+            raise ValueError("OTEL_TRACES_EXPORTER must be otlp or none: spans are exported over OTLP/HTTP only")
+        if self.trazas_activas() and self.otel_protocol.strip().lower() != "http/protobuf":
+            raise ValueError("OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf: the only OTLP exporter installed")
+        return self
+
+    def trazas_activas(self) -> bool:
+        """Whether spans are exported: an OTLP endpoint is set, and neither the SDK nor the traces'
+        exporter is turned off."""
+        apagadas = self.otel_sdk_disabled or self.otel_traces_exporter.strip().lower() == "none"
+        return bool(self.otel_endpoint) and not apagadas
 
     def tokens_http(self) -> list[str]:
         valor = self.http_tokens.get_secret_value() if self.http_tokens else ""

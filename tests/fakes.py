@@ -14,6 +14,7 @@ from pagos_worker.application.ports.fallos import FalloDeComando
 from pagos_worker.application.ports.outbox import Message, OutboxEvent
 from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError, ResultadoPago
 from pagos_worker.application.ports.repository import Reclamo
+from pagos_worker.application.ports.tracing import TraceContext
 from pagos_worker.clock import utcnow
 from pagos_worker.contract.wire import encode_event
 from pagos_worker.domain.errors import PagoEnCursoError, PagoRequiereAtencionError, PagoYaProcesadoError
@@ -31,6 +32,7 @@ class FakePagoRepository:
     def __init__(self) -> None:
         self.pagos: dict[UUID, Pago] = {}
         self.outbox: list[EventoPago] = []
+        self.trazas: dict[UUID, TraceContext | None] = {}  # the trace context stored with each outcome
 
     async def reclamar(self, pago: Pago) -> Reclamo:
         guardado = self.pagos.get(pago.id_pago)
@@ -47,16 +49,24 @@ class FakePagoRepository:
             return Reclamo(_copia(guardado), reclamado=False)
         return Reclamo(_copia(guardado), reclamado=True)
 
-    async def guardar_resultado(self, pago: Pago) -> list[OutboxEvent] | None:
+    async def guardar_resultado(self, pago: Pago, traza: TraceContext | None = None) -> list[OutboxEvent] | None:
         guardado = self.pagos[pago.id_pago]
         if guardado.estado is not EstadoPago.PROCESANDO:
             return None
         self.pagos[pago.id_pago] = _copia(pago)
         self.outbox.extend(pago.eventos)
+        self.trazas[pago.id_pago] = traza
         ahora = utcnow()
         return [
             OutboxEvent(
-                len(self.outbox) - len(pago.eventos) + i + 1, e.event_id, e.tipo, e.id_pago, encode_event(e), ahora
+                len(self.outbox) - len(pago.eventos) + i + 1,
+                e.event_id,
+                e.tipo,
+                e.id_pago,
+                encode_event(e),
+                ahora,
+                traceparent=traza.traceparent if traza else None,
+                tracestate=traza.tracestate if traza else None,
             )
             for i, e in enumerate(pago.eventos)
         ]

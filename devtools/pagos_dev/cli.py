@@ -87,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     decode.add_argument("--comandos", type=int, default=5000, help="commands per corpus")
     decode.add_argument("--repeticiones", type=int, default=30, help="rounds per corpus; the best one counts")
     decode.set_defaults(func=_cmd_bench_decode, sync=True)
+    traza = bench_sub.add_parser("traza", help="what carrying W3C trace context costs a payment, piece by piece")
+    traza.add_argument("--veces", type=int, default=20_000, help="calls per round")
+    traza.add_argument("--repeticiones", type=int, default=15, help="rounds per piece; the best one counts")
+    traza.set_defaults(func=_cmd_bench_traza, sync=True)
     carga = bench_sub.add_parser("simulador", help="the simulator alone under load: RSS, CPU per request, reads")
     carga.add_argument("--transfers", type=int, default=300_000)
     carga.add_argument("--rate", type=float, default=1000.0, help="requests/s")
@@ -254,6 +258,13 @@ def _cmd_bench_decode(_: Settings, __: DevSettings, args: argparse.Namespace) ->
     from pagos_dev.tools import bench_decode  # noqa: PLC0415 - only when asked for
 
     bench_decode.main(args.comandos, args.repeticiones)
+    return 0
+
+
+def _cmd_bench_traza(_: Settings, __: DevSettings, args: argparse.Namespace) -> int:
+    from pagos_dev.tools import bench_traza  # noqa: PLC0415 - only when asked for
+
+    bench_traza.main(args.veces, args.repeticiones)
     return 0
 
 

@@ -18,6 +18,7 @@ from pagos_worker.application.ports.pasarela import (
     ResultadoPago,
 )
 from pagos_worker.application.ports.repository import PagoRepository
+from pagos_worker.application.ports.tracing import TraceContext, Tracer
 from pagos_worker.clock import utcnow
 from pagos_worker.domain.pago import Lease, Pago, PoliticaAtencion
 
@@ -55,11 +56,16 @@ class ProcesarPagoHandler:
         lease: timedelta,
         atencion: PoliticaAtencion | None = None,
         publicar: Callable[[Sequence[OutboxEvent]], None] | None = None,
+        tracer: Tracer | None = None,
         reloj: Callable[[], datetime] = utcnow,
     ) -> None:
         """`publicar`: handed the events of each stored outcome right after their commit (the
-        process's `ImmediatePublisher`); without it the relays publish them."""
+        process's `ImmediatePublisher`); without it the relays publish them. `tracer`: a span
+        around each command, which its events then name as their parent; without one (no tracing
+        configured) nothing is spent on spans and the command's own trace context, if any, is
+        what its events carry."""
         self._pagos = pagos
+        self._tracer = tracer
         self._publicar = publicar
         self._pasarela = pasarela
         self._owner = owner
@@ -68,6 +74,16 @@ class ProcesarPagoHandler:
         self._reloj = reloj
 
     async def __call__(self, comando: ProcesarPago) -> Desenlace:
+        if self._tracer is None:
+            return await self._manejar(comando, comando.traza)
+        with self._tracer.comando(comando.traza, comando.id_pago) as traza:
+            # The span's ids in the payment's log lines, including the gateway adapter's.
+            with structlog.contextvars.bound_contextvars(trace_id=traza.trace_id, span_id=traza.parent_id):
+                desenlace = await self._manejar(comando, traza)
+            self._tracer.anotar({"pagos.desenlace": desenlace.motivo, "pagos.estado": desenlace.estado or ""})
+            return desenlace
+
+    async def _manejar(self, comando: ProcesarPago, traza: TraceContext | None) -> Desenlace:
         ahora = self._reloj()
         solicitado = Pago.crear(
             id_pago=comando.id_pago, id_afiliado=comando.id_afiliado, importe=comando.importe, ahora=ahora
@@ -105,7 +121,7 @@ class ProcesarPagoHandler:
             pago.marcar_exitoso(resultado.referencia_pago or "", self._reloj())
         else:
             pago.marcar_fallido(resultado.mensaje_error or "Pago rechazado", self._reloj(), resultado.referencia_pago)
-        return await self._guardar(pago)
+        return await self._guardar(pago, traza)
 
     async def _pagar(self, pago: Pago) -> ResultadoPago:
         """Pay it out. A retry looks the payment up at the gateway first: a payout found settles it
@@ -126,8 +142,8 @@ class ProcesarPagoHandler:
                 log.warning("pago.clave_renovada", id_pago=str(pago.id_pago), generacion=pago.generacion_clave)
         return await self._pasarela.procesar_pago(pago)
 
-    async def _guardar(self, pago: Pago) -> Desenlace:
-        eventos = await self._pagos.guardar_resultado(pago)
+    async def _guardar(self, pago: Pago, traza: TraceContext | None) -> Desenlace:
+        eventos = await self._pagos.guardar_resultado(pago, traza)
         if eventos is None:
             return YA_PROCESADO
         if self._publicar is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import random
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
@@ -60,7 +61,11 @@ class ImmediatePublisher:
 
     def _lanzar(self) -> None:
         eventos, self._juntos = self._juntos, []
-        tarea = asyncio.get_running_loop().create_task(self._publicar(eventos))
+        if not eventos:
+            return  # `drenar` launched them already
+        # The lot is many payments': its task runs in a context of its own, not in that of the
+        # payment that happened to come first (whose trace id its log lines would carry).
+        tarea = asyncio.get_running_loop().create_task(self._publicar(eventos), context=contextvars.Context())
         self._tareas.add(tarea)
         tarea.add_done_callback(self._tareas.discard)
 

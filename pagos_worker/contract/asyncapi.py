@@ -21,12 +21,13 @@ from pagos_worker.contract.models import (
     EJEMPLO_DLQ,
     EJEMPLO_EXITOSO,
     EJEMPLO_FALLIDO,
+    EJEMPLO_PROPIEDADES_COMANDO,
     ComandoProcesarPago,
 )
 from pagos_worker.contract.schemas import MENSAJES, definiciones, nombre
 
 ARCHIVO = "asyncapi.json"
-VERSION_CONTRATO = "1.0.0"
+VERSION_CONTRATO = "1.1.0"  # 1.1.0: W3C trace context on commands and events (optional properties)
 _REF = "#/components/schemas/"
 _ID_PAGO = {"type": "string", "format": "uuid", "pattern": PATRON_UUID, "description": "The payment's id_pago"}
 
@@ -137,13 +138,12 @@ def _mensajes(topics: Topics) -> dict[str, Any]:
             "summary": "UTF-8 JSON, at most 16 KiB; the same id_pago is paid at most once, however often it comes",
             "contentType": "application/json",
             "payload": {"$ref": _REF + nombre(ComandoProcesarPago)},
-            "headers": {
-                "type": "object",
-                "additionalProperties": {"type": "string"},
-                "description": "Any; none is read. They travel on with the command if it is dead-lettered.",
-            },
+            "headers": {"$ref": _REF + "PropiedadesComando"},
             "x-pulsar-key": {"schema": _ID_PAGO, "required": False, "description": "Should be the command's id_pago."},
-            "examples": [{"name": "usd", "payload": EJEMPLO_COMANDO}],
+            "examples": [
+                {"name": "usd", "payload": EJEMPLO_COMANDO},
+                {"name": "con_traza", "headers": EJEMPLO_PROPIEDADES_COMANDO, "payload": EJEMPLO_COMANDO},
+            ],
         },
         "PagoExitoso": _evento("PagoExitoso", "The affiliate was paid", EJEMPLO_EXITOSO),
         "PagoFallido": _evento("PagoFallido", "The gateway refused the payment for good", EJEMPLO_FALLIDO),

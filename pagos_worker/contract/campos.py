@@ -16,6 +16,9 @@ PATRON_AFILIADO = r"^[^\x00-\x1f\x7f]+$"
 PATRON_MONTO_TEXTO = r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$"
 PATRON_MONTO_EVENTO = r"^[0-9]{1,10}\.[0-9]{2}$"
 PATRON_TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
+# W3C Trace Context, version 00: a trace id and a parent id, neither all zeros, and the flags.
+PATRON_TRACEPARENT = r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$"
+LONGITUD_MAXIMA_TRACESTATE = 512
 
 Moneda = Literal["USD", "EUR", "COP"]  # pagos_worker.domain.Moneda's values (a test keeps them equal)
 
@@ -92,5 +95,23 @@ Timestamp = Annotated[
         json_schema_extra={"format": "date-time"},
         description="When it happened: ISO-8601 UTC with milliseconds and a Z",
         examples=["2026-11-28T10:00:05.123Z"],
+    ),
+]
+Traceparent = Annotated[
+    str,
+    StringConstraints(pattern=PATRON_TRACEPARENT),
+    Field(
+        description=(
+            "W3C Trace Context (https://www.w3.org/TR/trace-context/): version-trace_id-parent_id-flags, lowercase hex"
+        ),
+        examples=["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
+    ),
+]
+Tracestate = Annotated[
+    str,
+    StringConstraints(max_length=LONGITUD_MAXIMA_TRACESTATE),
+    Field(
+        description="W3C Trace Context's vendor list (key=value, comma-separated), with a traceparent only",
+        examples=["congo=t61rcWkgMzE"],
     ),
 ]

@@ -10,9 +10,10 @@ decimals, under the currency's maximum) are the domain's (`Dinero`); the schemas
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic.json_schema import SkipJsonSchema
 
 from pagos_worker.contract.campos import (
     LONGITUD_MAXIMA_DETALLE,
@@ -24,6 +25,8 @@ from pagos_worker.contract.campos import (
     MontoEvento,
     Motivo,
     Timestamp,
+    Traceparent,
+    Tracestate,
 )
 
 # The examples in the schemas and in the AsyncAPI document (a test validates them against both).
@@ -46,6 +49,8 @@ EJEMPLO_FALLIDO: dict[str, JsonValue] = {
     "timestamp": "2026-11-28T10:00:05.123Z",
     "data": {**_PAGO_EJEMPLO, "referencia_pago": None, "mensaje_error": "Fondos insuficientes"},
 }
+EJEMPLO_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+EJEMPLO_PROPIEDADES_COMANDO: dict[str, JsonValue] = {"traceparent": EJEMPLO_TRACEPARENT}
 EJEMPLO_DLQ: dict[str, JsonValue] = {
     "motivo": "monto_no_positivo",
     "detalle": "el monto debe ser mayor que cero: 0",
@@ -113,13 +118,64 @@ class EventoPagoFallido(_Estricto):
     data: DatosPagoFallido
 
 
-class PropiedadesEvento(_Estricto):
-    """The message properties of every event: its type and id, without reading the payload."""
+def _sin_default(esquema: dict[str, Any]) -> None:
+    """An optional property is absent, never null: its schema has no `default`."""
+    esquema.pop("default", None)
 
-    model_config = ConfigDict(title="PropiedadesEvento")
+
+_TRACESTATE_CON_TRACEPARENT: dict[str, JsonValue] = {"tracestate": ["traceparent"]}
+_TRACEPARENT_COMANDO = (
+    "W3C Trace Context of the command: its events carry it on. Read as the specification says (a later "
+    "version as far as version 00 goes); one that is not valid is ignored: the command is processed without it"
+)
+_TRACEPARENT_EVENTO = (
+    "W3C Trace Context of the event, when its command had one or the service traces: the same trace_id as the "
+    "command's, with the parent_id of the command's traceparent, or of the service's publication span when it "
+    "exports spans"
+)
+
+
+class PropiedadesComando(BaseModel):
+    """The message properties of a command: none is required. `traceparent` and `tracestate` (W3C
+    Trace Context) are read; any other travels on with the command only if it is dead-lettered."""
+
+    model_config = ConfigDict(
+        title="PropiedadesComando",
+        extra="allow",
+        strict=True,
+        frozen=True,
+        regex_engine="python-re",
+        json_schema_extra={
+            "additionalProperties": {"type": "string"},
+            "dependentRequired": _TRACESTATE_CON_TRACEPARENT,
+            "examples": [EJEMPLO_PROPIEDADES_COMANDO],
+        },
+    )
+
+    __pydantic_extra__: dict[str, str] = Field(init=False)  # any other property
+
+    traceparent: Traceparent | SkipJsonSchema[None] = Field(
+        None, description=_TRACEPARENT_COMANDO, json_schema_extra=_sin_default
+    )
+    tracestate: Tracestate | SkipJsonSchema[None] = Field(None, json_schema_extra=_sin_default)
+
+
+class PropiedadesEvento(_Estricto):
+    """The message properties of every event: its type and id, without reading the payload, and its
+    W3C trace context when there is one."""
+
+    model_config = ConfigDict(
+        title="PropiedadesEvento",
+        regex_engine="python-re",
+        json_schema_extra={"dependentRequired": _TRACESTATE_CON_TRACEPARENT},
+    )
 
     event_type: Literal["PagoExitoso", "PagoFallido"] = Field(description="The payload's `event_type`")
     event_id: IdEvento
+    traceparent: Traceparent | SkipJsonSchema[None] = Field(
+        None, description=_TRACEPARENT_EVENTO, json_schema_extra=_sin_default
+    )
+    tracestate: Tracestate | SkipJsonSchema[None] = Field(None, json_schema_extra=_sin_default)
 
 
 class PropiedadesDLQ(BaseModel):

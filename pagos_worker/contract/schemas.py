@@ -13,6 +13,7 @@ from pagos_worker.contract.models import (
     ComandoProcesarPago,
     EventoPagoExitoso,
     EventoPagoFallido,
+    PropiedadesComando,
     PropiedadesDLQ,
     PropiedadesEvento,
 )
@@ -22,6 +23,7 @@ MENSAJES: tuple[type[BaseModel], ...] = (
     ComandoProcesarPago,
     EventoPagoExitoso,
     EventoPagoFallido,
+    PropiedadesComando,
     PropiedadesEvento,
     PropiedadesDLQ,
 )

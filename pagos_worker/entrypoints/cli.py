@@ -52,7 +52,7 @@ def _errores(exc: ValidationError) -> str:
     lineas = []
     for error in exc.errors(include_input=False, include_url=False):
         campo = "".join(str(p) for p in error["loc"][:1])
-        nombre = f"PAGOS_{campo.upper()}" if campo else "settings"
+        nombre = campo if campo.startswith("OTEL_") else f"PAGOS_{campo.upper()}" if campo else "settings"
         lineas.append(f"  {nombre}: {error['msg']}")
     return "\n".join(lineas)
 
@@ -74,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("--moneda", default="USD", choices=[m.value for m in Moneda])
     pub.add_argument("--id-pago", type=uuid.UUID, help="default: a new random UUID per command")
     pub.add_argument("--count", type=int, default=1)
+    pub.add_argument("--traceparent", help="a W3C traceparent for the commands' property of that name")
     pub.set_defaults(func=_cmd_publicar)
     return parser
 
@@ -158,10 +159,11 @@ async def _cmd_publicar(settings: Settings, args: argparse.Namespace) -> int:
         print("pagos-worker: cannot publish: missing settings: PAGOS_PULSAR_URL", file=sys.stderr)
         return EXIT_CONFIG
     importe = Dinero(Decimal(args.monto), Moneda(args.moneda))
+    propiedades = {"traceparent": args.traceparent} if args.traceparent else {}
     async with publicador_de_comandos(settings) as publicador:
         for _ in range(args.count):
             comando = ProcesarPago(args.id_pago or uuid.uuid4(), args.id_afiliado, importe)
-            mensaje = PlainMessage(payload=encode_command(comando), key=str(comando.id_pago), properties={})
+            mensaje = PlainMessage(payload=encode_command(comando), key=str(comando.id_pago), properties=propiedades)
             await publicador.publicar([mensaje])
             print(comando.id_pago, flush=True)
     return 0
@@ -170,6 +172,7 @@ async def _cmd_publicar(settings: Settings, args: argparse.Namespace) -> int:
 def _announce(s: Settings, roles: frozenset[str], notas: dict[str, str]) -> None:
     assert s.database_url is not None  # noqa: S101 - run_service checked it
     gateway = notas.get("gateway") or f"Stripe API at {s.stripe_api_base}"
+    trazas = f"spans over OTLP/HTTP to {redact(s.otel_endpoint or '')}" if s.trazas_activas() else "off"
     lines = [
         f"pagos-worker running: roles {', '.join(sorted(roles))}",
         f"  PostgreSQL  {redact(s.database_url)}{notas.get('postgres', '')}",
@@ -178,6 +181,7 @@ def _announce(s: Settings, roles: frozenset[str], notas: dict[str, str]) -> None
         f"  commands    {s.commands_topic} (subscription {s.subscription})",
         f"  events      {s.events_topic}",
         f"  dead letter {s.dlq_topic}",
+        f"  tracing     {trazas}",
     ]
     if "api" in roles:
         lines.append(

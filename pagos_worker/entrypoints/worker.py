@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import dataclasses
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +21,7 @@ from pagos_worker.application.handlers import Accion, Desenlace
 from pagos_worker.application.ports.command_source import Clasificador, CommandSource, Delivery
 from pagos_worker.application.ports.fallos import FailureLog, FalloDeComando
 from pagos_worker.application.ports.outbox import EventPublisher, PlainMessage
+from pagos_worker.application.ports.tracing import TraceContext
 from pagos_worker.contract.wire import ComandoInvalidoError, decode_command
 
 log = structlog.get_logger(__name__)
@@ -38,6 +41,18 @@ async def manejar(data: bytes, procesar: Procesar) -> Desenlace:
     """The whole transport decision for one message, without a broker."""
     comando = decodificar(data)
     return comando if isinstance(comando, Desenlace) else await procesar(comando)
+
+
+def leer_traza(entrega: Delivery) -> TraceContext | None:
+    """The W3C trace context of a command message (its `traceparent` and `tracestate` properties).
+    An invalid one is ignored: the command goes on without it, never to the dead-letter topic."""
+    propiedades = entrega.properties
+    if "traceparent" not in propiedades:
+        return None
+    traza = TraceContext.de_propiedades(propiedades)
+    if traza is None:
+        log.debug("worker.traceparent_invalido", message_id=entrega.message_id)
+    return traza
 
 
 def mensaje_dlq(entrega: Delivery, desenlace: Desenlace) -> PlainMessage:
@@ -105,11 +120,18 @@ class CommandWorker:
         return len(self._in_flight)
 
     def _deliver(self, entrega: Delivery) -> None:
-        task = asyncio.create_task(self._handle(entrega))
+        traza = leer_traza(entrega)
+        if traza is None:
+            task = asyncio.create_task(self._handle(entrega, None))
+        else:
+            # Every log line of this delivery names its trace: the task runs in a context of its own.
+            contexto = contextvars.copy_context()
+            contexto.run(structlog.contextvars.bind_contextvars, trace_id=traza.trace_id)
+            task = asyncio.create_task(self._handle(entrega, traza), context=contexto)
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
-    async def _handle(self, entrega: Delivery) -> None:
+    async def _handle(self, entrega: Delivery, traza: TraceContext | None) -> None:
         comando: ProcesarPago | None = None
         try:
             if self._gate is not None:
@@ -118,7 +140,7 @@ class CommandWorker:
             if isinstance(decodificado, Desenlace):
                 desenlace = decodificado
             else:
-                comando = decodificado
+                comando = decodificado if traza is None else dataclasses.replace(decodificado, traza=traza)
                 desenlace = await self._procesar(comando)
             await self._settle(entrega, desenlace)
         except asyncio.CancelledError:

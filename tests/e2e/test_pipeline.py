@@ -154,30 +154,51 @@ MALFORMADOS = [
 ]
 
 
-def publicar(producer, pagos, duplicados) -> None:
+def trazas(pagos: list[dict[str, str]]) -> dict[str, dict[str, str]]:
+    """W3C trace context for some of the commands (one in ten, every other one with a tracestate),
+    by id_pago: the properties their events must carry, as they came (the service exports no spans
+    here, so it passes them on unchanged)."""
+    rng = random.Random(11)
+    propiedades = {}
+    for i, cmd in enumerate(pagos[::10]):
+        propiedades[cmd["id_pago"]] = {
+            "traceparent": f"00-{rng.getrandbits(128) | 1:032x}-{rng.getrandbits(64) | 1:016x}-01"
+        }
+        if i % 2:
+            propiedades[cmd["id_pago"]]["tracestate"] = f"pagos=e2e{i},otro@vendedor=x"
+    return propiedades
+
+
+def publicar(producer, pagos, duplicados, trazados=None) -> None:
     """Every well-formed command is first held to the contract's schema (the malformed ones are
-    there to be refused)."""
+    there to be refused). `trazados`: the properties of some, by id_pago (their trace context)."""
+    trazados = trazados or {}
     for cmd in pagos + duplicados:  # duplicates: exactly as an upstream retry would send them
-        contrato_helpers.comando(json.dumps(cmd).encode(), {}, cmd["id_pago"])
+        contrato_helpers.comando(json.dumps(cmd).encode(), trazados.get(cmd["id_pago"], {}), cmd["id_pago"])
     for cmd in pagos:
-        producer.send_async(json.dumps(cmd).encode(), None, partition_key=cmd["id_pago"])
+        propiedades = trazados.get(cmd["id_pago"], {})
+        producer.send_async(json.dumps(cmd).encode(), None, partition_key=cmd["id_pago"], properties=propiedades)
     for data in MALFORMADOS:
         producer.send_async(data, None)
-    for cmd in duplicados:
-        producer.send_async(json.dumps(cmd).encode(), None, partition_key=cmd["id_pago"])
+    for cmd in duplicados:  # with the same properties: whichever delivery settles it, the event is the same
+        propiedades = trazados.get(cmd["id_pago"], {})
+        producer.send_async(json.dumps(cmd).encode(), None, partition_key=cmd["id_pago"], properties=propiedades)
     producer.flush()
 
 
-async def eventos_por_pago(consumer, esperados: int, timeout: float) -> dict[str, list[dict]]:
+async def eventos_por_pago(consumer, esperados: int, timeout: float, trazados=None) -> dict[str, list[dict]]:
     """Events grouped by payment, until every payment has one (plus 2 s for any late duplicate).
-    Each is held to the contract's schemas: payload, properties and key."""
+    Each is held to the contract's schemas: payload, properties and key; those of `trazados`
+    carry their command's trace context."""
     por_pago: dict[str, list[dict]] = collections.defaultdict(list)
+    trazados = trazados or {}
 
     def tomar(n: int, segundos: float) -> None:
         for msg in pulsar_helpers.receive(consumer, n, segundos):
             evento = contrato_helpers.evento(msg.data(), msg.properties(), msg.partition_key())
             assert msg.partition_key() == evento["data"]["id_pago"]
-            assert msg.properties() == {"event_type": evento["event_type"], "event_id": evento["event_id"]}
+            traza = trazados.get(evento["data"]["id_pago"], {})
+            assert msg.properties() == {"event_type": evento["event_type"], "event_id": evento["event_id"], **traza}
             por_pago[evento["data"]["id_pago"]].append(evento)
 
     deadline = time.monotonic() + timeout
@@ -229,9 +250,11 @@ async def test_200_comandos_de_punta_a_punta(service: Service, pulsar_url):
         events = pulsar_helpers.subscribe(observer, service.topics.events, "e2e-events")
         dlq = pulsar_helpers.subscribe(observer, service.topics.dlq, "e2e-dlq")
         pagos = comandos(200)
+        trazados = trazas(pagos)
         inicio = time.monotonic()
-        publicar(observer.create_producer(service.topics.commands), pagos, random.Random(3).sample(pagos, 10))
-        por_pago = await eventos_por_pago(events, len(pagos), timeout=90)
+        duplicados = random.Random(3).sample(pagos, 10)
+        publicar(observer.create_producer(service.topics.commands), pagos, duplicados, trazados)
+        por_pago = await eventos_por_pago(events, len(pagos), timeout=90, trazados=trazados)
         duracion = time.monotonic() - inicio - 2
 
         assert set(por_pago) == {c["id_pago"] for c in pagos}
@@ -263,6 +286,12 @@ async def test_200_comandos_de_punta_a_punta(service: Service, pulsar_url):
         assert 'pagos_dlq_total{motivo="json_invalido"}' in metricas
         assert service.stop() == 0, service.log.read_text()[-3000:]
         assert "Traceback" not in service.log.read_text()
+        # The log lines of a traced payment name its trace.
+        lineas = [json.loads(linea) for linea in service.log.read_text().splitlines() if linea.startswith("{")]
+        procesados = {linea["id_pago"]: linea for linea in lineas if linea.get("event") == "pago.procesado"}
+        for id_pago, traza in trazados.items():
+            assert procesados[id_pago]["trace_id"] == traza["traceparent"][3:35]
+        assert not any("trace_id" in procesados[c["id_pago"]] for c in pagos if c["id_pago"] not in trazados)
         print(
             f"\ne2e: 200 payments + {len(MALFORMADOS)} malformed + 10 duplicates, last event after "
             f"{duracion:.2f} s ({tipos['PagoExitoso']} EXITOSO, {tipos['PagoFallido']} FALLIDO)"

@@ -10,6 +10,7 @@ and far fewer wake-ups of every process involved, at moderate load.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -87,7 +88,9 @@ class GroupCommitter(Generic[T, R]):
         while self._pending and self._in_flight < self._max_in_flight:
             if self._linger and not self._lingered and len(self._pending) < self._max_batch:
                 if self._timer is None:
-                    self._timer = asyncio.get_running_loop().call_later(self._linger, self._lingered_enough)
+                    self._timer = asyncio.get_running_loop().call_later(
+                        self._linger, self._lingered_enough, context=contextvars.Context()
+                    )
                 return
             if self._timer is not None:
                 self._timer.cancel()
@@ -96,7 +99,9 @@ class GroupCommitter(Generic[T, R]):
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             self._in_flight += 1
-            task = asyncio.create_task(self._run(batch))
+            # A flush serves many callers: it runs in a context of its own, not in that of the one
+            # that happened to start it (whose trace id its log lines would otherwise carry).
+            task = asyncio.create_task(self._run(batch), context=contextvars.Context())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

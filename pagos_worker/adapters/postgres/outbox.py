@@ -29,7 +29,7 @@ log = structlog.get_logger(__name__)
 # that replica's own last flush (`propio`).
 _RESERVE = PreparedStatement(
     text("""
-SELECT id, event_id, event_type, id_pago, payload, creado_en FROM outbox
+SELECT id, event_id, event_type, id_pago, payload, creado_en, traceparent, tracestate FROM outbox
 WHERE publicado_en IS NULL
   AND (publicador IS NULL OR publicador = CAST(:propio AS text)
        OR creado_en < clock_timestamp() - CAST(:gracia AS interval))
@@ -139,6 +139,8 @@ class PostgresOutboxStore:
                             id_pago=row["id_pago"],
                             payload=row["payload"].encode(),
                             creado_en=row["creado_en"],
+                            traceparent=row["traceparent"],
+                            tracestate=row["tracestate"],
                         )
                         for row in rows
                     ],

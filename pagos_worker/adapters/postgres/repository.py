@@ -19,6 +19,7 @@ from pagos_worker.adapters.postgres.group_commit import GroupCommitter
 from pagos_worker.adapters.postgres.retry import is_transient, retry_transient
 from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.ports.repository import Reclamo
+from pagos_worker.application.ports.tracing import TraceContext
 from pagos_worker.contract.wire import encode_event
 from pagos_worker.domain.dinero import Dinero, Moneda
 from pagos_worker.domain.pago import EstadoPago, Lease, Pago
@@ -83,12 +84,12 @@ finalizados AS (
 eventos AS (
     SELECT * FROM unnest(
         CAST(:ev_ids AS uuid[]), CAST(:ev_tipos AS text[]), CAST(:ev_pagos AS uuid[]),
-        CAST(:ev_payloads AS text[])
-    ) WITH ORDINALITY AS v(event_id, event_type, id_pago, payload, orden)
+        CAST(:ev_payloads AS text[]), CAST(:ev_traceparents AS text[]), CAST(:ev_tracestates AS text[])
+    ) WITH ORDINALITY AS v(event_id, event_type, id_pago, payload, traceparent, tracestate, orden)
 ),
 publicables AS (
-    INSERT INTO outbox (event_id, event_type, id_pago, payload, publicador)
-    SELECT v.event_id, v.event_type, v.id_pago, v.payload, CAST(:publicador AS text)
+    INSERT INTO outbox (event_id, event_type, id_pago, payload, publicador, traceparent, tracestate)
+    SELECT v.event_id, v.event_type, v.id_pago, v.payload, CAST(:publicador AS text), v.traceparent, v.tracestate
     FROM eventos v
     WHERE (v.id_pago IN (SELECT id_pago FROM finalizados)) IS TRUE
     ORDER BY v.orden
@@ -176,8 +177,8 @@ class PostgresPagoRepository:
     async def reclamar(self, pago: Pago) -> Reclamo:
         return await self._claims.submit(pago)
 
-    async def guardar_resultado(self, pago: Pago) -> list[OutboxEvent] | None:
-        return await self._results.submit(pago)
+    async def guardar_resultado(self, pago: Pago, traza: TraceContext | None = None) -> list[OutboxEvent] | None:
+        return await self._results.submit((pago, traza))
 
     async def renovar_clave(self, pago: Pago) -> bool:
         if pago.lease is None or pago.clave_desde is None:
@@ -253,32 +254,56 @@ class PostgresPagoRepository:
             seen.add(pago.id_pago)
         return results
 
-    async def _save_results_batch(self, pagos: Sequence[Pago]) -> list[list[OutboxEvent] | None]:
-        unique = _first_per_pago(pagos)
-        events = [(p.id_pago, e, encode_event(e)) for p in unique for e in p.eventos]
+    async def _save_results_batch(
+        self, resultados: Sequence[tuple[Pago, TraceContext | None]]
+    ) -> list[list[OutboxEvent] | None]:
+        primeros: dict[UUID, tuple[Pago, TraceContext | None]] = {}
+        for pago, traza in resultados:
+            primeros.setdefault(pago.id_pago, (pago, traza))
+        unique = [p for p, _ in primeros.values()]
+        # Each event with its payment's trace context (its traceparent and tracestate), or NULLs.
+        events = [
+            (p.id_pago, e, encode_event(e), *(_SIN_TRAZA if t is None else (t.traceparent, t.tracestate)))
+            for p, t in primeros.values()
+            for e in p.eventos
+        ]
         params = {
             "ids": [p.id_pago for p in unique],
             "estados": [p.estado.value for p in unique],
             "referencias": [p.referencia_pago for p in unique],
             "mensajes": [p.mensaje_error for p in unique],
             "fechas": [p.fecha_procesamiento for p in unique],
-            "ev_ids": [e.event_id for _, e, _ in events],
-            "ev_tipos": [e.tipo for _, e, _ in events],
-            "ev_pagos": [id_pago for id_pago, _, _ in events],
-            "ev_payloads": [payload.decode() for _, _, payload in events],
+            "ev_ids": [e.event_id for _, e, _, _, _ in events],
+            "ev_tipos": [e.tipo for _, e, _, _, _ in events],
+            "ev_pagos": [id_pago for id_pago, _, _, _, _ in events],
+            "ev_payloads": [payload.decode() for _, _, payload, _, _ in events],
+            "ev_traceparents": [traceparent for _, _, _, traceparent, _ in events],
+            "ev_tracestates": [tracestate for _, _, _, _, tracestate in events],
             "publicador": self._publicador,
         }
         rows = await retry_transient(lambda: self._execute(_SAVE_RESULTS, params))
         written = {row["event_id"]: row for row in rows if row["id"] is not None}
         # What was committed, as the relay would read it back: the outbox rows in their wire form.
         by_pago: dict[UUID, list[OutboxEvent]] = {row["id_pago"]: [] for row in rows if row["id_pago"] is not None}
-        for id_pago, event, payload in events:
+        for id_pago, event, payload, traceparent, tracestate in events:
             if (row := written.get(event.event_id)) is not None and id_pago in by_pago:
                 by_pago[id_pago].append(
-                    OutboxEvent(row["id"], event.event_id, event.tipo, id_pago, payload, row["creado_en"])
+                    OutboxEvent(
+                        row["id"],
+                        event.event_id,
+                        event.tipo,
+                        id_pago,
+                        payload,
+                        row["creado_en"],
+                        traceparent,
+                        tracestate,
+                    )
                 )
         # A duplicate within the batch was not stored by its own call: only the first gets the events.
-        return [by_pago.pop(pago.id_pago, None) for pago in pagos]
+        return [by_pago.pop(pago.id_pago, None) for pago, _ in resultados]
+
+
+_SIN_TRAZA: tuple[None, None] = (None, None)
 
 
 def _propio(exc: Exception) -> bool:

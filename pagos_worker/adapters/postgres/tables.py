@@ -76,6 +76,9 @@ outbox = Table(
     Column("publicado_en", DateTime(timezone=True)),
     # The replica publishing it right after its commit (NULL: left to the relays); see migration 0003.
     Column("publicador", String(128)),
+    # The W3C trace context the event carries on (its command's, or its span's): see migration 0008.
+    Column("traceparent", Text),
+    Column("tracestate", Text),
     # One event of each type per payment, whatever happens upstream.
     UniqueConstraint("id_pago", "event_type"),
 )

@@ -22,7 +22,8 @@ log = structlog.get_logger(__name__)
 
 class PulsarDelivery:
     """A delivery read lazily from the client's message: what every message needs is read at once,
-    the rest (only dead letters and logs want it) when asked for."""
+    the rest when asked for (its properties, for the trace context; key, id and topic, by dead
+    letters and logs)."""
 
     __slots__ = ("data", "publicado_ms", "raw", "redelivery_count")
 
@@ -34,7 +35,8 @@ class PulsarDelivery:
 
     @property
     def properties(self) -> dict[str, str]:
-        return dict(self.raw.properties())
+        # A new dict each call (the client converts its map): read for every command (`traceparent`).
+        return cast("dict[str, str]", self.raw.properties())
 
     @property
     def key(self) -> str | None:

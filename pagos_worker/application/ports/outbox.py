@@ -24,7 +24,8 @@ class Message(Protocol):
 @dataclass(frozen=True, slots=True)
 class OutboxEvent:
     """An event committed with its payment (an outbox row), in its wire form: it is the message the
-    broker gets — keyed by payment, with its type and id as properties."""
+    broker gets — keyed by payment, with its type and id as properties, and the W3C trace context
+    of its command (`traceparent`, `tracestate`) when there was one."""
 
     id: int
     event_id: UUID
@@ -32,6 +33,8 @@ class OutboxEvent:
     id_pago: UUID
     payload: bytes
     creado_en: datetime | None = None  # when it was committed
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @property
     def key(self) -> str:
@@ -39,7 +42,12 @@ class OutboxEvent:
 
     @property
     def properties(self) -> Mapping[str, str]:
-        return {"event_type": self.event_type, "event_id": str(self.event_id)}
+        propiedades = {"event_type": self.event_type, "event_id": str(self.event_id)}
+        if self.traceparent is not None:
+            propiedades["traceparent"] = self.traceparent
+            if self.tracestate is not None:
+                propiedades["tracestate"] = self.tracestate
+        return propiedades
 
 
 @dataclass(frozen=True, slots=True)

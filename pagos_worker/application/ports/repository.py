@@ -8,6 +8,7 @@ from typing import Protocol
 from uuid import UUID
 
 from pagos_worker.application.ports.outbox import OutboxEvent
+from pagos_worker.application.ports.tracing import TraceContext
 from pagos_worker.domain.pago import Pago
 
 
@@ -34,9 +35,10 @@ class PagoRepository(Protocol):
         unclaimed."""
         ...
 
-    async def guardar_resultado(self, pago: Pago) -> list[OutboxEvent] | None:
+    async def guardar_resultado(self, pago: Pago, traza: TraceContext | None = None) -> list[OutboxEvent] | None:
         """Store the final state of a payment and the events it recorded (the outbox), in one
         transaction, and return those events as committed (the outbox rows, in their wire form).
+        The events carry `traza` (their `traceparent` and `tracestate`) to whoever publishes them.
         Write nothing and return None if the stored payment is no longer PROCESANDO (someone else
         already stored its outcome)."""
         ...

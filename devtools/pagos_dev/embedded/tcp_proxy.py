@@ -103,5 +103,5 @@ async def _copiar(
                 return
             destino.write(data)
             await destino.drain()
-        if not tramo.congelado.is_set():
+        if not tramo.congelado.is_set() and not destino.is_closing():
             destino.write_eof()  # an orderly end goes through, as it would without the proxy

@@ -108,12 +108,13 @@ def cartas(lista: list[VistaCarta], *, como_json: bool) -> None:
         _json([_carta_json(c) for c in lista])
         return
     tabla = Table(title=f"cartas muertas: {len(lista)}", title_justify="left")
-    for columna in ("message_id", "publicada", "motivo", "id_pago", "detalle", "reenviada"):
+    for columna in ("message_id", "publicada", "motivo", "id_pago", "detalle", "vuelta de", "reenviada"):
         tabla.add_column(columna)
     for c in lista:
+        vuelta = c.origen if c.origen != c.carta.message_id else "-"  # back after a re-drive of that letter
         reenviada = f"{iso_utc(c.reenvio.fecha)} ×{c.reenvio.veces}" if c.reenvio else "-"
         tabla.add_row(c.carta.message_id, iso_utc(c.carta.publicada), c.motivo, str(c.id_pago or "-"),
-                      c.detalle[:80], reenviada)  # fmt: skip
+                      c.detalle[:80], vuelta, reenviada)  # fmt: skip
     _consola().print(tabla)
 
 

@@ -142,6 +142,12 @@ class ResolverPagoHandler:
                 )
             pago.marcar_exitoso(transfer.referencia, ahora)
             por_que = motivo or f"transfer {transfer.referencia} hallado en la pasarela"
+        elif fallido is not None and pago.clave_desde is None:
+            # Stored before transfers carried transfer_group: a payout of it is invisible to the lookup.
+            raise OperacionRechazadaError(
+                f"el pago {pago.id_pago} es anterior a transfer_group: la consulta no ve sus transfers, así que no "
+                "prueba que no se pagó. Búsquelo en Stripe por metadata[id_pago] antes de decidir"
+            )
         elif fallido is not None:
             pago.marcar_fallido(fallido, ahora)
             por_que = motivo or fallido

@@ -130,6 +130,18 @@ async def test_un_rechazo_devuelve_el_pago_al_momento(postgres):
         assert guardado.requiere_atencion
 
 
+async def test_sin_transfer_group_no_se_deja_fallido(postgres):
+    """A payment stored before transfers carried transfer_group: no transfer listed proves nothing."""
+    repo = postgres.repo()
+    pago = await marcado(repo)
+    async with postgres.engine.begin() as conn:
+        await conn.execute(text("UPDATE pagos SET clave_desde = NULL WHERE id_pago = :i"), {"i": pago.id_pago})
+    resolver = ResolverPagoHandler(PostgresOperadorRepository(postgres.engine), Pasarela([]), lease=timedelta(60))
+    with pytest.raises(OperacionRechazadaError, match="anterior a transfer_group"):
+        await resolver(pago.id_pago, operador="ana", fallido="cuenta cerrada")
+    assert (await repo.obtener(pago.id_pago)).estado is EstadoPago.PROCESANDO
+
+
 async def test_reanudar_solo_un_pago_marcado(postgres):
     repo = postgres.repo()
     comandos = _Comandos()

@@ -24,16 +24,21 @@ from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres import retry as postgres_retry
 from pagos_worker.adapters.postgres.database import ConnectionLimits, create_engine, migrate, prewarm
 from pagos_worker.adapters.postgres.fallos import PostgresFailureLog
+from pagos_worker.adapters.postgres.operador import PostgresOperadorRepository
 from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
 from pagos_worker.adapters.postgres.presupuesto import PostgresReservaDeTurnos
+from pagos_worker.adapters.postgres.reenvios import PostgresRedriveLog
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.adapters.pulsar import publisher as pulsar_publisher
 from pagos_worker.adapters.pulsar.client import PulsarConnection, PulsarSecurity
+from pagos_worker.adapters.pulsar.operador import PulsarCommandPublisher
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.adapters.stripe.config import StripeConfigError
 from pagos_worker.adapters.stripe.presupuesto import PresupuestoDeCuenta
+from pagos_worker.application.dlq import ListarCartasMuertasHandler, ReenviarCartasMuertasHandler
 from pagos_worker.application.handlers import ProcesarPagoHandler
+from pagos_worker.application.operador import ReanudarPagoHandler, ResolverPagoHandler
 from pagos_worker.application.ports.command_source import Clasificador, CommandSource
 from pagos_worker.application.ports.fallos import FailureLog
 from pagos_worker.application.ports.outbox import EventPublisher
@@ -127,6 +132,10 @@ def es_transitorio(exc: BaseException) -> bool:
 
 
 async def build_pasarela(settings: Settings, stack: AsyncExitStack, engine: AsyncEngine) -> PasarelaDePagos:
+    return await _stripe(settings, stack, engine)
+
+
+async def _stripe(settings: Settings, stack: AsyncExitStack, engine: AsyncEngine) -> StripePasarelaDePagos:
     if settings.stripe_api_base is None or settings.stripe_secret_key is None:
         raise ConfiguracionInvalidaError("missing settings: PAGOS_STRIPE_API_BASE, PAGOS_STRIPE_SECRET_KEY")
     config = StripeConfig(
@@ -437,3 +446,46 @@ async def _check(probe: Coroutine[Any, Any, None]) -> str:
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         return f"error: {type(exc).__name__}"
     return "ok"
+
+
+@dataclass
+class Operador:
+    """What the operators' commands act through; the parts not asked for are None."""
+
+    estado: ObtenerEstadoPagoHandler
+    atencion: ListarPagosQueRequierenAtencionHandler
+    resolver: ResolverPagoHandler | None = None
+    reanudar: ReanudarPagoHandler | None = None
+    listar_dlq: ListarCartasMuertasHandler | None = None
+    reenviar_dlq: ReenviarCartasMuertasHandler | None = None
+
+
+@asynccontextmanager
+async def herramientas_de_operador(
+    settings: Settings, *, pulsar: bool = False, pasarela: bool = False
+) -> AsyncIterator[Operador]:
+    """The operators' use cases on the service's own PostgreSQL, broker (`pulsar`: to publish
+    commands and read dead letters) and gateway (`pasarela`: to look payments up)."""
+    if faltan := settings.faltantes_operador(pulsar=pulsar, pasarela=pasarela):
+        raise ConfiguracionInvalidaError(f"missing settings: {', '.join(faltan)}")
+    assert settings.database_url is not None  # noqa: S101 - checked above
+    async with AsyncExitStack() as stack:
+        engine = create_engine(settings.database_url, pool_size=2, limits=connection_limits(settings))
+        stack.push_async_callback(engine.dispose)
+        views = PostgresPagoViews(engine, atencion_tras=timedelta(seconds=settings.attention_after_seconds))
+        pagos = PostgresOperadorRepository(engine)
+        operador = Operador(ObtenerEstadoPagoHandler(views), ListarPagosQueRequierenAtencionHandler(views))
+        if pasarela:
+            lease = timedelta(seconds=settings.lease_seconds)
+            operador.resolver = ResolverPagoHandler(pagos, await _stripe(settings, stack, engine), lease=lease)
+        if pulsar:
+            assert settings.pulsar_url is not None  # noqa: S101 - checked above
+            conexion = PulsarConnection(settings.pulsar_url, security=pulsar_security(settings))
+            stack.push_async_callback(conexion.close)
+            comandos = await conexion.publisher(settings.commands_topic, per_lot=False)
+            stack.push_async_callback(comandos.close)
+            operador.reanudar = ReanudarPagoHandler(pagos, PulsarCommandPublisher(comandos))
+            cartas, reenvios = conexion.dead_letter_reader(settings.dlq_topic), PostgresRedriveLog(engine)
+            operador.listar_dlq = ListarCartasMuertasHandler(cartas, reenvios)
+            operador.reenviar_dlq = ReenviarCartasMuertasHandler(cartas, reenvios, comandos)
+        yield operador

@@ -199,3 +199,14 @@ class Settings(BaseSettings):
         if self.http_publico():
             requeridos["http_tokens"] = self.tokens_http() or None
         return [f"PAGOS_{nombre.upper()}" for nombre, valor in requeridos.items() if valor is None]
+
+    def faltantes_operador(self, *, pulsar: bool = False, pasarela: bool = False) -> list[str]:
+        """What an operator's command needs and is not set: PostgreSQL always; the broker to publish
+        or read dead letters; the gateway to look a payment up."""
+        requeridos: dict[str, object] = {"database_url": self.database_url}
+        if pulsar:
+            requeridos["pulsar_url"] = self.pulsar_url
+        if pasarela:
+            requeridos["stripe_api_base"] = self.stripe_api_base
+            requeridos["stripe_secret_key"] = self.stripe_secret_key
+        return [f"PAGOS_{nombre.upper()}" for nombre, valor in requeridos.items() if valor is None]

@@ -9,7 +9,7 @@ import logging
 import sys
 import time
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
@@ -49,7 +49,10 @@ def _dumps(obj: Any, default: Any = None) -> bytes:  # noqa: ANN401
     return orjson.dumps(obj, default=default or str)
 
 
-def configure(fmt: str = "json", level: str = "INFO") -> None:
+def configure(fmt: str = "json", level: str = "INFO", *, stream: TextIO | None = None) -> None:
+    """`stream`: where lines go, stdout unless told (the operators' commands keep stdout for their
+    own output and log to stderr)."""
+    out = stream or sys.stdout
     # Context is passed explicitly (id_pago, event_id, message_id...), except a payment's trace: the
     # worker and the handler bind `trace_id` (and `span_id`, with a tracer) for the lines logged
     # while it is handled (structlog's contextvars; under a microsecond a line when none is bound).
@@ -61,20 +64,22 @@ def configure(fmt: str = "json", level: str = "INFO") -> None:
     ]
     console = fmt == "console"
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        structlog.dev.ConsoleRenderer(colors=out.isatty())
         if console
         else structlog.processors.JSONRenderer(serializer=_dumps)
     )
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout) if console else structlog.BytesLoggerFactory(),
+        logger_factory=structlog.PrintLoggerFactory(out)
+        if console
+        else structlog.BytesLoggerFactory(stream.buffer if stream else None),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )
     stdlib_renderer: Any = (
         renderer if console else structlog.processors.JSONRenderer(serializer=lambda o, **_: _dumps(o).decode())
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],

@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from pagos_worker.application.queries import EstadisticasOutbox, VistaComandoVenenoso, VistaPago
+from pagos_worker.application.queries import (
+    CausaAtencion,
+    EstadisticasOutbox,
+    FiltroAtencion,
+    VistaComandoVenenoso,
+    VistaPago,
+)
 from pagos_worker.clock import utcnow
 from pagos_worker.domain import EstadoPago, Pago
 from tests.fakes import FakePagoRepository
@@ -37,6 +43,7 @@ class FakePagoViews:
             intentos=pago.intentos,
             requiere_atencion=self._necesita(pago, ahora),
             ultimo_error=pago.ultimo_error,
+            marcado=pago.requiere_atencion,
         )
 
     async def estado_pago(self, id_pago: UUID) -> VistaPago | None:
@@ -50,10 +57,18 @@ class FakePagoViews:
             antiguedad = max(0.0, (utcnow() - min(e.timestamp for e in self._repo.outbox)).total_seconds())
         return EstadisticasOutbox(total, 0, total, antiguedad)  # the fake publishes nothing
 
-    async def requieren_atencion(self, limite: int) -> list[VistaPago]:
+    async def requieren_atencion(self, limite: int, filtro: FiltroAtencion | None = None) -> list[VistaPago]:
         ahora = utcnow()
+        filtro = filtro or FiltroAtencion()
         suyos = sorted(
-            (p for p in self._repo.pagos.values() if self._necesita(p, ahora)), key=lambda p: p.fecha_creacion
+            (
+                p
+                for p in self._repo.pagos.values()
+                if self._necesita(p, ahora)
+                and (filtro.creado_antes is None or p.fecha_creacion < filtro.creado_antes)
+                and (filtro.causa is None or p.requiere_atencion == (filtro.causa is CausaAtencion.MARCADO))
+            ),
+            key=lambda p: p.fecha_creacion,
         )
         return [self._vista(p, ahora) for p in suyos[:limite]]
 

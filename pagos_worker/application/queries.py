@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Protocol
 from uuid import UUID
+
+from pagos_worker.application.ports.operador import Resolucion
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,29 @@ class VistaPago:
     requiere_atencion: bool = False
     ultimo_error: str | None = None
     comando_venenoso: VistaComandoVenenoso | None = None
+    resolucion: Resolucion | None = None  # settled by an operator: who, when, why, what the gateway showed
+    marcado: bool = False  # flagged by the worker (not only old): only an operator resumes it
+
+    @property
+    def causa(self) -> CausaAtencion | None:
+        """Why it is on the attention list, if it is."""
+        if not self.requiere_atencion:
+            return None
+        return CausaAtencion.MARCADO if self.marcado else CausaAtencion.ANTIGUO
+
+
+class CausaAtencion(StrEnum):
+    MARCADO = "marcado"  # its outcome stayed unknown too often or too long: retries stopped
+    ANTIGUO = "antiguo"  # still PROCESANDO past the attention age, still retried
+    VENENOSO = "venenoso"  # a command dead-lettered as poison (error_repetido)
+
+
+@dataclass(frozen=True, slots=True)
+class FiltroAtencion:
+    """`creado_antes`: only what is older than that (for poison commands, their first failure)."""
+
+    creado_antes: datetime | None = None
+    causa: CausaAtencion | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +92,9 @@ class PagoViews(Protocol):
 
     async def estadisticas_outbox(self) -> EstadisticasOutbox: ...
 
-    async def requieren_atencion(self, limite: int) -> list[VistaPago]:
-        """Payments that need attention (see `VistaPago.requiere_atencion`), oldest first."""
+    async def requieren_atencion(self, limite: int, filtro: FiltroAtencion | None = None) -> list[VistaPago]:
+        """Payments that need attention (see `VistaPago.requiere_atencion`), oldest first; with
+        `filtro`, only those created before `creado_antes` and of that cause (marcado, antiguo)."""
         ...
 
     async def contar_requieren_atencion(self) -> int:
@@ -113,8 +140,19 @@ class ListarPagosQueRequierenAtencionHandler:
     def __init__(self, views: PagoViews) -> None:
         self._views = views
 
-    async def __call__(self, limite: int = 100) -> Atencion:
-        return Atencion(await self._views.requieren_atencion(limite), await self._views.comandos_venenosos(limite))
+    async def __call__(self, limite: int = 100, filtro: FiltroAtencion | None = None) -> Atencion:
+        if filtro is None:
+            return Atencion(await self._views.requieren_atencion(limite), await self._views.comandos_venenosos(limite))
+        pagos: list[VistaPago] = []
+        if filtro.causa is not CausaAtencion.VENENOSO:
+            pagos = await self._views.requieren_atencion(limite, filtro)
+        venenosos: list[VistaComandoVenenoso] = []
+        if filtro.causa in (None, CausaAtencion.VENENOSO):
+            antes = filtro.creado_antes
+            venenosos = [
+                v for v in await self._views.comandos_venenosos(limite) if antes is None or v.primer_fallo < antes
+            ]
+        return Atencion(pagos, venenosos)
 
 
 class ObtenerEstadisticasOutboxHandler:

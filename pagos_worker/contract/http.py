@@ -29,6 +29,32 @@ class ComandoVenenoso(_Respuesta):
     en_dlq_desde: FechaHora
 
 
+class TransferenciaPasarela(_Respuesta):
+    """A payout the gateway showed for the payment when an operator resolved it."""
+
+    referencia: str = Field(description="The gateway's reference (a Stripe transfer id)")
+    monto: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]{2}$")] | None = Field(
+        description="Its amount, as the gateway gave it"
+    )
+    moneda: str | None = Field(description="Its currency, as the gateway gave it")
+    fecha_creacion: FechaHora | None = Field(description="When the gateway made it")
+    destino: str | None = Field(description="The connected account it went to")
+
+
+class Resolucion(_Respuesta):
+    """A payment settled by hand (`pagos-worker pagos resolver`): who, when, why, and what the
+    gateway showed; its event went out through the outbox like any other."""
+
+    operador: str = Field(description="Who resolved it")
+    fecha: FechaHora
+    motivo: str = Field(description="Why, in the operator's words")
+    estado: Literal["EXITOSO", "FALLIDO"]
+    transferencias: list[TransferenciaPasarela] = Field(
+        description="What the gateway held for the payment (transfer_group = id_pago): one for EXITOSO, none "
+        "for FALLIDO"
+    )
+
+
 class Pago(_Respuesta):
     """A payment as operators see it."""
 
@@ -45,6 +71,7 @@ class Pago(_Respuesta):
     requiere_atencion: bool = Field(description="Its outcome has been unknown for too long: an operator should look")
     ultimo_error: str | None = Field(description="The last indeterminate answer from the gateway")
     comando_venenoso: ComandoVenenoso | None = Field(description="Its command, if it was dead-lettered as poison")
+    resolucion: Resolucion | None = Field(description="How an operator settled it by hand, if one did")
 
 
 class PagosQueRequierenAtencion(_Respuesta):

@@ -144,6 +144,25 @@ class Pago:
             raise PagoYaProcesadoError(f"el pago {self.id_pago} ya está {self.estado}")
         self.requiere_atencion = False
 
+    def tomar_a_mano(self, lease: Lease, ahora: datetime) -> None:
+        """An operator takes the payment to settle it by hand: like a claim (no one else may process
+        it while the lease lives), but flagged or not, and with no attempt at the gateway counted."""
+        _exigir_utc(ahora)
+        if self.estado.es_final:
+            raise PagoYaProcesadoError(f"el pago {self.id_pago} ya está {self.estado}")
+        if self.estado is EstadoPago.PROCESANDO and self.lease is not None and self.lease.vigente(ahora):
+            raise PagoEnCursoError(
+                f"el pago {self.id_pago} está en curso en {self.lease.owner} hasta {self.lease.expira.isoformat()}"
+            )
+        self.estado = EstadoPago.PROCESANDO
+        self.lease = lease
+
+    def soltar(self, ahora: datetime) -> None:
+        """Give the payment back untouched: its lease ends now (flagged, it stays flagged)."""
+        if self.estado is not EstadoPago.PROCESANDO or self.lease is None:
+            raise TransicionInvalidaError(f"el pago {self.id_pago} no está en proceso")
+        self.lease = Lease(self.lease.owner, ahora)
+
     def no_intentado(self, motivo: str, ahora: datetime) -> None:
         """The gateway was not called at all (it refused before sending: its circuit is open). The
         claim's attempt is given back, and the lease ends now so that it can be resumed at once."""

@@ -1,4 +1,5 @@
-"""`pagos-worker`: run the service, apply the migrations, publish a command.
+"""`pagos-worker`: run the service, apply the migrations, publish a command; and the operators'
+commands (`pagos …`, `dlq …`: `entrypoints/operador_cli.py`).
 
 Nothing here starts a server or a simulator in place of a missing setting: a role that needs one
 that is not set refuses to start, names it, and exits with status 2. The embedded default for
@@ -21,12 +22,22 @@ from pydantic import ValidationError
 
 from pagos_worker import logs
 from pagos_worker.application.commands import ProcesarPago
+from pagos_worker.application.operador import OperacionRechazadaError
 from pagos_worker.application.ports.outbox import PlainMessage
 from pagos_worker.application.ports.pasarela import PasarelaDePagos
-from pagos_worker.bootstrap import ROLES, aplicar_migraciones, bootstrap, publicador_de_comandos
+from pagos_worker.application.queries import PagoNoEncontradoError
+from pagos_worker.bootstrap import (
+    ROLES,
+    aplicar_migraciones,
+    bootstrap,
+    herramientas_de_operador,
+    publicador_de_comandos,
+)
 from pagos_worker.config import ConfiguracionInvalidaError, Settings
 from pagos_worker.contract.wire import encode_command
 from pagos_worker.domain.dinero import Dinero, Moneda
+from pagos_worker.domain.errors import DominioError
+from pagos_worker.entrypoints import operador_cli, operador_salida
 from pagos_worker.entrypoints.limits import elevar_limite_de_descriptores
 from pagos_worker.entrypoints.runner import run_with_uvloop
 from pagos_worker.entrypoints.service import serve
@@ -34,6 +45,7 @@ from pagos_worker.logs import redact
 
 log = structlog.get_logger(__name__)
 EXIT_CONFIG = 2
+EXIT_RECHAZADO = 1  # not found, refused, or could not be done: nothing changed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"pagos-worker: cannot start: invalid settings:\n{_errores(exc)}", file=sys.stderr)
         return EXIT_CONFIG
-    logs.configure(settings.log_format, settings.log_level)
+    # The operators' commands keep stdout for their tables and JSON: their logs go to stderr.
+    logs.configure(settings.log_format, settings.log_level, stream=sys.stderr if hasattr(args, "accion") else None)
     return _run_loop(args.func(settings, args))
 
 
@@ -76,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("--count", type=int, default=1)
     pub.add_argument("--traceparent", help="a W3C traceparent for the commands' property of that name")
     pub.set_defaults(func=_cmd_publicar)
+    operador_cli.registrar(sub, _cmd_operador)
     return parser
 
 
@@ -167,6 +181,31 @@ async def _cmd_publicar(settings: Settings, args: argparse.Namespace) -> int:
             await publicador.publicar([mensaje])
             print(comando.id_pago, flush=True)
     return 0
+
+
+async def _cmd_operador(settings: Settings, args: argparse.Namespace) -> int:
+    """An operator's command: its settings checked (status 2 naming what is missing), then its use
+    case wired and run; not found or refused is status 1, with the reason, never a stack trace."""
+    requisitos: operador_cli.Requisitos = args.requisitos
+    if faltan := settings.faltantes_operador(pulsar=requisitos.pulsar, pasarela=requisitos.pasarela):
+        operador_salida.error(f"cannot run: missing settings: {', '.join(faltan)}")
+        return EXIT_CONFIG
+    if hasattr(args, "operador") and not args.operador:
+        operador_salida.error("who is acting? pass --operador NAME (no $USER here)")
+        return EXIT_CONFIG
+    try:
+        async with herramientas_de_operador(settings, pulsar=requisitos.pulsar, pasarela=requisitos.pasarela) as op:
+            return int(await args.accion(op, args))
+    except ConfiguracionInvalidaError as exc:
+        operador_salida.error(f"cannot run: {exc}")
+        return EXIT_CONFIG
+    except (PagoNoEncontradoError, OperacionRechazadaError, DominioError) as exc:
+        operador_salida.error(str(exc))
+        return EXIT_RECHAZADO
+    except Exception as exc:  # noqa: BLE001 - an outage: said in one line, never a stack trace
+        log.warning("operador.error", error=repr(exc))
+        operador_salida.error(f"could not be done: {type(exc).__name__}: {exc}")
+        return EXIT_RECHAZADO
 
 
 def _announce(s: Settings, roles: frozenset[str], notas: dict[str, str]) -> None:

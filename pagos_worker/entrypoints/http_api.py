@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -13,6 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from pagos_worker import observability as metrics
+from pagos_worker.application.ports.operador import Resolucion
 from pagos_worker.application.queries import (
     ListarPagosQueRequierenAtencionHandler,
     ObtenerEstadisticasOutboxHandler,
@@ -56,6 +58,26 @@ def vista_json(vista: VistaPago) -> dict[str, Any]:
         "requiere_atencion": vista.requiere_atencion,
         "ultimo_error": vista.ultimo_error,
         "comando_venenoso": venenoso_json(vista.comando_venenoso) if vista.comando_venenoso else None,
+        "resolucion": resolucion_json(vista.resolucion) if vista.resolucion else None,
+    }
+
+
+def resolucion_json(resolucion: Resolucion) -> dict[str, Any]:
+    return {
+        "operador": resolucion.operador,
+        "fecha": iso_utc(resolucion.fecha),
+        "motivo": resolucion.motivo,
+        "estado": resolucion.estado.value,
+        "transferencias": [
+            {
+                "referencia": t.referencia,
+                "monto": None if t.unidades_menores is None else str(Decimal(t.unidades_menores).scaleb(-2)),
+                "moneda": t.moneda,
+                "fecha_creacion": iso_utc(t.creada) if t.creada else None,
+                "destino": t.destino,
+            }
+            for t in resolucion.transferencias
+        ],
     }
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
+from pagos_worker.application.queries import CausaAtencion, FiltroAtencion
 from pagos_worker.domain import Dinero, Lease, Moneda, Pago, PoliticaAtencion
 from tests.fake_views import FakePagoViews
 from tests.fakes import FakePagoRepository
@@ -74,6 +75,21 @@ async def test_la_lista_de_atencion_tiene_los_senalados_y_los_viejos_en_proceso(
     assert await subject.views.contar_requieren_atencion() == 2
     assert [v.id for v in await subject.views.requieren_atencion(1)] == [viejo.id_pago]
     assert (await subject.views.estado_pago(viejo.id_pago)).requiere_atencion
+
+
+async def test_la_lista_de_atencion_filtrada_por_edad_y_causa(subject):
+    senalado = await reclamado(subject, hace=timedelta(minutes=5))
+    senalado.resultado_desconocido("timeout", datetime.now(UTC), PoliticaAtencion(max_intentos=1))
+    await subject.repo.liberar(senalado)
+    viejo = await reclamado(subject, hace=timedelta(hours=2))
+    causas = {v.id: v.causa for v in await subject.views.requieren_atencion(10, FiltroAtencion())}
+    assert causas == {viejo.id_pago: CausaAtencion.ANTIGUO, senalado.id_pago: CausaAtencion.MARCADO}
+    hace_una_hora = datetime.now(UTC) - timedelta(hours=1)
+    assert [v.id for v in await subject.views.requieren_atencion(10, FiltroAtencion(hace_una_hora))] == [viejo.id_pago]
+    marcados = await subject.views.requieren_atencion(10, FiltroAtencion(causa=CausaAtencion.MARCADO))
+    assert [(v.id, v.marcado) for v in marcados] == [(senalado.id_pago, True)]
+    antiguos = await subject.views.requieren_atencion(10, FiltroAtencion(causa=CausaAtencion.ANTIGUO))
+    assert [v.id for v in antiguos] == [viejo.id_pago]
 
 
 async def test_los_contadores_del_outbox(subject):

@@ -113,6 +113,7 @@ async def test_estado_de_un_pago(client):
         "requiere_atencion": False,
         "ultimo_error": None,
         "comando_venenoso": None,
+        "resolucion": None,
     }
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData(
     naming_convention={
@@ -126,6 +127,34 @@ presupuesto_pasarela = Table(
     Column("tat", Float(precision=53), nullable=False),
     Column("reservados", BigInteger, nullable=False),
     prefixes=["UNLOGGED"],
+)
+
+# A payment settled by hand (`pagos-worker pagos resolver`): written with its final state and its
+# outbox row, in one statement. `transferencias`: what the gateway showed. See migration 0007.
+resoluciones = Table(
+    "resoluciones",
+    metadata,
+    Column("id_pago", Uuid, ForeignKey("pagos.id_pago"), primary_key=True),
+    Column("operador", Text, nullable=False),
+    Column("resuelto_en", DateTime(timezone=True), nullable=False),
+    Column("motivo", Text, nullable=False),
+    Column("estado", String(16), nullable=False),
+    Column("transferencias", JSONB, nullable=False),
+    CheckConstraint("estado IN ('EXITOSO', 'FALLIDO')", name="estado"),
+)
+
+# Dead letters re-driven to the commands topic (`pagos-worker dlq reenviar`), by their origin.
+reenvios = Table(
+    "reenvios",
+    metadata,
+    Column("origen", Text, primary_key=True),
+    Column("carta", Text, nullable=False),
+    Column("id_pago", Uuid),
+    Column("motivo", Text, nullable=False),
+    Column("operador", Text, nullable=False),
+    Column("reenviado_en", DateTime(timezone=True), nullable=False),
+    Column("lote", Uuid, nullable=False),
+    Column("veces", Integer, nullable=False),
 )
 
 OUTBOX_CHANNEL = "outbox_pagos"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -11,7 +12,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker.adapters.postgres.driver import PreparedStatement, fetch
-from pagos_worker.application.queries import EstadisticasOutbox, VistaComandoVenenoso, VistaPago
+from pagos_worker.adapters.postgres.operador import transferencia_de_json
+from pagos_worker.application.ports.operador import Resolucion
+from pagos_worker.application.queries import (
+    CausaAtencion,
+    EstadisticasOutbox,
+    FiltroAtencion,
+    VistaComandoVenenoso,
+    VistaPago,
+)
+from pagos_worker.domain.pago import EstadoPago
 
 # A payment needs attention when the worker flagged it, or when it is still PROCESANDO past the
 # attention age, whatever kept it there (a gateway that never answered, a bug, a lost command).
@@ -22,15 +32,26 @@ _VENENOSO = "message_id, id_pago, fallos, ultimo_error, primer_fallo, venenoso_d
 _COLUMNS = f"""p.id_pago, p.id_afiliado, p.monto, p.moneda, p.estado, p.referencia_pago, p.fecha_creacion,
        p.fecha_procesamiento, p.mensaje_error, p.intentos, {_NECESITA} AS requiere_atencion, p.ultimo_error,
        v.message_id AS v_message_id, v.fallos AS v_fallos, v.ultimo_error AS v_ultimo_error,
-       v.primer_fallo AS v_primer_fallo, v.venenoso_desde AS v_venenoso_desde"""
+       v.primer_fallo AS v_primer_fallo, v.venenoso_desde AS v_venenoso_desde, p.requiere_atencion AS marcado,
+       r.operador AS r_operador, r.resuelto_en AS r_resuelto_en, r.motivo AS r_motivo, r.estado AS r_estado,
+       CAST(r.transferencias AS text) AS r_transferencias"""
 _CON_VENENOSO = f"""pagos p LEFT JOIN LATERAL (
     SELECT {_VENENOSO} FROM comandos_fallidos c
     WHERE c.id_pago = p.id_pago AND c.venenoso_desde IS NOT NULL ORDER BY c.venenoso_desde DESC LIMIT 1
-) v ON true"""  # noqa: S608 - fixed columns
+) v ON true LEFT JOIN resoluciones r ON r.id_pago = p.id_pago"""  # noqa: S608 - fixed columns
 # The status query is the read side's hot path: one statement, one round trip (no BEGIN/ROLLBACK).
 _STATUS = PreparedStatement(text(f"SELECT {_COLUMNS} FROM {_CON_VENENOSO} WHERE p.id_pago = :id_pago"))  # noqa: S608
 _NEEDING_ATTENTION = PreparedStatement(
     text(f"SELECT {_COLUMNS} FROM {_CON_VENENOSO} WHERE {_NECESITA} ORDER BY p.fecha_creacion LIMIT :limite")  # noqa: S608
+)
+# The operators' list, filtered: older than a time, and of one cause (flagged, or only old).
+_NEEDING_ATTENTION_FILTERED = PreparedStatement(
+    text(f"""
+SELECT {_COLUMNS} FROM {_CON_VENENOSO}
+WHERE {_NECESITA} AND (CAST(:antes AS timestamptz) IS NULL OR p.fecha_creacion < CAST(:antes AS timestamptz))
+  AND (CAST(:marcado AS boolean) IS NULL OR p.requiere_atencion = CAST(:marcado AS boolean))
+ORDER BY p.fecha_creacion LIMIT :limite
+""")  # noqa: S608 - fixed columns
 )
 _COUNT_NEEDING_ATTENTION = PreparedStatement(text(f"SELECT count(*) AS n FROM pagos p WHERE {_NECESITA}"))  # noqa: S608
 _POISON = PreparedStatement(
@@ -63,8 +84,13 @@ class PostgresPagoViews:
         rows = await fetch(self._engine, _STATUS, {"id_pago": id_pago, "edad": self._edad})
         return _vista_pago_from_row(rows[0]) if rows else None
 
-    async def requieren_atencion(self, limite: int) -> list[VistaPago]:
-        rows = await fetch(self._engine, _NEEDING_ATTENTION, {"limite": limite, "edad": self._edad})
+    async def requieren_atencion(self, limite: int, filtro: FiltroAtencion | None = None) -> list[VistaPago]:
+        if filtro is None:
+            rows = await fetch(self._engine, _NEEDING_ATTENTION, {"limite": limite, "edad": self._edad})
+        else:
+            marcado = None if filtro.causa is None else filtro.causa is CausaAtencion.MARCADO
+            params = {"limite": limite, "edad": self._edad, "antes": filtro.creado_antes, "marcado": marcado}
+            rows = await fetch(self._engine, _NEEDING_ATTENTION_FILTERED, params)
         return [_vista_pago_from_row(row) for row in rows]
 
     async def contar_requieren_atencion(self) -> int:
@@ -124,4 +150,16 @@ def _vista_pago_from_row(row: Mapping[Any, Any]) -> VistaPago:
         requiere_atencion=row["requiere_atencion"],
         ultimo_error=row["ultimo_error"],
         comando_venenoso=None if row["v_message_id"] is None else _venenoso_from_row(row, "v_"),
+        resolucion=None if row["r_operador"] is None else _resolucion_from_row(row),
+        marcado=row["marcado"],
+    )
+
+
+def _resolucion_from_row(row: Mapping[Any, Any]) -> Resolucion:
+    return Resolucion(
+        operador=row["r_operador"],
+        fecha=row["r_resuelto_en"],
+        motivo=row["r_motivo"],
+        estado=EstadoPago(row["r_estado"]),
+        transferencias=tuple(transferencia_de_json(t) for t in json.loads(row["r_transferencias"])),
     )

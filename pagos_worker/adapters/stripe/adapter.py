@@ -13,7 +13,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 import aiohttp
@@ -33,11 +33,12 @@ from pagos_worker.adapters.stripe.resilience import (
     TokenBucket,
     backoff,
 )
-from pagos_worker.adapters.stripe.wire import json_or_none, retry_after, transfer_form, transfer_of
+from pagos_worker.adapters.stripe.wire import json_or_none, retry_after, transfer_form, transfer_of, transfers_of
 from pagos_worker.application.ports.pasarela import (
     PasarelaNoDisponibleError,
     ResultadoIndeterminadoError,
     ResultadoPago,
+    TransferenciaHallada,
 )
 from pagos_worker.clock import utcnow
 from pagos_worker.domain.pago import Pago
@@ -231,6 +232,24 @@ class StripePasarelaDePagos:
         """The id of the transfer Stripe holds for this payment (`transfer_group` = its id), or None
         when it holds none. Raises `ResultadoIndeterminadoError` when Stripe cannot tell now, and
         `PasarelaNoDisponibleError` when the open circuit refused before any request was sent."""
+        return transfer_of(await self._listar(pago), pago)
+
+    async def transferencias(self, pago: Pago) -> list[TransferenciaHallada]:
+        """Every transfer Stripe holds for this payment, oldest first, as it shows them (for an
+        operator: more than one is a payment paid twice, and is not settled here)."""
+        return [
+            TransferenciaHallada(
+                referencia=str(t["id"]),
+                unidades_menores=t["amount"] if isinstance(t.get("amount"), int) else None,
+                moneda=str(t["currency"]).upper() if isinstance(t.get("currency"), str) else None,
+                creada=datetime.fromtimestamp(t["created"], UTC) if isinstance(t.get("created"), int) else None,
+                destino=t["destination"] if isinstance(t.get("destination"), str) else None,
+            )
+            for t in transfers_of(await self._listar(pago), pago)
+        ]
+
+    async def _listar(self, pago: Pago) -> list[Any]:
+        """`GET /v1/transfers?transfer_group=<id_pago>`: the transfers listed (up to 100)."""
         params = {"transfer_group": str(pago.id_pago), "limit": "100"}
         reason, asked_delay = "", None
         for attempt in range(1, self._config.max_intentos + 1):
@@ -251,7 +270,7 @@ class StripePasarelaDePagos:
                 listing = json_or_none(raw)
                 if status == 200 and isinstance(listing, dict) and isinstance(listing.get("data"), list):  # noqa: PLR2004
                     self._breaker.success()
-                    return transfer_of(listing["data"], pago)
+                    return list(listing["data"])
                 error = self._classify_error(status, listing, headers)
                 if isinstance(error, ResultadoPago | _LookUp):  # a list is never refused for a payment
                     raise ResultadoIndeterminadoError(f"consulta de transfers: HTTP {status}")

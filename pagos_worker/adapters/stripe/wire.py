@@ -15,13 +15,20 @@ from pagos_worker.domain.pago import Pago
 log = structlog.get_logger(__name__)
 
 
+def transfers_of(transfers: list[Any], pago: Pago) -> list[dict[str, Any]]:
+    """The payment's transfers among those listed (`transfer_group` = its id), oldest first."""
+    group = str(pago.id_pago)
+    own = [t for t in transfers if isinstance(t, dict) and t.get("transfer_group") == group and t.get("id")]
+    own.sort(key=lambda t: (t.get("created") or 0, str(t["id"])))
+    return own
+
+
 def transfer_of(transfers: list[Any], pago: Pago) -> str | None:
     """The payment's transfer among those listed: the oldest, if (wrongly) more than one."""
     group = str(pago.id_pago)
-    own = [t for t in transfers if isinstance(t, dict) and t.get("transfer_group") == group and t.get("id")]
+    own = transfers_of(transfers, pago)
     if not own:
         return None
-    own.sort(key=lambda t: (t.get("created") or 0, str(t["id"])))
     if len(own) > 1:
         metrics.TRANSFERS_MULTIPLES.inc()
         log.error("stripe.transfers_multiples", id_pago=group, transfers=[str(t["id"]) for t in own])

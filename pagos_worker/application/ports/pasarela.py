@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from pagos_worker.domain.pago import Pago
@@ -56,4 +57,31 @@ class PasarelaDePagos(Protocol):
     async def esperar_disponible(self) -> None:
         """Return once a payment may be tried: at once, unless the adapter has a circuit breaker
         and it is open (then the caller holds its slot, and intake pauses, until it may probe)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TransferenciaHallada:
+    """A payout the gateway holds for a payment, as it showed it: its reference, amount (minor
+    units) and currency, when it was made and where it went (None where the gateway did not say)."""
+
+    referencia: str
+    unidades_menores: int | None = None
+    moneda: str | None = None
+    creada: datetime | None = None
+    destino: str | None = None
+
+    def coincide_con(self, pago: Pago) -> bool:
+        """Whether it pays exactly this payment's amount in its currency."""
+        return self.unidades_menores == pago.importe.unidades_menores and (self.moneda or "").upper() == (
+            pago.importe.moneda.value
+        )
+
+
+class ConsultaDeTransferencias(Protocol):
+    """What an operator asks the gateway about one payment (`transfer_group` = its id_pago)."""
+
+    async def transferencias(self, pago: Pago) -> list[TransferenciaHallada]:
+        """Every payout the gateway holds for this payment, oldest first (more than one is a payment
+        paid twice). Raises `ResultadoIndeterminadoError` when the gateway cannot tell now."""
         ...

@@ -1,0 +1,156 @@
+"""`OperadorRepository` and `RedriveLog` on PostgreSQL: what the operators' commands write.
+
+Every write to a payment is one statement fenced like the worker's own (`repository.py`): taking it
+only if the row is still as it was read (state, lease, attempts, flag, key generation); settling it
+only while it is PROCESANDO under the operator's lease and key generation, with its outbox row and
+its resolution in the same statement; so a worker and an operator never both settle a payment.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pagos_worker.adapters.postgres.repository import pago_from_row
+from pagos_worker.adapters.postgres.retry import retry_transient
+from pagos_worker.application.ports.operador import Resolucion
+from pagos_worker.application.ports.outbox import OutboxEvent
+from pagos_worker.application.ports.pasarela import TransferenciaHallada
+from pagos_worker.contract.wire import encode_event
+from pagos_worker.domain.pago import Lease, Pago
+
+_GET = text("SELECT * FROM pagos WHERE id_pago = :id_pago")
+
+# The row as it was read: nobody (worker, reconciler, another operator) has touched it since.
+_COMO_SE_LEYO = """id_pago = :id_pago AND estado = :estado_leido AND intentos = :intentos_leidos
+    AND requiere_atencion = :atencion_leida AND clave_generacion = :generacion
+    AND lease_owner IS NOT DISTINCT FROM CAST(:owner_leido AS text)
+    AND lease_expira IS NOT DISTINCT FROM CAST(:expira_leida AS timestamptz)"""
+
+_TOMAR = text(f"""
+UPDATE pagos SET estado = :estado, lease_owner = :owner, lease_expira = :expira
+WHERE {_COMO_SE_LEYO}
+RETURNING id_pago
+""")  # noqa: S608 - fixed text; every value is bound
+
+_SOLTAR = text("""
+UPDATE pagos SET lease_expira = :expira WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND lease_owner = :owner
+RETURNING id_pago
+""")
+
+_REANUDAR = text(f"""
+UPDATE pagos SET requiere_atencion = :atencion
+WHERE {_COMO_SE_LEYO} AND requiere_atencion AND (lease_expira IS NULL OR lease_expira <= :ahora)
+RETURNING id_pago
+""")  # noqa: S608 - fixed text; every value is bound
+
+_RESOLVER = text("""
+WITH finalizado AS (
+    UPDATE pagos
+    SET estado = :estado, referencia_pago = :referencia, mensaje_error = :mensaje, fecha_procesamiento = :fecha,
+        lease_owner = NULL, lease_expira = NULL, requiere_atencion = false
+    WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND lease_owner = :owner AND clave_generacion = :generacion
+    RETURNING id_pago
+),
+resolucion AS (
+    INSERT INTO resoluciones (id_pago, operador, resuelto_en, motivo, estado, transferencias)
+    SELECT id_pago, :operador, :resuelto_en, :motivo, :estado, CAST(CAST(:transferencias AS text) AS jsonb)
+    FROM finalizado
+)
+INSERT INTO outbox (event_id, event_type, id_pago, payload, publicador)
+SELECT :event_id, :event_type, id_pago, :payload, NULL FROM finalizado
+RETURNING id, event_id, creado_en
+""")
+
+
+class PostgresOperadorRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def obtener(self, id_pago: UUID) -> Pago | None:
+        rows = await self._run(_GET, {"id_pago": id_pago})
+        return pago_from_row(rows[0]) if rows else None
+
+    async def tomar(self, pago: Pago, leido: Pago) -> bool:
+        assert pago.lease is not None  # noqa: S101 - Pago.tomar_a_mano set it
+        params = {**_como_se_leyo(leido), "estado": pago.estado.value, "owner": pago.lease.owner,
+                  "expira": pago.lease.expira}  # fmt: skip
+        return bool(await self._run(_TOMAR, params))
+
+    async def soltar(self, pago: Pago) -> None:
+        if pago.lease is not None:
+            await self._run(_SOLTAR, {"id_pago": pago.id_pago, "owner": pago.lease.owner, "expira": pago.lease.expira})
+
+    async def reanudar(self, pago: Pago, leido: Pago, ahora: datetime) -> bool:
+        params = {**_como_se_leyo(leido), "atencion": pago.requiere_atencion, "ahora": ahora}
+        return bool(await self._run(_REANUDAR, params))
+
+    async def guardar_resolucion(self, pago: Pago, resolucion: Resolucion, lease: Lease) -> list[OutboxEvent] | None:
+        [evento] = pago.eventos  # the one event of its final state
+        payload = encode_event(evento)
+        params = {
+            "id_pago": pago.id_pago,
+            "estado": pago.estado.value,
+            "referencia": pago.referencia_pago,
+            "mensaje": pago.mensaje_error,
+            "fecha": pago.fecha_procesamiento,
+            "owner": lease.owner,
+            "generacion": pago.generacion_clave,
+            "operador": resolucion.operador,
+            "resuelto_en": resolucion.fecha,
+            "motivo": resolucion.motivo,
+            "transferencias": json.dumps([transferencia_json(t) for t in resolucion.transferencias]),
+            "event_id": evento.event_id,
+            "event_type": evento.tipo,
+            "payload": payload.decode(),
+        }
+        rows = await self._run(_RESOLVER, params)
+        if not rows:
+            return None
+        [row] = rows
+        return [OutboxEvent(row["id"], row["event_id"], evento.tipo, pago.id_pago, payload, row["creado_en"])]
+
+    async def _run(self, statement: Any, params: dict[str, Any]) -> list[Any]:  # noqa: ANN401 - a text() clause
+        async def una_vez() -> list[Any]:
+            async with self._engine.begin() as conn:
+                return list((await conn.execute(statement, params)).mappings().all())
+
+        return await retry_transient(una_vez)
+
+
+def _como_se_leyo(leido: Pago) -> dict[str, Any]:
+    return {
+        "id_pago": leido.id_pago,
+        "estado_leido": leido.estado.value,
+        "intentos_leidos": leido.intentos,
+        "atencion_leida": leido.requiere_atencion,
+        "generacion": leido.generacion_clave,
+        "owner_leido": leido.lease.owner if leido.lease else None,
+        "expira_leida": leido.lease.expira if leido.lease else None,
+    }
+
+
+def transferencia_json(t: TransferenciaHallada) -> dict[str, Any]:
+    return {
+        "referencia": t.referencia,
+        "unidades_menores": t.unidades_menores,
+        "moneda": t.moneda,
+        "creada": t.creada.isoformat() if t.creada else None,
+        "destino": t.destino,
+    }
+
+
+def transferencia_de_json(valor: dict[str, Any]) -> TransferenciaHallada:
+    creada = valor.get("creada")
+    return TransferenciaHallada(
+        referencia=str(valor["referencia"]),
+        unidades_menores=valor.get("unidades_menores"),
+        moneda=valor.get("moneda"),
+        creada=datetime.fromisoformat(creada) if creada else None,
+        destino=valor.get("destino"),
+    )

@@ -1,0 +1,199 @@
+"""What an operator on call does to a payment: settle it by hand from what the gateway shows, or
+return a flagged one to automatic processing.
+
+Both act like a worker would, never around one: the payment is taken under a lease of its own,
+fenced on the row as it was read (state, lease, key generation), and its final state, event and
+resolution are written in one transaction, only while that lease still holds it. The event then
+leaves through the outbox like any other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from pagos_worker.application.commands import ProcesarPago
+from pagos_worker.application.ports.operador import CommandPublisher, OperadorRepository, Resolucion
+from pagos_worker.application.ports.pasarela import (
+    ConsultaDeTransferencias,
+    ResultadoIndeterminadoError,
+    TransferenciaHallada,
+)
+from pagos_worker.application.queries import PagoNoEncontradoError
+from pagos_worker.clock import utcnow
+from pagos_worker.domain.errors import PagoEnCursoError
+from pagos_worker.domain.pago import EstadoPago, Lease, Pago
+
+log = structlog.get_logger(__name__)
+
+
+class OperacionRechazadaError(Exception):
+    """The operator's command was refused; nothing was changed. The message says why, and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class PagoResuelto:
+    pago: Pago
+    resolucion: Resolucion
+    eventos: int  # outbox rows written (the relays publish them)
+
+
+@dataclass(frozen=True, slots=True)
+class PagoReanudado:
+    pago: Pago
+    comando_publicado: bool
+    error: str | None = None  # why the command could not be published (the reconciler takes it)
+
+
+class ResolverPagoHandler:
+    def __init__(
+        self,
+        pagos: OperadorRepository,
+        pasarela: ConsultaDeTransferencias,
+        *,
+        lease: timedelta,
+        reloj: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._pagos = pagos
+        self._pasarela = pasarela
+        self._lease = lease
+        self._reloj = reloj
+
+    async def __call__(
+        self, id_pago: uuid.UUID, *, operador: str, motivo: str | None = None, fallido: str | None = None
+    ) -> PagoResuelto:
+        """EXITOSO with the one transfer the gateway holds for it; FALLIDO only when `fallido` says
+        why and the gateway holds none. Refused (`OperacionRechazadaError`) otherwise."""
+        pago = await self._tomar(id_pago, operador)
+        tomado = dataclasses.replace(pago, eventos=[])
+        assert tomado.lease is not None  # noqa: S101 - Pago.tomar_a_mano set it
+        try:
+            resolucion = self._decidir(pago, await self._consultar(pago), operador, motivo, fallido)
+            eventos = await self._pagos.guardar_resolucion(pago, resolucion, tomado.lease)
+        except BaseException:
+            # Given back at once rather than when the lease runs out (if this fails, it runs out).
+            tomado.soltar(self._reloj())
+            try:
+                await self._pagos.soltar(tomado)
+            except Exception as exc:  # noqa: BLE001 - the original error is what the operator must see
+                log.warning("operador.lease_no_soltado", id_pago=str(id_pago), error=repr(exc))
+            raise
+        if eventos is None:
+            raise OperacionRechazadaError(
+                f"el pago {id_pago} dejó de estar en manos del operador (su lease venció y otro lo tomó, o ya "
+                "se resolvió): nada se escribió; consúltelo con `pagos ver`"
+            )
+        log.warning(
+            "operador.pago_resuelto", id_pago=str(id_pago), estado=pago.estado.value, operador=operador,
+            referencia=pago.referencia_pago, motivo=resolucion.motivo,
+        )  # fmt: skip
+        return PagoResuelto(pago, resolucion, len(eventos))
+
+    async def _tomar(self, id_pago: uuid.UUID, operador: str) -> Pago:
+        leido = await self._pagos.obtener(id_pago)
+        if leido is None:
+            raise PagoNoEncontradoError(f"no existe el pago {id_pago}")
+        if leido.estado.es_final:
+            raise OperacionRechazadaError(f"el pago {id_pago} ya está {leido.estado}: no hay nada que resolver")
+        ahora = self._reloj()
+        pago = dataclasses.replace(leido, eventos=[])
+        owner = f"operador:{operador}:{uuid.uuid4().hex[:8]}"
+        try:
+            pago.tomar_a_mano(Lease(owner, ahora + self._lease), ahora)
+        except PagoEnCursoError as exc:
+            raise OperacionRechazadaError(f"{exc}; vuelva a intentarlo cuando ese lease venza") from None
+        if not await self._pagos.tomar(pago, leido):
+            raise OperacionRechazadaError(f"el pago {id_pago} cambió mientras se leía; vuelva a intentarlo")
+        return pago
+
+    async def _consultar(self, pago: Pago) -> list[TransferenciaHallada]:
+        try:
+            return await self._pasarela.transferencias(pago)
+        except ResultadoIndeterminadoError as exc:
+            raise OperacionRechazadaError(f"la pasarela no pudo decir qué tiene del pago: {exc}") from None
+
+    def _decidir(
+        self, pago: Pago, halladas: list[TransferenciaHallada], operador: str, motivo: str | None, fallido: str | None
+    ) -> Resolucion:
+        """Mark `pago` EXITOSO or FALLIDO (the aggregate's own transitions) and say why, or refuse."""
+        ahora = self._reloj()
+        if len(halladas) > 1:
+            referencias = ", ".join(t.referencia for t in halladas)
+            raise OperacionRechazadaError(
+                f"la pasarela tiene {len(halladas)} transfers para el pago {pago.id_pago} ({referencias}): pagado "
+                "más de una vez. No se resuelve a mano: revíselo en Stripe (runbook PagoPagadoDosVeces)"
+            )
+        if halladas:
+            [transfer] = halladas
+            if fallido is not None:
+                raise OperacionRechazadaError(
+                    f"la pasarela tiene el transfer {transfer.referencia} para el pago: no puede quedar FALLIDO "
+                    "(resuélvalo sin --fallido para dejarlo EXITOSO)"
+                )
+            if not transfer.coincide_con(pago):
+                raise OperacionRechazadaError(
+                    f"el transfer {transfer.referencia} paga {transfer.unidades_menores} {transfer.moneda} (unidades "
+                    f"menores) y el pago es de {pago.importe}: revíselo en Stripe"
+                )
+            pago.marcar_exitoso(transfer.referencia, ahora)
+            por_que = motivo or f"transfer {transfer.referencia} hallado en la pasarela"
+        elif fallido is not None and pago.clave_desde is None:
+            # Stored before transfers carried transfer_group: a payout of it is invisible to the lookup.
+            raise OperacionRechazadaError(
+                f"el pago {pago.id_pago} es anterior a transfer_group: la consulta no ve sus transfers, así que no "
+                "prueba que no se pagó. Búsquelo en Stripe por metadata[id_pago] antes de decidir"
+            )
+        elif fallido is not None:
+            pago.marcar_fallido(fallido, ahora)
+            por_que = motivo or fallido
+        else:
+            raise OperacionRechazadaError(
+                f"la pasarela no tiene ningún transfer para el pago {pago.id_pago}: nada lo muestra pagado. "
+                'Para dejarlo FALLIDO: --fallido "motivo"; para que se reintente: `pagos reanudar`'
+            )
+        return Resolucion(operador, ahora, por_que, pago.estado, tuple(halladas))
+
+
+class ReanudarPagoHandler:
+    """Clears a flagged payment's flag and publishes its command again, so that a worker claims it
+    at once (a lookup at the gateway first, then the same idempotency key). Should the command not
+    be published, the reconciler takes the payment once its lease is `PAGOS_RECONCILE_GRACE_SECONDS`
+    old."""
+
+    def __init__(
+        self, pagos: OperadorRepository, comandos: CommandPublisher, *, reloj: Callable[[], datetime] = utcnow
+    ) -> None:
+        self._pagos = pagos
+        self._comandos = comandos
+        self._reloj = reloj
+
+    async def __call__(self, id_pago: uuid.UUID) -> PagoReanudado:
+        leido = await self._pagos.obtener(id_pago)
+        if leido is None:
+            raise PagoNoEncontradoError(f"no existe el pago {id_pago}")
+        if leido.estado.es_final:
+            raise OperacionRechazadaError(f"el pago {id_pago} ya está {leido.estado}: no hay nada que reanudar")
+        if not leido.requiere_atencion:
+            raise OperacionRechazadaError(
+                f"el pago {id_pago} no está marcado para atención: sus reintentos automáticos siguen"
+            )
+        ahora = self._reloj()
+        if leido.estado is EstadoPago.PROCESANDO and leido.lease is not None and leido.lease.vigente(ahora):
+            raise OperacionRechazadaError(
+                f"el pago {id_pago} está en curso en {leido.lease.owner}; vuelva a intentarlo"
+            )
+        pago = dataclasses.replace(leido, eventos=[])
+        pago.reanudar()
+        if not await self._pagos.reanudar(pago, leido, ahora):
+            raise OperacionRechazadaError(f"el pago {id_pago} cambió mientras se leía; vuelva a intentarlo")
+        log.warning("operador.pago_reanudado", id_pago=str(id_pago))
+        try:
+            await self._comandos.publicar([ProcesarPago(pago.id_pago, pago.id_afiliado, pago.importe)])
+        except Exception as exc:  # noqa: BLE001 - resumed all the same: the reconciler takes it
+            return PagoReanudado(pago, comando_publicado=False, error=f"{type(exc).__name__}: {exc}")
+        return PagoReanudado(pago, comando_publicado=True)

@@ -1,0 +1,172 @@
+"""`pagos-worker pagos …` and `pagos-worker dlq …`: the operators' commands.
+
+Each parses its arguments, calls one use case of the application (wired by `bootstrap`, with the
+service's own settings: `cli.py` checks them first) and prints the answer: a table, or JSON with
+`--json`. Exit status: 0 done, 1 not found or refused (nothing changed; the message says why), 2 a
+setting missing or invalid, or arguments that do not parse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pagos_worker.application.dlq import FiltroCartas
+from pagos_worker.application.queries import CausaAtencion, FiltroAtencion, ObtenerEstadoPago
+from pagos_worker.bootstrap import Operador
+from pagos_worker.clock import utcnow
+from pagos_worker.entrypoints import operador_salida as salida
+
+Accion = Callable[[Operador, argparse.Namespace], Awaitable[int]]
+_Grupo = argparse._SubParsersAction  # noqa: SLF001 - argparse's own type for a group of subcommands
+
+
+@dataclass(frozen=True)
+class Requisitos:
+    """What a command needs besides PostgreSQL: the broker, the gateway."""
+
+    pulsar: bool = False
+    pasarela: bool = False
+
+
+def registrar(sub: _Grupo[argparse.ArgumentParser], ejecutar: Callable[..., Awaitable[int]]) -> None:
+    """Add the `pagos` and `dlq` command groups; each leaf runs through `ejecutar`'s set-up."""
+    salida_json = argparse.ArgumentParser(add_help=False)
+    salida_json.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
+    operador = argparse.ArgumentParser(add_help=False)
+    operador.add_argument("--operador", default=_usuario(), help="who acts (default: $USER)")
+
+    def hoja(grupo: _Grupo[argparse.ArgumentParser], nombre: str, accion: Accion, requisitos: Requisitos, ayuda: str,
+             *padres: argparse.ArgumentParser) -> argparse.ArgumentParser:  # fmt: skip
+        parser = grupo.add_parser(nombre, help=ayuda, description=ayuda, parents=[salida_json, *padres])
+        parser.set_defaults(func=ejecutar, accion=accion, requisitos=requisitos)
+        return parser
+
+    pagos = sub.add_parser("pagos", help="payments: see, list those needing attention, resolve, resume")
+    grupo = pagos.add_subparsers(required=True, metavar="COMMAND")
+    hoja(grupo, "ver", _ver, Requisitos(), "one payment, as GET /pagos/{id} shows it").add_argument(
+        "id_pago", type=_uuid
+    )
+    atencion = hoja(grupo, "atencion", _atencion, Requisitos(), "payments and poison commands needing attention")
+    atencion.add_argument("--mas-de", type=duracion, metavar="DURACION", help="older than this: 30m, 1h, 2d, 1h30m")
+    atencion.add_argument("--causa", choices=[c.value for c in CausaAtencion], help="only this cause")
+    atencion.add_argument("--limite", type=int, default=100, help="at most this many (default 100)")
+    ayuda = "settle a payment from what the gateway holds for it (transfer_group = id_pago)"
+    resolver = hoja(grupo, "resolver", _resolver, Requisitos(pasarela=True), ayuda, operador)
+    resolver.add_argument("id_pago", type=_uuid)
+    resolver.add_argument(
+        "--fallido", metavar="MOTIVO", type=_texto, help="FALLIDO, only if the gateway has no transfer"
+    )
+    resolver.add_argument("--motivo", type=_texto, help="why (recorded with the resolution)")
+    reanudar = hoja(grupo, "reanudar", _reanudar, Requisitos(pulsar=True),
+                    "return a flagged payment to automatic processing", operador)  # fmt: skip
+    reanudar.add_argument("id_pago", type=_uuid)
+
+    dlq = sub.add_parser("dlq", help="dead letters: list them, re-drive them to the commands topic")
+    grupo = dlq.add_subparsers(required=True, metavar="COMMAND")
+    filtros = argparse.ArgumentParser(add_help=False)
+    filtros.add_argument("--motivo", help="only dead letters with this motivo (e.g. json_invalido, error_repetido)")
+    filtros.add_argument("--id-pago", type=_uuid, help="only this payment's")
+    filtros.add_argument("--desde", type=instante, metavar="T", help="published since T: ISO 8601, or 2h (ago)")
+    hoja(grupo, "listar", _dlq_listar, Requisitos(pulsar=True), "the dead letters, oldest first", filtros)
+    reenviar = hoja(grupo, "reenviar", _dlq_reenviar, Requisitos(pulsar=True),
+                    "re-drive dead letters to the commands topic", filtros, operador)  # fmt: skip
+    reenviar.add_argument("--dry-run", action="store_true", help="say what would be re-driven; send nothing")
+    reenviar.add_argument("--otra-vez", action="store_true", help="also those already re-driven by an earlier run")
+
+
+async def _ver(op: Operador, args: argparse.Namespace) -> int:
+    salida.pago(await op.estado(ObtenerEstadoPago(args.id_pago)), como_json=args.json)
+    return 0
+
+
+async def _atencion(op: Operador, args: argparse.Namespace) -> int:
+    causa = CausaAtencion(args.causa) if args.causa else None
+    antes = utcnow() - args.mas_de if args.mas_de else None
+    salida.atencion(await op.atencion(args.limite, FiltroAtencion(antes, causa)), como_json=args.json)
+    return 0
+
+
+async def _resolver(op: Operador, args: argparse.Namespace) -> int:
+    assert op.resolver is not None  # noqa: S101 - wired with the gateway
+    resuelto = await op.resolver(args.id_pago, operador=args.operador, motivo=args.motivo, fallido=args.fallido)
+    salida.resuelto(resuelto, como_json=args.json)
+    return 0
+
+
+async def _reanudar(op: Operador, args: argparse.Namespace) -> int:
+    assert op.reanudar is not None  # noqa: S101 - wired with the broker
+    salida.reanudado(await op.reanudar(args.id_pago), args.operador, como_json=args.json)
+    return 0
+
+
+async def _dlq_listar(op: Operador, args: argparse.Namespace) -> int:
+    assert op.listar_dlq is not None  # noqa: S101 - wired with the broker
+    with salida.Barras(activas=not args.json) as barras:
+        cartas = await op.listar_dlq(_filtro(args), progreso=barras)
+    salida.cartas(cartas, como_json=args.json)
+    return 0
+
+
+async def _dlq_reenviar(op: Operador, args: argparse.Namespace) -> int:
+    assert op.reenviar_dlq is not None  # noqa: S101 - wired with the broker
+    with salida.Barras(activas=not args.json) as barras:
+        resultado = await op.reenviar_dlq(
+            _filtro(args), operador=args.operador, dry_run=args.dry_run, otra_vez=args.otra_vez, progreso=barras
+        )
+    salida.reenvio(resultado, como_json=args.json)
+    return 0
+
+
+def _filtro(args: argparse.Namespace) -> FiltroCartas:
+    return FiltroCartas(motivo=args.motivo, id_pago=args.id_pago, desde=args.desde)
+
+
+def _usuario() -> str:
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except (KeyError, OSError):  # no such user entry (a container's uid)
+        return ""
+
+
+def _uuid(texto: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(texto)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a UUID: {texto[:80]!r}") from None
+
+
+def _texto(texto: str) -> str:
+    if not texto.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return texto.strip()
+
+
+_PARTE = re.compile(r"(\d+)([smhd])")
+_UNIDADES = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def duracion(texto: str) -> timedelta:
+    """`90s`, `30m`, `1h`, `2d`, or several together: `1h30m`."""
+    partes = _PARTE.findall(texto.strip().lower())
+    if not partes or "".join(n + u for n, u in partes) != texto.strip().lower():
+        raise argparse.ArgumentTypeError(f"not a duration (30m, 1h, 2d, 1h30m): {texto[:40]!r}")
+    return sum((timedelta(**{_UNIDADES[u]: int(n)}) for n, u in partes), timedelta())
+
+
+def instante(texto: str) -> datetime:
+    """An ISO 8601 time (UTC if it names no zone), or a duration meaning that long ago."""
+    try:
+        valor = datetime.fromisoformat(texto.strip())
+    except ValueError:
+        try:
+            return utcnow() - duracion(texto)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"not an ISO 8601 time nor a duration (2h): {texto[:40]!r}") from None
+    return valor.replace(tzinfo=UTC) if valor.tzinfo is None else valor.astimezone(UTC)

@@ -1,0 +1,206 @@
+"""What the operators' commands print: tables for people (rich), JSON for scripts (`--json`: the
+same shapes as the HTTP API where there is one), progress bars on stderr while walking a topic."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Self
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pagos_worker.application.dlq import ResultadoReenvio, VistaCarta
+from pagos_worker.application.operador import PagoReanudado, PagoResuelto
+from pagos_worker.application.queries import Atencion, VistaPago
+from pagos_worker.clock import utcnow
+from pagos_worker.contract.wire import iso_utc
+from pagos_worker.entrypoints.http_api import resolucion_json, venenoso_json, vista_json
+
+
+def _consola(*, stderr: bool = False) -> Console:
+    # Not a terminal (a pipe, a file, a transcript): no colours, and wide enough not to fold rows.
+    consola = Console(stderr=stderr, highlight=False)
+    return consola if consola.is_terminal else Console(stderr=stderr, highlight=False, width=200, no_color=True)
+
+
+def error(mensaje: str) -> None:
+    _consola(stderr=True).print(f"pagos-worker: {mensaje}", markup=False, soft_wrap=True)
+
+
+def _json(valor: Any) -> None:  # noqa: ANN401 - any JSON value
+    sys.stdout.write(orjson.dumps(valor, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.flush()
+
+
+def pago(vista: VistaPago, *, como_json: bool) -> None:
+    if como_json:
+        _json(vista_json(vista))
+        return
+    tabla = Table(show_header=False, title=f"pago {vista.id}", title_justify="left")
+    for campo, valor in vista_json(vista).items():
+        if campo not in {"comando_venenoso", "resolucion"}:
+            tabla.add_row(campo, _texto(valor))
+    tabla.add_row("causa de atención", str(vista.causa or "-"))
+    if (r := vista.resolucion) is not None:
+        tabla.add_row("resuelto por", f"{r.operador} el {iso_utc(r.fecha)}: {r.estado.value}")
+        tabla.add_row("motivo", r.motivo)
+        tabla.add_row("la pasarela mostró", _transfers(r.transferencias) or "ningún transfer")
+    if (v := vista.comando_venenoso) is not None:
+        tabla.add_row("comando venenoso", f"{v.message_id}: {v.fallos} fallos, el último {v.ultimo_error}")
+    _consola().print(tabla)
+
+
+def atencion(a: Atencion, *, como_json: bool) -> None:
+    if como_json:
+        pagos = [{**vista_json(v), "causa": str(v.causa) if v.causa else None} for v in a.pagos]
+        _json({"pagos": pagos, "comandos_venenosos": [venenoso_json(v) for v in a.comandos_venenosos]})
+        return
+    ahora = utcnow()
+    tabla = Table(title=f"pagos que requieren atención: {len(a.pagos)}", title_justify="left")
+    for columna in ("id_pago", "afiliado", "monto", "causa", "intentos", "edad", "último error"):
+        tabla.add_column(columna)
+    for v in a.pagos:
+        tabla.add_row(str(v.id), v.id_afiliado, f"{v.monto} {v.moneda}", str(v.causa or "-"), str(v.intentos),
+                      _edad(ahora - v.fecha_creacion), v.ultimo_error or "-")  # fmt: skip
+    consola = _consola()
+    consola.print(tabla)
+    if a.comandos_venenosos:
+        venenosos = Table(title=f"comandos venenosos: {len(a.comandos_venenosos)}", title_justify="left")
+        for columna in ("message_id", "id_pago", "fallos", "en la DLQ desde", "último error"):
+            venenosos.add_column(columna)
+        for c in a.comandos_venenosos:
+            venenosos.add_row(c.message_id, str(c.id_pago or "-"), str(c.fallos), iso_utc(c.venenoso_desde),
+                              c.ultimo_error)  # fmt: skip
+        consola.print(venenosos)
+
+
+def resuelto(r: PagoResuelto, *, como_json: bool) -> None:
+    if como_json:
+        _json({"id_pago": str(r.pago.id_pago), "estado": r.pago.estado.value, "referencia_pago": r.pago.referencia_pago,
+               "eventos_en_outbox": r.eventos, "resolucion": resolucion_json(r.resolucion)})  # fmt: skip
+        return
+    evento = r.pago.eventos[-1].tipo if r.pago.eventos else "-"
+    referencia = f" con {r.pago.referencia_pago}" if r.pago.referencia_pago else ""
+    _consola().print(
+        f"pago {r.pago.id_pago}: {r.pago.estado.value}{referencia}\n"
+        f"  evento {evento} en el outbox (lo publican los relays)\n"
+        f"  resolución: {r.resolucion.operador}, {iso_utc(r.resolucion.fecha)}: {r.resolucion.motivo}\n"
+        f"  la pasarela mostró: {_transfers(r.resolucion.transferencias) or 'ningún transfer'}",
+        markup=False,
+    )
+
+
+def reanudado(r: PagoReanudado, operador: str, *, como_json: bool) -> None:
+    if como_json:
+        _json({"id_pago": str(r.pago.id_pago), "reanudado_por": operador, "comando_publicado": r.comando_publicado,
+               "error": r.error})  # fmt: skip
+        return
+    cola = "comando publicado: un worker lo toma ahora (consulta en la pasarela primero, misma clave)"
+    if not r.comando_publicado:
+        cola = f"comando NO publicado ({r.error}): el reconciliador lo tomará"
+    _consola().print(f"pago {r.pago.id_pago}: reanudado por {operador}\n  {cola}", markup=False)
+
+
+def cartas(lista: list[VistaCarta], *, como_json: bool) -> None:
+    if como_json:
+        _json([_carta_json(c) for c in lista])
+        return
+    tabla = Table(title=f"cartas muertas: {len(lista)}", title_justify="left")
+    for columna in ("message_id", "publicada", "motivo", "id_pago", "detalle", "vuelta de", "reenviada"):
+        tabla.add_column(columna)
+    for c in lista:
+        vuelta = c.origen if c.origen != c.carta.message_id else "-"  # back after a re-drive of that letter
+        reenviada = f"{iso_utc(c.reenvio.fecha)} ×{c.reenvio.veces}" if c.reenvio else "-"
+        tabla.add_row(c.carta.message_id, iso_utc(c.carta.publicada), c.motivo, str(c.id_pago or "-"),
+                      c.detalle[:80], vuelta, reenviada)  # fmt: skip
+    _consola().print(tabla)
+
+
+def reenvio(r: ResultadoReenvio, *, como_json: bool) -> None:
+    if como_json:
+        _json({"lote": str(r.lote), "dry_run": r.dry_run, "reenviadas": r.reenviadas,
+               "a_reenviar": [_carta_json(c) for c in r.a_enviar],
+               "omitidas_ya_reenviadas": [_carta_json(c) for c in r.omitidas]})  # fmt: skip
+        return
+    consola = _consola()
+    enviar = r.a_enviar
+    if r.dry_run:
+        consola.print(f"dry run: se reenviarían {len(enviar)} (nada se envió)", markup=False)
+        if enviar:
+            cartas(enviar, como_json=False)
+    else:
+        consola.print(f"reenviadas: {r.reenviadas} al topic de comandos (lote {r.lote})", markup=False)
+    if r.omitidas:
+        consola.print(f"omitidas: {len(r.omitidas)}, ya reenviadas antes (--otra-vez para volver a enviarlas)")
+
+
+def _carta_json(c: VistaCarta) -> dict[str, Any]:
+    return {
+        "message_id": c.carta.message_id,
+        "publicada": iso_utc(c.carta.publicada),
+        "motivo": c.motivo,
+        "detalle": c.detalle,
+        "id_pago": str(c.id_pago) if c.id_pago else None,
+        "origen": c.origen,
+        "key": c.carta.key or None,
+        "payload": c.carta.payload.decode("utf-8", "replace"),
+        "reenviada": None if c.reenvio is None else {
+            "fecha": iso_utc(c.reenvio.fecha), "operador": c.reenvio.operador, "veces": c.reenvio.veces,
+            "lote": str(c.reenvio.lote),
+        },
+    }  # fmt: skip
+
+
+def _transfers(transferencias: Any) -> str:  # noqa: ANN401 - a sequence of TransferenciaHallada
+    return "; ".join(
+        f"{t.referencia} ({t.unidades_menores} {t.moneda}, unidades menores, {t.destino or '?'})"
+        for t in transferencias
+    )
+
+
+def _texto(valor: Any) -> str:  # noqa: ANN401 - a JSON value
+    return "-" if valor is None else str(valor)
+
+
+def _edad(d: Any) -> str:  # noqa: ANN401 - a timedelta
+    segundos = int(d.total_seconds())
+    horas, resto = divmod(segundos, 3600)
+    return f"{horas}h{resto // 60:02d}m" if horas else f"{resto // 60}m{resto % 60:02d}s"
+
+
+class Barras:
+    """A `Progreso` (application.dlq) drawn on stderr while the topic is walked; drawn only on a
+    terminal (and not under --json), so scripts and transcripts get the result alone."""
+
+    def __init__(self, *, activas: bool) -> None:
+        consola = Console(stderr=True)
+        self._progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=consola, disable=not (activas and consola.is_terminal), transient=False,
+        )  # fmt: skip
+        self._lectura: TaskID | None = None
+        self._envio: TaskID | None = None
+
+    def __enter__(self) -> Self:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._progress.stop()
+
+    def leidas(self, n: int) -> None:
+        if self._lectura is None:
+            self._lectura = self._progress.add_task("leyendo la DLQ", total=None)
+        self._progress.advance(self._lectura, n)
+
+    def a_enviar(self, total: int) -> None:
+        if self._lectura is not None:  # the read is over: its bar full
+            leidas = self._progress.tasks[self._lectura].completed
+            self._progress.update(self._lectura, total=leidas, completed=leidas)
+        self._envio = self._progress.add_task("reenviando", total=total)
+
+    def enviadas(self, n: int) -> None:
+        if self._envio is not None:
+            self._progress.advance(self._envio, n)

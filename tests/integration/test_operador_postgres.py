@@ -1,0 +1,174 @@
+"""The operators' writes against PostgreSQL and a worker at the same time: an operator never takes
+a payment a worker holds, a worker never takes one the operator holds, and a resolution whose lease
+was lost writes nothing. The gateway is a fake here: what it shows is the test's choice."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from pagos_worker.adapters.postgres.operador import PostgresOperadorRepository
+from pagos_worker.adapters.postgres.reenvios import PostgresRedriveLog
+from pagos_worker.application.operador import OperacionRechazadaError, ReanudarPagoHandler, ResolverPagoHandler
+from pagos_worker.application.ports.pasarela import TransferenciaHallada
+from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago, PoliticaAtencion
+
+pytestmark = pytest.mark.integration
+
+
+class Pasarela:
+    """Shows `transferencias`; `durante` runs while the operator waits for the gateway's answer."""
+
+    def __init__(
+        self, transferencias: list[TransferenciaHallada], durante: Callable[[], Awaitable[None]] | None = None
+    ):
+        self._transferencias = transferencias
+        self._durante = durante
+
+    async def transferencias(self, pago: Pago) -> list[TransferenciaHallada]:
+        if self._durante is not None:
+            await self._durante()
+        return self._transferencias
+
+
+def comando(id_pago: uuid.UUID, ahora: datetime, owner: str = "w1") -> Pago:
+    pago = Pago.crear(id_pago=id_pago, id_afiliado="af_1", importe=Dinero(Decimal("25.00"), Moneda.USD), ahora=ahora)
+    pago.iniciar_procesamiento(Lease(owner, ahora + timedelta(seconds=60)), ahora)
+    return pago
+
+
+async def marcado(repo) -> Pago:
+    """A payment whose outcome stayed unknown: flagged, its lease ended."""
+    ahora = datetime.now(UTC)
+    pago = (await repo.reclamar(comando(uuid.uuid4(), ahora))).pago
+    pago.resultado_desconocido("Stripe 500", ahora, PoliticaAtencion(max_intentos=1))
+    await repo.liberar(pago)
+    return pago
+
+
+TRANSFER = TransferenciaHallada("tr_1", 2500, "USD", datetime.now(UTC), "acct_af_1")
+
+
+async def test_el_operador_no_toma_un_pago_que_un_worker_tiene(postgres):
+    repo = postgres.repo()
+    pago = (await repo.reclamar(comando(uuid.uuid4(), datetime.now(UTC)))).pago  # a live lease: w1 is paying
+    resolver = ResolverPagoHandler(PostgresOperadorRepository(postgres.engine), Pasarela([]), lease=timedelta(60))
+    with pytest.raises(OperacionRechazadaError, match="en curso en w1"):
+        await resolver(pago.id_pago, operador="ana", fallido="no")
+    guardado = await repo.obtener(pago.id_pago)
+    assert (guardado.estado, guardado.lease.owner) == (EstadoPago.PROCESANDO, "w1")
+
+
+async def test_mientras_el_operador_lo_tiene_ningun_worker_lo_toma(postgres):
+    repo = postgres.repo()
+    pago = await marcado(repo)
+    # Not even unflagged (a payment only old, its command redelivered, the reconciler passing by):
+    # the operator's lease holds it.
+    async with postgres.engine.begin() as conn:
+        await conn.execute(text("UPDATE pagos SET requiere_atencion = false WHERE id_pago = :i"), {"i": pago.id_pago})
+    vistos = []
+
+    async def un_worker_lo_intenta() -> None:
+        ahora = datetime.now(UTC)
+        reclamo = await repo.reclamar(comando(pago.id_pago, ahora, owner="w2"))
+        vistos.append(reclamo.reclamado)
+        vistos.append(pago.id_pago in {p.id_pago for p in await repo.atascados(ahora, 10)})
+
+    pasarela = Pasarela([TRANSFER], durante=un_worker_lo_intenta)
+    resuelto = await ResolverPagoHandler(PostgresOperadorRepository(postgres.engine), pasarela,
+                                         lease=timedelta(seconds=60))(pago.id_pago, operador="ana")  # fmt: skip
+    assert vistos == [False, False]  # neither the claim nor the reconciler got it
+    assert (resuelto.pago.estado, resuelto.pago.referencia_pago, resuelto.eventos) == (EstadoPago.EXITOSO, "tr_1", 1)
+    guardado = await repo.obtener(pago.id_pago)
+    assert (guardado.estado, guardado.lease, guardado.intentos) == (EstadoPago.EXITOSO, None, 1)  # no attempt counted
+
+
+async def test_si_el_operador_pierde_el_lease_no_escribe_nada(postgres):
+    repo = postgres.repo()
+    pago = await marcado(repo)
+
+    async def un_worker_lo_toma() -> None:  # the operator's lease ran out and a worker claimed it
+        async with postgres.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE pagos SET lease_owner = 'w2', lease_expira = now() + interval '1 minute' WHERE id_pago = :i"
+                ),
+                {"i": pago.id_pago},
+            )
+
+    pasarela = Pasarela([TRANSFER], durante=un_worker_lo_toma)
+    resolver = ResolverPagoHandler(PostgresOperadorRepository(postgres.engine), pasarela, lease=timedelta(seconds=60))
+    with pytest.raises(OperacionRechazadaError, match="dejó de estar en manos del operador"):
+        await resolver(pago.id_pago, operador="ana")
+    guardado = await repo.obtener(pago.id_pago)
+    assert (guardado.estado, guardado.lease.owner) == (EstadoPago.PROCESANDO, "w2")  # the worker's, untouched
+    async with postgres.engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 0
+        assert await conn.scalar(text("SELECT count(*) FROM resoluciones")) == 0
+
+
+async def test_un_rechazo_devuelve_el_pago_al_momento(postgres):
+    repo = postgres.repo()
+    pago = await marcado(repo)
+    operador = PostgresOperadorRepository(postgres.engine)
+    otro = TransferenciaHallada("tr_2", 2500, "USD")
+    for pasarela, motivo in (
+        (Pasarela([TRANSFER, otro]), "pagado más de una vez"),
+        (Pasarela([TransferenciaHallada("tr_3", 999, "USD")]), "revíselo en Stripe"),
+        (Pasarela([]), "no tiene ningún transfer"),
+    ):
+        with pytest.raises(OperacionRechazadaError, match=motivo):
+            await ResolverPagoHandler(operador, pasarela, lease=timedelta(seconds=60))(pago.id_pago, operador="ana")
+        guardado = await repo.obtener(pago.id_pago)
+        assert guardado.estado is EstadoPago.PROCESANDO
+        assert not guardado.lease.vigente(datetime.now(UTC))  # given back, not held for a minute
+        assert guardado.requiere_atencion
+
+
+async def test_sin_transfer_group_no_se_deja_fallido(postgres):
+    """A payment stored before transfers carried transfer_group: no transfer listed proves nothing."""
+    repo = postgres.repo()
+    pago = await marcado(repo)
+    async with postgres.engine.begin() as conn:
+        await conn.execute(text("UPDATE pagos SET clave_desde = NULL WHERE id_pago = :i"), {"i": pago.id_pago})
+    resolver = ResolverPagoHandler(PostgresOperadorRepository(postgres.engine), Pasarela([]), lease=timedelta(60))
+    with pytest.raises(OperacionRechazadaError, match="anterior a transfer_group"):
+        await resolver(pago.id_pago, operador="ana", fallido="cuenta cerrada")
+    assert (await repo.obtener(pago.id_pago)).estado is EstadoPago.PROCESANDO
+
+
+async def test_reanudar_solo_un_pago_marcado(postgres):
+    repo = postgres.repo()
+    comandos = _Comandos()
+    reanudar = ReanudarPagoHandler(PostgresOperadorRepository(postgres.engine), comandos)
+    en_curso = (await repo.reclamar(comando(uuid.uuid4(), datetime.now(UTC)))).pago
+    with pytest.raises(OperacionRechazadaError, match="no está marcado"):
+        await reanudar(en_curso.id_pago)
+    pago = await marcado(repo)
+    reanudado = await reanudar(pago.id_pago)
+    assert reanudado.comando_publicado
+    assert not (await repo.obtener(pago.id_pago)).requiere_atencion
+    assert [c.id_pago for c in comandos.publicados] == [pago.id_pago]
+    with pytest.raises(OperacionRechazadaError, match="no está marcado"):
+        await reanudar(pago.id_pago)
+
+
+class _Comandos:
+    def __init__(self) -> None:
+        self.publicados = []
+
+    async def publicar(self, comandos) -> None:
+        self.publicados.extend(comandos)
+
+
+async def test_un_solo_reenvio_de_la_dlq_a_la_vez(postgres):
+    registro = PostgresRedriveLog(postgres.engine)
+    async with registro.exclusivo() as primero, PostgresRedriveLog(postgres.engine).exclusivo() as segundo:
+        assert (primero, segundo) == (True, False)
+    async with registro.exclusivo() as despues:
+        assert despues

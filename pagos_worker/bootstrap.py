@@ -477,7 +477,12 @@ async def herramientas_de_operador(
         operador = Operador(ObtenerEstadoPagoHandler(views), ListarPagosQueRequierenAtencionHandler(views))
         if pasarela:
             lease = timedelta(seconds=settings.lease_seconds)
-            operador.resolver = ResolverPagoHandler(pagos, await _stripe(settings, stack, engine), lease=lease)
+            operador.resolver = ResolverPagoHandler(
+                pagos,
+                await _stripe(settings, stack, engine),
+                lease=lease,
+                margen_fallido=timedelta(seconds=settings.resolve_failed_after_seconds),
+            )
         if pulsar:
             assert settings.pulsar_url is not None  # noqa: S101 - checked above
             conexion = PulsarConnection(settings.pulsar_url, security=pulsar_security(settings))

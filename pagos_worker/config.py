@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     )
     attention_after_attempts: int = Field(5, ge=1, description="unknown outcomes before a payment needs attention")
     attention_after_seconds: float = Field(3600.0, gt=0, description="age after which it needs attention")
+    resolve_failed_after_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="`pagos resolver --fallido` only this long after the payment's last gateway call could have "
+        "ended: a call our side gave up on may still be finishing at Stripe, unlisted yet",
+    )
     idempotency_key_max_age_seconds: float = Field(
         20 * 3600.0,
         gt=0,

@@ -189,8 +189,9 @@ class FakeReservaDeTurnos:
     """`ReservaDeTurnos` in memory: the account's schedule (GCRA) on this process's clock, shared
     by every `PresupuestoDeCuenta` handed this object. `falla`: raised by every reservation."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, adelanto_max_s: float = 10.0) -> None:
         self._clock = clock
+        self._adelanto_max_s = adelanto_max_s
         self.tat: float | None = None
         self.reservados = 0
         self.lotes: list[int] = []
@@ -201,6 +202,7 @@ class FakeReservaDeTurnos:
             raise self.falla
         ahora = self._clock()
         inicio = max(self.tat if self.tat is not None else -math.inf, ahora - tolerancia_s)
+        inicio = min(inicio, ahora + self._adelanto_max_s)  # a schedule wrongly far ahead (a clock step)
         self.tat = inicio + n * intervalo_s
         self.reservados += n
         self.lotes.append(n)

@@ -169,6 +169,6 @@ def _comando(carta: VistaCarta, lote: uuid.UUID, operador: str) -> PlainMessage:
 def _id_en_el_payload(payload: bytes) -> str | None:
     try:
         valor = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         return None
     return valor.get("id_pago") if isinstance(valor, dict) and isinstance(valor.get("id_pago"), str) else None

@@ -57,11 +57,16 @@ class ResolverPagoHandler:
         pasarela: ConsultaDeTransferencias,
         *,
         lease: timedelta,
+        margen_fallido: timedelta = timedelta(minutes=5),
         reloj: Callable[[], datetime] = utcnow,
     ) -> None:
+        """`margen_fallido`: FALLIDO only once the payment's last gateway call ended at least this
+        long ago. A call our side gave up on (a timeout) may still be finishing at Stripe, and its
+        transfer would not be listed yet: FALLIDO then would leave a paid payment failed."""
         self._pagos = pagos
         self._pasarela = pasarela
         self._lease = lease
+        self._margen_fallido = margen_fallido
         self._reloj = reloj
 
     async def __call__(
@@ -69,7 +74,7 @@ class ResolverPagoHandler:
     ) -> PagoResuelto:
         """EXITOSO with the one transfer the gateway holds for it; FALLIDO only when `fallido` says
         why and the gateway holds none. Refused (`OperacionRechazadaError`) otherwise."""
-        pago = await self._tomar(id_pago, operador)
+        pago = await self._tomar(id_pago, operador, fallido=fallido is not None)
         tomado = dataclasses.replace(pago, eventos=[])
         assert tomado.lease is not None  # noqa: S101 - Pago.tomar_a_mano set it
         try:
@@ -94,7 +99,7 @@ class ResolverPagoHandler:
         )  # fmt: skip
         return PagoResuelto(pago, resolucion, len(eventos))
 
-    async def _tomar(self, id_pago: uuid.UUID, operador: str) -> Pago:
+    async def _tomar(self, id_pago: uuid.UUID, operador: str, *, fallido: bool) -> Pago:
         leido = await self._pagos.obtener(id_pago)
         if leido is None:
             raise PagoNoEncontradoError(f"no existe el pago {id_pago}")
@@ -107,6 +112,15 @@ class ResolverPagoHandler:
             pago.tomar_a_mano(Lease(owner, ahora + self._lease), ahora)
         except PagoEnCursoError as exc:
             raise OperacionRechazadaError(f"{exc}; vuelva a intentarlo cuando ese lease venza") from None
+        # No call of a lease outlives it, and a lease given back ends when its last call did.
+        ultima_llamada = leido.lease.expira if leido.lease is not None else leido.fecha_creacion
+        if fallido and (falta := ultima_llamada + self._margen_fallido - ahora) > timedelta(0):
+            raise OperacionRechazadaError(
+                f"la última llamada a la pasarela del pago {id_pago} pudo terminar hace menos de "
+                f"{self._margen_fallido.total_seconds():.0f} s: Stripe puede estar terminando un transfer que "
+                f"aún no lista. Vuelva a intentarlo en {falta.total_seconds():.0f} s "
+                "(PAGOS_RESOLVE_FAILED_AFTER_SECONDS)"
+            )
         if not await self._pagos.tomar(pago, leido):
             raise OperacionRechazadaError(f"el pago {id_pago} cambió mientras se leía; vuelva a intentarlo")
         return pago

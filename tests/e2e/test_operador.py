@@ -211,14 +211,22 @@ async def test_fallido_solo_a_peticion_y_sin_transfer_y_nunca_con_dos(pila: Pila
     rc, _, err = await pila.cli("pagos", "resolver", sin_pagar)  # nothing shows it paid: not EXITOSO
     assert rc == 1
     assert "no tiene ningún transfer" in err
-    rc, out, err = await pila.cli("pagos", "resolver", sin_pagar, "--fallido", "cuenta del afiliado cerrada")
+    # Right after its last call: refused, Stripe may still be finishing a transfer it does not list.
+    rc, _, err = await pila.cli("pagos", "resolver", sin_pagar, "--fallido", "cuenta del afiliado cerrada")
+    assert rc == 1
+    assert "PAGOS_RESOLVE_FAILED_AFTER_SECONDS" in err
+    assert (await pila.pago(sin_pagar))["estado"] == "PROCESANDO"  # untouched
+    sin_margen = {**pila.env, "PAGOS_RESOLVE_FAILED_AFTER_SECONDS": "0"}  # as if that time had passed
+    rc, out, err = await pila.cli(
+        "pagos", "resolver", sin_pagar, "--fallido", "cuenta del afiliado cerrada", env=sin_margen
+    )
     assert rc == 0, err
     assert "FALLIDO" in out
 
     # Two transfers for one payment (paid outside the service too): never settled by hand.
     for _ in range(2):
         await pila.transferir(dos_veces, 2500)
-    rc, _, err = await pila.cli("pagos", "resolver", dos_veces, "--fallido", "no")
+    rc, _, err = await pila.cli("pagos", "resolver", dos_veces, "--fallido", "no", env=sin_margen)
     assert rc == 1
     assert "2 transfers" in err
     assert "pagado más de una vez" in err

@@ -19,6 +19,7 @@ from pagos_worker.application.ports.pasarela import TransferenciaHallada
 from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago, PoliticaAtencion
 
 pytestmark = pytest.mark.integration
+SIN_MARGEN = timedelta(0)  # FALLIDO allowed right after the last gateway call (that rule has a test of its own)
 
 
 class Pasarela:
@@ -57,7 +58,9 @@ TRANSFER = TransferenciaHallada("tr_1", 2500, "USD", datetime.now(UTC), "acct_af
 async def test_el_operador_no_toma_un_pago_que_un_worker_tiene(postgres):
     repo = postgres.repo()
     pago = (await repo.reclamar(comando(uuid.uuid4(), datetime.now(UTC)))).pago  # a live lease: w1 is paying
-    resolver = ResolverPagoHandler(PostgresOperadorRepository(postgres.engine), Pasarela([]), lease=timedelta(60))
+    resolver = ResolverPagoHandler(
+        PostgresOperadorRepository(postgres.engine), Pasarela([]), lease=timedelta(60), margen_fallido=SIN_MARGEN
+    )
     with pytest.raises(OperacionRechazadaError, match="en curso en w1"):
         await resolver(pago.id_pago, operador="ana", fallido="no")
     guardado = await repo.obtener(pago.id_pago)
@@ -136,7 +139,9 @@ async def test_sin_transfer_group_no_se_deja_fallido(postgres):
     pago = await marcado(repo)
     async with postgres.engine.begin() as conn:
         await conn.execute(text("UPDATE pagos SET clave_desde = NULL WHERE id_pago = :i"), {"i": pago.id_pago})
-    resolver = ResolverPagoHandler(PostgresOperadorRepository(postgres.engine), Pasarela([]), lease=timedelta(60))
+    resolver = ResolverPagoHandler(
+        PostgresOperadorRepository(postgres.engine), Pasarela([]), lease=timedelta(60), margen_fallido=SIN_MARGEN
+    )
     with pytest.raises(OperacionRechazadaError, match="anterior a transfer_group"):
         await resolver(pago.id_pago, operador="ana", fallido="cuenta cerrada")
     assert (await repo.obtener(pago.id_pago)).estado is EstadoPago.PROCESANDO
@@ -172,3 +177,20 @@ async def test_un_solo_reenvio_de_la_dlq_a_la_vez(postgres):
         assert (primero, segundo) == (True, False)
     async with registro.exclusivo() as despues:
         assert despues
+
+
+async def test_fallido_no_justo_despues_de_la_ultima_llamada(postgres):
+    """Flagged a moment ago after a timeout: the transfer may still be landing at Stripe, unlisted."""
+    repo = postgres.repo()
+    pago = await marcado(repo)
+    resolver = ResolverPagoHandler(
+        PostgresOperadorRepository(postgres.engine),
+        Pasarela([]),
+        lease=timedelta(60),
+        margen_fallido=timedelta(minutes=5),
+    )
+    with pytest.raises(OperacionRechazadaError, match="PAGOS_RESOLVE_FAILED_AFTER_SECONDS"):
+        await resolver(pago.id_pago, operador="ana", fallido="cuenta cerrada")
+    guardado = await repo.obtener(pago.id_pago)
+    assert (guardado.estado, guardado.requiere_atencion) == (EstadoPago.PROCESANDO, True)
+    assert not guardado.lease.vigente(datetime.now(UTC))  # nothing taken: a worker or operator may go on

@@ -9,6 +9,7 @@ import time
 import uuid
 
 import pytest
+from sqlalchemy import text
 
 from pagos_worker.adapters.postgres.presupuesto import PostgresReservaDeTurnos
 from pagos_worker.adapters.stripe.presupuesto import PresupuestoDeCuenta
@@ -23,6 +24,31 @@ def nueva_reserva(request):
         return lambda cuenta: cuentas.setdefault(cuenta, FakeReservaDeTurnos())
     engine = request.getfixturevalue("engine")
     return lambda cuenta: PostgresReservaDeTurnos(engine, cuenta)
+
+
+@pytest.fixture
+def adelantar(request, nueva_reserva):
+    """Puts an account's schedule `s` seconds ahead of now, as a step back of the clock would."""
+    if "postgres" not in request.node.callspec.id:
+
+        async def adelantar_fake(nombre, s):
+            reserva = nueva_reserva(nombre)
+            reserva.tat = time.monotonic() + s
+
+        return adelantar_fake
+    engine = request.getfixturevalue("engine")
+
+    async def adelantar_pg(nombre, s):
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO presupuesto_pasarela (cuenta, tat, reservados) "
+                    "VALUES (:c, extract(epoch FROM clock_timestamp()) + :s, 0)"
+                ),
+                {"c": nombre, "s": s},
+            )
+
+    return adelantar_pg
 
 
 def cuenta() -> str:
@@ -58,8 +84,8 @@ async def test_cada_cuenta_tiene_su_calendario(nueva_reserva):
 
 async def test_reservas_a_la_vez_no_se_solapan(nueva_reserva):
     nombre = cuenta()
-    respuestas = await asyncio.gather(*(nueva_reserva(nombre).reservar(4, 0.5, 0.0) for _ in range(10)))
-    inicios = sorted(round(desde * 2) for desde, _ in respuestas)  # in intervals from now
+    respuestas = await asyncio.gather(*(nueva_reserva(nombre).reservar(4, 0.1, 0.0) for _ in range(10)))
+    inicios = sorted(round(desde * 10) for desde, _ in respuestas)  # in intervals from now
     assert [b - a for a, b in itertools.pairwise(inicios)] == [4] * 9
     assert sorted(r for _, r in respuestas) == list(range(4, 44, 4))
 
@@ -86,3 +112,12 @@ async def test_tres_replicas_comparten_una_tasa(nueva_reserva):
         en_ventana = sum(1 for _, t in servidos if desde <= t < desde + 0.1)
         assert en_ventana <= rate * 0.1 + 4, en_ventana
     assert max(r.uso() for r in replicas) == pytest.approx(1.0, abs=0.15)
+
+
+async def test_un_calendario_muy_adelantado_no_hace_esperar_su_tamano(nueva_reserva, adelantar):
+    """The database's clock stepped back an hour (or the row is wrong): the wait is capped, not an
+    hour for every replica."""
+    nombre = cuenta()
+    await adelantar(nombre, 3600.0)
+    desde, _ = await nueva_reserva(nombre).reservar(1, 0.01, 0.0)
+    assert desde == pytest.approx(10.0, abs=0.1)

@@ -48,11 +48,14 @@ class Servidor:
         self.respuesta: Callable[[], web.Response] = lambda: web.json_response({"id": "tr_1", "object": "transfer"})
         self.listado: list[dict] = []  # what GET /v1/transfers lists (newest first)
         self.listado_status = 200  # another: GET answers it with an error object
+        self.listado_pagina: str | None = None  # set: GET answers 200 with this page, not a list
         self.consultas: list[dict[str, str]] = []
 
     async def manejar(self, request: web.Request) -> web.Response:
         if request.method == "GET":
             self.consultas.append(dict(request.query))
+            if self.listado_pagina is not None:
+                return web.Response(text=self.listado_pagina, content_type="text/html", headers={"Request-Id": "req_x"})
             if self.listado_status != 200:
                 error = {"error": {"type": "invalid_request_error", "message": f"no ({CLAVE[:8]}****)"}}
                 return web.json_response(error, status=self.listado_status, headers={"Request-Id": "req_x"})
@@ -428,3 +431,11 @@ async def test_al_arrancar_stripe_caido_no_impide_arrancar(status):
 async def test_al_arrancar_sin_respuesta_de_stripe_no_impide_arrancar():
     async with adaptador(f"http://127.0.0.1:{free_port()}", timeout_s=0.5) as pasarela:
         await pasarela.comprobar_acceso()
+
+
+async def test_al_arrancar_una_pagina_que_no_es_de_stripe_no_sirve():
+    """A catch-all in front of the base (a proxy's page, a web server) answers 200 with anything."""
+    async with servidor() as (estado, url), adaptador(url) as pasarela:
+        estado.listado_pagina = "<html>welcome</html>"
+        with pytest.raises(StripeConfigError, match=r"PAGOS_STRIPE_API_BASE .*without a Stripe list"):
+            await pasarela.comprobar_acceso()

@@ -124,3 +124,46 @@ async def test_si_la_reserva_falla_todos_los_que_esperaban_fallan_a_la_vez():
     reserva.falla = None  # back: the next caller reserves again
     await presupuesto.acquire()
     assert intentos == 2
+
+
+async def test_una_reserva_cancelada_no_pasa_un_error_viejo_al_siguiente():
+    """A reservation failed earlier; the next one is cancelled midway (its caller went away): the
+    caller waiting behind it reserves for itself, and is not handed the old error."""
+    reserva = FakeReservaDeTurnos()
+    presupuesto = PresupuestoDeCuenta(reserva, rate=1000.0)
+    reserva.falla = OSError("db down")
+    with pytest.raises(OSError, match="db down"):
+        await presupuesto.acquire()
+    reserva.falla = None
+    reservar = reserva.reservar
+    lenta = asyncio.Event()
+
+    async def lenta_la_primera(n, intervalo, tolerancia):
+        if not lenta.is_set():
+            lenta.set()
+            await asyncio.sleep(10)
+        return await reservar(n, intervalo, tolerancia)
+
+    reserva.reservar = lenta_la_primera
+    a = asyncio.create_task(presupuesto.acquire())
+    await lenta.wait()
+    b = asyncio.create_task(presupuesto.acquire())
+    await asyncio.sleep(0.01)
+    a.cancel()
+    await asyncio.wait_for(b, 2)  # served, not failed with "db down"
+    assert reserva.reservados >= 1
+
+
+async def test_el_uso_no_es_negativo_si_el_calendario_vuelve_a_empezar():
+    reloj = Reloj()
+    reserva = FakeReservaDeTurnos(reloj)
+    presupuesto = PresupuestoDeCuenta(reserva, rate=100.0, burst=100, clock=reloj)
+    reserva.reservados = 5000
+    for _ in range(3):
+        await presupuesto.acquire()
+        reloj.t += 1.0
+    reserva.reservados = 0  # the table emptied by a crash: the counter starts again
+    for _ in range(3):
+        await presupuesto.acquire()
+        reloj.t += 1.0
+    assert 0.0 <= presupuesto.uso() <= 1.0

@@ -135,13 +135,14 @@ async def test_una_sonda_que_no_se_envio_deja_probar_a_la_siguiente():
     cb = CircuitBreaker(umbral=1, abierto_s=5, clock=reloj)
     cb.failure()
     reloj.t += 5
-    assert cb.allow() is True  # the probe
+    sonda = cb.allow()
+    assert sonda  # the probe
     espera = asyncio.create_task(cb.esperar_disponible())
     await asyncio.sleep(0)
-    cb.release()
+    cb.release(sonda)
     assert cb.state is CircuitState.OPEN
     await asyncio.wait_for(espera, 2)  # released within a second
-    assert cb.allow() is True  # the next call is the probe
+    assert cb.allow()  # the next call is the probe
     cb.success()
     assert cb.state is CircuitState.CLOSED
 
@@ -149,14 +150,32 @@ async def test_una_sonda_que_no_se_envio_deja_probar_a_la_siguiente():
 def test_soltar_sin_sonda_pendiente_no_cambia_nada():
     reloj = Reloj()
     cb = CircuitBreaker(umbral=1, abierto_s=5, clock=reloj)
-    assert cb.allow() is False  # closed: no probe
-    cb.release()
+    assert cb.allow() == 0  # closed: no probe
+    cb.release(0)
     assert cb.state is CircuitState.CLOSED
     cb.failure()
     reloj.t += 5
-    assert cb.allow() is True
+    sonda = cb.allow()
     cb.failure()  # the verdict came: the release after it is a no-op
-    cb.release()
+    cb.release(sonda)
     assert cb.state is CircuitState.OPEN
     with pytest.raises(CircuitOpenError):
         cb.allow()  # still open for its whole period
+
+
+def test_soltar_una_sonda_vieja_no_suelta_la_de_otro():
+    """Probe P waits for a budget turn; an older call's failure reopens the circuit; later Q probes.
+    P then gives up unsent: its release must not free Q's probe (two probes at once)."""
+    reloj = Reloj()
+    cb = CircuitBreaker(umbral=1, abierto_s=5, clock=reloj)
+    cb.failure()
+    reloj.t += 5
+    p = cb.allow()
+    cb.failure()  # an older in-flight call failed meanwhile: open again
+    reloj.t += 5
+    q = cb.allow()
+    assert q != p
+    cb.release(p)
+    assert cb.state is CircuitState.HALF_OPEN
+    with pytest.raises(CircuitOpenError):
+        cb.allow()  # Q is still the one probe

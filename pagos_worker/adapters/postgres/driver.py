@@ -4,7 +4,9 @@ BEGIN and COMMIT round trips (and SQLAlchemy's per-execution machinery) are not 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -31,16 +33,25 @@ class PreparedStatement:
 async def fetch(
     engine: AsyncEngine, statement: PreparedStatement, params: Mapping[str, Any], *, timeout: float | None = None
 ) -> list[Any]:
-    """`timeout`: no answer within it and the connection is dropped; unset, the command timeout."""
-    async with engine.connect() as conn:
+    """`timeout`: for the connection from the pool and the answer together; past it, `TimeoutError`
+    (and a connection that did not answer is dropped). Unset: the pool's and the command timeout."""
+    inicio = time.monotonic()
+    async with asyncio.timeout(timeout):  # only the checkout may be cancelled by it: see below
+        conn = await engine.connect()
+    try:
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None  # noqa: S101 - a checked-out connection always has one
+        # The statement is bounded by asyncpg's own timeout, which cancels it on the server and
+        # keeps the connection sane; a task cancelled mid-statement could leave it unusable.
+        restante = None if timeout is None else max(0.001, timeout - (time.monotonic() - inicio))
         try:
-            return list(await driver.fetch(statement.sql, *statement.arguments(params), timeout=timeout))
+            return list(await driver.fetch(statement.sql, *statement.arguments(params), timeout=restante))
         except Exception as exc:
             if connection_lost(exc):
                 await conn.invalidate()  # never back to the pool
             raise
+    finally:
+        await conn.close()
 
 
 class PinnedConnection:

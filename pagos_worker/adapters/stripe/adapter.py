@@ -139,7 +139,7 @@ class StripePasarelaDePagos:
         if isinstance(answer, _Retry | _NoEnviado):
             log.warning("stripe.comprobacion_sin_respuesta", motivo=answer.reason)
             return
-        status, _, headers = answer
+        status, raw, headers = answer
         request_id = headers.get("Request-Id", "sin Request-Id")
         if status == 401:  # noqa: PLR2004
             raise StripeConfigError(f"PAGOS_STRIPE_SECRET_KEY: Stripe does not accept the key (HTTP 401, {request_id})")
@@ -155,6 +155,13 @@ class StripePasarelaDePagos:
             )
         if status != 200:  # noqa: PLR2004
             log.warning("stripe.comprobacion_sin_respuesta", motivo=f"HTTP {status}", request_id=request_id)
+            return
+        listing = json_or_none(raw)
+        if not (isinstance(listing, dict) and listing.get("object") == "list"):  # a page of something else
+            raise StripeConfigError(
+                f"PAGOS_STRIPE_API_BASE {self._config.api_base}: GET /v1/transfers answered HTTP 200 without "
+                f"a Stripe list ({request_id}): not Stripe's API"
+            )
 
     @staticmethod
     def idempotency_key(pago: Pago) -> str:
@@ -200,7 +207,7 @@ class StripePasarelaDePagos:
                 outcome = await self._attempt(body, headers, lease_hasta=pago.lease.expira if pago.lease else None)
             finally:
                 if sonda:  # the verdict is in by now, unless nothing was sent (or it was cancelled)
-                    self._breaker.release()
+                    self._breaker.release(sonda)
             if isinstance(outcome, ResultadoPago):
                 return outcome
             if isinstance(outcome, _NoEnviado):
@@ -277,7 +284,7 @@ class StripePasarelaDePagos:
                 reason, asked_delay = error.reason, error.delay
             finally:
                 if sonda:  # the verdict is in by now, unless nothing was sent (or it was cancelled)
-                    self._breaker.release()
+                    self._breaker.release(sonda)
         raise ResultadoIndeterminadoError(f"consulta de transfers sin respuesta tras {attempt} intentos: {reason}")
 
     def _retry_delay(self, retry: int, asked: float | None) -> float:

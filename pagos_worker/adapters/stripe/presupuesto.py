@@ -46,8 +46,9 @@ class Presupuesto(Protocol):
 
 
 class PresupuestoDeCuenta:
-    """At most `rate` requests a second for the account, `burst` at once, across every replica that
-    shares `reserva`. Callers wait in arrival order, each until its turn."""
+    """At most `rate` requests a second for the account across every replica that shares
+    `reserva`, `burst` at once after a quiet spell (plus, on one replica, the few turns of its last
+    horizon that its callers reached late). Callers wait in arrival order, each until its turn."""
 
     def __init__(
         self,
@@ -107,11 +108,11 @@ class PresupuestoDeCuenta:
                     await self._reponer()
                 except Exception as exc:
                     self._falla = f"{type(exc).__name__}: {exc}"[:200]
-                    raise
-                else:
-                    self._falla = None
-                finally:
                     self._intentos += 1
+                    raise
+                # Cancelled meanwhile: not counted, so whoever waited tries for itself.
+                self._falla = None
+                self._intentos += 1
 
     async def _reponer(self) -> None:
         if (adelanto := self._ultimo - self._clock() - self._horizonte / 2) > 0:
@@ -125,6 +126,8 @@ class PresupuestoDeCuenta:
         self._turnos.extend(max(ahora, primero + i * self._intervalo) for i in range(n))
         self._ultimo = primero + (n - 1) * self._intervalo
         self._tomados, self._reservado_en = 0, ahora
+        if self._muestras and reservados < self._muestras[-1][1]:
+            self._muestras.clear()  # the schedule started again (its table is emptied by a crash)
         self._muestras.append((ahora, reservados))
         while self._muestras[0][0] < ahora - _VENTANA_USO_S and len(self._muestras) > 2:  # noqa: PLR2004
             self._muestras.popleft()
@@ -136,4 +139,4 @@ class PresupuestoDeCuenta:
         if len(self._muestras) < 2 or self._muestras[-1][0] < ahora - _VENTANA_USO_S:  # noqa: PLR2004
             return 0.0
         (t0, r0), (t1, r1) = self._muestras[0], self._muestras[-1]
-        return min(1.0, (r1 - r0) / max(t1 - t0, 1e-9) / self._rate)
+        return max(0.0, min(1.0, (r1 - r0) / max(t1 - t0, 1e-9) / self._rate))

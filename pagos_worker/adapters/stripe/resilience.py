@@ -59,6 +59,7 @@ class CircuitBreaker:
         self._open_until = 0.0
         self._state = CircuitState.CLOSED
         self._probing = False
+        self._sonda = 0  # the number of the last probe let through
         self._closed = asyncio.Event()
         self._closed.set()
 
@@ -66,23 +67,26 @@ class CircuitBreaker:
     def state(self) -> CircuitState:
         return self._state
 
-    def allow(self) -> bool:
-        """Raise `CircuitOpenError` unless a call may go to the gateway now. True when the call is
-        the half-open circuit's probe: its caller owes a verdict (`success`, `failure`) or, if it
-        sent nothing after all, `release`."""
+    def allow(self) -> int:
+        """Raise `CircuitOpenError` unless a call may go to the gateway now. Not 0 when the call is
+        the half-open circuit's probe (the probe's number): its caller owes a verdict (`success`,
+        `failure`) or, if it sent nothing after all, `release` with that number."""
         if self._state is CircuitState.CLOSED:
-            return False
+            return 0
         if self._state is CircuitState.OPEN and self._clock() >= self._open_until:
             self._state = CircuitState.HALF_OPEN
         if self._state is CircuitState.HALF_OPEN and not self._probing:
             self._probing = True
-            return True
+            self._sonda += 1
+            return self._sonda
         raise CircuitOpenError("la pasarela no responde: circuito abierto")
 
-    def release(self) -> None:
-        """The probe was not sent (no turn of the budget, no lease left, cancelled): the next call
-        probes instead. Without this the circuit would wait for a verdict that never comes."""
-        if self._state is CircuitState.HALF_OPEN and self._probing:
+    def release(self, sonda: int) -> None:
+        """Probe `sonda` was not sent (no turn of the budget, no lease left, cancelled): the next call
+        probes instead. Without this the circuit would wait for a verdict that never comes. A probe
+        whose turn is over (another one's verdict came meanwhile, and a later probe is out) is not
+        the current one: releasing it changes nothing."""
+        if sonda == self._sonda and self._state is CircuitState.HALF_OPEN and self._probing:
             self._probing = False
             self._state = CircuitState.OPEN
             self._open_until = self._clock()

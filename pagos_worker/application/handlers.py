@@ -84,18 +84,13 @@ class ProcesarPagoHandler:
             return desenlace
 
     async def _manejar(self, comando: ProcesarPago, traza: TraceContext | None) -> Desenlace:
-        ahora = self._reloj()
-        solicitado = Pago.crear(
-            id_pago=comando.id_pago, id_afiliado=comando.id_afiliado, importe=comando.importe, ahora=ahora
-        )
-        solicitado.iniciar_procesamiento(Lease(self._owner, ahora + self._lease), ahora)
-        reclamo = await self._pagos.reclamar(solicitado)
-        if not reclamo.reclamado:
-            return _no_reclamado(solicitado, reclamo.pago)
-        pago = reclamo.pago
-        assert pago is not None  # noqa: S101 - the port returns the payment it claimed
+        pago = await self._reclamar(comando)
+        if isinstance(pago, Desenlace):
+            return pago
         try:
-            resultado = await self._pagar(pago)
+            resultado = await self._hallado_antes_de_pagar(pago)
+            if resultado is None:  # the gateway call is awaited here: no helper's frame held through it
+                resultado = await self._pasarela.procesar_pago(pago)
         except ClaveNoRenovadaError:
             return EN_CURSO  # another worker holds it by now
         except PasarelaNoDisponibleError as exc:
@@ -123,24 +118,40 @@ class ProcesarPagoHandler:
             pago.marcar_fallido(resultado.mensaje_error or "Pago rechazado", self._reloj(), resultado.referencia_pago)
         return await self._guardar(pago, traza)
 
-    async def _pagar(self, pago: Pago) -> ResultadoPago:
-        """Pay it out. A retry looks the payment up at the gateway first: a payout found settles it
-        (whatever key made it); none found allows the call, with the same key while the gateway is
-        sure to remember it, else with a new key generation recorded before it is used."""
-        if pago.es_reintento():
-            if (referencia := await self._pasarela.buscar_transferencia(pago)) is not None:
-                log.info("pago.hallado_en_la_pasarela", id_pago=str(pago.id_pago), referencia=referencia)
-                return ResultadoPago.exito(referencia)
-            if pago.clave_vencida(self._reloj(), self._atencion):
-                if pago.clave_desde is None:
-                    # Stored before key generations, it may have been paid without a transfer_group:
-                    # the lookup cannot see that payout, so a new key could pay it twice.
-                    raise ResultadoIndeterminadoError("clave vencida de un pago anterior a transfer_group: revisar")
-                pago.renovar_clave(self._reloj())
-                if not await self._pagos.renovar_clave(pago):
-                    raise ClaveNoRenovadaError(str(pago.id_pago))
-                log.warning("pago.clave_renovada", id_pago=str(pago.id_pago), generacion=pago.generacion_clave)
-        return await self._pasarela.procesar_pago(pago)
+    async def _reclamar(self, comando: ProcesarPago) -> Pago | Desenlace:
+        """The payment as claimed for this worker, or the command's outcome when it cannot be. Its
+        own frame: the payment asked for is not held through the gateway call (thousands are in
+        flight at once with a slow gateway, and every object per payment counts)."""
+        ahora = self._reloj()
+        solicitado = Pago.crear(
+            id_pago=comando.id_pago, id_afiliado=comando.id_afiliado, importe=comando.importe, ahora=ahora
+        )
+        solicitado.iniciar_procesamiento(Lease(self._owner, ahora + self._lease), ahora)
+        reclamo = await self._pagos.reclamar(solicitado)
+        if not reclamo.reclamado:
+            return _no_reclamado(solicitado, reclamo.pago)
+        assert reclamo.pago is not None  # noqa: S101 - the port returns the payment it claimed
+        return reclamo.pago
+
+    async def _hallado_antes_de_pagar(self, pago: Pago) -> ResultadoPago | None:
+        """Before a retry pays, it looks the payment up at the gateway: a payout found settles it
+        (whatever key made it); none found allows the call (None), with the same key while the
+        gateway is sure to remember it, else with a new key generation recorded before it is used."""
+        if not pago.es_reintento():
+            return None
+        if (referencia := await self._pasarela.buscar_transferencia(pago)) is not None:
+            log.info("pago.hallado_en_la_pasarela", id_pago=str(pago.id_pago), referencia=referencia)
+            return ResultadoPago.exito(referencia)
+        if pago.clave_vencida(self._reloj(), self._atencion):
+            if pago.clave_desde is None:
+                # Stored before key generations, it may have been paid without a transfer_group:
+                # the lookup cannot see that payout, so a new key could pay it twice.
+                raise ResultadoIndeterminadoError("clave vencida de un pago anterior a transfer_group: revisar")
+            pago.renovar_clave(self._reloj())
+            if not await self._pagos.renovar_clave(pago):
+                raise ClaveNoRenovadaError(str(pago.id_pago))
+            log.warning("pago.clave_renovada", id_pago=str(pago.id_pago), generacion=pago.generacion_clave)
+        return None
 
     async def _guardar(self, pago: Pago, traza: TraceContext | None) -> Desenlace:
         eventos = await self._pagos.guardar_resultado(pago, traza)

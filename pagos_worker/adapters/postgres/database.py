@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -154,6 +152,11 @@ async def migrate(engine: AsyncEngine, migrations_dir: Path | None = None) -> No
 
 
 def _upgrade(connection: Connection, script_location: str) -> None:
+    # Imported here, not at the top: Alembic (with its DDL dialects and Mako) is ~10 MB resident,
+    # and replicas run with --no-migrate (the migration is a Job of its own in deploy/).
+    from alembic import command  # noqa: PLC0415
+    from alembic.config import Config  # noqa: PLC0415
+
     config = Config()
     config.set_main_option("script_location", script_location)
     config.attributes["connection"] = connection

@@ -34,7 +34,7 @@ from pagos_worker.adapters.pulsar import publisher as pulsar_publisher
 from pagos_worker.adapters.pulsar.client import PulsarConnection, PulsarSecurity
 from pagos_worker.adapters.pulsar.operador import PulsarCommandPublisher
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
-from pagos_worker.adapters.stripe.config import StripeConfigError
+from pagos_worker.adapters.stripe.config import StripeConfigError, es_clave_de_prueba
 from pagos_worker.adapters.stripe.presupuesto import PresupuestoDeCuenta
 from pagos_worker.application.dlq import ListarCartasMuertasHandler, ReenviarCartasMuertasHandler
 from pagos_worker.application.handlers import ProcesarPagoHandler
@@ -153,7 +153,7 @@ async def _stripe(settings: Settings, stack: AsyncExitStack, engine: AsyncEngine
         breaker_abierto_s=settings.stripe_breaker_open_seconds,
     )
     plantilla = settings.stripe_destination_template
-    if plantilla and not settings.stripe_secret_key.get_secret_value().strip().startswith(("sk_test_", "rk_test_")):
+    if plantilla and not es_clave_de_prueba(settings.stripe_secret_key):
         raise ConfiguracionInvalidaError(
             "PAGOS_STRIPE_DESTINATION_TEMPLATE is for test mode only: with a live key, map each affiliate "
             "to its connected account in PAGOS_STRIPE_DESTINATIONS_FILE"
@@ -173,8 +173,7 @@ def presupuesto_de_cuenta(settings: Settings, engine: AsyncEngine) -> Presupuest
     """The Stripe account's request budget, one for every replica on this database: live and test
     keys are separate accounts at Stripe, with budgets of their own."""
     assert settings.stripe_secret_key is not None  # noqa: S101 - build_pasarela checked it
-    clave = settings.stripe_secret_key.get_secret_value().strip()
-    modo = "test" if clave.startswith(("sk_test_", "rk_test_")) else "live"
+    modo = "test" if es_clave_de_prueba(settings.stripe_secret_key) else "live"
     presupuesto = PresupuestoDeCuenta(
         PostgresReservaDeTurnos(engine, f"stripe:{modo}"), settings.stripe_rate_limit, settings.stripe_rate_burst
     )

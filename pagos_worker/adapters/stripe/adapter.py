@@ -198,13 +198,7 @@ class StripePasarelaDePagos:
             lease_hasta = pago.lease.expira if pago.lease else None
             reason, asked_delay = "", None
             for attempt in range(1, self._config.max_intentos + 1):
-                if attempt > 1:
-                    await asyncio.sleep(self._retry_delay(attempt - 1, asked_delay))
-                try:
-                    sonda = self._breaker.allow()
-                except CircuitOpenError as exc:  # refused before the first send: no attempt was made
-                    error = PasarelaNoDisponibleError if attempt == 1 else ResultadoIndeterminadoError
-                    raise error(str(exc)) from None
+                sonda = await self._permiso_de_intento(attempt, asked_delay)
                 try:
                     outcome = self._attempt_outcome(  # no local keeps the answer through a retry's wait
                         await self._send("POST", data=body, headers=headers, lease_hasta=lease_hasta)
@@ -269,12 +263,7 @@ class StripePasarelaDePagos:
         params = {"transfer_group": str(pago.id_pago), "limit": "100"}
         reason, asked_delay = "", None
         for attempt in range(1, self._config.max_intentos + 1):
-            if attempt > 1:
-                await asyncio.sleep(self._retry_delay(attempt - 1, asked_delay))
-            try:
-                sonda = self._breaker.allow()
-            except CircuitOpenError as exc:  # refused before the first request: nothing was asked
-                raise (PasarelaNoDisponibleError if attempt == 1 else ResultadoIndeterminadoError)(str(exc)) from None
+            sonda = await self._permiso_de_intento(attempt, asked_delay)
             try:
                 answer = await self._send("GET", params=params)  # no lease bound: a lookup pays nothing
                 if isinstance(answer, _Retry):
@@ -295,6 +284,18 @@ class StripePasarelaDePagos:
                 if sonda:  # the verdict is in by now, unless nothing was sent (or it was cancelled)
                     self._breaker.release(sonda)
         raise ResultadoIndeterminadoError(f"consulta de transfers sin respuesta tras {attempt} intentos: {reason}")
+
+    async def _permiso_de_intento(self, attempt: int, asked_delay: float | None) -> int:
+        """Wait out a retry's delay, then the circuit's leave for attempt `attempt`: the probe's
+        number (0: not a probe), which its caller releases if nothing was sent. Refused by an open
+        circuit, a first attempt asked nothing (the gateway is unavailable); a later one leaves the
+        earlier ones' outcome unknown. Returns before the request: its frame is not held through it."""
+        if attempt > 1:
+            await asyncio.sleep(self._retry_delay(attempt - 1, asked_delay))
+        try:
+            return self._breaker.allow()
+        except CircuitOpenError as exc:
+            raise (PasarelaNoDisponibleError if attempt == 1 else ResultadoIndeterminadoError)(str(exc)) from None
 
     def _retry_delay(self, retry: int, asked: float | None) -> float:
         if asked is not None:

@@ -48,6 +48,11 @@ class StripeConfig:
         return dataclasses.replace(self, api_base=valid_api_base(self.api_base), secret_key=valid_key(self.secret_key))
 
 
+def es_clave_de_prueba(secret_key: SecretStr) -> bool:
+    """A test-mode key (`sk_test_`, `rk_test_`): Stripe's test mode, another account's budget."""
+    return secret_key.get_secret_value().strip().startswith(("sk_test_", "rk_test_"))
+
+
 def valid_api_base(api_base: str) -> str:
     """`https://…`, or plain `http://` only to a loopback address (the simulator on this machine)."""
     text = api_base.strip().rstrip("/")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -187,6 +189,15 @@ class Settings(BaseSettings):
     def tokens_http(self) -> list[str]:
         valor = self.http_tokens.get_secret_value() if self.http_tokens else ""
         return [t.strip() for t in valor.split(",") if t.strip()]
+
+    def secretos(self) -> list[str]:
+        """Every secret value these settings hold (the Stripe key, the database's password, the
+        tokens): the logs mask them wherever they show up."""
+        valores = [s.get_secret_value() for s in (self.stripe_secret_key, self.pulsar_token) if s is not None]
+        if self.database_url:
+            with contextlib.suppress(ValueError):
+                valores.append(urlsplit(self.database_url).password or "")
+        return [*valores, *self.tokens_http()]
 
     def http_publico(self) -> bool:
         """Whether the HTTP server binds beyond this machine's loopback."""

@@ -1,7 +1,8 @@
 """structlog set-up: JSON lines (default) or a readable console. Our own log calls take structlog's
 native path straight to stdout (a few µs a line: one is written per payment); stdlib logs (aiohttp,
 alembic) go through a formatter that renders them the same way. Values under secret-looking keys are
-masked."""
+masked, and so is every secret the settings hold wherever it shows up in a line — a message, a
+value, a formatted traceback (`configure(..., secretos=...)`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import structlog
 
 _SECRET_KEYS = ("secret", "password", "authorization", "api_key", "token")
 _ES_SECRETO: dict[str, bool] = {}  # per key name: the same few names come again and again
+_MIN_SECRETO = 6  # shorter values (a test password "x") would mask ordinary words as well
 
 
 def _mask_secrets(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -27,6 +29,29 @@ def _mask_secrets(_: object, __: str, event: MutableMapping[str, Any]) -> Mutabl
         if secreto:
             event[key] = "***"
     return event
+
+
+class _OcultarValores:
+    """Replaces each known secret value by `***` in every string of the line. Runs after the
+    traceback is formatted, so that a secret in an exception's text (a DSN in a driver's message, a
+    key in a library's repr) is masked there too."""
+
+    def __init__(self, secretos: tuple[str, ...]) -> None:
+        self._secretos = secretos
+
+    def __call__(self, _: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        for key, value in event.items():
+            if isinstance(value, str):
+                for secreto in self._secretos:
+                    if secreto in value:
+                        value = value.replace(secreto, "***")  # noqa: PLW2901 - written back below
+                event[key] = value
+        return event
+
+
+def secretos_de(*valores: str | None) -> tuple[str, ...]:
+    """The values worth scrubbing: set, stripped, and long enough not to hit ordinary words."""
+    return tuple(dict.fromkeys(v.strip() for v in valores if v and len(v.strip()) >= _MIN_SECRETO))
 
 
 class _Instante:
@@ -49,9 +74,11 @@ def _dumps(obj: Any, default: Any = None) -> bytes:  # noqa: ANN401
     return orjson.dumps(obj, default=default or str)
 
 
-def configure(fmt: str = "json", level: str = "INFO", *, stream: TextIO | None = None) -> None:
+def configure(
+    fmt: str = "json", level: str = "INFO", *, stream: TextIO | None = None, secretos: tuple[str, ...] = ()
+) -> None:
     """`stream`: where lines go, stdout unless told (the operators' commands keep stdout for their
-    own output and log to stderr)."""
+    own output and log to stderr). `secretos`: values never to be written (see `secretos_de`)."""
     out = stream or sys.stdout
     # Context is passed explicitly (id_pago, event_id, message_id...), except a payment's trace: the
     # worker and the handler bind `trace_id` (and `span_id`, with a tracer) for the lines logged
@@ -68,8 +95,10 @@ def configure(fmt: str = "json", level: str = "INFO", *, stream: TextIO | None =
         if console
         else structlog.processors.JSONRenderer(serializer=_dumps)
     )
+    # After the traceback is formatted; without secrets, not in the chain at all (a line per payment).
+    ocultar: list[Any] = [_OcultarValores(secretos)] if secretos else []
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, structlog.processors.format_exc_info, *ocultar, renderer],
         logger_factory=structlog.PrintLoggerFactory(out)
         if console
         else structlog.BytesLoggerFactory(stream.buffer if stream else None),
@@ -86,6 +115,7 @@ def configure(fmt: str = "json", level: str = "INFO", *, stream: TextIO | None =
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                *ocultar,
                 stdlib_renderer,
             ],
         )

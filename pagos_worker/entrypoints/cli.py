@@ -56,7 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pagos-worker: cannot start: invalid settings:\n{_errores(exc)}", file=sys.stderr)
         return EXIT_CONFIG
     # The operators' commands keep stdout for their tables and JSON: their logs go to stderr.
-    logs.configure(settings.log_format, settings.log_level, stream=sys.stderr if hasattr(args, "accion") else None)
+    logs.configure(
+        settings.log_format,
+        settings.log_level,
+        stream=sys.stderr if hasattr(args, "accion") else None,
+        secretos=logs.secretos_de(*settings.secretos()),
+    )
     return _run_loop(args.func(settings, args))
 
 

@@ -149,6 +149,12 @@ class ResolverPagoHandler:
                     f"la pasarela tiene el transfer {transfer.referencia} para el pago: no puede quedar FALLIDO "
                     "(resuélvalo sin --fallido para dejarlo EXITOSO)"
                 )
+            if transfer.revertido:
+                # Paid, then (some of it) taken back in Stripe: neither EXITOSO nor FALLIDO says that.
+                raise OperacionRechazadaError(
+                    f"el transfer {transfer.referencia} del pago fue revertido en Stripe ({transfer.revertido} de "
+                    f"{transfer.unidades_menores} unidades menores): no se resuelve a mano; revíselo en Stripe"
+                )
             if not transfer.coincide_con(pago):
                 raise OperacionRechazadaError(
                     f"el transfer {transfer.referencia} paga {transfer.unidades_menores} {transfer.moneda} (unidades "

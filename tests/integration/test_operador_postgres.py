@@ -123,6 +123,7 @@ async def test_un_rechazo_devuelve_el_pago_al_momento(postgres):
     for pasarela, motivo in (
         (Pasarela([TRANSFER, otro]), "pagado más de una vez"),
         (Pasarela([TransferenciaHallada("tr_3", 999, "USD")]), "revíselo en Stripe"),
+        (Pasarela([TransferenciaHallada("tr_4", 2500, "USD", revertido=2500)]), "fue revertido en Stripe"),
         (Pasarela([]), "no tiene ningún transfer"),
     ):
         with pytest.raises(OperacionRechazadaError, match=motivo):

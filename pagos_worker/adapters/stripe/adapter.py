@@ -254,6 +254,7 @@ class StripePasarelaDePagos:
                 moneda=str(t["currency"]).upper() if isinstance(t.get("currency"), str) else None,
                 creada=datetime.fromtimestamp(t["created"], UTC) if isinstance(t.get("created"), int) else None,
                 destino=t["destination"] if isinstance(t.get("destination"), str) else None,
+                revertido=t["amount_reversed"] if isinstance(t.get("amount_reversed"), int) else None,
             )
             for t in transfers_of(await self._listar(pago), pago)
         ]

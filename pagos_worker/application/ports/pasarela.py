@@ -63,13 +63,15 @@ class PasarelaDePagos(Protocol):
 @dataclass(frozen=True, slots=True)
 class TransferenciaHallada:
     """A payout the gateway holds for a payment, as it showed it: its reference, amount (minor
-    units) and currency, when it was made and where it went (None where the gateway did not say)."""
+    units) and currency, when it was made, where it went, and how much of it was reversed since
+    (None where the gateway did not say)."""
 
     referencia: str
     unidades_menores: int | None = None
     moneda: str | None = None
     creada: datetime | None = None
     destino: str | None = None
+    revertido: int | None = None  # minor units reversed (Stripe's `amount_reversed`)
 
     def coincide_con(self, pago: Pago) -> bool:
         """Whether it pays exactly this payment's amount in its currency."""

@@ -25,7 +25,11 @@ from pagos_worker.adapters.stripe.adapter import STRIPE_VERSION, Destinos, Strip
 from pagos_worker.adapters.stripe.config import StripeConfigError
 from pagos_worker.adapters.stripe.presupuesto import PresupuestoDeCuenta
 from pagos_worker.adapters.stripe.resilience import CircuitState
-from pagos_worker.application.ports.pasarela import PasarelaNoDisponibleError, ResultadoIndeterminadoError
+from pagos_worker.application.ports.pasarela import (
+    PasarelaNoDisponibleError,
+    ResultadoIndeterminadoError,
+    TransferenciaHallada,
+)
 from pagos_worker.domain import Dinero, Lease, Moneda, Pago
 from tests.conftest import free_port
 from tests.fakes import FakeReservaDeTurnos
@@ -304,6 +308,23 @@ async def test_la_consulta_da_el_transfer_mas_antiguo_si_hubiera_dos():
         assert await pasarela.buscar_transferencia(p) == "tr_a"
         assert metrics.TRANSFERS_MULTIPLES._value.get() == antes + 1  # paid twice: counted, alerted
         assert await pasarela.buscar_transferencia(pago()) is None
+
+
+async def test_las_transferencias_dicen_lo_que_stripe_muestra_de_ellas():
+    """What the operator's resolver decides on: amount, currency, destination, time, and how much was
+    reversed since (anything Stripe leaves out is None, never a made-up zero)."""
+    p = pago()
+    async with servidor() as (estado, url), adaptador(url) as pasarela:
+        estado.listado = [
+            {"id": "tr_r", "transfer_group": str(p.id_pago), "created": 1_700_000_000, "amount": 2500,
+             "currency": "usd", "destination": "acct_1", "amount_reversed": 1000},
+            {"id": "tr_s", "transfer_group": str(p.id_pago), "created": 1_700_000_001},
+        ]  # fmt: skip
+        revertido, escueto = await pasarela.transferencias(p)
+    assert revertido == TransferenciaHallada(
+        "tr_r", 2500, "USD", datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC), "acct_1", revertido=1000
+    )
+    assert escueto == TransferenciaHallada("tr_s", creada=datetime(2023, 11, 14, 22, 13, 21, tzinfo=UTC))
 
 
 async def test_una_consulta_sin_respuesta_es_desconocida():

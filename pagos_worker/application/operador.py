@@ -144,16 +144,12 @@ class ResolverPagoHandler:
             )
         if halladas:
             [transfer] = halladas
+            if transfer.revertido:
+                return self._revertido(pago, halladas, operador=operador, motivo=motivo, fallido=fallido)
             if fallido is not None:
                 raise OperacionRechazadaError(
                     f"la pasarela tiene el transfer {transfer.referencia} para el pago: no puede quedar FALLIDO "
                     "(resuélvalo sin --fallido para dejarlo EXITOSO)"
-                )
-            if transfer.revertido:
-                # Paid, then (some of it) taken back in Stripe: neither EXITOSO nor FALLIDO says that.
-                raise OperacionRechazadaError(
-                    f"el transfer {transfer.referencia} del pago fue revertido en Stripe ({transfer.revertido} de "
-                    f"{transfer.unidades_menores} unidades menores): no se resuelve a mano; revíselo en Stripe"
                 )
             if not transfer.coincide_con(pago):
                 raise OperacionRechazadaError(
@@ -177,6 +173,35 @@ class ResolverPagoHandler:
                 'Para dejarlo FALLIDO: --fallido "motivo"; para que se reintente: `pagos reanudar`'
             )
         return Resolucion(operador, ahora, por_que, pago.estado, tuple(halladas))
+
+    def _revertido(
+        self,
+        pago: Pago,
+        halladas: list[TransferenciaHallada],
+        *,
+        operador: str,
+        motivo: str | None,
+        fallido: str | None,
+    ) -> Resolucion:
+        """Its one transfer was paid, then taken back in Stripe. Wholly reversed (the payment's whole
+        amount), the affiliate was not paid: FALLIDO if the operator says why. Partly reversed, or of
+        another amount, neither state says it: refused."""
+        [transfer] = halladas
+        entero = transfer.coincide_con(pago) and transfer.revertido == transfer.unidades_menores
+        if entero and fallido is not None:
+            ahora = self._reloj()
+            pago.marcar_fallido(fallido, ahora)
+            return Resolucion(operador, ahora, motivo or fallido, pago.estado, tuple(halladas))
+        importe = f"{transfer.unidades_menores} {transfer.moneda}" if transfer.unidades_menores is not None else "?"
+        que_hacer = (
+            'el afiliado no quedó pagado: para dejarlo FALLIDO, --fallido "motivo"'
+            if entero
+            else f"el pago es de {pago.importe} y ningún estado lo dice: revíselo en Stripe"
+        )
+        raise OperacionRechazadaError(
+            f"el transfer {transfer.referencia} del pago fue revertido en Stripe ({transfer.revertido} de "
+            f"{importe}, unidades menores): {que_hacer}"
+        )
 
 
 class ReanudarPagoHandler:

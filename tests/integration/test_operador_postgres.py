@@ -134,6 +134,31 @@ async def test_un_rechazo_devuelve_el_pago_al_momento(postgres):
         assert guardado.requiere_atencion
 
 
+async def test_un_transfer_revertido_solo_queda_fallido_si_se_revirtio_entero(postgres):
+    """Paid, then reversed in Stripe: wholly, the affiliate was not paid (FALLIDO, if the operator
+    says why); partly, neither state says it, and nothing is resolved by hand."""
+    repo = postgres.repo()
+    operador = PostgresOperadorRepository(postgres.engine)
+    pago = await marcado(repo)
+    parcial = TransferenciaHallada("tr_p", 2500, "USD", revertido=1000)
+    entero = TransferenciaHallada("tr_e", 2500, "USD", revertido=2500)
+    for transfer, fallido, dice in (
+        (parcial, None, "1000 de 2500 USD.*ningún estado lo dice"),
+        (parcial, "revertido", "ningún estado lo dice"),
+        (entero, None, 'para dejarlo FALLIDO, --fallido "motivo"'),
+    ):
+        resolver = ResolverPagoHandler(operador, Pasarela([transfer]), lease=timedelta(60), margen_fallido=SIN_MARGEN)
+        with pytest.raises(OperacionRechazadaError, match=dice):
+            await resolver(pago.id_pago, operador="ana", fallido=fallido)
+        assert (await repo.obtener(pago.id_pago)).estado is EstadoPago.PROCESANDO
+
+    resolver = ResolverPagoHandler(operador, Pasarela([entero]), lease=timedelta(60), margen_fallido=SIN_MARGEN)
+    resuelto = await resolver(pago.id_pago, operador="ana", fallido="transfer revertido por soporte")
+    guardado = await repo.obtener(pago.id_pago)
+    assert (guardado.estado, guardado.mensaje_error) == (EstadoPago.FALLIDO, "transfer revertido por soporte")
+    assert resuelto.resolucion.transferencias == (entero,)  # what Stripe showed is recorded with it
+
+
 async def test_sin_transfer_group_no_se_deja_fallido(postgres):
     """A payment stored before transfers carried transfer_group: no transfer listed proves nothing."""
     repo = postgres.repo()

@@ -114,12 +114,15 @@ async def test_sin_conexion_es_indeterminado():
 
 
 async def test_la_misma_clave_con_otros_parametros_se_consulta_y_nunca_es_fallido():
-    """Stripe's idempotency_error: the key is taken. What it holds for the payment settles it."""
+    """Stripe's idempotency_error: the key is taken. What it holds for the payment settles it, when
+    it pays the payment's amount; a transfer of another amount leaves it unknown, for an operator."""
     async with simulador_en_marcha() as sim, adaptador(sim.url) as pasarela:
         p = pago()
         primero = await pasarela.procesar_pago(p)
+        assert (await pasarela.procesar_pago(p)).referencia_pago == primero.referencia_pago  # replayed
         p.importe = Dinero(Decimal("1.00"), Moneda.USD)  # as if the stored payment had changed
-        assert (await pasarela.procesar_pago(p)).referencia_pago == primero.referencia_pago
+        with pytest.raises(ResultadoIndeterminadoError, match=rf"{primero.referencia_pago} paga 10050 USD"):
+            await pasarela.procesar_pago(p)
         assert len(transfers_de(sim, p)) == 1
 
 

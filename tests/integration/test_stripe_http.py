@@ -327,6 +327,28 @@ async def test_las_transferencias_dicen_lo_que_stripe_muestra_de_ellas():
     assert escueto == TransferenciaHallada("tr_s", creada=datetime(2023, 11, 14, 22, 13, 21, tzinfo=UTC))
 
 
+@pytest.mark.parametrize(
+    ("hallado", "dice"),
+    [
+        ({"amount": 1234, "currency": "eur", "amount_reversed": 1234}, "fue revertido en Stripe"),
+        ({"amount": 1234, "currency": "eur", "amount_reversed": 1}, "fue revertido en Stripe"),
+        ({"amount": 999, "currency": "eur", "amount_reversed": 0}, "paga 999 EUR"),
+        ({"amount": 1234, "currency": "usd", "amount_reversed": 0}, "paga 1234 USD"),
+    ],
+)
+async def test_un_transfer_que_no_deja_pagado_el_pago_no_lo_resuelve(hallado, dice):
+    """Found by the worker's lookup, a transfer reversed since or of another amount is no proof of
+    payment: the outcome stays unknown (an operator decides), never EXITOSO with it."""
+    p = pago()
+    async with servidor() as (estado, url), adaptador(url) as pasarela:
+        estado.listado = [{"id": "tr_x", "transfer_group": str(p.id_pago), "created": 1, **hallado}]
+        with pytest.raises(ResultadoIndeterminadoError, match=dice):
+            await pasarela.buscar_transferencia(p)
+        estado.listado = [{"id": "tr_x", "transfer_group": str(p.id_pago), "created": 1, "amount": 1234,
+                           "currency": "eur", "amount_reversed": 0}]  # fmt: skip
+        assert await pasarela.buscar_transferencia(p) == "tr_x"
+
+
 async def test_una_consulta_sin_respuesta_es_desconocida():
     async with adaptador(f"http://127.0.0.1:{free_port()}", max_intentos=2) as pasarela:
         with pytest.raises(ResultadoIndeterminadoError, match="consulta de transfers"):

@@ -55,6 +55,18 @@ _IDEMPOTENCY_KEY = istr("Idempotency-Key")
 _KEEPALIVE_S = 30.0  # idle connections kept this long (Stripe keeps them longer)
 
 
+def _hallada(t: dict[str, Any]) -> TransferenciaHallada:
+    """A listed transfer as Stripe showed it; what it left out, or gave in another type, is None."""
+    return TransferenciaHallada(
+        referencia=str(t["id"]),
+        unidades_menores=t["amount"] if isinstance(t.get("amount"), int) else None,
+        moneda=str(t["currency"]).upper() if isinstance(t.get("currency"), str) else None,
+        creada=datetime.fromtimestamp(t["created"], UTC) if isinstance(t.get("created"), int) else None,
+        destino=t["destination"] if isinstance(t.get("destination"), str) else None,
+        revertido=t["amount_reversed"] if isinstance(t.get("amount_reversed"), int) else None,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _NoEnviado:
     """Not sent: the attempt could still be running when the payment's lease expires, or the
@@ -240,24 +252,30 @@ class StripePasarelaDePagos:
 
     async def buscar_transferencia(self, pago: Pago) -> str | None:
         """The id of the transfer Stripe holds for this payment (`transfer_group` = its id), or None
-        when it holds none. Raises `ResultadoIndeterminadoError` when Stripe cannot tell now, and
-        `PasarelaNoDisponibleError` when the open circuit refused before any request was sent."""
-        return transfer_of(await self._listar(pago), pago)
+        when it holds none. Raises `ResultadoIndeterminadoError` when Stripe cannot tell now, or when
+        what it holds does not settle the payment: a transfer reversed since, or of another amount
+        (an operator decides, as `pagos resolver` refuses those too); and `PasarelaNoDisponibleError`
+        when the open circuit refused before any request was sent."""
+        transfer = transfer_of(await self._listar(pago), pago)
+        if transfer is None:
+            return None
+        hallada = _hallada(transfer)
+        if hallada.revertido:
+            raise ResultadoIndeterminadoError(
+                f"el transfer {hallada.referencia} del pago fue revertido en Stripe "
+                f"({hallada.revertido} unidades menores): no lo deja pagado"
+            )
+        if hallada.unidades_menores is not None and not hallada.coincide_con(pago):
+            raise ResultadoIndeterminadoError(
+                f"el transfer {hallada.referencia} paga {hallada.unidades_menores} {hallada.moneda} (unidades "
+                f"menores) y el pago es de {pago.importe}"
+            )
+        return hallada.referencia
 
     async def transferencias(self, pago: Pago) -> list[TransferenciaHallada]:
         """Every transfer Stripe holds for this payment, oldest first, as it shows them (for an
         operator: more than one is a payment paid twice, and is not settled here)."""
-        return [
-            TransferenciaHallada(
-                referencia=str(t["id"]),
-                unidades_menores=t["amount"] if isinstance(t.get("amount"), int) else None,
-                moneda=str(t["currency"]).upper() if isinstance(t.get("currency"), str) else None,
-                creada=datetime.fromtimestamp(t["created"], UTC) if isinstance(t.get("created"), int) else None,
-                destino=t["destination"] if isinstance(t.get("destination"), str) else None,
-                revertido=t["amount_reversed"] if isinstance(t.get("amount_reversed"), int) else None,
-            )
-            for t in transfers_of(await self._listar(pago), pago)
-        ]
+        return [_hallada(t) for t in transfers_of(await self._listar(pago), pago)]
 
     async def _listar(self, pago: Pago) -> list[Any]:
         """`GET /v1/transfers?transfer_group=<id_pago>`: the transfers listed (up to 100)."""

@@ -23,7 +23,7 @@ def transfers_of(transfers: list[Any], pago: Pago) -> list[dict[str, Any]]:
     return own
 
 
-def transfer_of(transfers: list[Any], pago: Pago) -> str | None:
+def transfer_of(transfers: list[Any], pago: Pago) -> dict[str, Any] | None:
     """The payment's transfer among those listed: the oldest, if (wrongly) more than one."""
     group = str(pago.id_pago)
     own = transfers_of(transfers, pago)
@@ -32,7 +32,7 @@ def transfer_of(transfers: list[Any], pago: Pago) -> str | None:
     if len(own) > 1:
         metrics.TRANSFERS_MULTIPLES.inc()
         log.error("stripe.transfers_multiples", id_pago=group, transfers=[str(t["id"]) for t in own])
-    return str(own[0]["id"])
+    return own[0]
 
 
 def json_or_none(raw: bytes) -> Any:  # noqa: ANN401 - any JSON value, or None

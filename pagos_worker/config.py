@@ -6,7 +6,7 @@ import contextlib
 import ipaddress
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +15,7 @@ CONTRACT_COMMANDS_TOPIC = "persistent://public/default/pagos-comandos"
 CONTRACT_EVENTS_TOPIC = "persistent://public/default/pagos-events"
 CONTRACT_DLQ_TOPIC = "persistent://public/default/pagos-comandos-DLQ"
 CONTRACT_SUBSCRIPTION = "pagos-worker"
+MIN_HTTP_TOKEN = 16
 
 
 class ConfiguracionInvalidaError(ValueError):
@@ -167,6 +168,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _tokens_que_no_se_adivinan(self) -> Settings:
+        if any(len(t) < MIN_HTTP_TOKEN for t in self.tokens_http()):
+            raise ValueError(
+                f"PAGOS_HTTP_TOKENS: every token must be at least {MIN_HTTP_TOKEN} characters (e.g. `openssl rand "
+                "-hex 32`): a short one can be guessed, and the logs could not tell it from an ordinary word"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _un_solo_token_de_pulsar(self) -> Settings:
         if self.pulsar_token is not None and self.pulsar_token_file is not None:
             raise ValueError("set PAGOS_PULSAR_TOKEN or PAGOS_PULSAR_TOKEN_FILE, not both")
@@ -191,12 +201,17 @@ class Settings(BaseSettings):
         return [t.strip() for t in valor.split(",") if t.strip()]
 
     def secretos(self) -> list[str]:
-        """Every secret value these settings hold (the Stripe key, the database's password, the
-        tokens): the logs mask them wherever they show up."""
+        """Every secret value these settings hold (the Stripe key, the database's password as
+        written and decoded, the tokens; the Pulsar token file's as read now): the logs mask them
+        wherever they show up."""
         valores = [s.get_secret_value() for s in (self.stripe_secret_key, self.pulsar_token) if s is not None]
         if self.database_url:
             with contextlib.suppress(ValueError):
-                valores.append(urlsplit(self.database_url).password or "")
+                password = urlsplit(self.database_url).password or ""
+                valores += [password, unquote(password)]
+        if self.pulsar_token_file is not None:
+            with contextlib.suppress(OSError, UnicodeDecodeError):  # unreadable: the client says so
+                valores.append(self.pulsar_token_file.read_text(encoding="utf-8"))
         return [*valores, *self.tokens_http()]
 
     def http_publico(self) -> bool:

@@ -1,8 +1,9 @@
 """structlog set-up: JSON lines (default) or a readable console. Our own log calls take structlog's
 native path straight to stdout (a few µs a line: one is written per payment); stdlib logs (aiohttp,
 alembic) go through a formatter that renders them the same way. Values under secret-looking keys are
-masked, and so is every secret the settings hold wherever it shows up in a line — a message, a
-value, a formatted traceback (`configure(..., secretos=...)`)."""
+masked, and so is every secret the settings hold wherever it shows up in a line (`configure(...,
+secretos=...)`): the rendered line is masked, so a message, a nested value, an object's repr or a
+formatted traceback cannot carry one out."""
 
 from __future__ import annotations
 
@@ -31,26 +32,52 @@ def _mask_secrets(_: object, __: str, event: MutableMapping[str, Any]) -> Mutabl
     return event
 
 
-class _OcultarValores:
-    """Replaces each known secret value by `***` in every string of the line. Runs after the
-    traceback is formatted, so that a secret in an exception's text (a DSN in a driver's message, a
-    key in a library's repr) is masked there too."""
+class _Enmascarado:
+    """A renderer whose every line has each known secret replaced by `***`: the line as written, so
+    whatever carried the secret (a message, a nested value, an object's repr, a key, a formatted
+    traceback) is masked. JSON lines are bytes, console lines str; a secret is looked for as given
+    and as JSON and `repr` escape it."""
 
-    def __init__(self, secretos: tuple[str, ...]) -> None:
-        self._secretos = secretos
+    def __init__(self, renderer: Any, secretos: tuple[str, ...]) -> None:  # noqa: ANN401 - a structlog renderer
+        self._renderer = renderer
+        # Longest first: a secret inside another is not left half visible.
+        formas = dict.fromkeys(
+            forma
+            for secreto in sorted(secretos, key=len, reverse=True)
+            for forma in (secreto, orjson.dumps(secreto).decode()[1:-1], repr(secreto)[1:-1])
+        )
+        self._texto = tuple(formas)
+        self._bytes = tuple(f.encode() for f in formas)
 
-    def __call__(self, _: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        for key, value in event.items():
-            if isinstance(value, str):
-                for secreto in self._secretos:
-                    if secreto in value:
-                        value = value.replace(secreto, "***")  # noqa: PLW2901 - written back below
-                event[key] = value
-        return event
+    def __call__(self, logger: object, name: str, event: MutableMapping[str, Any]) -> str | bytes:
+        linea: str | bytes = self._renderer(logger, name, event)
+        if isinstance(linea, bytes):
+            for forma in self._bytes:
+                if forma in linea:
+                    linea = linea.replace(forma, b"***")
+        else:
+            for texto in self._texto:
+                if texto in linea:
+                    linea = linea.replace(texto, "***")
+        return linea
+
+    def en(self, texto: str) -> str:
+        """`texto` with the secrets masked (for what is printed beside the log lines)."""
+        for forma in self._texto:
+            texto = texto.replace(forma, "***")
+        return texto
+
+
+_enmascarado: _Enmascarado | None = None
+
+
+def enmascarar(texto: str) -> str:
+    """`texto` with every secret the logs were configured with replaced by `***`."""
+    return _enmascarado.en(texto) if _enmascarado is not None else texto
 
 
 def secretos_de(*valores: str | None) -> tuple[str, ...]:
-    """The values worth scrubbing: set, stripped, and long enough not to hit ordinary words."""
+    """The values worth masking: set, stripped, and long enough not to hit ordinary words."""
     return tuple(dict.fromkeys(v.strip() for v in valores if v and len(v.strip()) >= _MIN_SECRETO))
 
 
@@ -95,10 +122,11 @@ def configure(
         if console
         else structlog.processors.JSONRenderer(serializer=_dumps)
     )
-    # After the traceback is formatted; without secrets, not in the chain at all (a line per payment).
-    ocultar: list[Any] = [_OcultarValores(secretos)] if secretos else []
+    global _enmascarado  # noqa: PLW0603 - one logging set-up per process
+    # The rendered line is masked; without secrets nothing is added (a line per payment).
+    _enmascarado = _Enmascarado(renderer, secretos) if secretos else None
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, *ocultar, renderer],
+        processors=[*shared, structlog.processors.format_exc_info, _enmascarado or renderer],
         logger_factory=structlog.PrintLoggerFactory(out)
         if console
         else structlog.BytesLoggerFactory(stream.buffer if stream else None),
@@ -108,6 +136,8 @@ def configure(
     stdlib_renderer: Any = (
         renderer if console else structlog.processors.JSONRenderer(serializer=lambda o, **_: _dumps(o).decode())
     )
+    if secretos:
+        stdlib_renderer = _Enmascarado(stdlib_renderer, secretos)
     handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -115,7 +145,6 @@ def configure(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
-                *ocultar,
                 stdlib_renderer,
             ],
         )

@@ -35,7 +35,7 @@ from pagos_worker.entrypoints.runner import run_with_uvloop
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings, dev = Settings(), DevSettings()
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level, secretos=logs.secretos_de(*settings.secretos()))
     if getattr(args, "sync", False):
         return int(args.func(settings, dev, args))
     try:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pagos_worker import logs
 from pagos_worker.application.dlq import ResultadoReenvio, VistaCarta
 from pagos_worker.application.operador import PagoReanudado, PagoResuelto
 from pagos_worker.application.queries import Atencion, VistaPago
@@ -26,7 +27,9 @@ def _consola(*, stderr: bool = False) -> Console:
 
 
 def error(mensaje: str) -> None:
-    _consola(stderr=True).print(f"pagos-worker: {mensaje}", markup=False, soft_wrap=True)
+    """One line on stderr, with the settings' secrets masked as in the logs (an outage's text may
+    quote a URL or a driver's message)."""
+    _consola(stderr=True).print(f"pagos-worker: {logs.enmascarar(mensaje)}", markup=False, soft_wrap=True)
 
 
 def _json(valor: Any) -> None:  # noqa: ANN401 - any JSON value

@@ -62,32 +62,54 @@ async def test_tras_la_calma_la_rafaga_empieza_ya(nueva_reserva):
     assert reservados == 3
 
 
+class Desde:
+    """A start given from when its statement ran: `esperado` seconds after the first reservation
+    of the test, less however long ago that one may have run (at most since `inicio`)."""
+
+    def __init__(self) -> None:
+        self.inicio = time.monotonic()
+
+    def es(self, desde: float, esperado: float) -> bool:
+        return esperado - (time.monotonic() - self.inicio) - 0.005 <= desde <= esperado + 0.005
+
+
 async def test_los_turnos_siguen_uno_tras_otro(nueva_reserva):
-    reserva = nueva_reserva(cuenta())
+    reserva, reloj = nueva_reserva(cuenta()), Desde()
     await reserva.reservar(1, 1.0, 0.0)
     desde, reservados = await reserva.reservar(5, 1.0, 0.0)
-    assert desde == pytest.approx(1.0, abs=0.05)  # after the first one's interval
+    assert reloj.es(desde, 1.0)  # after the first one's interval
     desde, reservados = await reserva.reservar(2, 1.0, 0.0)
-    assert desde == pytest.approx(6.0, abs=0.05)
+    assert reloj.es(desde, 6.0)
     assert reservados == 8
 
 
 async def test_cada_cuenta_tiene_su_calendario(nueva_reserva):
     nombre = cuenta()
+    reloj = Desde()
     await nueva_reserva(nombre).reservar(10, 1.0, 0.0)
     desde, reservados = await nueva_reserva(cuenta()).reservar(1, 1.0, 0.0)
-    assert desde == pytest.approx(0.0, abs=0.05)
+    assert desde == pytest.approx(0.0, abs=0.005)  # a first reservation starts at its own instant
     assert reservados == 1
     desde, _ = await nueva_reserva(nombre).reservar(1, 1.0, 0.0)  # another replica, same account
-    assert desde == pytest.approx(10.0, abs=0.05)
+    assert reloj.es(desde, 10.0)
 
 
 async def test_reservas_a_la_vez_no_se_solapan(nueva_reserva):
+    """Ten replicas reserve 4 turns of 100 ms at once: each gets a block of its own, 400 ms after the
+    one before. A block's start is given from the instant its statement ran, somewhere between the
+    gather's start and its own answer, so each is placed on this process's clock within that span."""
     nombre = cuenta()
-    respuestas = await asyncio.gather(*(nueva_reserva(nombre).reservar(4, 0.1, 0.0) for _ in range(10)))
-    inicios = sorted(round(desde * 10) for desde, _ in respuestas)  # in intervals from now
-    assert [b - a for a, b in itertools.pairwise(inicios)] == [4] * 9
-    assert sorted(r for _, r in respuestas) == list(range(4, 44, 4))
+    inicio = time.monotonic()
+
+    async def una(reserva) -> tuple[float, float, int]:  # either schedule
+        desde, reservados = await reserva.reservar(4, 0.1, 0.0)
+        return inicio + desde, time.monotonic() + desde, reservados  # the block's start: at least, at most
+
+    bloques = sorted(await asyncio.gather(*(una(nueva_reserva(nombre)) for _ in range(10))), key=lambda b: b[2])
+    assert [r for _, _, r in bloques] == list(range(4, 44, 4))  # every block its own 4 turns, none shared
+    for (antes_min, antes_max, _), (despues_min, despues_max, _) in itertools.pairwise(bloques):
+        assert despues_max - antes_min >= 0.4 - 0.005  # never sooner than 4 turns after
+        assert despues_min - antes_max <= 0.4 + 0.005  # nor later
 
 
 async def test_tres_replicas_comparten_una_tasa(nueva_reserva):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -161,3 +162,11 @@ def topics() -> Topics:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Says how many of the simulator's answers were checked against Stripe's own spec (none when
+    `../shared/` is absent beside the clone: the summary says that too)."""
+    spec = sys.modules.get("tests.stripe_spec")
+    if spec is not None and (linea := spec.resumen()) is not None:
+        terminalreporter.write_line(linea)

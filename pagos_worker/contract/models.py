@@ -47,7 +47,8 @@ EJEMPLO_FALLIDO: dict[str, JsonValue] = {
     "event_type": "PagoFallido",
     "event_id": "0b8e2a44-5f1d-4c3a-8e6b-9d7c1a2b3c4d",
     "timestamp": "2026-11-28T10:00:05.123Z",
-    "data": {**_PAGO_EJEMPLO, "referencia_pago": None, "mensaje_error": "Fondos insuficientes"},
+    # A decline's reference is Stripe's request id; it is null when no request was sent (no destination).
+    "data": {**_PAGO_EJEMPLO, "referencia_pago": "req_8Yh2Kq0Zx7", "mensaje_error": "Fondos insuficientes"},
 }
 EJEMPLO_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 EJEMPLO_PROPIEDADES_COMANDO: dict[str, JsonValue] = {"traceparent": EJEMPLO_TRACEPARENT}

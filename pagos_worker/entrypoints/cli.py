@@ -230,8 +230,8 @@ def _announce(s: Settings, roles: frozenset[str], notas: dict[str, str]) -> None
     if "api" in roles:
         lines.append(
             f"  HTTP API    http://{s.http_host}:{s.http_port}  "
-            "(GET /pagos/{id_pago}, /pagos/outbox/estadisticas, /healthz, /readyz, /metrics, /openapi.json, "
-            "/docs, /asyncapi.json)"
+            "(GET /pagos/{id_pago}, /pagos/atencion, /pagos/outbox/estadisticas, /healthz, /readyz, /metrics, "
+            "/openapi.json, /docs, /asyncapi.json)"
         )
     else:
         lines.append(f"  HTTP        http://{s.http_host}:{s.http_port}  (GET /healthz, /readyz, /metrics)")

@@ -51,20 +51,18 @@ class _Enmascarado:
 
     def __call__(self, logger: object, name: str, event: MutableMapping[str, Any]) -> str | bytes:
         linea: str | bytes = self._renderer(logger, name, event)
-        if isinstance(linea, bytes):
-            for forma in self._bytes:
-                if forma in linea:
-                    linea = linea.replace(forma, b"***")
-        else:
-            for texto in self._texto:
-                if texto in linea:
-                    linea = linea.replace(texto, "***")
+        if isinstance(linea, str):
+            return self.en(linea)
+        for forma in self._bytes:
+            if forma in linea:
+                linea = linea.replace(forma, b"***")
         return linea
 
     def en(self, texto: str) -> str:
-        """`texto` with the secrets masked (for what is printed beside the log lines)."""
+        """`texto` with the secrets masked (console lines, and what is printed beside the logs)."""
         for forma in self._texto:
-            texto = texto.replace(forma, "***")
+            if forma in texto:
+                texto = texto.replace(forma, "***")
         return texto
 
 

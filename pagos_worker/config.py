@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,23 @@ CONTRACT_EVENTS_TOPIC = "persistent://public/default/pagos-events"
 CONTRACT_DLQ_TOPIC = "persistent://public/default/pagos-comandos-DLQ"
 CONTRACT_SUBSCRIPTION = "pagos-worker"
 MIN_HTTP_TOKEN = 16
+_STRIPE_RECUERDA_S = 24 * 3600.0  # Stripe keeps an idempotency key at least this long
+
+
+# Query-string parameters that carry a secret (libpq's and asyncpg's `password`, `sslpassword`...).
+_PARAMETROS_SECRETOS = ("password", "passwd", "secret", "token")
+
+
+def secretos_de_url(url: str) -> list[str]:
+    """The secrets a URL carries: its user's password, and any secret-looking query parameter."""
+    try:
+        partes = urlsplit(url)
+        valores = [partes.password or ""]
+    except ValueError:
+        return []
+    pares = parse_qsl(partes.query, keep_blank_values=True)
+    valores += [v for k, v in pares if any(s in k.lower() for s in _PARAMETROS_SECRETOS)]
+    return [v for v in valores if v]
 
 
 class ConfiguracionInvalidaError(ValueError):
@@ -63,11 +81,16 @@ class Settings(BaseSettings):
     )
     attention_after_attempts: int = Field(5, ge=1, description="unknown outcomes before a payment needs attention")
     attention_after_seconds: float = Field(3600.0, gt=0, description="age after which it needs attention")
-    resolve_failed_after_seconds: float = Field(
+    settle_margin_seconds: float = Field(
         300.0,
         ge=0,
-        description="`pagos resolver --fallido` only this long after the payment's last gateway call could have "
-        "ended: a call our side gave up on may still be finishing at Stripe, unlisted yet",
+        validation_alias=AliasChoices(
+            "PAGOS_SETTLE_MARGIN_SECONDS", "PAGOS_RESOLVE_FAILED_AFTER_SECONDS", "settle_margin_seconds"
+        ),
+        description="a lookup proves nothing was paid only this long after the payment's last gateway call could "
+        "have ended (a call our side gave up on may still be finishing at Stripe, its transfer unlisted yet): "
+        "before a new key generation, and before `pagos resolver --fallido`. Formerly "
+        "PAGOS_RESOLVE_FAILED_AFTER_SECONDS, still read",
     )
     idempotency_key_max_age_seconds: float = Field(
         20 * 3600.0,
@@ -168,6 +191,46 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _claves_que_no_pagan_dos_veces(self) -> Settings:
+        """The key's life, the attention age and the settle margin must keep the safety model: a
+        payment is flagged, and a call under its key listed, before the key may be renewed; and no
+        call under a key can still be in flight when Stripe may forget it (24 h)."""
+        vida, atencion, margen = (
+            self.idempotency_key_max_age_seconds,
+            self.attention_after_seconds,
+            self.settle_margin_seconds,
+        )
+        if margen < self.stripe_timeout_seconds:
+            raise ValueError(
+                f"PAGOS_SETTLE_MARGIN_SECONDS ({margen:g}) must be at least PAGOS_STRIPE_TIMEOUT_SECONDS "
+                f"({self.stripe_timeout_seconds:g}): a call our side gave up on may still be running at Stripe"
+            )
+        if vida < atencion + margen:
+            raise ValueError(
+                f"PAGOS_IDEMPOTENCY_KEY_MAX_AGE_SECONDS ({vida:g}) must be at least PAGOS_ATTENTION_AFTER_SECONDS "
+                f"({atencion:g}) + PAGOS_SETTLE_MARGIN_SECONDS ({margen:g}): a key renewed sooner makes a new "
+                "payout the ordinary path for a payment whose outcome is unknown"
+            )
+        if vida + self.lease_seconds + margen > _STRIPE_RECUERDA_S:
+            raise ValueError(
+                f"PAGOS_IDEMPOTENCY_KEY_MAX_AGE_SECONDS ({vida:g}) + PAGOS_LEASE_SECONDS ({self.lease_seconds:g}) + "
+                f"PAGOS_SETTLE_MARGIN_SECONDS ({margen:g}) must not pass 24 h: Stripe may forget a key after "
+                "24 h, and a call sent under it must have ended, and be listed, before that"
+            )
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _un_solo_valor_del_margen(cls, datos: object) -> object:
+        nuevo, viejo = (os.environ.get(f"PAGOS_{n}_SECONDS") for n in ("SETTLE_MARGIN", "RESOLVE_FAILED_AFTER"))
+        if nuevo is not None and viejo is not None and nuevo.strip() != viejo.strip():
+            raise ValueError(
+                f"PAGOS_SETTLE_MARGIN_SECONDS ({nuevo}) and PAGOS_RESOLVE_FAILED_AFTER_SECONDS ({viejo}), its former "
+                "name, say different things: set one"
+            )
+        return datos
+
+    @model_validator(mode="after")
     def _tokens_que_no_se_adivinan(self) -> Settings:
         if any(len(t) < MIN_HTTP_TOKEN for t in self.tokens_http()):
             raise ValueError(
@@ -205,9 +268,8 @@ class Settings(BaseSettings):
         written and decoded, the tokens; the Pulsar token file's as read now): the logs mask them
         wherever they show up."""
         valores = [s.get_secret_value() for s in (self.stripe_secret_key, self.pulsar_token) if s is not None]
-        if self.database_url:
-            with contextlib.suppress(ValueError):
-                password = urlsplit(self.database_url).password or ""
+        for url in (self.database_url, self.pulsar_url):
+            for password in secretos_de_url(url or ""):
                 valores += [password, unquote(password)]
         if self.pulsar_token_file is not None:
             with contextlib.suppress(OSError, UnicodeDecodeError):  # unreadable: the client says so

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import MutableMapping
 from typing import Any, TextIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import orjson
 import structlog
@@ -154,11 +154,19 @@ def configure(
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
+def _es_clave_secreta(nombre: str) -> bool:
+    return any(s in nombre.lower() for s in _SECRET_KEYS)
+
+
 def redact(url: str) -> str:
-    """A URL fit for a log line or a banner: its password, if any, replaced by `***`."""
+    """A URL fit for a log line or a banner: its password and any secret-looking query parameter
+    (`?password=`), if any, replaced by `***`."""
     partes = urlsplit(url)
-    if partes.password is None:
-        return url
-    usuario = f"{partes.username}:***@" if partes.username is not None else ":***@"
-    host = partes.netloc.rpartition("@")[2]
-    return urlunsplit(partes._replace(netloc=usuario + host))
+    if partes.password is not None:
+        usuario = f"{partes.username}:***@" if partes.username is not None else ":***@"
+        partes = partes._replace(netloc=usuario + partes.netloc.rpartition("@")[2])
+    if partes.query:  # each parameter as written, but a secret's value
+        piezas = [p.partition("=") for p in partes.query.split("&")]
+        query = "&".join(f"{k}=***" if _es_clave_secreta(unquote(k)) else f"{k}{igual}{v}" for k, igual, v in piezas)
+        partes = partes._replace(query=query)
+    return urlunsplit(partes)

@@ -220,7 +220,7 @@ def _announce(s: Settings, roles: frozenset[str], notas: dict[str, str]) -> None
     lines = [
         f"pagos-worker running: roles {', '.join(sorted(roles))}",
         f"  PostgreSQL  {redact(s.database_url)}{notas.get('postgres', '')}",
-        f"  Pulsar      {s.pulsar_url}{notas.get('pulsar', '')}",
+        f"  Pulsar      {redact(s.pulsar_url or '')}{notas.get('pulsar', '')}",
         f"  gateway     {gateway}",
         f"  commands    {s.commands_topic} (subscription {s.subscription})",
         f"  events      {s.events_topic}",

@@ -67,3 +67,33 @@ def test_un_intento_de_pago_debe_caber_en_el_lease():
     with pytest.raises(ValidationError, match="PAGOS_LEASE_SECONDS must exceed"):
         settings(lease_seconds=10, stripe_timeout_seconds=10)
     assert settings(lease_seconds=12, stripe_timeout_seconds=10).lease_seconds == 12
+
+
+def test_una_clave_de_idempotencia_que_vive_menos_que_la_atencion_mas_el_margen_no_arranca():
+    """A key renewed before its payment is flagged, or before a call under it could be listed, would
+    make a new key (and a second payout) the ordinary path."""
+    with pytest.raises(ValidationError, match=r"PAGOS_IDEMPOTENCY_KEY_MAX_AGE_SECONDS.*PAGOS_ATTENTION_AFTER_SECONDS"):
+        settings(idempotency_key_max_age_seconds=600)
+    with pytest.raises(ValidationError, match="PAGOS_SETTLE_MARGIN_SECONDS"):
+        settings(idempotency_key_max_age_seconds=3700, attention_after_seconds=3600, settle_margin_seconds=300)
+    assert settings(idempotency_key_max_age_seconds=3900, attention_after_seconds=3600).settle_margin_seconds == 300
+
+
+def test_una_llamada_bajo_una_clave_nunca_cruza_las_24_h_de_stripe():
+    with pytest.raises(ValidationError, match="24 h"):
+        settings(idempotency_key_max_age_seconds=23.99 * 3600, lease_seconds=600)
+
+
+def test_el_margen_de_asentamiento_se_llama_como_antes_tambien(monkeypatch):
+    """`PAGOS_RESOLVE_FAILED_AFTER_SECONDS` (its name until the worker used the margin too) still works."""
+    monkeypatch.setenv("PAGOS_RESOLVE_FAILED_AFTER_SECONDS", "120")
+    assert Settings(_env_file=None, **BASE).settle_margin_seconds == 120
+    monkeypatch.setenv("PAGOS_SETTLE_MARGIN_SECONDS", "90")
+    with pytest.raises(ValidationError, match=r"PAGOS_SETTLE_MARGIN_SECONDS.*PAGOS_RESOLVE_FAILED_AFTER_SECONDS"):
+        Settings(_env_file=None, **BASE)
+
+
+def test_el_margen_de_asentamiento_no_es_menor_que_un_intento():
+    """A call we gave up on at our timeout may still run at Stripe: a shorter margin proves nothing."""
+    with pytest.raises(ValidationError, match="PAGOS_SETTLE_MARGIN_SECONDS"):
+        settings(settle_margin_seconds=5, stripe_timeout_seconds=10)

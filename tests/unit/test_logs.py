@@ -173,3 +173,14 @@ def test_los_ajustes_dicen_sus_secretos(monkeypatch, tmp_path):
     monkeypatch.delenv("PAGOS_PULSAR_TOKEN")
     monkeypatch.setenv("PAGOS_PULSAR_TOKEN_FILE", str(archivo))
     assert "jwt.del.archivo" in logs.secretos_de(*Settings().secretos())
+
+
+def test_una_clave_en_la_query_de_una_url_tampoco_se_escribe(monkeypatch):
+    """libpq and asyncpg take `?password=`: it is as secret as the user:password part."""
+    url = "postgresql+asyncpg://pagos@db:5432/pagos?password=clave-en-la-query&sslmode=require"
+    assert logs.redact(url) == "postgresql+asyncpg://pagos@db:5432/pagos?password=***&sslmode=require"
+    monkeypatch.setenv("PAGOS_DATABASE_URL", url)
+    monkeypatch.setenv("PAGOS_PULSAR_URL", "pulsar+ssl://usuario:clave-del-broker@b:6651")
+    secretos = set(Settings(_env_file=None).secretos())
+    assert {"clave-en-la-query", "clave-del-broker"} <= secretos
+    assert logs.redact("pulsar+ssl://usuario:clave-del-broker@b:6651") == "pulsar+ssl://usuario:***@b:6651"

@@ -181,6 +181,15 @@ def presupuesto_de_cuenta(settings: Settings, engine: AsyncEngine) -> Presupuest
     return presupuesto
 
 
+def politica_de_atencion(settings: Settings) -> PoliticaAtencion:
+    return PoliticaAtencion(
+        max_intentos=settings.attention_after_attempts,
+        max_antiguedad=timedelta(seconds=settings.attention_after_seconds),
+        vida_clave=timedelta(seconds=settings.idempotency_key_max_age_seconds),
+        margen_asentamiento=timedelta(seconds=settings.settle_margin_seconds),
+    )
+
+
 def pulsar_security(settings: Settings) -> PulsarSecurity:
     return PulsarSecurity(
         token=settings.pulsar_token,
@@ -378,11 +387,7 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
         pasarela,
         owner=owner,
         lease=timedelta(seconds=settings.lease_seconds),
-        atencion=PoliticaAtencion(
-            settings.attention_after_attempts,
-            timedelta(seconds=settings.attention_after_seconds),
-            timedelta(seconds=settings.idempotency_key_max_age_seconds),
-        ),
+        atencion=politica_de_atencion(settings),
         publicar=servicio.publicacion.encolar if servicio.publicacion else None,
         tracer=c.trazado.tracer if c.trazado else None,
     )
@@ -414,6 +419,7 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
         gracia=timedelta(seconds=settings.reconcile_grace_seconds),
         intervalo=settings.reconcile_interval_seconds,
         gate=pasarela.esperar_disponible,
+        al_fallar=metrics.RECONCILIADOR_ERRORES.inc,
     )
 
 
@@ -480,7 +486,7 @@ async def herramientas_de_operador(
                 pagos,
                 await _stripe(settings, stack, engine),
                 lease=lease,
-                margen_fallido=timedelta(seconds=settings.resolve_failed_after_seconds),
+                margen_fallido=timedelta(seconds=settings.settle_margin_seconds),
             )
         if pulsar:
             assert settings.pulsar_url is not None  # noqa: S101 - checked above

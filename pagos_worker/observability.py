@@ -55,6 +55,18 @@ SIN_DESTINO = Counter(
     "Payments failed without a gateway call: their affiliate has no connected account configured",
     registry=REGISTRY,
 )
+ESCRITURAS_OBSOLETAS = Counter(
+    "pagos_escritura_obsoleta",
+    "Writes of a holder whose claim on the payment was taken since (its lease ran out): nothing was "
+    "written, by what it tried to write (resultado, liberar, renovar_clave, operador)",
+    ["escritura"],
+    registry=REGISTRY,
+)
+RECONCILIADOR_ERRORES = Counter(
+    "reconciliador_errores",
+    "Payments whose handling raised in a reconciler's pass: skipped, the pass went on",
+    registry=REGISTRY,
+)
 EN_CURSO = Gauge("pagos_en_curso", "Commands this replica is processing", registry=REGISTRY)
 CIRCUITO = Gauge("pasarela_circuito_abierto", "1 while the gateway's circuit is open or half-open", registry=REGISTRY)
 PRESUPUESTO_USO = Gauge(

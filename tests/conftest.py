@@ -11,13 +11,14 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 import pytest_asyncio
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_dev.embedded.postgres import EmbeddedPostgres
@@ -69,6 +70,22 @@ async def create_database(server_url: str, *, migrated: bool = True) -> str:
     finally:
         await engine.dispose()
     return url
+
+
+async def envejecer_pago(engine: AsyncEngine, id_pago: uuid.UUID, delta: timedelta) -> None:
+    """As if the database's clock had moved `delta` on for this payment: its stored times moved back
+    (its age, its lease, its key, its calls' end). The store's clock is the only one that counts."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("""
+                WITH t AS (SELECT CAST(:d AS interval) AS d)
+                UPDATE pagos SET fecha_creacion = fecha_creacion - t.d, lease_expira = lease_expira - t.d,
+                    clave_desde = clave_desde - t.d, fin_llamadas = fin_llamadas - t.d,
+                    fin_llamadas_previas = fin_llamadas_previas - t.d
+                FROM t WHERE id_pago = :i
+            """),
+            {"d": delta, "i": id_pago},
+        )
 
 
 async def estadistica_tras_cerrar(url: str, consulta: str) -> object:

@@ -7,19 +7,20 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from pagos_worker.application.ports.fallos import FalloDeComando
 from pagos_worker.application.ports.outbox import Message, OutboxEvent
 from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError, ResultadoPago
-from pagos_worker.application.ports.repository import Reclamo
+from pagos_worker.application.ports.repository import Liberacion, Reclamo
 from pagos_worker.application.ports.tracing import TraceContext
 from pagos_worker.clock import utcnow
 from pagos_worker.contract.wire import encode_event
 from pagos_worker.domain.errors import PagoEnCursoError, PagoRequiereAtencionError, PagoYaProcesadoError
 from pagos_worker.domain.events import EventoPago
-from pagos_worker.domain.pago import EstadoPago, Pago
+from pagos_worker.domain.pago import EstadoPago, Lease, Pago, PoliticaAtencion
 
 
 def _copia(pago: Pago) -> Pago:
@@ -27,36 +28,56 @@ def _copia(pago: Pago) -> Pago:
 
 
 class FakePagoRepository:
-    """The port's semantics, applied with the domain's own rules."""
+    """The port's semantics, applied with the domain's own rules, on the store's own clock
+    (`reloj`: a test moves it, and gives the handler another to show that only this one counts)."""
 
-    def __init__(self) -> None:
+    def __init__(self, reloj: Callable[[], datetime] = utcnow) -> None:
+        self.reloj = reloj
         self.pagos: dict[UUID, Pago] = {}
         self.outbox: list[EventoPago] = []
         self.trazas: dict[UUID, TraceContext | None] = {}  # the trace context stored with each outcome
+        self.fin_llamadas: dict[UUID, datetime | None] = {}
+        self.fin_llamadas_previas: dict[UUID, datetime | None] = {}
+        self.obsoletas: list[str] = []  # the writes of stale claims, refused
 
     async def reclamar(self, pago: Pago) -> Reclamo:
+        ahora = self.reloj()
+        assert pago.lease is not None
+        lease = Lease(pago.lease.owner, ahora + (pago.lease.expira - pago.fecha_creacion))
         guardado = self.pagos.get(pago.id_pago)
         if guardado is None:
-            nuevo = dataclasses.replace(pago, eventos=[], clave_desde=pago.clave_desde or pago.fecha_creacion)
+            nuevo = dataclasses.replace(
+                pago, eventos=[], fecha_creacion=ahora, clave_desde=ahora, lease=lease, reclamo=1
+            )
             self.pagos[pago.id_pago] = nuevo
-            return Reclamo(_copia(nuevo), reclamado=True)
+            self.fin_llamadas[pago.id_pago], self.fin_llamadas_previas[pago.id_pago] = lease.expira, None
+            return Reclamo(_copia(nuevo), reclamado=True, ahora=ahora)
+        previas = self.fin_llamadas_previas.get(pago.id_pago)
         if not guardado.mismos_terminos(pago):
-            return Reclamo(_copia(guardado), reclamado=False)
-        assert pago.lease is not None
+            return Reclamo(_copia(guardado), reclamado=False, ahora=ahora, fin_llamadas_previas=previas)
         try:
-            guardado.iniciar_procesamiento(pago.lease, pago.fecha_creacion)
+            guardado.iniciar_procesamiento(lease, ahora)
         except (PagoYaProcesadoError, PagoEnCursoError, PagoRequiereAtencionError):
-            return Reclamo(_copia(guardado), reclamado=False)
-        return Reclamo(_copia(guardado), reclamado=True)
+            return Reclamo(_copia(guardado), reclamado=False, ahora=ahora, fin_llamadas_previas=previas)
+        guardado.reclamo += 1
+        previas = self.fin_llamadas_previas[pago.id_pago] = self.fin_llamadas.get(pago.id_pago)
+        self.fin_llamadas[pago.id_pago] = lease.expira
+        return Reclamo(_copia(guardado), reclamado=True, ahora=ahora, fin_llamadas_previas=previas)
+
+    def _mio(self, pago: Pago, escritura: str) -> Pago | None:
+        guardado = self.pagos[pago.id_pago]
+        if guardado.estado is EstadoPago.PROCESANDO and guardado.reclamo == pago.reclamo:
+            return guardado
+        self.obsoletas.append(escritura)
+        return None
 
     async def guardar_resultado(self, pago: Pago, traza: TraceContext | None = None) -> list[OutboxEvent] | None:
-        guardado = self.pagos[pago.id_pago]
-        if guardado.estado is not EstadoPago.PROCESANDO:
+        if self._mio(pago, "resultado") is None:
             return None
         self.pagos[pago.id_pago] = _copia(pago)
         self.outbox.extend(pago.eventos)
         self.trazas[pago.id_pago] = traza
-        ahora = utcnow()
+        ahora = self.reloj()
         return [
             OutboxEvent(
                 len(self.outbox) - len(pago.eventos) + i + 1,
@@ -71,32 +92,42 @@ class FakePagoRepository:
             for i, e in enumerate(pago.eventos)
         ]
 
-    async def renovar_clave(self, pago: Pago) -> bool:
-        guardado = self.pagos[pago.id_pago]
-        mio = guardado.lease is not None and pago.lease is not None and guardado.lease.owner == pago.lease.owner
-        if guardado.estado is not EstadoPago.PROCESANDO or not mio:
-            return False
-        if guardado.generacion_clave != pago.generacion_clave - 1:
-            return False
-        guardado.generacion_clave, guardado.clave_desde = pago.generacion_clave, pago.clave_desde
-        return True
+    async def renovar_clave(self, pago: Pago, politica: PoliticaAtencion) -> datetime | None:
+        if (guardado := self._mio(pago, "renovar_clave")) is None:
+            return None
+        ahora = self.reloj()
+        previas = self.fin_llamadas_previas.get(pago.id_pago)
+        asentado = previas is None or previas + politica.margen_asentamiento <= ahora
+        if guardado.generacion_clave != pago.generacion_clave or not guardado.clave_vencida(ahora, politica):
+            return None
+        if not asentado or guardado.clave_desde is None:
+            return None
+        guardado.renovar_clave(ahora)
+        return ahora
 
-    async def liberar(self, pago: Pago) -> None:
-        guardado = self.pagos[pago.id_pago]
-        mio = guardado.lease is not None and pago.lease is not None and guardado.lease.owner == pago.lease.owner
-        if guardado.estado is EstadoPago.PROCESANDO and mio:
-            guardado.lease = pago.lease
-            guardado.ultimo_error = pago.ultimo_error
-            guardado.requiere_atencion = pago.requiere_atencion
-            guardado.intentos = pago.intentos
+    async def liberar(self, pago: Pago, como: Liberacion, politica: PoliticaAtencion) -> bool | None:
+        if (guardado := self._mio(pago, "liberar")) is None or guardado.lease is None:
+            return None
+        ahora = self.reloj()
+        previas = self.fin_llamadas_previas.get(pago.id_pago)
+        espera = previas + politica.margen_asentamiento if como is Liberacion.ESPERA and previas else ahora
+        guardado.lease = Lease(guardado.lease.owner, max(ahora, espera))
+        self.fin_llamadas[pago.id_pago] = ahora if como is Liberacion.LLAMO else previas
+        guardado.ultimo_error = pago.ultimo_error
+        guardado.intentos = pago.intentos
+        guardado.clave_agotada = pago.clave_agotada
+        viejo = como is Liberacion.LLAMO and ahora - guardado.fecha_creacion >= politica.max_antiguedad
+        guardado.requiere_atencion = pago.requiere_atencion or viejo
+        return guardado.requiere_atencion
 
-    async def atascados(self, lease_vencido_antes_de: datetime, limite: int) -> list[Pago]:
+    async def atascados(self, gracia: timedelta, limite: int) -> list[Pago]:
+        antes = self.reloj() - gracia
         vencidos = [
             p
             for p in self.pagos.values()
             if p.estado is EstadoPago.PROCESANDO
             and p.lease is not None
-            and p.lease.expira < lease_vencido_antes_de
+            and p.lease.expira < antes
             and not p.requiere_atencion
         ]
         return [_copia(p) for p in sorted(vencidos, key=lambda p: p.lease.expira)[:limite]]  # type: ignore[union-attr]
@@ -108,16 +139,41 @@ class FakePagoRepository:
     def eventos_de(self, id_pago: UUID) -> list[str]:
         return [e.tipo for e in self.outbox if e.id_pago == id_pago]
 
+    async def envejecer(self, id_pago: UUID, delta: timedelta) -> None:
+        """As `tests.conftest.envejecer_pago`: the store's clock moved on `delta` for this payment."""
+        pago = self.pagos[id_pago]
+        pago.fecha_creacion -= delta
+        pago.clave_desde = pago.clave_desde and pago.clave_desde - delta
+        pago.lease = pago.lease and Lease(pago.lease.owner, pago.lease.expira - delta)
+        for tiempos in (self.fin_llamadas, self.fin_llamadas_previas):
+            tiempos[id_pago] = tiempos.get(id_pago) and tiempos[id_pago] - delta  # type: ignore[operator]
+
+
+@dataclass(frozen=True, slots=True)
+class ExitoSinRespuesta:
+    """A scripted answer: the gateway pays, and the answer never reaches us (a timeout)."""
+
 
 class FakePasarelaDePagos:
-    """Answers from a script per payment (default: paid); records every call."""
+    """Answers from a script per payment (default: paid); records every call. Like Stripe, a key
+    already used returns its first outcome, and a transfer is listed only `retraso_listado` after
+    it was made (its list endpoints are eventually consistent), on the clock `reloj`."""
 
-    def __init__(self, respuestas: dict[UUID, ResultadoPago | Exception] | None = None) -> None:
+    def __init__(
+        self,
+        respuestas: dict[UUID, ResultadoPago | Exception | ExitoSinRespuesta] | None = None,
+        *,
+        reloj: Callable[[], datetime] = utcnow,
+        retraso_listado: timedelta = timedelta(0),
+    ) -> None:
         self.respuestas = respuestas or {}
+        self.reloj = reloj
+        self.retraso_listado = retraso_listado
         self.llamadas: list[UUID] = []
         self.consultas: list[UUID] = []
         self.claves: list[tuple[UUID, int]] = []  # (id_pago, key generation) of every payout call
         self.transferencias: dict[UUID, str | Exception] = {}  # what a lookup finds (or raises)
+        self.pagados: dict[UUID, list[tuple[int, datetime]]] = {}  # the transfers made: (generation, when)
 
     async def esperar_disponible(self) -> None:
         return None
@@ -126,12 +182,22 @@ class FakePasarelaDePagos:
         self.consultas.append(pago.id_pago)
         if isinstance(hallado := self.transferencias.get(pago.id_pago), Exception):
             raise hallado
-        return hallado
+        if hallado is not None:
+            return hallado
+        listados = [
+            g for g, cuando in self.pagados.get(pago.id_pago, []) if cuando + self.retraso_listado <= self.reloj()
+        ]
+        return f"tr_fake_{pago.id_pago.hex[:8]}_{listados[0]}" if listados else None
 
     async def procesar_pago(self, pago: Pago) -> ResultadoPago:
         self.llamadas.append(pago.id_pago)
         self.claves.append((pago.id_pago, pago.generacion_clave))
         respuesta = self.respuestas.get(pago.id_pago, ResultadoPago.exito(f"ref_{pago.id_pago.hex[:8]}"))
+        if isinstance(respuesta, ExitoSinRespuesta):
+            pagados = self.pagados.setdefault(pago.id_pago, [])
+            if pago.generacion_clave not in [g for g, _ in pagados]:  # a key seen before pays nothing more
+                pagados.append((pago.generacion_clave, self.reloj()))
+            raise ResultadoIndeterminadoError("timeout tras pagar")
         if isinstance(respuesta, Exception):
             raise respuesta
         if respuesta.exitoso and respuesta.referencia_pago:

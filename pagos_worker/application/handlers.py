@@ -12,12 +12,14 @@ import structlog
 from pagos_worker.application.commands import ProcesarPago
 from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.ports.pasarela import (
+    ClaveAgotadaError,
     PasarelaDePagos,
     PasarelaNoDisponibleError,
     ResultadoIndeterminadoError,
     ResultadoPago,
+    SinPruebaDePagoError,
 )
-from pagos_worker.application.ports.repository import PagoRepository
+from pagos_worker.application.ports.repository import Liberacion, PagoRepository, Reclamo
 from pagos_worker.application.ports.tracing import TraceContext, Tracer
 from pagos_worker.clock import utcnow
 from pagos_worker.domain.pago import Lease, Pago, PoliticaAtencion
@@ -84,72 +86,112 @@ class ProcesarPagoHandler:
             return desenlace
 
     async def _manejar(self, comando: ProcesarPago, traza: TraceContext | None) -> Desenlace:
-        pago = await self._reclamar(comando)
-        if isinstance(pago, Desenlace):
-            return pago
+        reclamo = await self._reclamar(comando)
+        if isinstance(reclamo, Desenlace):
+            return reclamo
+        pago = reclamo.pago
+        assert pago is not None  # noqa: S101 - the port returns the payment it claimed
         try:
-            resultado = await self._hallado_antes_de_pagar(pago)
+            resultado = await self._hallado_antes_de_pagar(pago, reclamo) if pago.es_reintento() else None
+            del reclamo  # not held through the gateway call (thousands are in flight with a slow gateway)
             if resultado is None:  # the gateway call is awaited here: no helper's frame held through it
                 resultado = await self._pasarela.procesar_pago(pago)
-        except ClaveNoRenovadaError:
-            return EN_CURSO  # another worker holds it by now
-        except PasarelaNoDisponibleError as exc:
-            pago.no_intentado(str(exc), self._reloj())
-            await self._pagos.liberar(pago)
-            log.warning("pago.no_intentado", id_pago=str(pago.id_pago), error=str(exc))
-            return Desenlace(Accion.REINTENTAR, "pasarela_no_disponible", str(exc))
-        except ResultadoIndeterminadoError as exc:
-            pago.resultado_desconocido(str(exc), self._reloj(), self._atencion)
-            await self._pagos.liberar(pago)
-            registrar = log.error if pago.requiere_atencion else log.warning
-            registrar(
-                "pago.resultado_indeterminado",
-                id_pago=str(pago.id_pago),
-                error=str(exc),
-                intentos=pago.intentos,
-                requiere_atencion=pago.requiere_atencion,
-            )
-            if pago.requiere_atencion:
-                return Desenlace(Accion.ACK, REQUIERE_ATENCION.motivo, str(exc))
-            return Desenlace(Accion.REINTENTAR, "resultado_indeterminado", str(exc))
+        except (ClaveNoRenovadaError, EsperaDeAsentamientoError, ResultadoIndeterminadoError) as exc:
+            return await self._sin_resultado(pago, exc)
         if resultado.exitoso:
             pago.marcar_exitoso(resultado.referencia_pago or "", self._reloj())
         else:
             pago.marcar_fallido(resultado.mensaje_error or "Pago rechazado", self._reloj(), resultado.referencia_pago)
         return await self._guardar(pago, traza)
 
-    async def _reclamar(self, comando: ProcesarPago) -> Pago | Desenlace:
-        """The payment as claimed for this worker, or the command's outcome when it cannot be. Its
-        own frame: the payment asked for is not held through the gateway call (thousands are in
-        flight at once with a slow gateway, and every object per payment counts)."""
-        ahora = self._reloj()
-        solicitado = Pago.crear(
-            id_pago=comando.id_pago, id_afiliado=comando.id_afiliado, importe=comando.importe, ahora=ahora
+    async def _sin_resultado(self, pago: Pago, exc: Exception) -> Desenlace:
+        """Give the payment back when this claim ends without an outcome. Nothing sent (the circuit
+        was open, or it waits for the settle margin): the attempt is given back. Sent, or perhaps:
+        the outcome is unknown, and the payment is retried or, past its limits, flagged."""
+        if isinstance(exc, ClaveNoRenovadaError):
+            return EN_CURSO  # another worker holds it by now
+        if isinstance(exc, ResultadoIndeterminadoError) and not isinstance(exc, PasarelaNoDisponibleError):
+            return await self._desconocido(pago, exc)
+        espera = isinstance(exc, EsperaDeAsentamientoError)
+        pago.no_intentado(str(exc), self._reloj())
+        if (
+            await self._pagos.liberar(pago, Liberacion.ESPERA if espera else Liberacion.NO_LLAMO, self._atencion)
+            is None
+        ):
+            return _obsoleto(pago, "liberar")
+        motivo = "esperando_asentamiento" if espera else "pasarela_no_disponible"
+        log.warning(f"pago.{motivo}", id_pago=str(pago.id_pago), error=str(exc))
+        return Desenlace(Accion.REINTENTAR, motivo, str(exc))
+
+    async def _desconocido(self, pago: Pago, exc: ResultadoIndeterminadoError) -> Desenlace:
+        pago.resultado_desconocido(
+            str(exc),
+            self._reloj(),
+            self._atencion,
+            clave_agotada=isinstance(exc, ClaveAgotadaError),
+            sin_prueba=isinstance(exc, SinPruebaDePagoError),
         )
-        solicitado.iniciar_procesamiento(Lease(self._owner, ahora + self._lease), ahora)
+        # A lookup that failed before any call is counted as a call too: its end only delays a renewal.
+        if (marcado := await self._pagos.liberar(pago, Liberacion.LLAMO, self._atencion)) is None:
+            return _obsoleto(pago, "liberar")
+        pago.requiere_atencion = marcado  # the attempts' limit here, or the age by the database's clock
+        registrar = log.error if pago.requiere_atencion else log.warning
+        registrar(
+            "pago.resultado_indeterminado",
+            id_pago=str(pago.id_pago),
+            error=str(exc),
+            intentos=pago.intentos,
+            requiere_atencion=pago.requiere_atencion,
+        )
+        if pago.requiere_atencion:
+            return Desenlace(Accion.ACK, REQUIERE_ATENCION.motivo, str(exc))
+        return Desenlace(Accion.REINTENTAR, "resultado_indeterminado", str(exc))
+
+    async def _reclamar(self, comando: ProcesarPago) -> Reclamo | Desenlace:
+        """The claim of the payment for this worker, or the command's outcome when it cannot be.
+        Its own frame: the payment asked for is not held through the gateway call (thousands are in
+        flight at once with a slow gateway, and every object per payment counts)."""
+        enviado = self._reloj()  # this host's clock: only to count the lease's remaining time from
+        solicitado = Pago.crear(
+            id_pago=comando.id_pago, id_afiliado=comando.id_afiliado, importe=comando.importe, ahora=enviado
+        )
+        solicitado.iniciar_procesamiento(Lease(self._owner, enviado + self._lease), enviado)
         reclamo = await self._pagos.reclamar(solicitado)
         if not reclamo.reclamado:
-            return _no_reclamado(solicitado, reclamo.pago)
-        assert reclamo.pago is not None  # noqa: S101 - the port returns the payment it claimed
-        return reclamo.pago
+            return _no_reclamado(solicitado, reclamo)
+        pago = reclamo.pago
+        assert pago is not None  # noqa: S101 - the port returns the payment it claimed
+        if pago.lease is not None and reclamo.ahora is not None:
+            # Held on this host's clock from here on: what the database left of the lease at the
+            # claim, counted from before the claim was sent (never longer than the database's).
+            pago.lease = Lease(self._owner, enviado + (pago.lease.expira - reclamo.ahora))
+        return reclamo
 
-    async def _hallado_antes_de_pagar(self, pago: Pago) -> ResultadoPago | None:
+    async def _hallado_antes_de_pagar(self, pago: Pago, reclamo: Reclamo) -> ResultadoPago | None:
         """Before a retry pays, it looks the payment up at the gateway: a payout found settles it
-        (whatever key made it); none found allows the call (None), with the same key while the
-        gateway is sure to remember it, else with a new key generation recorded before it is used."""
-        if not pago.es_reintento():
-            return None
+        (whatever key made it); none found allows the call (None), with the same key while it may
+        still be sent, else with a new key generation recorded before it is used. A new key only
+        once the earlier calls are a settle margin old (the database's clock, at the claim): a
+        transfer that a call we gave up on made may not be listed before; until then it waits."""
+        ahora = reclamo.ahora or self._reloj()
+        vencida = pago.clave_vencida(ahora, self._atencion)
+        previas = reclamo.fin_llamadas_previas
+        if vencida and previas is not None and (falta := previas + self._atencion.margen_asentamiento - ahora) > _CERO:
+            raise EsperaDeAsentamientoError(
+                f"la clave {pago.generacion_clave} ya no se envía y su última llamada pudo terminar hace "
+                f"menos del margen: una clave nueva dentro de {falta.total_seconds():.0f} s, tras consultar"
+            )
         if (referencia := await self._pasarela.buscar_transferencia(pago)) is not None:
             log.info("pago.hallado_en_la_pasarela", id_pago=str(pago.id_pago), referencia=referencia)
             return ResultadoPago.exito(referencia)
-        if pago.clave_vencida(self._reloj(), self._atencion):
+        if vencida:
             if pago.clave_desde is None:
                 # Stored before key generations, it may have been paid without a transfer_group:
                 # the lookup cannot see that payout, so a new key could pay it twice.
                 raise ResultadoIndeterminadoError("clave vencida de un pago anterior a transfer_group: revisar")
-            pago.renovar_clave(self._reloj())
-            if not await self._pagos.renovar_clave(pago):
+            if (desde := await self._pagos.renovar_clave(pago, self._atencion)) is None:
                 raise ClaveNoRenovadaError(str(pago.id_pago))
+            pago.renovar_clave(desde)
             log.warning("pago.clave_renovada", id_pago=str(pago.id_pago), generacion=pago.generacion_clave)
         return None
 
@@ -173,10 +215,23 @@ class ClaveNoRenovadaError(Exception):
     """The new key generation could not be recorded: the payment is no longer this worker's."""
 
 
+class EsperaDeAsentamientoError(Exception):
+    """The current key may not be sent any more, and a call made under it may still be finishing at
+    the gateway, unlisted: no lookup proves anything yet, so no new key either. Nothing was sent."""
+
+
+def _obsoleto(pago: Pago, escritura: str) -> Desenlace:
+    """A write of a claim that was taken since changed nothing: the payment is someone else's now."""
+    log.warning("pago.escritura_obsoleta", id_pago=str(pago.id_pago), escritura=escritura, reclamo=pago.reclamo)
+    return EN_CURSO
+
+
 REQUIERE_ATENCION = Desenlace(Accion.ACK, "requiere_atencion")
+_CERO = timedelta(0)
 
 
-def _no_reclamado(solicitado: Pago, guardado: Pago | None) -> Desenlace:
+def _no_reclamado(solicitado: Pago, reclamo: Reclamo) -> Desenlace:
+    guardado = reclamo.pago
     if guardado is None:
         return EN_CURSO
     if not guardado.mismos_terminos(solicitado):
@@ -188,7 +243,8 @@ def _no_reclamado(solicitado: Pago, guardado: Pago | None) -> Desenlace:
         )
     if guardado.estado.es_final:
         return YA_PROCESADO
-    if guardado.requiere_atencion and not (guardado.lease and guardado.lease.vigente(solicitado.fecha_creacion)):
+    ahora = reclamo.ahora or solicitado.fecha_creacion  # the database's time of the claim
+    if guardado.requiere_atencion and not (guardado.lease and guardado.lease.vigente(ahora)):
         # Automatic retries are over for it: the command is settled, the payment waits for an operator.
         return REQUIERE_ATENCION
     return EN_CURSO

@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import structlog
 
 from pagos_worker.application.commands import ProcesarPago
 from pagos_worker.application.handlers import Accion, Desenlace
 from pagos_worker.application.ports.repository import PagoRepository
-from pagos_worker.clock import utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -34,27 +33,38 @@ class Reconciliador:
         intervalo: float = 30.0,
         lote: int = 100,
         gate: Callable[[], Awaitable[None]] | None = None,
-        reloj: Callable[[], datetime] = utcnow,
+        al_fallar: Callable[[], None] | None = None,
     ) -> None:
+        """`al_fallar`: called for each payment whose handling raised (the process's counter)."""
         self._pagos = pagos
         self._procesar = procesar
         self._gracia = gracia
         self._intervalo = intervalo
         self._lote = lote
         self._gate = gate
-        self._reloj = reloj
+        self._al_fallar = al_fallar
 
     async def reconciliar(self, stop: asyncio.Event | None = None) -> dict[str, int]:
-        """One pass over payments whose lease expired more than `gracia` ago; counts by outcome.
-        Once `stop` is set, no further payment is started (the rest wait for the next pass)."""
-        atascados = await self._pagos.atascados(self._reloj() - self._gracia, self._lote)
+        """One pass over payments whose lease expired more than `gracia` ago (the database's
+        clock); counts by outcome. A payment whose handling raises is logged, counted and skipped:
+        the pass goes on. Once `stop` is set, no further payment is started (the rest wait for the
+        next pass)."""
+        atascados = await self._pagos.atascados(self._gracia, self._lote)
         cuenta: dict[str, int] = {}
         for pago in atascados:
             if stop is not None and stop.is_set():
                 break
             if self._gate is not None:
                 await self._gate()
-            desenlace = await self._procesar(ProcesarPago(pago.id_pago, pago.id_afiliado, pago.importe))
+            try:
+                desenlace = await self._procesar(ProcesarPago(pago.id_pago, pago.id_afiliado, pago.importe))
+            except Exception as exc:
+                # Its lease, if this pass claimed it, runs out by itself; the next pass tries it again.
+                log.exception("reconciliador.error_en_pago", id_pago=str(pago.id_pago), error=repr(exc))
+                if self._al_fallar is not None:
+                    self._al_fallar()
+                cuenta["error"] = cuenta.get("error", 0) + 1
+                continue
             cuenta[desenlace.motivo] = cuenta.get(desenlace.motivo, 0) + 1
             if desenlace.accion is Accion.ACK:
                 log.info("reconciliador.resuelto", id_pago=str(pago.id_pago), motivo=desenlace.motivo)

@@ -45,11 +45,16 @@ class PoliticaAtencion:
     max_intentos: int = 5
     max_antiguedad: timedelta = timedelta(hours=1)
     vida_clave: timedelta = timedelta(hours=20)
+    # A call our side gave up on may still be finishing at the gateway, and its transfer may not be
+    # listed yet: a lookup proves nothing was paid only this long after the last call ended.
+    margen_asentamiento: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """Who is processing a payment, and until when that claim holds."""
+    """Who is processing a payment, and until when that claim holds. Stored, `expira` is the
+    database's clock; a holder keeps it on its own host's clock (the remaining time the database
+    gave, counted from before the claim was sent), for its own checks only."""
 
     owner: str
     expira: datetime
@@ -76,6 +81,10 @@ class Pago:
     # gateway may have forgotten the previous key and a lookup showed no transfer (never reused).
     generacion_clave: int = 1
     clave_desde: datetime | None = None  # when the current generation was first used
+    clave_agotada: bool = False  # its answer cannot change (a saved 500): the next generation is due
+    # The number of the claim this copy was taken under: the fencing token that every write of the
+    # claim carries (a holder that outlived its lease, whose claim was taken since, writes nothing).
+    reclamo: int = 0
     eventos: list[EventoPago] = field(default_factory=list)
 
     @classmethod
@@ -109,15 +118,27 @@ class Pago:
         self.mensaje_error = mensaje_error
         self.eventos.append(PagoFallido(**self._datos_evento(ahora), mensaje_error=mensaje_error))
 
-    def resultado_desconocido(self, motivo: str, ahora: datetime, politica: PoliticaAtencion) -> None:
+    def resultado_desconocido(
+        self,
+        motivo: str,
+        ahora: datetime,
+        politica: PoliticaAtencion,
+        *,
+        clave_agotada: bool = False,
+        sin_prueba: bool = False,
+    ) -> None:
         """The gateway gave no definitive answer. The payment stays PROCESANDO (never FALLIDO: it may
         have been paid), its lease ends now so that it can be resumed at once with the same
-        idempotency key, and past the policy's limits it is flagged for an operator."""
+        idempotency key (unless `clave_agotada`: that key's answer cannot change, and the next
+        generation is due), and past the policy's limits it is flagged for an operator; at once
+        when the gateway holds something that proves neither outcome (`sin_prueba`)."""
         if self.estado is not EstadoPago.PROCESANDO or self.lease is None:
             raise TransicionInvalidaError(f"el pago {self.id_pago} no está en proceso")
         self.ultimo_error = motivo
+        self.clave_agotada = self.clave_agotada or clave_agotada
         self.lease = Lease(self.lease.owner, ahora)
-        if self.intentos >= politica.max_intentos or ahora - self.fecha_creacion >= politica.max_antiguedad:
+        vencido = self.intentos >= politica.max_intentos or ahora - self.fecha_creacion >= politica.max_antiguedad
+        if sin_prueba or vencido:
             self.requiere_atencion = True
 
     def es_reintento(self) -> bool:
@@ -126,8 +147,10 @@ class Pago:
         return self.estado is EstadoPago.PROCESANDO and self.intentos > 1
 
     def clave_vencida(self, ahora: datetime, politica: PoliticaAtencion) -> bool:
+        """No call may be sent under the current key: it is spent (its answer cannot change), or
+        so old that the gateway may forget it before a call sent now could land."""
         desde = self.clave_desde or self.fecha_creacion
-        return ahora - desde >= politica.vida_clave
+        return self.clave_agotada or ahora - desde >= politica.vida_clave
 
     def renovar_clave(self, ahora: datetime) -> None:
         """A new idempotency key generation, for a payment whose key the gateway may have forgotten
@@ -137,6 +160,7 @@ class Pago:
         _exigir_utc(ahora)
         self.generacion_clave += 1
         self.clave_desde = ahora
+        self.clave_agotada = False
 
     def reanudar(self) -> None:
         """An operator returns a flagged payment to automatic processing."""

@@ -19,8 +19,9 @@ from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.retry import is_transient
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.application.ports.fallos import FalloDeComando
-from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago
-from tests.conftest import create_database
+from pagos_worker.application.ports.repository import Liberacion
+from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago, PoliticaAtencion
+from tests.conftest import create_database, envejecer_pago
 
 pytestmark = pytest.mark.integration
 HORA = timedelta(hours=1)
@@ -39,9 +40,9 @@ async def test_todo_pago_en_proceso_pasada_la_edad_de_atencion_se_lista_y_se_cue
     views = PostgresPagoViews(postgres.engine, atencion_tras=HORA)
     ahora = datetime.now(UTC)
     # Stuck by a bug two hours ago: never flagged by the worker, never resolved.
-    viejo = (await repo.reclamar(en_proceso(ahora - 2 * HORA))).pago
-    reciente = (await repo.reclamar(en_proceso(ahora - timedelta(minutes=1)))).pago
-    hecho = (await repo.reclamar(en_proceso(ahora - 3 * HORA))).pago
+    viejo, reciente, hecho = [(await repo.reclamar(en_proceso(ahora))).pago for _ in range(3)]
+    for pago, edad in ((viejo, 2 * HORA), (reciente, timedelta(minutes=1)), (hecho, 3 * HORA)):
+        await envejecer_pago(postgres.engine, pago.id_pago, edad)
     hecho.marcar_exitoso("tr_1", ahora)
     await repo.guardar_resultado(hecho)
     assert await views.contar_requieren_atencion() == 1
@@ -103,7 +104,7 @@ async def test_liberar_guarda_los_intentos_devueltos(postgres):
     repo = postgres.repo()
     pago = (await repo.reclamar(en_proceso(datetime.now(UTC)))).pago
     pago.no_intentado("circuito abierto", datetime.now(UTC))
-    await repo.liberar(pago)
+    await repo.liberar(pago, Liberacion.NO_LLAMO, PoliticaAtencion())
     guardado = await repo.obtener(pago.id_pago)
     assert (guardado.intentos, guardado.ultimo_error) == (0, "circuito abierto")
 

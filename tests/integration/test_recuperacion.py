@@ -24,6 +24,7 @@ from pagos_worker.bootstrap import es_transitorio
 from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago
 from pagos_worker.entrypoints.worker import CommandWorker
 from tests import pulsar_helpers
+from tests.conftest import envejecer_pago
 from tests.simulador_helpers import simulador_en_marcha
 
 pytestmark = pytest.mark.integration
@@ -36,6 +37,7 @@ async def test_un_pago_atascado_se_resuelve_con_la_misma_clave_sin_pagar_dos_vec
                       ahora=ahora - timedelta(minutes=10))  # fmt: skip
     pago.iniciar_procesamiento(Lease("worker-muerto", ahora - timedelta(minutes=9)), ahora - timedelta(minutes=10))
     pago = (await repo.reclamar(pago)).pago
+    await envejecer_pago(postgres.engine, pago.id_pago, timedelta(minutes=10))  # claimed 10 min ago
     async with simulador_en_marcha() as sim:
         config = StripeConfig(api_base=sim.url, secret_key=SecretStr("sk_test_r"), timeout_s=2)
         async with StripePasarelaDePagos(config, Destinos(template="acct_{id_afiliado}")) as pasarela:

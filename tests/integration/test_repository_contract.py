@@ -22,20 +22,31 @@ from pagos_worker.adapters.postgres.repository import (
     _SQL,
     PostgresPagoRepository,
 )
+from pagos_worker.application.ports.repository import Liberacion
 from pagos_worker.contract.wire import encode_event
 from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago, PoliticaAtencion
-from tests.conftest import create_database, estadistica_tras_cerrar
+from tests.conftest import create_database, envejecer_pago, estadistica_tras_cerrar
 from tests.fakes import FakePagoRepository
 
-T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)  # the callers' clocks: only the store's counts
+POLITICA = PoliticaAtencion()
 
 
 class Subject:
-    """A repository plus a way to read the events it stored, whatever the implementation."""
+    """A repository plus a way to read the events it stored, and to make time pass for one payment
+    (its stored times moved back: as if the store's clock had moved on), whatever the implementation."""
 
-    def __init__(self, repo, eventos_de) -> None:
+    def __init__(self, repo, eventos_de, envejecer) -> None:
         self.repo = repo
         self.eventos_de = eventos_de
+        self.envejecer = envejecer
+
+
+def envejecer_pg(engine: AsyncEngine):
+    async def envejecer(id_pago, delta):
+        await envejecer_pago(engine, id_pago, delta)
+
+    return envejecer
 
 
 @pytest.fixture(params=["fake", pytest.param("postgres", marks=pytest.mark.integration)])
@@ -46,7 +57,7 @@ def subject(request) -> Subject:
         async def eventos_fake(id_pago):
             return fake.eventos_de(id_pago)
 
-        return Subject(fake, eventos_fake)
+        return Subject(fake, eventos_fake, fake.envejecer)
     postgres = request.getfixturevalue("postgres")
     engine: AsyncEngine = postgres.engine
 
@@ -57,7 +68,7 @@ def subject(request) -> Subject:
             )
             return [r.event_type for r in rows]
 
-    return Subject(postgres.repo(max_batch=50), eventos_pg)
+    return Subject(postgres.repo(max_batch=50), eventos_pg, envejecer_pg(engine))
 
 
 def solicitud(id_pago=None, *, owner="w1", ahora=T0, lease_s=30, monto="100.50", afiliado="afiliado_123") -> Pago:
@@ -69,29 +80,34 @@ def solicitud(id_pago=None, *, owner="w1", ahora=T0, lease_s=30, monto="100.50",
 
 
 async def test_un_pago_nuevo_queda_reclamado(subject):
+    """Created and leased on the store's clock: the caller's (T0, days behind) gives only the lease's length."""
     pedido = solicitud()
     reclamo = await subject.repo.reclamar(pedido)
     assert reclamo.reclamado
     assert reclamo.pago.estado is EstadoPago.PROCESANDO
-    assert reclamo.pago.lease == pedido.lease
-    assert reclamo.pago.intentos == 1
+    assert reclamo.pago.lease == Lease(pedido.lease.owner, reclamo.ahora + timedelta(seconds=30))
+    assert (reclamo.pago.intentos, reclamo.pago.reclamo, reclamo.fin_llamadas_previas) == (1, 1, None)
+    assert abs(reclamo.ahora - datetime.now(UTC)) < timedelta(minutes=1)
     guardado = await subject.repo.obtener(pedido.id_pago)
     assert guardado.importe == pedido.importe
-    assert guardado.fecha_creacion == T0
+    assert guardado.fecha_creacion == reclamo.ahora == guardado.clave_desde
 
 
 async def test_lease_vigente_no_se_reclama_y_vencido_si(subject):
     primero = solicitud(owner="w1", lease_s=30)
-    await subject.repo.reclamar(primero)
-    ocupado = await subject.repo.reclamar(solicitud(primero.id_pago, owner="w2", ahora=T0 + timedelta(seconds=29)))
+    creado = (await subject.repo.reclamar(primero)).pago.fecha_creacion
+    adelantado = datetime.now(UTC) + timedelta(minutes=5)  # a claimer whose clock runs 5 min ahead
+    ocupado = await subject.repo.reclamar(solicitud(primero.id_pago, owner="w2", ahora=adelantado))
     assert not ocupado.reclamado
     assert ocupado.pago.lease.owner == "w1"
-    tarde = T0 + timedelta(seconds=30)
-    retomado = await subject.repo.reclamar(solicitud(primero.id_pago, owner="w2", ahora=tarde))
+    await subject.envejecer(primero.id_pago, timedelta(seconds=30))
+    retomado = await subject.repo.reclamar(solicitud(primero.id_pago, owner="w2"))
     assert retomado.reclamado
     assert retomado.pago.lease.owner == "w2"
-    assert retomado.pago.intentos == 2
-    assert retomado.pago.fecha_creacion == T0  # the payment keeps its birth date
+    assert (retomado.pago.intentos, retomado.pago.reclamo) == (2, 2)
+    assert retomado.pago.fecha_creacion == creado - timedelta(seconds=30)  # the payment keeps its birth date
+    # The first lease's end (just now, by the store's clock) bounds its calls.
+    assert retomado.ahora - timedelta(seconds=5) <= retomado.fin_llamadas_previas <= retomado.ahora
 
 
 async def test_resultado_y_evento_se_guardan_juntos_y_solo_una_vez(subject):
@@ -135,7 +151,8 @@ async def test_un_pago_final_no_se_reclama_de_nuevo(subject):
     pago = (await subject.repo.reclamar(solicitud())).pago
     pago.marcar_fallido("Tarjeta rechazada", T0)
     await subject.repo.guardar_resultado(pago)
-    reclamo = await subject.repo.reclamar(solicitud(pago.id_pago, owner="w2", ahora=T0 + timedelta(days=1)))
+    await subject.envejecer(pago.id_pago, timedelta(days=1))
+    reclamo = await subject.repo.reclamar(solicitud(pago.id_pago, owner="w2"))
     assert not reclamo.reclamado
     assert reclamo.pago.estado is EstadoPago.FALLIDO
     assert reclamo.pago.mensaje_error == "Tarjeta rechazada"
@@ -143,11 +160,8 @@ async def test_un_pago_final_no_se_reclama_de_nuevo(subject):
 
 async def test_otros_terminos_no_reclaman_ni_con_lease_vencido(subject):
     pago = (await subject.repo.reclamar(solicitud())).pago
-    tarde = T0 + timedelta(minutes=5)
-    for conflicto in (
-        solicitud(pago.id_pago, ahora=tarde, monto="1.00"),
-        solicitud(pago.id_pago, ahora=tarde, afiliado="otro"),
-    ):
+    await subject.envejecer(pago.id_pago, timedelta(minutes=5))
+    for conflicto in (solicitud(pago.id_pago, monto="1.00"), solicitud(pago.id_pago, afiliado="otro")):
         reclamo = await subject.repo.reclamar(conflicto)
         assert not reclamo.reclamado
         assert reclamo.pago.importe.monto == Decimal("100.50")
@@ -156,8 +170,8 @@ async def test_otros_terminos_no_reclaman_ni_con_lease_vencido(subject):
 
 async def test_liberar_permite_retomar_enseguida(subject):
     pago = (await subject.repo.reclamar(solicitud(owner="w1", lease_s=3600))).pago
-    await subject.repo.liberar(pago)
-    reclamo = await subject.repo.reclamar(solicitud(pago.id_pago, owner="w2", ahora=datetime.now(UTC)))
+    assert await subject.repo.liberar(pago, Liberacion.LLAMO, POLITICA) is False
+    reclamo = await subject.repo.reclamar(solicitud(pago.id_pago, owner="w2"))
     assert reclamo.reclamado
 
 
@@ -189,36 +203,63 @@ async def test_pago_inexistente(subject):
 async def test_liberar_guarda_el_error_y_la_atencion(subject):
     pago = (await subject.repo.reclamar(solicitud(owner="w1", lease_s=3600))).pago
     pago.resultado_desconocido("Stripe 500", T0 + timedelta(seconds=1), PoliticaAtencion(max_intentos=1))
-    await subject.repo.liberar(pago)
+    assert await subject.repo.liberar(pago, Liberacion.LLAMO, POLITICA) is True
     guardado = await subject.repo.obtener(pago.id_pago)
     assert guardado.estado is EstadoPago.PROCESANDO
     assert (guardado.ultimo_error, guardado.requiere_atencion) == ("Stripe 500", True)
-    assert guardado.lease.expira == T0 + timedelta(seconds=1)
-    # Resolved by someone else: attention is no longer needed.
-    retomado = (await subject.repo.reclamar(solicitud(pago.id_pago, owner="w2", ahora=T0 + timedelta(seconds=2)))).pago
-    retomado.marcar_exitoso("tr_9", T0 + timedelta(seconds=3))
-    assert await subject.repo.guardar_resultado(retomado)
+    assert guardado.lease.expira <= datetime.now(UTC) + timedelta(seconds=1)  # ended at the release
+    # Settled under its claim after all: attention is no longer needed.
+    pago.marcar_exitoso("tr_9", T0 + timedelta(seconds=3))
+    assert await subject.repo.guardar_resultado(pago)
     assert not (await subject.repo.obtener(pago.id_pago)).requiere_atencion
+
+
+async def test_la_edad_que_senala_es_la_del_almacen(subject):
+    """Older than the attention age by the store's clock: flagged on release, whatever the attempts."""
+    pago = (await subject.repo.reclamar(solicitud(owner="w1"))).pago
+    await subject.envejecer(pago.id_pago, POLITICA.max_antiguedad)
+    pago.resultado_desconocido("timeout", T0, POLITICA)  # the caller's clock (T0) says it is young
+    assert not pago.requiere_atencion
+    assert await subject.repo.liberar(pago, Liberacion.LLAMO, POLITICA) is True
+    assert (await subject.repo.obtener(pago.id_pago)).requiere_atencion
 
 
 async def test_liberar_no_toca_un_pago_que_ya_tiene_otro(subject):
     pago = (await subject.repo.reclamar(solicitud(owner="w1", lease_s=1))).pago
-    await subject.repo.reclamar(solicitud(pago.id_pago, owner="w2", ahora=T0 + timedelta(seconds=2)))
-    pago.resultado_desconocido("tarde", T0 + timedelta(seconds=3), PoliticaAtencion())
-    await subject.repo.liberar(pago)
+    await subject.envejecer(pago.id_pago, timedelta(seconds=2))
+    await subject.repo.reclamar(solicitud(pago.id_pago, owner="w1"))  # the same owner: only the number differs
+    pago.resultado_desconocido("tarde", T0, PoliticaAtencion(max_intentos=1))
+    assert await subject.repo.liberar(pago, Liberacion.NO_LLAMO, POLITICA) is None
     guardado = await subject.repo.obtener(pago.id_pago)
-    assert guardado.lease.owner == "w2"
-    assert guardado.ultimo_error is None
+    assert (guardado.reclamo, guardado.intentos, guardado.ultimo_error) == (2, 2, None)
+    assert not guardado.requiere_atencion
+    assert guardado.lease.expira > datetime.now(UTC)  # the new claim's lease, untouched
+
+
+async def test_un_resultado_de_un_reclamo_viejo_no_se_guarda_ni_se_publica(subject):
+    viejo = (await subject.repo.reclamar(solicitud(owner="w1", lease_s=1))).pago
+    await subject.envejecer(viejo.id_pago, timedelta(seconds=2))
+    nuevo = (await subject.repo.reclamar(solicitud(viejo.id_pago, owner="w1"))).pago
+    viejo.marcar_fallido("rechazo tardío", T0)
+    assert await subject.repo.guardar_resultado(viejo) is None
+    assert await subject.eventos_de(viejo.id_pago) == []
+    nuevo.marcar_exitoso("tr_nuevo", T0)
+    assert await subject.repo.guardar_resultado(nuevo)
+    assert await subject.eventos_de(viejo.id_pago) == ["PagoExitoso"]
+    assert (await subject.repo.obtener(viejo.id_pago)).referencia_pago == "tr_nuevo"
 
 
 async def test_atascados_son_los_de_lease_vencido(subject):
     vencido = (await subject.repo.reclamar(solicitud(owner="w1", lease_s=10))).pago
-    await subject.repo.reclamar(solicitud(owner="w1", lease_s=100))
+    vivo = (await subject.repo.reclamar(solicitud(owner="w1", lease_s=100))).pago
     hecho = (await subject.repo.reclamar(solicitud(owner="w1", lease_s=1))).pago
     hecho.marcar_exitoso("tr", T0)
     await subject.repo.guardar_resultado(hecho)
-    atascados = await subject.repo.atascados(T0 + timedelta(seconds=50), limite=10)
-    assert [p.id_pago for p in atascados] == [vencido.id_pago]
+    for pago in (vencido, vivo, hecho):
+        await subject.envejecer(pago.id_pago, timedelta(seconds=50))
+    atascados = await subject.repo.atascados(timedelta(0), limite=10)
+    assert [p.id_pago for p in atascados if p.id_pago in {vencido.id_pago, vivo.id_pago}] == [vencido.id_pago]
+    assert vencido.id_pago not in {p.id_pago for p in await subject.repo.atascados(timedelta(minutes=1), limite=10)}
 
 
 async def _pagar(repo: PostgresPagoRepository, n: int) -> None:
@@ -325,24 +366,63 @@ async def test_un_pago_senalado_no_se_reclama_ni_sale_como_atascado(subject):
     pago = (await subject.repo.reclamar(solicitud(lease_s=10))).pago
     pago.resultado_desconocido("timeout", T0 + timedelta(seconds=1), politica)
     assert pago.requiere_atencion
-    await subject.repo.liberar(pago)
-    despues = T0 + timedelta(minutes=5)
-    reclamo = await subject.repo.reclamar(solicitud(pago.id_pago, owner="w2", ahora=despues))
+    await subject.repo.liberar(pago, Liberacion.LLAMO, politica)
+    await subject.envejecer(pago.id_pago, timedelta(minutes=5))
+    reclamo = await subject.repo.reclamar(solicitud(pago.id_pago, owner="w2"))
     assert not reclamo.reclamado
     assert reclamo.pago.requiere_atencion
-    assert await subject.repo.atascados(despues, 10) == []
+    assert pago.id_pago not in {p.id_pago for p in await subject.repo.atascados(timedelta(0), 10)}
 
 
 async def test_la_generacion_de_clave_se_guarda_antes_de_usarla_y_solo_quien_lo_tiene(subject):
     pago = (await subject.repo.reclamar(solicitud(owner="w1"))).pago
-    assert (pago.generacion_clave, pago.clave_desde) == (1, T0)
-    pago.renovar_clave(T0 + timedelta(hours=21))
-    assert await subject.repo.renovar_clave(pago)
+    assert pago.generacion_clave == 1
+    assert await subject.repo.renovar_clave(pago, POLITICA) is None  # a young key is not renewed
+    await subject.envejecer(pago.id_pago, timedelta(hours=21))
+    desde = await subject.repo.renovar_clave(pago, POLITICA)
+    assert desde is not None
     guardado = await subject.repo.obtener(pago.id_pago)
-    assert (guardado.generacion_clave, guardado.clave_desde) == (2, T0 + timedelta(hours=21))
-    assert not await subject.repo.renovar_clave(pago)  # generation 2 again: already recorded
+    assert (guardado.generacion_clave, guardado.clave_desde, guardado.clave_agotada) == (2, desde, False)
+    assert await subject.repo.renovar_clave(pago, POLITICA) is None  # generation 2 again: already recorded
     ajeno = await subject.repo.obtener(pago.id_pago)
-    ajeno.lease = Lease("w9", T0 + timedelta(days=1))
-    ajeno.renovar_clave(T0 + timedelta(hours=22))
-    assert not await subject.repo.renovar_clave(ajeno)  # not the holder
+    ajeno.reclamo = 7
+    await subject.envejecer(pago.id_pago, timedelta(hours=21))
+    assert await subject.repo.renovar_clave(ajeno, POLITICA) is None  # not the holder's claim
     assert (await subject.repo.obtener(pago.id_pago)).generacion_clave == 2
+
+
+async def test_sin_clave_nueva_hasta_que_las_llamadas_previas_se_asienten(subject):
+    """A call the earlier claim gave up on may still land, unlisted: no new key within the margin."""
+    politica = PoliticaAtencion(max_antiguedad=timedelta(days=1))  # not flagged at 21 h: retried
+    pago = (await subject.repo.reclamar(solicitud(owner="w1"))).pago
+    await subject.envejecer(pago.id_pago, timedelta(hours=21))
+    pago.resultado_desconocido("timeout", T0, politica)
+    assert await subject.repo.liberar(pago, Liberacion.LLAMO, politica) is False  # its calls ended just now
+    reclamo = await subject.repo.reclamar(solicitud(pago.id_pago, owner="w2"))
+    assert reclamo.reclamado
+    assert reclamo.fin_llamadas_previas is not None
+    assert reclamo.fin_llamadas_previas >= reclamo.ahora - timedelta(seconds=5)
+    assert await subject.repo.renovar_clave(reclamo.pago, politica) is None
+    await subject.envejecer(pago.id_pago, politica.margen_asentamiento)
+    assert await subject.repo.renovar_clave(reclamo.pago, politica) is not None
+
+
+async def test_esperar_no_mueve_el_fin_de_las_llamadas(subject):
+    """A claim that sent nothing leaves the calls' end where the earlier claims left it, and holds
+    the payment until the margin past it (a redelivery meanwhile finds it in course)."""
+    pago = (await subject.repo.reclamar(solicitud(owner="w1"))).pago
+    pago.resultado_desconocido("timeout", T0, POLITICA, clave_agotada=True)
+    await subject.repo.liberar(pago, Liberacion.LLAMO, POLITICA)
+    segundo = await subject.repo.reclamar(solicitud(pago.id_pago, owner="w2"))
+    assert segundo.pago.clave_agotada
+    segundo.pago.no_intentado("esperando", T0)
+    assert await subject.repo.liberar(segundo.pago, Liberacion.ESPERA, POLITICA) is False
+    guardado = await subject.repo.obtener(pago.id_pago)
+    assert guardado.lease.expira >= segundo.fin_llamadas_previas + POLITICA.margen_asentamiento
+    assert guardado.intentos == 1  # the wait was no attempt
+    assert not (await subject.repo.reclamar(solicitud(pago.id_pago, owner="w3"))).reclamado
+    await subject.envejecer(pago.id_pago, POLITICA.margen_asentamiento)
+    tercero = await subject.repo.reclamar(solicitud(pago.id_pago, owner="w3"))
+    assert tercero.reclamado
+    assert tercero.fin_llamadas_previas == segundo.fin_llamadas_previas - POLITICA.margen_asentamiento
+    assert await subject.repo.renovar_clave(tercero.pago, POLITICA) is not None

@@ -28,6 +28,7 @@ from pagos_worker.adapters.stripe.resilience import CircuitState
 from pagos_worker.application.ports.pasarela import (
     PasarelaNoDisponibleError,
     ResultadoIndeterminadoError,
+    SinPruebaDePagoError,
     TransferenciaHallada,
 )
 from pagos_worker.domain import Dinero, Lease, Moneda, Pago
@@ -44,6 +45,13 @@ def pago() -> Pago:
     )
 
 
+def suyo(p: Pago, referencia: str, **cambios) -> dict:
+    """A transfer as Stripe lists it that pays `p` exactly: its group, amount, currency and account."""
+    return {"id": referencia, "object": "transfer", "transfer_group": str(p.id_pago), "created": 1_700_000_000,
+            "amount": p.importe.unidades_menores, "currency": p.importe.moneda.value.lower(),
+            "destination": f"acct_{p.id_afiliado}", "amount_reversed": 0, **cambios}  # fmt: skip
+
+
 class Servidor:
     """An aiohttp server that answers every POST with what the test sets, and keeps each request."""
 
@@ -54,6 +62,7 @@ class Servidor:
         self.listado_status = 200  # another: GET answers it with an error object
         self.listado_pagina: str | None = None  # set: GET answers 200 with this page, not a list
         self.consultas: list[dict[str, str]] = []
+        self.por_pagina = 100  # Stripe's `limit` at most
 
     async def manejar(self, request: web.Request) -> web.Response:
         if request.method == "GET":
@@ -65,7 +74,10 @@ class Servidor:
                 return web.json_response(error, status=self.listado_status, headers={"Request-Id": "req_x"})
             grupo = request.query.get("transfer_group")
             data = [t for t in self.listado if grupo is None or t.get("transfer_group") == grupo]
-            return web.json_response({"object": "list", "url": "/v1/transfers", "has_more": False, "data": data})
+            if desde := request.query.get("starting_after"):  # Stripe's cursor: the items after that id
+                data = data[[t["id"] for t in data].index(desde) + 1 :]
+            pagina, mas = data[: self.por_pagina], len(data) > self.por_pagina
+            return web.json_response({"object": "list", "url": "/v1/transfers", "has_more": mas, "data": pagina})
         self.peticiones.append((dict(request.headers), await request.read()))
         respuesta = self.respuesta()  # a new one each time: a response is sent once
         return await respuesta if inspect.isawaitable(respuesta) else respuesta
@@ -271,7 +283,7 @@ async def test_un_500_repetido_se_consulta_y_el_transfer_hallado_lo_resuelve():
         estado.respuesta = error_500_repetido
         estado.listado = [
             {"id": "tr_otro", "transfer_group": str(uuid.uuid4()), "created": 1},
-            {"id": "tr_suyo", "transfer_group": str(p.id_pago), "created": 2},
+            suyo(p, "tr_suyo"),
         ]
         resultado = await pasarela.procesar_pago(p)
     assert (resultado.exitoso, resultado.referencia_pago) == (True, "tr_suyo")
@@ -293,21 +305,56 @@ async def test_idempotency_error_se_consulta():
     p = pago()
     async with servidor() as (estado, url), adaptador(url) as pasarela:
         estado.respuesta = lambda: web.json_response(error, status=400)
-        estado.listado = [{"id": "tr_previo", "transfer_group": str(p.id_pago), "created": 5}]
+        estado.listado = [suyo(p, "tr_previo")]
         assert (await pasarela.procesar_pago(p)).referencia_pago == "tr_previo"
 
 
-async def test_la_consulta_da_el_transfer_mas_antiguo_si_hubiera_dos():
+async def test_dos_transfers_no_prueban_nada_y_se_cuentan():
+    """Paid twice: no lookup settles it with either; an operator decides (the payment is flagged)."""
     p = pago()
     async with servidor() as (estado, url), adaptador(url) as pasarela:
-        estado.listado = [
-            {"id": "tr_b", "transfer_group": str(p.id_pago), "created": 20},
-            {"id": "tr_a", "transfer_group": str(p.id_pago), "created": 10},
-        ]
+        estado.listado = [suyo(p, "tr_b", created=20), suyo(p, "tr_a", created=10)]
         antes = metrics.TRANSFERS_MULTIPLES._value.get()
-        assert await pasarela.buscar_transferencia(p) == "tr_a"
+        with pytest.raises(SinPruebaDePagoError, match="2 transfers del pago: tr_a, tr_b"):
+            await pasarela.buscar_transferencia(p)
         assert metrics.TRANSFERS_MULTIPLES._value.get() == antes + 1  # paid twice: counted, alerted
         assert await pasarela.buscar_transferencia(pago()) is None
+
+
+async def test_la_consulta_lee_todas_las_paginas():
+    """A second transfer on the next page is still a second transfer: every page is read."""
+    p = pago()
+    async with servidor() as (estado, url), adaptador(url) as pasarela:
+        estado.listado = [suyo(p, "tr_b", created=20), suyo(p, "tr_a", created=10)]
+        estado.por_pagina = 1
+        with pytest.raises(SinPruebaDePagoError, match="2 transfers"):
+            await pasarela.buscar_transferencia(p)
+        assert [c.get("starting_after") for c in estado.consultas] == [None, "tr_b"]
+        estado.listado = [suyo(p, "tr_a")]
+        assert await pasarela.buscar_transferencia(p) == "tr_a"
+
+
+async def test_un_transfer_a_otra_cuenta_no_deja_pagado_el_pago():
+    """A transfer in the payment's group to another account (made by hand, or by another system)
+    is no proof that the affiliate was paid."""
+    p = pago()
+    async with servidor() as (estado, url), adaptador(url) as pasarela:
+        estado.listado = [suyo(p, "tr_x", destination="acct_de_otro")]
+        with pytest.raises(SinPruebaDePagoError, match="va a acct_de_otro"):
+            await pasarela.buscar_transferencia(p)
+
+
+async def test_un_reintento_sin_cuenta_de_destino_es_desconocido_nunca_fallido():
+    """The affiliate left the destinations file after a first attempt that may have paid."""
+    p = pago()
+    p.iniciar_procesamiento(Lease("w", datetime.now(UTC) + timedelta(minutes=1)), datetime.now(UTC))
+    p.intentos = 2
+    async with servidor() as (estado, url):
+        pasarela = StripePasarelaDePagos(config(url), Destinos({"otro": "acct_otro"}))
+        async with pasarela:
+            with pytest.raises(ResultadoIndeterminadoError, match="ya no tiene cuenta de destino"):
+                await pasarela.procesar_pago(p)
+    assert estado.peticiones == []
 
 
 async def test_las_transferencias_dicen_lo_que_stripe_muestra_de_ellas():
@@ -341,11 +388,10 @@ async def test_un_transfer_que_no_deja_pagado_el_pago_no_lo_resuelve(hallado, di
     payment: the outcome stays unknown (an operator decides), never EXITOSO with it."""
     p = pago()
     async with servidor() as (estado, url), adaptador(url) as pasarela:
-        estado.listado = [{"id": "tr_x", "transfer_group": str(p.id_pago), "created": 1, **hallado}]
-        with pytest.raises(ResultadoIndeterminadoError, match=dice):
+        estado.listado = [suyo(p, "tr_x", **hallado)]
+        with pytest.raises(SinPruebaDePagoError, match=dice):
             await pasarela.buscar_transferencia(p)
-        estado.listado = [{"id": "tr_x", "transfer_group": str(p.id_pago), "created": 1, "amount": 1234,
-                           "currency": "eur", "amount_reversed": 0}]  # fmt: skip
+        estado.listado = [suyo(p, "tr_x")]
         assert await pasarela.buscar_transferencia(p) == "tr_x"
 
 

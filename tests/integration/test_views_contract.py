@@ -11,8 +11,10 @@ from decimal import Decimal
 import pytest
 
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
+from pagos_worker.application.ports.repository import Liberacion
 from pagos_worker.application.queries import CausaAtencion, FiltroAtencion
 from pagos_worker.domain import Dinero, Lease, Moneda, Pago, PoliticaAtencion
+from tests.conftest import envejecer_pago
 from tests.fake_views import FakePagoViews
 from tests.fakes import FakePagoRepository
 
@@ -20,25 +22,36 @@ EDAD = timedelta(hours=1)
 
 
 class Subject:
-    def __init__(self, repo, views) -> None:
+    def __init__(self, repo, views, envejecer) -> None:
         self.repo = repo
         self.views = views
+        self.envejecer = envejecer  # the store's clock moved on for one payment
 
 
 @pytest.fixture(params=["fake", pytest.param("postgres", marks=pytest.mark.integration)])
 def subject(request) -> Subject:
     if request.param == "fake":
         repo = FakePagoRepository()
-        return Subject(repo, FakePagoViews(repo, atencion_tras=EDAD))
+        return Subject(repo, FakePagoViews(repo, atencion_tras=EDAD), repo.envejecer)
     postgres = request.getfixturevalue("postgres")
-    return Subject(postgres.repo(), PostgresPagoViews(postgres.engine, atencion_tras=EDAD))
+    engine = postgres.engine
+
+    async def envejecer(id_pago, delta):
+        await envejecer_pago(engine, id_pago, delta)
+
+    return Subject(postgres.repo(), PostgresPagoViews(engine, atencion_tras=EDAD), envejecer)
 
 
 async def reclamado(subject, *, hace=timedelta(0), monto="100.50") -> Pago:
-    ahora = datetime.now(UTC) - hace
+    """Claimed `hace` ago by the store's clock (the only one that dates a payment)."""
+    ahora = datetime.now(UTC)
     pago = Pago.crear(id_pago=uuid.uuid4(), id_afiliado="af_9", importe=Dinero(Decimal(monto), Moneda.COP), ahora=ahora)
     pago.iniciar_procesamiento(Lease("w1", ahora + timedelta(seconds=30)), ahora)
-    return (await subject.repo.reclamar(pago)).pago
+    reclamado = (await subject.repo.reclamar(pago)).pago
+    if hace:
+        await subject.envejecer(pago.id_pago, hace)
+        reclamado.fecha_creacion -= hace
+    return reclamado
 
 
 async def test_el_estado_de_un_pago_como_lo_ven_los_operadores(subject):
@@ -62,7 +75,7 @@ async def test_el_estado_de_un_pago_como_lo_ven_los_operadores(subject):
 async def test_la_lista_de_atencion_tiene_los_senalados_y_los_viejos_en_proceso(subject):
     senalado = await reclamado(subject, hace=timedelta(minutes=5))
     senalado.resultado_desconocido("timeout", datetime.now(UTC), PoliticaAtencion(max_intentos=1))
-    await subject.repo.liberar(senalado)
+    await subject.repo.liberar(senalado, Liberacion.LLAMO, PoliticaAtencion(max_intentos=1))
     viejo = await reclamado(subject, hace=timedelta(hours=2))  # PROCESANDO past the age, whatever the cause
     await reclamado(subject)  # in process, young: not listed
     hecho = await reclamado(subject, hace=timedelta(hours=3))
@@ -80,7 +93,7 @@ async def test_la_lista_de_atencion_tiene_los_senalados_y_los_viejos_en_proceso(
 async def test_la_lista_de_atencion_filtrada_por_edad_y_causa(subject):
     senalado = await reclamado(subject, hace=timedelta(minutes=5))
     senalado.resultado_desconocido("timeout", datetime.now(UTC), PoliticaAtencion(max_intentos=1))
-    await subject.repo.liberar(senalado)
+    await subject.repo.liberar(senalado, Liberacion.LLAMO, PoliticaAtencion(max_intentos=1))
     viejo = await reclamado(subject, hace=timedelta(hours=2))
     causas = {v.id: v.causa for v in await subject.views.requieren_atencion(10, FiltroAtencion())}
     assert causas == {viejo.id_pago: CausaAtencion.ANTIGUO, senalado.id_pago: CausaAtencion.MARCADO}

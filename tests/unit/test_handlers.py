@@ -25,8 +25,8 @@ def reloj() -> Reloj:
 
 
 @pytest.fixture
-def repo() -> FakePagoRepository:
-    return FakePagoRepository()
+def repo(reloj) -> FakePagoRepository:
+    return FakePagoRepository(reloj)
 
 
 def handler(repo, pasarela, reloj, owner="w1"):

@@ -25,7 +25,8 @@ async def desconocido(repo, pasarela, reloj, cmd, owner="w1"):
 
 
 async def test_un_reintento_consulta_y_el_pago_hallado_se_resuelve_sin_volver_a_pagar():
-    repo, pasarela, reloj, cmd = FakePagoRepository(), FakePasarelaDePagos(), Reloj(), comando()
+    reloj = Reloj()
+    repo, pasarela, cmd = FakePagoRepository(reloj), FakePasarelaDePagos(), comando()
     await desconocido(repo, pasarela, reloj, cmd)
     pasarela.transferencias[cmd.id_pago] = "tr_hecho_la_primera_vez"
     desenlace = await handler(repo, pasarela, reloj, "w2")(cmd)
@@ -36,13 +37,15 @@ async def test_un_reintento_consulta_y_el_pago_hallado_se_resuelve_sin_volver_a_
 
 
 async def test_el_primer_intento_no_consulta():
-    repo, pasarela, reloj, cmd = FakePagoRepository(), FakePasarelaDePagos(), Reloj(), comando()
+    reloj = Reloj()
+    repo, pasarela, cmd = FakePagoRepository(reloj), FakePasarelaDePagos(), comando()
     await handler(repo, pasarela, reloj)(cmd)
     assert pasarela.consultas == []
 
 
 async def test_sin_transfer_y_con_la_clave_joven_se_reintenta_con_la_misma_clave():
-    repo, pasarela, reloj, cmd = FakePagoRepository(), FakePasarelaDePagos(), Reloj(), comando()
+    reloj = Reloj()
+    repo, pasarela, cmd = FakePagoRepository(reloj), FakePasarelaDePagos(), comando()
     await desconocido(repo, pasarela, reloj, cmd)
     pasarela.respuestas.clear()
     reloj.ahora += timedelta(hours=19)
@@ -52,15 +55,16 @@ async def test_sin_transfer_y_con_la_clave_joven_se_reintenta_con_la_misma_clave
 
 
 async def test_sin_transfer_y_con_la_clave_vieja_se_usa_una_generacion_nueva_registrada_antes():
-    repo, pasarela, reloj, cmd = FakePagoRepository(), FakePasarelaDePagos(), Reloj(), comando()
+    reloj = Reloj()
+    repo, pasarela, cmd = FakePagoRepository(reloj), FakePasarelaDePagos(), comando()
     await desconocido(repo, pasarela, reloj, cmd)
     reloj.ahora += timedelta(hours=21)
     registradas = []
     renovar = repo.renovar_clave
 
-    async def renovar_y_anotar(pago):
-        registradas.append((pago.generacion_clave, list(pasarela.claves)))
-        return await renovar(pago)
+    async def renovar_y_anotar(pago, politica):
+        registradas.append((pago.generacion_clave + 1, list(pasarela.claves)))
+        return await renovar(pago, politica)
 
     repo.renovar_clave = renovar_y_anotar
     pasarela.respuestas.clear()
@@ -72,12 +76,13 @@ async def test_sin_transfer_y_con_la_clave_vieja_se_usa_una_generacion_nueva_reg
 
 
 async def test_si_otra_replica_se_lo_llevo_no_se_paga_con_la_clave_nueva():
-    repo, pasarela, reloj, cmd = FakePagoRepository(), FakePasarelaDePagos(), Reloj(), comando()
+    reloj = Reloj()
+    repo, pasarela, cmd = FakePagoRepository(reloj), FakePasarelaDePagos(), comando()
     await desconocido(repo, pasarela, reloj, cmd)
     reloj.ahora += timedelta(hours=21)
 
-    async def ya_no_es_mio(_pago):
-        return False
+    async def ya_no_es_mio(_pago, _politica):
+        return None
 
     repo.renovar_clave = ya_no_es_mio
     pasarela.respuestas.clear()
@@ -87,7 +92,8 @@ async def test_si_otra_replica_se_lo_llevo_no_se_paga_con_la_clave_nueva():
 
 
 async def test_si_la_consulta_no_responde_es_un_resultado_desconocido_mas():
-    repo, pasarela, reloj, cmd = FakePagoRepository(), FakePasarelaDePagos(), Reloj(), comando()
+    reloj = Reloj()
+    repo, pasarela, cmd = FakePagoRepository(reloj), FakePasarelaDePagos(), comando()
     await desconocido(repo, pasarela, reloj, cmd)
     pasarela.respuestas.clear()
     pasarela.transferencias[cmd.id_pago] = ResultadoIndeterminadoError("la consulta no respondió")
@@ -98,7 +104,8 @@ async def test_si_la_consulta_no_responde_es_un_resultado_desconocido_mas():
 
 
 async def test_agotados_los_reintentos_automaticos_solo_un_operador_lo_reanuda():
-    repo, pasarela, reloj, cmd = FakePagoRepository(), FakePasarelaDePagos(), Reloj(), comando()
+    reloj = Reloj()
+    repo, pasarela, cmd = FakePagoRepository(reloj), FakePasarelaDePagos(), comando()
     for owner in ("w1", "w2"):
         assert (await desconocido(repo, pasarela, reloj, cmd, owner)).accion is Accion.REINTENTAR
     tercero = await desconocido(repo, pasarela, reloj, cmd, "w3")
@@ -110,14 +117,16 @@ async def test_agotados_los_reintentos_automaticos_solo_un_operador_lo_reanuda()
     otra = await handler(repo, pasarela, reloj, "w4")(cmd)  # a redelivery, or a duplicate command
     assert (otra.accion, otra.motivo) == (Accion.ACK, "requiere_atencion")
     assert len(pasarela.llamadas) == llamadas  # not retried automatically
-    assert await repo.atascados(reloj.ahora + timedelta(hours=1), 10) == []  # nor by the reconciler
+    reloj.ahora += timedelta(hours=1)
+    assert await repo.atascados(timedelta(0), 10) == []  # nor by the reconciler
     assert repo.pagos[cmd.id_pago].estado is EstadoPago.PROCESANDO
 
 
 async def test_un_pago_anterior_a_las_generaciones_no_renueva_su_clave():
     """Stored before transfer_group existed, it may have been paid where the lookup cannot see:
     past the key's age it is left to an operator, never paid with a new key."""
-    repo, pasarela, reloj, cmd = FakePagoRepository(), FakePasarelaDePagos(), Reloj(), comando()
+    reloj = Reloj()
+    repo, pasarela, cmd = FakePagoRepository(reloj), FakePasarelaDePagos(), comando()
     await desconocido(repo, pasarela, reloj, cmd)
     repo.pagos[cmd.id_pago].clave_desde = None  # as read back from a row stored before migration 0006
     reloj.ahora += timedelta(hours=21)

@@ -33,11 +33,12 @@ def montar(repo, pasarela, reloj, gracia=timedelta(minutes=5)):
         repo, pasarela, owner="reconciliador", lease=timedelta(seconds=30), reloj=reloj,
         atencion=PoliticaAtencion(max_intentos=3),
     )  # fmt: skip
-    return Reconciliador(repo, handler, gracia=gracia, reloj=reloj)
+    return Reconciliador(repo, handler, gracia=gracia)
 
 
 async def test_solo_toca_lo_vencido_hace_mas_que_la_gracia():
-    repo, reloj = FakePagoRepository(), Reloj()
+    reloj = Reloj()
+    repo = FakePagoRepository(reloj)
     pago = await atascado(repo)
     pasarela = FakePasarelaDePagos()
     reconciliador = montar(repo, pasarela, reloj)
@@ -52,7 +53,8 @@ async def test_solo_toca_lo_vencido_hace_mas_que_la_gracia():
 
 
 async def test_un_resultado_que_no_se_sabe_nunca_es_fallido_y_acaba_pidiendo_atencion():
-    repo, reloj = FakePagoRepository(), Reloj()
+    reloj = Reloj()
+    repo = FakePagoRepository(reloj)
     pago = await atascado(repo)
     pasarela = FakePasarelaDePagos({pago.id_pago: INDETERMINADO})
     reconciliador = montar(repo, pasarela, reloj, gracia=timedelta(0))
@@ -77,7 +79,8 @@ async def test_un_resultado_que_no_se_sabe_nunca_es_fallido_y_acaba_pidiendo_ate
 
 
 async def test_al_parar_no_empieza_otro_pago_de_la_pasada():
-    repo, reloj = FakePagoRepository(), Reloj()
+    reloj = Reloj()
+    repo = FakePagoRepository(reloj)
     for _ in range(5):
         await atascado(repo)
     parar = asyncio.Event()
@@ -95,7 +98,8 @@ async def test_al_parar_no_empieza_otro_pago_de_la_pasada():
 
 
 async def test_run_termina_a_mitad_de_pasada_al_parar():
-    repo, reloj = FakePagoRepository(), Reloj()
+    reloj = Reloj()
+    repo = FakePagoRepository(reloj)
     for _ in range(3):
         await atascado(repo)
     parar = asyncio.Event()

@@ -7,70 +7,78 @@ state and its outbox row are always written together, or not at all.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres.driver import PinnedConnection, PreparedStatement, fetch
 from pagos_worker.adapters.postgres.group_commit import GroupCommitter
 from pagos_worker.adapters.postgres.retry import is_transient, retry_transient
 from pagos_worker.application.ports.outbox import OutboxEvent
-from pagos_worker.application.ports.repository import Reclamo
+from pagos_worker.application.ports.repository import Liberacion, Reclamo
 from pagos_worker.application.ports.tracing import TraceContext
 from pagos_worker.contract.wire import encode_event
 from pagos_worker.domain.dinero import Dinero, Moneda
-from pagos_worker.domain.pago import EstadoPago, Lease, Pago
+from pagos_worker.domain.pago import EstadoPago, Lease, Pago, PoliticaAtencion
 
 _COLUMNS = (
     "id_pago, id_afiliado, monto, moneda, estado, referencia_pago, mensaje_error, "
     "fecha_creacion, fecha_procesamiento, lease_owner, lease_expira, intentos, ultimo_error, requiere_atencion, "
-    "clave_generacion, clave_desde"
+    "clave_generacion, clave_desde, clave_agotada, reclamo"
 )
 _COLUMNS_P = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(","))
 
-# A new id is inserted claimed. A known one is claimed only if the domain would allow it: same payout,
-# and PENDIENTE or PROCESANDO with a lease expired at the claim's time (EXCLUDED.fecha_creacion is the
-# time of the claim). Rows not claimed are read back unchanged (the statement's snapshot).
+# A new id is inserted claimed (claim number 1). A known one is claimed only if the domain would
+# allow it: same payout, and PENDIENTE or PROCESANDO with a lease expired by the database's clock,
+# under the next claim number. Every time written or compared is the database's (the statement's
+# start, the same for the whole batch); the caller gives only the lease's length. Rows not claimed
+# are read back unchanged (the statement's snapshot).
 _CLAIM = text(f"""
 WITH entrada AS (
     SELECT * FROM unnest(
         CAST(:ids AS uuid[]), CAST(:afiliados AS text[]), CAST(:montos AS numeric[]),
-        CAST(:monedas AS text[]), CAST(:ahoras AS timestamptz[]), CAST(:owners AS text[]),
-        CAST(:expiras AS timestamptz[])
-    ) AS e(id_pago, id_afiliado, monto, moneda, ahora, lease_owner, lease_expira)
+        CAST(:monedas AS text[]), CAST(:owners AS text[]), CAST(:leases AS float8[])
+    ) AS e(id_pago, id_afiliado, monto, moneda, lease_owner, lease_s)
 ),
 reclamados AS (
     INSERT INTO pagos AS p
-        (id_pago, id_afiliado, monto, moneda, estado, fecha_creacion, lease_owner, lease_expira, intentos, clave_desde)
-    SELECT id_pago, id_afiliado, monto, moneda, 'PROCESANDO', ahora, lease_owner, lease_expira, 1, ahora
+        (id_pago, id_afiliado, monto, moneda, estado, fecha_creacion, lease_owner, lease_expira, intentos,
+         clave_desde, reclamo, fin_llamadas)
+    SELECT id_pago, id_afiliado, monto, moneda, 'PROCESANDO', statement_timestamp(), lease_owner,
+        statement_timestamp() + make_interval(secs => lease_s), 1, statement_timestamp(), 1,
+        statement_timestamp() + make_interval(secs => lease_s)
     FROM entrada ORDER BY id_pago
     ON CONFLICT (id_pago) DO UPDATE
-        SET estado = 'PROCESANDO', lease_owner = EXCLUDED.lease_owner,
-            lease_expira = EXCLUDED.lease_expira, intentos = p.intentos + 1
+        SET estado = 'PROCESANDO', lease_owner = EXCLUDED.lease_owner, lease_expira = EXCLUDED.lease_expira,
+            intentos = p.intentos + 1, reclamo = p.reclamo + 1,
+            fin_llamadas_previas = p.fin_llamadas, fin_llamadas = EXCLUDED.lease_expira
         WHERE (p.estado = 'PENDIENTE'
-               OR (p.estado = 'PROCESANDO' AND p.lease_expira <= EXCLUDED.fecha_creacion
+               OR (p.estado = 'PROCESANDO' AND p.lease_expira <= statement_timestamp()
                    AND NOT p.requiere_atencion))
           AND (p.id_afiliado, p.monto, p.moneda) = (EXCLUDED.id_afiliado, EXCLUDED.monto, EXCLUDED.moneda)
-    RETURNING {_COLUMNS_P}, true AS reclamado
+    RETURNING {_COLUMNS_P}, p.fin_llamadas_previas, true AS reclamado
 )
-SELECT * FROM reclamados
+SELECT *, statement_timestamp() AS ahora FROM reclamados
 UNION ALL
-SELECT {_COLUMNS_P}, false FROM pagos p JOIN entrada e ON e.id_pago = p.id_pago
+SELECT {_COLUMNS_P}, p.fin_llamadas_previas, false, statement_timestamp() FROM pagos p
+JOIN entrada e ON e.id_pago = p.id_pago
 WHERE p.id_pago NOT IN (SELECT id_pago FROM reclamados)
 """)  # noqa: S608 - fixed column lists; every value is bound
 
 # `(… IN (SELECT …)) IS TRUE` keeps the IN from becoming a join, which on these connections could
 # only be a nested loop (every event against every payment: 40,000 comparisons in a lot of 200), and
-# leaves it a hashed subplan: one hash of the lot's payments.
+# leaves it a hashed subplan: one hash of the lot's payments. Only the claim that holds the payment
+# (its number) may end it: a stale holder's outcome is neither saved nor published.
 _SAVE_RESULTS = text("""
 WITH entrada AS (
     SELECT * FROM unnest(
         CAST(:ids AS uuid[]), CAST(:estados AS text[]), CAST(:referencias AS text[]),
-        CAST(:mensajes AS text[]), CAST(:fechas AS timestamptz[])
-    ) AS e(id_pago, estado, referencia_pago, mensaje_error, fecha_procesamiento)
+        CAST(:mensajes AS text[]), CAST(:fechas AS timestamptz[]), CAST(:reclamos AS bigint[])
+    ) AS e(id_pago, estado, referencia_pago, mensaje_error, fecha_procesamiento, reclamo)
 ),
 finalizados AS (
     UPDATE pagos AS p
@@ -78,7 +86,7 @@ finalizados AS (
         fecha_procesamiento = e.fecha_procesamiento, lease_owner = NULL, lease_expira = NULL,
         requiere_atencion = false
     FROM entrada e
-    WHERE p.id_pago = e.id_pago AND p.estado = 'PROCESANDO'
+    WHERE p.id_pago = e.id_pago AND p.estado = 'PROCESANDO' AND p.reclamo = e.reclamo
     RETURNING p.id_pago
 ),
 eventos AS (
@@ -100,21 +108,37 @@ UNION ALL
 SELECT NULL, id, event_id, creado_en FROM publicables
 """)
 
+# The next key generation, only under this claim, only once the current key may not be sent (spent,
+# or past its life) and the earlier claims' calls are a settle margin old: a transfer that a call
+# we gave up on made would be listed by now, and the lookup that preceded this found none.
 _RENEW_KEY = text("""
-UPDATE pagos SET clave_generacion = :generacion, clave_desde = :desde
-WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND lease_owner = :owner AND clave_generacion = :generacion - 1
-RETURNING id_pago
+UPDATE pagos SET clave_generacion = :generacion, clave_desde = clock_timestamp(), clave_agotada = false
+WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND reclamo = :reclamo AND clave_generacion = :generacion - 1
+    AND (clave_agotada OR clock_timestamp() - clave_desde >= make_interval(secs => :vida_s))
+    AND (fin_llamadas_previas IS NULL OR fin_llamadas_previas + make_interval(secs => :margen_s) <= clock_timestamp())
+RETURNING clave_desde
 """)
 
+# Given back under this claim only. Its calls ended now (it called) or when the earlier claims'
+# did (it sent nothing); the lease ends now, or once those calls are a settle margin old (it waits
+# for them). Its age, by the database's clock, may flag it.
 _RELEASE = text("""
-UPDATE pagos SET lease_expira = :expira, ultimo_error = :ultimo_error, requiere_atencion = :requiere_atencion,
-    intentos = :intentos
-WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND lease_owner = :owner
+UPDATE pagos SET
+    lease_expira = CASE WHEN :espera
+        THEN GREATEST(clock_timestamp(), fin_llamadas_previas + make_interval(secs => :margen_s))
+        ELSE clock_timestamp() END,
+    fin_llamadas = CASE WHEN :llamo THEN clock_timestamp() ELSE fin_llamadas_previas END,
+    ultimo_error = :ultimo_error, intentos = :intentos, clave_agotada = :clave_agotada,
+    requiere_atencion = :requiere_atencion
+        OR (:llamo AND clock_timestamp() - fecha_creacion >= make_interval(secs => :antiguedad_s))
+WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND reclamo = :reclamo
+RETURNING requiere_atencion
 """)
 
 _STUCK = text(f"""
 SELECT {_COLUMNS} FROM pagos
-WHERE estado = 'PROCESANDO' AND lease_expira < :antes AND NOT requiere_atencion
+WHERE estado = 'PROCESANDO' AND lease_expira < clock_timestamp() - make_interval(secs => :gracia_s)
+    AND NOT requiere_atencion
 ORDER BY lease_expira
 LIMIT :limite
 """)  # noqa: S608 - fixed columns
@@ -180,32 +204,38 @@ class PostgresPagoRepository:
     async def guardar_resultado(self, pago: Pago, traza: TraceContext | None = None) -> list[OutboxEvent] | None:
         return await self._results.submit((pago, traza))
 
-    async def renovar_clave(self, pago: Pago) -> bool:
-        if pago.lease is None or pago.clave_desde is None:
-            return False
+    async def renovar_clave(self, pago: Pago, politica: PoliticaAtencion) -> datetime | None:
         params = {
             "id_pago": pago.id_pago,
-            "owner": pago.lease.owner,
-            "generacion": pago.generacion_clave,
-            "desde": pago.clave_desde,
+            "reclamo": pago.reclamo,
+            "generacion": pago.generacion_clave + 1,
+            "vida_s": politica.vida_clave.total_seconds(),
+            "margen_s": politica.margen_asentamiento.total_seconds(),
         }
-        return bool(await retry_transient(lambda: fetch(self._engine, _SQL[_RENEW_KEY], params)))
+        rows = await retry_transient(lambda: fetch(self._engine, _SQL[_RENEW_KEY], params))
+        return rows[0]["clave_desde"] if rows else None
 
-    async def liberar(self, pago: Pago) -> None:
-        if pago.lease is None:
-            return
+    async def liberar(self, pago: Pago, como: Liberacion, politica: PoliticaAtencion) -> bool | None:
         params = {
             "id_pago": pago.id_pago,
-            "owner": pago.lease.owner,
-            "expira": pago.lease.expira,
+            "reclamo": pago.reclamo,
+            "espera": como is Liberacion.ESPERA,
+            "llamo": como is Liberacion.LLAMO,
+            "margen_s": politica.margen_asentamiento.total_seconds(),
+            "antiguedad_s": politica.max_antiguedad.total_seconds(),
             "ultimo_error": pago.ultimo_error,
             "requiere_atencion": pago.requiere_atencion,
             "intentos": pago.intentos,
+            "clave_agotada": pago.clave_agotada,
         }
-        await retry_transient(lambda: fetch(self._engine, _SQL[_RELEASE], params))
+        rows = await retry_transient(lambda: fetch(self._engine, _SQL[_RELEASE], params))
+        if not rows:
+            metrics.etiquetada(metrics.ESCRITURAS_OBSOLETAS, "liberar").inc()
+            return None
+        return bool(rows[0]["requiere_atencion"])
 
-    async def atascados(self, lease_vencido_antes_de: datetime, limite: int) -> list[Pago]:
-        params = {"antes": lease_vencido_antes_de, "limite": limite}
+    async def atascados(self, gracia: timedelta, limite: int) -> list[Pago]:
+        params = {"gracia_s": gracia.total_seconds(), "limite": limite}
         rows = await retry_transient(lambda: fetch(self._engine, _SQL[_STUCK], params))
         return [pago_from_row(row) for row in rows]
 
@@ -237,9 +267,10 @@ class PostgresPagoRepository:
             "afiliados": [p.id_afiliado for p in unique],
             "montos": [p.importe.monto for p in unique],
             "monedas": [p.importe.moneda.value for p in unique],
-            "ahoras": [p.fecha_creacion for p in unique],
             "owners": [lease.owner for lease in leases],
-            "expiras": [lease.expira for lease in leases],
+            "leases": [
+                (lease.expira - p.fecha_creacion).total_seconds() for p, lease in zip(unique, leases, strict=True)
+            ],
         }
         rows = await retry_transient(lambda: self._execute(_CLAIM, params))
         by_id = {row["id_pago"]: row for row in rows}
@@ -251,7 +282,7 @@ class PostgresPagoRepository:
                 results.append(Reclamo(pago=None, reclamado=False))
             else:
                 claimed = _valores_compartidos(pago_from_row(row), pago)
-                results.append(Reclamo(pago=claimed, reclamado=bool(row["reclamado"])))
+                results.append(Reclamo(claimed, bool(row["reclamado"]), row["ahora"], row["fin_llamadas_previas"]))
             seen.add(pago.id_pago)
         return results
 
@@ -274,6 +305,7 @@ class PostgresPagoRepository:
             "referencias": [p.referencia_pago for p in unique],
             "mensajes": [p.mensaje_error for p in unique],
             "fechas": [p.fecha_procesamiento for p in unique],
+            "reclamos": [p.reclamo for p in unique],
             "ev_ids": [e.event_id for _, e, _, _, _ in events],
             "ev_tipos": [e.tipo for _, e, _, _, _ in events],
             "ev_pagos": [id_pago for id_pago, _, _, _, _ in events],
@@ -300,6 +332,9 @@ class PostgresPagoRepository:
                         tracestate,
                     )
                 )
+        if obsoletos := len(unique) - len(by_pago):
+            # Held under a claim that was taken since (its lease ran out): nothing saved, nothing published.
+            metrics.etiquetada(metrics.ESCRITURAS_OBSOLETAS, "resultado").inc(obsoletos)
         # A duplicate within the batch was not stored by its own call: only the first gets the events.
         return [by_pago.pop(pago.id_pago, None) for pago, _ in resultados]
 
@@ -335,12 +370,8 @@ def _valores_compartidos(guardado: Pago, pedido: Pago) -> Pago:
         guardado.id_afiliado = pedido.id_afiliado
     if guardado.importe == pedido.importe:
         guardado.importe = pedido.importe
-    if guardado.fecha_creacion == pedido.fecha_creacion:
-        guardado.fecha_creacion = pedido.fecha_creacion
-    if guardado.clave_desde == pedido.fecha_creacion:  # a new payment's first key dates from then
-        guardado.clave_desde = pedido.fecha_creacion
-    if guardado.lease == pedido.lease:
-        guardado.lease = pedido.lease
+    if guardado.clave_desde == guardado.fecha_creacion:  # a new payment's first key dates from then
+        guardado.clave_desde = guardado.fecha_creacion
     return guardado
 
 
@@ -361,4 +392,6 @@ def pago_from_row(row: Any) -> Pago:  # noqa: ANN401 - a SQLAlchemy row mapping
         requiere_atencion=row["requiere_atencion"],
         generacion_clave=row["clave_generacion"],
         clave_desde=row["clave_desde"],  # NULL: stored before key generations (see the handler)
+        clave_agotada=row["clave_agotada"],
+        reclamo=row["reclamo"],
     )

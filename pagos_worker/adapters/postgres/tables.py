@@ -56,6 +56,11 @@ pagos = Table(
     Column("requiere_atencion", Boolean, nullable=False, server_default=text("false")),
     Column("clave_generacion", SmallInteger, nullable=False, server_default=text("1")),
     Column("clave_desde", DateTime(timezone=True)),
+    # Fenced claims (migration 0010): the claim number, and by when the gateway calls had ended.
+    Column("reclamo", BigInteger, nullable=False, server_default=text("0")),
+    Column("fin_llamadas", DateTime(timezone=True)),
+    Column("fin_llamadas_previas", DateTime(timezone=True)),
+    Column("clave_agotada", Boolean, nullable=False, server_default=text("false")),
     CheckConstraint("estado IN ('PENDIENTE', 'PROCESANDO', 'EXITOSO', 'FALLIDO')", name="estado"),
     CheckConstraint("moneda IN ('USD', 'EUR', 'COP')", name="moneda"),
     CheckConstraint("monto > 0", name="monto_positivo"),

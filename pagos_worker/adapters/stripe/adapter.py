@@ -34,11 +34,13 @@ from pagos_worker.adapters.stripe.resilience import (
     TokenBucket,
     backoff,
 )
-from pagos_worker.adapters.stripe.wire import json_or_none, retry_after, transfer_form, transfer_of, transfers_of
+from pagos_worker.adapters.stripe.wire import json_or_none, retry_after, transfer_form, transfers_of
 from pagos_worker.application.ports.pasarela import (
+    ClaveAgotadaError,
     PasarelaNoDisponibleError,
     ResultadoIndeterminadoError,
     ResultadoPago,
+    SinPruebaDePagoError,
     TransferenciaHallada,
 )
 from pagos_worker.clock import utcnow
@@ -53,6 +55,7 @@ _RETRY_AFTER_MAX_S = 30.0
 # an `istr` of it for each request (~0.2 KB a request in flight).
 _IDEMPOTENCY_KEY = istr("Idempotency-Key")
 _KEEPALIVE_S = 30.0  # idle connections kept this long (Stripe keeps them longer)
+_PAGINAS_MAX = 10  # a payment's transfers, 100 a page: more than a thousand is no payment of ours
 
 
 def _hallada(t: dict[str, Any]) -> TransferenciaHallada:
@@ -203,6 +206,11 @@ class StripePasarelaDePagos:
             if destination is None:
                 metrics.SIN_DESTINO.inc()
                 log.error("stripe.sin_cuenta_destino", id_pago=str(pago.id_pago), id_afiliado=pago.id_afiliado)
+                if pago.es_reintento():  # an earlier attempt, with the account it had then, may have paid
+                    raise ResultadoIndeterminadoError(
+                        f"el afiliado {pago.id_afiliado!r} ya no tiene cuenta de destino configurada y un intento "
+                        "anterior pudo pagar: un operador decide"
+                    )
                 answer = ResultadoPago.fallo("El afiliado no tiene cuenta de destino configurada")
                 return answer
             body = transfer_form(pago, destination)  # encoded once: every attempt sends the very same bytes
@@ -240,7 +248,7 @@ class StripePasarelaDePagos:
 
     async def _settled_by_lookup(self, pago: Pago, reason: str) -> ResultadoPago:
         """The key's answer cannot change (a saved 500, or the key taken by other parameters): what
-        Stripe holds for the payment settles it, and without a transfer the outcome stays unknown."""
+        Stripe holds for the payment settles it, and without a transfer the key is spent."""
         log.warning("stripe.consulta_tras_respuesta_guardada", id_pago=str(pago.id_pago), motivo=reason)
         try:
             reference = await self.buscar_transferencia(pago)
@@ -248,27 +256,41 @@ class StripePasarelaDePagos:
             raise ResultadoIndeterminadoError(f"{reason}; {exc}") from None
         if reference is not None:
             return ResultadoPago.exito(reference)
-        raise ResultadoIndeterminadoError(f"{reason}; la pasarela no tiene transfer del pago")
+        raise ClaveAgotadaError(f"{reason}; la pasarela no tiene transfer del pago")
 
     async def buscar_transferencia(self, pago: Pago) -> str | None:
-        """The id of the transfer Stripe holds for this payment (`transfer_group` = its id), or None
-        when it holds none. Raises `ResultadoIndeterminadoError` when Stripe cannot tell now, or when
-        what it holds does not settle the payment: a transfer reversed since, or of another amount
-        (an operator decides, as `pagos resolver` refuses those too); and `PasarelaNoDisponibleError`
-        when the open circuit refused before any request was sent."""
-        transfer = transfer_of(await self._listar(pago), pago)
-        if transfer is None:
+        """The id of the transfer Stripe holds for this payment (`transfer_group` = its id, every
+        page read), or None when it holds none. Only a proof settles the payment: one transfer, to
+        the affiliate's account, of its amount and currency, not reversed; anything else raises
+        `SinPruebaDePagoError` (an operator decides, as `pagos resolver` refuses those too).
+        Raises `ResultadoIndeterminadoError` when Stripe cannot tell now, and
+        `PasarelaNoDisponibleError` when the open circuit refused before any request was sent."""
+        halladas = await self.transferencias(pago)
+        if not halladas:
             return None
-        hallada = _hallada(transfer)
+        id_pago = str(pago.id_pago)
+        if len(halladas) > 1:
+            metrics.TRANSFERS_MULTIPLES.inc()
+            referencias = [t.referencia for t in halladas]
+            log.error("stripe.transfers_multiples", id_pago=id_pago, transfers=referencias)
+            raise SinPruebaDePagoError(
+                f"la pasarela tiene {len(halladas)} transfers del pago: {', '.join(referencias)}"
+            )
+        [hallada] = halladas
         if hallada.revertido:
-            raise ResultadoIndeterminadoError(
+            raise SinPruebaDePagoError(
                 f"el transfer {hallada.referencia} del pago fue revertido en Stripe "
                 f"({hallada.revertido} unidades menores): no lo deja pagado"
             )
-        if hallada.unidades_menores is not None and not hallada.coincide_con(pago):
-            raise ResultadoIndeterminadoError(
+        if not hallada.coincide_con(pago):
+            raise SinPruebaDePagoError(
                 f"el transfer {hallada.referencia} paga {hallada.unidades_menores} {hallada.moneda} (unidades "
                 f"menores) y el pago es de {pago.importe}"
+            )
+        if (destino := self._destinos.para(pago.id_afiliado)) is None or hallada.destino != destino:
+            raise SinPruebaDePagoError(
+                f"el transfer {hallada.referencia} va a {hallada.destino} y la cuenta del afiliado "
+                f"{pago.id_afiliado!r} es {destino or 'desconocida (no configurada)'}"
             )
         return hallada.referencia
 
@@ -278,8 +300,23 @@ class StripePasarelaDePagos:
         return [_hallada(t) for t in transfers_of(await self._listar(pago), pago)]
 
     async def _listar(self, pago: Pago) -> list[Any]:
-        """`GET /v1/transfers?transfer_group=<id_pago>`: the transfers listed (up to 100)."""
+        """`GET /v1/transfers?transfer_group=<id_pago>`: the transfers listed, every page."""
         params = {"transfer_group": str(pago.id_pago), "limit": "100"}
+        listados: list[Any] = []
+        for _ in range(_PAGINAS_MAX):
+            listing = await self._pagina(params)
+            data = listing["data"]
+            listados.extend(data)
+            if listing.get("has_more") is not True:
+                return listados
+            ultimo = data[-1] if data else None
+            if not (isinstance(ultimo, dict) and isinstance(ultimo.get("id"), str)):
+                raise ResultadoIndeterminadoError("consulta de transfers: has_more sin un id desde el que seguir")
+            params = {**params, "starting_after": ultimo["id"]}
+        raise ResultadoIndeterminadoError(f"consulta de transfers: más de {_PAGINAS_MAX} páginas para un pago")
+
+    async def _pagina(self, params: dict[str, str]) -> dict[str, Any]:
+        """One page of a transfers' list (a dict whose `data` is a list), with the retry policy."""
         reason, asked_delay = "", None
         for attempt in range(1, self._config.max_intentos + 1):
             sonda = await self._permiso_de_intento(attempt, asked_delay)
@@ -294,7 +331,7 @@ class StripePasarelaDePagos:
                 listing = json_or_none(raw)
                 if status == 200 and isinstance(listing, dict) and isinstance(listing.get("data"), list):  # noqa: PLR2004
                     self._breaker.success()
-                    return list(listing["data"])
+                    return listing
                 error = self._classify_error(status, listing, headers)
                 if isinstance(error, ResultadoPago | _LookUp):  # a list is never refused for a payment
                     raise ResultadoIndeterminadoError(f"consulta de transfers: HTTP {status}")

@@ -7,12 +7,8 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import orjson
-import structlog
 
-from pagos_worker import observability as metrics
 from pagos_worker.domain.pago import Pago
-
-log = structlog.get_logger(__name__)
 
 
 def transfers_of(transfers: list[Any], pago: Pago) -> list[dict[str, Any]]:
@@ -21,18 +17,6 @@ def transfers_of(transfers: list[Any], pago: Pago) -> list[dict[str, Any]]:
     own = [t for t in transfers if isinstance(t, dict) and t.get("transfer_group") == group and t.get("id")]
     own.sort(key=lambda t: (t.get("created") or 0, str(t["id"])))
     return own
-
-
-def transfer_of(transfers: list[Any], pago: Pago) -> dict[str, Any] | None:
-    """The payment's transfer among those listed: the oldest, if (wrongly) more than one."""
-    group = str(pago.id_pago)
-    own = transfers_of(transfers, pago)
-    if not own:
-        return None
-    if len(own) > 1:
-        metrics.TRANSFERS_MULTIPLES.inc()
-        log.error("stripe.transfers_multiples", id_pago=group, transfers=[str(t["id"]) for t in own])
-    return own[0]
 
 
 def json_or_none(raw: bytes) -> Any:  # noqa: ANN401 - any JSON value, or None

@@ -33,6 +33,19 @@ class ResultadoIndeterminadoError(Exception):
     later with the same idempotency key, which makes the gateway return the first outcome."""
 
 
+class ClaveAgotadaError(ResultadoIndeterminadoError):
+    """The key's answer cannot change (the gateway replays a saved 500, or the key is taken by
+    other parameters) and the gateway holds no payout for the payment yet: retries under that key
+    can never succeed. The next key generation is due, once a lookup after the settle margin finds
+    nothing."""
+
+
+class SinPruebaDePagoError(ResultadoIndeterminadoError):
+    """The gateway holds something for the payment that does not prove it paid: a transfer to
+    another account, of another amount or currency, reversed since, or more than one. Retrying
+    cannot change that: an operator decides (the payment is flagged at once)."""
+
+
 class PasarelaNoDisponibleError(ResultadoIndeterminadoError):
     """The adapter refused the call before sending anything (its circuit breaker is open): the
     gateway never saw this payment, so this was no attempt. Retried later like any unknown outcome."""
@@ -51,7 +64,9 @@ class PasarelaDePagos(Protocol):
 
     async def buscar_transferencia(self, pago: Pago) -> str | None:
         """The reference of the payout the gateway already holds for this payment (whatever key made
-        it), or None when it holds none. Raises `ResultadoIndeterminadoError` if it cannot tell."""
+        it), or None when it holds none. Only a proof settles it: one transfer, to the affiliate's
+        account, of the payment's amount and currency, not reversed; anything else raises
+        `SinPruebaDePagoError`. Raises `ResultadoIndeterminadoError` if it cannot tell."""
         ...
 
     async def esperar_disponible(self) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,11 +24,13 @@ from pagos_worker.application.ports.pasarela import (
     TransferenciaHallada,
 )
 from pagos_worker.application.queries import PagoNoEncontradoError
-from pagos_worker.clock import utcnow
 from pagos_worker.domain.errors import PagoEnCursoError
 from pagos_worker.domain.pago import EstadoPago, Lease, Pago
 
 log = structlog.get_logger(__name__)
+
+
+_CERO = timedelta(0)
 
 
 class OperacionRechazadaError(Exception):
@@ -58,7 +59,6 @@ class ResolverPagoHandler:
         *,
         lease: timedelta,
         margen_fallido: timedelta = timedelta(minutes=5),
-        reloj: Callable[[], datetime] = utcnow,
     ) -> None:
         """`margen_fallido`: FALLIDO only once the payment's last gateway call ended at least this
         long ago. A call our side gave up on (a timeout) may still be finishing at Stripe, and its
@@ -67,22 +67,20 @@ class ResolverPagoHandler:
         self._pasarela = pasarela
         self._lease = lease
         self._margen_fallido = margen_fallido
-        self._reloj = reloj
 
     async def __call__(
         self, id_pago: uuid.UUID, *, operador: str, motivo: str | None = None, fallido: str | None = None
     ) -> PagoResuelto:
         """EXITOSO with the one transfer the gateway holds for it; FALLIDO only when `fallido` says
         why and the gateway holds none. Refused (`OperacionRechazadaError`) otherwise."""
-        pago = await self._tomar(id_pago, operador, fallido=fallido is not None)
+        pago, ahora = await self._tomar(id_pago, operador, fallido=fallido is not None)
         tomado = dataclasses.replace(pago, eventos=[])
-        assert tomado.lease is not None  # noqa: S101 - Pago.tomar_a_mano set it
         try:
-            resolucion = self._decidir(pago, await self._consultar(pago), operador, motivo, fallido)
-            eventos = await self._pagos.guardar_resolucion(pago, resolucion, tomado.lease)
+            halladas = await self._consultar(pago)
+            resolucion = self._decidir(pago, halladas, ahora, operador=operador, motivo=motivo, fallido=fallido)
+            eventos = await self._pagos.guardar_resolucion(pago, resolucion)
         except BaseException:
             # Given back at once rather than when the lease runs out (if this fails, it runs out).
-            tomado.soltar(self._reloj())
             try:
                 await self._pagos.soltar(tomado)
             except Exception as exc:  # noqa: BLE001 - the original error is what the operator must see
@@ -99,31 +97,38 @@ class ResolverPagoHandler:
         )  # fmt: skip
         return PagoResuelto(pago, resolucion, len(eventos))
 
-    async def _tomar(self, id_pago: uuid.UUID, operador: str, *, fallido: bool) -> Pago:
+    async def _tomar(self, id_pago: uuid.UUID, operador: str, *, fallido: bool) -> tuple[Pago, datetime]:
+        """The payment held for the operator under a claim of its own, and the database's time it
+        was read at: every time compared here is the database's, whatever this host's clock says."""
         leido = await self._pagos.obtener(id_pago)
         if leido is None:
             raise PagoNoEncontradoError(f"no existe el pago {id_pago}")
-        if leido.estado.es_final:
-            raise OperacionRechazadaError(f"el pago {id_pago} ya está {leido.estado}: no hay nada que resolver")
-        ahora = self._reloj()
-        pago = dataclasses.replace(leido, eventos=[])
+        if leido.pago.estado.es_final:
+            raise OperacionRechazadaError(f"el pago {id_pago} ya está {leido.pago.estado}: no hay nada que resolver")
+        ahora = leido.ahora
+        pago = dataclasses.replace(leido.pago, eventos=[])
         owner = f"operador:{operador}:{uuid.uuid4().hex[:8]}"
         try:
             pago.tomar_a_mano(Lease(owner, ahora + self._lease), ahora)
         except PagoEnCursoError as exc:
             raise OperacionRechazadaError(f"{exc}; vuelva a intentarlo cuando ese lease venza") from None
-        # No call of a lease outlives it, and a lease given back ends when its last call did.
-        ultima_llamada = leido.lease.expira if leido.lease is not None else leido.fecha_creacion
-        if fallido and (falta := ultima_llamada + self._margen_fallido - ahora) > timedelta(0):
+        # An operator's own lookups pay nothing: only the workers' calls count (`fin_llamadas`).
+        margen = self._margen_fallido if fallido else None
+        if (
+            margen is not None
+            and leido.fin_llamadas is not None
+            and (falta := leido.fin_llamadas + margen - ahora) > _CERO
+        ):
             raise OperacionRechazadaError(
                 f"la última llamada a la pasarela del pago {id_pago} pudo terminar hace menos de "
-                f"{self._margen_fallido.total_seconds():.0f} s: Stripe puede estar terminando un transfer que "
+                f"{margen.total_seconds():.0f} s: Stripe puede estar terminando un transfer que "
                 f"aún no lista. Vuelva a intentarlo en {falta.total_seconds():.0f} s "
-                "(PAGOS_RESOLVE_FAILED_AFTER_SECONDS)"
+                "(PAGOS_SETTLE_MARGIN_SECONDS)"
             )
-        if not await self._pagos.tomar(pago, leido):
+        if (reclamo := await self._pagos.tomar(pago, leido, self._lease, margen)) is None:
             raise OperacionRechazadaError(f"el pago {id_pago} cambió mientras se leía; vuelva a intentarlo")
-        return pago
+        pago.reclamo = reclamo
+        return pago, ahora
 
     async def _consultar(self, pago: Pago) -> list[TransferenciaHallada]:
         try:
@@ -132,10 +137,16 @@ class ResolverPagoHandler:
             raise OperacionRechazadaError(f"la pasarela no pudo decir qué tiene del pago: {exc}") from None
 
     def _decidir(
-        self, pago: Pago, halladas: list[TransferenciaHallada], operador: str, motivo: str | None, fallido: str | None
+        self,
+        pago: Pago,
+        halladas: list[TransferenciaHallada],
+        ahora: datetime,
+        *,
+        operador: str,
+        motivo: str | None,
+        fallido: str | None,
     ) -> Resolucion:
         """Mark `pago` EXITOSO or FALLIDO (the aggregate's own transitions) and say why, or refuse."""
-        ahora = self._reloj()
         if len(halladas) > 1:
             referencias = ", ".join(t.referencia for t in halladas)
             raise OperacionRechazadaError(
@@ -145,7 +156,7 @@ class ResolverPagoHandler:
         if halladas:
             [transfer] = halladas
             if transfer.revertido:
-                return self._revertido(pago, halladas, operador=operador, motivo=motivo, fallido=fallido)
+                return self._revertido(pago, halladas, ahora, operador=operador, motivo=motivo, fallido=fallido)
             if fallido is not None:
                 raise OperacionRechazadaError(
                     f"la pasarela tiene el transfer {transfer.referencia} para el pago: no puede quedar FALLIDO "
@@ -178,6 +189,7 @@ class ResolverPagoHandler:
         self,
         pago: Pago,
         halladas: list[TransferenciaHallada],
+        ahora: datetime,
         *,
         operador: str,
         motivo: str | None,
@@ -189,7 +201,6 @@ class ResolverPagoHandler:
         [transfer] = halladas
         entero = transfer.coincide_con(pago) and transfer.revertido == transfer.unidades_menores
         if entero and fallido is not None:
-            ahora = self._reloj()
             pago.marcar_fallido(fallido, ahora)
             return Resolucion(operador, ahora, motivo or fallido, pago.estado, tuple(halladas))
         importe = f"{transfer.unidades_menores} {transfer.moneda}" if transfer.unidades_menores is not None else "?"
@@ -210,31 +221,27 @@ class ReanudarPagoHandler:
     be published, the reconciler takes the payment once its lease is `PAGOS_RECONCILE_GRACE_SECONDS`
     old."""
 
-    def __init__(
-        self, pagos: OperadorRepository, comandos: CommandPublisher, *, reloj: Callable[[], datetime] = utcnow
-    ) -> None:
+    def __init__(self, pagos: OperadorRepository, comandos: CommandPublisher) -> None:
         self._pagos = pagos
         self._comandos = comandos
-        self._reloj = reloj
 
     async def __call__(self, id_pago: uuid.UUID) -> PagoReanudado:
         leido = await self._pagos.obtener(id_pago)
         if leido is None:
             raise PagoNoEncontradoError(f"no existe el pago {id_pago}")
-        if leido.estado.es_final:
-            raise OperacionRechazadaError(f"el pago {id_pago} ya está {leido.estado}: no hay nada que reanudar")
-        if not leido.requiere_atencion:
+        guardado = leido.pago
+        if guardado.estado.es_final:
+            raise OperacionRechazadaError(f"el pago {id_pago} ya está {guardado.estado}: no hay nada que reanudar")
+        if not guardado.requiere_atencion:
             raise OperacionRechazadaError(
                 f"el pago {id_pago} no está marcado para atención: sus reintentos automáticos siguen"
             )
-        ahora = self._reloj()
-        if leido.estado is EstadoPago.PROCESANDO and leido.lease is not None and leido.lease.vigente(ahora):
-            raise OperacionRechazadaError(
-                f"el pago {id_pago} está en curso en {leido.lease.owner}; vuelva a intentarlo"
-            )
-        pago = dataclasses.replace(leido, eventos=[])
+        lease = guardado.lease
+        if guardado.estado is EstadoPago.PROCESANDO and lease is not None and lease.vigente(leido.ahora):
+            raise OperacionRechazadaError(f"el pago {id_pago} está en curso en {lease.owner}; vuelva a intentarlo")
+        pago = dataclasses.replace(guardado, eventos=[])
         pago.reanudar()
-        if not await self._pagos.reanudar(pago, leido, ahora):
+        if not await self._pagos.reanudar(pago, leido):
             raise OperacionRechazadaError(f"el pago {id_pago} cambió mientras se leía; vuelva a intentarlo")
         log.warning("operador.pago_reanudado", id_pago=str(id_pago))
         try:

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 
 from pagos_dev.simulador.fallas import Fallas
+from pagos_worker.adapters.postgres.database import asyncpg_dsn
 from pagos_worker.contract import http
 from tests import contrato_helpers, pulsar_helpers
 from tests.conftest import Topics, create_database, free_port
@@ -56,6 +58,18 @@ class Pila:
     async def pago(self, id_pago: str) -> dict[str, Any]:
         async with aiohttp.ClientSession() as s, s.get(f"{self.base_url}/pagos/{id_pago}") as resp:
             return {"status": resp.status, **(await resp.json())}
+
+    async def llamadas_terminadas_hace(self, id_pago: str, segundos: float) -> None:
+        """As if the payment's last gateway call had ended that long ago (the database's clock)."""
+        conn = await asyncpg.connect(asyncpg_dsn(self.env["PAGOS_DATABASE_URL"]))
+        try:
+            await conn.execute(
+                "UPDATE pagos SET fin_llamadas = clock_timestamp() - make_interval(secs => $1) WHERE id_pago = $2",
+                segundos,
+                uuid.UUID(id_pago),
+            )
+        finally:
+            await conn.close()
 
     async def hasta(self, id_pago: str, condicion, segundos: float = 30) -> dict[str, Any]:
         deadline = time.monotonic() + segundos
@@ -214,19 +228,18 @@ async def test_fallido_solo_a_peticion_y_sin_transfer_y_nunca_con_dos(pila: Pila
     # Right after its last call: refused, Stripe may still be finishing a transfer it does not list.
     rc, _, err = await pila.cli("pagos", "resolver", sin_pagar, "--fallido", "cuenta del afiliado cerrada")
     assert rc == 1
-    assert "PAGOS_RESOLVE_FAILED_AFTER_SECONDS" in err
+    assert "PAGOS_SETTLE_MARGIN_SECONDS" in err
     assert (await pila.pago(sin_pagar))["estado"] == "PROCESANDO"  # untouched
-    sin_margen = {**pila.env, "PAGOS_RESOLVE_FAILED_AFTER_SECONDS": "0"}  # as if that time had passed
-    rc, out, err = await pila.cli(
-        "pagos", "resolver", sin_pagar, "--fallido", "cuenta del afiliado cerrada", env=sin_margen
-    )
+    for id_pago in (sin_pagar, dos_veces):  # as if the settle margin had passed
+        await pila.llamadas_terminadas_hace(id_pago, 301)
+    rc, out, err = await pila.cli("pagos", "resolver", sin_pagar, "--fallido", "cuenta del afiliado cerrada")
     assert rc == 0, err
     assert "FALLIDO" in out
 
     # Two transfers for one payment (paid outside the service too): never settled by hand.
     for _ in range(2):
         await pila.transferir(dos_veces, 2500)
-    rc, _, err = await pila.cli("pagos", "resolver", dos_veces, "--fallido", "no", env=sin_margen)
+    rc, _, err = await pila.cli("pagos", "resolver", dos_veces, "--fallido", "no")
     assert rc == 1
     assert "2 transfers" in err
     assert "pagado más de una vez" in err

@@ -15,7 +15,9 @@ from sqlalchemy import text
 from pagos_worker.adapters.postgres.operador import PostgresOperadorRepository
 from pagos_worker.adapters.postgres.reenvios import PostgresRedriveLog
 from pagos_worker.application.operador import OperacionRechazadaError, ReanudarPagoHandler, ResolverPagoHandler
+from pagos_worker.application.ports.operador import Resolucion
 from pagos_worker.application.ports.pasarela import TransferenciaHallada
+from pagos_worker.application.ports.repository import Liberacion
 from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago, PoliticaAtencion
 
 pytestmark = pytest.mark.integration
@@ -47,9 +49,19 @@ async def marcado(repo) -> Pago:
     """A payment whose outcome stayed unknown: flagged, its lease ended."""
     ahora = datetime.now(UTC)
     pago = (await repo.reclamar(comando(uuid.uuid4(), ahora))).pago
-    pago.resultado_desconocido("Stripe 500", ahora, PoliticaAtencion(max_intentos=1))
-    await repo.liberar(pago)
+    politica = PoliticaAtencion(max_intentos=1)
+    pago.resultado_desconocido("Stripe 500", ahora, politica)
+    await repo.liberar(pago, Liberacion.LLAMO, politica)
     return pago
+
+
+async def calls_ended_ago(engine, id_pago, hace: timedelta) -> None:
+    """As if the payment's last gateway call had ended `hace` ago (the store's clock)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE pagos SET fin_llamadas = clock_timestamp() - CAST(:h AS interval) WHERE id_pago = :i"),
+            {"h": hace, "i": id_pago},
+        )
 
 
 TRANSFER = TransferenciaHallada("tr_1", 2500, "USD", datetime.now(UTC), "acct_af_1")
@@ -80,7 +92,7 @@ async def test_mientras_el_operador_lo_tiene_ningun_worker_lo_toma(postgres):
         ahora = datetime.now(UTC)
         reclamo = await repo.reclamar(comando(pago.id_pago, ahora, owner="w2"))
         vistos.append(reclamo.reclamado)
-        vistos.append(pago.id_pago in {p.id_pago for p in await repo.atascados(ahora, 10)})
+        vistos.append(pago.id_pago in {p.id_pago for p in await repo.atascados(timedelta(0), 10)})
 
     pasarela = Pasarela([TRANSFER], durante=un_worker_lo_intenta)
     resuelto = await ResolverPagoHandler(PostgresOperadorRepository(postgres.engine), pasarela,
@@ -99,7 +111,8 @@ async def test_si_el_operador_pierde_el_lease_no_escribe_nada(postgres):
         async with postgres.engine.begin() as conn:
             await conn.execute(
                 text(
-                    "UPDATE pagos SET lease_owner = 'w2', lease_expira = now() + interval '1 minute' WHERE id_pago = :i"
+                    "UPDATE pagos SET lease_owner = 'w2', lease_expira = now() + interval '1 minute', "
+                    "reclamo = reclamo + 1 WHERE id_pago = :i"
                 ),
                 {"i": pago.id_pago},
             )
@@ -215,8 +228,59 @@ async def test_fallido_no_justo_despues_de_la_ultima_llamada(postgres):
         lease=timedelta(60),
         margen_fallido=timedelta(minutes=5),
     )
-    with pytest.raises(OperacionRechazadaError, match="PAGOS_RESOLVE_FAILED_AFTER_SECONDS"):
+    with pytest.raises(OperacionRechazadaError, match="PAGOS_SETTLE_MARGIN_SECONDS"):
         await resolver(pago.id_pago, operador="ana", fallido="cuenta cerrada")
     guardado = await repo.obtener(pago.id_pago)
     assert (guardado.estado, guardado.requiere_atencion) == (EstadoPago.PROCESANDO, True)
     assert not guardado.lease.vigente(datetime.now(UTC))  # nothing taken: a worker or operator may go on
+
+
+async def test_un_resolver_rechazado_no_reinicia_la_espera_del_fallido(postgres):
+    """The runbook's order (try `resolver`, then `--fallido`) costs no new wait: an operator's
+    lookup pays nothing, so only the workers' calls start the settle margin."""
+    repo = postgres.repo()
+    pago = await marcado(repo)
+    await calls_ended_ago(postgres.engine, pago.id_pago, timedelta(minutes=6))
+    operador = PostgresOperadorRepository(postgres.engine)
+    resolver = ResolverPagoHandler(operador, Pasarela([]), lease=timedelta(60), margen_fallido=timedelta(minutes=5))
+    with pytest.raises(OperacionRechazadaError, match="no tiene ningún transfer"):
+        await resolver(pago.id_pago, operador="ana")
+    resuelto = await resolver(pago.id_pago, operador="ana", fallido="cuenta cerrada")
+    assert resuelto.pago.estado is EstadoPago.FALLIDO
+
+
+async def test_el_margen_del_fallido_es_del_reloj_de_la_base(postgres):
+    """The margin is compared in the database: a call that ended 4 min ago (its clock) is refused,
+    one that ended 6 min ago is not, whatever the operator's host says."""
+    repo = postgres.repo()
+    pago = await marcado(repo)
+    resolver = ResolverPagoHandler(
+        PostgresOperadorRepository(postgres.engine),
+        Pasarela([]),
+        lease=timedelta(60),
+        margen_fallido=timedelta(minutes=5),
+    )
+    await calls_ended_ago(postgres.engine, pago.id_pago, timedelta(minutes=4))
+    with pytest.raises(OperacionRechazadaError, match=r"Vuelva a intentarlo en ([0-9]|[1-5][0-9]|60) s"):
+        await resolver(pago.id_pago, operador="ana", fallido="cuenta cerrada")
+    await calls_ended_ago(postgres.engine, pago.id_pago, timedelta(minutes=6))
+    assert (await resolver(pago.id_pago, operador="ana", fallido="cuenta cerrada")).pago.estado is EstadoPago.FALLIDO
+
+
+async def test_un_resultado_del_operador_con_un_reclamo_viejo_no_se_escribe(postgres):
+    """The operator's claim number fences its resolution like a worker's: a worker that claimed the
+    payment after the operator's lease ran out keeps it, even with the same owner name."""
+    repo = postgres.repo()
+    pago = await marcado(repo)
+    operador = PostgresOperadorRepository(postgres.engine)
+    leido = await operador.obtener(pago.id_pago)
+    tomado = Pago(**{**leido.pago.__dict__, "eventos": []})
+    tomado.tomar_a_mano(Lease("operador:ana", leido.ahora + timedelta(seconds=60)), leido.ahora)
+    tomado.reclamo = await operador.tomar(tomado, leido, timedelta(seconds=60), None)
+    assert tomado.reclamo == leido.pago.reclamo + 1
+    async with postgres.engine.begin() as conn:  # its lease ran out, and a worker claimed it
+        await conn.execute(text("UPDATE pagos SET reclamo = reclamo + 1 WHERE id_pago = :i"), {"i": pago.id_pago})
+    tomado.marcar_exitoso("tr_1", leido.ahora)
+    resolucion = Resolucion("ana", leido.ahora, "hallado", EstadoPago.EXITOSO, ())
+    assert await operador.guardar_resolucion(tomado, resolucion) is None
+    assert (await repo.obtener(pago.id_pago)).estado is EstadoPago.PROCESANDO

@@ -1,51 +1,59 @@
 """`OperadorRepository` and `RedriveLog` on PostgreSQL: what the operators' commands write.
 
 Every write to a payment is one statement fenced like the worker's own (`repository.py`): taking it
-only if the row is still as it was read (state, lease, attempts, flag, key generation); settling it
-only while it is PROCESANDO under the operator's lease and key generation, with its outbox row and
-its resolution in the same statement; so a worker and an operator never both settle a payment.
+only if the row is still as it was read (state, lease, claim number, attempts, flag, key generation)
+and no lease lives by the database's clock; settling it only while it is PROCESANDO under the
+operator's claim number and key generation, with its outbox row and its resolution in the same
+statement; so a worker and an operator never both settle a payment.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres.repository import pago_from_row
 from pagos_worker.adapters.postgres.retry import retry_transient
-from pagos_worker.application.ports.operador import Resolucion
+from pagos_worker.application.ports.operador import PagoLeido, Resolucion
 from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.ports.pasarela import TransferenciaHallada
 from pagos_worker.contract.wire import encode_event
-from pagos_worker.domain.pago import Lease, Pago
+from pagos_worker.domain.pago import Pago
 
-_GET = text("SELECT * FROM pagos WHERE id_pago = :id_pago")
+_GET = text("SELECT *, clock_timestamp() AS ahora FROM pagos WHERE id_pago = :id_pago")
 
 # The row as it was read: nobody (worker, reconciler, another operator) has touched it since.
 _COMO_SE_LEYO = """id_pago = :id_pago AND estado = :estado_leido AND intentos = :intentos_leidos
-    AND requiere_atencion = :atencion_leida AND clave_generacion = :generacion
+    AND requiere_atencion = :atencion_leida AND clave_generacion = :generacion AND reclamo = :reclamo_leido
     AND lease_owner IS NOT DISTINCT FROM CAST(:owner_leido AS text)
     AND lease_expira IS NOT DISTINCT FROM CAST(:expira_leida AS timestamptz)"""
 
+# No live lease, by the database's clock; with a margin, the calls ended at least that long ago.
 _TOMAR = text(f"""
-UPDATE pagos SET estado = :estado, lease_owner = :owner, lease_expira = :expira
+UPDATE pagos SET estado = :estado, lease_owner = :owner, reclamo = reclamo + 1,
+    lease_expira = clock_timestamp() + make_interval(secs => :lease_s)
 WHERE {_COMO_SE_LEYO}
-RETURNING id_pago
+    AND (lease_expira IS NULL OR lease_expira <= clock_timestamp())
+    AND (CAST(:margen_s AS float8) IS NULL OR fin_llamadas IS NULL
+         OR fin_llamadas + make_interval(secs => :margen_s) <= clock_timestamp())
+RETURNING reclamo
 """)  # noqa: S608 - fixed text; every value is bound
 
 _SOLTAR = text("""
-UPDATE pagos SET lease_expira = :expira WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND lease_owner = :owner
+UPDATE pagos SET lease_expira = clock_timestamp()
+WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND reclamo = :reclamo
 RETURNING id_pago
 """)
 
 _REANUDAR = text(f"""
 UPDATE pagos SET requiere_atencion = :atencion
-WHERE {_COMO_SE_LEYO} AND requiere_atencion AND (lease_expira IS NULL OR lease_expira <= :ahora)
+WHERE {_COMO_SE_LEYO} AND requiere_atencion AND (lease_expira IS NULL OR lease_expira <= clock_timestamp())
 RETURNING id_pago
 """)  # noqa: S608 - fixed text; every value is bound
 
@@ -54,7 +62,7 @@ WITH finalizado AS (
     UPDATE pagos
     SET estado = :estado, referencia_pago = :referencia, mensaje_error = :mensaje, fecha_procesamiento = :fecha,
         lease_owner = NULL, lease_expira = NULL, requiere_atencion = false
-    WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND lease_owner = :owner AND clave_generacion = :generacion
+    WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND reclamo = :reclamo AND clave_generacion = :generacion
     RETURNING id_pago
 ),
 resolucion AS (
@@ -72,25 +80,34 @@ class PostgresOperadorRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def obtener(self, id_pago: UUID) -> Pago | None:
+    async def obtener(self, id_pago: UUID) -> PagoLeido | None:
         rows = await self._run(_GET, {"id_pago": id_pago})
-        return pago_from_row(rows[0]) if rows else None
+        if not rows:
+            return None
+        [row] = rows
+        return PagoLeido(pago_from_row(row), row["ahora"], row["fin_llamadas"])
 
-    async def tomar(self, pago: Pago, leido: Pago) -> bool:
+    async def tomar(self, pago: Pago, leido: PagoLeido, lease: timedelta, margen: timedelta | None) -> int | None:
         assert pago.lease is not None  # noqa: S101 - Pago.tomar_a_mano set it
-        params = {**_como_se_leyo(leido), "estado": pago.estado.value, "owner": pago.lease.owner,
-                  "expira": pago.lease.expira}  # fmt: skip
-        return bool(await self._run(_TOMAR, params))
+        params = {
+            **_como_se_leyo(leido.pago),
+            "estado": pago.estado.value,
+            "owner": pago.lease.owner,
+            "lease_s": lease.total_seconds(),
+            "margen_s": None if margen is None else margen.total_seconds(),
+        }
+        rows = await self._run(_TOMAR, params)
+        return int(rows[0]["reclamo"]) if rows else None
 
     async def soltar(self, pago: Pago) -> None:
-        if pago.lease is not None:
-            await self._run(_SOLTAR, {"id_pago": pago.id_pago, "owner": pago.lease.owner, "expira": pago.lease.expira})
+        if not await self._run(_SOLTAR, {"id_pago": pago.id_pago, "reclamo": pago.reclamo}):
+            metrics.etiquetada(metrics.ESCRITURAS_OBSOLETAS, "operador").inc()
 
-    async def reanudar(self, pago: Pago, leido: Pago, ahora: datetime) -> bool:
-        params = {**_como_se_leyo(leido), "atencion": pago.requiere_atencion, "ahora": ahora}
+    async def reanudar(self, pago: Pago, leido: PagoLeido) -> bool:
+        params = {**_como_se_leyo(leido.pago), "atencion": pago.requiere_atencion}
         return bool(await self._run(_REANUDAR, params))
 
-    async def guardar_resolucion(self, pago: Pago, resolucion: Resolucion, lease: Lease) -> list[OutboxEvent] | None:
+    async def guardar_resolucion(self, pago: Pago, resolucion: Resolucion) -> list[OutboxEvent] | None:
         [evento] = pago.eventos  # the one event of its final state
         payload = encode_event(evento)
         params = {
@@ -99,7 +116,7 @@ class PostgresOperadorRepository:
             "referencia": pago.referencia_pago,
             "mensaje": pago.mensaje_error,
             "fecha": pago.fecha_procesamiento,
-            "owner": lease.owner,
+            "reclamo": pago.reclamo,
             "generacion": pago.generacion_clave,
             "operador": resolucion.operador,
             "resuelto_en": resolucion.fecha,
@@ -111,6 +128,7 @@ class PostgresOperadorRepository:
         }
         rows = await self._run(_RESOLVER, params)
         if not rows:
+            metrics.etiquetada(metrics.ESCRITURAS_OBSOLETAS, "operador").inc()
             return None
         [row] = rows
         return [OutboxEvent(row["id"], row["event_id"], evento.tipo, pago.id_pago, payload, row["creado_en"])]
@@ -130,6 +148,7 @@ def _como_se_leyo(leido: Pago) -> dict[str, Any]:
         "intentos_leidos": leido.intentos,
         "atencion_leida": leido.requiere_atencion,
         "generacion": leido.generacion_clave,
+        "reclamo_leido": leido.reclamo,
         "owner_leido": leido.lease.owner if leido.lease else None,
         "expira_leida": leido.lease.expira if leido.lease else None,
     }

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
 from pagos_worker.application.commands import ProcesarPago
 from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.ports.pasarela import TransferenciaHallada
-from pagos_worker.domain.pago import EstadoPago, Lease, Pago
+from pagos_worker.domain.pago import EstadoPago, Pago
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,31 +27,45 @@ class Resolucion:
     transferencias: tuple[TransferenciaHallada, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class PagoLeido:
+    """A payment as the store holds it, read at `ahora` (the store's clock, the one every decision
+    on it is made with), and by when its gateway calls had ended at the latest (None: none made)."""
+
+    pago: Pago
+    ahora: datetime
+    fin_llamadas: datetime | None
+
+
 class OperadorRepository(Protocol):
     """The payments store as operators act on it. Every write is fenced like the worker's own: it
-    takes effect only on the very row it was decided on (state, lease, key generation)."""
+    takes effect only on the very row it was decided on (state, lease, claim number, key
+    generation), and every time it compares is the store's own."""
 
-    async def obtener(self, id_pago: UUID) -> Pago | None: ...
+    async def obtener(self, id_pago: UUID) -> PagoLeido | None: ...
 
-    async def tomar(self, pago: Pago, leido: Pago) -> bool:
-        """Store the lease that `Pago.tomar_a_mano` put on `pago`, only if the stored row is still
-        `leido` (same state, lease and key generation): else nothing is written and False."""
+    async def tomar(self, pago: Pago, leido: PagoLeido, lease: timedelta, margen: timedelta | None) -> int | None:
+        """Hold `pago` for the operator (PROCESANDO, the owner of the lease `Pago.tomar_a_mano` set)
+        for `lease` from now by the store's clock, under a new claim number, which it returns.
+        Only if the stored row is still as `leido`, no live lease holds it, and with `margen`, its
+        calls ended at least that long ago; else nothing is written and None. Its calls' end is
+        left as it was: an operator's lookup pays nothing."""
         ...
 
     async def soltar(self, pago: Pago) -> None:
-        """Store the lease `Pago.soltar` ended, if the payment is still held by that lease's owner."""
+        """End the operator's lease now, if the payment is still held under its claim number."""
         ...
 
-    async def guardar_resolucion(self, pago: Pago, resolucion: Resolucion, lease: Lease) -> list[OutboxEvent] | None:
+    async def guardar_resolucion(self, pago: Pago, resolucion: Resolucion) -> list[OutboxEvent] | None:
         """In one transaction: the final state `pago` reached, its event (the outbox) and the
-        resolution; only while the stored payment is PROCESANDO under `lease` (the operator's) and
-        the same key generation. None (nothing written) if it is not: the lease was lost to a
-        worker, or someone settled it first."""
+        resolution; only while the stored payment is PROCESANDO under the operator's claim
+        (`pago.reclamo`) and the same key generation. None (nothing written) if it is not: the
+        lease was lost to a worker, or someone settled it first."""
         ...
 
-    async def reanudar(self, pago: Pago, leido: Pago, ahora: datetime) -> bool:
-        """Store the flag `Pago.reanudar` cleared, only if the stored row is still `leido` and no live
-        lease holds it at `ahora`."""
+    async def reanudar(self, pago: Pago, leido: PagoLeido) -> bool:
+        """Store the flag `Pago.reanudar` cleared, only if the stored row is still as `leido` and no
+        live lease holds it (the store's clock)."""
         ...
 
 

@@ -50,6 +50,8 @@ WORKER_ENV = {
     "PAGOS_ATTENTION_AFTER_SECONDS": "600",
     "PAGOS_LOG_LEVEL": "WARNING",
 }
+# One replica's host clock runs minutes ahead: only the database's clock may decide who acts.
+RELOJ_DEL_WORKER_1_S = 300.0
 SIMULADOR_ENV = {
     "PAGOS_SIMULADOR_LATENCY": "lognormal:20:150",
     "PAGOS_SIMULADOR_DECLINE_RATE": "0.10",
@@ -118,6 +120,31 @@ async def congelar_postgres(cluster: Cluster) -> None:
     cluster.congelar_conexiones_postgres()
 
 
+def operador_desfasado(desfase: float, cuantos: int = 2) -> Accion:
+    """An operator whose laptop clock is `desfase` seconds off tries `pagos resolver --fallido` on
+    payments a worker holds right now (a live lease by the database's clock): every one must be
+    refused. One taken would show in the audit (`resueltos_a_mano`, and a FALLIDO paid)."""
+
+    async def accion(cluster: Cluster) -> None:
+        for id_pago in await _en_curso(cluster.database_url, cuantos):
+            await cluster.operador("pagos", "resolver", id_pago, "--fallido", "caos: reloj desfasado", desfase=desfase)
+
+    return accion
+
+
+async def _en_curso(database_url: str, cuantos: int) -> list[str]:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        filas = await conn.fetch(
+            "SELECT id_pago::text AS id FROM pagos WHERE estado = 'PROCESANDO' AND lease_expira > clock_timestamp() "
+            "LIMIT $1",
+            cuantos,
+        )
+    finally:
+        await conn.close()
+    return [f["id"] for f in filas]
+
+
 @dataclass(frozen=True)
 class Falla:
     nombre: str
@@ -147,6 +174,8 @@ class ChaosConfig:
             Falla("conexiones a PostgreSQL congeladas", 100, congelar_postgres),
             Falla("pasarela: 500 guardados en el 10 % durante 20 s", 76, quinientos_guardados(20)),
             Falla("reinicio de la pasarela (ledger conservado)", 92, reiniciar_simulador),
+            Falla("operador con el reloj 5 min adelantado", 40, operador_desfasado(300)),
+            Falla("operador con el reloj 5 min atrasado", 70, operador_desfasado(-300)),
         ), espera_max=180)  # fmt: skip
 
     @classmethod
@@ -160,6 +189,7 @@ class ChaosConfig:
             Falla("conexiones a PostgreSQL congeladas", 32, congelar_postgres),
             Falla("pasarela: 500 guardados en el 10 % durante 6 s", 12, quinientos_guardados(6)),
             Falla("reinicio de la pasarela (ledger conservado)", 26, reiniciar_simulador),
+            Falla("operador con el reloj 5 min adelantado", 14, operador_desfasado(300)),
         ), espera_max=120)  # fmt: skip
 
 
@@ -192,9 +222,15 @@ def generar(config: ChaosConfig, rng: random.Random) -> tuple[list[tuple[bytes, 
 
 async def correr(config: ChaosConfig, data_dir: Path, *, progreso: Callable[[str], None] = print) -> dict[str, Any]:
     cluster = Cluster(
-        ClusterConfig(data_dir, workers=2, worker_env=WORKER_ENV, simulador_env=SIMULADOR_ENV, postgres_por_proxy=True)
+        ClusterConfig(
+            data_dir, workers=2, worker_env=WORKER_ENV, simulador_env=SIMULADOR_ENV, postgres_por_proxy=True,
+            relojes_desfasados={1: RELOJ_DEL_WORKER_1_S},
+        )
+    )  # fmt: skip
+    progreso(
+        f"arrancando: PostgreSQL, pulsar-lite, simulador y 2 workers, el 1 con el reloj {RELOJ_DEL_WORKER_1_S:+g} s "
+        f"(datos y logs en {data_dir})"
     )
-    progreso(f"arrancando: PostgreSQL, pulsar-lite, simulador y 2 workers (datos y logs en {data_dir})")
     await cluster.start()
     client = cliente(cluster.pulsar_url, data_dir / "observador-pulsar.log")
     eventos = Lector(client, CONTRACT_EVENTS_TOPIC, "chaos-eventos")
@@ -269,6 +305,7 @@ async def _auditar(cluster: Cluster, config: ChaosConfig, obs: _Observado) -> di
         entregas[e.event_id] = entregas.get(e.event_id, 0) + 1
         tipos[e.id_pago] = e.event_type
     filas = await _estados(cluster.database_url, sorted(validos))
+    resueltos_a_mano = await _resueltos_a_mano(cluster.database_url)
     transfers: dict[str, list[str]] = {}
     for t in await cluster.ledger():
         transfers.setdefault(t["metadata"]["id_pago"], []).append(t["id"])
@@ -309,6 +346,8 @@ async def _auditar(cluster: Cluster, config: ChaosConfig, obs: _Observado) -> di
         "motivos_en_dlq": dict(Counter(p.get("motivo", "?") for _, p in dlq.mensajes)),
         # Neither paid, nor refused, nor in front of an operator: silently stuck.
         "ni_finales_ni_senalados": len(validos - finales - senalados),
+        # Operators (clocks off) only ever tried payments a worker held: none may have been taken.
+        "resueltos_a_mano": resueltos_a_mano,
         "requieren_atencion": sum(1 for f in filas.values() if f["requiere_atencion"]),
         "latencia_s": percentiles(latencias),
         "fallas": [_recuperacion(f, enviado, primero) for f in obs.fallas],
@@ -322,6 +361,14 @@ def _bien_formado(data: bytes) -> bool:
     except ComandoInvalidoError:
         return False
     return True
+
+
+async def _resueltos_a_mano(database_url: str) -> int:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM resoluciones"))
+    finally:
+        await conn.close()
 
 
 async def _venenosos(database_url: str) -> set[str]:
@@ -380,6 +427,7 @@ CERO = (
     "pagos_perdidos", "pagados_dos_veces", "exitosos_sin_transfer", "fallidos_con_transfer",
     "referencia_distinta_del_transfer", "pagos_con_mas_de_un_evento", "eventos_faltantes",
     "estado_distinto_del_evento", "otros_en_dlq", "bien_formados_en_dlq", "ni_finales_ni_senalados",
+    "resueltos_a_mano",
 )  # fmt: skip
 
 
@@ -413,6 +461,7 @@ def tabla(informe: dict[str, Any]) -> str:
         ("otros mensajes en la DLQ", informe["otros_en_dlq"], "0"),
         ("comandos bien formados en la DLQ", informe["bien_formados_en_dlq"], "0"),
         ("pagos ni finales ni señalados", informe["ni_finales_ni_senalados"], "0"),
+        ("pagos en curso tomados por un operador desfasado", informe["resueltos_a_mano"], "0"),
         ("entregas repetidas de un mismo evento", informe["entregas_repetidas_del_mismo_evento"], "(al menos una vez)"),
         ("pagos que requieren atención", informe["requieren_atencion"], ""),
         ("latencia publicación → evento (s)", " ".join(f"{k}={v}" for k, v in informe["latencia_s"].items()), ""),

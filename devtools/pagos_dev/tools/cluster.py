@@ -50,6 +50,9 @@ class ClusterConfig:
     # The service's processes reach PostgreSQL through a proxy of this process that can freeze their
     # connections (`congelar_conexiones_postgres`); the embedded server only.
     postgres_por_proxy: bool = False
+    # Worker replicas whose host clock is off by these seconds (index: seconds; negative: behind):
+    # only the database's clock may decide who acts (`pagos_dev.reloj_desfasado`).
+    relojes_desfasados: Mapping[int, float] = field(default_factory=dict)
     # Given servers instead of the embedded ones: a new database is created on the PostgreSQL
     # server for each cluster; with a given broker, pass `topics` of the cluster's own.
     postgres_url: str | None = None
@@ -154,24 +157,39 @@ class Cluster:
                 await conn.close()
 
     async def start_worker(self, i: int) -> None:
-        await self._spawn(self.workers[i], f"worker-{i}", self.config.roles, consumer_id_offset=i)
+        desfase = self.config.relojes_desfasados.get(i)
+        await self._spawn(self.workers[i], f"worker-{i}", self.config.roles, consumer_id_offset=i, desfase=desfase)
 
-    async def _spawn(self, worker: _Worker, nombre: str, roles: str, *, consumer_id_offset: int) -> None:
-        env = {
+    def comando_servicio(self, *args: str, desfase: float | None = None) -> list[str]:
+        """`pagos-worker ARGS` as a command line, on a host clock `desfase` seconds off if given."""
+        if desfase is None:
+            return [sys.executable, "-m", "pagos_worker", *args]
+        return [sys.executable, "-m", "pagos_dev.reloj_desfasado", str(desfase), *args]
+
+    def entorno_servicio(self) -> dict[str, str]:
+        """The settings every process of the service gets here (an operator's command too)."""
+        return {
             **os.environ,
             "PAGOS_DATABASE_URL": self._database_url_servicio,
             "PAGOS_PULSAR_URL": self.pulsar_url,
             "PAGOS_STRIPE_API_BASE": self.simulador_url,
             "PAGOS_STRIPE_SECRET_KEY": AUTH["Authorization"].removeprefix("Bearer "),
             "PAGOS_STRIPE_DESTINATION_TEMPLATE": "acct_{id_afiliado}",
-            "PAGOS_HTTP_PORT": str(worker.port),
-            # pulsar-lite: distinct consumer ids per replica
-            "PAGOS_PULSAR_CONSUMER_ID_OFFSET": str(consumer_id_offset),
             "PAGOS_LOG_FORMAT": "json",
             **self.config.topics,
             **self.config.worker_env,
         }
-        command = [sys.executable, "-m", "pagos_worker", "run", "--roles", roles, "--no-migrate"]
+
+    async def _spawn(
+        self, worker: _Worker, nombre: str, roles: str, *, consumer_id_offset: int, desfase: float | None = None
+    ) -> None:
+        env = {
+            **self.entorno_servicio(),
+            "PAGOS_HTTP_PORT": str(worker.port),
+            # pulsar-lite: distinct consumer ids per replica
+            "PAGOS_PULSAR_CONSUMER_ID_OFFSET": str(consumer_id_offset),
+        }
+        command = self.comando_servicio("run", "--roles", roles, "--no-migrate", desfase=desfase)
         log = self.config.data_dir / f"{nombre}.log"
         worker.process = spawn(command, log_path=log, env=env)
         if "api" in roles:
@@ -239,6 +257,21 @@ class Cluster:
             http.request(method, f"{self.simulador_url}{path}", json=body) as resp,
         ):
             return await resp.json()
+
+    async def operador(self, *args: str, desfase: float | None = None, timeout: float = 120) -> int:
+        """An operator's command (`pagos-worker ARGS`) against this cluster, its host clock `desfase`
+        seconds off if given; its output goes to `operador.log`. Returns its exit code."""
+        with (self.config.data_dir / "operador.log").open("ab") as log:
+            proceso = await asyncio.create_subprocess_exec(
+                *self.comando_servicio(*args, desfase=desfase),
+                env=self.entorno_servicio(), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            try:
+                return await asyncio.wait_for(proceso.wait(), timeout)
+            except TimeoutError:
+                proceso.kill()
+                await proceso.wait()
+                raise
 
     async def ledger(self) -> list[dict[str, Any]]:
         """Every transfer the simulator made (its list API, all pages)."""

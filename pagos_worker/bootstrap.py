@@ -420,6 +420,7 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
         intervalo=settings.reconcile_interval_seconds,
         gate=pasarela.esperar_disponible,
         al_fallar=metrics.RECONCILIADOR_ERRORES.inc,
+        es_transitorio=es_transitorio,
     )
 
 

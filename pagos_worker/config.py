@@ -33,6 +33,8 @@ def secretos_de_url(url: str) -> list[str]:
         return []
     pares = parse_qsl(partes.query, keep_blank_values=True)
     valores += [v for k, v in pares if any(s in k.lower() for s in _PARAMETROS_SECRETOS)]
+    crudos = (p.partition("=") for p in partes.query.split("&"))  # as written too (percent-encoded)
+    valores += [v for k, _, v in crudos if any(s in unquote(k).lower() for s in _PARAMETROS_SECRETOS)]
     return [v for v in valores if v]
 
 
@@ -184,9 +186,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _un_intento_cabe_en_el_lease(self) -> Settings:
-        if self.lease_seconds <= self.stripe_timeout_seconds + 1:
+        # No gateway call outlives a lease (each attempt is sent only if it can end within it), so a
+        # retry must fit one lookup and one payout attempt: else it could never pay.
+        if self.lease_seconds <= 2 * self.stripe_timeout_seconds + 1:
             raise ValueError(
-                "PAGOS_LEASE_SECONDS must exceed PAGOS_STRIPE_TIMEOUT_SECONDS + 1: no gateway call outlives a lease"
+                "PAGOS_LEASE_SECONDS must exceed 2 × PAGOS_STRIPE_TIMEOUT_SECONDS + 1: a retry looks the payment up "
+                "and pays within one lease, and no gateway call outlives it"
             )
         return self
 

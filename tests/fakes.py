@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pagos_worker.application.ports.fallos import FalloDeComando
 from pagos_worker.application.ports.outbox import Message, OutboxEvent
-from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError, ResultadoPago
+from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError, ResultadoPago, SinPruebaDePagoError
 from pagos_worker.application.ports.repository import Liberacion, Reclamo
 from pagos_worker.application.ports.tracing import TraceContext
 from pagos_worker.clock import utcnow
@@ -187,6 +187,8 @@ class FakePasarelaDePagos:
         listados = [
             g for g, cuando in self.pagados.get(pago.id_pago, []) if cuando + self.retraso_listado <= self.reloj()
         ]
+        if len(listados) > 1:  # as the adapter: paid twice proves nothing, an operator decides
+            raise SinPruebaDePagoError(f"{len(listados)} transfers del pago")
         return f"tr_fake_{pago.id_pago.hex[:8]}_{listados[0]}" if listados else None
 
     async def procesar_pago(self, pago: Pago) -> ResultadoPago:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -98,10 +99,11 @@ class ProcesarPagoHandler:
                 resultado = await self._pasarela.procesar_pago(pago)
         except (ClaveNoRenovadaError, EsperaDeAsentamientoError, ResultadoIndeterminadoError) as exc:
             return await self._sin_resultado(pago, exc)
+        ahora = self._ahora(pago)
         if resultado.exitoso:
-            pago.marcar_exitoso(resultado.referencia_pago or "", self._reloj())
+            pago.marcar_exitoso(resultado.referencia_pago or "", ahora)
         else:
-            pago.marcar_fallido(resultado.mensaje_error or "Pago rechazado", self._reloj(), resultado.referencia_pago)
+            pago.marcar_fallido(resultado.mensaje_error or "Pago rechazado", ahora, resultado.referencia_pago)
         return await self._guardar(pago, traza)
 
     async def _sin_resultado(self, pago: Pago, exc: Exception) -> Desenlace:
@@ -113,7 +115,7 @@ class ProcesarPagoHandler:
         if isinstance(exc, ResultadoIndeterminadoError) and not isinstance(exc, PasarelaNoDisponibleError):
             return await self._desconocido(pago, exc)
         espera = isinstance(exc, EsperaDeAsentamientoError)
-        pago.no_intentado(str(exc), self._reloj())
+        pago.no_intentado(str(exc), self._ahora(pago))
         if (
             await self._pagos.liberar(pago, Liberacion.ESPERA if espera else Liberacion.NO_LLAMO, self._atencion)
             is None
@@ -126,7 +128,7 @@ class ProcesarPagoHandler:
     async def _desconocido(self, pago: Pago, exc: ResultadoIndeterminadoError) -> Desenlace:
         pago.resultado_desconocido(
             str(exc),
-            self._reloj(),
+            self._ahora(pago),  # the payment's age is the database's
             self._atencion,
             clave_agotada=isinstance(exc, ClaveAgotadaError),
             sin_prueba=isinstance(exc, SinPruebaDePagoError),
@@ -151,7 +153,8 @@ class ProcesarPagoHandler:
         """The claim of the payment for this worker, or the command's outcome when it cannot be.
         Its own frame: the payment asked for is not held through the gateway call (thousands are in
         flight at once with a slow gateway, and every object per payment counts)."""
-        enviado = self._reloj()  # this host's clock: only to count the lease's remaining time from
+        enviado_mono = time.monotonic()  # to count the lease's remaining time from
+        enviado = self._reloj()
         solicitado = Pago.crear(
             id_pago=comando.id_pago, id_afiliado=comando.id_afiliado, importe=comando.importe, ahora=enviado
         )
@@ -162,10 +165,19 @@ class ProcesarPagoHandler:
         pago = reclamo.pago
         assert pago is not None  # noqa: S101 - the port returns the payment it claimed
         if pago.lease is not None and reclamo.ahora is not None:
-            # Held on this host's clock from here on: what the database left of the lease at the
-            # claim, counted from before the claim was sent (never longer than the database's).
-            pago.lease = Lease(self._owner, enviado + (pago.lease.expira - reclamo.ahora))
+            # The holder's deadline on this host's monotonic clock: what the database left of the
+            # lease at the claim, counted from before the claim was sent (never past the database's).
+            restante = (pago.lease.expira - reclamo.ahora).total_seconds()
+            pago.lease = Lease(self._owner, pago.lease.expira, enviado_mono + restante)
         return reclamo
+
+    def _ahora(self, pago: Pago) -> datetime:
+        """The database's time now, as this holder knows it: its lease's end there, less what is left
+        of it on this host's monotonic clock (a host's clock only measures a duration)."""
+        lease = pago.lease
+        if lease is None or lease.plazo is None:
+            return self._reloj()
+        return lease.expira - timedelta(seconds=lease.plazo - time.monotonic())
 
     async def _hallado_antes_de_pagar(self, pago: Pago, reclamo: Reclamo) -> ResultadoPago | None:
         """Before a retry pays, it looks the payment up at the gateway: a payout found settles it
@@ -198,6 +210,11 @@ class ProcesarPagoHandler:
     async def _guardar(self, pago: Pago, traza: TraceContext | None) -> Desenlace:
         eventos = await self._pagos.guardar_resultado(pago, traza)
         if eventos is None:
+            # Final already, or claimed again since (this claim's lease ran out): nothing was stored
+            # nor will be published of this outcome; whoever holds the payment now settles it.
+            log.warning(
+                "pago.resultado_no_guardado", id_pago=str(pago.id_pago), reclamo=pago.reclamo, estado=pago.estado.value
+            )
             return YA_PROCESADO
         if self._publicar is not None:
             self._publicar(eventos)

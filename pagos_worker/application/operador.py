@@ -167,6 +167,12 @@ class ResolverPagoHandler:
                     f"el transfer {transfer.referencia} paga {transfer.unidades_menores} {transfer.moneda} (unidades "
                     f"menores) y el pago es de {pago.importe}: revíselo en Stripe"
                 )
+            if (destino := self._pasarela.destino(pago)) is None or transfer.destino != destino:
+                raise OperacionRechazadaError(
+                    f"el transfer {transfer.referencia} va a {transfer.destino} y la cuenta del afiliado "
+                    f"{pago.id_afiliado!r} es {destino or 'desconocida (no configurada)'}: no prueba que se le pagó. "
+                    "Revíselo en Stripe"
+                )
             pago.marcar_exitoso(transfer.referencia, ahora)
             por_que = motivo or f"transfer {transfer.referencia} hallado en la pasarela"
         elif fallido is not None and pago.clave_desde is None:

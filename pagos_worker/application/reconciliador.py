@@ -34,8 +34,11 @@ class Reconciliador:
         lote: int = 100,
         gate: Callable[[], Awaitable[None]] | None = None,
         al_fallar: Callable[[], None] | None = None,
+        es_transitorio: Callable[[BaseException], bool] = lambda _: False,
     ) -> None:
-        """`al_fallar`: called for each payment whose handling raised (the process's counter)."""
+        """`al_fallar`: called for each payment whose handling raised (the process's counter).
+        `es_transitorio`: an outage (PostgreSQL away) ends the pass instead: every other payment
+        would meet it too."""
         self._pagos = pagos
         self._procesar = procesar
         self._gracia = gracia
@@ -43,6 +46,7 @@ class Reconciliador:
         self._lote = lote
         self._gate = gate
         self._al_fallar = al_fallar
+        self._es_transitorio = es_transitorio
 
     async def reconciliar(self, stop: asyncio.Event | None = None) -> dict[str, int]:
         """One pass over payments whose lease expired more than `gracia` ago (the database's
@@ -59,7 +63,10 @@ class Reconciliador:
             try:
                 desenlace = await self._procesar(ProcesarPago(pago.id_pago, pago.id_afiliado, pago.importe))
             except Exception as exc:
-                # Its lease, if this pass claimed it, runs out by itself; the next pass tries it again.
+                if self._es_transitorio(exc):
+                    raise  # the next pass, after the interval
+                # One payment's trouble never stops the pass. Its lease, if this pass claimed it,
+                # runs out by itself; the next pass tries it again.
                 log.exception("reconciliador.error_en_pago", id_pago=str(pago.id_pago), error=repr(exc))
                 if self._al_fallar is not None:
                     self._al_fallar()

@@ -58,6 +58,10 @@ class Lease:
 
     owner: str
     expira: datetime
+    # The holder's own deadline, on its host's monotonic clock (set by the holder at the claim from
+    # the time the database left of the lease): what its calls are bounded by, whatever happens to
+    # its host's wall clock. None where the lease was read, not taken.
+    plazo: float | None = None
 
     def vigente(self, ahora: datetime) -> bool:
         return ahora < self.expira

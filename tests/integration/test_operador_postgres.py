@@ -33,6 +33,9 @@ class Pasarela:
         self._transferencias = transferencias
         self._durante = durante
 
+    def destino(self, pago: Pago) -> str | None:
+        return f"acct_{pago.id_afiliado}"
+
     async def transferencias(self, pago: Pago) -> list[TransferenciaHallada]:
         if self._durante is not None:
             await self._durante()
@@ -136,6 +139,7 @@ async def test_un_rechazo_devuelve_el_pago_al_momento(postgres):
     for pasarela, motivo in (
         (Pasarela([TRANSFER, otro]), "pagado más de una vez"),
         (Pasarela([TransferenciaHallada("tr_3", 999, "USD")]), "revíselo en Stripe"),
+        (Pasarela([TransferenciaHallada("tr_5", 2500, "USD", destino="acct_otro")]), "va a acct_otro"),
         (Pasarela([TransferenciaHallada("tr_4", 2500, "USD", revertido=2500)]), "fue revertido en Stripe"),
         (Pasarela([]), "no tiene ningún transfer"),
     ):

@@ -426,3 +426,23 @@ async def test_esperar_no_mueve_el_fin_de_las_llamadas(subject):
     assert tercero.reclamado
     assert tercero.fin_llamadas_previas == segundo.fin_llamadas_previas - POLITICA.margen_asentamiento
     assert await subject.repo.renovar_clave(tercero.pago, POLITICA) is not None
+
+
+@pytest.mark.integration
+async def test_un_resultado_viejo_en_el_mismo_lote_no_tapa_el_del_reclamo_vigente(postgres):
+    """A stale holder's result and the current holder's, flushed in one statement: the current one
+    is stored and published, the stale one gets nothing (whichever came first)."""
+    repo = PostgresPagoRepository(postgres.engine, max_batch=50, max_in_flight=1, linger=0.2)
+    viejo = (await repo.reclamar(solicitud(owner="w1", lease_s=1))).pago
+    await envejecer_pago(postgres.engine, viejo.id_pago, timedelta(seconds=2))
+    nuevo = (await repo.reclamar(solicitud(viejo.id_pago, owner="w1"))).pago
+    viejo.marcar_fallido("rechazo tardío", T0)
+    nuevo.marcar_exitoso("tr_nuevo", T0)
+    tardio, vigente = await asyncio.gather(repo.guardar_resultado(viejo), repo.guardar_resultado(nuevo))
+    await repo.close()
+    assert tardio is None
+    assert [e.event_type for e in vigente] == ["PagoExitoso"]
+    async with postgres.engine.connect() as conn:
+        fila = (await conn.execute(text("SELECT estado, referencia_pago FROM pagos WHERE id_pago = :i"),
+                                   {"i": viejo.id_pago})).one()  # fmt: skip
+    assert tuple(fila) == ("EXITOSO", "tr_nuevo")

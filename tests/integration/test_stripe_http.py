@@ -10,6 +10,7 @@ import inspect
 import shutil
 import ssl
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -63,10 +64,12 @@ class Servidor:
         self.listado_pagina: str | None = None  # set: GET answers 200 with this page, not a list
         self.consultas: list[dict[str, str]] = []
         self.por_pagina = 100  # Stripe's `limit` at most
+        self.retraso_listado_s = 0.0  # each GET answered this late
 
     async def manejar(self, request: web.Request) -> web.Response:
         if request.method == "GET":
             self.consultas.append(dict(request.query))
+            await asyncio.sleep(self.retraso_listado_s)
             if self.listado_pagina is not None:
                 return web.Response(text=self.listado_pagina, content_type="text/html", headers={"Request-Id": "req_x"})
             if self.listado_status != 200:
@@ -528,3 +531,17 @@ async def test_al_arrancar_una_pagina_que_no_es_de_stripe_no_sirve():
         estado.listado_pagina = "<html>welcome</html>"
         with pytest.raises(StripeConfigError, match=r"PAGOS_STRIPE_API_BASE .*without a Stripe list"):
             await pasarela.comprobar_acceso()
+
+
+async def test_una_consulta_mas_lenta_que_el_lease_acaba_como_intento_desconocido():
+    """Stripe's lists slower than the lease: the lookup stops in time to leave room for the payout
+    call, and it counts as an attempt (the payment ends in front of an operator, not in a loop)."""
+    p = pago()
+    p.iniciar_procesamiento(Lease("w", datetime.now(UTC), plazo=time.monotonic() + 4), datetime.now(UTC))
+    async with servidor() as (estado, url), adaptador(url, timeout_s=1, max_intentos=10) as pasarela:
+        estado.retraso_listado_s = 5  # every GET times out
+        with pytest.raises(ResultadoIndeterminadoError, match="el lease vence") as error:
+            await pasarela.buscar_transferencia(p)
+    assert not isinstance(error.value, PasarelaNoDisponibleError)  # an attempt, not "nothing sent"
+    assert 1 <= len(estado.consultas) <= 3  # it stopped with a timeout's room left, not after 10 tries
+    assert estado.peticiones == []

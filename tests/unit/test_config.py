@@ -65,8 +65,8 @@ def test_la_seguridad_de_pulsar_llega_al_cliente(tmp_path):
 
 def test_un_intento_de_pago_debe_caber_en_el_lease():
     with pytest.raises(ValidationError, match="PAGOS_LEASE_SECONDS must exceed"):
-        settings(lease_seconds=10, stripe_timeout_seconds=10)
-    assert settings(lease_seconds=12, stripe_timeout_seconds=10).lease_seconds == 12
+        settings(lease_seconds=20, stripe_timeout_seconds=10, settle_margin_seconds=10)
+    assert settings(lease_seconds=22, stripe_timeout_seconds=10).lease_seconds == 22
 
 
 def test_una_clave_de_idempotencia_que_vive_menos_que_la_atencion_mas_el_margen_no_arranca():

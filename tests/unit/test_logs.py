@@ -183,4 +183,6 @@ def test_una_clave_en_la_query_de_una_url_tampoco_se_escribe(monkeypatch):
     monkeypatch.setenv("PAGOS_PULSAR_URL", "pulsar+ssl://usuario:clave-del-broker@b:6651")
     secretos = set(Settings(_env_file=None).secretos())
     assert {"clave-en-la-query", "clave-del-broker"} <= secretos
+    monkeypatch.setenv("PAGOS_DATABASE_URL", "postgresql+asyncpg://pagos@db/pagos?password=p%40ss%2Bw")
+    assert {"p%40ss%2Bw", "p@ss+w"} <= set(Settings(_env_file=None).secretos())  # as written and decoded
     assert logs.redact("pulsar+ssl://usuario:clave-del-broker@b:6651") == "pulsar+ssl://usuario:***@b:6651"

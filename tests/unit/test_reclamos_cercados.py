@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from pagos_worker.application.handlers import Accion, ProcesarPagoHandler
 from pagos_worker.application.ports.pasarela import ClaveAgotadaError, ResultadoPago
 from pagos_worker.application.reconciliador import Reconciliador
@@ -176,3 +178,23 @@ async def test_el_reconciliador_sigue_si_un_pago_revienta():
     assert cuenta == {"error": 1, "procesado": 1}
     assert fallos == [None]
     assert repo.pagos[bueno.id_pago].estado is EstadoPago.EXITOSO
+
+
+async def test_una_caida_de_la_base_termina_la_pasada_del_reconciliador():
+    """An outage would meet every payment of the pass: the pass ends, the next one tries again."""
+    reloj = Reloj()
+    repo, pasarela = FakePagoRepository(reloj), FakePasarelaDePagos()
+    for cmd in (comando(), comando()):
+        pasarela.respuestas[cmd.id_pago] = INDETERMINADO
+        await handler(repo, pasarela, reloj)(cmd)
+    reloj.ahora += timedelta(minutes=10)
+    intentados = []
+
+    async def caido(c):
+        intentados.append(c.id_pago)
+        raise ConnectionError("PostgreSQL no responde")
+
+    reconciliador = Reconciliador(repo, caido, gracia=timedelta(0), es_transitorio=lambda e: isinstance(e, OSError))
+    with pytest.raises(ConnectionError):
+        await reconciliador.reconciliar()
+    assert len(intentados) == 1

@@ -121,13 +121,20 @@ async def congelar_postgres(cluster: Cluster) -> None:
 
 
 def operador_desfasado(desfase: float, cuantos: int = 2) -> Accion:
-    """An operator whose laptop clock is `desfase` seconds off tries `pagos resolver --fallido` on
-    payments a worker holds right now (a live lease by the database's clock): every one must be
-    refused. One taken would show in the audit (`resueltos_a_mano`, and a FALLIDO paid)."""
+    """An operator whose laptop clock is `desfase` seconds off (more than a lease and the settle
+    margin together: on its own clock every lease has expired and every call settled) tries
+    `pagos resolver`, `resolver --fallido` and `reanudar` on payments a worker holds right now (a
+    live lease by the database's clock): every one must be refused. One taken would show in the
+    audit (`resueltos_a_mano`, and a FALLIDO paid)."""
 
     async def accion(cluster: Cluster) -> None:
         for id_pago in await _en_curso(cluster.database_url, cuantos):
-            await cluster.operador("pagos", "resolver", id_pago, "--fallido", "caos: reloj desfasado", desfase=desfase)
+            for orden in (
+                ("pagos", "resolver", id_pago, "--fallido", "caos: reloj desfasado"),
+                ("pagos", "resolver", id_pago),
+                ("pagos", "reanudar", id_pago),
+            ):
+                await cluster.operador(*orden, desfase=desfase)
 
     return accion
 
@@ -174,8 +181,8 @@ class ChaosConfig:
             Falla("conexiones a PostgreSQL congeladas", 100, congelar_postgres),
             Falla("pasarela: 500 guardados en el 10 % durante 20 s", 76, quinientos_guardados(20)),
             Falla("reinicio de la pasarela (ledger conservado)", 92, reiniciar_simulador),
-            Falla("operador con el reloj 5 min adelantado", 40, operador_desfasado(300)),
-            Falla("operador con el reloj 5 min atrasado", 70, operador_desfasado(-300)),
+            Falla("operador con el reloj 10 min adelantado", 40, operador_desfasado(600)),
+            Falla("operador con el reloj 10 min atrasado", 70, operador_desfasado(-600)),
         ), espera_max=180)  # fmt: skip
 
     @classmethod
@@ -189,7 +196,7 @@ class ChaosConfig:
             Falla("conexiones a PostgreSQL congeladas", 32, congelar_postgres),
             Falla("pasarela: 500 guardados en el 10 % durante 6 s", 12, quinientos_guardados(6)),
             Falla("reinicio de la pasarela (ledger conservado)", 26, reiniciar_simulador),
-            Falla("operador con el reloj 5 min adelantado", 14, operador_desfasado(300)),
+            Falla("operador con el reloj 10 min adelantado", 14, operador_desfasado(600, cuantos=1)),
         ), espera_max=120)  # fmt: skip
 
 

@@ -40,8 +40,9 @@ UPDATE pagos SET estado = :estado, lease_owner = :owner, reclamo = reclamo + 1,
     lease_expira = clock_timestamp() + make_interval(secs => :lease_s)
 WHERE {_COMO_SE_LEYO}
     AND (lease_expira IS NULL OR lease_expira <= clock_timestamp())
-    AND (CAST(:margen_s AS float8) IS NULL OR fin_llamadas IS NULL
-         OR fin_llamadas + make_interval(secs => :margen_s) <= clock_timestamp())
+    AND (CAST(:margen_s AS float8) IS NULL
+         OR COALESCE(fin_llamadas, lease_expira) IS NULL
+         OR COALESCE(fin_llamadas, lease_expira) + make_interval(secs => :margen_s) <= clock_timestamp())
 RETURNING reclamo
 """)  # noqa: S608 - fixed text; every value is bound
 
@@ -85,7 +86,8 @@ class PostgresOperadorRepository:
         if not rows:
             return None
         [row] = rows
-        return PagoLeido(pago_from_row(row), row["ahora"], row["fin_llamadas"])
+        # A row a replica of the release before 0010 claimed has no `fin_llamadas`: its lease bounds its calls.
+        return PagoLeido(pago_from_row(row), row["ahora"], row["fin_llamadas"] or row["lease_expira"])
 
     async def tomar(self, pago: Pago, leido: PagoLeido, lease: timedelta, margen: timedelta | None) -> int | None:
         assert pago.lease is not None  # noqa: S101 - Pago.tomar_a_mano set it

@@ -213,7 +213,11 @@ class PostgresPagoRepository:
             "margen_s": politica.margen_asentamiento.total_seconds(),
         }
         rows = await retry_transient(lambda: fetch(self._engine, _SQL[_RENEW_KEY], params))
-        return rows[0]["clave_desde"] if rows else None
+        if not rows:  # the handler asks only once its claim's own reading allows it: the claim is gone
+            metrics.etiquetada(metrics.ESCRITURAS_OBSOLETAS, "renovar_clave").inc()
+            return None
+        desde: datetime = rows[0]["clave_desde"]
+        return desde
 
     async def liberar(self, pago: Pago, como: Liberacion, politica: PoliticaAtencion) -> bool | None:
         params = {
@@ -289,9 +293,12 @@ class PostgresPagoRepository:
     async def _save_results_batch(
         self, resultados: Sequence[tuple[Pago, TraceContext | None]]
     ) -> list[list[OutboxEvent] | None]:
+        # One result per payment in a statement: the newest claim's (a stale holder's in the same
+        # batch must not hide it); the others get None, as their claim is no longer the payment's.
         primeros: dict[UUID, tuple[Pago, TraceContext | None]] = {}
         for pago, traza in resultados:
-            primeros.setdefault(pago.id_pago, (pago, traza))
+            if (visto := primeros.get(pago.id_pago)) is None or pago.reclamo > visto[0].reclamo:
+                primeros[pago.id_pago] = (pago, traza)
         unique = [p for p, _ in primeros.values()]
         # Each event with its payment's trace context (its traceparent and tracestate), or NULLs.
         events = [
@@ -332,11 +339,13 @@ class PostgresPagoRepository:
                         tracestate,
                     )
                 )
-        if obsoletos := len(unique) - len(by_pago):
+        if obsoletos := len(resultados) - len(by_pago):
             # Held under a claim that was taken since (its lease ran out): nothing saved, nothing published.
             metrics.etiquetada(metrics.ESCRITURAS_OBSOLETAS, "resultado").inc(obsoletos)
-        # A duplicate within the batch was not stored by its own call: only the first gets the events.
-        return [by_pago.pop(pago.id_pago, None) for pago, _ in resultados]
+        # A duplicate within the batch was not stored by its own call: only the one stored gets the events.
+        return [
+            by_pago.pop(pago.id_pago, None) if primeros[pago.id_pago][0] is pago else None for pago, _ in resultados
+        ]
 
 
 _SIN_TRAZA: tuple[None, None] = (None, None)

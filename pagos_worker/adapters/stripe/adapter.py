@@ -13,7 +13,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Self
 
 import aiohttp
@@ -58,6 +58,16 @@ _KEEPALIVE_S = 30.0  # idle connections kept this long (Stripe keeps them longer
 _PAGINAS_MAX = 10  # a payment's transfers, 100 a page: more than a thousand is no payment of ours
 
 
+def _plazo(pago: Pago, reserva: float = 0.0) -> float | None:
+    """The holder's deadline on this host's monotonic clock, less `reserva` seconds: the lease's own
+    (`Lease.plazo`), or what its end leaves on the wall clock for a lease read, not taken."""
+    if pago.lease is None:
+        return None
+    if pago.lease.plazo is not None:
+        return pago.lease.plazo - reserva
+    return time.monotonic() + (pago.lease.expira - utcnow()).total_seconds() - reserva
+
+
 def _hallada(t: dict[str, Any]) -> TransferenciaHallada:
     """A listed transfer as Stripe showed it; what it left out, or gave in another type, is None."""
     return TransferenciaHallada(
@@ -76,6 +86,7 @@ class _NoEnviado:
     account's budget could not be read."""
 
     reason: str
+    por_plazo: bool = False  # the lease's end, not the gateway, left no room for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,13 +226,13 @@ class StripePasarelaDePagos:
                 return answer
             body = transfer_form(pago, destination)  # encoded once: every attempt sends the very same bytes
             headers: dict[str, str] = {_IDEMPOTENCY_KEY: self.idempotency_key(pago)}
-            lease_hasta = pago.lease.expira if pago.lease else None
+            plazo = _plazo(pago)
             reason, asked_delay = "", None
             for attempt in range(1, self._config.max_intentos + 1):
                 sonda = await self._permiso_de_intento(attempt, asked_delay)
                 try:
                     outcome = self._attempt_outcome(  # no local keeps the answer through a retry's wait
-                        await self._send("POST", data=body, headers=headers, lease_hasta=lease_hasta)
+                        await self._send("POST", data=body, headers=headers, plazo=plazo)
                     )
                 finally:
                     if sonda:  # the verdict is in by now, unless nothing was sent (or it was cancelled)
@@ -233,7 +244,10 @@ class StripePasarelaDePagos:
                     # No POST may outlive the lease: a replica that claims the payment after it expires
                     # must find no call of ours still in flight (it may renew the key and pay). Nor is
                     # one sent without a turn of the account's budget.
-                    error = PasarelaNoDisponibleError if attempt == 1 else ResultadoIndeterminadoError
+                    # Out of lease, it counts as an attempt: a gateway slower than the lease (its
+                    # budget's or its lookups' waits) ends in front of an operator, not in a loop.
+                    no_intento = attempt == 1 and not outcome.por_plazo
+                    error = PasarelaNoDisponibleError if no_intento else ResultadoIndeterminadoError
                     raise error(f"{outcome.reason} ({reason or 'primer intento'})")
                 if isinstance(outcome, _LookUp):
                     answer = await self._settled_by_lookup(pago, outcome.reason)
@@ -265,7 +279,8 @@ class StripePasarelaDePagos:
         `SinPruebaDePagoError` (an operator decides, as `pagos resolver` refuses those too).
         Raises `ResultadoIndeterminadoError` when Stripe cannot tell now, and
         `PasarelaNoDisponibleError` when the open circuit refused before any request was sent."""
-        halladas = await self.transferencias(pago)
+        listadas = await self._listar(pago, _plazo(pago, reserva=self._config.timeout_s))
+        halladas = [_hallada(t) for t in transfers_of(listadas, pago)]
         if not halladas:
             return None
         id_pago = str(pago.id_pago)
@@ -287,24 +302,28 @@ class StripePasarelaDePagos:
                 f"el transfer {hallada.referencia} paga {hallada.unidades_menores} {hallada.moneda} (unidades "
                 f"menores) y el pago es de {pago.importe}"
             )
-        if (destino := self._destinos.para(pago.id_afiliado)) is None or hallada.destino != destino:
+        if (destino := self.destino(pago)) is None or hallada.destino != destino:
             raise SinPruebaDePagoError(
                 f"el transfer {hallada.referencia} va a {hallada.destino} y la cuenta del afiliado "
                 f"{pago.id_afiliado!r} es {destino or 'desconocida (no configurada)'}"
             )
         return hallada.referencia
 
+    def destino(self, pago: Pago) -> str | None:
+        return self._destinos.para(pago.id_afiliado)
+
     async def transferencias(self, pago: Pago) -> list[TransferenciaHallada]:
         """Every transfer Stripe holds for this payment, oldest first, as it shows them (for an
         operator: more than one is a payment paid twice, and is not settled here)."""
         return [_hallada(t) for t in transfers_of(await self._listar(pago), pago)]
 
-    async def _listar(self, pago: Pago) -> list[Any]:
-        """`GET /v1/transfers?transfer_group=<id_pago>`: the transfers listed, every page."""
+    async def _listar(self, pago: Pago, plazo: float | None = None) -> list[Any]:
+        """`GET /v1/transfers?transfer_group=<id_pago>`: the transfers listed, every page; with
+        `plazo` (a `time.monotonic()` deadline), no request is sent that could end after it."""
         params = {"transfer_group": str(pago.id_pago), "limit": "100"}
         listados: list[Any] = []
         for _ in range(_PAGINAS_MAX):
-            listing = await self._pagina(params)
+            listing = await self._pagina(params, plazo)
             data = listing["data"]
             listados.extend(data)
             if listing.get("has_more") is not True:
@@ -315,13 +334,17 @@ class StripePasarelaDePagos:
             params = {**params, "starting_after": ultimo["id"]}
         raise ResultadoIndeterminadoError(f"consulta de transfers: más de {_PAGINAS_MAX} páginas para un pago")
 
-    async def _pagina(self, params: dict[str, str]) -> dict[str, Any]:
+    async def _pagina(self, params: dict[str, str], plazo: float | None) -> dict[str, Any]:
         """One page of a transfers' list (a dict whose `data` is a list), with the retry policy."""
         reason, asked_delay = "", None
         for attempt in range(1, self._config.max_intentos + 1):
             sonda = await self._permiso_de_intento(attempt, asked_delay)
             try:
-                answer = await self._send("GET", params=params)  # no lease bound: a lookup pays nothing
+                answer = await self._send("GET", params=params, plazo=plazo)
+                if isinstance(answer, _NoEnviado) and answer.por_plazo:  # out of time, not of leave
+                    # A retry that cannot look up and still pay within its lease counts as an attempt:
+                    # a gateway slower than the lease ends in front of an operator, not in a loop.
+                    raise ResultadoIndeterminadoError(f"consulta de transfers: {answer.reason}")
                 if isinstance(answer, _Retry):
                     reason, asked_delay = answer.reason, answer.delay
                     continue
@@ -360,10 +383,11 @@ class StripePasarelaDePagos:
 
     async def _send(
         self, method: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
-        params: dict[str, str] | None = None, lease_hasta: datetime | None = None,
+        params: dict[str, str] | None = None, plazo: float | None = None,
     ) -> tuple[int, bytes, Mapping[str, str]] | _Retry | _NoEnviado:  # fmt: skip
-        """One request, within the concurrency and rate limits; no answer is `_Retry`. With
-        `lease_hasta`, nothing is sent unless the whole attempt (its total timeout) ends before."""
+        """One request, within the concurrency and rate limits; no answer is `_Retry`. With `plazo`
+        (a `time.monotonic()` deadline: the lease's end), nothing is sent unless the whole attempt
+        (its total timeout) ends before."""
         if self._session is None:
             raise RuntimeError("StripePasarelaDePagos is used outside `async with`")
         async with self._limite:
@@ -372,8 +396,8 @@ class StripePasarelaDePagos:
             except Exception as exc:  # noqa: BLE001 - whatever it was, nothing is sent without a turn
                 log.warning("stripe.presupuesto_no_disponible", error=type(exc).__name__)
                 return _NoEnviado(f"presupuesto de la cuenta no disponible ({type(exc).__name__})")
-            if lease_hasta is not None and utcnow() + timedelta(seconds=self._config.timeout_s) > lease_hasta:
-                return _NoEnviado("el lease vence antes de que el intento pueda terminar")
+            if plazo is not None and time.monotonic() + self._config.timeout_s > plazo:
+                return _NoEnviado("el lease vence antes de que el intento pueda terminar", por_plazo=True)
             try:
                 # `async with await`: the response as the context, not the request's context
                 # manager, whose __aenter__ frame would be held through the whole call.

@@ -98,6 +98,10 @@ class TransferenciaHallada:
 class ConsultaDeTransferencias(Protocol):
     """What an operator asks the gateway about one payment (`transfer_group` = its id_pago)."""
 
+    def destino(self, pago: Pago) -> str | None:
+        """The affiliate's account the payment must go to (None: none is configured for it)."""
+        ...
+
     async def transferencias(self, pago: Pago) -> list[TransferenciaHallada]:
         """Every payout the gateway holds for this payment, oldest first (more than one is a payment
         paid twice). Raises `ResultadoIndeterminadoError` when the gateway cannot tell now."""

@@ -344,3 +344,26 @@ async def test_sin_configuracion_sale_con_2_y_la_nombra(pila: Pila):
     rc, _, err = await pila.cli("pagos", "atencion", "--mas-de", "ayer")
     assert rc == 2
     assert "not a duration" in err
+
+
+async def test_reanudar_tras_un_500_guardado_paga_con_la_clave_siguiente(pila: Pila):
+    """A saved 500 is final for its key: retries under it can never succeed. Resumed once the settle
+    margin has passed, the payment is looked up (nothing) and paid under the next key generation:
+    a final state, one transfer, one event."""
+    pila.fallas(tasa_500_guardado=1.0)  # every second one is made all the same: the lookup settles those
+    ids = [str(uuid.uuid4()) for _ in range(2)]
+    for id_pago in ids:
+        pila.publicar(id_pago)
+    vistos = {i: await pila.hasta(i, lambda v: v["estado"] == "EXITOSO" or marcado(v)) for i in ids}
+    pila.fallas(tasa_500_guardado=0.0)
+    marcados = [i for i, v in vistos.items() if v["estado"] == "PROCESANDO"]
+    assert marcados, vistos
+    for id_pago in marcados:
+        await pila.llamadas_terminadas_hace(id_pago, 301)  # as if the settle margin had passed
+        rc, _, err = await pila.cli("pagos", "reanudar", id_pago)
+        assert rc == 0, err
+        visto = await pila.hasta(id_pago, lambda v: v["estado"] == "EXITOSO")
+        [transfer] = await pila.transfers(id_pago)
+        assert visto["referencia_pago"] == transfer["id"]
+        renovada = [json.loads(linea) for linea in pila.log.read_text().splitlines() if "pago.clave_renovada" in linea]
+        assert [(r["id_pago"], r["generacion"]) for r in renovada if r["id_pago"] == id_pago] == [(id_pago, 2)]

@@ -41,9 +41,13 @@ class Pila:
     pulsar: Any  # the observer's pulsar.Client
     log: Path
 
-    async def cli(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    async def cli(
+        self, *args: str, env: dict[str, str] | None = None, desfase: float | None = None
+    ) -> tuple[int, str, str]:
+        """`pagos-worker ARGS`, on a host clock `desfase` seconds off if given."""
+        programa = ["pagos_worker"] if desfase is None else ["pagos_dev.reloj_desfasado", str(desfase)]
         proceso = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pagos_worker", *args, env=env or self.env,
+            sys.executable, "-m", *programa, *args, env=env or self.env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         out, err = await asyncio.wait_for(proceso.communicate(), 60)
@@ -367,3 +371,28 @@ async def test_reanudar_tras_un_500_guardado_paga_con_la_clave_siguiente(pila: P
         assert visto["referencia_pago"] == transfer["id"]
         renovada = [json.loads(linea) for linea in pila.log.read_text().splitlines() if "pago.clave_renovada" in linea]
         assert [(r["id_pago"], r["generacion"]) for r in renovada if r["id_pago"] == id_pago] == [(id_pago, 2)]
+
+
+@pytest.mark.parametrize("desfase", [600, -600])
+async def test_un_operador_con_el_reloj_desfasado_no_toma_un_pago_en_curso(pila: Pila, desfase: float):
+    """Ten minutes off, an operator's laptop sees every lease expired (or none) and every call
+    settled: only the database's clock decides, and a payment a worker holds is refused."""
+    id_pago = uuid.uuid4()
+    conn = await asyncpg.connect(asyncpg_dsn(pila.env["PAGOS_DATABASE_URL"]))
+    try:  # a worker holds it for two more minutes, by the database's clock, calling the gateway
+        await conn.execute(
+            """INSERT INTO pagos (id_pago, id_afiliado, monto, moneda, estado, fecha_creacion, lease_owner,
+                   lease_expira, intentos, clave_desde, reclamo, fin_llamadas, requiere_atencion)
+               VALUES ($1, 'af_1', 25.00, 'USD', 'PROCESANDO', now(), 'worker-7',
+                   clock_timestamp() + interval '2 minutes', 1, now(), 1,
+                   clock_timestamp() + interval '2 minutes', true)""",
+            id_pago,
+        )
+    finally:
+        await conn.close()
+    for orden in (("resolver", "--fallido", "reloj desfasado"), ("resolver",), ("reanudar",)):
+        rc, _, err = await pila.cli("pagos", orden[0], str(id_pago), *orden[1:], desfase=desfase)
+        assert rc == 1, err
+        assert "está en curso en worker-7" in err
+    visto = await pila.pago(str(id_pago))
+    assert (visto["estado"], visto["requiere_atencion"], visto["resolucion"]) == ("PROCESANDO", True, None)

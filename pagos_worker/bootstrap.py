@@ -31,7 +31,7 @@ from pagos_worker.adapters.postgres.reenvios import PostgresRedriveLog
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.adapters.pulsar import publisher as pulsar_publisher
-from pagos_worker.adapters.pulsar.client import PulsarConnection, PulsarSecurity
+from pagos_worker.adapters.pulsar.client import PulsarConnection, PulsarSecurity, registro_silencioso
 from pagos_worker.adapters.pulsar.operador import PulsarCommandPublisher
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.adapters.stripe.config import StripeConfigError, es_clave_de_prueba
@@ -484,7 +484,11 @@ async def herramientas_de_operador(
             )
         if pulsar:
             assert settings.pulsar_url is not None  # noqa: S101 - checked above
-            conexion = PulsarConnection(settings.pulsar_url, security=pulsar_security(settings))
+            conexion = PulsarConnection(
+                settings.pulsar_url,
+                security=pulsar_security(settings),
+                registro=registro_silencioso(depurar=settings.log_level.upper() == "DEBUG"),
+            )
             stack.push_async_callback(conexion.close)
             comandos = await conexion.publisher(settings.commands_topic, per_lot=False)
             stack.push_async_callback(comandos.close)

@@ -208,7 +208,7 @@ async def _cmd_operador(settings: Settings, args: argparse.Namespace) -> int:
         operador_salida.error(str(exc))
         return EXIT_RECHAZADO
     except Exception as exc:  # noqa: BLE001 - an outage: said in one line, never a stack trace
-        log.warning("operador.error", error=repr(exc))
+        log.debug("operador.error", error=repr(exc))
         operador_salida.error(f"could not be done: {type(exc).__name__}: {exc}")
         return EXIT_RECHAZADO
 

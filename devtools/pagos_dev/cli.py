@@ -174,6 +174,8 @@ async def _cmd_simulador(_: Settings, dev: DevSettings, args: argparse.Namespace
         tasa_timeout_tras_exito=dev.simulador_timeout_after_success_rate,
         tasa_500_guardado=dev.simulador_saved_error_rate,
         limite_cuenta_por_s=dev.simulador_account_rate_limit,
+        retraso_listado_s=dev.simulador_list_lag_seconds,
+        no_listado_s=dev.simulador_unlisted_seconds,
     )
     elevar_limite_de_descriptores(0, 0)  # as far as the hard limit goes: one socket per client connection
     ledger = Ledger(state_file, ttl_claves_s=dev.simulador_idempotency_ttl_s)

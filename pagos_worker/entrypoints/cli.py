@@ -222,6 +222,7 @@ def _announce(s: Settings, roles: frozenset[str], notas: dict[str, str]) -> None
         f"  PostgreSQL  {redact(s.database_url)}{notas.get('postgres', '')}",
         f"  Pulsar      {s.pulsar_url}{notas.get('pulsar', '')}",
         f"  gateway     {gateway}",
+        *([f"  faults      {notas['fallas']}"] if "fallas" in notas else []),
         f"  commands    {s.commands_topic} (subscription {s.subscription})",
         f"  events      {s.events_topic}",
         f"  dead letter {s.dlq_topic}",
@@ -235,6 +236,8 @@ def _announce(s: Settings, roles: frozenset[str], notas: dict[str, str]) -> None
         )
     else:
         lines.append(f"  HTTP        http://{s.http_host}:{s.http_port}  (GET /healthz, /readyz, /metrics)")
+    if "operadores" in notas:
+        lines.append(f"  operators   {notas['operadores']}")
     lines.append("  stop with Ctrl-C or SIGTERM")
     print("\n".join(lines), flush=True)
 

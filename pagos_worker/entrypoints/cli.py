@@ -192,14 +192,18 @@ async def _cmd_operador(settings: Settings, args: argparse.Namespace) -> int:
     """An operator's command: its settings checked (status 2 naming what is missing), then its use
     case wired and run; not found or refused is status 1, with the reason, never a stack trace."""
     requisitos: operador_cli.Requisitos = args.requisitos
-    if faltan := settings.faltantes_operador(pulsar=requisitos.pulsar, pasarela=requisitos.pasarela):
+    if faltan := settings.faltantes_operador(
+        postgres=requisitos.postgres, pulsar=requisitos.pulsar, pasarela=requisitos.pasarela
+    ):
         operador_salida.error(f"cannot run: missing settings: {', '.join(faltan)}")
         return EXIT_CONFIG
     if hasattr(args, "operador") and not args.operador:
         operador_salida.error("who is acting? pass --operador NAME (no $USER here)")
         return EXIT_CONFIG
     try:
-        async with herramientas_de_operador(settings, pulsar=requisitos.pulsar, pasarela=requisitos.pasarela) as op:
+        async with herramientas_de_operador(
+            settings, postgres=requisitos.postgres, pulsar=requisitos.pulsar, pasarela=requisitos.pasarela
+        ) as op:
             return int(await args.accion(op, args))
     except ConfiguracionInvalidaError as exc:
         operador_salida.error(f"cannot run: {exc}")

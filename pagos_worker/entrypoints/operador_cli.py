@@ -9,6 +9,7 @@ setting missing or invalid, or arguments that do not parse.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import os
 import re
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pagos_worker.application.dlq import FiltroCartas
+from pagos_worker.application.eventos import FiltroEventos
 from pagos_worker.application.queries import CausaAtencion, FiltroAtencion, ObtenerEstadoPago
 from pagos_worker.bootstrap import Operador
 from pagos_worker.clock import utcnow
@@ -29,10 +31,11 @@ _Grupo = argparse._SubParsersAction  # noqa: SLF001 - argparse's own type for a 
 
 @dataclass(frozen=True)
 class Requisitos:
-    """What a command needs besides PostgreSQL: the broker, the gateway."""
+    """What a command needs: PostgreSQL (all but `eventos`), the broker, the gateway."""
 
     pulsar: bool = False
     pasarela: bool = False
+    postgres: bool = True
 
 
 def registrar(sub: _Grupo[argparse.ArgumentParser], ejecutar: Callable[..., Awaitable[int]]) -> None:
@@ -80,13 +83,22 @@ def registrar(sub: _Grupo[argparse.ArgumentParser], ejecutar: Callable[..., Awai
     reenviar.add_argument("--dry-run", action="store_true", help="say what would be re-driven; send nothing")
     reenviar.add_argument("--otra-vez", action="store_true", help="also those already re-driven by an earlier run")
 
+    ayuda = "the payments' events on the events topic, read with a Reader (nothing consumed), oldest first"
+    eventos = sub.add_parser("eventos", help=ayuda, description=ayuda, parents=[salida_json])
+    eventos.set_defaults(func=ejecutar, accion=_eventos, requisitos=Requisitos(pulsar=True, postgres=False))
+    eventos.add_argument("--id-pago", type=_uuid, help="only this payment's")
+    eventos.add_argument("--desde", type=instante, metavar="T", help="published since T: ISO 8601, or 2h (ago)")
+    eventos.add_argument("--seguir", action="store_true", help="then keep showing new ones as they come, until Ctrl-C")
+
 
 async def _ver(op: Operador, args: argparse.Namespace) -> int:
+    assert op.estado is not None  # noqa: S101 - wired with PostgreSQL
     salida.pago(await op.estado(ObtenerEstadoPago(args.id_pago)), como_json=args.json)
     return 0
 
 
 async def _atencion(op: Operador, args: argparse.Namespace) -> int:
+    assert op.atencion is not None  # noqa: S101 - wired with PostgreSQL
     causa = CausaAtencion(args.causa) if args.causa else None
     antes = utcnow() - args.mas_de if args.mas_de else None
     salida.atencion(await op.atencion(args.limite, FiltroAtencion(antes, causa)), como_json=args.json)
@@ -121,6 +133,21 @@ async def _dlq_reenviar(op: Operador, args: argparse.Namespace) -> int:
             _filtro(args), operador=args.operador, dry_run=args.dry_run, otra_vez=args.otra_vez, progreso=barras
         )
     salida.reenvio(resultado, como_json=args.json)
+    return 0
+
+
+async def _eventos(op: Operador, args: argparse.Namespace) -> int:
+    assert op.eventos is not None  # noqa: S101 - wired with the broker
+    mostrados = 0
+    try:
+        async for evento in op.eventos(FiltroEventos(args.id_pago, args.desde), seguir=args.seguir):
+            salida.evento(evento, como_json=args.json)
+            mostrados += 1
+    except asyncio.CancelledError:  # Ctrl-C while following: the way to stop, not a failure
+        if not args.seguir:
+            raise
+    if not args.json:
+        salida.total_eventos(mostrados)
     return 0
 
 

@@ -17,7 +17,7 @@ import pulsar
 from pydantic import SecretStr
 
 from pagos_worker.adapters.pulsar.consumer import PulsarCommandSource
-from pagos_worker.adapters.pulsar.operador import PulsarDeadLetterReader
+from pagos_worker.adapters.pulsar.operador import PulsarDeadLetterReader, PulsarEventReader
 from pagos_worker.adapters.pulsar.publisher import MAX_PENDING, PulsarPublisher
 
 # Messages the client fetches ahead of the pool: no more than the pool can take (the rest stays on the
@@ -123,6 +123,10 @@ class PulsarConnection:
     def dead_letter_reader(self, topic: str) -> PulsarDeadLetterReader:
         """The dead-letter topic for operators: read with a Reader, never consumed."""
         return PulsarDeadLetterReader(self._client, topic)
+
+    def event_reader(self, topic: str) -> PulsarEventReader:
+        """The events topic for operators: read with a Reader, never consumed."""
+        return PulsarEventReader(self._client, topic)
 
     def _skip_consumer_ids(self, n: int) -> None:
         """pulsar-lite 0.2 keys a subscription's consumers by consumer id alone, but every client

@@ -12,13 +12,15 @@ what the topic keeps: in Apache Pulsar, messages some subscription has not ackno
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
 
 import pulsar
 
 from pagos_worker.application.commands import ProcesarPago
+from pagos_worker.application.ports.eventos import MensajeLeido
 from pagos_worker.application.ports.operador import CartaMuerta
 from pagos_worker.application.ports.outbox import EventPublisher, PlainMessage
 from pagos_worker.contract.wire import encode_command
@@ -35,13 +37,29 @@ class PulsarDeadLetterReader:
         self._topic = topic
 
     async def leer(self, desde: datetime | None = None) -> AsyncIterator[CartaMuerta]:
-        async for mensaje in leer_topic(self._client, self._topic, desde):
-            yield carta_muerta(mensaje)
+        async with aclosing(leer_topic(self._client, self._topic, desde)) as mensajes:
+            async for mensaje in mensajes:
+                yield carta_muerta(mensaje)
+
+
+class PulsarEventReader:
+    """The events topic for `pagos-worker eventos`: a Reader too, so watching changes nothing."""
+
+    def __init__(self, client: pulsar.Client, topic: str) -> None:
+        self._client = client
+        self._topic = topic
+
+    async def leer(self, desde: datetime | None = None, *, seguir: bool = False) -> AsyncGenerator[MensajeLeido, None]:
+        """Closed (`aclose`), its Reader is closed at once: a Reader's subscription is the broker's
+        own, non-durable, and goes with it."""
+        async with aclosing(leer_topic(self._client, self._topic, desde, hasta_el_final=not seguir)) as mensajes:
+            async for mensaje in mensajes:
+                yield MensajeLeido(**_campos(mensaje))
 
 
 async def leer_topic(
     client: pulsar.Client, topic: str, desde: datetime | None = None, *, hasta_el_final: bool = True
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     """The topic's messages with a Reader, oldest first (published at or after `desde`), up to its
     end as it is when the read ends, or on and on (`hasta_el_final=False`). A topic that does not
     exist or holds nothing yields nothing: a fresh installation's dead-letter topic is both."""
@@ -104,13 +122,17 @@ def _siguiente(reader: pulsar.Reader, espera_ms: int) -> Any:  # noqa: ANN401 - 
 
 
 def carta_muerta(mensaje: Any) -> CartaMuerta:  # noqa: ANN401 - the client's Message
-    return CartaMuerta(
-        message_id=str(mensaje.message_id()),
-        payload=mensaje.data(),
-        key=mensaje.partition_key() or "",
-        properties=dict(mensaje.properties()),
-        publicada=datetime.fromtimestamp(mensaje.publish_timestamp() / 1000, UTC),
-    )
+    return CartaMuerta(**_campos(mensaje))
+
+
+def _campos(mensaje: Any) -> dict[str, Any]:  # noqa: ANN401 - the client's Message
+    return {
+        "message_id": str(mensaje.message_id()),
+        "payload": mensaje.data(),
+        "key": mensaje.partition_key() or "",
+        "properties": dict(mensaje.properties()),
+        "publicada": datetime.fromtimestamp(mensaje.publish_timestamp() / 1000, UTC),
+    }
 
 
 class PulsarCommandPublisher:

@@ -195,10 +195,10 @@ async def _cmd_operador(settings: Settings, args: argparse.Namespace) -> int:
     if faltan := settings.faltantes_operador(
         postgres=requisitos.postgres, pulsar=requisitos.pulsar, pasarela=requisitos.pasarela
     ):
-        operador_salida.error(f"cannot run: missing settings: {', '.join(faltan)}")
+        operador_salida.error(f"no se puede ejecutar: faltan ajustes: {', '.join(faltan)}")
         return EXIT_CONFIG
     if hasattr(args, "operador") and not args.operador:
-        operador_salida.error("who is acting? pass --operador NAME (no $USER here)")
+        operador_salida.error("¿quién actúa? indíquelo con --operador NOMBRE (aquí no hay $USER)")
         return EXIT_CONFIG
     try:
         async with herramientas_de_operador(
@@ -206,14 +206,14 @@ async def _cmd_operador(settings: Settings, args: argparse.Namespace) -> int:
         ) as op:
             return int(await args.accion(op, args))
     except ConfiguracionInvalidaError as exc:
-        operador_salida.error(f"cannot run: {exc}")
+        operador_salida.error(f"no se puede ejecutar: {exc}")
         return EXIT_CONFIG
     except (PagoNoEncontradoError, OperacionRechazadaError, DominioError) as exc:
         operador_salida.error(str(exc))
         return EXIT_RECHAZADO
     except Exception as exc:  # noqa: BLE001 - an outage: said in one line, never a stack trace
         log.debug("operador.error", error=repr(exc))
-        operador_salida.error(f"could not be done: {type(exc).__name__}: {exc}")
+        operador_salida.error(f"no se pudo hacer: {type(exc).__name__}: {exc}")
         return EXIT_RECHAZADO
 
 

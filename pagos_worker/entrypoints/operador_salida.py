@@ -18,13 +18,20 @@ from pagos_worker.application.operador import PagoReanudado, PagoResuelto
 from pagos_worker.application.queries import Atencion, VistaPago
 from pagos_worker.clock import utcnow
 from pagos_worker.contract.wire import iso_utc
+from pagos_worker.domain.dinero import Dinero, Moneda
+from pagos_worker.domain.errors import DominioError
 from pagos_worker.entrypoints.http_api import resolucion_json, venenoso_json, vista_json
+
+_SIN_LIMITE = 100_000  # columns: a table as wide as its content
 
 
 def _consola(*, stderr: bool = False) -> Console:
-    # Not a terminal (a pipe, a file, a transcript): no colours, and wide enough not to fold rows.
+    # On a terminal, its real width (rich folds what does not fit). Not a terminal (a pipe, a file,
+    # a transcript): no colours, and a table as wide as its rows, never cut (--json for scripts).
     consola = Console(stderr=stderr, highlight=False)
-    return consola if consola.is_terminal else Console(stderr=stderr, highlight=False, width=200, no_color=True)
+    if consola.is_terminal:
+        return consola
+    return Console(stderr=stderr, highlight=False, width=_SIN_LIMITE, no_color=True)
 
 
 def error(mensaje: str) -> None:
@@ -131,7 +138,7 @@ def reenvio(r: ResultadoReenvio, *, como_json: bool) -> None:
     consola = _consola()
     enviar = r.a_enviar
     if r.dry_run:
-        consola.print(f"dry run: se reenviarían {len(enviar)} (nada se envió)", markup=False)
+        consola.print(f"en seco (--dry-run): se reenviarían {len(enviar)} (no se envió nada)", markup=False)
         if enviar:
             cartas(enviar, como_json=False)
     else:
@@ -192,9 +199,16 @@ def _carta_json(c: VistaCarta) -> dict[str, Any]:
 
 def _transfers(transferencias: Any) -> str:  # noqa: ANN401 - a sequence of TransferenciaHallada
     return "; ".join(
-        f"{t.referencia} ({t.unidades_menores} {t.moneda}, unidades menores, {t.destino or '?'})"
-        for t in transferencias
+        f"{t.referencia} ({_importe(t.unidades_menores, t.moneda)}, {t.destino or '?'})" for t in transferencias
     )
+
+
+def _importe(unidades: int | None, moneda: str | None) -> str:
+    """As every amount of the service is written (`42.00 USD`), from the gateway's minor units."""
+    try:
+        return str(Dinero.de_unidades_menores(unidades or 0, Moneda((moneda or "").upper())))
+    except (ValueError, DominioError):  # a currency the service does not pay in: as the gateway said it
+        return f"{unidades} {moneda} (unidades menores)"
 
 
 def _texto(valor: Any) -> str:  # noqa: ANN401 - a JSON value

@@ -96,8 +96,8 @@ def notas(dev: DevSettings, perfil: Perfil | None = None) -> dict[str, str]:
 
 def exports(dev: DevSettings, settings: Settings) -> list[str]:
     """`export` lines for what `pagos-dev run` would give the service, with these settings: the
-    embedded servers' URLs and the simulator's test key. What the environment sets already is not
-    repeated (it may hold a real secret): a comment says so."""
+    embedded servers' URLs and the simulator's test key. What the environment sets to something
+    else is not repeated (it may hold a real secret): a comment says so."""
     previstos: dict[str, str] = {
         "PAGOS_DATABASE_URL": EmbeddedPostgres(dev.data_dir / "postgres", port=dev.embedded_postgres_port).url(
             EMBEDDED_DATABASE
@@ -111,8 +111,8 @@ def exports(dev: DevSettings, settings: Settings) -> list[str]:
         previstos["PAGOS_STRIPE_DESTINATION_TEMPLATE"] = SIMULADOR_DESTINATION_TEMPLATE
     lineas = []
     for nombre, valor in previstos.items():
-        if nombre in os.environ:
-            lineas.append(f"# {nombre}: set in this environment already, not repeated")
+        if os.environ.get(nombre, valor) != valor:
+            lineas.append(f"# {nombre}: set to something else in this environment, not repeated")
         else:
             lineas.append(f"export {nombre}={shlex.quote(valor)}")
     return lineas

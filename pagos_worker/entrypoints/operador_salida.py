@@ -76,7 +76,7 @@ def atencion(a: Atencion, *, como_json: bool) -> None:
         tabla.add_row(str(v.id), v.id_afiliado, f"{v.monto} {v.moneda}", str(v.causa or "-"), str(v.intentos),
                       _edad(ahora - v.fecha_creacion), v.ultimo_error or "-")  # fmt: skip
     consola = _consola()
-    consola.print(tabla)
+    consola.print(tabla if a.pagos else "pagos que requieren atención: 0", markup=False)
     if a.comandos_venenosos:
         venenosos = Table(title=f"comandos venenosos: {len(a.comandos_venenosos)}", title_justify="left")
         for columna in ("message_id", "id_pago", "fallos", "en la DLQ desde", "último error"):
@@ -117,6 +117,9 @@ def reanudado(r: PagoReanudado, operador: str, *, como_json: bool) -> None:
 def cartas(lista: list[VistaCarta], *, como_json: bool) -> None:
     if como_json:
         _json([_carta_json(c) for c in lista])
+        return
+    if not lista:
+        _consola().print("cartas muertas: 0", markup=False)
         return
     tabla = Table(title=f"cartas muertas: {len(lista)}", title_justify="left")
     for columna in ("message_id", "publicada", "motivo", "id_pago", "detalle", "vuelta de", "reenviada"):

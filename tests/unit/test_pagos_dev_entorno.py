@@ -113,3 +113,9 @@ def test_un_perfil_desconocido_es_un_error_de_argumentos(entorno_limpio, capsys)
         dev_cli.main(["run", "--fallas", "nada"])
     assert salida.value.code == 2
     assert "atencion" in capsys.readouterr().err
+
+
+def test_pagos_dev_env_repite_lo_que_el_entorno_ya_tiene_igual(entorno_limpio, capsys):
+    entorno_limpio.setenv("PAGOS_PULSAR_URL", "pulsar://127.0.0.1:6650")  # eval'ed before in this shell
+    assert dev_cli.main(["env"]) == 0
+    assert _exports(capsys.readouterr().out)["PAGOS_PULSAR_URL"] == "pulsar://127.0.0.1:6650"

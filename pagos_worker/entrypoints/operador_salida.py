@@ -3,8 +3,9 @@ same shapes as the HTTP API where there is one), progress bars on stderr while w
 
 from __future__ import annotations
 
+import re
 import sys
-from typing import Any, Self
+from typing import IO, Any, Self, TextIO, cast
 
 import orjson
 from rich.console import Console
@@ -23,6 +24,7 @@ from pagos_worker.domain.errors import DominioError
 from pagos_worker.entrypoints.http_api import resolucion_json, venenoso_json, vista_json
 
 _SIN_LIMITE = 100_000  # columns: a table as wide as its content
+_FINALES = re.compile(r" +\n")
 
 
 def _consola(*, stderr: bool = False) -> Console:
@@ -31,7 +33,24 @@ def _consola(*, stderr: bool = False) -> Console:
     consola = Console(stderr=stderr, highlight=False)
     if consola.is_terminal:
         return consola
-    return Console(stderr=stderr, highlight=False, width=_SIN_LIMITE, no_color=True)
+    archivo = _SinEspaciosFinales(sys.stderr if stderr else sys.stdout)
+    return Console(file=cast("IO[str]", archivo), highlight=False, width=_SIN_LIMITE, no_color=True)
+
+
+class _SinEspaciosFinales:
+    """A stream that drops the spaces rich pads a table's title out with at the end of a line."""
+
+    def __init__(self, destino: TextIO) -> None:
+        self._destino = destino
+
+    def write(self, texto: str) -> int:
+        return self._destino.write(_FINALES.sub("\n", texto))
+
+    def flush(self) -> None:
+        self._destino.flush()
+
+    def isatty(self) -> bool:
+        return False
 
 
 def error(mensaje: str) -> None:

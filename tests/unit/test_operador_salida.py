@@ -35,6 +35,7 @@ def test_una_tabla_por_una_tuberia_no_se_corta(capsys):
     out = capsys.readouterr().out
     assert largo in out  # whole, on one line
     assert "…" not in out
+    assert all(linea == linea.rstrip() for linea in out.splitlines())  # no title padded out to the width
 
 
 def test_los_montos_de_la_pasarela_se_escriben_como_los_del_pago(capsys):

@@ -55,11 +55,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"pagos-worker: cannot start: invalid settings:\n{_errores(exc)}", file=sys.stderr)
         return EXIT_CONFIG
-    # The operators' commands keep stdout for their tables and JSON: their logs go to stderr.
+    # The operators' commands keep stdout for their tables and JSON: their logs go to stderr, and
+    # only errors unless PAGOS_LOG_LEVEL asks for more (what they did is their own output, and a
+    # resolution is recorded with the payment; a warning line per action was noise).
+    operador = hasattr(args, "accion")
+    nivel = "ERROR" if operador and "PAGOS_LOG_LEVEL" not in os.environ else settings.log_level
     logs.configure(
         settings.log_format,
-        settings.log_level,
-        stream=sys.stderr if hasattr(args, "accion") else None,
+        nivel,
+        stream=sys.stderr if operador else None,
         secretos=logs.secretos_de(*settings.secretos()),
     )
     return _run_loop(args.func(settings, args))

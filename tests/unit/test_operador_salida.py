@@ -82,3 +82,21 @@ def test_la_ayuda_de_los_comandos_del_operador_es_en_espanol(capsys):
         assert any(palabra in out for palabra in ("pago", "cartas", "eventos")), out
         for ingles in ("payment", "dead letter", "only this", "the events"):
             assert ingles not in out, (argumentos, ingles)
+
+
+def test_los_comandos_del_operador_no_escriben_lineas_de_log_salvo_que_se_pidan(sin_ajustes, monkeypatch, capsys):
+    import structlog  # noqa: PLC0415
+
+    # The action itself is recorded in PostgreSQL (the resolution) and said by the command's own
+    # output: a JSON warning line beside it, for every action, is noise.
+    assert cli.main(["pagos", "ver", str(uuid.uuid4())]) == 2
+    capsys.readouterr()
+    structlog.get_logger("prueba").warning("operador.pago_resuelto", id_pago="x")
+    assert capsys.readouterr() == ("", "")
+    monkeypatch.setenv("PAGOS_LOG_LEVEL", "INFO")  # asked for: shown, on stderr
+    assert cli.main(["pagos", "ver", str(uuid.uuid4())]) == 2
+    capsys.readouterr()
+    structlog.get_logger("prueba").warning("operador.pago_resuelto", id_pago="x")
+    salida = capsys.readouterr()
+    assert salida.out == ""
+    assert "operador.pago_resuelto" in salida.err

@@ -23,6 +23,7 @@ from pagos_worker.application.eventos import FiltroEventos
 from pagos_worker.application.queries import CausaAtencion, FiltroAtencion, ObtenerEstadoPago
 from pagos_worker.bootstrap import Operador
 from pagos_worker.clock import utcnow
+from pagos_worker.entrypoints import eventos_salida
 from pagos_worker.entrypoints import operador_salida as salida
 
 Accion = Callable[[Operador, argparse.Namespace], Awaitable[int]]
@@ -157,13 +158,13 @@ async def _eventos(op: Operador, args: argparse.Namespace) -> int:
     mostrados = 0
     try:
         async for evento in op.eventos(FiltroEventos(args.id_pago, args.desde), seguir=args.seguir):
-            salida.evento(evento, como_json=args.json)
+            eventos_salida.evento(evento, como_json=args.json)
             mostrados += 1
     except asyncio.CancelledError:  # Ctrl-C while following: the way to stop, not a failure
         if not args.seguir:
             raise
     if not args.json:
-        salida.total_eventos(mostrados)
+        eventos_salida.total_eventos(mostrados)
     return 0
 
 

@@ -3,9 +3,8 @@ same shapes as the HTTP API where there is one), progress bars on stderr while w
 
 from __future__ import annotations
 
-import re
 import sys
-from typing import IO, Any, Self, TextIO, cast
+from typing import Any, Self
 
 import orjson
 from rich.console import Console
@@ -14,43 +13,14 @@ from rich.table import Table
 
 from pagos_worker import logs
 from pagos_worker.application.dlq import ResultadoReenvio, VistaCarta
-from pagos_worker.application.eventos import VistaEvento
 from pagos_worker.application.operador import PagoReanudado, PagoResuelto
 from pagos_worker.application.queries import Atencion, VistaPago
 from pagos_worker.clock import utcnow
 from pagos_worker.contract.wire import iso_utc
 from pagos_worker.domain.dinero import Dinero, Moneda
 from pagos_worker.domain.errors import DominioError
+from pagos_worker.entrypoints.consola import consola as _consola
 from pagos_worker.entrypoints.http_api import resolucion_json, venenoso_json, vista_json
-
-_SIN_LIMITE = 100_000  # columns: a table as wide as its content
-_FINALES = re.compile(r" +\n")
-
-
-def _consola(*, stderr: bool = False) -> Console:
-    # On a terminal, its real width (rich folds what does not fit). Not a terminal (a pipe, a file,
-    # a transcript): no colours, and a table as wide as its rows, never cut (--json for scripts).
-    consola = Console(stderr=stderr, highlight=False)
-    if consola.is_terminal:
-        return consola
-    archivo = _SinEspaciosFinales(sys.stderr if stderr else sys.stdout)
-    return Console(file=cast("IO[str]", archivo), highlight=False, width=_SIN_LIMITE, no_color=True)
-
-
-class _SinEspaciosFinales:
-    """A stream that drops the spaces rich pads a table's title out with at the end of a line."""
-
-    def __init__(self, destino: TextIO) -> None:
-        self._destino = destino
-
-    def write(self, texto: str) -> int:
-        return self._destino.write(_FINALES.sub("\n", texto))
-
-    def flush(self) -> None:
-        self._destino.flush()
-
-    def isatty(self) -> bool:
-        return False
 
 
 def error(mensaje: str) -> None:
@@ -167,39 +137,6 @@ def reenvio(r: ResultadoReenvio, *, como_json: bool) -> None:
         consola.print(f"reenviadas: {r.reenviadas} al topic de comandos (lote {r.lote})", markup=False)
     if r.omitidas:
         consola.print(f"omitidas: {len(r.omitidas)}, ya reenviadas antes (--otra-vez para volver a enviarlas)")
-
-
-def evento(e: VistaEvento, *, como_json: bool) -> None:
-    """One event a line as it is read (`--seguir` shows them as they come): JSON Lines with --json."""
-    if como_json:
-        sys.stdout.write(orjson.dumps(_evento_json(e)).decode() + "\n")
-    else:
-        d = e.datos
-        importe = f"{d.get('monto')} {d.get('moneda')}" if "monto" in d else "-"
-        partes = [iso_utc(e.mensaje.publicada), e.tipo or "?", e.id_pago or "-", importe,
-                  str(d.get("referencia_pago") or "-"), str(d.get("mensaje_error") or e.error or "")]  # fmt: skip
-        sys.stdout.write("  ".join(partes).rstrip() + "\n")
-    sys.stdout.flush()
-
-
-def total_eventos(n: int) -> None:
-    _consola().print(f"eventos: {n}", markup=False)
-
-
-def _evento_json(e: VistaEvento) -> dict[str, Any]:
-    cuerpo = e.cuerpo or {}
-    return {
-        "message_id": e.mensaje.message_id,
-        "publicada": iso_utc(e.mensaje.publicada),
-        "event_type": e.tipo if e.cuerpo is not None else None,
-        "event_id": cuerpo.get("event_id") or e.mensaje.properties.get("event_id"),
-        "id_pago": e.id_pago,
-        "timestamp": cuerpo.get("timestamp"),
-        "data": cuerpo.get("data"),
-        "properties": dict(e.mensaje.properties),
-        "error": e.error,
-        **({"payload": e.mensaje.payload.decode("utf-8", "replace")} if e.error else {}),
-    }
 
 
 def _carta_json(c: VistaCarta) -> dict[str, Any]:

@@ -11,19 +11,22 @@ STAMP := $(VENV)/.installed-stamp
 # The service (editable, with its test tools) and, beside it, the development tooling in devtools/
 # (embedded servers, simulator, bench, chaos): the production image installs the service alone.
 # Every third-party package comes from requirements/dev.lock, pinned with hashes; the image's
-# requirements/service.lock pins the same versions (`make lock` writes both).
+# requirements/service.lock pins the same versions (`make lock` writes both). setuptools reports every
+# editable install in a `!!` block that says nothing to act on here: PYTHONWARNINGS hides that one.
 $(STAMP): setup.cfg pyproject.toml devtools/pyproject.toml requirements/dev.lock
 	@test -n "$(PYTHON)" || { echo "pagos_worker needs Python 3.11 or newer on PATH" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e '.[dev]' -e ./devtools
+	PYTHONWARNINGS="ignore:Editable installation:UserWarning" \
+		$(BIN)/python -m pip install --quiet --no-deps -e '.[dev]' -e ./devtools
 	touch $@
 
 install: $(STAMP)
 
-run: $(STAMP)  ## the service on the embedded default (PostgreSQL, pulsar-lite, Stripe simulator under .data/)
-	PAGOS_LOG_FORMAT=$${PAGOS_LOG_FORMAT:-console} $(BIN)/pagos-dev run
+FALLAS ?=
+run: $(STAMP)  ## the service on the embedded default (PostgreSQL, pulsar-lite, Stripe simulator under .data/); FALLAS=atencion|lenta|caida
+	PAGOS_LOG_FORMAT=$${PAGOS_LOG_FORMAT:-console} $(BIN)/pagos-dev run $(if $(FALLAS),--fallas $(FALLAS))
 
 test: $(STAMP)  ## every test; starts its own PostgreSQL and broker unless PAGOS_TEST_*_URL are set
 	$(BIN)/pytest

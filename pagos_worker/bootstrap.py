@@ -31,12 +31,13 @@ from pagos_worker.adapters.postgres.reenvios import PostgresRedriveLog
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.adapters.pulsar import publisher as pulsar_publisher
-from pagos_worker.adapters.pulsar.client import PulsarConnection, PulsarSecurity
+from pagos_worker.adapters.pulsar.client import PulsarConnection, PulsarSecurity, registro_silencioso
 from pagos_worker.adapters.pulsar.operador import PulsarCommandPublisher
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.adapters.stripe.config import StripeConfigError, es_clave_de_prueba
 from pagos_worker.adapters.stripe.presupuesto import PresupuestoDeCuenta
 from pagos_worker.application.dlq import ListarCartasMuertasHandler, ReenviarCartasMuertasHandler
+from pagos_worker.application.eventos import LeerEventosHandler
 from pagos_worker.application.handlers import ProcesarPagoHandler
 from pagos_worker.application.operador import ReanudarPagoHandler, ResolverPagoHandler
 from pagos_worker.application.ports.command_source import Clasificador, CommandSource
@@ -458,45 +459,62 @@ async def _check(probe: Coroutine[Any, Any, None]) -> str:
 class Operador:
     """What the operators' commands act through; the parts not asked for are None."""
 
-    estado: ObtenerEstadoPagoHandler
-    atencion: ListarPagosQueRequierenAtencionHandler
+    estado: ObtenerEstadoPagoHandler | None = None
+    atencion: ListarPagosQueRequierenAtencionHandler | None = None
     resolver: ResolverPagoHandler | None = None
     reanudar: ReanudarPagoHandler | None = None
     listar_dlq: ListarCartasMuertasHandler | None = None
     reenviar_dlq: ReenviarCartasMuertasHandler | None = None
+    eventos: LeerEventosHandler | None = None
 
 
 @asynccontextmanager
 async def herramientas_de_operador(
-    settings: Settings, *, pulsar: bool = False, pasarela: bool = False
+    settings: Settings, *, postgres: bool = True, pulsar: bool = False, pasarela: bool = False
 ) -> AsyncIterator[Operador]:
-    """The operators' use cases on the service's own PostgreSQL, broker (`pulsar`: to publish
-    commands and read dead letters) and gateway (`pasarela`: to look payments up)."""
-    if faltan := settings.faltantes_operador(pulsar=pulsar, pasarela=pasarela):
+    """The operators' use cases on the service's own PostgreSQL (all but `eventos`), broker
+    (`pulsar`: to publish commands, read dead letters and events) and gateway (`pasarela`: to look
+    payments up; it needs PostgreSQL, where the account's budget is)."""
+    if faltan := settings.faltantes_operador(postgres=postgres or pasarela, pulsar=pulsar, pasarela=pasarela):
         raise ConfiguracionInvalidaError(f"missing settings: {', '.join(faltan)}")
-    assert settings.database_url is not None  # noqa: S101 - checked above
     async with AsyncExitStack() as stack:
-        engine = create_engine(settings.database_url, pool_size=2, limits=connection_limits(settings))
-        stack.push_async_callback(engine.dispose)
-        views = PostgresPagoViews(engine, atencion_tras=timedelta(seconds=settings.attention_after_seconds))
-        pagos = PostgresOperadorRepository(engine)
-        operador = Operador(ObtenerEstadoPagoHandler(views), ListarPagosQueRequierenAtencionHandler(views))
-        if pasarela:
-            lease = timedelta(seconds=settings.lease_seconds)
-            operador.resolver = ResolverPagoHandler(
-                pagos,
-                await _stripe(settings, stack, engine),
-                lease=lease,
-                margen_fallido=timedelta(seconds=settings.settle_margin_seconds),
-            )
+        operador = Operador()
+        conexion = None
         if pulsar:
             assert settings.pulsar_url is not None  # noqa: S101 - checked above
-            conexion = PulsarConnection(settings.pulsar_url, security=pulsar_security(settings))
+            conexion = PulsarConnection(
+                settings.pulsar_url,
+                security=pulsar_security(settings),
+                registro=registro_silencioso(depurar=settings.log_level.upper() == "DEBUG"),
+            )
             stack.push_async_callback(conexion.close)
-            comandos = await conexion.publisher(settings.commands_topic, per_lot=False)
-            stack.push_async_callback(comandos.close)
-            operador.reanudar = ReanudarPagoHandler(pagos, PulsarCommandPublisher(comandos))
-            cartas, reenvios = conexion.dead_letter_reader(settings.dlq_topic), PostgresRedriveLog(engine)
-            operador.listar_dlq = ListarCartasMuertasHandler(cartas, reenvios)
-            operador.reenviar_dlq = ReenviarCartasMuertasHandler(cartas, reenvios, comandos)
+            operador.eventos = LeerEventosHandler(conexion.event_reader(settings.events_topic))
+        if postgres or pasarela:
+            await _operador_con_postgres(settings, stack, operador, conexion, pasarela=pasarela)
         yield operador
+
+
+async def _operador_con_postgres(
+    settings: Settings, stack: AsyncExitStack, operador: Operador, conexion: PulsarConnection | None, *, pasarela: bool
+) -> None:
+    assert settings.database_url is not None  # noqa: S101 - checked by the caller
+    engine = create_engine(settings.database_url, pool_size=2, limits=connection_limits(settings))
+    stack.push_async_callback(engine.dispose)
+    views = PostgresPagoViews(engine, atencion_tras=timedelta(seconds=settings.attention_after_seconds))
+    pagos = PostgresOperadorRepository(engine)
+    operador.estado = ObtenerEstadoPagoHandler(views)
+    operador.atencion = ListarPagosQueRequierenAtencionHandler(views)
+    if pasarela:
+        operador.resolver = ResolverPagoHandler(
+            pagos,
+            await _stripe(settings, stack, engine),
+            lease=timedelta(seconds=settings.lease_seconds),
+            margen_fallido=timedelta(seconds=settings.settle_margin_seconds),
+        )
+    if conexion is not None:
+        comandos = await conexion.publisher(settings.commands_topic, per_lot=False)
+        stack.push_async_callback(comandos.close)
+        operador.reanudar = ReanudarPagoHandler(pagos, PulsarCommandPublisher(comandos))
+        cartas, reenvios = conexion.dead_letter_reader(settings.dlq_topic), PostgresRedriveLog(engine)
+        operador.listar_dlq = ListarCartasMuertasHandler(cartas, reenvios)
+        operador.reenviar_dlq = ReenviarCartasMuertasHandler(cartas, reenvios, comandos)

@@ -299,10 +299,10 @@ class Settings(BaseSettings):
             requeridos["http_tokens"] = self.tokens_http() or None
         return [f"PAGOS_{nombre.upper()}" for nombre, valor in requeridos.items() if valor is None]
 
-    def faltantes_operador(self, *, pulsar: bool = False, pasarela: bool = False) -> list[str]:
-        """What an operator's command needs and is not set: PostgreSQL always; the broker to publish
-        or read dead letters; the gateway to look a payment up."""
-        requeridos: dict[str, object] = {"database_url": self.database_url}
+    def faltantes_operador(self, *, postgres: bool = True, pulsar: bool = False, pasarela: bool = False) -> list[str]:
+        """What an operator's command needs and is not set: PostgreSQL (all but `eventos`); the
+        broker to publish or read a topic; the gateway to look a payment up."""
+        requeridos: dict[str, object] = {"database_url": self.database_url} if postgres else {}
         if pulsar:
             requeridos["pulsar_url"] = self.pulsar_url
         if pasarela:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import orjson
 
+from pagos_dev import perfiles
 from pagos_dev.embedded.servicios import embedded_services
 from pagos_dev.pasarela_simulada import SimuladaPasarelaDePagos
 from pagos_dev.settings import DevSettings
@@ -52,7 +53,17 @@ def _parser() -> argparse.ArgumentParser:
         "run", help="the service on its embedded default: PostgreSQL, pulsar-lite and the Stripe simulator under .data/"
     )
     run.add_argument("--roles", default="worker,relay,api", help="comma-separated: worker, relay, api")
+    run.add_argument(
+        "--fallas", choices=sorted(perfiles.PERFILES), metavar="PERFIL",
+        help="a named fault profile of the simulator: "
+        + "; ".join(f"{p.nombre}: {p.que}" for p in perfiles.PERFILES.values()),
+    )  # fmt: skip
     run.set_defaults(func=_cmd_run)
+
+    env = sub.add_parser(
+        "env", help='the operator commands\' settings against make run, as export lines: eval "$(pagos-dev env)"'
+    )
+    env.set_defaults(func=_cmd_env, sync=True)
 
     infra = sub.add_parser("infra", help="start only the embedded PostgreSQL, broker and simulator")
     infra.set_defaults(func=_cmd_infra)
@@ -77,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
     contract.add_argument("--raiz", type=Path, default=Path(), help="the checkout (default: here)")
     contract.set_defaults(func=_cmd_contract, sync=True)
 
+    _bench(sub)
+    return parser
+
+
+def _bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = sub.add_parser("bench", help="benchmarks (figures, not tests)")
     bench_sub = bench.add_subparsers(required=True, metavar="BENCHMARK")
     adapter = bench_sub.add_parser("adapter", help="the Stripe adapter's CPU per call against the simulator")
@@ -122,7 +138,6 @@ def _parser() -> argparse.ArgumentParser:
         help="a Pulsar broker to use instead of pulsar-lite (topics of each scenario's own)",
     )  # fmt: skip
     pipeline.set_defaults(func=_cmd_bench_pipeline)
-    return parser
 
 
 async def _cmd_run(settings: Settings, dev: DevSettings, args: argparse.Namespace) -> int:
@@ -130,11 +145,19 @@ async def _cmd_run(settings: Settings, dev: DevSettings, args: argparse.Namespac
     if roles is None:
         print("--roles takes a comma-separated subset of worker, relay, api", file=sys.stderr)
         return EXIT_CONFIG
+    perfil = perfiles.PERFILES[args.fallas] if args.fallas else None
+    if perfil is not None:
+        perfil.aplicar_al_entorno()
+        settings, dev = perfil.al_servicio(settings), DevSettings()
     pasarela = _simulada(settings, dev) if dev.pasarela == "simulada" else None
     async with embedded_services(dev, settings, simulador=pasarela is None) as embedded:
         notas = embedded.notas()
         if pasarela is not None:
             notas["gateway"] = "SIMULATED in process (PAGOS_PASARELA=simulada; no HTTP, no real money)"
+            notas["fallas"] = f"failures {dev.simulada_failure_rate:.0%} (PAGOS_SIMULADA_FAILURE_RATE)"
+        elif embedded.simulador is not None:
+            notas.update(perfiles.notas(dev, perfil))
+        notas.setdefault("operadores", perfiles.notas(dev)["operadores"])
         return await run_service(embedded.settings, roles, apply_migrations=True, pasarela=pasarela, notas=notas)
 
 
@@ -145,6 +168,12 @@ def _simulada(settings: Settings, dev: DevSettings) -> PasarelaDePagos:
         concurrencia=settings.pasarela_concurrency,
         semilla=dev.simulada_seed,
     )
+
+
+def _cmd_env(settings: Settings, dev: DevSettings, _: argparse.Namespace) -> int:
+    print("# the operator commands' settings against `make run` (pagos-dev run) with this environment")
+    print("\n".join(perfiles.exports(dev, settings)), flush=True)
+    return 0
 
 
 async def _cmd_infra(settings: Settings, dev: DevSettings, _: argparse.Namespace) -> int:
@@ -174,6 +203,8 @@ async def _cmd_simulador(_: Settings, dev: DevSettings, args: argparse.Namespace
         tasa_timeout_tras_exito=dev.simulador_timeout_after_success_rate,
         tasa_500_guardado=dev.simulador_saved_error_rate,
         limite_cuenta_por_s=dev.simulador_account_rate_limit,
+        retraso_listado_s=dev.simulador_list_lag_seconds,
+        no_listado_s=dev.simulador_unlisted_seconds,
     )
     elevar_limite_de_descriptores(0, 0)  # as far as the hard limit goes: one socket per client connection
     ledger = Ledger(state_file, ttl_claves_s=dev.simulador_idempotency_ttl_s)

@@ -40,6 +40,10 @@ class DevSettings(BaseSettings):
     )
     simulador_rate_limit_rate: float = Field(0.0, ge=0, le=1, description="429s with Retry-After")
     simulador_timeout_after_success_rate: float = Field(0.0, ge=0, le=1)
+    simulador_list_lag_seconds: float = Field(
+        0.0, ge=0, description="a new transfer shows in GET /v1/transfers this long after it was made"
+    )
+    simulador_unlisted_seconds: float = Field(60.0, ge=0, description="the same, for acct_test_…_unlisted")
     simulador_account_rate_limit: float = Field(0.0, ge=0, description="requests/s before a 429 (0: no limit)")
     simulador_idempotency_ttl_s: float = Field(24 * 3600, gt=0, description="how long a key's result is kept")
     simulador_http: Literal["propio", "aiohttp"] = Field(

@@ -55,11 +55,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"pagos-worker: cannot start: invalid settings:\n{_errores(exc)}", file=sys.stderr)
         return EXIT_CONFIG
-    # The operators' commands keep stdout for their tables and JSON: their logs go to stderr.
+    # The operators' commands keep stdout for their tables and JSON: their logs go to stderr, and
+    # only errors unless PAGOS_LOG_LEVEL asks for more (what they did is their own output, and a
+    # resolution is recorded with the payment; a warning line per action was noise).
+    operador = hasattr(args, "accion")
+    nivel = "ERROR" if operador and "PAGOS_LOG_LEVEL" not in os.environ else settings.log_level
     logs.configure(
         settings.log_format,
-        settings.log_level,
-        stream=sys.stderr if hasattr(args, "accion") else None,
+        nivel,
+        stream=sys.stderr if operador else None,
         secretos=logs.secretos_de(*settings.secretos()),
     )
     return _run_loop(args.func(settings, args))
@@ -192,24 +196,28 @@ async def _cmd_operador(settings: Settings, args: argparse.Namespace) -> int:
     """An operator's command: its settings checked (status 2 naming what is missing), then its use
     case wired and run; not found or refused is status 1, with the reason, never a stack trace."""
     requisitos: operador_cli.Requisitos = args.requisitos
-    if faltan := settings.faltantes_operador(pulsar=requisitos.pulsar, pasarela=requisitos.pasarela):
-        operador_salida.error(f"cannot run: missing settings: {', '.join(faltan)}")
+    if faltan := settings.faltantes_operador(
+        postgres=requisitos.postgres, pulsar=requisitos.pulsar, pasarela=requisitos.pasarela
+    ):
+        operador_salida.error(f"no se puede ejecutar: faltan ajustes: {', '.join(faltan)}")
         return EXIT_CONFIG
     if hasattr(args, "operador") and not args.operador:
-        operador_salida.error("who is acting? pass --operador NAME (no $USER here)")
+        operador_salida.error("¿quién actúa? indíquelo con --operador NOMBRE (aquí no hay $USER)")
         return EXIT_CONFIG
     try:
-        async with herramientas_de_operador(settings, pulsar=requisitos.pulsar, pasarela=requisitos.pasarela) as op:
+        async with herramientas_de_operador(
+            settings, postgres=requisitos.postgres, pulsar=requisitos.pulsar, pasarela=requisitos.pasarela
+        ) as op:
             return int(await args.accion(op, args))
     except ConfiguracionInvalidaError as exc:
-        operador_salida.error(f"cannot run: {exc}")
+        operador_salida.error(f"no se puede ejecutar: {exc}")
         return EXIT_CONFIG
     except (PagoNoEncontradoError, OperacionRechazadaError, DominioError) as exc:
         operador_salida.error(str(exc))
         return EXIT_RECHAZADO
     except Exception as exc:  # noqa: BLE001 - an outage: said in one line, never a stack trace
-        log.warning("operador.error", error=repr(exc))
-        operador_salida.error(f"could not be done: {type(exc).__name__}: {exc}")
+        log.debug("operador.error", error=repr(exc))
+        operador_salida.error(f"no se pudo hacer: {type(exc).__name__}: {exc}")
         return EXIT_RECHAZADO
 
 
@@ -222,6 +230,7 @@ def _announce(s: Settings, roles: frozenset[str], notas: dict[str, str]) -> None
         f"  PostgreSQL  {redact(s.database_url)}{notas.get('postgres', '')}",
         f"  Pulsar      {redact(s.pulsar_url or '')}{notas.get('pulsar', '')}",
         f"  gateway     {gateway}",
+        *([f"  faults      {notas['fallas']}"] if "fallas" in notas else []),
         f"  commands    {s.commands_topic} (subscription {s.subscription})",
         f"  events      {s.events_topic}",
         f"  dead letter {s.dlq_topic}",
@@ -235,6 +244,8 @@ def _announce(s: Settings, roles: frozenset[str], notas: dict[str, str]) -> None
         )
     else:
         lines.append(f"  HTTP        http://{s.http_host}:{s.http_port}  (GET /healthz, /readyz, /metrics)")
+    if "operadores" in notas:
+        lines.append(f"  operators   {notas['operadores']}")
     lines.append("  stop with Ctrl-C or SIGTERM")
     print("\n".join(lines), flush=True)
 

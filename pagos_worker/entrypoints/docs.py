@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
+
+from pagos_worker.entrypoints.openapi import openapi
 
 _CARPETA = Path(str(swagger_ui_path))
 _ARCHIVOS = {"swagger-ui.css": "text/css", "swagger-ui-bundle.js": "text/javascript"}
@@ -28,15 +31,16 @@ _PAGINA = """<!DOCTYPE html>
 </body>
 </html>
 """
-_INICIO = """window.onload = function () {
-  window.ui = SwaggerUIBundle({
-    url: "openapi.json",
-    dom_id: "#swagger-ui",
-    supportedSubmitMethods: [],
-    validatorUrl: null,
-    deepLinking: true
-  });
-};
+# The description is in the script itself, and the page is drawn as the script runs: no fetch
+# after the load, so what a screenshot or a crawler sees at the load event is the finished page,
+# not Swagger UI's spinner (the same document as /openapi.json, generated from the same models).
+_INICIO = """window.ui = SwaggerUIBundle({
+  spec: %s,
+  dom_id: "#swagger-ui",
+  supportedSubmitMethods: [],
+  validatorUrl: null,
+  deepLinking: true
+});
 """
 _CABECERAS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 
@@ -45,8 +49,10 @@ def add_docs_routes(app: web.Application) -> None:
     async def pagina(_: web.Request) -> web.Response:
         return web.Response(text=_PAGINA, content_type="text/html", headers=_CABECERAS)
 
+    guion = _INICIO % orjson.dumps(openapi()).decode()
+
     async def inicio(_: web.Request) -> web.Response:
-        return web.Response(text=_INICIO, content_type="text/javascript", headers=_CABECERAS)
+        return web.Response(text=guion, content_type="text/javascript", headers=_CABECERAS)
 
     async def archivo(request: web.Request) -> web.StreamResponse:
         nombre = request.match_info["archivo"]

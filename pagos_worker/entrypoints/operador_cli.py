@@ -9,6 +9,7 @@ setting missing or invalid, or arguments that do not parse.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import os
 import re
@@ -18,9 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pagos_worker.application.dlq import FiltroCartas
+from pagos_worker.application.eventos import FiltroEventos
 from pagos_worker.application.queries import CausaAtencion, FiltroAtencion, ObtenerEstadoPago
 from pagos_worker.bootstrap import Operador
 from pagos_worker.clock import utcnow
+from pagos_worker.entrypoints import eventos_salida
 from pagos_worker.entrypoints import operador_salida as salida
 
 Accion = Callable[[Operador, argparse.Namespace], Awaitable[int]]
@@ -29,18 +32,19 @@ _Grupo = argparse._SubParsersAction  # noqa: SLF001 - argparse's own type for a 
 
 @dataclass(frozen=True)
 class Requisitos:
-    """What a command needs besides PostgreSQL: the broker, the gateway."""
+    """What a command needs: PostgreSQL (all but `eventos`), the broker, the gateway."""
 
     pulsar: bool = False
     pasarela: bool = False
+    postgres: bool = True
 
 
 def registrar(sub: _Grupo[argparse.ArgumentParser], ejecutar: Callable[..., Awaitable[int]]) -> None:
     """Add the `pagos` and `dlq` command groups; each leaf runs through `ejecutar`'s set-up."""
     salida_json = argparse.ArgumentParser(add_help=False)
-    salida_json.add_argument("--json", action="store_true", help="JSON on stdout instead of a table")
+    salida_json.add_argument("--json", action="store_true", help="JSON en stdout en lugar de una tabla")
     operador = argparse.ArgumentParser(add_help=False)
-    operador.add_argument("--operador", default=_usuario(), help="who acts (default: $USER)")
+    operador.add_argument("--operador", default=_usuario(), help="quién actúa (por omisión: $USER)")
 
     def hoja(grupo: _Grupo[argparse.ArgumentParser], nombre: str, accion: Accion, requisitos: Requisitos, ayuda: str,
              *padres: argparse.ArgumentParser) -> argparse.ArgumentParser:  # fmt: skip
@@ -48,45 +52,70 @@ def registrar(sub: _Grupo[argparse.ArgumentParser], ejecutar: Callable[..., Awai
         parser.set_defaults(func=ejecutar, accion=accion, requisitos=requisitos)
         return parser
 
-    pagos = sub.add_parser("pagos", help="payments: see, list those needing attention, resolve, resume")
+    pagos = sub.add_parser("pagos", help="pagos: ver, listar los que requieren atención, resolver, reanudar")
     grupo = pagos.add_subparsers(required=True, metavar="COMMAND")
-    hoja(grupo, "ver", _ver, Requisitos(), "one payment, as GET /pagos/{id} shows it").add_argument(
+    hoja(grupo, "ver", _ver, Requisitos(), "un pago, como lo muestra GET /pagos/{id}").add_argument(
         "id_pago", type=_uuid
     )
-    atencion = hoja(grupo, "atencion", _atencion, Requisitos(), "payments and poison commands needing attention")
-    atencion.add_argument("--mas-de", type=duracion, metavar="DURACION", help="older than this: 30m, 1h, 2d, 1h30m")
-    atencion.add_argument("--causa", choices=[c.value for c in CausaAtencion], help="only this cause")
-    atencion.add_argument("--limite", type=int, default=100, help="at most this many (default 100)")
-    ayuda = "settle a payment from what the gateway holds for it (transfer_group = id_pago)"
+    atencion = hoja(grupo, "atencion", _atencion, Requisitos(), "pagos y comandos venenosos que requieren atención")
+    atencion.add_argument(
+        "--mas-de", type=duracion, metavar="DURACION", help="más antiguos que esto: 30m, 1h, 2d, 1h30m"
+    )
+    atencion.add_argument("--causa", choices=[c.value for c in CausaAtencion], help="solo esta causa")
+    atencion.add_argument("--limite", type=int, default=100, help="como mucho tantos (por omisión 100)")
+    ayuda = "liquidar un pago según lo que la pasarela tiene de él (transfer_group = id_pago)"
     resolver = hoja(grupo, "resolver", _resolver, Requisitos(pasarela=True), ayuda, operador)
     resolver.add_argument("id_pago", type=_uuid)
     resolver.add_argument(
-        "--fallido", metavar="MOTIVO", type=_texto, help="FALLIDO, only if the gateway has no transfer"
+        "--fallido", metavar="MOTIVO", type=_texto, help="FALLIDO, solo si la pasarela no tiene ningún transfer"
     )
-    resolver.add_argument("--motivo", type=_texto, help="why (recorded with the resolution)")
+    resolver.add_argument("--motivo", type=_texto, help="por qué (se guarda con la resolución)")
     reanudar = hoja(grupo, "reanudar", _reanudar, Requisitos(pulsar=True),
-                    "return a flagged payment to automatic processing", operador)  # fmt: skip
+                    "devolver un pago marcado al proceso automático", operador)  # fmt: skip
     reanudar.add_argument("id_pago", type=_uuid)
 
-    dlq = sub.add_parser("dlq", help="dead letters: list them, re-drive them to the commands topic")
+    dlq = sub.add_parser("dlq", help="cartas muertas: listarlas, reenviarlas al topic de comandos")
     grupo = dlq.add_subparsers(required=True, metavar="COMMAND")
     filtros = argparse.ArgumentParser(add_help=False)
-    filtros.add_argument("--motivo", help="only dead letters with this motivo (e.g. json_invalido, error_repetido)")
-    filtros.add_argument("--id-pago", type=_uuid, help="only this payment's")
-    filtros.add_argument("--desde", type=instante, metavar="T", help="published since T: ISO 8601, or 2h (ago)")
-    hoja(grupo, "listar", _dlq_listar, Requisitos(pulsar=True), "the dead letters, oldest first", filtros)
+    filtros.add_argument("--motivo", help="solo las cartas con este motivo (p. ej. json_invalido, error_repetido)")
+    filtros.add_argument("--id-pago", type=_uuid, help="solo las de este pago")
+    filtros.add_argument(
+        "--desde",
+        type=instante,
+        metavar="T",
+        help="publicadas desde T: ISO 8601, o una duración (2h: desde hace dos horas)",
+    )
+    hoja(grupo, "listar", _dlq_listar, Requisitos(pulsar=True), "las cartas muertas, la más antigua primero", filtros)
     reenviar = hoja(grupo, "reenviar", _dlq_reenviar, Requisitos(pulsar=True),
-                    "re-drive dead letters to the commands topic", filtros, operador)  # fmt: skip
-    reenviar.add_argument("--dry-run", action="store_true", help="say what would be re-driven; send nothing")
-    reenviar.add_argument("--otra-vez", action="store_true", help="also those already re-driven by an earlier run")
+                    "reenviar cartas muertas al topic de comandos", filtros, operador)  # fmt: skip
+    reenviar.add_argument("--dry-run", action="store_true", help="decir qué se reenviaría; no enviar nada")
+    reenviar.add_argument(
+        "--otra-vez", action="store_true", help="también las ya reenviadas por una ejecución anterior"
+    )
+
+    ayuda = "los eventos de los pagos en su topic, leídos con un Reader (nada se consume), el más antiguo primero"
+    eventos = sub.add_parser("eventos", help=ayuda, description=ayuda, parents=[salida_json])
+    eventos.set_defaults(func=ejecutar, accion=_eventos, requisitos=Requisitos(pulsar=True, postgres=False))
+    eventos.add_argument("--id-pago", type=_uuid, help="solo los de este pago")
+    eventos.add_argument(
+        "--desde",
+        type=instante,
+        metavar="T",
+        help="publicadas desde T: ISO 8601, o una duración (2h: desde hace dos horas)",
+    )
+    eventos.add_argument(
+        "--seguir", action="store_true", help="y después seguir mostrando los que lleguen, hasta Ctrl-C"
+    )
 
 
 async def _ver(op: Operador, args: argparse.Namespace) -> int:
+    assert op.estado is not None  # noqa: S101 - wired with PostgreSQL
     salida.pago(await op.estado(ObtenerEstadoPago(args.id_pago)), como_json=args.json)
     return 0
 
 
 async def _atencion(op: Operador, args: argparse.Namespace) -> int:
+    assert op.atencion is not None  # noqa: S101 - wired with PostgreSQL
     causa = CausaAtencion(args.causa) if args.causa else None
     antes = utcnow() - args.mas_de if args.mas_de else None
     salida.atencion(await op.atencion(args.limite, FiltroAtencion(antes, causa)), como_json=args.json)
@@ -124,6 +153,21 @@ async def _dlq_reenviar(op: Operador, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _eventos(op: Operador, args: argparse.Namespace) -> int:
+    assert op.eventos is not None  # noqa: S101 - wired with the broker
+    mostrados = 0
+    try:
+        async for evento in op.eventos(FiltroEventos(args.id_pago, args.desde), seguir=args.seguir):
+            eventos_salida.evento(evento, como_json=args.json)
+            mostrados += 1
+    except asyncio.CancelledError:  # Ctrl-C while following: the way to stop, not a failure
+        if not args.seguir:
+            raise
+    if not args.json:
+        eventos_salida.total_eventos(mostrados)
+    return 0
+
+
 def _filtro(args: argparse.Namespace) -> FiltroCartas:
     return FiltroCartas(motivo=args.motivo, id_pago=args.id_pago, desde=args.desde)
 
@@ -139,12 +183,12 @@ def _uuid(texto: str) -> uuid.UUID:
     try:
         return uuid.UUID(texto)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a UUID: {texto[:80]!r}") from None
+        raise argparse.ArgumentTypeError(f"no es un UUID: {texto[:80]!r}") from None
 
 
 def _texto(texto: str) -> str:
     if not texto.strip():
-        raise argparse.ArgumentTypeError("must not be empty")
+        raise argparse.ArgumentTypeError("no puede estar vacío")
     return texto.strip()
 
 
@@ -156,7 +200,7 @@ def duracion(texto: str) -> timedelta:
     """`90s`, `30m`, `1h`, `2d`, or several together: `1h30m`."""
     partes = _PARTE.findall(texto.strip().lower())
     if not partes or "".join(n + u for n, u in partes) != texto.strip().lower():
-        raise argparse.ArgumentTypeError(f"not a duration (30m, 1h, 2d, 1h30m): {texto[:40]!r}")
+        raise argparse.ArgumentTypeError(f"no es una duración (30m, 1h, 2d, 1h30m): {texto[:40]!r}")
     return sum((timedelta(**{_UNIDADES[u]: int(n)}) for n, u in partes), timedelta())
 
 
@@ -168,5 +212,5 @@ def instante(texto: str) -> datetime:
         try:
             return utcnow() - duracion(texto)
         except argparse.ArgumentTypeError:
-            raise argparse.ArgumentTypeError(f"not an ISO 8601 time nor a duration (2h): {texto[:40]!r}") from None
+            raise argparse.ArgumentTypeError(f"no es una fecha ISO 8601 ni una duración (2h): {texto[:40]!r}") from None
     return valor.replace(tzinfo=UTC) if valor.tzinfo is None else valor.astimezone(UTC)

@@ -17,13 +17,10 @@ from pagos_worker.application.operador import PagoReanudado, PagoResuelto
 from pagos_worker.application.queries import Atencion, VistaPago
 from pagos_worker.clock import utcnow
 from pagos_worker.contract.wire import iso_utc
+from pagos_worker.domain.dinero import Dinero, Moneda
+from pagos_worker.domain.errors import DominioError
+from pagos_worker.entrypoints.consola import consola as _consola
 from pagos_worker.entrypoints.http_api import resolucion_json, venenoso_json, vista_json
-
-
-def _consola(*, stderr: bool = False) -> Console:
-    # Not a terminal (a pipe, a file, a transcript): no colours, and wide enough not to fold rows.
-    consola = Console(stderr=stderr, highlight=False)
-    return consola if consola.is_terminal else Console(stderr=stderr, highlight=False, width=200, no_color=True)
 
 
 def error(mensaje: str) -> None:
@@ -68,7 +65,7 @@ def atencion(a: Atencion, *, como_json: bool) -> None:
         tabla.add_row(str(v.id), v.id_afiliado, f"{v.monto} {v.moneda}", str(v.causa or "-"), str(v.intentos),
                       _edad(ahora - v.fecha_creacion), v.ultimo_error or "-")  # fmt: skip
     consola = _consola()
-    consola.print(tabla)
+    consola.print(tabla if a.pagos else "pagos que requieren atención: 0", markup=False)
     if a.comandos_venenosos:
         venenosos = Table(title=f"comandos venenosos: {len(a.comandos_venenosos)}", title_justify="left")
         for columna in ("message_id", "id_pago", "fallos", "en la DLQ desde", "último error"):
@@ -110,6 +107,9 @@ def cartas(lista: list[VistaCarta], *, como_json: bool) -> None:
     if como_json:
         _json([_carta_json(c) for c in lista])
         return
+    if not lista:
+        _consola().print("cartas muertas: 0", markup=False)
+        return
     tabla = Table(title=f"cartas muertas: {len(lista)}", title_justify="left")
     for columna in ("message_id", "publicada", "motivo", "id_pago", "detalle", "vuelta de", "reenviada"):
         tabla.add_column(columna)
@@ -130,7 +130,7 @@ def reenvio(r: ResultadoReenvio, *, como_json: bool) -> None:
     consola = _consola()
     enviar = r.a_enviar
     if r.dry_run:
-        consola.print(f"dry run: se reenviarían {len(enviar)} (nada se envió)", markup=False)
+        consola.print(f"en seco (--dry-run): se reenviarían {len(enviar)} (no se envió nada)", markup=False)
         if enviar:
             cartas(enviar, como_json=False)
     else:
@@ -158,9 +158,16 @@ def _carta_json(c: VistaCarta) -> dict[str, Any]:
 
 def _transfers(transferencias: Any) -> str:  # noqa: ANN401 - a sequence of TransferenciaHallada
     return "; ".join(
-        f"{t.referencia} ({t.unidades_menores} {t.moneda}, unidades menores, {t.destino or '?'})"
-        for t in transferencias
+        f"{t.referencia} ({_importe(t.unidades_menores, t.moneda)}, {t.destino or '?'})" for t in transferencias
     )
+
+
+def _importe(unidades: int | None, moneda: str | None) -> str:
+    """As every amount of the service is written (`42.00 USD`), from the gateway's minor units."""
+    try:
+        return str(Dinero.de_unidades_menores(unidades or 0, Moneda((moneda or "").upper())))
+    except (ValueError, DominioError):  # a currency the service does not pay in: as the gateway said it
+        return f"{unidades} {moneda} (unidades menores)"
 
 
 def _texto(valor: Any) -> str:  # noqa: ANN401 - a JSON value

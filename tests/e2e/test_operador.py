@@ -347,7 +347,7 @@ async def test_sin_configuracion_sale_con_2_y_la_nombra(pila: Pila):
     assert "no existe el pago" in err
     rc, _, err = await pila.cli("pagos", "atencion", "--mas-de", "ayer")
     assert rc == 2
-    assert "not a duration" in err
+    assert "no es una duración" in err
 
 
 async def test_reanudar_tras_un_500_guardado_paga_con_la_clave_siguiente(pila: Pila):

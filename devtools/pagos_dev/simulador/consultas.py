@@ -3,7 +3,10 @@ a page before or after a cursor, newest first (creation order breaks ties of `cr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+import orjson
 
 _OPERADORES = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "="}
 
@@ -26,10 +29,14 @@ class Pagina:
         return self.antes_de is not None
 
 
-def consulta_de_pagina(filtro: Filtro, pagina: Pagina) -> tuple[str, list[object]]:
-    """One more row than the page holds: whether it came says `has_more`."""
+def consulta_de_pagina(filtro: Filtro, pagina: Pagina, excluidos: Sequence[int] = ()) -> tuple[str, list[object]]:
+    """One more row than the page holds: whether it came says `has_more`. `excluidos`: the places
+    (seq) of transfers not listed yet."""
     condiciones: list[str] = []
     argumentos: list[object] = []
+    if excluidos:
+        condiciones.append("t.seq NOT IN (SELECT value FROM json_each(?))")  # one parameter, however many
+        argumentos.append(orjson.dumps(list(excluidos)).decode())
     if filtro.destination is not None:
         condiciones.append("t.destination = ?")
         argumentos.append(filtro.destination)

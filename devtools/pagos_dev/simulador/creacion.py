@@ -124,7 +124,9 @@ class Creador:
             params.get("description"), params.get("metadata", {}), int(self._reloj()),
             params.get("transfer_group"), params.get("source_type", "card"),
         )  # fmt: skip
-        cuerpo, seq = self.ledger.crear_transfer(transfer)
+        cuerpo, seq = self.ledger.crear_transfer(
+            transfer, listado_tras_s=self._fallas().retraso_de_listado(transfer.destination)
+        )
         if falla is Falla.ERROR_500_GUARDADO_CREADO:  # made, and answered as if it were not
             return 500, errores.error_interno().cuerpo(), None
         return 200, cuerpo, seq

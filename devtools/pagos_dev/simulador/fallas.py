@@ -11,6 +11,9 @@ Deterministic triggers (the destination decides, so a test picks the affiliate):
     acct_test_rate_limited_once      a 429 with Retry-After on the first attempt of each key
     acct_test_timeout_after_success_once
                                      the first attempt creates the transfer and never answers
+    acct_test_<any of these>_unlisted, acct_test_unlisted
+                                     as without the suffix (plain: no fault), and a transfer made is
+                                     left out of `GET /v1/transfers` for `no_listado_s` (60 s)
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pagos_dev.simulacion import Latencia
 
 CODIGOS_RECHAZO = ("balance_insufficient", "account_invalid", "transfers_not_allowed", "card_declined")
 _DISPARADOR = "acct_test_"
+NO_LISTADO = "_unlisted"
 
 
 class Falla(StrEnum):
@@ -50,6 +54,8 @@ class Fallas:
     tasa_timeout_tras_exito: float = 0.0
     tasa_500_guardado: float = 0.0
     limite_cuenta_por_s: float = 0.0
+    retraso_listado_s: float = 0.0  # every transfer is listed this long after it was made (Stripe's lag)
+    no_listado_s: float = 60.0  # the lag of a transfer to an `acct_test_…_unlisted` destination
     retry_after_s: float = 1.0
     cuelgue_s: float = 120.0  # how long a "timeout after success" holds its response
 
@@ -59,8 +65,15 @@ class Fallas:
             valor = getattr(self, f.name)
             if f.name.startswith("tasa_") and not 0 <= valor <= 1:
                 raise ValueError(f"{f.name} debe estar entre 0 y 1")
-        if self.limite_cuenta_por_s < 0:
-            raise ValueError("limite_cuenta_por_s no puede ser negativo")
+        for nombre in ("limite_cuenta_por_s", "retraso_listado_s", "no_listado_s"):
+            if getattr(self, nombre) < 0:
+                raise ValueError(f"{nombre} no puede ser negativo")
+
+    def retraso_de_listado(self, destino: str) -> float:
+        """How long after it is made a transfer to `destino` is left out of the lists."""
+        if destino.startswith(_DISPARADOR) and (destino.endswith(NO_LISTADO) or destino == _DISPARADOR + "unlisted"):
+            return max(self.no_listado_s, self.retraso_listado_s)
+        return self.retraso_listado_s
 
     def con(self, cambios: dict[str, Any]) -> Fallas:
         conocidos = {f.name for f in fields(self)}
@@ -88,6 +101,9 @@ def elegir(fallas: Fallas, destino: str, intento_de_la_clave: int, rng: random.R
 
 
 def _disparada(nombre: str, intento: int) -> tuple[Falla, str | None]:
+    nombre = nombre.removesuffix(NO_LISTADO)
+    if nombre in {"", "unlisted"}:
+        return Falla.NINGUNA, None
     primera = intento == 1
     unica = {
         "error_500_once": Falla.ERROR_500,

@@ -13,6 +13,7 @@ import asyncio
 import shutil
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -49,9 +50,13 @@ class Ledger:
         self.transfers = _Transfers(self._db)
         self.claves = Claves(self._db, ttl_claves_s)
         self._confirmacion: asyncio.Future[None] | None = None
+        # Transfers not listed yet (a list lag asked for): seq -> when they are (monotonic). Kept
+        # in memory: a restarted simulator lists everything. Empty, lists cost what they did.
+        self._ocultos: dict[int, float] = {}
 
-    def crear_transfer(self, transfer: Transfer) -> tuple[bytes, int]:
-        """Its JSON as Stripe's (what is stored is what every read returns), and its place."""
+    def crear_transfer(self, transfer: Transfer, *, listado_tras_s: float = 0.0) -> tuple[bytes, int]:
+        """Its JSON as Stripe's (what is stored is what every read returns), and its place; left
+        out of `listar` for `listado_tras_s` (found by id all the same)."""
         cuerpo = orjson.dumps(transfer.as_stripe())
         seq = self._db.execute(
             "INSERT INTO transfers (id, created, destination, transfer_group) VALUES (?, ?, ?, ?)",
@@ -59,6 +64,8 @@ class Ledger:
         ).lastrowid
         self._db.execute("INSERT INTO cuerpos VALUES (?, ?)", (seq, cuerpo))
         self.cantidad += 1
+        if listado_tras_s > 0:
+            self._ocultos[int(seq or 0)] = time.monotonic() + listado_tras_s
         return cuerpo, int(seq or 0)
 
     def guardar_resultado(self, clave: str, resultado: ResultadoIdempotente, seq_transfer: int | None = None) -> None:
@@ -84,11 +91,16 @@ class Ledger:
 
     def listar(self, filtro: Filtro, pagina: Pagina) -> tuple[list[bytes], bool]:
         """Newest first; `has_more` says whether more lie beyond the page, in its direction."""
-        sql, argumentos = consulta_de_pagina(filtro, pagina)
+        sql, argumentos = consulta_de_pagina(filtro, pagina, self._aun_ocultos() if self._ocultos else ())
         cuerpos = [bytes(f[0]) for f in self._db.execute(sql, argumentos)]
         mas = len(cuerpos) > pagina.limit
         cuerpos = cuerpos[: pagina.limit]
         return (cuerpos[::-1] if pagina.hacia_atras else cuerpos), mas
+
+    def _aun_ocultos(self) -> list[int]:
+        ahora = time.monotonic()
+        self._ocultos = {seq: hasta for seq, hasta in self._ocultos.items() if hasta > ahora}
+        return list(self._ocultos)
 
     async def escrito(self) -> None:
         """Until what was written so far is committed, with whatever else is written within

@@ -7,6 +7,7 @@ wrapper costs about 100 µs a message. Blocking calls (subscribe, create, close)
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import pulsar
 from pydantic import SecretStr
 
 from pagos_worker.adapters.pulsar.consumer import PulsarCommandSource
-from pagos_worker.adapters.pulsar.operador import PulsarDeadLetterReader
+from pagos_worker.adapters.pulsar.operador import PulsarDeadLetterReader, PulsarEventReader
 from pagos_worker.adapters.pulsar.publisher import MAX_PENDING, PulsarPublisher
 
 # Messages the client fetches ahead of the pool: no more than the pool can take (the rest stays on the
@@ -51,18 +52,31 @@ class PulsarSecurity:
         return opciones
 
 
+def registro_silencioso(*, depurar: bool = False) -> Any:  # noqa: ANN401 - a pulsar.FileLogger
+    """The client's own lines for a command whose stdout is its answer (the operators'): none, or
+    with `depurar` every one on stderr. What went wrong is said by the command itself."""
+    if depurar:
+        return pulsar.FileLogger(pulsar.LoggerLevel.Debug, "/dev/stderr")
+    return pulsar.FileLogger(pulsar.LoggerLevel.Error, os.devnull)
+
+
 class PulsarConnection:
     def __init__(
-        self, url: str, *, security: PulsarSecurity | None = None, operation_timeout_seconds: int = 10
+        self,
+        url: str,
+        *,
+        security: PulsarSecurity | None = None,
+        operation_timeout_seconds: int = 10,
+        registro: Any = None,  # noqa: ANN401 - a pulsar.ConsoleLogger or FileLogger
     ) -> None:
         self.url = url
         self._client = pulsar.Client(
             url,
             operation_timeout_seconds=operation_timeout_seconds,
             connection_timeout_ms=5000,
-            # The client's own console logger: a Python logger here makes the process abort now and
-            # then at exit (apache/pulsar-client-python#256).
-            logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn),
+            # The client's own console logger (on stdout): a Python logger here makes the process
+            # abort now and then at exit (apache/pulsar-client-python#256).
+            logger=registro or pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn),
             **(security or PulsarSecurity()).client_options(),
         )
 
@@ -109,6 +123,10 @@ class PulsarConnection:
     def dead_letter_reader(self, topic: str) -> PulsarDeadLetterReader:
         """The dead-letter topic for operators: read with a Reader, never consumed."""
         return PulsarDeadLetterReader(self._client, topic)
+
+    def event_reader(self, topic: str) -> PulsarEventReader:
+        """The events topic for operators: read with a Reader, never consumed."""
+        return PulsarEventReader(self._client, topic)
 
     def _skip_consumer_ids(self, n: int) -> None:
         """pulsar-lite 0.2 keys a subscription's consumers by consumer id alone, but every client

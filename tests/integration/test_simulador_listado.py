@@ -84,3 +84,20 @@ async def test_un_destino_unlisted_hace_el_transfer_y_no_lo_lista_por_un_tiempo(
         status, cuerpo = await _post(sim, "acct_test_unlisted", str(uuid.uuid4()))
         assert (status, cuerpo["destination"]) == (200, "acct_test_unlisted")  # made, not declined
         await _hasta_listado(sim, grupo)
+
+
+async def test_una_lista_lenta_responde_tarde_y_completa():
+    """`latencia_listado_s`: every list answered that late (the chaos suite's lookup slower than a
+    lease); what it lists is unchanged, and retrieval by id is not delayed."""
+    import aiohttp  # noqa: PLC0415
+
+    fallas = Fallas(latencia="fixed:0", tasa_rechazo=0, latencia_listado_s=1.0)
+    async with simulador_en_marcha(fallas) as sim, aiohttp.ClientSession() as http:
+        sim.http = http  # type: ignore[attr-defined]
+        grupo = str(uuid.uuid4())
+        _, cuerpo = await _post(sim, "acct_1", grupo)
+        inicio = time.monotonic()
+        assert await _listados(sim, grupo) == [cuerpo["id"]]
+        assert time.monotonic() - inicio >= 1.0  # a floor, not a speed: the delay was applied
+    with pytest.raises(ValueError, match="latencia_listado_s"):
+        Fallas(latencia_listado_s=-1)

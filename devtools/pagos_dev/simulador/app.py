@@ -12,6 +12,7 @@ latency and faults a test asks for.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import random
 import time
@@ -91,6 +92,8 @@ class Simulador:
         if ruta == "/v1/transfers" and metodo == "POST":
             return await self._crear(request, cabeceras)
         if ruta == "/v1/transfers" and metodo == "GET":
+            if self.fallas.latencia_listado_s:  # a list slower than a worker's lease (the chaos suite)
+                await asyncio.sleep(self.fallas.latencia_listado_s)
             return 200, lecturas.listar(self.ledger, _params(request, lecturas.LISTAR))
         id_transfer, _, sub = ruta.removeprefix("/v1/transfers/").partition("/")
         if ruta.startswith("/v1/transfers/") and metodo == "GET" and id_transfer:

@@ -56,6 +56,7 @@ class Fallas:
     limite_cuenta_por_s: float = 0.0
     retraso_listado_s: float = 0.0  # every transfer is listed this long after it was made (Stripe's lag)
     no_listado_s: float = 60.0  # the lag of a transfer to an `acct_test_…_unlisted` destination
+    latencia_listado_s: float = 0.0  # every `GET /v1/transfers` answered this late (a list slower than a lease)
     retry_after_s: float = 1.0
     cuelgue_s: float = 120.0  # how long a "timeout after success" holds its response
 
@@ -65,7 +66,7 @@ class Fallas:
             valor = getattr(self, f.name)
             if f.name.startswith("tasa_") and not 0 <= valor <= 1:
                 raise ValueError(f"{f.name} debe estar entre 0 y 1")
-        for nombre in ("limite_cuenta_por_s", "retraso_listado_s", "no_listado_s"):
+        for nombre in ("limite_cuenta_por_s", "retraso_listado_s", "no_listado_s", "latencia_listado_s"):
             if getattr(self, nombre) < 0:
                 raise ValueError(f"{nombre} no puede ser negativo")
 

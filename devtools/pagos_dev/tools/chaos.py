@@ -103,6 +103,38 @@ def quinientos_guardados(segundos: float, tasa: float = 0.1) -> Accion:
     return accion
 
 
+RETRASO_LISTADO_S = 10.0  # below the simulator's 30 s key lifetime: a key is forgotten only once listed
+
+
+def lista_con_retraso(segundos: float, tasa: float = 0.3) -> Accion:
+    """Stripe's lists trail its writes: every transfer made meanwhile is listed only
+    `RETRASO_LISTADO_S` after it was made, while `tasa` of the calls time out after succeeding
+    (keys are pruned after 30 s): a lookup right after a timeout proves nothing."""
+
+    async def accion(cluster: Cluster) -> None:
+        await cluster.simulador("POST", "/_simulador/fallas", {
+            "retraso_listado_s": RETRASO_LISTADO_S, "tasa_timeout_tras_exito": tasa, "cuelgue_s": 10,
+        })  # fmt: skip
+        await asyncio.sleep(segundos)
+        await cluster.simulador("POST", "/_simulador/fallas", {"retraso_listado_s": 0, "tasa_timeout_tras_exito": 0})
+
+    return accion
+
+
+def consultas_lentas(segundos: float, tasa: float = 0.3) -> Accion:
+    """Every lookup slower than a worker's lease (each list answered after 6 s, the lease is 5 s),
+    while `tasa` of the calls time out after succeeding, so that retries must look up."""
+
+    async def accion(cluster: Cluster) -> None:
+        await cluster.simulador("POST", "/_simulador/fallas", {
+            "latencia_listado_s": 6, "tasa_timeout_tras_exito": tasa, "cuelgue_s": 10,
+        })  # fmt: skip
+        await asyncio.sleep(segundos)
+        await cluster.simulador("POST", "/_simulador/fallas", {"latencia_listado_s": 0, "tasa_timeout_tras_exito": 0})
+
+    return accion
+
+
 async def reiniciar_simulador(cluster: Cluster) -> None:
     await cluster.restart_simulador()
 
@@ -183,6 +215,8 @@ class ChaosConfig:
             Falla("reinicio de la pasarela (ledger conservado)", 92, reiniciar_simulador),
             Falla("operador con el reloj 10 min adelantado", 40, operador_desfasado(600)),
             Falla("operador con el reloj 10 min atrasado", 70, operador_desfasado(-600)),
+            Falla("pasarela: listas con 10 s de retraso y timeouts tras éxito, 20 s", 84, lista_con_retraso(20)),
+            Falla("pasarela: consultas más lentas que el lease, 10 s", 96, consultas_lentas(10)),
         ), espera_max=180)  # fmt: skip
 
     @classmethod
@@ -197,6 +231,8 @@ class ChaosConfig:
             Falla("pasarela: 500 guardados en el 10 % durante 6 s", 12, quinientos_guardados(6)),
             Falla("reinicio de la pasarela (ledger conservado)", 26, reiniciar_simulador),
             Falla("operador con el reloj 10 min adelantado", 14, operador_desfasado(600, cuantos=1)),
+            Falla("pasarela: listas con 10 s de retraso y timeouts tras éxito, 4 s", 20, lista_con_retraso(4)),
+            Falla("pasarela: consultas más lentas que el lease, 4 s", 28, consultas_lentas(4)),
         ), espera_max=120)  # fmt: skip
 
 
@@ -250,7 +286,7 @@ async def correr(config: ChaosConfig, data_dir: Path, *, progreso: Callable[[str
         t0 = loop.time()
         publicador.empezar(mensajes, config.rate)
         fallas = []
-        for falla in config.fallas:
+        for falla in sorted(config.fallas, key=lambda f: f.inicio):  # one at a time, each at its time or after
             await sleep_until(t0, falla.inicio)
             inicio = time.monotonic()
             await falla.accion(cluster)
@@ -260,7 +296,8 @@ async def correr(config: ChaosConfig, data_dir: Path, *, progreso: Callable[[str
         await asyncio.to_thread(publicador.esperar)
         validos = {i for i in ids if i}
         quieto = await _esperar_quietud(eventos, dlq, validos, malformados, config.espera_max)
-        await asyncio.sleep(3)  # a second, late event would show up now
+        # A second, late event would show up now; every transfer made is listed by now too.
+        await asyncio.sleep(max(3.0, RETRASO_LISTADO_S))
         observado = _Observado(publicador, eventos, dlq, ids, malformados, fallas, quieto)
         return await _auditar(cluster, config, observado)
     finally:

@@ -19,7 +19,7 @@ from pagos_worker.bootstrap import es_transitorio
 from pagos_worker.entrypoints.worker import CommandWorker
 from tests import pulsar_helpers
 from tests.conftest import free_port
-from tests.fakes import FakeFailureLog
+from tests.fakes import FakeFailureLog, hasta
 
 pytestmark = pytest.mark.integration
 
@@ -126,10 +126,7 @@ async def test_comandos_malformados_van_a_la_dlq_sin_cambios_y_se_confirman(puls
     assert muestra["message_id_origen"]
     assert muestra["detalle"]
     assert {m.partition_key() for m in en_dlq} == {"clave"}
-    for _ in range(100):  # the valid command, sent last, may still be on its way
-        if procesados:
-            break
-        await asyncio.sleep(0.05)
+    await hasta(lambda: procesados)  # the valid command, sent last, may still be on its way
     assert len(procesados) == 1
 
     stop.set()

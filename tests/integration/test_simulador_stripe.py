@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from pagos_dev.simulador.fallas import Fallas
+from tests.fakes import hasta
 from tests.simulador_helpers import AUTH, form, simulador_en_marcha
 from tests.stripe_spec import validar_respuesta
 
@@ -30,13 +31,13 @@ async def pedir(sim, metodo, ruta, *, data=None, params=None, headers=None, http
 
 
 async def test_request_id_en_cada_respuesta_errores_incluidos(sim):
-    fallas = Fallas(latencia="fixed:200", tasa_rechazo=0)
+    fallas = Fallas(latencia="fixed:2000", tasa_rechazo=0)  # "r" in flight for 2 s: the second comes meanwhile
     async with simulador_en_marcha(fallas) as lento, aiohttp.ClientSession(headers=AUTH) as http:
         lento.http = http
         primero = asyncio.create_task(
             pedir(lento, "POST", "/v1/transfers", data=form(), headers={"Idempotency-Key": "r"})
         )
-        await asyncio.sleep(0.05)
+        await hasta(lambda: "r" in lento.simulador._en_curso)
         assert (await pedir(lento, "POST", "/v1/transfers", data=form(), headers={"Idempotency-Key": "r"}))[0] == 409
         assert (await primero)[0] == 200
     async with aiohttp.ClientSession() as sin_clave:

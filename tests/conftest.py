@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -179,6 +181,28 @@ def topics() -> Topics:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+_BASETEMP_PROPIA = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """As root, the embedded PostgreSQL runs as a user of its own, which must be able to traverse
+    every folder above its data (`ensure_prefix_access`). Under pytest's /tmp/pytest-of-root that
+    grant does not last: every other pytest session started on the machine as root (another clone,
+    another engineer's run) takes it back (pytest makes that folder 0700), and a server starting
+    right then fails with "Permission denied". So a root session without `--basetemp` keeps its
+    temporary files in a folder of its own, removed at the end when every test passed."""
+    if config.option.basetemp is None and hasattr(os, "geteuid") and os.geteuid() == 0:
+        config.option.basetemp = tempfile.mkdtemp(prefix="pagos-pytest-")
+        config.stash[_BASETEMP_PROPIA] = Path(config.option.basetemp)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    propia = session.config.stash.get(_BASETEMP_PROPIA, None)
+    if propia is not None and exitstatus == pytest.ExitCode.OK:
+        shutil.rmtree(propia, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -21,12 +21,19 @@ from sqlalchemy import make_url
 from pagos_dev.embedded.tcp_proxy import ProxyCongelable
 from pagos_dev.simulador.fallas import Fallas
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
+from pagos_worker.entrypoints import apagado
 from tests import pulsar_helpers
 from tests.conftest import create_database, free_port
 from tests.simulador_helpers import simulador_en_marcha
 
 pytestmark = pytest.mark.e2e
 DRENAJE_S = 2
+# The service's own deadlines end it within DRENAJE_S + apagado.MARGEN_S (its watchdog fires at
+# + 4.6 s): that is the promise, and the figure printed. Measured from here, a loaded 2-core machine
+# may deliver the signal, wake the watchdog's thread and tear the process down late, so the test
+# allows 3 s more: still far from what a shutdown that waited would take (the reconciler's 160 s
+# pass, a frozen connection's minutes; `sigterm_y_medir` gives up at 30 s).
+HOLGURA_S = 3.0
 
 
 def entorno(database_url: str, pulsar_url: str, sim_url: str, topics, **extra: str) -> dict[str, str]:
@@ -89,7 +96,7 @@ async def test_sigterm_no_espera_a_que_el_reconciliador_acabe_su_pasada(postgres
         tardo = await sigterm_y_medir(proceso)
     salida = (tmp_path / "servicio.log").read_text()
     print(f"\nSIGTERM -> salida en {tardo:.2f} s, código {proceso.returncode}")
-    assert tardo < DRENAJE_S + 5, salida[-3000:]
+    assert tardo < DRENAJE_S + apagado.MARGEN_S + HOLGURA_S, salida[-3000:]
     assert proceso.returncode == 0, salida[-3000:]  # the orderly path, not the watchdog
     assert "Traceback" not in salida
 
@@ -123,4 +130,4 @@ async def test_sigterm_con_la_base_de_datos_congelada(postgres_server, pulsar_ur
         await proxy.close()
     salida = (tmp_path / "servicio.log").read_text()
     print(f"\nSIGTERM -> salida en {tardo:.2f} s, código {proceso.returncode}")
-    assert tardo < DRENAJE_S + 5, salida[-3000:]
+    assert tardo < DRENAJE_S + apagado.MARGEN_S + HOLGURA_S, salida[-3000:]

@@ -51,7 +51,8 @@ async def test_los_errores_de_una_caida_son_transitorios(url):
                 with pytest.raises(Exception) as pool:
                     async with engine.connect():
                         pass
-                assert time.monotonic() - inicio < 1
+                # The pool's 0.2 s, not SQLAlchemy's default 30 s; 10 s leaves a loaded machine room.
+                assert time.monotonic() - inicio < 10
         assert getattr(sin_lock.orig, "sqlstate", None) == "55P03"
         terminado = await error_de(engine, "SELECT pg_terminate_backend(pg_backend_pid())")  # it ends itself
         for exc in (solo_lectura, cancelado, sin_lock, pool.value, terminado):

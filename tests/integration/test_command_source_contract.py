@@ -33,7 +33,7 @@ class Receptor:
         return sorted(e.data for e in self.entregas)
 
     async def esperar(self, n: int) -> None:
-        await hasta(lambda: len(self.entregas) >= n, 10)
+        await hasta(lambda: len(self.entregas) >= n)
 
     async def solo(self, n: int) -> None:
         """Exactly `n` delivered, and still so after watching for more (absence cannot be polled)."""
@@ -274,6 +274,6 @@ async def test_dos_consumidores_de_una_suscripcion_se_reparten_los_comandos(subj
     a, b = await empezar_asentando(subject, capacity=2), await empezar_asentando(subject, capacity=2)
     for i in range(20):
         await subject.publicar(b"r%02d" % i)
-    await hasta(lambda: len(a.entregas) + len(b.entregas) >= 20, 10)
+    await hasta(lambda: len(a.entregas) + len(b.entregas) >= 20)
     await asyncio.sleep(VENTANA_S)  # watching for a second delivery of any
     assert sorted(a.datos() + b.datos()) == [b"r%02d" % i for i in range(20)]  # each to one of them

@@ -10,6 +10,7 @@ import pytest
 
 from pagos_dev.simulador.http import MAX_EN_COLA, Peticion, Respuesta, ServidorHttp
 from tests.conftest import free_port
+from tests.fakes import hasta
 
 pytestmark = pytest.mark.integration
 
@@ -135,7 +136,7 @@ async def test_las_peticiones_encadenadas_esperando_respuesta_estan_acotadas():
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(b"GET /x HTTP/1.1\r\n\r\n" * (MAX_EN_COLA * 4))
-        await asyncio.sleep(0.2)
+        await hasta(lambda: any(c._pausada for c in servidor.conexiones))  # it stopped reading
         [conexion] = servidor.conexiones
         assert len(conexion._cola) <= MAX_EN_COLA
         assert conexion._pausada

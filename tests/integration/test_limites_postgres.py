@@ -70,7 +70,10 @@ async def test_un_flush_sin_respuesta_suelta_su_conexion_y_se_reintenta(database
         reclamo = await asyncio.wait_for(repo.reclamar(pago_nuevo()), 20)
         tardo = time.monotonic() - inicio
         assert reclamo.reclamado
-        assert 1.0 <= tardo < 5, tardo  # the flush timeout, the ping of the idle one, a new one
+        # The flush timeout, the ping of the idle one, a new one: about 1.5 s idle. Not the 10 s
+        # command timeout on the frozen idle connection (11 s at least); below that, a loaded
+        # machine may take what it takes.
+        assert 1.0 <= tardo < 10, tardo
     finally:
         await repo.close()
         await engine.dispose()

@@ -108,22 +108,24 @@ async def test_dos_relays_a_la_vez_nunca_publican_un_evento_dos_veces(engine, po
         await s.close()
 
 
-async def _esperando_notify(store, timeout: float) -> asyncio.Task[None]:
-    """The store listening, and a wait of `timeout` s for the next NOTIFY under way."""
+async def _esperando_notify(store, timeout: float) -> tuple[asyncio.Task[None], float]:
+    """The store listening, a wait of `timeout` s for the next NOTIFY under way, and when it began
+    (it cannot time out sooner than `timeout` after that)."""
     await store.esperar_nuevos(0.01)  # connects and starts listening
     await store.esperar_nuevos(0.5)  # the first wait after connecting returns at once
+    inicio = time.monotonic()
     espera = asyncio.create_task(store.esperar_nuevos(timeout))
     await asyncio.sleep(0.05)
-    return espera
+    return espera, inicio
 
 
 async def test_el_relay_despierta_con_cada_commit(engine, postgres):
+    """Woken, not timed out: the wait's timeout is far longer than the test waits for it (how soon
+    after the commit is latency, which the bench reports as `relay_lag_ms`)."""
     store = postgres.outbox()
-    espera = await _esperando_notify(store, 10)
-    inicio = time.monotonic()
+    espera, _ = await _esperando_notify(store, 120)
     await pagos_procesados(postgres.repo(), 1)
-    await asyncio.wait_for(espera, 5)
-    assert time.monotonic() - inicio < 1.0
+    await asyncio.wait_for(espera, 60)
     await store.close()
 
 
@@ -185,11 +187,10 @@ async def test_lo_que_publica_quien_lo_confirma_le_llega_y_los_relays_esperan_la
 
 async def test_solo_lo_que_nadie_publica_por_si_mismo_despierta_a_los_relays(engine, postgres):
     store = postgres.outbox()
-    espera = await _esperando_notify(store, 0.8)
-    inicio = time.monotonic()
+    espera, inicio = await _esperando_notify(store, 0.8)
     await pagos_procesados(postgres.repo(publicador="w1"), 1)
-    await espera
-    assert time.monotonic() - inicio >= 0.6  # no NOTIFY: it waited out its timeout
+    await asyncio.wait_for(espera, 30)
+    assert time.monotonic() - inicio >= 0.8  # no NOTIFY: it waited out its timeout
 
 
 async def test_las_marcas_no_recorren_los_pendientes_aunque_la_cola_crezca(postgres_server):

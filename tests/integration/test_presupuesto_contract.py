@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
+import math
 import time
 import uuid
 
@@ -55,10 +57,20 @@ def cuenta() -> str:
     return f"stripe:test-{uuid.uuid4().hex[:8]}"
 
 
+async def reservar_midiendo(reserva, n: int, intervalo: float, tolerancia: float) -> tuple[float, int, float]:
+    """A reservation, and how long its statement took as this process saw it: PostgreSQL reads its
+    clock more than once in the statement (when it computes the schedule, then when it gives the
+    start back as "from now"), and on a loaded machine those reads may be far apart. So a start
+    is checked within the statement's own duration, not within a fixed few milliseconds."""
+    antes = time.monotonic()
+    desde, reservados = await reserva.reservar(n, intervalo, tolerancia)
+    return desde, reservados, time.monotonic() - antes
+
+
 async def test_tras_la_calma_la_rafaga_empieza_ya(nueva_reserva):
     reserva = nueva_reserva(cuenta())
-    desde, reservados = await reserva.reservar(3, 0.01, 0.04)
-    assert desde == pytest.approx(-0.04, abs=0.005)  # the burst's turns are free already
+    desde, reservados, duracion = await reservar_midiendo(reserva, 3, 0.01, 0.04)
+    assert -0.04 - duracion - 0.005 <= desde <= -0.04 + 0.005  # the burst's turns are free already
     assert reservados == 3
 
 
@@ -87,8 +99,8 @@ async def test_cada_cuenta_tiene_su_calendario(nueva_reserva):
     nombre = cuenta()
     reloj = Desde()
     await nueva_reserva(nombre).reservar(10, 1.0, 0.0)
-    desde, reservados = await nueva_reserva(cuenta()).reservar(1, 1.0, 0.0)
-    assert desde == pytest.approx(0.0, abs=0.005)  # a first reservation starts at its own instant
+    desde, reservados, duracion = await reservar_midiendo(nueva_reserva(cuenta()), 1, 1.0, 0.0)
+    assert -duracion - 0.005 <= desde <= 0.005  # a first reservation starts at its own instant
     assert reservados == 1
     desde, _ = await nueva_reserva(nombre).reservar(1, 1.0, 0.0)  # another replica, same account
     assert reloj.es(desde, 10.0)
@@ -112,28 +124,90 @@ async def test_reservas_a_la_vez_no_se_solapan(nueva_reserva):
         assert despues_min - antes_max <= 0.4 + 0.005  # nor later
 
 
+@dataclasses.dataclass(frozen=True)
+class Bloque:
+    """One reservation a replica made: `n` turns, the first of them placed on this process's clock
+    between `desde_min` (the statement sent) and `desde_max` (its answer back), and the account's
+    count of turns reserved once it was done."""
+
+    replica: int
+    n: int
+    desde_min: float
+    desde_max: float
+    reservados: int
+    respondida: float  # when the answer came back: the replica's own sample for `uso()`
+
+
+class Anotada:
+    """A replica's view of the shared schedule that records every reservation it makes."""
+
+    def __init__(self, reserva, replica: int, bloques: list[Bloque]) -> None:
+        self._reserva, self._replica, self._bloques = reserva, replica, bloques
+
+    async def reservar(self, n: int, intervalo_s: float, tolerancia_s: float) -> tuple[float, int]:
+        antes = time.monotonic()
+        desde, reservados = await self._reserva.reservar(n, intervalo_s, tolerancia_s)
+        despues = time.monotonic()
+        self._bloques.append(Bloque(self._replica, n, antes + desde, despues + desde, reservados, despues))
+        return desde, reservados
+
+
+def uso_segun(bloques: list[Bloque], rate: float) -> float:
+    """The budget use a replica should report from the reservations it made (its samples, the last
+    10 s of them, as `PresupuestoDeCuenta` keeps them): the whole account's, not its own."""
+    muestras = [(b.respondida, b.reservados) for b in bloques]
+    while muestras[0][0] < muestras[-1][0] - 10.0 and len(muestras) > 2:
+        muestras.pop(0)
+    (t0, r0), (t1, r1) = muestras[0], muestras[-1]
+    return max(0.0, min(1.0, (r1 - r0) / max(t1 - t0, 1e-9) / rate))
+
+
 async def test_tres_replicas_comparten_una_tasa(nueva_reserva):
-    """Three replicas with 200 callers each: 600 requests at 400/s take ~1.5 s in all (not a
-    third of it), the replicas take turns, and no 100 ms holds more than its share."""
-    nombre, rate = cuenta(), 400.0
-    replicas = [PresupuestoDeCuenta(nueva_reserva(nombre), rate, burst=1) for _ in range(3)]
+    """Three replicas with 200 callers each share one schedule: its blocks follow one another at the
+    rate whichever replica booked them, no caller goes before a turn of it, the replicas take turns
+    with small blocks, and each reports the account's budget use. Asserted from the turns the
+    schedule handed out, not from how long the run took or how the calls bunched: on a loaded
+    machine a replica may send a late turn's request right behind the next one. The figures with no
+    load (1.5 s in all, no 100 ms above its 40 turns) are asserted on virtual time in
+    tests/unit/test_presupuesto.py, and measured for real by the bench (`presupuesto-*`)."""
+    nombre, rate, horizonte = cuenta(), 400.0, 0.1
+    intervalo, tolerancia = 1 / rate, 0.005  # the clocks' rounding (PostgreSQL's are epoch floats)
+    bloques: list[Bloque] = []
+    replicas = [
+        PresupuestoDeCuenta(Anotada(nueva_reserva(nombre), i, bloques), rate, burst=1, horizonte_s=horizonte)
+        for i in range(3)
+    ]
     servidos: list[tuple[int, float]] = []
 
     async def llamar(i: int) -> None:
         await replicas[i].acquire()
         servidos.append((i, time.monotonic()))
 
-    inicio = time.monotonic()
     await asyncio.gather(*(llamar(i) for i in range(3) for _ in range(200)))
-    duracion = time.monotonic() - inicio
-    assert 599 / rate * 0.95 <= duracion <= 599 / rate * 1.5  # the bench measures how close, unloaded
-    for i in range(3):  # the replicas take turns: none waits for another to be done
-        turnos = sorted(t for r, t in servidos if r == i)
-        assert max(b - a for a, b in itertools.pairwise(turnos)) < 0.35
-    for desde in (inicio + k * 0.1 for k in range(14)):
-        en_ventana = sum(1 for _, t in servidos if desde <= t < desde + 0.1)
-        assert en_ventana <= rate * 0.1 + 4, en_ventana
-    assert max(r.uso() for r in replicas) == pytest.approx(1.0, abs=0.15)
+
+    bloques.sort(key=lambda b: b.reservados)
+    # One schedule: every block its own turns, counted once, whichever replica reserved it.
+    assert [b.reservados for b in bloques] == list(itertools.accumulate(b.n for b in bloques))
+    assert bloques[-1].reservados >= 600
+    # At the rate: each block starts no sooner than the one before it ends, one interval a turn.
+    for antes, despues in itertools.pairwise(bloques):
+        assert despues.desde_max - antes.desde_min >= antes.n * intervalo - tolerancia
+    # No caller before its turn: a replica's k-th call served no sooner than its k-th turn.
+    for i in range(3):
+        turnos = sorted(b.desde_min + k * intervalo for b in bloques if b.replica == i for k in range(b.n))
+        llamadas = sorted(t for r, t in servidos if r == i)
+        assert len(llamadas) == 200
+        assert all(t >= turno - tolerancia for t, turno in zip(llamadas, turnos, strict=False))
+    # Small blocks, so the replicas take turns: none waits for another to be done.
+    assert max(b.n for b in bloques) <= math.ceil(rate * horizonte)
+    primero = {i: min(k for k, b in enumerate(bloques) if b.replica == i) for i in range(3)}
+    ultimo = {i: max(k for k, b in enumerate(bloques) if b.replica == i) for i in range(3)}
+    assert all(primero[i] < ultimo[j] for i in range(3) for j in range(3) if i != j), bloques
+    # The account's use as each replica saw it: its own reservations alone would be about a third.
+    # Its samples are read a moment after the ones recorded here (later still if the machine is
+    # busy), hence the tolerance.
+    for i, replica in enumerate(replicas):
+        assert replica.uso() == pytest.approx(uso_segun([b for b in bloques if b.replica == i], rate), rel=0.25)
 
 
 async def test_un_calendario_muy_adelantado_no_hace_esperar_su_tamano(nueva_reserva, adelantar):
@@ -141,5 +215,5 @@ async def test_un_calendario_muy_adelantado_no_hace_esperar_su_tamano(nueva_rese
     hour for every replica."""
     nombre = cuenta()
     await adelantar(nombre, 3600.0)
-    desde, _ = await nueva_reserva(nombre).reservar(1, 0.01, 0.0)
-    assert desde == pytest.approx(10.0, abs=0.1)
+    desde, _, duracion = await reservar_midiendo(nueva_reserva(nombre), 1, 0.01, 0.0)
+    assert 10.0 - duracion - 0.005 <= desde <= 10.0 + 0.005

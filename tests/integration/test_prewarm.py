@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 
 import pytest
 from sqlalchemy import text
@@ -29,10 +29,10 @@ async def test_abre_todas_las_conexiones_del_pool(database_url):
 
 async def test_sin_base_de_datos_no_detiene_el_arranque():
     engine = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nada", pool_size=3)
-    inicio = time.monotonic()
     try:
-        await prewarm(engine, 3, timeout=2)  # refused at once: a warning, no exception
-        assert time.monotonic() - inicio < 2.5
+        # Refused at once: a warning, no exception, and no hang (within its 2 s timeout idle; the
+        # bound is what a loaded machine may take beyond it).
+        await asyncio.wait_for(prewarm(engine, 3, timeout=2), 20)
         assert engine.sync_engine.pool.checkedout() == 0
     finally:
         await engine.dispose()

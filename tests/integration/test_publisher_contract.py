@@ -53,7 +53,7 @@ class PulsarSubject:
         self._otros = []
 
     async def leer(self, n: int) -> list[Leido]:
-        mensajes = await asyncio.to_thread(pulsar_helpers.receive, self._consumer, n, 15)
+        mensajes = await asyncio.to_thread(pulsar_helpers.receive, self._consumer, n, 30)
         return [(m.data(), m.partition_key(), m.properties()) for m in mensajes]
 
     async def romper(self) -> None:

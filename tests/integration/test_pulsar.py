@@ -19,7 +19,7 @@ from pagos_worker.bootstrap import es_transitorio
 from pagos_worker.entrypoints.worker import CommandWorker
 from tests import pulsar_helpers
 from tests.conftest import free_port
-from tests.fakes import FakeFailureLog
+from tests.fakes import FakeFailureLog, hasta
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ async def test_el_publisher_publica_en_orden_con_clave_y_propiedades(pulsar_url,
     publisher = await conn.publisher(topics.events)
     mensajes = [PlainMessage(payload=b"%d" % i, key=f"k{i}", properties={"event_id": str(i)}) for i in range(300)]
     await publisher.publicar(mensajes)
-    recibidos = await asyncio.to_thread(pulsar_helpers.receive, consumer, 300, 10)
+    recibidos = await asyncio.to_thread(pulsar_helpers.receive, consumer, 300, 30)
     assert [m.data() for m in recibidos] == [m.payload for m in mensajes]
     assert recibidos[7].partition_key() == "k7"
     assert recibidos[7].properties() == {"event_id": "7"}
@@ -48,7 +48,7 @@ async def test_el_publisher_con_confirmacion_por_mensaje(pulsar_url, topics):
     publisher = await conn.publisher(topics.dlq, per_lot=False)
     mensajes = [PlainMessage(payload=b"d%d" % i, key="", properties={"motivo": "x"}) for i in range(3)]
     await publisher.publicar(mensajes)
-    recibidos = await asyncio.to_thread(pulsar_helpers.receive, consumer, 3, 10)
+    recibidos = await asyncio.to_thread(pulsar_helpers.receive, consumer, 3, 30)
     assert [m.data() for m in recibidos] == [b"d0", b"d1", b"d2"]
     assert recibidos[0].properties() == {"motivo": "x"}
     await publisher.close()
@@ -126,10 +126,7 @@ async def test_comandos_malformados_van_a_la_dlq_sin_cambios_y_se_confirman(puls
     assert muestra["message_id_origen"]
     assert muestra["detalle"]
     assert {m.partition_key() for m in en_dlq} == {"clave"}
-    for _ in range(100):  # the valid command, sent last, may still be on its way
-        if procesados:
-            break
-        await asyncio.sleep(0.05)
+    await hasta(lambda: procesados)  # the valid command, sent last, may still be on its way
     assert len(procesados) == 1
 
     stop.set()
@@ -161,7 +158,7 @@ async def test_el_publicador_del_bench_por_ticks_no_adelanta_ni_pierde_mensajes(
         # (A message a millisecond, sent one by one, would make ~200 wake-ups.)
         tandas = 1 + sum(b - a > 0.0005 for a, b in itertools.pairwise(publicador.enviados))
         assert tandas <= 40  # 200 messages over 0.2 s in ticks of 20 ms: ~10
-        recibidos = await asyncio.to_thread(pulsar_helpers.receive, consumer, 200, 10)
+        recibidos = await asyncio.to_thread(pulsar_helpers.receive, consumer, 200, 30)
         assert [m.data() for m in recibidos] == [data for data, _ in mensajes]
         assert publicador.confirmados == 200
         publicador.cerrar()

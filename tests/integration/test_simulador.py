@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from pagos_dev.simulador.fallas import Fallas
+from tests.fakes import hasta
 from tests.simulador_helpers import AUTH, form, simulador_en_marcha
 
 pytestmark = pytest.mark.integration
@@ -56,11 +57,12 @@ async def test_misma_clave_con_otros_parametros_es_idempotency_error(sim):
 
 
 async def test_clave_en_curso_es_409():
-    async with simulador_en_marcha(Fallas(latencia="fixed:300", tasa_rechazo=0)) as s:
+    # In flight (its key taken) for 2 s: the second request, sent once it is, comes meanwhile.
+    async with simulador_en_marcha(Fallas(latencia="fixed:2000", tasa_rechazo=0)) as s:
         async with aiohttp.ClientSession(headers=AUTH) as http:
             s.http = http
             primero = asyncio.create_task(post(s, form(), key="k5"))
-            await asyncio.sleep(0.1)
+            await hasta(lambda: "k5" in s.simulador._en_curso)
             status, body, _ = await post(s, form(), key="k5")
             assert (status, body["error"]["code"]) == (409, "idempotency_key_in_use")
             assert (await primero)[0] == 200

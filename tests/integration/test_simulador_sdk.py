@@ -14,6 +14,7 @@ import requests
 import stripe
 
 from pagos_dev.simulador.fallas import Fallas
+from tests.fakes import hasta
 from tests.simulador_helpers import simulador_en_marcha
 from tests.stripe_spec import propiedades, requerir_spec, validar_respuesta
 
@@ -177,10 +178,11 @@ async def test_cada_error_con_su_clase_de_excepcion(sdk, cambios, clase, code, p
 
 
 async def test_409_con_la_clave_en_curso(sdk):
-    async with simulador_en_marcha(Fallas(latencia="fixed:300", tasa_rechazo=0)) as sim:
+    # In flight (its key taken) for 2 s: the second request, sent once it is, comes meanwhile.
+    async with simulador_en_marcha(Fallas(latencia="fixed:2000", tasa_rechazo=0)) as sim:
         cliente = Sdk(sim.url)
         primero = asyncio.create_task(cliente(cliente.transfers.create, params(), {"idempotency_key": "c"}))
-        await asyncio.sleep(0.1)
+        await hasta(lambda: "c" in sim.simulador._en_curso)
         with pytest.raises(stripe.APIError) as info:
             await cliente(cliente.transfers.create, params(), {"idempotency_key": "c"})
         assert (info.value.http_status, info.value.json_body["error"]["code"]) == (409, "idempotency_key_in_use")

@@ -434,12 +434,15 @@ async def test_ningun_post_sobrevive_al_lease():
         estado.respuesta = cuelga
         p = pago()
         p.lease = Lease("w1", datetime.now(UTC) + timedelta(seconds=2.5))
-        inicio = datetime.now(UTC)
         with pytest.raises(ResultadoIndeterminadoError, match="el lease vence"):
             await pasarela.procesar_pago(p)
-        assert datetime.now(UTC) <= p.lease.expira  # returned before the lease expired
-        assert 1 <= len(estado.peticiones) <= 3  # not the 10 attempts the configuration allows
-        assert (datetime.now(UTC) - inicio).total_seconds() < 2.5
+        # Each attempt lasts its whole 1 s timeout (the server never answers), so a third could
+        # start 2 s in at the soonest and end after the lease: at most two, whatever the load (a
+        # busy machine only makes them later, and fewer). Not the 10 the configuration allows.
+        assert 1 <= len(estado.peticiones) <= 2
+        # The last one ends with its timeout, no later than the lease: give a loaded machine's
+        # late timer 1 s, far short of the 5 s a request left hanging would take.
+        assert datetime.now(UTC) <= p.lease.expira + timedelta(seconds=1)
 
 
 async def test_sin_presupuesto_de_la_cuenta_no_se_envia_nada():
@@ -487,7 +490,7 @@ async def test_una_sonda_sin_turno_no_deja_el_circuito_esperando_para_siempre():
             await pasarela.procesar_pago(pago())  # the probe: not sent
         reserva.falla = None
         estado.respuesta = lambda: web.json_response({"id": "tr_2", "object": "transfer"})
-        await asyncio.wait_for(pasarela.esperar_disponible(), 2)
+        await asyncio.wait_for(pasarela.esperar_disponible(), 10)  # let go, not left waiting for ever
         assert (await pasarela.procesar_pago(pago())).referencia_pago == "tr_2"
         assert pasarela.circuit is CircuitState.CLOSED
 

@@ -3,6 +3,7 @@ import asyncio
 import pytest
 
 from pagos_worker.adapters.postgres.group_commit import GroupCommitter
+from tests.tiempo_virtual import tiempo_virtual
 
 
 class Flusher:
@@ -93,6 +94,7 @@ async def test_submit_many_respeta_el_maximo_del_lote():
     assert flusher.batches == [[1, 2], [3, 4], [5]]
 
 
+@tiempo_virtual
 async def test_con_linger_espera_a_los_que_llegan_despues():
     flusher = Flusher(delay=0)
     committer = GroupCommitter(flusher, max_batch=50, max_in_flight=1, linger=0.2)
@@ -105,16 +107,21 @@ async def test_con_linger_espera_a_los_que_llegan_despues():
     assert (await first, await second) == (10, 20)
     assert flusher.batches == [[1, 2]]
     # From the first item (0.2 s), not from the last one (0.3 s).
-    assert 0.19 <= loop.time() - inicio < 0.27
+    assert loop.time() - inicio == pytest.approx(0.2)
 
 
+@tiempo_virtual
 async def test_con_linger_un_lote_lleno_no_espera():
     flusher = Flusher(delay=0)
     committer = GroupCommitter(flusher, max_batch=3, max_in_flight=1, linger=10)
-    assert await asyncio.wait_for(committer.submit_many([1, 2, 3]), timeout=1) == [10, 20, 30]
+    loop = asyncio.get_running_loop()
+    inicio = loop.time()
+    assert await committer.submit_many([1, 2, 3]) == [10, 20, 30]
+    assert loop.time() == inicio  # not its 10 s linger
     assert flusher.batches == [[1, 2, 3]]
 
 
+@tiempo_virtual
 async def test_con_linger_el_lote_siguiente_espera_desde_que_termina_el_anterior():
     flusher = Flusher(delay=0.1)
     committer = GroupCommitter(flusher, max_batch=50, max_in_flight=1, linger=0.1)
@@ -129,7 +136,7 @@ async def test_con_linger_el_lote_siguiente_espera_desde_que_termina_el_anterior
     assert (await second, await third) == (20, 30)
     assert flusher.batches == [[1], [2, 3]]
     # Its linger, then its own write; without the linger only the write (0.1 s).
-    assert loop.time() - fin_primero >= 0.1 + 0.1 - 0.02
+    assert loop.time() - fin_primero == pytest.approx(0.1 + 0.1)
 
 
 async def test_un_error_propio_de_un_item_se_aisla_y_el_resto_del_lote_se_escribe():
@@ -154,6 +161,7 @@ async def test_una_caida_no_se_aisla():
     assert len(flusher.batches) == 2  # no item-by-item retry: an outage would fail them all anyway
 
 
+@tiempo_virtual
 async def test_sin_progreso_mide_la_espera_sin_ningun_commit():
     bloqueado = asyncio.Event()
 
@@ -165,7 +173,7 @@ async def test_sin_progreso_mide_la_espera_sin_ningun_commit():
     assert committer.sin_progreso() == 0.0  # idle
     tarea = asyncio.create_task(committer.submit(1))
     await asyncio.sleep(0.2)
-    assert 0.15 <= committer.sin_progreso() < 0.5  # waiting, nothing committed
+    assert committer.sin_progreso() == pytest.approx(0.2)  # waiting, nothing committed
     bloqueado.set()
     await tarea
     assert committer.sin_progreso() == 0.0

@@ -4,7 +4,6 @@ it may send while earlier messages could still be in the client's queue, and whe
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pulsar
 import pytest
@@ -13,6 +12,7 @@ from pagos_worker.adapters.pulsar import publisher as modulo
 from pagos_worker.adapters.pulsar.publisher import PublishError, PulsarPublisher
 from pagos_worker.application.ports.outbox import PlainMessage
 from tests.fakes import hasta
+from tests.tiempo_virtual import tiempo_virtual
 
 
 class Nativo:
@@ -46,6 +46,7 @@ def lote(n: int) -> list[PlainMessage]:
     return [PlainMessage(payload=b"e%d" % i, key="k", properties={"event_id": str(i)}) for i in range(n)]
 
 
+@tiempo_virtual
 async def test_un_lote_confirmado_deja_sitio_al_instante(monkeypatch):
     monkeypatch.setattr(modulo, "MAX_PENDING", 10)
     productor = Productor()
@@ -54,7 +55,10 @@ async def test_un_lote_confirmado_deja_sitio_al_instante(monkeypatch):
     await hasta(lambda: productor._producer.flushes)
     productor._producer.responder(pulsar.Result.Ok)
     await primero
+    loop = asyncio.get_running_loop()
+    inicio = loop.time()
     await asyncio.wait_for(_segundo_confirmado(publisher, productor), 1)
+    assert loop.time() - inicio < 0.1  # room at once (a few polls), not after a hold of 1.1 s
     assert productor._producer.enviados == 13
 
 
@@ -65,6 +69,7 @@ async def _segundo_confirmado(publisher: PulsarPublisher, productor: Productor) 
     await segundo
 
 
+@tiempo_virtual
 async def test_un_lote_sin_confirmar_guarda_su_sitio_hasta_que_sus_mensajes_salieron_de_la_cola(monkeypatch):
     """A flush refused while the producer reconnects leaves its messages queued in the client: if
     their place were given back at once, the queue could fill and the client refuse later messages
@@ -77,12 +82,13 @@ async def test_un_lote_sin_confirmar_guarda_su_sitio_hasta_que_sus_mensajes_sali
     productor._producer.responder(pulsar.Result.AlreadyClosed)
     with pytest.raises(PublishError):
         await primero
-    inicio = time.monotonic()
+    loop = asyncio.get_running_loop()
+    inicio = loop.time()
     segundo = asyncio.create_task(publisher.publicar(lote(5)))
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(1.1)
     assert productor._producer.enviados == 8  # still waiting for room
-    await hasta(lambda: productor._producer.flushes, segundos=3)
-    assert time.monotonic() - inicio >= 1.0
+    await hasta(lambda: productor._producer.flushes)
+    assert loop.time() - inicio == pytest.approx(1.2, abs=0.01)  # the hold, then room
     productor._producer.responder(pulsar.Result.Ok)
     await segundo
     assert productor._producer.enviados == 13

@@ -9,6 +9,7 @@ from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.relay import ImmediatePublisher, OutboxRelay
 from tests.fake_outbox import FakeOutboxStore
 from tests.fakes import FakePublisher, hasta
+from tests.tiempo_virtual import tiempo_virtual
 
 
 def eventos(n: int, desde: int = 1) -> list[OutboxEvent]:
@@ -44,22 +45,18 @@ async def test_vaciar_publica_por_lotes_hasta_el_final():
     assert [m.payload for m in publisher.mensajes] == [b"{%d}" % i for i in range(1, 26)]
 
 
+@tiempo_virtual
 async def test_run_reintenta_tras_fallos_y_despierta_con_nuevos_eventos():
+    """On virtual time, so that "soon" is the relay's own waits (its backoff, its poll), not how
+    busy this machine is."""
     store, publisher = FakeOutboxStore(eventos(1)), FakePublisher(fallos=2)
     stop = asyncio.Event()
     relay = OutboxRelay(store, publisher, intervalo=30)
     task = asyncio.create_task(relay.run(stop))
-    for _ in range(100):
-        if publisher.mensajes:
-            break
-        await asyncio.sleep(0.05)
+    await hasta(lambda: publisher.mensajes, segundos=1)  # two backoffs: 0.2 s and 0.4 s at most
     assert len(publisher.mensajes) == 1
     store.agregar(eventos(1, desde=2))  # its commit wakes the relay: no waiting for the 30 s poll
-    for _ in range(40):
-        if len(publisher.mensajes) == 2:
-            break
-        await asyncio.sleep(0.01)
-    assert len(publisher.mensajes) == 2
+    await hasta(lambda: len(publisher.mensajes) == 2, segundos=1)
     stop.set()
     await asyncio.wait_for(task, 1)
 

@@ -11,6 +11,7 @@ from pagos_worker.adapters.stripe.resilience import (
     TokenBucket,
     backoff,
 )
+from tests.tiempo_virtual import tiempo_virtual
 
 
 class Reloj:
@@ -79,14 +80,19 @@ def test_una_sonda_fallida_reabre_el_circuito():
         cb.allow()
 
 
+@tiempo_virtual
 async def test_esperar_disponible_bloquea_mientras_esta_abierto():
-    cb = CircuitBreaker(umbral=1, abierto_s=0.3)
-    await asyncio.wait_for(cb.esperar_disponible(), 0.1)  # closed: at once
+    loop = asyncio.get_running_loop()
+    cb = CircuitBreaker(umbral=1, abierto_s=0.3, clock=loop.time)
+    inicio = loop.time()
+    await cb.esperar_disponible()
+    assert loop.time() == inicio  # closed: at once
     cb.failure()
     espera = asyncio.create_task(cb.esperar_disponible())
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.29)
     assert not espera.done()
-    await asyncio.wait_for(espera, 1)  # the probe may go once the open period is over
+    await asyncio.wait_for(espera, 1)  # the probe may go once the open period is over, and not before
+    assert loop.time() - inicio == pytest.approx(0.3)
 
 
 def test_backoff_exponencial_con_tope_y_jitter():
@@ -127,6 +133,7 @@ def test_destinos_mapa_plantilla_y_ninguno(tmp_path):
         Destinos.desde_archivo(archivo, None)
 
 
+@tiempo_virtual
 async def test_una_sonda_que_no_se_envio_deja_probar_a_la_siguiente():
     """A probe granted and then not sent (no budget turn, no lease left, cancelled) owes no verdict:
     released, the circuit lets the next call probe, and whoever waits for it is let go, instead of
@@ -141,7 +148,7 @@ async def test_una_sonda_que_no_se_envio_deja_probar_a_la_siguiente():
     await asyncio.sleep(0)
     cb.release(sonda)
     assert cb.state is CircuitState.OPEN
-    await asyncio.wait_for(espera, 2)  # released within a second
+    await asyncio.wait_for(espera, 2)  # released within a second (its poll), not after the open period
     assert cb.allow()  # the next call is the probe
     cb.success()
     assert cb.state is CircuitState.CLOSED

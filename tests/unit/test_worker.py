@@ -5,7 +5,8 @@ import uuid
 from pagos_worker.application.handlers import EN_CURSO, PROCESADO, YA_PROCESADO, Accion, Desenlace
 from pagos_worker.entrypoints.worker import CommandWorker, manejar
 from tests.fake_command_source import FakeCommandSource
-from tests.fakes import FakeFailureLog, FakePublisher, es_caida
+from tests.fakes import FakeFailureLog, FakePublisher, es_caida, hasta
+from tests.tiempo_virtual import tiempo_virtual
 
 
 def nuevo_worker(source, procesar, dlq=None, **opciones) -> CommandWorker:
@@ -38,10 +39,7 @@ async def run_worker(payloads, procesar, dlq=None):
     stop = asyncio.Event()
     worker = nuevo_worker(source, procesar, dlq)
     task = asyncio.create_task(worker.run(stop, drain_timeout=5))
-    for _ in range(200):
-        if len(source.acked) + len(source.nacked) == len(payloads):
-            break
-        await asyncio.sleep(0.01)
+    await hasta(lambda: len(source.acked) + len(source.nacked) == len(payloads))
     stop.set()
     await task
     return source, dlq
@@ -94,6 +92,7 @@ async def test_si_la_dlq_no_responde_el_comando_vuelve_y_no_se_pierde():
     assert source.acked == []
 
 
+@tiempo_virtual
 async def test_al_parar_espera_a_los_pagos_en_curso():
     terminados = []
 
@@ -114,6 +113,7 @@ async def test_al_parar_espera_a_los_pagos_en_curso():
     assert len(source.acked) == 5
 
 
+@tiempo_virtual
 async def test_lo_que_no_termina_a_tiempo_no_se_confirma():
     async def procesar(cmd):
         await asyncio.sleep(10)
@@ -128,6 +128,7 @@ async def test_lo_que_no_termina_a_tiempo_no_se_confirma():
     assert source.acked == []  # left unacknowledged: the broker redelivers it
 
 
+@tiempo_virtual
 async def test_con_la_pasarela_caida_el_worker_no_procesa_y_retiene_los_cupos():
     abierta = asyncio.Event()
     procesados = []
@@ -162,10 +163,7 @@ async def test_una_caida_de_la_base_de_datos_nunca_lleva_a_la_dlq():
     dlq, fallos = FakePublisher(), FakeFailureLog()
     stop = asyncio.Event()
     task = asyncio.create_task(nuevo_worker(source, procesar, dlq, fallos=fallos).run(stop, drain_timeout=5))
-    for _ in range(100):
-        if source.nacked:
-            break
-        await asyncio.sleep(0.01)
+    await hasta(lambda: source.nacked)
     stop.set()
     await task
     assert source.nacked == [data]

@@ -48,6 +48,9 @@ WORKER_ENV = {
     # retry must keep them from being paid twice), and the run ends with every payment final.
     "PAGOS_ATTENTION_AFTER_ATTEMPTS": "100000",
     "PAGOS_ATTENTION_AFTER_SECONDS": "600",
+    # A key spent by a saved 500 is renewed once the earlier calls are this old and a lookup finds
+    # nothing: seconds here, not Stripe's minutes, but longer than the lists' lag below.
+    "PAGOS_SETTLE_MARGIN_SECONDS": "15",
     "PAGOS_LOG_LEVEL": "WARNING",
 }
 # One replica's host clock runs minutes ahead: only the database's clock may decide who acts.

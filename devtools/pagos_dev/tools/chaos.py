@@ -175,16 +175,22 @@ def operador_desfasado(desfase: float, cuantos: int = 2) -> Accion:
 
 
 async def _en_curso(database_url: str, cuantos: int) -> list[str]:
+    filas = await _consultar(
+        database_url,
+        "SELECT id_pago::text AS id FROM pagos WHERE estado = 'PROCESANDO' AND lease_expira > clock_timestamp() "
+        "LIMIT $1",
+        cuantos,
+    )
+    return [f["id"] for f in filas]
+
+
+async def _consultar(database_url: str, sql: str, *argumentos: object) -> list[Any]:
+    """One query on the cluster's database, on a connection of its own."""
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
-        filas = await conn.fetch(
-            "SELECT id_pago::text AS id FROM pagos WHERE estado = 'PROCESANDO' AND lease_expira > clock_timestamp() "
-            "LIMIT $1",
-            cuantos,
-        )
+        return list(await conn.fetch(sql, *argumentos))
     finally:
         await conn.close()
-    return [f["id"] for f in filas]
 
 
 @dataclass(frozen=True)
@@ -411,35 +417,26 @@ def _bien_formado(data: bytes) -> bool:
 
 
 async def _resueltos_a_mano(database_url: str) -> int:
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM resoluciones"))
-    finally:
-        await conn.close()
+    [fila] = await _consultar(database_url, "SELECT count(*) AS n FROM resoluciones")
+    return int(fila["n"])
 
 
 async def _venenosos(database_url: str) -> set[str]:
     """Payments whose command was recorded as poison (operators see them)."""
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        filas = await conn.fetch(
-            "SELECT id_pago::text AS id FROM comandos_fallidos WHERE venenoso_desde IS NOT NULL AND id_pago IS NOT NULL"
-        )
-    finally:
-        await conn.close()
+    filas = await _consultar(
+        database_url,
+        "SELECT id_pago::text AS id FROM comandos_fallidos WHERE venenoso_desde IS NOT NULL AND id_pago IS NOT NULL",
+    )
     return {f["id"] for f in filas}
 
 
 async def _estados(database_url: str, ids: list[str]) -> dict[str, dict[str, Any]]:
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        filas = await conn.fetch(
-            "SELECT id_pago::text AS id, estado, referencia_pago, requiere_atencion FROM pagos "
-            "WHERE id_pago = ANY($1::uuid[])",
-            ids,
-        )
-    finally:
-        await conn.close()
+    filas = await _consultar(
+        database_url,
+        "SELECT id_pago::text AS id, estado, referencia_pago, requiere_atencion FROM pagos "
+        "WHERE id_pago = ANY($1::uuid[])",
+        ids,
+    )
     return {f["id"]: dict(f) for f in filas}
 
 

@@ -198,6 +198,7 @@ class Falla:
     nombre: str
     inicio: float  # seconds after publishing starts
     accion: Accion
+    en_paralelo: bool = False  # runs beside the faults after it, instead of holding them up
 
 
 @dataclass(frozen=True)
@@ -224,8 +225,9 @@ class ChaosConfig:
             Falla("reinicio de la pasarela (ledger conservado)", 92, reiniciar_simulador),
             Falla("operador con el reloj 10 min adelantado", 40, operador_desfasado(600)),
             Falla("operador con el reloj 10 min atrasado", 70, operador_desfasado(-600)),
-            Falla("pasarela: listas con 10 s de retraso y timeouts tras éxito, 20 s", 84, lista_con_retraso(20)),
-            Falla("pasarela: consultas más lentas que el lease, 10 s", 96, consultas_lentas(10)),
+            Falla("pasarela: listas con 10 s de retraso y timeouts tras éxito, 12 s", 12, lista_con_retraso(12),
+                  en_paralelo=True),
+            Falla("pasarela: consultas más lentas que el lease, 10 s", 44, consultas_lentas(10), en_paralelo=True),
         ), espera_max=180)  # fmt: skip
 
     @classmethod
@@ -240,8 +242,9 @@ class ChaosConfig:
             Falla("pasarela: 500 guardados en el 10 % durante 6 s", 12, quinientos_guardados(6)),
             Falla("reinicio de la pasarela (ledger conservado)", 26, reiniciar_simulador),
             Falla("operador con el reloj 10 min adelantado", 14, operador_desfasado(600, cuantos=1)),
-            Falla("pasarela: listas con 10 s de retraso y timeouts tras éxito, 4 s", 20, lista_con_retraso(4)),
-            Falla("pasarela: consultas más lentas que el lease, 4 s", 28, consultas_lentas(4)),
+            Falla("pasarela: listas con 10 s de retraso y timeouts tras éxito, 4 s", 20, lista_con_retraso(4),
+                  en_paralelo=True),
+            Falla("pasarela: consultas más lentas que el lease, 4 s", 28, consultas_lentas(4), en_paralelo=True),
         ), espera_max=120)  # fmt: skip
 
 
@@ -294,14 +297,25 @@ async def correr(config: ChaosConfig, data_dir: Path, *, progreso: Callable[[str
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         publicador.empezar(mensajes, config.rate)
-        fallas = []
-        for falla in sorted(config.fallas, key=lambda f: f.inicio):  # one at a time, each at its time or after
-            await sleep_until(t0, falla.inicio)
+        fallas: list[dict[str, Any]] = []
+
+        async def ejecutar(falla: Falla) -> None:
             inicio = time.monotonic()
             await falla.accion(cluster)
             fin = time.monotonic()
             fallas.append({"falla": falla.nombre, "inicio": inicio, "fin": fin})
             progreso(f"  {falla.nombre}: hecho en {fin - inicio:.1f} s")
+
+        # In the order of their start times, each at its time or once the one before has ended; a
+        # fault `en_paralelo` does not hold up the next one.
+        paralelas = []
+        for falla in sorted(config.fallas, key=lambda f: f.inicio):
+            await sleep_until(t0, falla.inicio)
+            if falla.en_paralelo:
+                paralelas.append(asyncio.create_task(ejecutar(falla)))
+            else:
+                await ejecutar(falla)
+        await asyncio.gather(*paralelas)
         await asyncio.to_thread(publicador.esperar)
         validos = {i for i in ids if i}
         quieto = await _esperar_quietud(eventos, dlq, validos, malformados, config.espera_max)

@@ -224,7 +224,7 @@ class ChaosConfig:
             Falla("pasarela: 500 guardados en el 10 % durante 20 s", 76, quinientos_guardados(20)),
             Falla("reinicio de la pasarela (ledger conservado)", 92, reiniciar_simulador),
             Falla("operador con el reloj 10 min adelantado", 40, operador_desfasado(600)),
-            Falla("operador con el reloj 10 min atrasado", 70, operador_desfasado(-600)),
+            Falla("operador con el reloj 10 min atrasado", 54, operador_desfasado(-600), en_paralelo=True),
             Falla("pasarela: listas con 10 s de retraso y timeouts tras éxito, 12 s", 12, lista_con_retraso(12),
                   en_paralelo=True),
             Falla("pasarela: consultas más lentas que el lease, 10 s", 44, consultas_lentas(10), en_paralelo=True),

@@ -251,12 +251,21 @@ class Cluster:
             raise RuntimeError("the cluster was not started with postgres_por_proxy")
         return self.proxy_postgres.congelar()
 
-    async def simulador(self, method: str, path: str, body: Any = None) -> Any:  # noqa: ANN401 - JSON
-        async with (
-            aiohttp.ClientSession(headers=AUTH) as http,
-            http.request(method, f"{self.simulador_url}{path}", json=body) as resp,
-        ):
-            return await resp.json()
+    async def simulador(self, method: str, path: str, body: Any = None, espera_s: float = 30) -> Any:  # noqa: ANN401 - JSON
+        """One request to the simulator; while it is being restarted (a fault running beside
+        another), tried again for up to `espera_s`."""
+        limite = asyncio.get_running_loop().time() + espera_s
+        while True:
+            try:
+                async with (
+                    aiohttp.ClientSession(headers=AUTH) as http,
+                    http.request(method, f"{self.simulador_url}{path}", json=body) as resp,
+                ):
+                    return await resp.json()
+            except aiohttp.ClientConnectionError:
+                if asyncio.get_running_loop().time() >= limite:
+                    raise
+                await asyncio.sleep(0.2)
 
     async def operador(self, *args: str, desfase: float | None = None, timeout: float = 120) -> int:
         """An operator's command (`pagos-worker ARGS`) against this cluster, its host clock `desfase`

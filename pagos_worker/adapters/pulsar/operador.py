@@ -89,6 +89,7 @@ class _Cursor:
     def __init__(self, reader: pulsar.Reader) -> None:
         self._reader = reader
         self._sondeo: Any = None  # a message read to learn whether the topic was empty
+        self._leidos = 0
 
     def siguientes(self, n: int) -> list[Any]:
         """Up to `n` messages, none past the end of the topic as it is now."""
@@ -99,6 +100,7 @@ class _Cursor:
                 self._sondeo = None
             else:
                 mensajes.append(self._reader.read_next(_ESPERA_MS))
+            self._leidos += 1
         return mensajes
 
     def _hay_mas(self) -> bool:
@@ -109,7 +111,11 @@ class _Cursor:
         except pulsar.UnknownError:
             # pulsar-lite answers the last-message-id query of a topic that holds no message with an
             # error ("Topic has no messages") where Apache Pulsar answers "none". Whether it is empty
-            # is then asked by reading: a message that is there arrives at once.
+            # is then asked by reading: a message that is there arrives at once. Only before the
+            # first message: once one was read the topic is not empty, and the error is a real one
+            # (a list cut short would let `dlq reenviar` re-drive part of the topic and call it done).
+            if self._leidos:
+                raise
             self._sondeo = _siguiente(self._reader, _ESPERA_SONDEO_MS)
             return self._sondeo is not None
 

@@ -5,6 +5,7 @@ profiles of `pagos-dev run --fallas`."""
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,14 +18,19 @@ from pagos_worker.entrypoints import cli
 
 
 @pytest.fixture
-def entorno_limpio(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No PAGOS_* setting from the machine running the tests."""
+def entorno_limpio(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """No PAGOS_* setting from the machine running the tests, and none left behind by a profile
+    (`Perfil.aplicar_al_entorno` writes os.environ itself, as `make run` needs): a later test that
+    starts the simulator must not inherit a saved 500 on every payout."""
     import os  # noqa: PLC0415
 
     for nombre in list(os.environ):
         if nombre.startswith(("PAGOS_", "OTEL_")):
             monkeypatch.delenv(nombre)
-    return monkeypatch
+    yield monkeypatch
+    for nombre in list(os.environ):
+        if nombre.startswith(("PAGOS_", "OTEL_")):
+            del os.environ[nombre]  # the machine's own come back with monkeypatch's undo
 
 
 def _exports(salida: str) -> dict[str, str]:

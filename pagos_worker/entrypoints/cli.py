@@ -217,7 +217,8 @@ async def _cmd_operador(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_RECHAZADO
     except Exception as exc:  # noqa: BLE001 - an outage: said in one line, never a stack trace
         log.debug("operador.error", error=repr(exc))
-        operador_salida.error(f"no se pudo hacer: {type(exc).__name__}: {exc}")
+        detalle = "" if settings.log_level.upper() == "DEBUG" else " (PAGOS_LOG_LEVEL=DEBUG da el detalle)"
+        operador_salida.error(f"no se pudo hacer: {type(exc).__name__}: {exc}{detalle}")
         return EXIT_RECHAZADO
 
 

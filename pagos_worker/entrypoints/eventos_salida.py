@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -15,14 +16,29 @@ from pagos_worker.entrypoints.consola import consola
 def evento(e: VistaEvento, *, como_json: bool) -> None:
     """One event a line as it is read (`--seguir` shows them as they come): JSON Lines with --json."""
     if como_json:
-        sys.stdout.write(orjson.dumps(_evento_json(e)).decode() + "\n")
+        sys.stdout.write(_json_de(_evento_json(e)) + "\n")
     else:
         d = e.datos
         importe = f"{d.get('monto')} {d.get('moneda')}" if "monto" in d else "-"
         partes = [iso_utc(e.mensaje.publicada), e.tipo or "?", e.id_pago or "-", importe,
                   str(d.get("referencia_pago") or "-"), str(d.get("mensaje_error") or e.error or "")]  # fmt: skip
-        sys.stdout.write("  ".join(partes).rstrip() + "\n")
+        sys.stdout.write(_sin_controles("  ".join(partes).rstrip()) + "\n")
     sys.stdout.flush()
+
+
+def _json_de(valor: dict[str, Any]) -> str:
+    """One line of JSON, whatever the event carried: orjson refuses integers past 64 bits, and one
+    odd event must not end the stream (every event is shown, never skipped)."""
+    try:
+        return orjson.dumps(valor).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(valor, ensure_ascii=False, default=str)
+
+
+def _sin_controles(texto: str) -> str:
+    """A line for a terminal: a control character in an event's text could move the cursor or
+    change the colours of the operator's terminal; it is shown escaped instead."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in texto)
 
 
 def total_eventos(n: int) -> None:

@@ -4,6 +4,7 @@ whatever an operator reads (setting names, codes and states stay as they are).""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from datetime import UTC, datetime
@@ -100,3 +101,12 @@ def test_los_comandos_del_operador_no_escriben_lineas_de_log_salvo_que_se_pidan(
     salida = capsys.readouterr()
     assert salida.out == ""
     assert "operador.pago_resuelto" in salida.err
+
+
+def test_un_evento_raro_no_corta_los_eventos_ni_el_terminal():
+    """An integer past 64 bits (orjson refuses it) still prints as JSON; a control character in an
+    event's text is shown escaped, not sent to the operator's terminal."""
+    from pagos_worker.entrypoints import eventos_salida  # noqa: PLC0415
+
+    assert json.loads(eventos_salida._json_de({"n": 2**70})) == {"n": 2**70}
+    assert eventos_salida._sin_controles("pago\x1b[2Jrechazado\n") == "pago\\x1b[2Jrechazado\\n"

@@ -466,6 +466,9 @@ class Operador:
     listar_dlq: ListarCartasMuertasHandler | None = None
     reenviar_dlq: ReenviarCartasMuertasHandler | None = None
     eventos: LeerEventosHandler | None = None
+    # The topics read, named when they hold nothing: a wrong topic must not pass for an empty one.
+    dlq_topic: str = ""
+    events_topic: str = ""
 
 
 @asynccontextmanager
@@ -478,7 +481,7 @@ async def herramientas_de_operador(
     if faltan := settings.faltantes_operador(postgres=postgres or pasarela, pulsar=pulsar, pasarela=pasarela):
         raise ConfiguracionInvalidaError(f"missing settings: {', '.join(faltan)}")
     async with AsyncExitStack() as stack:
-        operador = Operador()
+        operador = Operador(dlq_topic=settings.dlq_topic, events_topic=settings.events_topic)
         conexion = None
         if pulsar:
             assert settings.pulsar_url is not None  # noqa: S101 - checked above

@@ -41,8 +41,9 @@ def _sin_controles(texto: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in texto)
 
 
-def total_eventos(n: int) -> None:
-    consola().print(f"eventos: {n}", markup=False)
+def total_eventos(n: int, topic: str = "") -> None:
+    # None read: the topic named, as a wrong one must not pass for an empty one.
+    consola().print(f"eventos: {n} (topic {topic})" if topic and not n else f"eventos: {n}", markup=False)
 
 
 def _evento_json(e: VistaEvento) -> dict[str, Any]:

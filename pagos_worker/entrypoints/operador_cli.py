@@ -139,7 +139,7 @@ async def _dlq_listar(op: Operador, args: argparse.Namespace) -> int:
     assert op.listar_dlq is not None  # noqa: S101 - wired with the broker
     with salida.Barras(activas=not args.json) as barras:
         cartas = await op.listar_dlq(_filtro(args), progreso=barras)
-    salida.cartas(cartas, como_json=args.json)
+    salida.cartas(cartas, como_json=args.json, topic=op.dlq_topic)
     return 0
 
 
@@ -164,7 +164,7 @@ async def _eventos(op: Operador, args: argparse.Namespace) -> int:
         if not args.seguir:
             raise
     if not args.json:
-        eventos_salida.total_eventos(mostrados)
+        eventos_salida.total_eventos(mostrados, op.events_topic)
     return 0
 
 

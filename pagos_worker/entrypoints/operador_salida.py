@@ -103,12 +103,12 @@ def reanudado(r: PagoReanudado, operador: str, *, como_json: bool) -> None:
     _consola().print(f"pago {r.pago.id_pago}: reanudado por {operador}\n  {cola}", markup=False)
 
 
-def cartas(lista: list[VistaCarta], *, como_json: bool) -> None:
+def cartas(lista: list[VistaCarta], *, como_json: bool, topic: str = "") -> None:
     if como_json:
         _json([_carta_json(c) for c in lista])
         return
-    if not lista:
-        _consola().print("cartas muertas: 0", markup=False)
+    if not lista:  # the topic named: a wrong one must not pass for an empty one
+        _consola().print(f"cartas muertas: 0 (topic {topic})" if topic else "cartas muertas: 0", markup=False)
         return
     tabla = Table(title=f"cartas muertas: {len(lista)}", title_justify="left")
     for columna in ("message_id", "publicada", "motivo", "id_pago", "detalle", "vuelta de", "reenviada"):

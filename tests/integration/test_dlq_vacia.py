@@ -61,7 +61,7 @@ async def test_dlq_listar_y_reenviar_en_seco_dicen_cero_y_salen_con_0(
     }  # fmt: skip
     rc, out, err = await _cli(env, "dlq", "listar")
     assert (rc, err) == (0, ""), out
-    assert "cartas muertas: 0" in out
+    assert f"cartas muertas: 0 (topic {topics.dlq})" in out  # the topic named: a wrong one is seen
     rc, out, err = await _cli(env, "dlq", "listar", "--json")
     assert (rc, err, json.loads(out)) == (0, "", [])
     rc, out, err = await _cli(env, "dlq", "reenviar", "--dry-run", "--operador", "prueba")

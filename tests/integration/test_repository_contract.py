@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -42,13 +43,6 @@ class Subject:
         self.envejecer = envejecer
 
 
-def envejecer_pg(engine: AsyncEngine):
-    async def envejecer(id_pago, delta):
-        await envejecer_pago(engine, id_pago, delta)
-
-    return envejecer
-
-
 @pytest.fixture(params=["fake", pytest.param("postgres", marks=pytest.mark.integration)])
 def subject(request) -> Subject:
     if request.param == "fake":
@@ -68,7 +62,7 @@ def subject(request) -> Subject:
             )
             return [r.event_type for r in rows]
 
-    return Subject(postgres.repo(max_batch=50), eventos_pg, envejecer_pg(engine))
+    return Subject(postgres.repo(max_batch=50), eventos_pg, functools.partial(envejecer_pago, engine))
 
 
 def solicitud(id_pago=None, *, owner="w1", ahora=T0, lease_s=30, monto="100.50", afiliado="afiliado_123") -> Pago:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 import pytest
 
@@ -35,11 +36,7 @@ def subject(request) -> Subject:
         return Subject(repo, FakePagoViews(repo, atencion_tras=EDAD), repo.envejecer)
     postgres = request.getfixturevalue("postgres")
     engine = postgres.engine
-
-    async def envejecer(id_pago, delta):
-        await envejecer_pago(engine, id_pago, delta)
-
-    return Subject(postgres.repo(), PostgresPagoViews(engine, atencion_tras=EDAD), envejecer)
+    return Subject(postgres.repo(), PostgresPagoViews(engine, atencion_tras=EDAD), partial(envejecer_pago, engine))
 
 
 async def reclamado(subject, *, hace=timedelta(0), monto="100.50") -> Pago:

@@ -279,8 +279,7 @@ class StripePasarelaDePagos:
         `SinPruebaDePagoError` (an operator decides, as `pagos resolver` refuses those too).
         Raises `ResultadoIndeterminadoError` when Stripe cannot tell now, and
         `PasarelaNoDisponibleError` when the open circuit refused before any request was sent."""
-        listadas = await self._listar(pago, _plazo(pago, reserva=self._config.timeout_s))
-        halladas = [_hallada(t) for t in transfers_of(listadas, pago)]
+        halladas = await self.transferencias(pago, _plazo(pago, reserva=self._config.timeout_s))
         if not halladas:
             return None
         id_pago = str(pago.id_pago)
@@ -312,10 +311,11 @@ class StripePasarelaDePagos:
     def destino(self, pago: Pago) -> str | None:
         return self._destinos.para(pago.id_afiliado)
 
-    async def transferencias(self, pago: Pago) -> list[TransferenciaHallada]:
+    async def transferencias(self, pago: Pago, plazo: float | None = None) -> list[TransferenciaHallada]:
         """Every transfer Stripe holds for this payment, oldest first, as it shows them (for an
-        operator: more than one is a payment paid twice, and is not settled here)."""
-        return [_hallada(t) for t in transfers_of(await self._listar(pago), pago)]
+        operator: more than one is a payment paid twice, and is not settled here); with `plazo` (a
+        `time.monotonic()` deadline), no request is sent that could end after it."""
+        return [_hallada(t) for t in transfers_of(await self._listar(pago, plazo), pago)]
 
     async def _listar(self, pago: Pago, plazo: float | None = None) -> list[Any]:
         """`GET /v1/transfers?transfer_group=<id_pago>`: the transfers listed, every page; with

@@ -29,6 +29,7 @@ from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
 from pagos_worker.adapters.postgres.presupuesto import PostgresReservaDeTurnos
 from pagos_worker.adapters.postgres.reenvios import PostgresRedriveLog
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
+from pagos_worker.adapters.postgres.reversos import PostgresReversoRepository
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.adapters.pulsar import publisher as pulsar_publisher
 from pagos_worker.adapters.pulsar.client import PulsarConnection, PulsarSecurity, registro_silencioso
@@ -36,6 +37,7 @@ from pagos_worker.adapters.pulsar.operador import PulsarCommandPublisher
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.adapters.stripe.config import StripeConfigError, es_clave_de_prueba
 from pagos_worker.adapters.stripe.presupuesto import PresupuestoDeCuenta
+from pagos_worker.application.despacho import Despacho
 from pagos_worker.application.dlq import ListarCartasMuertasHandler, ReenviarCartasMuertasHandler
 from pagos_worker.application.eventos import LeerEventosHandler
 from pagos_worker.application.handlers import ProcesarPagoHandler
@@ -52,6 +54,7 @@ from pagos_worker.application.queries import (
 )
 from pagos_worker.application.reconciliador import Reconciliador
 from pagos_worker.application.relay import ImmediatePublisher, OutboxRelay
+from pagos_worker.application.reversos import ReversarPagoHandler
 from pagos_worker.config import ConfiguracionInvalidaError, Settings
 from pagos_worker.domain.pago import PoliticaAtencion
 from pagos_worker.logs import redact
@@ -69,7 +72,7 @@ class Consumo:
     """What the command consumer (the worker role's transport) is made of."""
 
     source: CommandSource
-    procesar: ProcesarPagoHandler
+    procesar: Despacho
     dlq: EventPublisher
     es_transitorio: Clasificador
     fallos: FailureLog
@@ -383,14 +386,16 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
     )
     servicio.cerrar(stack, repository.close)
     servicio.sin_commit = repository.sin_commit
-    handler = ProcesarPagoHandler(
-        repository,
-        pasarela,
-        owner=owner,
-        lease=timedelta(seconds=settings.lease_seconds),
-        atencion=politica_de_atencion(settings),
-        publicar=servicio.publicacion.encolar if servicio.publicacion else None,
-        tracer=c.trazado.tracer if c.trazado else None,
+    reversos = PostgresReversoRepository(c.engine, publicador=owner if servicio.publicacion else None)
+    comun: dict[str, Any] = {
+        "owner": owner,
+        "lease": timedelta(seconds=settings.lease_seconds),
+        "atencion": politica_de_atencion(settings),
+        "publicar": servicio.publicacion.encolar if servicio.publicacion else None,
+        "tracer": c.trazado.tracer if c.trazado else None,
+    }
+    handler = Despacho(
+        ProcesarPagoHandler(repository, pasarela, **comun), ReversarPagoHandler(reversos, pasarela, **comun)
     )
     # A confirmation per dead letter: one the client refuses at once (too big) must not pass unseen.
     dlq = await pulsar.publisher(settings.dlq_topic, per_lot=False)
@@ -417,6 +422,7 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
     servicio.reconciliador = Reconciliador(
         repository,
         handler,
+        reversos=reversos,
         gracia=timedelta(seconds=settings.reconcile_grace_seconds),
         intervalo=settings.reconcile_interval_seconds,
         gate=pasarela.esperar_disponible,

@@ -39,6 +39,25 @@ PASARELA = Histogram(
     buckets=_SEGUNDOS,
     registry=REGISTRY,
 )
+PASARELA_REVERSOS = Histogram(
+    "pasarela_reversos_latencia_segundos",
+    "One transfer reversal through the gateway, retries included, by result",
+    ["resultado"],
+    buckets=_SEGUNDOS,
+    registry=REGISTRY,
+)
+REVERSOS = Counter(
+    "pagos_reversos_total",
+    "Reversals that reached a final outcome, by outcome (exitoso, anulado, or the failure's code)",
+    ["resultado"],
+    registry=REGISTRY,
+)
+MONTO_REVERSADO = Counter(
+    "pagos_monto_reversado_total",
+    "Money that came back through reversals, in the currency's major units, by currency",
+    ["moneda"],
+    registry=REGISTRY,
+)
 RESPUESTAS = Counter(
     "pasarela_respuestas_total",
     "The gateway's HTTP answers, by status code (no answer at all: 'ninguna')",

@@ -16,9 +16,10 @@ from datetime import timedelta
 
 import structlog
 
-from pagos_worker.application.commands import ProcesarPago
+from pagos_worker.application.commands import Comando, ProcesarPago, ReversarPago
 from pagos_worker.application.handlers import Accion, Desenlace
 from pagos_worker.application.ports.repository import PagoRepository
+from pagos_worker.application.ports.reversos import ReversoRepository
 
 log = structlog.get_logger(__name__)
 
@@ -27,8 +28,9 @@ class Reconciliador:
     def __init__(
         self,
         pagos: PagoRepository,
-        procesar: Callable[[ProcesarPago], Awaitable[Desenlace]],
+        procesar: Callable[[Comando], Awaitable[Desenlace]],
         *,
+        reversos: ReversoRepository | None = None,
         gracia: timedelta,
         intervalo: float = 30.0,
         lote: int = 100,
@@ -40,6 +42,7 @@ class Reconciliador:
         `es_transitorio`: an outage (PostgreSQL away) ends the pass instead: every other payment
         would meet it too."""
         self._pagos = pagos
+        self._reversos = reversos
         self._procesar = procesar
         self._gracia = gracia
         self._intervalo = intervalo
@@ -53,28 +56,36 @@ class Reconciliador:
         clock); counts by outcome. A payment whose handling raises is logged, counted and skipped:
         the pass goes on. Once `stop` is set, no further payment is started (the rest wait for the
         next pass)."""
-        atascados = await self._pagos.atascados(self._gracia, self._lote)
+        atascados: list[Comando] = [
+            ProcesarPago(p.id_pago, p.id_afiliado, p.importe)
+            for p in await self._pagos.atascados(self._gracia, self._lote)
+        ]
+        if self._reversos is not None:  # reversals too, re-run from what their command asked
+            atascados += [
+                ReversarPago(r.id_reverso, r.id_pago, r.monto_pedido, r.motivo, r.descripcion, r.operador)
+                for r in await self._reversos.atascados(self._gracia, self._lote)
+            ]
         cuenta: dict[str, int] = {}
-        for pago in atascados:
+        for comando in atascados:
             if stop is not None and stop.is_set():
                 break
             if self._gate is not None:
                 await self._gate()
             try:
-                desenlace = await self._procesar(ProcesarPago(pago.id_pago, pago.id_afiliado, pago.importe))
+                desenlace = await self._procesar(comando)
             except Exception as exc:
                 if self._es_transitorio(exc):
                     raise  # the next pass, after the interval
                 # One payment's trouble never stops the pass. Its lease, if this pass claimed it,
                 # runs out by itself; the next pass tries it again.
-                log.exception("reconciliador.error_en_pago", id_pago=str(pago.id_pago), error=repr(exc))
+                log.exception("reconciliador.error_en_pago", id_pago=str(comando.id_pago), error=repr(exc))
                 if self._al_fallar is not None:
                     self._al_fallar()
                 cuenta["error"] = cuenta.get("error", 0) + 1
                 continue
             cuenta[desenlace.motivo] = cuenta.get(desenlace.motivo, 0) + 1
             if desenlace.accion is Accion.ACK:
-                log.info("reconciliador.resuelto", id_pago=str(pago.id_pago), motivo=desenlace.motivo)
+                log.info("reconciliador.resuelto", id_pago=str(comando.id_pago), motivo=desenlace.motivo)
         return cuenta
 
     async def run(self, stop: asyncio.Event) -> None:

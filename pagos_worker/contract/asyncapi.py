@@ -17,17 +17,25 @@ from pydantic import JsonValue
 
 from pagos_worker.contract.campos import PATRON_UUID
 from pagos_worker.contract.models import (
+    EJEMPLO_ANULADO,
     EJEMPLO_COMANDO,
     EJEMPLO_DLQ,
     EJEMPLO_EXITOSO,
     EJEMPLO_FALLIDO,
     EJEMPLO_PROPIEDADES_COMANDO,
+    EJEMPLO_REVERSADO,
+    EJEMPLO_REVERSAR,
+    EJEMPLO_REVERSO_FALLIDO,
     ComandoProcesarPago,
+    ComandoReversarPago,
 )
 from pagos_worker.contract.schemas import MENSAJES, definiciones, nombre
 
 ARCHIVO = "asyncapi.json"
-VERSION_CONTRATO = "1.1.0"  # 1.1.0: W3C trace context on commands and events (optional properties)
+# 1.1.0: W3C trace context on commands and events (optional properties). 1.2.0: `ReversarPago` on the
+# commands topic (property `tipo_comando`) and its events `PagoReversado`, `ReversoFallido`, `PagoAnulado`;
+# `ProcesarPago` and the payments' events unchanged.
+VERSION_CONTRATO = "1.2.0"
 _REF = "#/components/schemas/"
 _ID_PAGO = {"type": "string", "format": "uuid", "pattern": PATRON_UUID, "description": "The payment's id_pago"}
 
@@ -54,9 +62,11 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
             "description": (
                 "Upstream services publish `ProcesarPago` commands; the service pays each one once and "
                 "publishes exactly one `PagoExitoso` or `PagoFallido` event per payment (at least once: "
-                "consumers de-duplicate by `event_id`). A command that cannot be accepted goes, byte for "
-                "byte, to the dead-letter topic with the reason in its properties. These names and shapes "
-                "do not change."
+                "consumers de-duplicate by `event_id`). A saga compensates a payment with `ReversarPago` "
+                "(same topic, message property `tipo_comando` = `ReversarPago`): reversed at most once per "
+                "`id_reverso`, with exactly one `PagoReversado`, `ReversoFallido` or `PagoAnulado` event "
+                "each. A command that cannot be accepted goes, byte for byte, to the dead-letter topic with "
+                "the reason in its properties. These names and shapes do not change."
             ),
         },
         "defaultContentType": "application/json",
@@ -72,11 +82,12 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
         "channels": {
             "comandos": _canal(
                 topics.commands,
-                "Commands to pay",
-                ["ProcesarPago"],
-                f"Consumed by subscription `{topics.subscription}` (Shared).",
+                "Commands to pay, and to reverse a payment",
+                ["ProcesarPago", "ReversarPago"],
+                f"Consumed by subscription `{topics.subscription}` (Shared). A message is a `ReversarPago` when "
+                "its property `tipo_comando` says so, else a `ProcesarPago`.",
             ),
-            "eventos": _canal(topics.events, "What became of each payment", ["PagoExitoso", "PagoFallido"]),
+            "eventos": _canal(topics.events, "What became of each payment and reversal", list(_EVENTOS)),
             "dlq": _canal(topics.dlq, "Commands refused, as they came", ["ComandoRechazado"]),
         },
         "operations": {
@@ -85,6 +96,13 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
                 "channel": {"$ref": "#/channels/comandos"},
                 "summary": "Pay a command's amount once per id_pago",
                 "messages": [{"$ref": "#/channels/comandos/messages/ProcesarPago"}],
+                "x-pulsar-subscription": {"name": topics.subscription, "type": "Shared"},
+            },
+            "recibirReversarPago": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/comandos"},
+                "summary": "Reverse (part of) a payment once per id_reverso: the saga's compensation",
+                "messages": [{"$ref": "#/channels/comandos/messages/ReversarPago"}],
                 "x-pulsar-subscription": {"name": topics.subscription, "type": "Shared"},
             },
             "publicarEventoPago": {
@@ -96,6 +114,12 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
                     {"$ref": "#/channels/eventos/messages/PagoFallido"},
                 ],
             },
+            "publicarEventoReverso": {
+                "action": "send",
+                "channel": {"$ref": "#/channels/eventos"},
+                "summary": "One event per reversal (id_reverso in its data), once its outcome is committed",
+                "messages": [{"$ref": f"#/channels/eventos/messages/{m}"} for m in _EVENTOS if m not in _PAGO],
+            },
             "publicarComandoRechazado": {
                 "action": "send",
                 "channel": {"$ref": "#/channels/dlq"},
@@ -105,6 +129,16 @@ def asyncapi(topics: Topics) -> dict[str, Any]:
         },
         "components": {"messages": _mensajes(topics), "schemas": definiciones(MENSAJES, _REF)},
     }
+
+
+_PAGO = ("PagoExitoso", "PagoFallido")
+_EVENTOS: dict[str, tuple[str, dict[str, JsonValue]]] = {
+    "PagoExitoso": ("The affiliate was paid", EJEMPLO_EXITOSO),
+    "PagoFallido": ("The gateway refused the payment for good", EJEMPLO_FALLIDO),
+    "PagoReversado": ("Money came back from the affiliate (a transfer reversal)", EJEMPLO_REVERSADO),
+    "ReversoFallido": ("The reversal could not be made", EJEMPLO_REVERSO_FALLIDO),
+    "PagoAnulado": ("Nothing was or will be paid: the compensation is complete", EJEMPLO_ANULADO),
+}
 
 
 def _tenant(topic: str) -> str:
@@ -145,8 +179,20 @@ def _mensajes(topics: Topics) -> dict[str, Any]:
                 {"name": "con_traza", "headers": EJEMPLO_PROPIEDADES_COMANDO, "payload": EJEMPLO_COMANDO},
             ],
         },
-        "PagoExitoso": _evento("PagoExitoso", "The affiliate was paid", EJEMPLO_EXITOSO),
-        "PagoFallido": _evento("PagoFallido", "The gateway refused the payment for good", EJEMPLO_FALLIDO),
+        "ReversarPago": {
+            "name": "ReversarPago",
+            "title": "Reverse a payment (the saga's compensation)",
+            "summary": "UTF-8 JSON, at most 16 KiB, property tipo_comando=ReversarPago; the same id_reverso is "
+            "reversed at most once, however often it comes",
+            "contentType": "application/json",
+            "payload": {"$ref": _REF + nombre(ComandoReversarPago)},
+            "headers": {"$ref": _REF + "PropiedadesComando"},
+            "x-pulsar-key": {"schema": _ID_PAGO, "required": False, "description": "Should be the id_pago reversed."},
+            "examples": [
+                {"name": "parcial", "headers": {"tipo_comando": "ReversarPago"}, "payload": EJEMPLO_REVERSAR},
+            ],
+        },
+        **{tipo: _evento(tipo, titulo, ejemplo) for tipo, (titulo, ejemplo) in _EVENTOS.items()},
         "ComandoRechazado": {
             "name": "ComandoRechazado",
             "title": "A refused command",

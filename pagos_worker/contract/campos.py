@@ -10,6 +10,7 @@ from pydantic import Field, StringConstraints, WithJsonSchema
 
 LONGITUD_MAXIMA_AFILIADO = 128
 LONGITUD_MAXIMA_DETALLE = 1000
+LONGITUD_MAXIMA_DESCRIPCION = 200
 
 PATRON_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 PATRON_AFILIADO = r"^[^\x00-\x1f\x7f]+$"
@@ -38,8 +39,13 @@ MotivoRechazo = Literal[
     "monto_no_positivo",
     "demasiados_decimales",
     "monto_demasiado_grande",
+    # a `ReversarPago`'s own (it is told apart by its message property `tipo_comando`)
+    "tipo_comando_desconocido",
+    "id_reverso_invalido",
+    "motivo_invalido",
+    "descripcion_invalida",
 ]
-Motivo = Literal[MotivoRechazo, "conflicto_con_pago_existente", "error_repetido"]
+Motivo = Literal[MotivoRechazo, "conflicto_con_pago_existente", "conflicto_con_reverso_existente", "error_repetido"]
 MOTIVOS_RECHAZO: tuple[str, ...] = get_args(MotivoRechazo)
 MOTIVOS_DLQ: tuple[str, ...] = get_args(Motivo)
 
@@ -51,6 +57,26 @@ IdPago = Annotated[
         description="The payment's UUID, chosen by the publisher: its identity and idempotency key",
         examples=["550e8400-e29b-41d4-a716-446655440000"],
     ),
+]
+IdReverso = Annotated[
+    str,
+    StringConstraints(pattern=PATRON_UUID),
+    Field(
+        json_schema_extra={"format": "uuid"},
+        description="The reversal's UUID, chosen by the publisher: its identity and idempotency key",
+        examples=["3f1c2b7a-9d4e-4f5a-8b6c-7d8e9f0a1b2c"],
+    ),
+]
+MotivoReverso = Literal[
+    "duplicado", "monto_incorrecto", "cuenta_incorrecta", "fraude", "solicitud_del_afiliado", "compensacion"
+]  # pagos_worker.domain.reverso.MotivoReverso's values (a test keeps them equal)
+CodigoReversoFallido = Literal[
+    "saldo_insuficiente", "excede_lo_pagado", "pago_no_exitoso", "monto_invalido", "rechazado_por_la_pasarela"
+]  # pagos_worker.domain.reverso.CodigoReversoFallido's values (a test keeps them equal)
+Descripcion = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=LONGITUD_MAXIMA_DESCRIPCION, pattern=PATRON_AFILIADO),
+    Field(description="Free text for people, 1 to 200 characters, no control characters"),
 ]
 IdEvento = Annotated[
     str,

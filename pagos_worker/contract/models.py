@@ -17,13 +17,17 @@ from pydantic.json_schema import SkipJsonSchema
 
 from pagos_worker.contract.campos import (
     LONGITUD_MAXIMA_DETALLE,
+    CodigoReversoFallido,
+    Descripcion,
     IdAfiliado,
     IdEvento,
     IdPago,
+    IdReverso,
     Moneda,
     MontoComando,
     MontoEvento,
     Motivo,
+    MotivoReverso,
     Timestamp,
     Traceparent,
     Tracestate,
@@ -50,6 +54,46 @@ EJEMPLO_FALLIDO: dict[str, JsonValue] = {
     # A decline's reference is Stripe's request id; it is null when no request was sent (no destination).
     "data": {**_PAGO_EJEMPLO, "referencia_pago": "req_8Yh2Kq0Zx7", "mensaje_error": "Fondos insuficientes"},
 }
+_REVERSO_EJEMPLO: dict[str, JsonValue] = {
+    "id_reverso": "3f1c2b7a-9d4e-4f5a-8b6c-7d8e9f0a1b2c",
+    "id_pago": "550e8400-e29b-41d4-a716-446655440000",
+}
+EJEMPLO_REVERSAR: dict[str, JsonValue] = {
+    **_REVERSO_EJEMPLO,
+    "monto": "40.00",
+    "motivo": "fraude",
+    "descripcion": "venta 8812 anulada por contracargo",
+}
+EJEMPLO_REVERSADO: dict[str, JsonValue] = {
+    "event_type": "PagoReversado",
+    "event_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+    "timestamp": "2026-11-29T09:30:00.456Z",
+    "data": {
+        **_REVERSO_EJEMPLO,
+        "monto": "40.00",
+        "moneda": "USD",
+        "monto_reversado_total": "40.00",
+        "referencia_reverso": "trr_1Q3e5T",
+        "motivo": "fraude",
+    },
+}
+EJEMPLO_REVERSO_FALLIDO: dict[str, JsonValue] = {
+    "event_type": "ReversoFallido",
+    "event_id": "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e",
+    "timestamp": "2026-11-29T09:30:00.456Z",
+    "data": {
+        **_REVERSO_EJEMPLO,
+        "motivo": "fraude",
+        "codigo": "saldo_insuficiente",
+        "mensaje_error": "El saldo de la cuenta del afiliado no cubre el reverso",
+    },
+}
+EJEMPLO_ANULADO: dict[str, JsonValue] = {
+    "event_type": "PagoAnulado",
+    "event_id": "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f",
+    "timestamp": "2026-11-29T09:30:00.456Z",
+    "data": {**_REVERSO_EJEMPLO, "motivo": "duplicado"},
+}
 EJEMPLO_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 EJEMPLO_PROPIEDADES_COMANDO: dict[str, JsonValue] = {"traceparent": EJEMPLO_TRACEPARENT}
 EJEMPLO_DLQ: dict[str, JsonValue] = {
@@ -58,6 +102,11 @@ EJEMPLO_DLQ: dict[str, JsonValue] = {
     "topic_origen": "persistent://public/default/pagos-comandos",
     "message_id_origen": "(12,3,-1,0)",
 }
+
+
+def _sin_default(esquema: dict[str, Any]) -> None:
+    """An optional property is absent, never null: its schema has no `default`."""
+    esquema.pop("default", None)
 
 
 class _Estricto(BaseModel):
@@ -119,9 +168,92 @@ class EventoPagoFallido(_Estricto):
     data: DatosPagoFallido
 
 
-def _sin_default(esquema: dict[str, Any]) -> None:
-    """An optional property is absent, never null: its schema has no `default`."""
-    esquema.pop("default", None)
+class ComandoReversarPago(_Estricto):
+    """Take a payout back (the saga's compensation), once per `id_reverso`: `monto` of it, or without
+    `monto` everything not reversed yet. Sent on the commands topic with the message property
+    `tipo_comando` = `ReversarPago` (a message without it is a `ProcesarPago`). A UTF-8 JSON object
+    of at most 16 KiB with these fields (`monto` and `descripcion` may be absent, never null)."""
+
+    model_config = ConfigDict(title="ReversarPago", json_schema_extra={"examples": [EJEMPLO_REVERSAR]})
+
+    id_reverso: IdReverso
+    id_pago: IdPago
+    monto: MontoComando | SkipJsonSchema[None] = Field(
+        None, description="How much to reverse; absent: everything not yet reversed", json_schema_extra=_sin_default
+    )
+    motivo: Annotated[MotivoReverso, Field(description="Why it is reversed")]
+    descripcion: Descripcion | SkipJsonSchema[None] = Field(None, json_schema_extra=_sin_default)
+
+
+class _DatosReverso(_Estricto):
+    id_pago: IdPago
+    id_reverso: IdReverso
+    motivo: MotivoReverso
+
+
+class DatosPagoReversado(_DatosReverso):
+    """The reversal that brought money back."""
+
+    monto: MontoEvento = Field(description="What this reversal brought back")
+    moneda: Moneda
+    monto_reversado_total: MontoEvento = Field(description="What came back of the payment so far, this included")
+    referencia_reverso: str = Field(description="The gateway's reference of the reversal (a Stripe `trr_…`)")
+
+
+class DatosReversoFallido(_DatosReverso):
+    """The reversal that could not be made."""
+
+    codigo: CodigoReversoFallido = Field(
+        description=(
+            "Why: `saldo_insuficiente` (the affiliate's balance cannot cover it; an operator is told), "
+            "`excede_lo_pagado` (more than is left to reverse; no gateway call), `pago_no_exitoso`, "
+            "`monto_invalido`, `rechazado_por_la_pasarela`"
+        )
+    )
+    mensaje_error: str = Field(description="Why, in Spanish, for people")
+
+
+class DatosPagoAnulado(_DatosReverso):
+    """The payment that was not, and will not be, paid."""
+
+
+class EventoPagoReversado(_Estricto):
+    """Money came back from the affiliate. Exactly one reversal outcome per `id_reverso`
+    (`PagoReversado`, `ReversoFallido` or `PagoAnulado`)."""
+
+    model_config = ConfigDict(title="PagoReversado", json_schema_extra={"examples": [EJEMPLO_REVERSADO]})
+
+    event_type: Literal["PagoReversado"]
+    event_id: IdEvento
+    timestamp: Timestamp
+    data: DatosPagoReversado
+
+
+class EventoReversoFallido(_Estricto):
+    """The reversal could not be made: the money is still with the affiliate."""
+
+    model_config = ConfigDict(title="ReversoFallido", json_schema_extra={"examples": [EJEMPLO_REVERSO_FALLIDO]})
+
+    event_type: Literal["ReversoFallido"]
+    event_id: IdEvento
+    timestamp: Timestamp
+    data: DatosReversoFallido
+
+
+class EventoPagoAnulado(_Estricto):
+    """Nothing was paid, and nothing will be (the payment failed, or is failed without a gateway
+    call when it comes): the compensation is complete."""
+
+    model_config = ConfigDict(title="PagoAnulado", json_schema_extra={"examples": [EJEMPLO_ANULADO]})
+
+    event_type: Literal["PagoAnulado"]
+    event_id: IdEvento
+    timestamp: Timestamp
+    data: DatosPagoAnulado
+
+
+TIPOS_EVENTO = ("PagoExitoso", "PagoFallido", "PagoReversado", "ReversoFallido", "PagoAnulado")
+TipoEvento = Literal["PagoExitoso", "PagoFallido", "PagoReversado", "ReversoFallido", "PagoAnulado"]
 
 
 _TRACESTATE_CON_TRACEPARENT: dict[str, JsonValue] = {"tracestate": ["traceparent"]}
@@ -155,6 +287,16 @@ class PropiedadesComando(BaseModel):
 
     __pydantic_extra__: dict[str, str] = Field(init=False)  # any other property
 
+    tipo_comando: Literal["ProcesarPago", "ReversarPago"] | SkipJsonSchema[None] = Field(
+        None,
+        description="Which command the payload is; absent: `ProcesarPago` (its publishers never set it)",
+        json_schema_extra=_sin_default,
+    )
+    operador: str | SkipJsonSchema[None] = Field(
+        None,
+        description="Who asked for it by hand (`pagos-worker pagos reversar`): recorded with the reversal",
+        json_schema_extra=_sin_default,
+    )
     traceparent: Traceparent | SkipJsonSchema[None] = Field(
         None, description=_TRACEPARENT_COMANDO, json_schema_extra=_sin_default
     )
@@ -171,7 +313,7 @@ class PropiedadesEvento(_Estricto):
         json_schema_extra={"dependentRequired": _TRACESTATE_CON_TRACEPARENT},
     )
 
-    event_type: Literal["PagoExitoso", "PagoFallido"] = Field(description="The payload's `event_type`")
+    event_type: TipoEvento = Field(description="The payload's `event_type`")
     event_id: IdEvento
     traceparent: Traceparent | SkipJsonSchema[None] = Field(
         None, description=_TRACEPARENT_EVENTO, json_schema_extra=_sin_default

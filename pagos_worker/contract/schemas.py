@@ -1,4 +1,4 @@
-"""JSON Schemas from the contract's models, named by their titles (`ProcesarPago`, `PagoExitoso`…,
+"""JSON Schemas from the contract's models, named by their titles (`ProcesarPago`, `ReversarPago`, `PagoExitoso`…,
 not the Python class names), alone or as a set of definitions for an OpenAPI or AsyncAPI document."""
 
 from __future__ import annotations
@@ -11,8 +11,12 @@ from pydantic.json_schema import models_json_schema
 
 from pagos_worker.contract.models import (
     ComandoProcesarPago,
+    ComandoReversarPago,
+    EventoPagoAnulado,
     EventoPagoExitoso,
     EventoPagoFallido,
+    EventoPagoReversado,
+    EventoReversoFallido,
     PropiedadesComando,
     PropiedadesDLQ,
     PropiedadesEvento,
@@ -21,8 +25,12 @@ from pagos_worker.contract.models import (
 DIALECTO = "https://json-schema.org/draft/2020-12/schema"
 MENSAJES: tuple[type[BaseModel], ...] = (
     ComandoProcesarPago,
+    ComandoReversarPago,
     EventoPagoExitoso,
     EventoPagoFallido,
+    EventoPagoReversado,
+    EventoReversoFallido,
+    EventoPagoAnulado,
     PropiedadesComando,
     PropiedadesEvento,
     PropiedadesDLQ,

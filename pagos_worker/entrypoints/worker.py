@@ -17,30 +17,34 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from pagos_worker import observability as metrics
-from pagos_worker.application.commands import ProcesarPago
+from pagos_worker.application.commands import Comando, ReversarPago
 from pagos_worker.application.handlers import Accion, Desenlace
 from pagos_worker.application.ports.command_source import Clasificador, CommandSource, Delivery
 from pagos_worker.application.ports.fallos import FailureLog, FalloDeComando
 from pagos_worker.application.ports.outbox import EventPublisher, PlainMessage
 from pagos_worker.application.ports.tracing import TraceContext
-from pagos_worker.contract.wire import ComandoInvalidoError, decode_command
+from pagos_worker.contract.wire import ComandoInvalidoError, decode
 
 log = structlog.get_logger(__name__)
 
-Procesar = Callable[[ProcesarPago], Awaitable[Desenlace]]
+Procesar = Callable[[Comando], Awaitable[Desenlace]]
 
 
-def decodificar(data: bytes) -> ProcesarPago | Desenlace:
-    """The command, or why it goes to the dead-letter topic as it is."""
+def decodificar(data: bytes, properties: dict[str, str] | None = None) -> Comando | Desenlace:
+    """The command (a `ReversarPago` when its property `tipo_comando` says so, with who asked for
+    it by hand from `operador`), or why it goes to the dead-letter topic as it is."""
     try:
-        return decode_command(data)
+        comando = decode(data, properties)
     except ComandoInvalidoError as exc:
         return Desenlace(Accion.DLQ, exc.motivo, exc.detalle)
+    if isinstance(comando, ReversarPago) and properties and (operador := properties.get("operador")):
+        comando = dataclasses.replace(comando, operador=operador[:200])
+    return comando
 
 
-async def manejar(data: bytes, procesar: Procesar) -> Desenlace:
+async def manejar(data: bytes, procesar: Procesar, properties: dict[str, str] | None = None) -> Desenlace:
     """The whole transport decision for one message, without a broker."""
-    comando = decodificar(data)
+    comando = decodificar(data, properties)
     return comando if isinstance(comando, Desenlace) else await procesar(comando)
 
 
@@ -139,11 +143,11 @@ class CommandWorker:
         task.add_done_callback(self._descartar, context=contexto)
 
     async def _handle(self, entrega: Delivery, traza: TraceContext | None) -> None:
-        comando: ProcesarPago | None = None
+        comando: Comando | None = None
         try:
             if self._gate is not None:
                 await self._gate()  # holds this slot: with every slot waiting, intake stops
-            decodificado = decodificar(entrega.data)
+            decodificado = decodificar(entrega.data, entrega.properties)
             if isinstance(decodificado, Desenlace):
                 desenlace = decodificado
             else:
@@ -157,7 +161,7 @@ class CommandWorker:
         finally:
             self._source.release()
 
-    async def _fallo(self, entrega: Delivery, comando: ProcesarPago | None, exc: Exception) -> None:
+    async def _fallo(self, entrega: Delivery, comando: Comando | None, exc: Exception) -> None:
         """An outage (database, broker) never makes a command poison: it is held, then put back.
         A failure of the command's own is counted across replicas and restarts; the one that reaches
         `max_intentos` records the command as poison and dead-letters it (a payment it left in
@@ -209,6 +213,10 @@ class CommandWorker:
             metrics.etiquetada(metrics.PAGOS, desenlace.estado).inc()
             if entrega.publicado_ms:
                 metrics.LATENCIA.observe(max(0.0, time.time() - entrega.publicado_ms / 1000))
+        elif desenlace.reverso is not None:
+            metrics.etiquetada(metrics.REVERSOS, desenlace.reverso).inc()
+            if (importe := desenlace.reversado) is not None:  # a metric's sample only: the books are exact
+                metrics.etiquetada(metrics.MONTO_REVERSADO, importe.moneda.value).inc(float(importe.monto))
         if desenlace.accion is Accion.ACK:
             self._source.ack(entrega)
         elif desenlace.accion is Accion.REINTENTAR:

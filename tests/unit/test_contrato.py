@@ -25,10 +25,12 @@ from pagos_worker.contract.asyncapi import documento_publicado
 from pagos_worker.contract.wire import decode_command, encode_command, encode_event
 from pagos_worker.domain import Dinero, Moneda, PagoExitoso, PagoFallido
 from pagos_worker.domain.pago import EstadoPago
+from pagos_worker.domain.reverso import CodigoReversoFallido, MotivoReverso
 from pagos_worker.entrypoints.worker import mensaje_dlq
 from tests import contrato_helpers
 from tests.fake_command_source import FakeDelivery
 from tests.unit.test_wire_propiedades import MOTIVOS
+from tests.unit.test_wire_reverso import MOTIVOS_REVERSO
 
 # AsyncAPI 3.0.0's JSON Schema, as published in @asyncapi/specs 6.11.1 (npm; Apache-2.0),
 # schemas/3.0.0.json, unchanged.
@@ -75,8 +77,11 @@ def test_los_tres_canales_con_sus_topics_y_mensajes():
     documento = json.loads(documento_publicado())
     canales = {n: (c["address"], sorted(c["messages"])) for n, c in documento["channels"].items()}
     assert canales == {
-        "comandos": ("persistent://public/default/pagos-comandos", ["ProcesarPago"]),
-        "eventos": ("persistent://public/default/pagos-events", ["PagoExitoso", "PagoFallido"]),
+        "comandos": ("persistent://public/default/pagos-comandos", ["ProcesarPago", "ReversarPago"]),
+        "eventos": (
+            "persistent://public/default/pagos-events",
+            ["PagoAnulado", "PagoExitoso", "PagoFallido", "PagoReversado", "ReversoFallido"],
+        ),
         "dlq": ("persistent://public/default/pagos-comandos-DLQ", ["ComandoRechazado"]),
     }
     assert documento["operations"]["recibirProcesarPago"]["x-pulsar-subscription"]["name"] == "pagos-worker"
@@ -86,7 +91,7 @@ def test_los_ejemplos_del_documento_cumplen_sus_esquemas():
     for nombre, mensaje in contrato_helpers.asyncapi()["components"]["messages"].items():
         for ejemplo in mensaje["examples"]:
             payload = ejemplo["payload"]
-            key = payload["data"]["id_pago"] if nombre.startswith("Pago") else None
+            key = payload["data"]["id_pago"] if "event_type" in payload else None
             assert contrato_helpers.errores(nombre, payload, ejemplo.get("headers", {}), key) == [], nombre
 
 
@@ -100,8 +105,11 @@ def test_los_ejemplos_de_los_modelos_se_validan_con_los_modelos():
 def test_los_valores_cerrados_son_los_del_dominio_y_de_los_tests():
     assert set(get_args(campos.Moneda)) == {m.value for m in Moneda}
     assert set(get_args(http.EstadoPago)) == {e.value for e in EstadoPago}
-    assert set(campos.MOTIVOS_RECHAZO) == MOTIVOS
-    assert set(campos.MOTIVOS_DLQ) == MOTIVOS | {"conflicto_con_pago_existente", "error_repetido"}
+    assert set(campos.MOTIVOS_RECHAZO) == MOTIVOS | MOTIVOS_REVERSO
+    propios = {"conflicto_con_pago_existente", "conflicto_con_reverso_existente", "error_repetido"}
+    assert set(campos.MOTIVOS_DLQ) == MOTIVOS | MOTIVOS_REVERSO | propios
+    assert set(get_args(campos.MotivoReverso)) == {m.value for m in MotivoReverso}
+    assert set(get_args(campos.CodigoReversoFallido)) == {c.value for c in CodigoReversoFallido}
 
 
 def test_el_esquema_del_comando_pide_exactamente_los_cuatro_campos():

@@ -15,6 +15,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker import observability as metrics
+from pagos_worker.adapters.postgres import reclamos
 from pagos_worker.adapters.postgres.driver import PinnedConnection, PreparedStatement, fetch
 from pagos_worker.adapters.postgres.group_commit import GroupCommitter
 from pagos_worker.adapters.postgres.retry import is_transient, retry_transient
@@ -28,7 +29,7 @@ from pagos_worker.domain.pago import EstadoPago, Lease, Pago, PoliticaAtencion
 _COLUMNS = (
     "id_pago, id_afiliado, monto, moneda, estado, referencia_pago, mensaje_error, "
     "fecha_creacion, fecha_procesamiento, lease_owner, lease_expira, intentos, ultimo_error, requiere_atencion, "
-    "clave_generacion, clave_desde, clave_agotada, reclamo"
+    "clave_generacion, clave_desde, clave_agotada, reclamo, monto_reversado, anulado_por"
 )
 _COLUMNS_P = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(","))
 
@@ -108,33 +109,6 @@ UNION ALL
 SELECT NULL, id, event_id, creado_en FROM publicables
 """)
 
-# The next key generation, only under this claim, only once the current key may not be sent (spent,
-# or past its life) and the earlier claims' calls are a settle margin old: a transfer that a call
-# we gave up on made would be listed by now, and the lookup that preceded this found none.
-_RENEW_KEY = text("""
-UPDATE pagos SET clave_generacion = :generacion, clave_desde = clock_timestamp(), clave_agotada = false
-WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND reclamo = :reclamo AND clave_generacion = :generacion - 1
-    AND (clave_agotada OR clock_timestamp() - clave_desde >= make_interval(secs => :vida_s))
-    AND (fin_llamadas_previas IS NULL OR fin_llamadas_previas + make_interval(secs => :margen_s) <= clock_timestamp())
-RETURNING clave_desde
-""")
-
-# Given back under this claim only. Its calls ended now (it called) or when the earlier claims'
-# did (it sent nothing); the lease ends now, or once those calls are a settle margin old (it waits
-# for them). Its age, by the database's clock, may flag it.
-_RELEASE = text("""
-UPDATE pagos SET
-    lease_expira = CASE WHEN :espera
-        THEN GREATEST(clock_timestamp(), fin_llamadas_previas + make_interval(secs => :margen_s))
-        ELSE clock_timestamp() END,
-    fin_llamadas = CASE WHEN :llamo THEN clock_timestamp() ELSE fin_llamadas_previas END,
-    ultimo_error = :ultimo_error, intentos = :intentos, clave_agotada = :clave_agotada,
-    requiere_atencion = :requiere_atencion
-        OR (:llamo AND clock_timestamp() - fecha_creacion >= make_interval(secs => :antiguedad_s))
-WHERE id_pago = :id_pago AND estado = 'PROCESANDO' AND reclamo = :reclamo
-RETURNING requiere_atencion
-""")
-
 _STUCK = text(f"""
 SELECT {_COLUMNS} FROM pagos
 WHERE estado = 'PROCESANDO' AND lease_expira < clock_timestamp() - make_interval(secs => :gracia_s)
@@ -143,9 +117,23 @@ ORDER BY lease_expira
 LIMIT :limite
 """)  # noqa: S608 - fixed columns
 
+# A payment a reversal annulled before it came: it takes its terms and fails, with its event, in one
+# statement, only while it is still the annulled row without terms (a second delivery writes nothing).
+_CLOSE_ANNULLED = text("""
+WITH cerrado AS (
+    UPDATE pagos SET id_afiliado = :afiliado, monto = :monto, moneda = :moneda, estado = 'FALLIDO',
+        mensaje_error = :mensaje, fecha_procesamiento = :fecha
+    WHERE id_pago = :id_pago AND estado = 'PENDIENTE' AND id_afiliado IS NULL AND anulado_por IS NOT NULL
+    RETURNING id_pago
+)
+INSERT INTO outbox (event_id, event_type, id_pago, payload, publicador, traceparent, tracestate)
+SELECT :event_id, :event_type, id_pago, :payload, :publicador, :traceparent, :tracestate FROM cerrado
+RETURNING id, creado_en
+""")
+
 _GET = text(f"SELECT {_COLUMNS} FROM pagos WHERE id_pago = :id_pago")  # noqa: S608 - fixed columns
 
-_SQL = {s: PreparedStatement(s) for s in (_CLAIM, _SAVE_RESULTS, _RELEASE, _STUCK, _RENEW_KEY)}
+_SQL = {s: PreparedStatement(s) for s in (_CLAIM, _SAVE_RESULTS, _STUCK, _CLOSE_ANNULLED)}
 
 # One plan per connection, made once, that stays right however the table grows: every join a nested
 # loop that looks its rows up by primary key. A generic plan left to the planner is made from the
@@ -205,38 +193,38 @@ class PostgresPagoRepository:
         return await self._results.submit((pago, traza))
 
     async def renovar_clave(self, pago: Pago, politica: PoliticaAtencion) -> datetime | None:
-        params = {
-            "id_pago": pago.id_pago,
-            "reclamo": pago.reclamo,
-            "generacion": pago.generacion_clave + 1,
-            "vida_s": politica.vida_clave.total_seconds(),
-            "margen_s": politica.margen_asentamiento.total_seconds(),
-        }
-        rows = await retry_transient(lambda: fetch(self._engine, _SQL[_RENEW_KEY], params))
-        if not rows:  # the handler asks only once its claim's own reading allows it: the claim is gone
-            metrics.etiquetada(metrics.ESCRITURAS_OBSOLETAS, "renovar_clave").inc()
-            return None
-        desde: datetime = rows[0]["clave_desde"]
-        return desde
+        return await reclamos.renovar_clave(self._engine, pago, politica)
 
     async def liberar(self, pago: Pago, como: Liberacion, politica: PoliticaAtencion) -> bool | None:
+        return await reclamos.liberar(self._engine, pago, como, politica)
+
+    async def cerrar_anulado(self, pago: Pago, traza: TraceContext | None = None) -> list[OutboxEvent] | None:
+        [evento] = pago.eventos
+        payload = encode_event(evento)
         params = {
             "id_pago": pago.id_pago,
-            "reclamo": pago.reclamo,
-            "espera": como is Liberacion.ESPERA,
-            "llamo": como is Liberacion.LLAMO,
-            "margen_s": politica.margen_asentamiento.total_seconds(),
-            "antiguedad_s": politica.max_antiguedad.total_seconds(),
-            "ultimo_error": pago.ultimo_error,
-            "requiere_atencion": pago.requiere_atencion,
-            "intentos": pago.intentos,
-            "clave_agotada": pago.clave_agotada,
+            "afiliado": pago.id_afiliado,
+            "monto": pago.importe.monto,
+            "moneda": pago.importe.moneda.value,
+            "mensaje": pago.mensaje_error,
+            "fecha": pago.fecha_procesamiento,
+            "event_id": evento.event_id,
+            "event_type": evento.tipo,
+            "payload": payload.decode(),
+            "publicador": self._publicador,
+            "traceparent": traza.traceparent if traza else None,
+            "tracestate": traza.tracestate if traza else None,
         }
-        rows = await retry_transient(lambda: fetch(self._engine, _SQL[_RELEASE], params))
+        rows = await retry_transient(lambda: fetch(self._engine, _SQL[_CLOSE_ANNULLED], params))
         if not rows:
-            metrics.etiquetada(metrics.ESCRITURAS_OBSOLETAS, "liberar").inc()
             return None
-        return bool(rows[0]["requiere_atencion"])
+        traceparent, tracestate = _SIN_TRAZA if traza is None else (traza.traceparent, traza.tracestate)
+        return [
+            OutboxEvent(
+                rows[0]["id"], evento.event_id, evento.tipo, pago.id_pago, payload, rows[0]["creado_en"],
+                traceparent, tracestate,
+            )
+        ]  # fmt: skip
 
     async def atascados(self, gracia: timedelta, limite: int) -> list[Pago]:
         params = {"gracia_s": gracia.total_seconds(), "limite": limite}
@@ -284,6 +272,8 @@ class PostgresPagoRepository:
             row = by_id.get(pago.id_pago)
             if pago.id_pago in seen or row is None:
                 results.append(Reclamo(pago=None, reclamado=False))
+            elif row["id_afiliado"] is None:  # annulled before it came: no terms of its own yet
+                results.append(Reclamo(None, reclamado=False, ahora=row["ahora"], anulado_por=row["anulado_por"]))
             else:
                 claimed = _valores_compartidos(pago_from_row(row), pago)
                 results.append(Reclamo(claimed, bool(row["reclamado"]), row["ahora"], row["fin_llamadas_previas"]))
@@ -403,4 +393,5 @@ def pago_from_row(row: Any) -> Pago:  # noqa: ANN401 - a SQLAlchemy row mapping
         clave_desde=row["clave_desde"],  # NULL: stored before key generations (see the handler)
         clave_agotada=row["clave_agotada"],
         reclamo=row["reclamo"],
+        monto_reversado=row["monto_reversado"],
     )

@@ -19,7 +19,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
     Uuid,
     func,
     text,
@@ -40,9 +39,10 @@ pagos = Table(
     "pagos",
     metadata,
     Column("id_pago", Uuid, primary_key=True),
-    Column("id_afiliado", String(128), nullable=False),
-    Column("monto", Numeric(14, 2), nullable=False),
-    Column("moneda", String(3), nullable=False),
+    # NULL only while a reversal that came first annulled it (`anulado_por`): see migration 0011.
+    Column("id_afiliado", String(128)),
+    Column("monto", Numeric(14, 2)),
+    Column("moneda", String(3)),
     Column("estado", String(16), nullable=False),
     Column("referencia_pago", String(255)),
     Column("mensaje_error", Text),
@@ -61,9 +61,18 @@ pagos = Table(
     Column("fin_llamadas", DateTime(timezone=True)),
     Column("fin_llamadas_previas", DateTime(timezone=True)),
     Column("clave_agotada", Boolean, nullable=False, server_default=text("false")),
-    CheckConstraint("estado IN ('PENDIENTE', 'PROCESANDO', 'EXITOSO', 'FALLIDO')", name="estado"),
+    # Reversals (migration 0011): what came back so far, and the reversal that annulled it unpaid.
+    Column("monto_reversado", Numeric(14, 2), nullable=False, server_default=text("0")),
+    Column("anulado_por", Uuid),
+    CheckConstraint("estado IN ('PENDIENTE', 'PROCESANDO', 'EXITOSO', 'FALLIDO', 'REVERSADO')", name="estado"),
     CheckConstraint("moneda IN ('USD', 'EUR', 'COP')", name="moneda"),
     CheckConstraint("monto > 0", name="monto_positivo"),
+    CheckConstraint(
+        "(id_afiliado IS NOT NULL AND monto IS NOT NULL AND moneda IS NOT NULL) "
+        "OR (anulado_por IS NOT NULL AND estado = 'PENDIENTE')",
+        name="terminos",
+    ),
+    CheckConstraint("monto_reversado >= 0 AND monto_reversado <= monto", name="reversado"),
 )
 
 # The reconciler looks for payments whose lease has expired; operators for those needing attention.
@@ -85,9 +94,18 @@ outbox = Table(
     # The W3C trace context the event carries on (its command's, or its span's): see migration 0008.
     Column("traceparent", Text),
     Column("tracestate", Text),
-    # One event of each type per payment, whatever happens upstream.
-    UniqueConstraint("id_pago", "event_type"),
+    # A reversal's event names it (migration 0011): one event per reversal, and still one of each of
+    # a payment's own types per payment, whatever happens upstream.
+    Column("id_reverso", Uuid),
 )
+Index(
+    "uq_outbox_id_pago_event_type",
+    outbox.c.id_pago,
+    outbox.c.event_type,
+    unique=True,
+    postgresql_where=text("id_reverso IS NULL"),
+)
+Index("uq_outbox_id_reverso", outbox.c.id_reverso, unique=True, postgresql_where=text("id_reverso IS NOT NULL"))
 
 # The relay scans only what is pending; retention deletes by publication time.
 Index("ix_outbox_pendientes", outbox.c.id, postgresql_where=text("publicado_en IS NULL"))
@@ -161,5 +179,44 @@ reenvios = Table(
     Column("lote", Uuid, nullable=False),
     Column("veces", Integer, nullable=False),
 )
+
+# Reversals of payouts (`ReversarPago`), with the same claim columns as the payments: one mechanism.
+# At most one of a payment's at the gateway at a time. See migration 0011.
+reversos = Table(
+    "reversos",
+    metadata,
+    Column("id_reverso", Uuid, primary_key=True),
+    Column("id_pago", Uuid, ForeignKey("pagos.id_pago"), nullable=False),
+    Column("monto_pedido", Numeric(14, 2)),
+    Column("motivo", String(32), nullable=False),
+    Column("descripcion", Text),
+    Column("operador", Text),
+    Column("estado", String(16), nullable=False),
+    Column("monto", Numeric(14, 2)),
+    Column("moneda", String(3)),
+    Column("referencia_reverso", String(255)),
+    Column("codigo", String(32)),
+    Column("mensaje_error", Text),
+    Column("fecha_creacion", DateTime(timezone=True), nullable=False),
+    Column("fecha_procesamiento", DateTime(timezone=True)),
+    Column("lease_owner", String(128)),
+    Column("lease_expira", DateTime(timezone=True)),
+    Column("intentos", Integer, nullable=False, server_default=text("0")),
+    Column("ultimo_error", Text),
+    Column("requiere_atencion", Boolean, nullable=False, server_default=text("false")),
+    Column("clave_generacion", SmallInteger, nullable=False, server_default=text("1")),
+    Column("clave_desde", DateTime(timezone=True)),
+    Column("clave_agotada", Boolean, nullable=False, server_default=text("false")),
+    Column("reclamo", BigInteger, nullable=False, server_default=text("0")),
+    Column("fin_llamadas", DateTime(timezone=True)),
+    Column("fin_llamadas_previas", DateTime(timezone=True)),
+    CheckConstraint("estado IN ('PENDIENTE', 'PROCESANDO', 'EXITOSO', 'FALLIDO', 'ANULADO')", name="estado"),
+    CheckConstraint("monto_pedido > 0", name="monto_pedido"),
+    CheckConstraint("monto > 0", name="monto"),
+)
+Index("ix_reversos_id_pago", reversos.c.id_pago)
+Index("uq_reversos_en_curso", reversos.c.id_pago, unique=True, postgresql_where=text("estado = 'PROCESANDO'"))
+Index("ix_reversos_lease_expira", reversos.c.lease_expira, postgresql_where=text("lease_expira IS NOT NULL"))
+Index("ix_reversos_requiere_atencion", reversos.c.fecha_creacion, postgresql_where=text("requiere_atencion"))
 
 OUTBOX_CHANNEL = "outbox_pagos"

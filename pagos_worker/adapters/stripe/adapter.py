@@ -34,7 +34,14 @@ from pagos_worker.adapters.stripe.resilience import (
     TokenBucket,
     backoff,
 )
-from pagos_worker.adapters.stripe.wire import json_or_none, retry_after, transfer_form, transfers_of
+from pagos_worker.adapters.stripe.wire import (
+    json_or_none,
+    retry_after,
+    reversal_form,
+    reversals_of,
+    transfer_form,
+    transfers_of,
+)
 from pagos_worker.application.ports.pasarela import (
     ClaveAgotadaError,
     PasarelaNoDisponibleError,
@@ -45,6 +52,8 @@ from pagos_worker.application.ports.pasarela import (
 )
 from pagos_worker.clock import utcnow
 from pagos_worker.domain.pago import Pago
+from pagos_worker.domain.reclamo import Reclamable
+from pagos_worker.domain.reverso import CodigoReversoFallido, Reverso
 
 log = structlog.get_logger(__name__)
 
@@ -56,9 +65,13 @@ _RETRY_AFTER_MAX_S = 30.0
 _IDEMPOTENCY_KEY = istr("Idempotency-Key")
 _KEEPALIVE_S = 30.0  # idle connections kept this long (Stripe keeps them longer)
 _PAGINAS_MAX = 10  # a payment's transfers, 100 a page: more than a thousand is no payment of ours
+# Stripe's codes for a connected account whose balance cannot cover a reversal.
+_SIN_SALDO = frozenset({"balance_insufficient", "insufficient_funds"})
+_CODIGO_SALDO = CodigoReversoFallido.SALDO_INSUFICIENTE
+_SALDO_INSUFICIENTE = "El saldo de la cuenta del afiliado no cubre el reverso"
 
 
-def _plazo(pago: Pago, reserva: float = 0.0) -> float | None:
+def _plazo(pago: Reclamable, reserva: float = 0.0) -> float | None:
     """The holder's deadline on this host's monotonic clock, less `reserva` seconds: the lease's own
     (`Lease.plazo`), or what its end leaves on the wall clock for a lease read, not taken."""
     if pago.lease is None:
@@ -226,39 +239,108 @@ class StripePasarelaDePagos:
                 return answer
             body = transfer_form(pago, destination)  # encoded once: every attempt sends the very same bytes
             headers: dict[str, str] = {_IDEMPOTENCY_KEY: self.idempotency_key(pago)}
-            plazo = _plazo(pago)
-            reason, asked_delay = "", None
-            for attempt in range(1, self._config.max_intentos + 1):
-                sonda = await self._permiso_de_intento(attempt, asked_delay)
-                try:
-                    outcome = self._attempt_outcome(  # no local keeps the answer through a retry's wait
-                        await self._send("POST", data=body, headers=headers, plazo=plazo)
-                    )
-                finally:
-                    if sonda:  # the verdict is in by now, unless nothing was sent (or it was cancelled)
-                        self._breaker.release(sonda)
-                if isinstance(outcome, ResultadoPago):
-                    answer = outcome
-                    return answer
-                if isinstance(outcome, _NoEnviado):
-                    # No POST may outlive the lease: a replica that claims the payment after it expires
-                    # must find no call of ours still in flight (it may renew the key and pay). Nor is
-                    # one sent without a turn of the account's budget.
-                    # Out of lease, it counts as an attempt: a gateway slower than the lease (its
-                    # budget's or its lookups' waits) ends in front of an operator, not in a loop.
-                    no_intento = attempt == 1 and not outcome.por_plazo
-                    error = PasarelaNoDisponibleError if no_intento else ResultadoIndeterminadoError
-                    raise error(f"{outcome.reason} ({reason or 'primer intento'})")
-                if isinstance(outcome, _LookUp):
-                    answer = await self._settled_by_lookup(pago, outcome.reason)
-                    return answer
-                reason, asked_delay = outcome.reason, outcome.delay
-                log.warning("stripe.reintento", id_pago=str(pago.id_pago), intento=attempt, motivo=reason)
-            attempts = self._config.max_intentos
-            raise ResultadoIndeterminadoError(f"sin respuesta definitiva tras {attempts} intentos: {reason}")
+            outcome = await self._post(self._url, body, headers, _plazo(pago), pago.identidad)
+            answer = await self._settled_by_lookup(pago, outcome.reason) if isinstance(outcome, _LookUp) else outcome
+            return answer
         finally:
             label = "indeterminado" if answer is None else "exitoso" if answer.exitoso else "rechazado"
             metrics.etiquetada(metrics.PASARELA, label).observe(time.perf_counter() - started)
+
+    async def _post(
+        self, url: URL, body: bytes, headers: dict[str, str], plazo: float | None, quien: str
+    ) -> ResultadoPago | _LookUp:
+        """One idempotent POST with the retry policy: its definitive answer, or `_LookUp` when the
+        key's answer cannot change. Raises `PasarelaNoDisponibleError` when nothing was sent, and
+        `ResultadoIndeterminadoError` when the outcome is unknown."""
+        reason, asked_delay = "", None
+        for attempt in range(1, self._config.max_intentos + 1):
+            sonda = await self._permiso_de_intento(attempt, asked_delay)
+            try:
+                outcome = self._attempt_outcome(  # no local keeps the answer through a retry's wait
+                    await self._send("POST", data=body, headers=headers, plazo=plazo, url=url)
+                )
+            finally:
+                if sonda:  # the verdict is in by now, unless nothing was sent (or it was cancelled)
+                    self._breaker.release(sonda)
+            if isinstance(outcome, ResultadoPago | _LookUp):
+                return outcome
+            if isinstance(outcome, _NoEnviado):
+                # No POST may outlive the lease: a replica that claims the item after it expires
+                # must find no call of ours still in flight (it may renew the key and call). Nor is
+                # one sent without a turn of the account's budget.
+                # Out of lease, it counts as an attempt: a gateway slower than the lease (its
+                # budget's or its lookups' waits) ends in front of an operator, not in a loop.
+                no_intento = attempt == 1 and not outcome.por_plazo
+                error = PasarelaNoDisponibleError if no_intento else ResultadoIndeterminadoError
+                raise error(f"{outcome.reason} ({reason or 'primer intento'})")
+            reason, asked_delay = outcome.reason, outcome.delay
+            log.warning("stripe.reintento", item=quien, intento=attempt, motivo=reason)
+        attempts = self._config.max_intentos
+        raise ResultadoIndeterminadoError(f"sin respuesta definitiva tras {attempts} intentos: {reason}")
+
+    @staticmethod
+    def idempotency_key_reverso(reverso: Reverso) -> str:
+        """One key per reversal and key generation, never a payment's."""
+        base = f"pagos-worker-reversal-{reverso.id_reverso}"
+        return base if reverso.generacion_clave == 1 else f"{base}:{reverso.generacion_clave}"
+
+    def _url_reversos(self, reverso: Reverso) -> URL:
+        if not reverso.referencia_transfer:
+            raise ResultadoIndeterminadoError(f"{reverso.identidad}: su pago no tiene transfer que revertir")
+        return self._url / reverso.referencia_transfer / "reversals"
+
+    async def revertir(self, reverso: Reverso) -> ResultadoPago:
+        started = time.perf_counter()
+        answer: ResultadoPago | None = None
+        try:
+            headers: dict[str, str] = {_IDEMPOTENCY_KEY: self.idempotency_key_reverso(reverso)}
+            url = self._url_reversos(reverso)
+            outcome = await self._post(url, reversal_form(reverso), headers, _plazo(reverso), reverso.identidad)
+            if isinstance(outcome, _LookUp):
+                log.warning("stripe.consulta_tras_respuesta_guardada", item=reverso.identidad, motivo=outcome.reason)
+                if (referencia := await self._buscar_tras_envio(reverso, outcome.reason)) is None:
+                    raise ClaveAgotadaError(f"{outcome.reason}; la pasarela no tiene el reverso")
+                answer = ResultadoPago.exito(referencia)
+            elif outcome.exitoso:
+                answer = outcome
+            else:  # the domain's code for the refusal, from Stripe's
+                saldo = outcome.codigo in _SIN_SALDO
+                codigo = (
+                    CodigoReversoFallido.SALDO_INSUFICIENTE if saldo else CodigoReversoFallido.RECHAZADO_POR_LA_PASARELA
+                )
+                mensaje = _SALDO_INSUFICIENTE if saldo else (outcome.mensaje_error or "Reverso rechazado")
+                answer = ResultadoPago.fallo(mensaje, outcome.referencia_pago, codigo.value)
+            return answer
+        finally:
+            label = "indeterminado" if answer is None else "exitoso" if answer.exitoso else "rechazado"
+            metrics.etiquetada(metrics.PASARELA_REVERSOS, label).observe(time.perf_counter() - started)
+
+    async def _buscar_tras_envio(self, reverso: Reverso, reason: str) -> str | None:
+        try:
+            return await self.buscar_reverso(reverso)
+        except PasarelaNoDisponibleError as exc:  # a POST was sent already: this was an attempt
+            raise ResultadoIndeterminadoError(f"{reason}; {exc}") from None
+
+    async def buscar_reverso(self, reverso: Reverso) -> str | None:
+        url = self._url_reversos(reverso)
+        plazo = _plazo(reverso, reserva=self._config.timeout_s)
+        propios = reversals_of(await self._listar({"limit": "100"}, plazo, url), reverso)
+        if not propios:
+            return None
+        referencias = ", ".join(str(r.get("id")) for r in propios)
+        if len(propios) > 1:
+            raise SinPruebaDePagoError(
+                f"la pasarela tiene {len(propios)} reversos de {reverso.identidad}: {referencias}"
+            )
+        [hallado] = propios
+        assert reverso.importe is not None  # noqa: S101 - fixed when it was claimed
+        importe = reverso.importe
+        if hallado.get("amount") != importe.unidades_menores or str(hallado.get("currency")).upper() != importe.moneda:
+            raise SinPruebaDePagoError(
+                f"el reverso {referencias} devuelve {hallado.get('amount')} {hallado.get('currency')} (unidades "
+                f"menores) y {reverso.identidad} es de {importe}"
+            )
+        return str(hallado["id"])
 
     async def _settled_by_lookup(self, pago: Pago, reason: str) -> ResultadoPago:
         """The key's answer cannot change (a saved 500, or the key taken by other parameters): what
@@ -315,15 +397,15 @@ class StripePasarelaDePagos:
         """Every transfer Stripe holds for this payment, oldest first, as it shows them (for an
         operator: more than one is a payment paid twice, and is not settled here); with `plazo` (a
         `time.monotonic()` deadline), no request is sent that could end after it."""
-        return [_hallada(t) for t in transfers_of(await self._listar(pago, plazo), pago)]
+        listados = await self._listar({"transfer_group": str(pago.id_pago), "limit": "100"}, plazo)
+        return [_hallada(t) for t in transfers_of(listados, pago)]
 
-    async def _listar(self, pago: Pago, plazo: float | None = None) -> list[Any]:
-        """`GET /v1/transfers?transfer_group=<id_pago>`: the transfers listed, every page; with
-        `plazo` (a `time.monotonic()` deadline), no request is sent that could end after it."""
-        params = {"transfer_group": str(pago.id_pago), "limit": "100"}
+    async def _listar(self, params: dict[str, str], plazo: float | None = None, url: URL | None = None) -> list[Any]:
+        """A list of Stripe's (the transfers, or with `url` a transfer's reversals), every page;
+        with `plazo` (a `time.monotonic()` deadline), no request is sent that could end after it."""
         listados: list[Any] = []
         for _ in range(_PAGINAS_MAX):
-            listing = await self._pagina(params, plazo)
+            listing = await self._pagina(params, plazo, url)
             data = listing["data"]
             listados.extend(data)
             if listing.get("has_more") is not True:
@@ -334,13 +416,13 @@ class StripePasarelaDePagos:
             params = {**params, "starting_after": ultimo["id"]}
         raise ResultadoIndeterminadoError(f"consulta de transfers: más de {_PAGINAS_MAX} páginas para un pago")
 
-    async def _pagina(self, params: dict[str, str], plazo: float | None) -> dict[str, Any]:
+    async def _pagina(self, params: dict[str, str], plazo: float | None, url: URL | None = None) -> dict[str, Any]:
         """One page of a transfers' list (a dict whose `data` is a list), with the retry policy."""
         reason, asked_delay = "", None
         for attempt in range(1, self._config.max_intentos + 1):
             sonda = await self._permiso_de_intento(attempt, asked_delay)
             try:
-                answer = await self._send("GET", params=params, plazo=plazo)
+                answer = await self._send("GET", params=params, plazo=plazo, url=url)
                 if isinstance(answer, _NoEnviado) and answer.por_plazo:  # out of time, not of leave
                     # A retry that cannot look up and still pay within its lease counts as an attempt:
                     # a gateway slower than the lease ends in front of an operator, not in a loop.
@@ -383,7 +465,7 @@ class StripePasarelaDePagos:
 
     async def _send(
         self, method: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
-        params: dict[str, str] | None = None, plazo: float | None = None,
+        params: dict[str, str] | None = None, plazo: float | None = None, url: URL | None = None,
     ) -> tuple[int, bytes, Mapping[str, str]] | _Retry | _NoEnviado:  # fmt: skip
         """One request, within the concurrency and rate limits; no answer is `_Retry`. With `plazo`
         (a `time.monotonic()` deadline: the lease's end), nothing is sent unless the whole attempt
@@ -403,7 +485,7 @@ class StripePasarelaDePagos:
                 # manager, whose __aenter__ frame would be held through the whole call.
                 async with await self._session.request(
                     method,
-                    self._url,
+                    url or self._url,
                     data=data,
                     params=params,
                     headers=headers,
@@ -465,6 +547,6 @@ class StripePasarelaDePagos:
         if error.type == "idempotency_error":
             return _LookUp(str(error))
         if error.is_refusal:
-            return ResultadoPago.fallo(error.mensaje_error, referencia_pago=error.request_id)
+            return ResultadoPago.fallo(error.mensaje_error, referencia_pago=error.request_id, codigo=error.code)
         log.error("stripe.respuesta_no_reconocida", status=status, error=str(error))
         raise ResultadoIndeterminadoError(str(error))  # a malformed request of ours…

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlencode
 
 import orjson
 
 from pagos_worker.domain.pago import Pago
+from pagos_worker.domain.reverso import Reverso
 
 
 def transfers_of(transfers: list[Any], pago: Pago) -> list[dict[str, Any]]:
@@ -36,6 +37,30 @@ def transfer_form(pago: Pago, destination: str) -> bytes:
         f"&transfer_group={pago.id_pago}"
         f"&metadata%5Bid_pago%5D={pago.id_pago}&metadata%5Bid_afiliado%5D={affiliate}"
     ).encode()
+
+
+def reversal_form(reverso: Reverso) -> bytes:
+    """A transfer reversal of the reversal's amount, named in its metadata (what the lookup before a
+    retry matches on: `metadata[id_reverso]`)."""
+    assert reverso.importe is not None  # noqa: S101 - fixed when it was claimed
+    campos = {
+        "amount": str(reverso.importe.unidades_menores),
+        "description": reverso.descripcion or f"Reverso {reverso.motivo.value} del pago {reverso.id_pago}",
+        "metadata[id_reverso]": str(reverso.id_reverso),
+        "metadata[id_pago]": str(reverso.id_pago),
+        "metadata[motivo]": reverso.motivo.value,
+    }
+    return urlencode(campos).encode()
+
+
+def reversals_of(reversals: list[Any], reverso: Reverso) -> list[dict[str, Any]]:
+    """The reversal's own among a transfer's reversals listed (`metadata[id_reverso]` = its id)."""
+    propio = str(reverso.id_reverso)
+    return [
+        r
+        for r in reversals
+        if isinstance(r, dict) and isinstance(r.get("metadata"), dict) and r["metadata"].get("id_reverso") == propio
+    ]
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:  # Retry-After in seconds, if any

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from pagos_worker.domain.pago import Pago
+from pagos_worker.domain.reverso import Reverso
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,14 +17,17 @@ class ResultadoPago:
     exitoso: bool
     referencia_pago: str | None = None
     mensaje_error: str | None = None
+    # A refusal's code: the gateway's own for a payment; for a reversal, the domain's
+    # (`CodigoReversoFallido`), which the adapter decides from the gateway's.
+    codigo: str | None = None
 
     @classmethod
     def exito(cls, referencia_pago: str) -> ResultadoPago:
         return cls(exitoso=True, referencia_pago=referencia_pago)
 
     @classmethod
-    def fallo(cls, mensaje_error: str, referencia_pago: str | None = None) -> ResultadoPago:
-        return cls(exitoso=False, referencia_pago=referencia_pago, mensaje_error=mensaje_error)
+    def fallo(cls, mensaje_error: str, referencia_pago: str | None = None, codigo: str | None = None) -> ResultadoPago:
+        return cls(exitoso=False, referencia_pago=referencia_pago, mensaje_error=mensaje_error, codigo=codigo)
 
 
 class ResultadoIndeterminadoError(Exception):
@@ -67,6 +71,19 @@ class PasarelaDePagos(Protocol):
         it), or None when it holds none. Only a proof settles it: one transfer, to the affiliate's
         account, of the payment's amount and currency, not reversed; anything else raises
         `SinPruebaDePagoError`. Raises `ResultadoIndeterminadoError` if it cannot tell."""
+        ...
+
+    async def revertir(self, reverso: Reverso) -> ResultadoPago:
+        """Take the reversal's amount back from its payment's transfer (`Reverso.referencia_transfer`),
+        idempotent per reversal and key generation (never the payment's key). A refusal carries the
+        domain's code (`CodigoReversoFallido`); raises like `procesar_pago` when the outcome is unknown."""
+        ...
+
+    async def buscar_reverso(self, reverso: Reverso) -> str | None:
+        """The reference of the reversal the gateway already holds for this one (matched on its id in
+        the reversal's metadata, every page of the transfer's reversals), or None when it holds none.
+        Only its own amount and currency prove it; anything else (two of them, another amount)
+        raises `SinPruebaDePagoError`. Raises `ResultadoIndeterminadoError` if it cannot tell."""
         ...
 
     async def esperar_disponible(self) -> None:

@@ -24,6 +24,9 @@ class Reclamo:
     reclamado: bool
     ahora: datetime | None = None
     fin_llamadas_previas: datetime | None = None
+    # The reversal that annulled the payment before it came (its row has no terms yet): the
+    # payment then fails without a gateway call (`PagoRepository.cerrar_anulado`).
+    anulado_por: UUID | None = None
 
 
 class Liberacion(StrEnum):
@@ -77,6 +80,13 @@ class PagoRepository(Protocol):
         `politica.margen_asentamiento` old), and its calls ended now (LLAMO) or when the earlier
         claims' did. Past `politica.max_antiguedad` by the store's clock it is flagged too. Returns
         whether it is flagged now; None (nothing written) if the claim is no longer this one."""
+        ...
+
+    async def cerrar_anulado(self, pago: Pago, traza: TraceContext | None = None) -> list[OutboxEvent] | None:
+        """A payment annulled by a reversal before it came (`Reclamo.anulado_por`), now FALLIDO
+        with its terms and its one event, stored with that event in one transaction; returns the
+        event as committed. Only while the stored row is still the annulled one without terms;
+        else None, nothing written."""
         ...
 
     async def atascados(self, gracia: timedelta, limite: int) -> list[Pago]:

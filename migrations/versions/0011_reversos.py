@@ -1,0 +1,140 @@
+"""reversals (ReversarPago): the reversos table, what came back of each payment, REVERSADO
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-12-06
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0011"
+down_revision: str | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_ESTADOS_PAGO = "'PENDIENTE', 'PROCESANDO', 'EXITOSO', 'FALLIDO', 'REVERSADO'"
+
+
+def upgrade() -> None:
+    # Every change below is a catalogue change or a new object: no rewrite of pagos. Constraints are
+    # added NOT VALID and validated after (a scan under a lock that lets writes go on). The lock is
+    # waited for only briefly: a migration queued behind a long transaction must not stall the
+    # running release.
+    op.execute("SET LOCAL lock_timeout = '10s'")
+    # What came back of a payment so far; its whole amount makes it REVERSADO.
+    op.add_column("pagos", sa.Column("monto_reversado", sa.Numeric(14, 2), nullable=False, server_default="0"))
+    # A reversal that came before its payment leaves the payment's row with no terms yet, annulled
+    # by it: when its ProcesarPago comes, it fails without a gateway call. The row is what makes the
+    # two serialize (the primary key): neither can miss the other.
+    op.add_column("pagos", sa.Column("anulado_por", sa.Uuid(), nullable=True))
+    for columna in ("id_afiliado", "monto", "moneda"):
+        op.alter_column("pagos", columna, nullable=True)
+    op.execute("ALTER TABLE pagos DROP CONSTRAINT ck_pagos_estado")
+    op.execute(f"ALTER TABLE pagos ADD CONSTRAINT ck_pagos_estado CHECK (estado IN ({_ESTADOS_PAGO})) NOT VALID")
+    op.execute(
+        "ALTER TABLE pagos ADD CONSTRAINT ck_pagos_terminos CHECK ((id_afiliado IS NOT NULL AND monto IS NOT NULL "
+        "AND moneda IS NOT NULL) OR (anulado_por IS NOT NULL AND estado = 'PENDIENTE')) NOT VALID"
+    )
+    op.execute(
+        "ALTER TABLE pagos ADD CONSTRAINT ck_pagos_reversado CHECK (monto_reversado >= 0 "
+        "AND monto_reversado <= monto) NOT VALID"
+    )
+    for nombre in ("estado", "terminos", "reversado"):
+        op.execute(f"ALTER TABLE pagos VALIDATE CONSTRAINT ck_pagos_{nombre}")
+
+    op.create_table(
+        "reversos",
+        sa.Column("id_reverso", sa.Uuid(), nullable=False),
+        sa.Column("id_pago", sa.Uuid(), nullable=False),
+        sa.Column("monto_pedido", sa.Numeric(14, 2), nullable=True),
+        sa.Column("motivo", sa.String(32), nullable=False),
+        sa.Column("descripcion", sa.Text(), nullable=True),
+        sa.Column("operador", sa.Text(), nullable=True),
+        sa.Column("estado", sa.String(16), nullable=False),
+        sa.Column("monto", sa.Numeric(14, 2), nullable=True),
+        sa.Column("moneda", sa.String(3), nullable=True),
+        sa.Column("referencia_reverso", sa.String(255), nullable=True),
+        sa.Column("codigo", sa.String(32), nullable=True),
+        sa.Column("mensaje_error", sa.Text(), nullable=True),
+        sa.Column("fecha_creacion", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("fecha_procesamiento", sa.DateTime(timezone=True), nullable=True),
+        # The claim's columns, as the payments': one mechanism (see migrations 0004, 0006, 0010).
+        sa.Column("lease_owner", sa.String(128), nullable=True),
+        sa.Column("lease_expira", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("intentos", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("ultimo_error", sa.Text(), nullable=True),
+        sa.Column("requiere_atencion", sa.Boolean(), nullable=False, server_default="false"),
+        sa.Column("clave_generacion", sa.SmallInteger(), nullable=False, server_default="1"),
+        sa.Column("clave_desde", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("clave_agotada", sa.Boolean(), nullable=False, server_default="false"),
+        sa.Column("reclamo", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("fin_llamadas", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("fin_llamadas_previas", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "estado IN ('PENDIENTE', 'PROCESANDO', 'EXITOSO', 'FALLIDO', 'ANULADO')", name="ck_reversos_estado"
+        ),
+        sa.CheckConstraint("monto_pedido > 0", name="ck_reversos_monto_pedido"),
+        sa.CheckConstraint("monto > 0", name="ck_reversos_monto"),
+        sa.ForeignKeyConstraint(["id_pago"], ["pagos.id_pago"], name="fk_reversos_id_pago_pagos"),
+        sa.PrimaryKeyConstraint("id_reverso", name="pk_reversos"),
+    )
+    op.create_index("ix_reversos_id_pago", "reversos", ["id_pago"])
+    # One reversal of a payment at the gateway at a time: the sum reversed never passes the amount.
+    op.create_index(
+        "uq_reversos_en_curso",
+        "reversos",
+        ["id_pago"],
+        unique=True,
+        postgresql_where=sa.text("estado = 'PROCESANDO'"),
+    )
+    op.create_index(
+        "ix_reversos_lease_expira", "reversos", ["lease_expira"], postgresql_where=sa.text("lease_expira IS NOT NULL")
+    )
+    op.create_index(
+        "ix_reversos_requiere_atencion",
+        "reversos",
+        ["fecha_creacion"],
+        postgresql_where=sa.text("requiere_atencion"),
+    )
+
+    # The outbox's events of a reversal name it: one event per reversal (a payment may have many),
+    # still one of each payment's own types per payment.
+    op.add_column("outbox", sa.Column("id_reverso", sa.Uuid(), nullable=True))
+    op.execute("ALTER TABLE outbox DROP CONSTRAINT uq_outbox_id_pago_event_type")
+    op.create_index(
+        "uq_outbox_id_pago_event_type",
+        "outbox",
+        ["id_pago", "event_type"],
+        unique=True,
+        postgresql_where=sa.text("id_reverso IS NULL"),
+    )
+    op.create_index(
+        "uq_outbox_id_reverso",
+        "outbox",
+        ["id_reverso"],
+        unique=True,
+        postgresql_where=sa.text("id_reverso IS NOT NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("uq_outbox_id_reverso", table_name="outbox")
+    op.drop_index("uq_outbox_id_pago_event_type", table_name="outbox")
+    op.execute("DELETE FROM outbox WHERE id_reverso IS NOT NULL")
+    op.create_unique_constraint("uq_outbox_id_pago_event_type", "outbox", ["id_pago", "event_type"])
+    op.drop_column("outbox", "id_reverso")
+    op.drop_table("reversos")
+    op.execute("DELETE FROM pagos WHERE id_afiliado IS NULL")  # annulled before they came: nothing paid
+    op.execute("UPDATE pagos SET estado = 'EXITOSO' WHERE estado = 'REVERSADO'")
+    for nombre in ("reversado", "terminos", "estado"):
+        op.execute(f"ALTER TABLE pagos DROP CONSTRAINT ck_pagos_{nombre}")
+    op.execute(
+        "ALTER TABLE pagos ADD CONSTRAINT ck_pagos_estado CHECK (estado IN ('PENDIENTE', 'PROCESANDO', 'EXITOSO', 'FALLIDO'))"
+    )
+    for columna in ("id_afiliado", "monto", "moneda"):
+        op.alter_column("pagos", columna, nullable=False)
+    op.drop_column("pagos", "anulado_por")
+    op.drop_column("pagos", "monto_reversado")

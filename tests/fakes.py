@@ -21,6 +21,7 @@ from pagos_worker.contract.wire import encode_event
 from pagos_worker.domain.errors import PagoEnCursoError, PagoRequiereAtencionError, PagoYaProcesadoError
 from pagos_worker.domain.events import EventoPago
 from pagos_worker.domain.pago import EstadoPago, Lease, Pago, PoliticaAtencion
+from pagos_worker.domain.reverso import Reverso
 
 
 def _copia(pago: Pago) -> Pago:
@@ -120,6 +121,9 @@ class FakePagoRepository:
         guardado.requiere_atencion = pago.requiere_atencion or viejo
         return guardado.requiere_atencion
 
+    async def cerrar_anulado(self, pago: Pago, traza: TraceContext | None = None) -> list[OutboxEvent] | None:
+        return None  # this fake knows no reversals: no payment is ever annulled in it
+
     async def atascados(self, gracia: timedelta, limite: int) -> list[Pago]:
         antes = self.reloj() - gracia
         vencidos = [
@@ -174,6 +178,12 @@ class FakePasarelaDePagos:
         self.claves: list[tuple[UUID, int]] = []  # (id_pago, key generation) of every payout call
         self.transferencias: dict[UUID, str | Exception] = {}  # what a lookup finds (or raises)
         self.pagados: dict[UUID, list[tuple[int, datetime]]] = {}  # the transfers made: (generation, when)
+        # Reversals, as payments: scripted answers per id_reverso, the calls (id_reverso, generation),
+        # and those made at the gateway (generation, when), which its lookup finds.
+        self.respuestas_reverso: dict[UUID, ResultadoPago | Exception | ExitoSinRespuesta] = {}
+        self.reversos_llamadas: list[tuple[UUID, int]] = []
+        self.reversos_consultas: list[UUID] = []
+        self.revertidos: dict[UUID, list[tuple[int, datetime]]] = {}
 
     async def esperar_disponible(self) -> None:
         return None
@@ -205,6 +215,34 @@ class FakePasarelaDePagos:
         if respuesta.exitoso and respuesta.referencia_pago:
             self.transferencias[pago.id_pago] = respuesta.referencia_pago
         return respuesta
+
+    async def revertir(self, reverso: Reverso) -> ResultadoPago:
+        self.reversos_llamadas.append((reverso.id_reverso, reverso.generacion_clave))
+        respuesta = self.respuestas_reverso.get(reverso.id_reverso, ResultadoPago.exito(_trr(reverso)))
+        hechos = self.revertidos.setdefault(reverso.id_reverso, [])
+        hecho = isinstance(respuesta, ExitoSinRespuesta) or (isinstance(respuesta, ResultadoPago) and respuesta.exitoso)
+        if hecho and reverso.generacion_clave not in [g for g, _ in hechos]:  # a key seen before does nothing more
+            hechos.append((reverso.generacion_clave, self.reloj()))
+        if isinstance(respuesta, ExitoSinRespuesta):
+            raise ResultadoIndeterminadoError("timeout tras revertir")
+        if isinstance(respuesta, Exception):
+            raise respuesta
+        return respuesta
+
+    async def buscar_reverso(self, reverso: Reverso) -> str | None:
+        self.reversos_consultas.append(reverso.id_reverso)
+        listados = [
+            g
+            for g, cuando in self.revertidos.get(reverso.id_reverso, [])
+            if cuando + self.retraso_listado <= self.reloj()
+        ]
+        if len(listados) > 1:
+            raise SinPruebaDePagoError(f"{len(listados)} reversos de {reverso.id_reverso}")
+        return _trr(reverso) if listados else None
+
+
+def _trr(reverso: Reverso) -> str:
+    return f"trr_fake_{reverso.id_reverso.hex[:8]}"
 
 
 INDETERMINADO = ResultadoIndeterminadoError("timeout")

@@ -9,6 +9,7 @@ from uuid import UUID
 from pagos_dev.simulacion import Latencia, rechazo, sorteo
 from pagos_worker.application.ports.pasarela import ResultadoPago
 from pagos_worker.domain.pago import Pago
+from pagos_worker.domain.reverso import Reverso
 
 
 class SimuladaPasarelaDePagos:
@@ -22,6 +23,7 @@ class SimuladaPasarelaDePagos:
         self._limite = asyncio.Semaphore(concurrencia)
         self._rng = random.Random(semilla)  # noqa: S311 - simulation, not security
         self._pagados: dict[UUID, str] = {}
+        self._revertidos: dict[UUID, str] = {}
 
     async def buscar_transferencia(self, pago: Pago) -> str | None:
         """What this process paid for it (a replica that did not pay it says None, and the same
@@ -30,6 +32,18 @@ class SimuladaPasarelaDePagos:
 
     async def esperar_disponible(self) -> None:
         """No circuit breaker here: always available."""
+
+    async def revertir(self, reverso: Reverso) -> ResultadoPago:
+        """Every reversal goes through, after the same latency as a payout (no balances here: the
+        HTTP simulator models those)."""
+        async with self._limite:
+            await asyncio.sleep(self._latencia.muestra(self._rng))
+        referencia = f"simrev_{int(sorteo(self._semilla, reverso.id_reverso) * 2**64):016x}"
+        self._revertidos[reverso.id_reverso] = referencia
+        return ResultadoPago.exito(referencia)
+
+    async def buscar_reverso(self, reverso: Reverso) -> str | None:
+        return self._revertidos.get(reverso.id_reverso)
 
     async def procesar_pago(self, pago: Pago) -> ResultadoPago:
         async with self._limite:

@@ -32,7 +32,8 @@ def upgrade() -> None:
     op.add_column("pagos", sa.Column("anulado_por", sa.Uuid(), nullable=True))
     for columna in ("id_afiliado", "monto", "moneda"):
         op.alter_column("pagos", columna, nullable=True)
-    op.execute("ALTER TABLE pagos DROP CONSTRAINT ck_pagos_estado")
+    # Migration 0001 named it under the metadata's naming convention: ck_<table>_<name>.
+    op.execute("ALTER TABLE pagos DROP CONSTRAINT ck_pagos_ck_pagos_estado")
     op.execute(f"ALTER TABLE pagos ADD CONSTRAINT ck_pagos_estado CHECK (estado IN ({_ESTADOS_PAGO})) NOT VALID")
     op.execute(
         "ALTER TABLE pagos ADD CONSTRAINT ck_pagos_terminos CHECK ((id_afiliado IS NOT NULL AND monto IS NOT NULL "
@@ -73,13 +74,12 @@ def upgrade() -> None:
         sa.Column("reclamo", sa.BigInteger(), nullable=False, server_default="0"),
         sa.Column("fin_llamadas", sa.DateTime(timezone=True), nullable=True),
         sa.Column("fin_llamadas_previas", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint(
-            "estado IN ('PENDIENTE', 'PROCESANDO', 'EXITOSO', 'FALLIDO', 'ANULADO')", name="ck_reversos_estado"
-        ),
-        sa.CheckConstraint("monto_pedido > 0", name="ck_reversos_monto_pedido"),
-        sa.CheckConstraint("monto > 0", name="ck_reversos_monto"),
-        sa.ForeignKeyConstraint(["id_pago"], ["pagos.id_pago"], name="fk_reversos_id_pago_pagos"),
-        sa.PrimaryKeyConstraint("id_reverso", name="pk_reversos"),
+        # Named under the metadata's naming convention (ck_reversos_<name>, pk_reversos, fk_…).
+        sa.CheckConstraint("estado IN ('PENDIENTE', 'PROCESANDO', 'EXITOSO', 'FALLIDO', 'ANULADO')", name="estado"),
+        sa.CheckConstraint("monto_pedido > 0", name="monto_pedido"),
+        sa.CheckConstraint("monto > 0", name="monto"),
+        sa.ForeignKeyConstraint(["id_pago"], ["pagos.id_pago"]),
+        sa.PrimaryKeyConstraint("id_reverso"),
     )
     op.create_index("ix_reversos_id_pago", "reversos", ["id_pago"])
     # One reversal of a payment at the gateway at a time: the sum reversed never passes the amount.

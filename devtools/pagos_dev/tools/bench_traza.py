@@ -45,6 +45,7 @@ from pagos_worker.application.ports.outbox import Message, OutboxEvent
 from pagos_worker.application.ports.pasarela import ResultadoPago
 from pagos_worker.application.ports.tracing import TraceContext
 from pagos_worker.domain import Dinero, Lease, Moneda, Pago
+from pagos_worker.domain.reverso import Reverso
 from pagos_worker.entrypoints.worker import leer_traza
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -125,6 +126,12 @@ class _Pasarela:
         return ResultadoPago.exito("tr_1")
 
     async def buscar_transferencia(self, _: Pago) -> str | None:
+        return None
+
+    async def revertir(self, _: Reverso) -> ResultadoPago:
+        return ResultadoPago.exito("trr_1")
+
+    async def buscar_reverso(self, _: Reverso) -> str | None:
         return None
 
     async def esperar_disponible(self) -> None:

@@ -38,6 +38,7 @@ class Accion(StrEnum):
 
     ACK = "ack"
     REINTENTAR = "reintentar"  # negative ack: the broker redelivers it later
+    ESPERAR = "esperar"  # held for a while (longer at each delivery), then put back: it waits on something slow
     DLQ = "dlq"  # publish to the dead-letter topic with the reason, then ack
 
 

@@ -32,7 +32,8 @@ from pagos_worker.domain.reverso import CodigoReversoFallido, EstadoReverso, Rev
 
 log = structlog.get_logger(__name__)
 
-ESPERANDO_PAGO = Desenlace(Accion.REINTENTAR, "esperando_pago")
+# Its payment may stay unsettled for long (flagged for an operator): held, longer at each delivery.
+ESPERANDO_PAGO = Desenlace(Accion.ESPERAR, "esperando_pago")
 
 
 class ReversarPagoHandler(ManejadorDeReclamos[Reverso]):

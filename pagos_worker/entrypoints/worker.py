@@ -196,13 +196,21 @@ class CommandWorker:
         The broker's redelivery delay is fixed per consumer; the hold is what grows — with the
         message's deliveries, so across replicas and restarts, jittered, up to its cap — and it ends
         at once on shutdown."""
-        espera = min(self._espera_maxima, self._espera_base * 2 ** min(entrega.redelivery_count, 16))
-        espera *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+        espera = self._espera(entrega)
         log.warning(
             "worker.caida", message_id=entrega.message_id, entrega=entrega.redelivery_count + 1,
             espera_s=round(espera, 2), error=repr(exc),
         )  # fmt: skip
         metrics.etiquetada(metrics.COMANDOS, "caida").inc()
+        await self._retener(entrega, espera)
+
+    def _espera(self, entrega: Delivery) -> float:
+        """How long to hold it: longer at each of its deliveries, jittered, up to the cap."""
+        espera: float = min(self._espera_maxima, self._espera_base * 2.0 ** min(entrega.redelivery_count, 16))
+        return espera * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+
+    async def _retener(self, entrega: Delivery, espera: float) -> None:
+        """Hold the command (and its slot), then put it back; at once on shutdown."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._parando.wait(), espera)
         self._source.nack(entrega)
@@ -221,6 +229,8 @@ class CommandWorker:
             self._source.ack(entrega)
         elif desenlace.accion is Accion.REINTENTAR:
             self._source.nack(entrega)
+        elif desenlace.accion is Accion.ESPERAR:  # it waits on something slow: held, then put back
+            await self._retener(entrega, self._espera(entrega))
         else:
             await self._dlq.publicar([mensaje_dlq(entrega, desenlace)])
             self._source.ack(entrega)

@@ -189,7 +189,7 @@ async def test_mientras_el_pago_procesa_el_reverso_espera(mundo):
     await mundo.pago(id_pago=id_pago)  # left PROCESANDO, outcome unknown
     comando = reverso(id_pago, "10.00")
     espera = await mundo.reversar(comando)
-    assert (espera.accion, espera.motivo) == (Accion.REINTENTAR, "esperando_pago")
+    assert (espera.accion, espera.motivo) == (Accion.ESPERAR, "esperando_pago")
     assert (await mundo.fila("reversos", "id_reverso", comando.id_reverso))["estado"] == "PENDIENTE"
     mundo.pasarela.respuestas[id_pago] = ResultadoPago.exito("tr_x")
     await mundo.pago(id_pago=id_pago)  # the redelivery pays it
@@ -291,7 +291,7 @@ async def test_dos_reversos_del_mismo_pago_a_la_vez_van_de_uno_en_uno(mundo):
     primero = asyncio.create_task(mundo.reversar(uno))
     await llegada.wait()
     espera = await mundo.reversar(otro)  # the first is at the gateway: this one waits its turn
-    assert (espera.accion, espera.motivo) == (Accion.REINTENTAR, "esperando_pago")
+    assert (espera.accion, espera.motivo) == (Accion.ESPERAR, "esperando_pago")
     soltar.set()
     assert (await primero).reverso == "exitoso"
     # Its turn now: 60 of the 40 left is more than was paid, refused without a call.

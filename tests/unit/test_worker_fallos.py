@@ -5,6 +5,7 @@ records the command as poison before it is dead-lettered."""
 
 import asyncio
 
+from pagos_worker.application.handlers import Accion, Desenlace
 from tests.fake_command_source import FakeCommandSource
 from tests.fakes import FakeFailureLog, FakePublisher, hasta
 from tests.tiempo_virtual import tiempo_virtual
@@ -130,3 +131,23 @@ async def test_lo_retenido_conserva_su_cupo_y_vuelve_enseguida_al_parar():
     assert loop.time() - inicio < 0.5  # not its hold (15 s or more) nor the drain's 60 s
     assert source.nacked == [data]
     assert source.slots_in_use == 0
+
+
+async def esperando(cmd):
+    return Desenlace(Accion.ESPERAR, "esperando_pago")
+
+
+@tiempo_virtual
+async def test_lo_que_espera_a_algo_lento_se_retiene_cada_vez_mas_sin_contar_como_fallo():
+    """A reversal waiting for its payment is held like an outage's command (never a hot loop of
+    1 s redeliveries), and is no failure: nothing counted, nothing dead-lettered."""
+    esperas = {}
+    for previas in (0, 3, 40):
+        source = Fuente([valido()], redelivery_count=previas)
+        fallos = FakeFailureLog()
+        dlq = await entregar(source, esperando, fallos=fallos, espera_base=0.02, espera_maxima=0.3)
+        [esperas[previas]] = source.asentado
+        assert (source.acked, dlq.mensajes, fallos.venenosos) == ([], [], {})
+    assert 0.01 <= esperas[0] <= 0.02
+    assert 0.08 <= esperas[3] <= 0.16
+    assert 0.15 <= esperas[40] <= 0.3

@@ -55,7 +55,7 @@ UPDATE reversos SET lease_owner = :owner, lease_expira = clock_timestamp() + mak
     intentos = intentos + 1, reclamo = reclamo + 1, fin_llamadas_previas = fin_llamadas,
     fin_llamadas = clock_timestamp() + make_interval(secs => :lease_s)
 WHERE id_reverso = :id_reverso
-RETURNING lease_expira, intentos, reclamo, fin_llamadas_previas
+RETURNING lease_expira, intentos, reclamo, fin_llamadas_previas, clock_timestamp() AS ahora
 """)
 # A new or waiting reversal as `Reverso.admitir` left it (the claim's columns only when it claimed).
 _GUARDAR_ADMISION = text("""
@@ -73,7 +73,7 @@ ON CONFLICT (id_reverso) DO UPDATE SET estado = EXCLUDED.estado, monto = EXCLUDE
     lease_expira = EXCLUDED.lease_expira, intentos = r.intentos + EXCLUDED.intentos,
     reclamo = r.reclamo + EXCLUDED.reclamo, clave_desde = COALESCE(r.clave_desde, EXCLUDED.clave_desde),
     fin_llamadas_previas = r.fin_llamadas, fin_llamadas = EXCLUDED.fin_llamadas
-RETURNING *
+RETURNING *, clock_timestamp() AS ahora
 """)
 _FINALIZAR = text("""
 UPDATE reversos SET estado = :estado, referencia_reverso = :referencia, codigo = :codigo,
@@ -139,7 +139,8 @@ class PostgresReversoRepository:
                 nuevo = (await conn.execute(_RECLAMAR_DE_NUEVO, params)).mappings().one()
                 guardado.lease = Lease(lease.owner, nuevo["lease_expira"])
                 guardado.intentos, guardado.reclamo = nuevo["intentos"], nuevo["reclamo"]
-                return ReclamoDeReverso(Llegada.RECLAMADO, guardado, ahora, nuevo["fin_llamadas_previas"])
+                # The database's time after the lease began: what the holder counts its lease from.
+                return ReclamoDeReverso(Llegada.RECLAMADO, guardado, nuevo["ahora"], nuevo["fin_llamadas_previas"])
             pedido = guardado  # waiting (PENDIENTE): decided again below
         pago_fila = (await conn.execute(_PAGO, ids)).mappings().first()
         if pago_fila is None:
@@ -154,7 +155,7 @@ class PostgresReversoRepository:
         guardado.referencia_transfer, guardado.reversado_previo = pedido.referencia_transfer, pedido.reversado_previo
         eventos = await self._eventos(conn, pedido, traza)
         llegada = Llegada(admision.value)
-        return ReclamoDeReverso(llegada, guardado, ahora, fila["fin_llamadas_previas"], eventos)
+        return ReclamoDeReverso(llegada, guardado, fila["ahora"], fila["fin_llamadas_previas"], eventos)
 
     async def guardar_resultado(self, reverso: Reverso, traza: TraceContext | None = None) -> list[OutboxEvent] | None:
         async def una_vez() -> list[OutboxEvent] | None:

@@ -73,6 +73,7 @@ ON CONFLICT (id_reverso) DO UPDATE SET estado = EXCLUDED.estado, monto = EXCLUDE
     lease_expira = EXCLUDED.lease_expira, intentos = r.intentos + EXCLUDED.intentos,
     reclamo = r.reclamo + EXCLUDED.reclamo, clave_desde = COALESCE(r.clave_desde, EXCLUDED.clave_desde),
     fin_llamadas_previas = r.fin_llamadas, fin_llamadas = EXCLUDED.fin_llamadas
+WHERE r.estado = 'PENDIENTE'
 RETURNING *, clock_timestamp() AS ahora
 """)
 _FINALIZAR = text("""
@@ -123,6 +124,14 @@ class PostgresReversoRepository:
         self, conn: AsyncConnection, pedido: Reverso, lease: Lease, lease_s: float, traza: TraceContext | None
     ) -> ReclamoDeReverso:
         ids = {"id_reverso": pedido.id_reverso, "id_pago": pedido.id_pago}
+        # The payment's row first, always (made, annulled and without terms, when it is not known):
+        # every transaction of a reversal locks its payment's row, then the reversal's, so two
+        # deliveries of one reversal, two reversals of one payment, and a reversal's outcome are
+        # decided one after the other, in one order (no deadlock between them).
+        pago_fila = (await conn.execute(_PAGO, ids)).mappings().first()
+        if pago_fila is None:
+            await conn.execute(_ANULAR_SIN_PAGO, ids)  # a payment inserted meanwhile wins: read again
+            pago_fila = (await conn.execute(_PAGO, ids)).mappings().one()
         if (fila := (await conn.execute(_LEER, ids)).mappings().first()) is not None:
             guardado = reverso_from_row(fila)
             ahora: datetime = fila["ahora"]
@@ -142,10 +151,6 @@ class PostgresReversoRepository:
                 # The database's time after the lease began: what the holder counts its lease from.
                 return ReclamoDeReverso(Llegada.RECLAMADO, guardado, nuevo["ahora"], nuevo["fin_llamadas_previas"])
             pedido = guardado  # waiting (PENDIENTE): decided again below
-        pago_fila = (await conn.execute(_PAGO, ids)).mappings().first()
-        if pago_fila is None:
-            await conn.execute(_ANULAR_SIN_PAGO, ids)  # a payment inserted meanwhile wins: read again
-            pago_fila = (await conn.execute(_PAGO, ids)).mappings().one()
         ahora = pago_fila["ahora"]
         pago = None if pago_fila["id_afiliado"] is None else pago_from_row(pago_fila)
         otro = bool((await conn.execute(_OTRO_EN_CURSO, ids)).scalar())
@@ -170,12 +175,18 @@ class PostgresReversoRepository:
                     "fecha": reverso.fecha_procesamiento,
                     "requiere_atencion": reverso.requiere_atencion,
                 }
+                await conn.execute(_PAGO, {"id_pago": reverso.id_pago})  # its payment's row first, as every one
                 if (await conn.execute(_FINALIZAR, params)).first() is None:
                     return None
                 if reverso.estado is EstadoReverso.EXITOSO:
                     assert reverso.importe is not None  # noqa: S101 - fixed at its claim
                     revertido = {"id_pago": reverso.id_pago, "monto": reverso.importe.monto}
-                    (await conn.execute(_REVERTIR_PAGO, revertido)).one()  # never more than the amount (a CHECK)
+                    total = (await conn.execute(_REVERTIR_PAGO, revertido)).scalar_one()  # ≤ the amount: a CHECK
+                    if total != reverso.reversado_previo + reverso.importe.monto:  # one reversal at a time: never
+                        raise TotalReversadoError(
+                            f"{reverso.identidad}: el pago suma {total} revertido y el evento diría "
+                            f"{reverso.reversado_previo + reverso.importe.monto}"
+                        )
                 return await self._eventos(conn, reverso, traza)
 
         eventos = await retry_transient(una_vez)
@@ -222,6 +233,12 @@ class PostgresReversoRepository:
         async with self._engine.connect() as conn:
             fila = (await conn.execute(_GET, {"id_reverso": id_reverso})).mappings().first()
         return None if fila is None else reverso_from_row(fila)
+
+
+class TotalReversadoError(Exception):
+    """What came back of the payment is not what the reversal's event would say: nothing is written
+    (the transaction is rolled back), and the command fails as its own (counted, then dead-lettered
+    as poison; the reversal is left PROCESANDO for the reconciler and an operator)."""
 
 
 def _params_admision(reverso: Reverso, admision: Admision, lease_s: float) -> dict[str, Any]:

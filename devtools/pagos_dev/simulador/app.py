@@ -22,7 +22,8 @@ from typing import Any
 import orjson
 
 from pagos_dev.simulacion import Latencia
-from pagos_dev.simulador import acceso, creacion, formularios, lecturas, parametros
+from pagos_dev.simulador import acceso, creacion, creacion_transfer, formularios, lecturas, parametros
+from pagos_dev.simulador.creacion_transfer import CREAR, CrearTransfer
 from pagos_dev.simulador.errores import ErrorStripeError
 from pagos_dev.simulador.fallas import Fallas
 from pagos_dev.simulador.http import Peticion, Respuesta, ServidorHttp
@@ -31,12 +32,6 @@ from pagos_dev.simulador.ledger import Ledger
 from pagos_dev.simulador.transfer import campos_a_expandir, expandir
 
 VERSION_API = "2023-08-16"  # the spec's
-CREAR = {
-    "amount": parametros.Tipo.ENTERO, "currency": parametros.Tipo.TEXTO, "description": parametros.Tipo.TEXTO,
-    "destination": parametros.Tipo.TEXTO, "expand": parametros.Tipo.LISTA, "metadata": parametros.Tipo.HASH,
-    "source_transaction": parametros.Tipo.TEXTO, "source_type": parametros.Tipo.TEXTO,
-    "transfer_group": parametros.Tipo.TEXTO,
-}  # fmt: skip
 
 
 class Simulador:
@@ -49,7 +44,8 @@ class Simulador:
         self.ledger = ledger
         self.contadores: collections.Counter[str] = collections.Counter()
         rng = random.Random(semilla)  # noqa: S311 - simulation
-        self._creador = creacion.Creador(ledger, lambda: self.fallas, self.contadores, rng, reloj)
+        self._reloj = reloj  # `created` of what it makes
+        self._creador = creacion.Creador(ledger, lambda: self.fallas, self.contadores, rng)
         self._en_curso = self._creador.en_curso  # keys in flight (a shutdown test watches them)
         self._limite = acceso.LimiteDeCuenta(fallas.limite_cuenta_por_s)
         self._poda_cada = max(0.05, min(60.0, ledger.claves.ttl_claves_s / 4))
@@ -109,14 +105,15 @@ class Simulador:
         try:
             params = parametros.leer(pares, CREAR)
             campos = campos_a_expandir(params.get("expand", []), en_lista=False)
-            creacion.validar(params)
+            creacion_transfer.validar(params)
         except ErrorStripeError:
             self.contadores["400_validacion"] += 1
             raise
         clave = request.cabeceras.get("idempotency-key")
         if clave is not None:
             cabeceras["Idempotency-Key"] = clave[:255]
-        status, cuerpo = await self._creador.crear(params, pares, clave, cabeceras)
+        operacion = CrearTransfer(params, self.ledger, lambda: self.fallas, self._reloj)
+        status, cuerpo = await self._creador.crear(operacion, pares, request.ruta, clave, cabeceras)
         if campos and status == 200:  # noqa: PLR2004
             cuerpo = orjson.dumps(expandir(orjson.loads(cuerpo), campos))
         return status, cuerpo

@@ -7,6 +7,8 @@ latency and faults a test asks for.
     GET  /v1/transfers                   newest first, paged both ways, filtered
     GET  /v1/transfers/{id}/reversals    its reversals (none)
     GET  /_simulador/fallas              the fault settings; POST a JSON object to change some of them
+    GET  /_simulador/saldos              the connected accounts' balances (`?cuenta=` for one); POST
+                                         {"cuenta": "acct_…", "moneda": "usd", "saldo": 0} sets one
     GET  /_simulador/estadisticas        counters: transfers, API requests, answers by outcome
 """
 
@@ -22,7 +24,7 @@ from typing import Any
 import orjson
 
 from pagos_dev.simulacion import Latencia
-from pagos_dev.simulador import acceso, creacion, creacion_transfer, formularios, lecturas, parametros
+from pagos_dev.simulador import acceso, creacion, creacion_transfer, formularios, herramientas, lecturas, parametros
 from pagos_dev.simulador.creacion_transfer import CREAR, CrearTransfer
 from pagos_dev.simulador.errores import ErrorStripeError
 from pagos_dev.simulador.fallas import Fallas
@@ -67,14 +69,22 @@ class Simulador:
                 status, cuerpo = exc.status, exc.cuerpo()
                 cabeceras.update(exc.cabeceras)
             return Respuesta(status, cuerpo, cabeceras)
-        if request.ruta == "/_simulador/fallas":
-            respuesta = self._cambiar_fallas(request) if request.metodo == "POST" else self._ver_fallas()
-        elif request.ruta == "/_simulador/estadisticas":
-            respuesta = Respuesta.json({"transfers": self.ledger.cantidad, "respuestas": dict(self.contadores)})
-        else:
-            respuesta = Respuesta(404, _no_reconocida(request).cuerpo())
+        respuesta = await self._herramienta(request)
         respuesta.cabeceras.update(cabeceras)
         return respuesta
+
+    async def _herramienta(self, request: Peticion) -> Respuesta:
+        """The simulator's own endpoints (`/_simulador/…`)."""
+        ruta, post = request.ruta, request.metodo == "POST"
+        if ruta == "/_simulador/fallas":
+            return self._cambiar_fallas(request) if post else self._ver_fallas()
+        if ruta == "/_simulador/saldos" and post:
+            return await herramientas.fijar_saldo(self.ledger, request)
+        if ruta == "/_simulador/saldos":
+            return herramientas.ver_saldos(self.ledger, request)
+        if ruta == "/_simulador/estadisticas":
+            return Respuesta.json({"transfers": self.ledger.cantidad, "respuestas": dict(self.contadores)})
+        return Respuesta(404, _no_reconocida(request).cuerpo())
 
     async def _api(self, request: Peticion, cabeceras: dict[str, str]) -> tuple[int, bytes]:
         acceso.clave_api(request.cabeceras.get("authorization"))

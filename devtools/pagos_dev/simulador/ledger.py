@@ -1,5 +1,6 @@
-"""The simulator's ledger: transfers made and idempotent results, in SQLite so that its memory
-stays bounded (a file of the caller's, kept across restarts, or a temporary one).
+"""The simulator's ledger: transfers made, the connected accounts' balances and idempotent
+results, in SQLite so that its memory stays bounded (a file of the caller's, kept across
+restarts, or a temporary one).
 
 Writes go into an open transaction; `escrito()` waits for the commit that follows them, one for
 every request of a couple of milliseconds (a response is sent once what it says is on disk: a
@@ -21,6 +22,7 @@ import orjson
 
 from pagos_dev.simulador.claves import ESQUEMA_CLAVES, Claves, ResultadoIdempotente
 from pagos_dev.simulador.consultas import Filtro, Pagina, consulta_de_pagina
+from pagos_dev.simulador.saldos import ESQUEMA_SALDOS, Saldos
 from pagos_dev.simulador.transfer import Transfer
 
 ESPERA_COMMIT_S = 0.002
@@ -43,12 +45,16 @@ class Ledger:
         self.archivo.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.archivo, check_same_thread=False)
         try:
-            self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _ESQUEMA + ESQUEMA_CLAVES)
+            sin_saldos = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'saldos'").fetchone() is None
+            self._db.executescript(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _ESQUEMA + ESQUEMA_CLAVES + ESQUEMA_SALDOS
+            )
         except sqlite3.DatabaseError as exc:
             raise ValueError(f"{self.archivo}: no es un ledger SQLite del simulador ({exc})") from None
         self.cantidad: int = self._db.execute("SELECT count(*) FROM transfers").fetchone()[0]
         self.transfers = _Transfers(self._db)
         self.claves = Claves(self._db, ttl_claves_s)
+        self.saldos = Saldos(self._db, nueva=sin_saldos)
         self._confirmacion: asyncio.Future[None] | None = None
         # Transfers not listed yet (a list lag asked for): seq -> when they are (monotonic). Kept
         # in memory: a restarted simulator lists everything. Empty, lists cost what they did.
@@ -63,6 +69,7 @@ class Ledger:
             (transfer.id, transfer.created, transfer.destination, transfer.transfer_group),
         ).lastrowid
         self._db.execute("INSERT INTO cuerpos VALUES (?, ?)", (seq, cuerpo))
+        self.saldos.acreditar(transfer.destination, transfer.currency, transfer.amount)
         self.cantidad += 1
         if listado_tras_s > 0:
             self._ocultos[int(seq or 0)] = time.monotonic() + listado_tras_s
@@ -75,7 +82,10 @@ class Ledger:
         return self.claves.resultado(clave)
 
     def podar(self) -> int:
+        """Forget the keys past their time to live and the balances at zero; how many keys.
+        Transfers stay, on disk: memory holds none of them."""
         borradas = self.claves.podar()
+        self.saldos.podar()
         self.confirmar()
         return borradas
 

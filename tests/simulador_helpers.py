@@ -7,11 +7,15 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from pagos_dev.simulador.app import Simulador
 from pagos_dev.simulador.fallas import Fallas
 from pagos_dev.simulador.ledger import Ledger
 from tests.conftest import free_port
+from tests.stripe_spec import validar_respuesta
 
 AUTH = {"Authorization": "Bearer sk_test_pruebas"}
 
@@ -46,3 +50,14 @@ async def simulador_en_marcha(
     finally:
         await servidor.cerrar(espera=0.5)
         simulador.cerrar()
+
+
+async def pedir(sim: Any, metodo: str, ruta: str, *, data: Any = None, params: Any = None,
+                headers: dict[str, str] | None = None, http: Any = None) -> tuple[int, Any, Any]:  # fmt: skip
+    """One request (through `sim.http` unless `http`); its body checked against the spec, and it
+    must carry a Request-Id."""
+    async with (http or sim.http).request(metodo, sim.url + ruta, data=data, params=params, headers=headers) as resp:
+        cuerpo = await resp.read()
+        assert resp.headers["Request-Id"].startswith("req_")
+        validar_respuesta(metodo, ruta.split("?", maxsplit=1)[0], resp.status, cuerpo)
+        return resp.status, orjson.loads(cuerpo), resp.headers

@@ -108,3 +108,27 @@ def resumen() -> str | None:
     if validados["sin_comprobar"]:
         return f"Stripe spec: absent at {SPEC}: {validados['sin_comprobar']} bodies went unchecked"
     return f"Stripe spec: {validados['cuerpos']} response bodies validated against {SPEC.resolve()}"
+
+
+def parametros_de_la_peticion(metodo: str, plantilla: str) -> dict[str, str]:
+    """The parameters the spec lets that operation take (`plantilla` as the spec writes the path),
+    by name, as the simulator's `parametros.Tipo` values: the query's for a GET, the form's for a POST."""
+    requerir_spec()
+    operacion = _documento()[0]["paths"][plantilla][metodo.lower()]
+    if metodo.upper() == "GET":
+        esquemas = {p["name"]: p["schema"] for p in operacion.get("parameters", []) if p["in"] == "query"}
+    else:
+        esquemas = operacion["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["properties"]
+    return {nombre: _tipo(esquema) for nombre, esquema in esquemas.items()}
+
+
+def _tipo(esquema: dict[str, Any]) -> str:
+    if "anyOf" not in esquema:
+        tipo = esquema["type"][0] if isinstance(esquema["type"], list) else esquema["type"]
+        return "hash" if tipo == "object" and "additionalProperties" in esquema else str(tipo)  # metadata
+    alternativas = {_tipo(a) for a in esquema["anyOf"]}
+    if alternativas == {"hash", "string"}:
+        return "hash"  # metadata, or "" to unset it
+    if alternativas == {"object", "integer"}:
+        return "range"  # created: an integer, or gt/gte/lt/lte
+    return "|".join(sorted(alternativas))

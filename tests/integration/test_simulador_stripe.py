@@ -10,24 +10,14 @@ import shutil
 import subprocess
 
 import aiohttp
-import orjson
 import pytest
 
 from pagos_dev.simulador.fallas import Fallas
 from tests.fakes import hasta
-from tests.simulador_helpers import AUTH, form, simulador_en_marcha
+from tests.simulador_helpers import AUTH, form, pedir, simulador_en_marcha
 from tests.stripe_spec import validar_respuesta
 
 pytestmark = pytest.mark.integration
-
-
-async def pedir(sim, metodo, ruta, *, data=None, params=None, headers=None, http=None):
-    """One request; its body checked against the spec, and it must carry a Request-Id."""
-    async with (http or sim.http).request(metodo, sim.url + ruta, data=data, params=params, headers=headers) as resp:
-        cuerpo = await resp.read()
-        assert resp.headers["Request-Id"].startswith("req_")
-        validar_respuesta(metodo, ruta.split("?")[0], resp.status, cuerpo)
-        return resp.status, orjson.loads(cuerpo), resp.headers
 
 
 async def test_request_id_en_cada_respuesta_errores_incluidos(sim):

@@ -2,12 +2,20 @@
 describes it, with Stripe's authentication, idempotency, error shapes and rate limit, plus the
 latency and faults a test asks for.
 
-    POST /v1/transfers                   create (`creacion`), Idempotency-Key honoured
-    GET  /v1/transfers/{id}              one transfer (`lecturas`)
+    POST /v1/transfers                   create (`creacion_transfer`), Idempotency-Key honoured
+    GET  /v1/transfers/{id}              one transfer (`lecturas`): `amount_reversed`, `reversed`, and
+                                         its newest reversals
     GET  /v1/transfers                   newest first, paged both ways, filtered
-    GET  /v1/transfers/{id}/reversals    its reversals (none)
+    POST /v1/transfers/{id}/reversals    reverse it, wholly or in part (`creacion_reverso`): idempotent
+                                         and faulty as a transfer's creation; the destination's
+                                         balance must cover it
+    GET  /v1/transfers/{id}/reversals    its reversals, newest first, paged both ways
+    GET  /v1/transfers/{transfer}/reversals/{id}
+                                         one of them
     GET  /_simulador/fallas              the fault settings; POST a JSON object to change some of them
-    GET  /_simulador/estadisticas        counters: transfers, API requests, answers by outcome
+    GET  /_simulador/saldos              the connected accounts' balances (`?cuenta=` for one); POST
+                                         {"cuenta": "acct_…", "moneda": "usd", "saldo": 0} sets one
+    GET  /_simulador/estadisticas        counters: transfers, reversals, API requests, answers by outcome
 """
 
 from __future__ import annotations
@@ -22,21 +30,28 @@ from typing import Any
 import orjson
 
 from pagos_dev.simulacion import Latencia
-from pagos_dev.simulador import acceso, creacion, formularios, lecturas, parametros
+from pagos_dev.simulador import (
+    acceso,
+    creacion,
+    creacion_reverso,
+    creacion_transfer,
+    errores,
+    formularios,
+    herramientas,
+    lecturas,
+    parametros,
+    reverso,
+    transfer,
+)
+from pagos_dev.simulador.creacion_reverso import REVERTIR, CrearReverso
+from pagos_dev.simulador.creacion_transfer import CREAR, CrearTransfer
 from pagos_dev.simulador.errores import ErrorStripeError
 from pagos_dev.simulador.fallas import Fallas
 from pagos_dev.simulador.http import Peticion, Respuesta, ServidorHttp
 from pagos_dev.simulador.ids import nuevo_id
 from pagos_dev.simulador.ledger import Ledger
-from pagos_dev.simulador.transfer import campos_a_expandir, expandir
 
 VERSION_API = "2023-08-16"  # the spec's
-CREAR = {
-    "amount": parametros.Tipo.ENTERO, "currency": parametros.Tipo.TEXTO, "description": parametros.Tipo.TEXTO,
-    "destination": parametros.Tipo.TEXTO, "expand": parametros.Tipo.LISTA, "metadata": parametros.Tipo.HASH,
-    "source_transaction": parametros.Tipo.TEXTO, "source_type": parametros.Tipo.TEXTO,
-    "transfer_group": parametros.Tipo.TEXTO,
-}  # fmt: skip
 
 
 class Simulador:
@@ -49,7 +64,8 @@ class Simulador:
         self.ledger = ledger
         self.contadores: collections.Counter[str] = collections.Counter()
         rng = random.Random(semilla)  # noqa: S311 - simulation
-        self._creador = creacion.Creador(ledger, lambda: self.fallas, self.contadores, rng, reloj)
+        self._reloj = reloj  # `created` of what it makes
+        self._creador = creacion.Creador(ledger, lambda: self.fallas, self.contadores, rng)
         self._en_curso = self._creador.en_curso  # keys in flight (a shutdown test watches them)
         self._limite = acceso.LimiteDeCuenta(fallas.limite_cuenta_por_s)
         self._poda_cada = max(0.05, min(60.0, ledger.claves.ttl_claves_s / 4))
@@ -71,14 +87,23 @@ class Simulador:
                 status, cuerpo = exc.status, exc.cuerpo()
                 cabeceras.update(exc.cabeceras)
             return Respuesta(status, cuerpo, cabeceras)
-        if request.ruta == "/_simulador/fallas":
-            respuesta = self._cambiar_fallas(request) if request.metodo == "POST" else self._ver_fallas()
-        elif request.ruta == "/_simulador/estadisticas":
-            respuesta = Respuesta.json({"transfers": self.ledger.cantidad, "respuestas": dict(self.contadores)})
-        else:
-            respuesta = Respuesta(404, _no_reconocida(request).cuerpo())
+        respuesta = await self._herramienta(request)
         respuesta.cabeceras.update(cabeceras)
         return respuesta
+
+    async def _herramienta(self, request: Peticion) -> Respuesta:
+        """The simulator's own endpoints (`/_simulador/…`)."""
+        ruta, post = request.ruta, request.metodo == "POST"
+        if ruta == "/_simulador/fallas":
+            return self._cambiar_fallas(request) if post else self._ver_fallas()
+        if ruta == "/_simulador/saldos" and post:
+            return await herramientas.fijar_saldo(self.ledger, request)
+        if ruta == "/_simulador/saldos":
+            return herramientas.ver_saldos(self.ledger, request)
+        if ruta == "/_simulador/estadisticas":
+            return Respuesta.json({"transfers": self.ledger.cantidad, "reversos": self.ledger.reversos.cantidad,
+                                   "respuestas": dict(self.contadores)})  # fmt: skip
+        return Respuesta(404, _no_reconocida(request).cuerpo())
 
     async def _api(self, request: Peticion, cabeceras: dict[str, str]) -> tuple[int, bytes]:
         acceso.clave_api(request.cabeceras.get("authorization"))
@@ -96,30 +121,57 @@ class Simulador:
                 await asyncio.sleep(self.fallas.latencia_listado_s)
             return 200, lecturas.listar(self.ledger, _params(request, lecturas.LISTAR))
         id_transfer, _, sub = ruta.removeprefix("/v1/transfers/").partition("/")
-        if ruta.startswith("/v1/transfers/") and metodo == "GET" and id_transfer:
-            if not sub:
-                return 200, lecturas.obtener(self.ledger, id_transfer, _params(request, lecturas.OBTENER))
-            if sub == "reversals":
-                return 200, lecturas.reversals(self.ledger, id_transfer, _params(request, lecturas.REVERSALS))
+        if not ruta.startswith("/v1/transfers/") or not id_transfer:
+            raise _no_reconocida(request)
+        reversals, _, id_reverso = sub.partition("/")
+        if metodo == "GET" and not sub:
+            return 200, lecturas.obtener(self.ledger, id_transfer, _params(request, lecturas.OBTENER))
+        if metodo == "GET" and sub == "reversals":
+            return 200, lecturas.reversals(self.ledger, id_transfer, _params(request, lecturas.REVERSALS))
+        if metodo == "GET" and reversals == "reversals" and id_reverso and "/" not in id_reverso:
+            params = _params(request, lecturas.REVERSAL)
+            return 200, lecturas.reversal(self.ledger, id_transfer, id_reverso, params)
+        if metodo == "POST" and sub == "reversals":
+            return await self._revertir(request, cabeceras, id_transfer)
         raise _no_reconocida(request)
 
     async def _crear(self, request: Peticion, cabeceras: dict[str, str]) -> tuple[int, bytes]:
+        pares, params = self._formulario(request, CREAR, transfer.EXPANDIBLES, creacion_transfer.validar)
+        operacion = CrearTransfer(params, self.ledger, lambda: self.fallas, self._reloj)
+        clave = _clave(request, cabeceras)
+        status, cuerpo = await self._creador.crear(operacion, pares, request.ruta, clave, cabeceras)
+        if (campos := params.get("expand")) and status == 200:  # noqa: PLR2004
+            cuerpo = orjson.dumps(transfer.expandir(orjson.loads(cuerpo), campos))
+        return status, cuerpo
+
+    async def _revertir(self, request: Peticion, cabeceras: dict[str, str], id_transfer: str) -> tuple[int, bytes]:
+        pares, params = self._formulario(request, REVERTIR, reverso.EXPANDIBLES, creacion_reverso.validar)
+        if (lugar := self.ledger.destino_de(id_transfer)) is None:
+            raise errores.no_existe("transfer", id_transfer, "id")
+        operacion = CrearReverso(id_transfer, *lugar, params, self.ledger, self._reloj)
+        clave = _clave(request, cabeceras)
+        status, cuerpo = await self._creador.crear(operacion, pares, request.ruta, clave, cabeceras)
+        if (expand := params.get("expand")) and status == 200:  # noqa: PLR2004
+            cuerpo = lecturas.expandir_reverso(self.ledger, cuerpo, expand)
+        return status, cuerpo
+
+    def _formulario(
+        self, request: Peticion, esquema: dict[str, parametros.Tipo], expandibles: frozenset[str],
+        validar: Callable[[dict[str, Any]], None],
+    ) -> tuple[list[tuple[str, str]], dict[str, Any]]:  # fmt: skip
+        """The request's pairs (query and body) and its parameters, checked before the endpoint
+        runs: `expand` holds the fields to expand."""
         pares = formularios.urlencoded(request.consulta)
         pares += formularios.pares(request.cuerpo, request.cabeceras.get("content-type", ""))
         try:
-            params = parametros.leer(pares, CREAR)
-            campos = campos_a_expandir(params.get("expand", []), en_lista=False)
-            creacion.validar(params)
+            params = parametros.leer(pares, esquema)
+            if "expand" in params:
+                params["expand"] = transfer.campos_a_expandir(params["expand"], en_lista=False, expandibles=expandibles)
+            validar(params)
         except ErrorStripeError:
             self.contadores["400_validacion"] += 1
             raise
-        clave = request.cabeceras.get("idempotency-key")
-        if clave is not None:
-            cabeceras["Idempotency-Key"] = clave[:255]
-        status, cuerpo = await self._creador.crear(params, pares, clave, cabeceras)
-        if campos and status == 200:  # noqa: PLR2004
-            cuerpo = orjson.dumps(expandir(orjson.loads(cuerpo), campos))
-        return status, cuerpo
+        return pares, params
 
     def _quizas_podar(self) -> None:
         if (ahora := time.monotonic()) >= self._proxima_poda:
@@ -147,6 +199,14 @@ class Simulador:
 
 def _params(request: Peticion, esquema: dict[str, parametros.Tipo]) -> dict[str, Any]:
     return parametros.leer(formularios.urlencoded(request.consulta), esquema)
+
+
+def _clave(request: Peticion, cabeceras: dict[str, str]) -> str | None:
+    """The request's idempotency key, echoed in the answer as Stripe does."""
+    clave = request.cabeceras.get("idempotency-key")
+    if clave is not None:
+        cabeceras["Idempotency-Key"] = clave[:255]
+    return clave
 
 
 def _no_reconocida(request: Peticion) -> ErrorStripeError:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 ESQUEMA_CLAVES = """
 CREATE TABLE IF NOT EXISTS idempotencia (
     clave TEXT NOT NULL, huella TEXT NOT NULL, status INTEGER NOT NULL, cuerpo BLOB,
-    seq_transfer INTEGER, request_id TEXT NOT NULL, guardado REAL NOT NULL);
+    seq_transfer INTEGER, request_id TEXT NOT NULL, guardado REAL NOT NULL, ruta TEXT);
 """
+RUTA_TRANSFERS = "/v1/transfers"  # saved as NULL: the keys of most requests, and of a ledger older than `ruta`
 _RESULTADO = (
-    "SELECT i.clave, i.huella, i.status, coalesce(i.cuerpo, c.cuerpo), i.request_id, i.guardado"
+    "SELECT i.clave, i.huella, i.status, coalesce(i.cuerpo, c.cuerpo), i.request_id, i.guardado, i.ruta"
     " FROM idempotencia i LEFT JOIN cuerpos c ON c.seq = i.seq_transfer WHERE i.rowid = ?"
 )
 
@@ -28,11 +29,14 @@ class ResultadoIdempotente:
     status: int
     body: bytes
     request_id: str
+    ruta: str = RUTA_TRANSFERS  # the endpoint it answered: a key serves one only
 
 
 class Claves:
     def __init__(self, db: sqlite3.Connection, ttl_s: float) -> None:
         self._db = db
+        if "ruta" not in {fila[1] for fila in self._db.execute("PRAGMA table_info(idempotencia)")}:
+            self._db.execute("ALTER TABLE idempotencia ADD COLUMN ruta TEXT")  # a ledger of before reversals
         self.ttl_claves_s = ttl_s
         # hash(key) -> its row, in the order they were saved (so in time order).
         self._claves: dict[int, int] = {}
@@ -43,9 +47,9 @@ class Claves:
     def guardar(self, clave: str, resultado: ResultadoIdempotente, seq_transfer: int | None = None) -> None:
         """A 200 that made a transfer is kept as its place (its body is the transfer's)."""
         fila = self._db.execute(
-            "INSERT INTO idempotencia VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO idempotencia VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (clave, resultado.huella, resultado.status, None if seq_transfer else resultado.body, seq_transfer,
-             resultado.request_id, time.time()),
+             resultado.request_id, time.time(), None if resultado.ruta == RUTA_TRANSFERS else resultado.ruta),
         ).lastrowid  # fmt: skip
         self._claves.pop(hash(clave), None)  # an expired one saved again goes to the end
         self._claves[hash(clave)] = int(fila or 0)
@@ -58,7 +62,7 @@ class Claves:
         fila = self._db.execute(_RESULTADO, (fila_id,)).fetchone()
         if fila is None or fila[0] != clave or fila[5] < time.time() - self.ttl_claves_s:
             return None
-        return ResultadoIdempotente(fila[1], fila[2], bytes(fila[3]), fila[4])
+        return ResultadoIdempotente(fila[1], fila[2], bytes(fila[3]), fila[4], fila[6] or RUTA_TRANSFERS)
 
     def podar(self) -> int:
         """Forget the keys older than their time to live; how many."""

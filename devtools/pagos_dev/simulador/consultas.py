@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import orjson
 
 _OPERADORES = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "="}
+ACTUAL = "coalesce(a.cuerpo, c.cuerpo)"  # a transfer as it is now: its body once reversed, else its first
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,5 +56,8 @@ def consulta_de_pagina(filtro: Filtro, pagina: Pagina, excluidos: Sequence[int] 
     donde = f" WHERE {' AND '.join(condiciones)}" if condiciones else ""
     orden = "ASC" if pagina.hacia_atras else "DESC"
     argumentos.append(pagina.limit + 1)
-    consulta = f"SELECT c.cuerpo FROM transfers t JOIN cuerpos c ON c.seq = t.seq{donde} ORDER BY t.seq {orden} LIMIT ?"  # noqa: S608 - fixed names
+    consulta = (
+        f"SELECT {ACTUAL} FROM transfers t JOIN cuerpos c ON c.seq = t.seq"  # noqa: S608 - fixed names
+        f" LEFT JOIN cuerpos_actuales a ON a.seq = t.seq{donde} ORDER BY t.seq {orden} LIMIT ?"
+    )
     return consulta, argumentos

@@ -1,7 +1,9 @@
-"""`POST /v1/transfers` with Stripe's idempotency: a result is saved under its key once the
-endpoint started executing (declines and 500s included) and replayed with `Idempotent-Replayed:
-true`; validation failures and a request meeting one in flight with its key (409) save nothing;
-the same key with other parameters is an `idempotency_error`; keys live `Ledger.ttl_claves_s`."""
+"""The `POST`s that make something (a transfer, a reversal: an `Operacion`) with Stripe's
+idempotency and the faults asked for. A result is saved under its key once the endpoint started
+executing (declines and 500s included) and replayed with `Idempotent-Replayed: true`; validation
+failures and a request meeting one in flight with its key (409) save nothing; the same key with
+other parameters (or on another endpoint) is an `idempotency_error`; keys live
+`Ledger.ttl_claves_s`, whatever they made. The faults (`fallas`) are the operation's account's."""
 
 from __future__ import annotations
 
@@ -9,27 +11,24 @@ import asyncio
 import collections
 import hashlib
 import random
-import time
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol
 
 import orjson
 
 from pagos_dev.simulacion import Latencia
-from pagos_dev.simulador import errores, montos
+from pagos_dev.simulador import errores
 from pagos_dev.simulador.claves import ResultadoIdempotente
 from pagos_dev.simulador.fallas import Falla, Fallas, elegir
-from pagos_dev.simulador.ids import nuevo_id_ordenado
 from pagos_dev.simulador.ledger import Ledger
-from pagos_dev.simulador.transfer import Transfer
 
 MAX_CLAVE = 255
 _INTENTOS_RECORDADOS = 10_000  # keys whose attempts the `*_once` triggers count (bounded)
-_RECHAZOS = {
-    "balance_insufficient": "You have insufficient funds in your Stripe account for this transfer.",
-    "account_invalid": "The destination account is not valid.",
-}
 _OTRA_CLAVE = "Keys for idempotent requests can only be used with the same parameters they were first used with."
+_OTRA_RUTA = (  # Stripe's words, this request's endpoint first
+    "Keys for idempotent requests can only be used for the same endpoint they were first used for ('{}' vs '{}'). "
+    "Try using a key other than '{}' if you meant to execute a different request."
+)
 _EN_CURSO = (
     "There is currently another in-progress request using this Idempotent Key (that probably means you "
     "submitted twice, and the other request is still going through): {}. Please try again later."
@@ -41,49 +40,74 @@ def huella(pares: list[tuple[str, str]]) -> str:
     return hashlib.blake2b(orjson.dumps(sorted(pares)), digest_size=16).hexdigest()
 
 
+class Operacion(Protocol):
+    """What one `POST` makes once its endpoint runs, for `Creador`."""
+
+    @property
+    def destino(self) -> str:
+        """The connected account involved: its name may ask for a fault (`fallas`)."""
+        ...
+
+    def rechazo(self, codigo: str | None) -> tuple[int, bytes] | None:
+        """The answer to a decline a fault asks for; None where the operation has no declines."""
+        ...
+
+    def hacer(self) -> tuple[int, bytes, int | None]:
+        """Its effect (no await between its checks and its writes) and its answer: status, body,
+        and the place of the transfer that body is (the key then points at it instead of a copy)."""
+        ...
+
+
 class Creador:
     def __init__(self, ledger: Ledger, fallas: Callable[[], Fallas], contadores: collections.Counter[str],
-                 rng: random.Random, reloj: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 rng: random.Random) -> None:  # fmt: skip
         self.ledger = ledger
         self.en_curso: set[str] = set()
         self._fallas = fallas
         self._contadores = contadores
         self._rng = rng
-        self._reloj = reloj  # `created` of new transfers
         self._intentos: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._guardados = 0
         self.latencia = Latencia.parse(fallas().latencia)
 
-    async def crear(self, params: dict[str, Any], pares: list[tuple[str, str]], clave: str | None,
+    async def crear(self, operacion: Operacion, pares: list[tuple[str, str]], ruta: str, clave: str | None,
                     cabeceras: dict[str, str]) -> tuple[int, bytes]:  # fmt: skip
+        """Runs `operacion`, or replays what its key saved; `pares`: the request's parameters,
+        `ruta`: its endpoint's path."""
         if clave is None:
-            return await self._ejecutar(params, None, None, cabeceras)
+            return await self._ejecutar(operacion, None, None, cabeceras)
         if len(clave) > MAX_CLAVE:
             raise errores.invalido(f"Idempotency-Key must be at most {MAX_CLAVE} characters long.", "Idempotency-Key")
         if clave in self.en_curso:
             self._contadores["409"] += 1
             raise errores.ErrorStripeError(409, _EN_CURSO.format(clave[:100]), code="idempotency_key_in_use",
                                            cabeceras={"Stripe-Should-Retry": "true"})  # fmt: skip
-        huella_actual = huella(pares)
+        pedido = ResultadoIdempotente(huella(pares), 0, b"", cabeceras["Request-Id"], ruta)
         if (previo := self.ledger.resultado(clave)) is not None:
-            return self._replay(previo, huella_actual, cabeceras)
-        return await self._ejecutar(params, clave, huella_actual, cabeceras)
+            return self._replay(previo, pedido, clave, cabeceras)
+        return await self._ejecutar(operacion, clave, pedido, cabeceras)
 
-    def _replay(self, previo: ResultadoIdempotente, huella_actual: str, cabeceras: dict[str, str]) -> tuple[int, bytes]:
-        if previo.huella != huella_actual:
+    def _replay(self, previo: ResultadoIdempotente, pedido: ResultadoIdempotente, clave: str,
+                cabeceras: dict[str, str]) -> tuple[int, bytes]:  # fmt: skip
+        if previo.ruta != pedido.ruta or previo.huella != pedido.huella:
             self._contadores["400_idempotency_error"] += 1
-            raise errores.ErrorStripeError(400, _OTRA_CLAVE, tipo="idempotency_error")
+            otra = (
+                _OTRA_RUTA.format(pedido.ruta, previo.ruta, clave[:100]) if previo.ruta != pedido.ruta else _OTRA_CLAVE
+            )
+            raise errores.ErrorStripeError(400, otra, tipo="idempotency_error")
         self._contadores["replay"] += 1
         cabeceras.update({"Idempotent-Replayed": "true", "Original-Request": previo.request_id})
         if previo.status >= 500:  # noqa: PLR2004
             cabeceras["Stripe-Should-Retry"] = "false"
         return previo.status, previo.body
 
-    async def _ejecutar(self, params: dict[str, Any], clave: str | None, huella_actual: str | None,
+    async def _ejecutar(self, operacion: Operacion, clave: str | None, pedido: ResultadoIdempotente | None,
                         cabeceras: dict[str, str]) -> tuple[int, bytes]:  # fmt: skip
+        """`pedido`: what the request saves under its key, but for the status and body it gets."""
         fallas = self._fallas()
-        falla, codigo = elegir(fallas, params["destination"], self._intento(clave, params["destination"]), self._rng)
-        if falla is Falla.ERROR_500_GUARDADO and not params["destination"].startswith("acct_test_"):
+        destino = operacion.destino
+        falla, codigo = elegir(fallas, destino, self._intento(clave, destino), self._rng)
+        if falla is Falla.ERROR_500_GUARDADO and not destino.startswith("acct_test_"):
             self._guardados += 1  # by rate: every second one makes its transfer
             falla = Falla.ERROR_500_GUARDADO_CREADO if self._guardados % 2 == 0 else falla
         if falla is Falla.LIMITE_429:
@@ -97,10 +121,10 @@ class Creador:
             if falla is Falla.ERROR_500:  # before the endpoint ran: nothing saved, a retry executes
                 self._contadores["500"] += 1
                 raise errores.error_interno({"Stripe-Should-Retry": "true"})
-            status, body, seq_transfer = self._resultado(params, falla, codigo)
+            status, body, seq_transfer = self._resultado(operacion, falla, codigo)
             self._contadores["500_guardado" if status >= 500 else str(status)] += 1  # noqa: PLR2004
-            if clave is not None and huella_actual is not None:
-                resultado = ResultadoIdempotente(huella_actual, status, body, cabeceras["Request-Id"])
+            if clave is not None and pedido is not None:
+                resultado = ResultadoIdempotente(pedido.huella, status, body, pedido.request_id, pedido.ruta)
                 self.ledger.guardar_resultado(clave, resultado, seq_transfer)
             await self.ledger.escrito()
         finally:
@@ -113,23 +137,16 @@ class Creador:
             await asyncio.sleep(fallas.cuelgue_s)  # the client gives up long before this
         return status, body
 
-    def _resultado(self, params: dict[str, Any], falla: Falla, codigo: str | None) -> tuple[int, bytes, int | None]:
-        if falla is Falla.RECHAZO:
-            mensaje = _RECHAZOS.get(codigo or "", "The transfer was declined.")
-            return 400, errores.invalido(mensaje, code=codigo).cuerpo(), None
+    @staticmethod
+    def _resultado(operacion: Operacion, falla: Falla, codigo: str | None) -> tuple[int, bytes, int | None]:
+        if falla is Falla.RECHAZO and (rechazo := operacion.rechazo(codigo)) is not None:
+            return *rechazo, None
         if falla is Falla.ERROR_500_GUARDADO:
             return 500, errores.error_interno().cuerpo(), None
-        transfer = Transfer(
-            nuevo_id_ordenado("tr"), params["amount"], params["currency"], params["destination"],
-            params.get("description"), params.get("metadata", {}), int(self._reloj()),
-            params.get("transfer_group"), params.get("source_type", "card"),
-        )  # fmt: skip
-        cuerpo, seq = self.ledger.crear_transfer(
-            transfer, listado_tras_s=self._fallas().retraso_de_listado(transfer.destination)
-        )
+        status, cuerpo, seq = operacion.hacer()
         if falla is Falla.ERROR_500_GUARDADO_CREADO:  # made, and answered as if it were not
             return 500, errores.error_interno().cuerpo(), None
-        return 200, cuerpo, seq
+        return status, cuerpo, seq
 
     def _intento(self, clave: str | None, destino: str) -> int:
         """Which attempt of its key this is, counted only where a trigger asks (`acct_test_…_once`)."""
@@ -140,19 +157,3 @@ class Creador:
         if len(self._intentos) > _INTENTOS_RECORDADOS:
             self._intentos.popitem(last=False)
         return intento
-
-
-def validar(params: dict[str, Any]) -> None:
-    """What Stripe checks before the endpoint runs: a failure saves nothing under the key."""
-    for campo in ("amount", "currency", "destination"):
-        if campo not in params:
-            raise errores.falta(campo)
-        if params[campo] == "":
-            raise errores.vacio(campo)
-    montos.comprobar(params["amount"], params["currency"])
-    if not params["destination"].startswith("acct_"):
-        raise errores.no_existe("destination", params["destination"], "destination", status=400)
-    if "source_transaction" in params:
-        raise errores.no_existe("charge", params["source_transaction"], "source_transaction", status=400)
-    if params.get("source_type", "card") not in {"bank_account", "card", "fpx"}:
-        raise errores.invalido("Invalid source_type: must be one of bank_account, card or fpx", "source_type")

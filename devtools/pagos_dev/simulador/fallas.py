@@ -14,6 +14,13 @@ Deterministic triggers (the destination decides, so a test picks the affiliate):
     acct_test_<any of these>_unlisted, acct_test_unlisted
                                      as without the suffix (plain: no fault), and a transfer made is
                                      left out of `GET /v1/transfers` for `no_listado_s` (60 s)
+    acct_test_<name>_sin_saldo       as without the suffix when that names a fault (a trigger above or
+                                     a code of `CODIGOS_RECHAZO`), no fault otherwise, as for
+                                     acct_test_afiliado_sin_saldo; the account's balance is spent at
+                                     once (`saldos`), so a reversal from it is `balance_insufficient`
+
+Reversals (`POST /v1/transfers/{id}/reversals`) take the faults of their transfer's destination,
+declines aside: a reversal's own refusals come from the balances.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pagos_dev.simulacion import Latencia
 CODIGOS_RECHAZO = ("balance_insufficient", "account_invalid", "transfers_not_allowed", "card_declined")
 _DISPARADOR = "acct_test_"
 NO_LISTADO = "_unlisted"
+SIN_SALDO = "_sin_saldo"  # an account whose balance is spent at once (`saldos`)
 
 
 class Falla(StrEnum):
@@ -72,6 +80,7 @@ class Fallas:
 
     def retraso_de_listado(self, destino: str) -> float:
         """How long after it is made a transfer to `destino` is left out of the lists."""
+        destino = destino.removesuffix(SIN_SALDO)
         if destino.startswith(_DISPARADOR) and (destino.endswith(NO_LISTADO) or destino == _DISPARADOR + "unlisted"):
             return max(self.no_listado_s, self.retraso_listado_s)
         return self.retraso_listado_s
@@ -102,8 +111,9 @@ def elegir(fallas: Fallas, destino: str, intento_de_la_clave: int, rng: random.R
 
 
 def _disparada(nombre: str, intento: int) -> tuple[Falla, str | None]:
-    nombre = nombre.removesuffix(NO_LISTADO)
-    if nombre in {"", "unlisted"}:
+    sin_saldo = nombre.endswith(SIN_SALDO) or nombre == SIN_SALDO[1:]
+    nombre = nombre.removesuffix(SIN_SALDO).removesuffix(NO_LISTADO)
+    if nombre in {"", "unlisted", SIN_SALDO[1:]}:
         return Falla.NINGUNA, None
     primera = intento == 1
     unica = {
@@ -120,4 +130,6 @@ def _disparada(nombre: str, intento: int) -> tuple[Falla, str | None]:
     }
     if nombre in siempre:
         return siempre[nombre], None
+    if sin_saldo and nombre not in CODIGOS_RECHAZO:  # the affiliate's name, not a decline code
+        return Falla.NINGUNA, None
     return Falla.RECHAZO, nombre

@@ -1,14 +1,16 @@
 """The transfers' read side: `GET /v1/transfers/{id}`, `GET /v1/transfers` (newest first, limit
-1-100, `starting_after` or `ending_before`, filters `destination`, `transfer_group`, `created`)
-and `GET /v1/transfers/{id}/reversals` (always empty: the simulator reverses nothing)."""
+1-100, `starting_after` or `ending_before`, filters `destination`, `transfer_group`, `created`),
+a transfer's reversals `GET /v1/transfers/{id}/reversals` (newest first, paged the same way) and
+one of them, `GET /v1/transfers/{transfer}/reversals/{id}`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from pagos_dev.simulador import errores
+from pagos_dev.simulador import errores, reverso
 from pagos_dev.simulador.consultas import Filtro, Pagina
 from pagos_dev.simulador.ledger import Ledger
 from pagos_dev.simulador.parametros import Tipo
@@ -18,6 +20,7 @@ _PAGINACION = {"ending_before": Tipo.TEXTO, "expand": Tipo.LISTA, "limit": Tipo.
 OBTENER = {"expand": Tipo.LISTA}
 LISTAR = {**_PAGINACION, "created": Tipo.RANGO, "destination": Tipo.TEXTO, "transfer_group": Tipo.TEXTO}
 REVERSALS = _PAGINACION
+REVERSAL = OBTENER
 
 
 def obtener(ledger: Ledger, id_transfer: str, params: dict[str, Any]) -> bytes:
@@ -30,7 +33,7 @@ def obtener(ledger: Ledger, id_transfer: str, params: dict[str, Any]) -> bytes:
 
 def listar(ledger: Ledger, params: dict[str, Any]) -> bytes:
     campos = campos_a_expandir(params.get("expand", []), en_lista=True)
-    pagina = _pagina(ledger, params)
+    pagina = _pagina(params, ledger.seq_de)
     created = params.get("created", {})
     filtro = Filtro(
         destination=params.get("destination"),
@@ -44,17 +47,48 @@ def listar(ledger: Ledger, params: dict[str, Any]) -> bytes:
 
 
 def reversals(ledger: Ledger, id_transfer: str, params: dict[str, Any]) -> bytes:
-    campos_a_expandir([e for e in params.get("expand", []) if e != "data"], en_lista=True)
-    if ledger.seq_de(id_transfer) is None:
-        raise errores.no_existe("transfer", id_transfer, "id")
-    _limite(params)
-    for cursor in ("starting_after", "ending_before"):
-        if cursor in params:
-            raise errores.no_existe("transfer_reversal", params[cursor], cursor, status=400)
-    return _lista([], mas=False, url=f"/v1/transfers/{id_transfer}/reversals")
+    campos = _campos_del_reverso(params, en_lista=True)
+    seq_transfer = _seq_transfer(ledger, id_transfer, "id")
+    pagina = _pagina(params, lambda cursor: ledger.reversos.seq_de(seq_transfer, cursor), "transfer_reversal")
+    cuerpos, mas = ledger.reversos.pagina(seq_transfer, pagina)
+    if campos:
+        cuerpos = [_con_expansiones(ledger, c, campos) for c in cuerpos]
+    return _lista(cuerpos, mas=mas, url=f"/v1/transfers/{id_transfer}/reversals")
 
 
-def _pagina(ledger: Ledger, params: dict[str, Any]) -> Pagina:
+def reversal(ledger: Ledger, id_transfer: str, id_reverso: str, params: dict[str, Any]) -> bytes:
+    campos = _campos_del_reverso(params, en_lista=False)
+    cuerpo = ledger.reversos.obtener(_seq_transfer(ledger, id_transfer, "transfer"), id_reverso)
+    if cuerpo is None:
+        raise errores.no_existe("transfer_reversal", id_reverso, "id")
+    return _con_expansiones(ledger, cuerpo, campos) if campos else cuerpo
+
+
+def expandir_reverso(ledger: Ledger, cuerpo: bytes, campos: list[str]) -> bytes:
+    """A reversal's body with `campos` (checked: `campos_a_expandir`) expanded."""
+    return _con_expansiones(ledger, cuerpo, campos) if campos else cuerpo
+
+
+def _campos_del_reverso(params: dict[str, Any], *, en_lista: bool) -> list[str]:
+    return campos_a_expandir(params.get("expand", []), en_lista=en_lista, expandibles=reverso.EXPANDIBLES)
+
+
+def _con_expansiones(ledger: Ledger, cuerpo: bytes, campos: list[str]) -> bytes:
+    def transfer(id_transfer: str) -> dict[str, Any]:
+        return dict(orjson.loads(ledger.obtener(id_transfer) or b"{}"))
+
+    return orjson.dumps(reverso.expandir(orjson.loads(cuerpo), campos, transfer))
+
+
+def _seq_transfer(ledger: Ledger, id_transfer: str, param: str) -> int:
+    seq = ledger.seq_de(id_transfer)
+    if seq is None:
+        raise errores.no_existe("transfer", id_transfer, param)
+    return seq
+
+
+def _pagina(params: dict[str, Any], lugar: Callable[[str], int | None], objeto: str = "transfer") -> Pagina:
+    """The page asked for; `lugar` finds a cursor's place (None: not one of the list's `objeto`s)."""
     limit = _limite(params)
     if "starting_after" in params and "ending_before" in params:
         mensaje = "You may only specify one of these parameters: ending_before, starting_after."
@@ -62,9 +96,9 @@ def _pagina(ledger: Ledger, params: dict[str, Any]) -> Pagina:
     lugares: dict[str, int] = {}
     for cursor in ("starting_after", "ending_before"):
         if cursor in params:
-            seq = ledger.seq_de(params[cursor])
+            seq = lugar(params[cursor])
             if seq is None:
-                raise errores.no_existe("transfer", params[cursor], cursor, status=400)
+                raise errores.no_existe(objeto, params[cursor], cursor, status=400)
             lugares[cursor] = seq
     return Pagina(limit, lugares.get("starting_after"), lugares.get("ending_before"))
 

@@ -1,5 +1,6 @@
-"""The simulator's ledger: transfers made and idempotent results, in SQLite so that its memory
-stays bounded (a file of the caller's, kept across restarts, or a temporary one).
+"""The simulator's ledger: transfers made, their reversals, the connected accounts' balances and
+idempotent results, in SQLite so that its memory stays bounded (a file of the caller's, kept
+across restarts, or a temporary one).
 
 Writes go into an open transaction; `escrito()` waits for the commit that follows them, one for
 every request of a couple of milliseconds (a response is sent once what it says is on disk: a
@@ -16,11 +17,15 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from pagos_dev.simulador.claves import ESQUEMA_CLAVES, Claves, ResultadoIdempotente
-from pagos_dev.simulador.consultas import Filtro, Pagina, consulta_de_pagina
+from pagos_dev.simulador.consultas import ACTUAL, Filtro, Pagina, consulta_de_pagina
+from pagos_dev.simulador.reverso import Reverso
+from pagos_dev.simulador.reversos import ESQUEMA_REVERSOS, Reversos
+from pagos_dev.simulador.saldos import ESQUEMA_SALDOS, Saldos
 from pagos_dev.simulador.transfer import Transfer
 
 ESPERA_COMMIT_S = 0.002
@@ -34,6 +39,10 @@ CREATE TABLE IF NOT EXISTS transfers (
     destination TEXT NOT NULL, transfer_group TEXT);
 CREATE TABLE IF NOT EXISTS cuerpos (seq INTEGER PRIMARY KEY, cuerpo BLOB NOT NULL);
 """
+_ACTUAL_POR_ID = (
+    f"SELECT {ACTUAL} FROM transfers t JOIN cuerpos c ON c.seq = t.seq"  # noqa: S608 - fixed names
+    " LEFT JOIN cuerpos_actuales a ON a.seq = t.seq WHERE t.id = ?"
+)
 
 
 class Ledger:
@@ -43,12 +52,21 @@ class Ledger:
         self.archivo.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.archivo, check_same_thread=False)
         try:
-            self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _ESQUEMA + ESQUEMA_CLAVES)
+            sin_saldos = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'saldos'").fetchone() is None
+            self._db.executescript(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                + _ESQUEMA
+                + ESQUEMA_CLAVES
+                + ESQUEMA_REVERSOS
+                + ESQUEMA_SALDOS
+            )
         except sqlite3.DatabaseError as exc:
             raise ValueError(f"{self.archivo}: no es un ledger SQLite del simulador ({exc})") from None
         self.cantidad: int = self._db.execute("SELECT count(*) FROM transfers").fetchone()[0]
         self.transfers = _Transfers(self._db)
         self.claves = Claves(self._db, ttl_claves_s)
+        self.reversos = Reversos(self._db)
+        self.saldos = Saldos(self._db, nueva=sin_saldos)
         self._confirmacion: asyncio.Future[None] | None = None
         # Transfers not listed yet (a list lag asked for): seq -> when they are (monotonic). Kept
         # in memory: a restarted simulator lists everything. Empty, lists cost what they did.
@@ -63,6 +81,7 @@ class Ledger:
             (transfer.id, transfer.created, transfer.destination, transfer.transfer_group),
         ).lastrowid
         self._db.execute("INSERT INTO cuerpos VALUES (?, ?)", (seq, cuerpo))
+        self.saldos.acreditar(transfer.destination, transfer.currency, transfer.amount)
         self.cantidad += 1
         if listado_tras_s > 0:
             self._ocultos[int(seq or 0)] = time.monotonic() + listado_tras_s
@@ -74,20 +93,34 @@ class Ledger:
     def resultado(self, clave: str) -> ResultadoIdempotente | None:
         return self.claves.resultado(clave)
 
+    def revertir(self, seq_transfer: int, transfer: dict[str, Any], reverso: Reverso) -> bytes:
+        """The reversal's body; the transfer (`transfer`, as it is now) shows it from then on, and
+        its destination's balance is debited."""
+        cuerpo = self.reversos.crear(seq_transfer, transfer, reverso)
+        self.saldos.debitar(transfer["destination"], reverso.currency, reverso.amount)
+        return cuerpo
+
     def podar(self) -> int:
+        """Forget the keys past their time to live (a reversal's as a transfer's) and the balances
+        at zero; how many keys. Transfers and reversals stay, on disk: memory holds none of them."""
         borradas = self.claves.podar()
+        self.saldos.podar()
         self.confirmar()
         return borradas
 
     def obtener(self, id_transfer: str) -> bytes | None:
-        fila = self._db.execute(
-            "SELECT c.cuerpo FROM transfers t JOIN cuerpos c ON c.seq = t.seq WHERE t.id = ?", (id_transfer,)
-        ).fetchone()
+        """The transfer as it is now (its reversals included)."""
+        fila = self._db.execute(_ACTUAL_POR_ID, (id_transfer,)).fetchone()
         return None if fila is None else bytes(fila[0])
 
     def seq_de(self, id_transfer: str) -> int | None:
         fila = self._db.execute("SELECT seq FROM transfers WHERE id = ?", (id_transfer,)).fetchone()
         return None if fila is None else int(fila[0])
+
+    def destino_de(self, id_transfer: str) -> tuple[int, str] | None:
+        """The transfer's place and destination account."""
+        fila = self._db.execute("SELECT seq, destination FROM transfers WHERE id = ?", (id_transfer,)).fetchone()
+        return None if fila is None else (int(fila[0]), str(fila[1]))
 
     def listar(self, filtro: Filtro, pagina: Pagina) -> tuple[list[bytes], bool]:
         """Newest first; `has_more` says whether more lie beyond the page, in its direction."""
@@ -135,9 +168,7 @@ class _Transfers(Mapping[str, Transfer]):
         self._db = db
 
     def __getitem__(self, id_transfer: str) -> Transfer:
-        fila = self._db.execute(
-            "SELECT c.cuerpo FROM transfers t JOIN cuerpos c ON c.seq = t.seq WHERE t.id = ?", (id_transfer,)
-        ).fetchone()
+        fila = self._db.execute(_ACTUAL_POR_ID, (id_transfer,)).fetchone()
         if fila is None:
             raise KeyError(id_transfer)
         return Transfer.de_stripe(orjson.loads(fila[0]))

@@ -9,6 +9,7 @@ USD, EUR and COP are two-decimal currencies for Stripe."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from pagos_dev.simulador import errores
 
@@ -37,3 +38,9 @@ def comprobar(amount: int, currency: str) -> None:
     if amount > limites.maximo:
         mayor = f"{limites.maximo / 10**limites.decimales:,.{limites.decimales}f}"
         raise errores.invalido(f"Amount must be no more than {mayor} {currency}", "amount", "amount_too_large")
+
+
+def texto(amount: int, currency: str) -> str:
+    """An amount in minor units as a person reads it: `texto(150050, "usd")` is "1,500.50 usd"."""
+    decimales = MONEDAS[currency].decimales if currency in MONEDAS else 2
+    return f"{Decimal(amount).scaleb(-decimales):,.{decimales}f} {currency}"

@@ -6,7 +6,7 @@ before anything happens."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any
 
@@ -22,6 +22,7 @@ class Tipo(Enum):
     LISTA = "array"  # of strings (expand)
     HASH = "hash"  # of strings (metadata)
     RANGO = "range"  # an integer, or gt/gte/lt/lte integers (created)
+    BOOLEANO = "boolean"  # true or false (refund_application_fee)
 
 
 def leer(pares: Iterable[tuple[str, str]], esquema: Mapping[str, Tipo]) -> dict[str, Any]:
@@ -69,18 +70,14 @@ def _anidar(pares: Iterable[tuple[str, str]]) -> dict[str, Any]:
 
 
 def _tipar(nombre: str, valor: Any, tipo: Tipo) -> Any:  # noqa: ANN401 - decoded form values
-    if tipo is Tipo.TEXTO:
-        return _texto(nombre, valor)
-    if tipo is Tipo.ENTERO:
-        return _entero(nombre, valor)
+    if (simple := _SIMPLES.get(tipo)) is not None:
+        return simple(nombre, valor)
     if tipo is Tipo.LISTA:
         if isinstance(valor, dict) and all(k.isdigit() for k in valor):
             valor = [valor[k] for k in sorted(valor, key=int)]
         if not isinstance(valor, list):
             raise errores.invalido("Invalid array", nombre)
         return [_texto(nombre, v) for v in valor]
-    if tipo is Tipo.HASH:
-        return _hash(nombre, valor)
     if isinstance(valor, dict):
         for clave in valor:
             if clave not in RANGO:
@@ -95,6 +92,13 @@ def _texto(nombre: str, valor: object) -> str:
     if len(valor) > MAX_TEXTO:
         raise errores.invalido(f"Invalid string: {valor[:20]}...; must be at most {MAX_TEXTO} characters", nombre)
     return valor
+
+
+def _booleano(nombre: str, valor: object) -> bool:
+    texto = _texto(nombre, valor)
+    if texto not in {"true", "false"}:
+        raise errores.invalido(f"Invalid boolean: {texto[:100]}", nombre)
+    return texto == "true"
 
 
 def _entero(nombre: str, valor: object) -> int:
@@ -127,3 +131,8 @@ def _hash(nombre: str, valor: object) -> dict[str, str]:
     if len(hash_) > _MAX_CLAVES:
         raise errores.invalido(f"Metadata can have at most {_MAX_CLAVES} keys", nombre)
     return hash_
+
+
+_SIMPLES: dict[Tipo, Callable[[str, Any], object]] = {
+    Tipo.TEXTO: _texto, Tipo.ENTERO: _entero, Tipo.HASH: _hash, Tipo.BOOLEANO: _booleano,
+}  # fmt: skip

@@ -47,7 +47,7 @@ class Transfer:
             "destination_payment": "py_" + sufijo,
             "livemode": False,
             "metadata": self.metadata,
-            "reversals": {"object": "list", "data": [], "has_more": False, "url": f"/v1/transfers/{self.id}/reversals"},
+            "reversals": lista_de_reversals(self.id, [], total=0),
             "reversed": False,
             "source_transaction": None,
             "source_type": self.source_type,
@@ -55,12 +55,20 @@ class Transfer:
         }
 
 
-def campos_a_expandir(expand: list[str], *, en_lista: bool) -> list[str]:
-    """The transfer's fields named by `expand` (`data.<field>` in a list); 400 for any other."""
+def lista_de_reversals(id_transfer: str, recientes: list[dict[str, Any]], *, total: int) -> dict[str, Any]:
+    """`transfer.reversals`: the newest reversals, and how many there are. Stripe's own example
+    of a transfer (docs.stripe.com/api/transfers/object) shows `total_count` in this list, which
+    the spec's `TransferReversalList` leaves out: a transfer's sub-list still carries it."""
+    return {"object": "list", "data": recientes, "has_more": total > len(recientes), "total_count": total,
+            "url": f"/v1/transfers/{id_transfer}/reversals"}  # fmt: skip
+
+
+def campos_a_expandir(expand: list[str], *, en_lista: bool, expandibles: frozenset[str] = EXPANDIBLES) -> list[str]:
+    """The object's fields named by `expand` (`data.<field>` in a list); 400 for any other."""
     campos = []
     for ruta in expand:
         campo = ruta.removeprefix("data.") if en_lista else ruta
-        if campo not in EXPANDIBLES or (en_lista and not ruta.startswith("data.")):
+        if campo not in expandibles or (en_lista and not ruta.startswith("data.")):
             raise errores.invalido(f"This property cannot be expanded ({ruta[:100]}).", "expand")
         campos.append(campo)
     return campos

@@ -19,8 +19,10 @@ from pagos_worker.application.commands import ProcesarPago, ReversarPago
 from pagos_worker.application.handlers import Accion, ProcesarPagoHandler
 from pagos_worker.application.ports.pasarela import ResultadoPago
 from pagos_worker.application.reversos import ReversarPagoHandler
+from pagos_worker.clock import utcnow
 from pagos_worker.domain import Dinero, Moneda, PoliticaAtencion
-from pagos_worker.domain.reverso import MotivoReverso
+from pagos_worker.domain.reclamo import Lease
+from pagos_worker.domain.reverso import MotivoReverso, Reverso
 from tests.fakes import INDETERMINADO, ExitoSinRespuesta, FakePasarelaDePagos
 
 pytestmark = pytest.mark.integration
@@ -317,3 +319,34 @@ async def test_reverso_y_pago_a_la_vez_nunca_se_pierden_el_uno_al_otro(postgres)
         else:
             assert pagado.estado == "EXITOSO"
             assert revertido.reverso == "exitoso" or revertido.motivo == "esperando_pago"
+
+
+@pytest.mark.parametrize(("monto_b", "llegada_b"), [("40.00", "en_curso"), ("500.00", "conflicto")])
+async def test_dos_entregas_nuevas_del_mismo_reverso_a_la_vez_se_deciden_una_tras_otra(mundo, monto_b, llegada_b):
+    """Both read before either stored it (the payment's row held meanwhile): the second must still
+    see the first's claim: a live claim (same terms) or a conflict (other terms), never a second
+    claim nor an overwrite of the first."""
+    pago, _ = await mundo.pago("100.00")
+    id_reverso = uuid.uuid4()
+
+    def pedido(monto: str) -> tuple[Reverso, Lease]:
+        ahora = utcnow()
+        reverso_ = Reverso(
+            id_reverso=id_reverso, id_pago=pago.id_pago, monto_pedido=Decimal(monto), motivo=MotivoReverso.FRAUDE,
+            fecha_creacion=ahora,
+        )  # fmt: skip
+        return reverso_, Lease("w", ahora + LEASE)
+
+    async with mundo.engine.connect() as bloqueo:
+        tx = await bloqueo.begin()
+        await bloqueo.execute(text("SELECT 1 FROM pagos WHERE id_pago = :i FOR UPDATE"), {"i": pago.id_pago})
+        a = asyncio.create_task(mundo.reversos.reclamar(*pedido("40.00")))
+        await asyncio.sleep(0.3)
+        b = asyncio.create_task(mundo.reversos.reclamar(*pedido(monto_b)))
+        await asyncio.sleep(0.3)
+        await tx.commit()
+    ra, rb = await asyncio.gather(a, b)
+    assert (ra.llegada.value, rb.llegada.value) == ("reclamado", llegada_b)
+    fila = await mundo.fila("reversos", "id_reverso", id_reverso)
+    assert (fila["estado"], fila["monto"], fila["reclamo"]) == ("PROCESANDO", Decimal("40.00"), 1)
+    assert await mundo.eventos(pago.id_pago) == [("PagoExitoso", None)]

@@ -151,12 +151,12 @@ class Reverso(Reclamable):
     def marcar_fallido(
         self, codigo: CodigoReversoFallido, mensaje_error: str, ahora: datetime, referencia: str | None = None
     ) -> None:
-        """The gateway refused it for good. Refused for the affiliate's balance, it waits for an
-        operator too: the money is still out, and the saga must be told why."""
+        """The gateway refused it for good: the money is still with the affiliate, and an operator
+        looks too (the affiliate's balance, or a refusal that may mean a reversal made elsewhere)."""
         self._exigir_en_proceso()
         self._fallar(codigo, mensaje_error, ahora)
         self.referencia_reverso = referencia
-        self.requiere_atencion = codigo is CodigoReversoFallido.SALDO_INSUFICIENTE
+        self.requiere_atencion = True
 
     def _fallar(self, codigo: CodigoReversoFallido, mensaje_error: str, ahora: datetime) -> Admision:
         self._finalizar(EstadoReverso.FALLIDO, ahora)

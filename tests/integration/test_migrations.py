@@ -46,3 +46,38 @@ async def test_bajar_y_volver_a_subir(postgres_server):
             assert await conn.run_sync(_diff) == []
     finally:
         await engine.dispose()
+
+
+def _a(revision: str, conn: Connection, *, bajar: bool) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(DEFAULT_MIGRATIONS_DIR))
+    config.attributes["connection"] = conn
+    (command.downgrade if bajar else command.upgrade)(config, revision)
+
+
+async def test_0011_se_deshace_y_se_rehace_y_no_se_deshace_con_reversos(postgres_server):
+    """Down to 0010 gives 0010's very constraints back, up again works; and with a reversal
+    recorded it refuses to go down (it would lose what money did), changing nothing."""
+    url = await create_database(postgres_server)
+    engine = create_engine(url, pool_size=1)
+    restricciones = text("SELECT conname FROM pg_constraint WHERE conrelid = 'pagos'::regclass ORDER BY conname")
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: _a("0010", c, bajar=True))
+            en_0010 = list(await conn.scalars(restricciones))
+            await conn.run_sync(lambda c: _a("0011", c, bajar=False))
+            await conn.run_sync(lambda c: _a("0010", c, bajar=True))
+            assert list(await conn.scalars(restricciones)) == en_0010
+        await migrate(engine)
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO pagos (id_pago, estado, fecha_creacion, anulado_por) VALUES (gen_random_uuid(), "
+                     "'PENDIENTE', now(), gen_random_uuid())")
+            )  # fmt: skip
+        with pytest.raises(RuntimeError, match="cannot be undone"):
+            async with engine.begin() as conn:
+                await conn.run_sync(lambda c: _a("0010", c, bajar=True))
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+    finally:
+        await engine.dispose()

@@ -122,7 +122,7 @@ def test_un_pago_exitoso_sin_referencia_no_tiene_que_revertir():
     assert r.codigo is CodigoReversoFallido.PAGO_NO_EXITOSO
 
 
-def test_saldo_insuficiente_falla_y_espera_a_un_operador():
+def test_lo_que_la_pasarela_rechaza_espera_a_un_operador():
     pago = pagado()
     r = reverso(pago, "10.00")
     admitir(r, pago)
@@ -131,7 +131,10 @@ def test_saldo_insuficiente_falla_y_espera_a_un_operador():
     otro = reverso(pago, "10.00")
     admitir(otro, pago)
     otro.marcar_fallido(CodigoReversoFallido.RECHAZADO_POR_LA_PASARELA, "no", AHORA)
-    assert otro.requiere_atencion is False
+    assert otro.requiere_atencion is True  # refused at the gateway: someone looks
+    sin_llamar = reverso(pago, "1000.00")
+    admitir(sin_llamar, pago)  # refused here, for the saga's own error: no one needs to
+    assert (sin_llamar.codigo, sin_llamar.requiere_atencion) == (CodigoReversoFallido.EXCEDE_LO_PAGADO, False)
 
 
 def test_un_reverso_ya_decidido_no_se_admite_otra_vez():

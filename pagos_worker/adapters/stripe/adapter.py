@@ -239,7 +239,7 @@ class StripePasarelaDePagos:
                 return answer
             body = transfer_form(pago, destination)  # encoded once: every attempt sends the very same bytes
             headers: dict[str, str] = {_IDEMPOTENCY_KEY: self.idempotency_key(pago)}
-            outcome = await self._post(self._url, body, headers, _plazo(pago), pago.identidad)
+            outcome = await self._post(self._url, body, headers, _plazo(pago), pago.ids)
             answer = await self._settled_by_lookup(pago, outcome.reason) if isinstance(outcome, _LookUp) else outcome
             return answer
         finally:
@@ -247,17 +247,21 @@ class StripePasarelaDePagos:
             metrics.etiquetada(metrics.PASARELA, label).observe(time.perf_counter() - started)
 
     async def _post(
-        self, url: URL, body: bytes, headers: dict[str, str], plazo: float | None, quien: str
-    ) -> ResultadoPago | _LookUp:
+        self, url: URL, body: bytes, headers: dict[str, str], plazo: float | None, ids: dict[str, str],
+        *, sin_codigo_es_rechazo: bool = False,
+    ) -> ResultadoPago | _LookUp:  # fmt: skip
         """One idempotent POST with the retry policy: its definitive answer, or `_LookUp` when the
         key's answer cannot change. Raises `PasarelaNoDisponibleError` when nothing was sent, and
-        `ResultadoIndeterminadoError` when the outcome is unknown."""
+        `ResultadoIndeterminadoError` when the outcome is unknown. `sin_codigo_es_rechazo`: a 400
+        error object without a code is a refusal (Stripe refuses a reversal of more than is left,
+        or of a transfer reversed already, so), not a malformed request of ours."""
         reason, asked_delay = "", None
         for attempt in range(1, self._config.max_intentos + 1):
             sonda = await self._permiso_de_intento(attempt, asked_delay)
             try:
                 outcome = self._attempt_outcome(  # no local keeps the answer through a retry's wait
-                    await self._send("POST", data=body, headers=headers, plazo=plazo, url=url)
+                    await self._send("POST", data=body, headers=headers, plazo=plazo, url=url),
+                    sin_codigo_es_rechazo=sin_codigo_es_rechazo,
                 )
             finally:
                 if sonda:  # the verdict is in by now, unless nothing was sent (or it was cancelled)
@@ -274,7 +278,7 @@ class StripePasarelaDePagos:
                 error = PasarelaNoDisponibleError if no_intento else ResultadoIndeterminadoError
                 raise error(f"{outcome.reason} ({reason or 'primer intento'})")
             reason, asked_delay = outcome.reason, outcome.delay
-            log.warning("stripe.reintento", item=quien, intento=attempt, motivo=reason)
+            log.warning("stripe.reintento", **ids, intento=attempt, motivo=reason)
         attempts = self._config.max_intentos
         raise ResultadoIndeterminadoError(f"sin respuesta definitiva tras {attempts} intentos: {reason}")
 
@@ -295,9 +299,11 @@ class StripePasarelaDePagos:
         try:
             headers: dict[str, str] = {_IDEMPOTENCY_KEY: self.idempotency_key_reverso(reverso)}
             url = self._url_reversos(reverso)
-            outcome = await self._post(url, reversal_form(reverso), headers, _plazo(reverso), reverso.identidad)
+            outcome = await self._post(
+                url, reversal_form(reverso), headers, _plazo(reverso), reverso.ids, sin_codigo_es_rechazo=True
+            )
             if isinstance(outcome, _LookUp):
-                log.warning("stripe.consulta_tras_respuesta_guardada", item=reverso.identidad, motivo=outcome.reason)
+                log.warning("stripe.consulta_tras_respuesta_guardada", **reverso.ids, motivo=outcome.reason)
                 if (referencia := await self._buscar_tras_envio(reverso, outcome.reason)) is None:
                     raise ClaveAgotadaError(f"{outcome.reason}; la pasarela no tiene el reverso")
                 answer = ResultadoPago.exito(referencia)
@@ -502,7 +508,7 @@ class StripePasarelaDePagos:
                 return _Retry(f"sin respuesta ({type(exc).__name__})")
 
     def _attempt_outcome(
-        self, answer: tuple[int, bytes, Mapping[str, str]] | _Retry | _NoEnviado
+        self, answer: tuple[int, bytes, Mapping[str, str]] | _Retry | _NoEnviado, *, sin_codigo_es_rechazo: bool = False
     ) -> ResultadoPago | _Retry | _LookUp | _NoEnviado:
         """What one POST's answer means for the payment. Not a coroutine of its own around `_send`:
         a frame held through the call is ~0.3 KB a payment, and thousands may be at the gateway."""
@@ -517,13 +523,14 @@ class StripePasarelaDePagos:
             self._breaker.failure()  # not Stripe's answer (a proxy's page?): nothing is known
             request_id = response_headers.get("Request-Id")
             raise ResultadoIndeterminadoError(f"HTTP {status} sin id de transfer en la respuesta ({request_id})")
-        return self._classify_error(status, json_or_none(raw), response_headers)
+        return self._classify_error(status, json_or_none(raw), response_headers, sin_codigo_es_rechazo)
 
-    def _classify_error(
+    def _classify_error(  # noqa: PLR0911 - one answer per class of Stripe's answers
         self,
         status: int,
         answer: Any,  # noqa: ANN401 - any JSON value
         headers: Mapping[str, str],
+        sin_codigo_es_rechazo: bool = False,  # see _post
     ) -> ResultadoPago | _Retry | _LookUp:
         # A replayed answer names the request that produced it: the same reference every time.
         request_id = headers.get("Original-Request") or headers.get("Request-Id")
@@ -548,5 +555,7 @@ class StripePasarelaDePagos:
             return _LookUp(str(error))
         if error.is_refusal:
             return ResultadoPago.fallo(error.mensaje_error, referencia_pago=error.request_id, codigo=error.code)
+        if sin_codigo_es_rechazo and error.is_refusal_sin_codigo:
+            return ResultadoPago.fallo(f"Rechazado por la pasarela: {error.message[:300]}", error.request_id)
         log.error("stripe.respuesta_no_reconocida", status=status, error=str(error))
         raise ResultadoIndeterminadoError(str(error))  # a malformed request of ours…

@@ -68,6 +68,18 @@ class StripeError:
         )
 
     @property
+    def is_refusal_sin_codigo(self) -> bool:
+        """A 400 `invalid_request_error` object without a code: Stripe's refusal of a reversal of
+        more than the transfer has left, or of a transfer reversed already (it gives no code
+        there). Only a reversal reads it so: for a transfer it may be a malformed request of ours."""
+        return (
+            self.status == 400  # noqa: PLR2004
+            and self.has_error_object
+            and self.type == "invalid_request_error"
+            and self.code is None
+        )
+
+    @property
     def mensaje_error(self) -> str:
         """The Spanish message a refused payment carries."""
         if self.code in MESSAGES:

@@ -290,7 +290,8 @@ class EsperaDeAsentamientoError(Exception):
 
 def _obsoleto(item: Reclamable, escritura: str) -> Desenlace:
     """A write of a claim that was taken since changed nothing: the item is someone else's now."""
-    log.warning("reclamo.escritura_obsoleta", **item.ids, escritura=escritura, reclamo=item.reclamo)
+    tipo = "pago" if isinstance(item, Pago) else "reverso"
+    log.warning(f"{tipo}.escritura_obsoleta", **item.ids, escritura=escritura, reclamo=item.reclamo)
     return EN_CURSO
 
 

@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker.adapters.postgres.reversos import PostgresReversoRepository
 from pagos_worker.application.commands import ProcesarPago, ReversarPago
+from pagos_worker.application.despacho import Despacho
 from pagos_worker.application.handlers import Accion, ProcesarPagoHandler
 from pagos_worker.application.ports.pasarela import ResultadoPago
+from pagos_worker.application.reconciliador import Reconciliador
 from pagos_worker.application.reversos import ReversarPagoHandler
 from pagos_worker.clock import utcnow
 from pagos_worker.domain import Dinero, Moneda, PoliticaAtencion
@@ -350,3 +352,23 @@ async def test_dos_entregas_nuevas_del_mismo_reverso_a_la_vez_se_deciden_una_tra
     fila = await mundo.fila("reversos", "id_reverso", id_reverso)
     assert (fila["estado"], fila["monto"], fila["reclamo"]) == ("PROCESANDO", Decimal("40.00"), 1)
     assert await mundo.eventos(pago.id_pago) == [("PagoExitoso", None)]
+
+
+async def test_el_reconciliador_retoma_un_reverso_cuyo_comando_se_perdio(mundo, postgres):
+    """A reversal that waited for its payment, whose command then never came back (dead-lettered,
+    lost): past the grace the reconciler re-runs it from what it asked, and it ends."""
+    id_pago = uuid.uuid4()
+    mundo.pasarela.respuestas[id_pago] = INDETERMINADO
+    await mundo.pago(id_pago=id_pago)
+    comando = reverso(id_pago, "10.00")
+    assert (await mundo.reversar(comando)).motivo == "esperando_pago"
+    mundo.pasarela.respuestas[id_pago] = ResultadoPago.exito("tr_x")
+    await mundo.pago(id_pago=id_pago)  # paid now; the reversal's command is gone
+    reconciliador = Reconciliador(
+        postgres.repo(), Despacho(mundo.pagar, mundo.reversar), reversos=mundo.reversos, gracia=timedelta(seconds=60)
+    )
+    assert await reconciliador.reconciliar() == {}  # not yet past the grace
+    await mundo.envejecer_reverso(comando.id_reverso, timedelta(minutes=2))
+    assert await reconciliador.reconciliar() == {"procesado": 1}
+    fila = await mundo.fila("reversos", "id_reverso", comando.id_reverso)
+    assert (fila["estado"], fila["monto"]) == ("EXITOSO", Decimal("10.00"))

@@ -94,12 +94,17 @@ INSERT INTO outbox (event_id, event_type, id_pago, id_reverso, payload, publicad
 VALUES (:event_id, :event_type, :id_pago, :id_reverso, :payload, :publicador, :traceparent, :tracestate)
 RETURNING id, creado_en
 """)
+# Held by no one for longer than the grace (a lease expired, or waiting for its payment with no
+# delivery left to try it again: its command dead-lettered, or lost), and not an operator's.
 _STUCK = text("""
-SELECT * FROM reversos
-WHERE estado = 'PROCESANDO' AND lease_expira < clock_timestamp() - make_interval(secs => :gracia_s)
-    AND NOT requiere_atencion
-ORDER BY lease_expira
-LIMIT :limite
+(SELECT * FROM reversos
+ WHERE estado = 'PROCESANDO' AND lease_expira < clock_timestamp() - make_interval(secs => :gracia_s)
+     AND NOT requiere_atencion
+ ORDER BY lease_expira LIMIT :limite)
+UNION ALL
+(SELECT * FROM reversos
+ WHERE estado = 'PENDIENTE' AND fecha_creacion < clock_timestamp() - make_interval(secs => :gracia_s)
+ ORDER BY fecha_creacion LIMIT :limite)
 """)
 _GET = text("SELECT * FROM reversos WHERE id_reverso = :id_reverso")
 

@@ -69,7 +69,8 @@ class ReversoRepository(Protocol):
         ...
 
     async def atascados(self, gracia: timedelta, limite: int) -> list[Reverso]:
-        """Reversals in PROCESANDO whose lease expired more than `gracia` ago, not flagged."""
+        """Reversals in PROCESANDO whose lease expired more than `gracia` ago, not flagged; and
+        reversals PENDIENTE (waiting for their payment) recorded more than `gracia` ago."""
         ...
 
     async def obtener(self, id_reverso: UUID) -> Reverso | None: ...

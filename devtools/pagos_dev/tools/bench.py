@@ -426,7 +426,7 @@ async def _informe(  # noqa: PLR0917 - what one run measured
         enviado: dict[str | None, float] = {}
         # From when each command was due, not when the publisher got to it: a publisher falling
         # behind does not hide the delay.
-        for (_, id_pago), t in zip(publicador.mensajes, publicador.debidos, strict=False):
+        for (_, id_pago, *_), t in zip(publicador.mensajes, publicador.debidos, strict=False):
             enviado.setdefault(id_pago, t)
         latencias = [primero[i] - enviado[i] for i in primero if i in enviado]
     # The payments' cost: the API-only process of `lectura` serves the read load (shown apart).

@@ -74,6 +74,10 @@ class Lector:
         self._consumer.close()
 
 
+# A message to publish: its bytes, its key, and its properties if it has any.
+Mensaje = tuple[bytes, str | None] | tuple[bytes, str | None, dict[str, str]]
+
+
 class Publicador:
     """Publishes messages at `rate` a second on a thread. `enviados[i]` is when message i left;
     `confirmados` counts those the broker stored. No send timeout: through a broker restart the
@@ -100,22 +104,22 @@ class Publicador:
         )  # fmt: skip
         self.enviados: list[float] = []
         self.debidos: list[float] = []  # when message i was due at `rate`
-        self.mensajes: Sequence[tuple[bytes, str | None]] = ()
+        self.mensajes: Sequence[Mensaje] = ()
         self.confirmados = 0
         self.fallidos = 0
         self._lock = threading.Lock()
         self._hilo: threading.Thread | None = None
 
-    def empezar(self, mensajes: Sequence[tuple[bytes, str | None]], rate: float) -> None:
+    def empezar(self, mensajes: Sequence[Mensaje], rate: float) -> None:
         self.mensajes = mensajes
         self._hilo = threading.Thread(target=self._publicar, args=(mensajes, rate), name="publicador", daemon=True)
         self._hilo.start()
 
-    def _publicar(self, mensajes: Sequence[tuple[bytes, str | None]], rate: float) -> None:
+    def _publicar(self, mensajes: Sequence[Mensaje], rate: float) -> None:
         nativo = self._producer._producer  # noqa: SLF001
         inicio = time.monotonic()
         sin_confirmar = 0
-        for i, (data, key) in enumerate(mensajes):
+        for i, (data, key, *propiedades) in enumerate(mensajes):
             if (espera := inicio + i / rate - time.monotonic()) > 0:
                 if sin_confirmar and espera > 0.05:  # noqa: PLR2004 - idle a while: confirm what went out
                     nativo.flush_async(functools.partial(self._respuesta, sin_confirmar))
@@ -127,6 +131,8 @@ class Publicador:
             builder.content(data)
             if key:
                 builder.partition_key(key)
+            for nombre, valor in (propiedades[0] if propiedades else {}).items():  # a ReversarPago's tipo_comando
+                builder.property(nombre, valor)
             if not self._por_lote:
                 nativo.send_async(builder.build(), functools.partial(self._respuesta, 1))
                 continue

@@ -18,17 +18,19 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import orjson
 
+from pagos_dev.tools import chaos_reversos
 from pagos_dev.tools.cluster import Cluster, ClusterConfig, sleep_until
-from pagos_dev.tools.observador import Lector, Publicador, cliente
+from pagos_dev.tools.observador import Lector, Mensaje, Publicador, cliente
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
 from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_DLQ_TOPIC, CONTRACT_EVENTS_TOPIC
-from pagos_worker.contract.wire import ComandoInvalidoError, decode_command
+from pagos_worker.contract.wire import ComandoInvalidoError, decode
 
 Accion = Callable[[Cluster], Awaitable[None]]
 
@@ -248,8 +250,9 @@ class ChaosConfig:
         ), espera_max=120)  # fmt: skip
 
 
-def generar(config: ChaosConfig, rng: random.Random) -> tuple[list[tuple[bytes, str | None]], list[str], set[bytes]]:
-    """Messages to send (in order), the id of the valid command each is (or ""), and the malformed."""
+def generar(config: ChaosConfig, rng: random.Random) -> tuple[list[Mensaje], list[str], set[bytes], dict[str, str]]:
+    """Messages to send (in order), the id_pago of the valid payment each is (or ""), the malformed,
+    and the reversals put in among them (id_reverso → id_pago)."""
     validos = [
         {
             "id_pago": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
@@ -272,7 +275,9 @@ def generar(config: ChaosConfig, rng: random.Random) -> tuple[list[tuple[bytes, 
     mensajes += [(orjson.dumps(c), c["id_pago"], c["id_pago"]) for c in rng.sample(validos, config.duplicados)]
     mensajes += [(m, None, "") for m in malformados]
     rng.shuffle(mensajes)
-    return [(data, key) for data, key, _ in mensajes], [id_pago for _, _, id_pago in mensajes], set(malformados)
+    con_reversos, reversos = chaos_reversos.tejer(mensajes, validos, rng)
+    ids = ["" if ident in reversos else ident for _, ident in con_reversos]
+    return [mensaje for mensaje, _ in con_reversos], ids, set(malformados), reversos
 
 
 async def correr(config: ChaosConfig, data_dir: Path, *, progreso: Callable[[str], None] = print) -> dict[str, Any]:
@@ -292,8 +297,11 @@ async def correr(config: ChaosConfig, data_dir: Path, *, progreso: Callable[[str
     dlq = Lector(client, CONTRACT_DLQ_TOPIC, "chaos-dlq")
     publicador = Publicador(client, CONTRACT_COMMANDS_TOPIC)
     try:
-        mensajes, ids, malformados = generar(config, random.Random(2026))  # noqa: S311 - test data
-        progreso(f"publicando {len(mensajes)} mensajes a {config.rate:g}/s con {len(config.fallas)} fallas")
+        mensajes, ids, malformados, reversos = generar(config, random.Random(2026))  # noqa: S311 - test data
+        progreso(
+            f"publicando {len(mensajes)} mensajes ({len(reversos)} reversos entre ellos) a {config.rate:g}/s "
+            f"con {len(config.fallas)} fallas"
+        )
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         publicador.empezar(mensajes, config.rate)
@@ -318,10 +326,10 @@ async def correr(config: ChaosConfig, data_dir: Path, *, progreso: Callable[[str
         await asyncio.gather(*paralelas)
         await asyncio.to_thread(publicador.esperar)
         validos = {i for i in ids if i}
-        quieto = await _esperar_quietud(eventos, dlq, validos, malformados, config.espera_max)
+        quieto = await _esperar_quietud(eventos, dlq, validos | set(reversos), malformados, config.espera_max)
         # A second, late event would show up now; every transfer made is listed by now too.
         await asyncio.sleep(max(3.0, RETRASO_LISTADO_S))
-        observado = _Observado(publicador, eventos, dlq, ids, malformados, fallas, quieto)
+        observado = _Observado(publicador, eventos, dlq, ids, malformados, fallas, quieto, reversos)
         return await _auditar(cluster, config, observado)
     finally:
         for cerrable in (eventos, dlq, publicador):
@@ -335,7 +343,7 @@ async def _esperar_quietud(
 ) -> bool:
     limite = time.monotonic() + maximo
     while time.monotonic() < limite:
-        con_evento = {e.id_pago for e in list(eventos.eventos)}
+        con_evento = {e.id_reverso or e.id_pago for e in list(eventos.eventos)}
         if validos <= con_evento and malformados <= {data for data, _ in list(dlq.mensajes)}:
             return True
         await asyncio.sleep(0.5)
@@ -353,6 +361,7 @@ class _Observado:
     malformados: set[bytes]
     fallas: list[dict[str, Any]]
     quieto: bool
+    reversos: dict[str, str]  # id_reverso → id_pago of every reversal published
 
 
 async def _auditar(cluster: Cluster, config: ChaosConfig, obs: _Observado) -> dict[str, Any]:
@@ -366,19 +375,26 @@ async def _auditar(cluster: Cluster, config: ChaosConfig, obs: _Observado) -> di
     primero: dict[str, float] = {}
     entregas: dict[str, int] = {}
     tipos: dict[str, str] = {}
+    reversado: dict[str, Decimal] = {}  # what the PagoReversado events say came back of each payment
     for e in eventos.eventos:
+        entregas[e.event_id] = entregas.get(e.event_id, 0) + 1
+        if e.de_reverso:
+            if e.event_type == "PagoReversado" and e.monto is not None and entregas[e.event_id] == 1:
+                reversado[e.id_pago] = reversado.get(e.id_pago, Decimal(0)) + Decimal(e.monto)
+            continue
         por_pago.setdefault(e.id_pago, set()).add(e.event_id)
         primero.setdefault(e.id_pago, e.recibido)
-        entregas[e.event_id] = entregas.get(e.event_id, 0) + 1
         tipos[e.id_pago] = e.event_type
     filas = await _estados(cluster.database_url, sorted(validos))
     resueltos_a_mano = await _resueltos_a_mano(cluster.database_url)
     transfers: dict[str, list[str]] = {}
     for t in await cluster.ledger():
         transfers.setdefault(t["metadata"]["id_pago"], []).append(t["id"])
-    finales = {i for i, f in filas.items() if f["estado"] in ("EXITOSO", "FALLIDO")}
+    finales = {i for i, f in filas.items() if f["estado"] in ("EXITOSO", "FALLIDO", "REVERSADO")}
     senalados = {i for i, f in filas.items() if f["requiere_atencion"]} | await _venenosos(cluster.database_url)
-    exitosos = {i for i, f in filas.items() if f["estado"] == "EXITOSO"}
+    exitosos = {i for i, f in filas.items() if f["estado"] in ("EXITOSO", "REVERSADO")}  # paid (and maybe returned)
+    filas_reversos = await _estados_reversos(cluster.database_url, sorted(obs.reversos))
+    de_reversos = await chaos_reversos.auditar(cluster, eventos.eventos, obs.reversos, filas_reversos)
     latencias = sorted(primero[i] - enviado[i] for i in validos if i in primero and i in enviado)
     en_dlq = [data for data, _ in dlq.mensajes]
     return {
@@ -400,8 +416,14 @@ async def _auditar(cluster: Cluster, config: ChaosConfig, obs: _Observado) -> di
         "estado_distinto_del_evento": sum(
             1
             for i in finales & set(tipos)
-            if {"EXITOSO": "PagoExitoso", "FALLIDO": "PagoFallido"}[filas[i]["estado"]] != tipos[i]
+            if {"EXITOSO": "PagoExitoso", "REVERSADO": "PagoExitoso", "FALLIDO": "PagoFallido"}[filas[i]["estado"]]
+            != tipos[i]
         ),
+        # What the store says came back of each payment, against its PagoReversado events.
+        "monto_reversado_distinto_de_los_eventos": sum(
+            1 for i, f in filas.items() if f["monto_reversado"] != reversado.get(i, Decimal(0))
+        ),
+        **de_reversos,
         "entregas_repetidas_del_mismo_evento": sum(n - 1 for n in entregas.values()),
         # Distinct: a dead letter whose acknowledgement was lost (a SIGKILL, a broker restart) is
         # dead-lettered again; DLQ readers de-duplicate by `message_id_origen`.
@@ -409,7 +431,7 @@ async def _auditar(cluster: Cluster, config: ChaosConfig, obs: _Observado) -> di
         "entregas_repetidas_en_dlq": len(en_dlq) - len(set(en_dlq)),
         "otros_en_dlq": sum(1 for d in en_dlq if d not in malformados),
         # A well-formed command dead-lettered (an outage taken for poison, a payment busy elsewhere).
-        "bien_formados_en_dlq": sum(1 for d in set(en_dlq) if _bien_formado(d)),
+        "bien_formados_en_dlq": sum(1 for d, p in dict(dlq.mensajes).items() if _bien_formado(d, p)),
         "motivos_en_dlq": dict(Counter(p.get("motivo", "?") for _, p in dlq.mensajes)),
         # Neither paid, nor refused, nor in front of an operator: silently stuck.
         "ni_finales_ni_senalados": len(validos - finales - senalados),
@@ -422,9 +444,9 @@ async def _auditar(cluster: Cluster, config: ChaosConfig, obs: _Observado) -> di
     }
 
 
-def _bien_formado(data: bytes) -> bool:
+def _bien_formado(data: bytes, propiedades: dict[str, str]) -> bool:
     try:
-        decode_command(data)
+        decode(data, propiedades)
     except ComandoInvalidoError:
         return False
     return True
@@ -447,8 +469,17 @@ async def _venenosos(database_url: str) -> set[str]:
 async def _estados(database_url: str, ids: list[str]) -> dict[str, dict[str, Any]]:
     filas = await _consultar(
         database_url,
-        "SELECT id_pago::text AS id, estado, referencia_pago, requiere_atencion FROM pagos "
+        "SELECT id_pago::text AS id, estado, referencia_pago, requiere_atencion, monto_reversado FROM pagos "
         "WHERE id_pago = ANY($1::uuid[])",
+        ids,
+    )
+    return {f["id"]: dict(f) for f in filas}
+
+
+async def _estados_reversos(database_url: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    filas = await _consultar(
+        database_url,
+        "SELECT id_reverso::text AS id, estado, requiere_atencion FROM reversos WHERE id_reverso = ANY($1::uuid[])",
         ids,
     )
     return {f["id"]: dict(f) for f in filas}
@@ -485,7 +516,7 @@ CERO = (
     "pagos_perdidos", "pagados_dos_veces", "exitosos_sin_transfer", "fallidos_con_transfer",
     "referencia_distinta_del_transfer", "pagos_con_mas_de_un_evento", "eventos_faltantes",
     "estado_distinto_del_evento", "otros_en_dlq", "bien_formados_en_dlq", "ni_finales_ni_senalados",
-    "resueltos_a_mano",
+    "resueltos_a_mano", "monto_reversado_distinto_de_los_eventos", *chaos_reversos.CERO,
 )  # fmt: skip
 
 
@@ -523,6 +554,8 @@ def tabla(informe: dict[str, Any]) -> str:
         ("entregas repetidas de un mismo evento", informe["entregas_repetidas_del_mismo_evento"], "(al menos una vez)"),
         ("pagos que requieren atención", informe["requieren_atencion"], ""),
         ("latencia publicación → evento (s)", " ".join(f"{k}={v}" for k, v in informe["latencia_s"].items()), ""),
+        ("monto_reversado del pago ≠ eventos PagoReversado", informe["monto_reversado_distinto_de_los_eventos"], "0"),
+        *chaos_reversos.filas_de_tabla(informe),
     ]  # fmt: skip
     lineas = [f"{'comprobación':<46} {'valor':>22}  esperado", "-" * 80]
     lineas += [f"{nombre:<46} {valor!s:>22}  {esperado}" for nombre, valor, esperado in filas]

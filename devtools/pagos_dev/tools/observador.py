@@ -27,6 +27,12 @@ class EventoVisto:
     event_type: str
     id_pago: str
     recibido: float  # time.monotonic() when it arrived here
+    id_reverso: str | None = None  # a reversal's event: the reversal it tells of
+    monto: str | None = None  # a PagoReversado's: what that reversal brought back
+
+    @property
+    def de_reverso(self) -> bool:
+        return self.id_reverso is not None
 
 
 class Lector:
@@ -62,9 +68,14 @@ class Lector:
             self.mensajes.append((msg.data(), dict(msg.properties())))
             try:
                 cuerpo = orjson.loads(msg.data())
+                datos = cuerpo["data"]
+                reverso = datos.get("id_reverso")
                 self.eventos.append(
-                    EventoVisto(cuerpo["event_id"], cuerpo["event_type"], cuerpo["data"]["id_pago"], ahora)
-                )
+                    EventoVisto(
+                        cuerpo["event_id"], cuerpo["event_type"], datos["id_pago"], ahora, reverso,
+                        datos.get("monto") if reverso else None,
+                    )
+                )  # fmt: skip
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 pass  # not an event (dead letters are read as raw messages)
 

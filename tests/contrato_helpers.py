@@ -36,7 +36,7 @@ def validador(puntero: str) -> Draft202012Validator:
 
 
 def errores(mensaje: str, payload: Any, properties: Mapping[str, str], key: str | None) -> list[str]:
-    """What is wrong with a message of `mensaje` (ProcesarPago, PagoExitoso, PagoFallido,
+    """What is wrong with a message of `mensaje` (ProcesarPago, ReversarPago, an event,
     ComandoRechazado): every violation of its payload, headers and key schemas, or nothing."""
     base = f"/components/messages/{mensaje}"
     definicion = asyncapi()["components"]["messages"][mensaje]
@@ -53,14 +53,15 @@ def evento(data: bytes, properties: Mapping[str, str], key: str | None) -> dict[
     """An event read off the events topic, once it is shown to be one: the JSON payload."""
     payload = json.loads(data)
     tipo = payload.get("event_type")
-    assert tipo in {"PagoExitoso", "PagoFallido"}, payload
+    assert tipo in {"PagoExitoso", "PagoFallido", "PagoReversado", "ReversoFallido", "PagoAnulado"}, payload
     malos = errores(tipo, payload, properties, key)
     assert not malos, (malos, payload, properties, key)
     return payload
 
 
 def comando(data: bytes, properties: Mapping[str, str], key: str | None) -> None:
-    malos = errores("ProcesarPago", json.loads(data), properties, key)
+    tipo = properties.get("tipo_comando", "ProcesarPago")
+    malos = errores(tipo, json.loads(data), properties, key)
     assert not malos, (malos, data, properties, key)
 
 

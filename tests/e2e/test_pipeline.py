@@ -298,3 +298,103 @@ async def test_200_comandos_de_punta_a_punta(service: Service, pulsar_url):
         )
     finally:
         observer.close()
+
+
+def reversar(producer, id_pago: str, monto: str | None = None, id_reverso: str | None = None) -> str:
+    """A ReversarPago as the saga sends it (held to the contract's schema first); its id_reverso."""
+    cuerpo: dict[str, str] = {"id_reverso": id_reverso or str(uuid.uuid4()), "id_pago": id_pago, "motivo": "fraude"}
+    if monto is not None:
+        cuerpo["monto"] = monto
+    propiedades = {"tipo_comando": "ReversarPago"}
+    data = json.dumps(cuerpo).encode()
+    contrato_helpers.comando(data, propiedades, id_pago)
+    producer.send(data, partition_key=id_pago, properties=propiedades)
+    return cuerpo["id_reverso"]
+
+
+async def test_reversos_de_punta_a_punta(service: Service, pulsar_url):
+    """Through the real broker and the service's own process: a payment reversed in part and then
+    wholly (REVERSADO), a reversal the affiliate's balance cannot cover, one before its payment (the
+    payment then fails unpaid), and a duplicate: each with exactly one event, by the contract."""
+    observer = pulsar_helpers.client(pulsar_url)
+    try:
+        events = pulsar_helpers.subscribe(observer, service.topics.events, "e2e-reversos")
+        producer = observer.create_producer(service.topics.commands)
+        # The simulator here declines 30 % at random: of six, one is paid (all six declined: 0.07 %).
+        candidatos = [
+            {"id_pago": str(uuid.uuid4()), "id_afiliado": afiliado, "monto": "100.00", "moneda": "EUR"}
+            for afiliado in ["afiliado_e2e"] * 6 + ["afiliado_sin_saldo"] * 6
+        ]
+        anulado = {**candidatos[0], "id_pago": str(uuid.uuid4())}
+        for cmd in candidatos:
+            producer.send(json.dumps(cmd).encode(), partition_key=cmd["id_pago"])
+        antes = reversar(producer, anulado["id_pago"])  # before its payment: it annuls it
+        eventos = await eventos_por_pago(events, len(candidatos) + 1, timeout=60)
+
+        def pagado(afiliado: str) -> dict[str, str]:
+            return next(
+                c for c in candidatos
+                if c["id_afiliado"] == afiliado and eventos[c["id_pago"]][0]["event_type"] == "PagoExitoso"
+            )  # fmt: skip
+
+        pago, sin_saldo = pagado("afiliado_e2e"), pagado("afiliado_sin_saldo")
+        parcial = reversar(producer, pago["id_pago"], "40.00")
+        await eventos_hasta(events, eventos, lambda: parcial in _ids_reverso(eventos))
+        resto = reversar(producer, pago["id_pago"])
+        reversar(producer, pago["id_pago"], "40.00", id_reverso=parcial)  # the saga's retry: a duplicate
+        sin_cubrir = reversar(producer, sin_saldo["id_pago"], "10.00")
+        producer.send(json.dumps(anulado).encode(), partition_key=anulado["id_pago"])
+        esperados = {parcial, resto, sin_cubrir, antes}
+
+        def hecho() -> bool:
+            return esperados <= _ids_reverso(eventos) and len(eventos[anulado["id_pago"]]) == 2
+
+        await eventos_hasta(events, eventos, hecho)
+        await eventos_hasta(events, eventos, lambda: True)  # a late duplicate event would show up now
+
+        de_reversos = [e for evs in eventos.values() for e in evs if "id_reverso" in e["data"]]
+        assert sorted(e["data"]["id_reverso"] for e in de_reversos) == sorted(esperados)  # one each
+        por_reverso = {e["data"]["id_reverso"]: e for e in de_reversos}
+        datos = {r: por_reverso[r]["data"] for r in esperados}
+        assert por_reverso[parcial]["event_type"] == por_reverso[resto]["event_type"] == "PagoReversado"
+        assert (datos[parcial]["monto"], datos[parcial]["monto_reversado_total"]) == ("40.00", "40.00")
+        assert (datos[resto]["monto"], datos[resto]["monto_reversado_total"]) == ("60.00", "100.00")
+        assert datos[parcial]["referencia_reverso"].startswith("trr_")
+        assert (por_reverso[sin_cubrir]["event_type"], datos[sin_cubrir]["codigo"]) == (
+            "ReversoFallido",
+            "saldo_insuficiente",
+        )
+        assert por_reverso[antes]["event_type"] == "PagoAnulado"
+        assert [e["event_type"] for e in eventos[anulado["id_pago"]]] == ["PagoAnulado", "PagoFallido"]
+        assert eventos[anulado["id_pago"]][1]["data"]["mensaje_error"] == "anulado antes de pagar"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{service.base_url}/pagos/{pago['id_pago']}") as resp:
+                estado = await resp.json()
+            ledger = await ledger_del_simulador(http, service.simulador)
+            [transfer] = ledger[pago["id_pago"]]
+            async with http.get(f"{service.simulador}/v1/transfers/{transfer['id']}", headers=AUTH) as resp:
+                actual = await resp.json()
+        assert estado["estado"] == "REVERSADO"
+        assert (actual["amount_reversed"], actual["reversed"], actual["reversals"]["total_count"]) == (10000, True, 2)
+        assert anulado["id_pago"] not in ledger  # annulled before it came: never paid
+        assert service.stop() == 0, service.log.read_text()[-3000:]
+        assert "Traceback" not in service.log.read_text()
+    finally:
+        observer.close()
+
+
+def _ids_reverso(por_pago: dict[str, list[dict]]) -> set[str]:
+    return {e["data"]["id_reverso"] for evs in por_pago.values() for e in evs if "id_reverso" in e["data"]}
+
+
+async def eventos_hasta(consumer, por_pago: dict[str, list[dict]], hecho, timeout: float = 60) -> None:
+    """Read more events into `por_pago` until `hecho()` holds (at least one read, of up to 1 s)."""
+    deadline = time.monotonic() + timeout
+    primera = True
+    while primera or not hecho():
+        primera = False
+        assert time.monotonic() < deadline, por_pago
+        for msg in await asyncio.to_thread(pulsar_helpers.receive, consumer, 20, 1):
+            evento = contrato_helpers.evento(msg.data(), msg.properties(), msg.partition_key())
+            assert msg.partition_key() == evento["data"]["id_pago"]
+            por_pago.setdefault(evento["data"]["id_pago"], []).append(evento)

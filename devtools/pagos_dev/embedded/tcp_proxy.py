@@ -96,7 +96,8 @@ class ProxyCongelable:
 async def _copiar(
     origen: asyncio.StreamReader, destino: asyncio.StreamWriter, tramo: _Tramo, cerrado: asyncio.Event
 ) -> None:
-    with contextlib.suppress(ConnectionError, OSError):
+    # RuntimeError: uvloop's "handler is closed", when the other side went first (a restart).
+    with contextlib.suppress(ConnectionError, OSError, RuntimeError):
         while data := await origen.read(65536):
             if tramo.congelado.is_set():
                 await cerrado.wait()  # swallowed: never forwarded, never answered, until the proxy closes

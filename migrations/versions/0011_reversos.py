@@ -32,7 +32,8 @@ def upgrade() -> None:
     op.add_column("pagos", sa.Column("anulado_por", sa.Uuid(), nullable=True))
     for columna in ("id_afiliado", "monto", "moneda"):
         op.alter_column("pagos", columna, nullable=True)
-    op.execute("ALTER TABLE pagos DROP CONSTRAINT ck_pagos_estado")
+    # 0001 named it ck_pagos_estado under the metadata's naming convention: ck_pagos_ck_pagos_estado.
+    op.execute("ALTER TABLE pagos DROP CONSTRAINT ck_pagos_ck_pagos_estado")
     op.execute(f"ALTER TABLE pagos ADD CONSTRAINT ck_pagos_estado CHECK (estado IN ({_ESTADOS_PAGO})) NOT VALID")
     op.execute(
         "ALTER TABLE pagos ADD CONSTRAINT ck_pagos_terminos CHECK ((id_afiliado IS NOT NULL AND monto IS NOT NULL "
@@ -132,7 +133,8 @@ def downgrade() -> None:
     for nombre in ("reversado", "terminos", "estado"):
         op.execute(f"ALTER TABLE pagos DROP CONSTRAINT ck_pagos_{nombre}")
     op.execute(
-        "ALTER TABLE pagos ADD CONSTRAINT ck_pagos_estado CHECK (estado IN ('PENDIENTE', 'PROCESANDO', 'EXITOSO', 'FALLIDO'))"
+        "ALTER TABLE pagos ADD CONSTRAINT ck_pagos_ck_pagos_estado "
+        "CHECK (estado IN ('PENDIENTE', 'PROCESANDO', 'EXITOSO', 'FALLIDO'))"
     )
     for columna in ("id_afiliado", "monto", "moneda"):
         op.alter_column("pagos", columna, nullable=False)

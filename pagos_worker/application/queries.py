@@ -10,6 +10,7 @@ from typing import Protocol
 from uuid import UUID
 
 from pagos_worker.application.ports.operador import Resolucion
+from pagos_worker.domain.reverso import CodigoReversoFallido
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ class VistaReverso:
         """Why it is on the attention list, if it is."""
         if not self.requiere_atencion:
             return None
-        if self.codigo == CausaAtencion.SALDO_INSUFICIENTE.value:
+        if self.codigo == CodigoReversoFallido.SALDO_INSUFICIENTE.value:
             return CausaAtencion.SALDO_INSUFICIENTE
         return CausaAtencion.MARCADO if self.marcado else CausaAtencion.ANTIGUO
 

@@ -71,8 +71,8 @@ def _tipados(valor: dict[str, Any]) -> dict[str, Any]:
 
 def _de_fila(row: Mapping[str, Any]) -> VistaReverso:
     return VistaReverso(
-        id_reverso=_uuid(row["id_reverso"]),
-        id_pago=_uuid(row["id_pago"]),
+        id_reverso=UUID(bytes=row["id_reverso"].bytes),  # asyncpg's own UUID type, or the standard one
+        id_pago=UUID(bytes=row["id_pago"].bytes),
         monto_pedido=row["monto_pedido"],
         motivo=row["motivo"],
         estado=row["estado"],
@@ -89,7 +89,3 @@ def _de_fila(row: Mapping[str, Any]) -> VistaReverso:
         ultimo_error=row["ultimo_error"],
         marcado=row["marcado"],
     )
-
-
-def _uuid(valor: Any) -> UUID:  # noqa: ANN401 - asyncpg's own UUID type, or the standard one
-    return valor if type(valor) is UUID else UUID(bytes=valor.bytes)

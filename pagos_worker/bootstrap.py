@@ -42,6 +42,7 @@ from pagos_worker.application.dlq import ListarCartasMuertasHandler, ReenviarCar
 from pagos_worker.application.eventos import LeerEventosHandler
 from pagos_worker.application.handlers import ProcesarPagoHandler
 from pagos_worker.application.operador import ReanudarPagoHandler, ResolverPagoHandler
+from pagos_worker.application.pedir_reverso import PedirReversoHandler
 from pagos_worker.application.ports.command_source import Clasificador, CommandSource
 from pagos_worker.application.ports.fallos import FailureLog
 from pagos_worker.application.ports.outbox import EventPublisher
@@ -469,6 +470,7 @@ class Operador:
     atencion: ListarPagosQueRequierenAtencionHandler | None = None
     resolver: ResolverPagoHandler | None = None
     reanudar: ReanudarPagoHandler | None = None
+    reversar: PedirReversoHandler | None = None
     listar_dlq: ListarCartasMuertasHandler | None = None
     reenviar_dlq: ReenviarCartasMuertasHandler | None = None
     eventos: LeerEventosHandler | None = None
@@ -523,7 +525,9 @@ async def _operador_con_postgres(
     if conexion is not None:
         comandos = await conexion.publisher(settings.commands_topic, per_lot=False)
         stack.push_async_callback(comandos.close)
-        operador.reanudar = ReanudarPagoHandler(pagos, PulsarCommandPublisher(comandos))
+        publicador = PulsarCommandPublisher(comandos)
+        operador.reanudar = ReanudarPagoHandler(pagos, publicador)
+        operador.reversar = PedirReversoHandler(views, publicador)
         cartas, reenvios = conexion.dead_letter_reader(settings.dlq_topic), PostgresRedriveLog(engine)
         operador.listar_dlq = ListarCartasMuertasHandler(cartas, reenvios)
         operador.reenviar_dlq = ReenviarCartasMuertasHandler(cartas, reenvios, comandos)

@@ -99,7 +99,8 @@ OUTBOX_ANTIGUEDAD = Gauge(
 )
 REQUIEREN_ATENCION = Gauge(
     "pagos_requieren_atencion",
-    "Payments an operator must look at: flagged, or PROCESANDO past the attention age (sampled from the database)",
+    "Payments and reversals an operator must look at: flagged (a reversal refused for the affiliate's balance too), "
+    "or PROCESANDO past the attention age (sampled from the database)",
     registry=REGISTRY,
 )
 OUTBOX_LAG = Histogram(
@@ -147,7 +148,7 @@ async def muestrear(
 async def muestrear_atencion(
     contar: Callable[[], Awaitable[int]], stop: asyncio.Event, intervalo: float = 15.0
 ) -> None:
-    """Refresh `pagos_requieren_atencion` every `intervalo` seconds (an indexed count)."""
+    """Refresh `pagos_requieren_atencion` (payments and reversals) every `intervalo` seconds (an indexed count)."""
     while not stop.is_set():
         with contextlib.suppress(Exception):
             REQUIEREN_ATENCION.set(await contar())

@@ -1,4 +1,6 @@
-"""`PagoViews` in memory, read from the fake repository as the PostgreSQL views read the tables."""
+"""`PagoViews` in memory, read from the fake repository as the PostgreSQL views read the tables;
+reversals from `reversos` (the aggregates as the worker stores them) and `anulados` (the rows a
+reversal leaves for a payment not known yet), which tests fill."""
 
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ from pagos_worker.application.queries import (
     FiltroAtencion,
     VistaComandoVenenoso,
     VistaPago,
+    VistaReverso,
 )
 from pagos_worker.clock import utcnow
 from pagos_worker.domain import EstadoPago, Pago
+from pagos_worker.domain.reverso import EstadoReverso, Reverso
 from tests.fakes import FakePagoRepository
 
 
@@ -23,6 +27,8 @@ class FakePagoViews:
     def __init__(self, repo: FakePagoRepository, *, atencion_tras: timedelta = timedelta(hours=1)) -> None:
         self._repo = repo
         self._edad = atencion_tras
+        self.reversos: dict[UUID, Reverso] = {}
+        self.anulados: dict[UUID, UUID] = {}  # id_pago → the id_reverso that annulled it before it came
 
     def _necesita(self, pago: Pago, ahora: datetime) -> bool:
         return pago.estado is EstadoPago.PROCESANDO and (
@@ -44,6 +50,40 @@ class FakePagoViews:
             requiere_atencion=self._necesita(pago, ahora),
             ultimo_error=pago.ultimo_error,
             marcado=pago.requiere_atencion,
+            monto_reversado=pago.monto_reversado,
+            reversos=tuple(
+                self._vista_reverso(r, ahora)
+                for r in sorted(self.reversos.values(), key=lambda r: r.fecha_creacion, reverse=True)
+                if r.id_pago == pago.id_pago
+            ),
+        )
+
+    def _necesita_reverso(self, reverso: Reverso, ahora: datetime) -> bool:
+        return reverso.requiere_atencion or (
+            reverso.estado is EstadoReverso.PROCESANDO
+            and reverso.lease is not None
+            and reverso.fecha_creacion < ahora - self._edad
+        )
+
+    def _vista_reverso(self, r: Reverso, ahora: datetime) -> VistaReverso:
+        return VistaReverso(
+            id_reverso=r.id_reverso,
+            id_pago=r.id_pago,
+            monto_pedido=r.monto_pedido,
+            motivo=r.motivo.value,
+            estado=r.estado.value,
+            fecha_creacion=r.fecha_creacion,
+            monto=r.importe.monto if r.importe else None,
+            moneda=r.importe.moneda.value if r.importe else None,
+            descripcion=r.descripcion,
+            operador=r.operador,
+            referencia_reverso=r.referencia_reverso,
+            codigo=r.codigo.value if r.codigo else None,
+            mensaje_error=r.mensaje_error,
+            fecha_procesamiento=r.fecha_procesamiento,
+            requiere_atencion=self._necesita_reverso(r, ahora),
+            ultimo_error=r.ultimo_error,
+            marcado=r.requiere_atencion,
         )
 
     async def estado_pago(self, id_pago: UUID) -> VistaPago | None:
@@ -74,7 +114,32 @@ class FakePagoViews:
 
     async def contar_requieren_atencion(self) -> int:
         ahora = utcnow()
-        return sum(1 for p in self._repo.pagos.values() if self._necesita(p, ahora))
+        pagos = sum(1 for p in self._repo.pagos.values() if self._necesita(p, ahora))
+        return pagos + sum(1 for r in self.reversos.values() if self._necesita_reverso(r, ahora))
+
+    async def reversos_requieren_atencion(
+        self, limite: int, filtro: FiltroAtencion | None = None
+    ) -> list[VistaReverso]:
+        ahora = utcnow()
+        filtro = filtro or FiltroAtencion()
+        vistas = [self._vista_reverso(r, ahora) for r in self.reversos.values() if self._necesita_reverso(r, ahora)]
+        suyas = sorted(
+            (
+                v
+                for v in vistas
+                if (filtro.creado_antes is None or v.fecha_creacion < filtro.creado_antes)
+                and (filtro.causa is None or v.causa is filtro.causa)
+            ),
+            key=lambda v: v.fecha_creacion,
+        )
+        return suyas[:limite]
+
+    async def reverso(self, id_reverso: UUID) -> VistaReverso | None:
+        reverso = self.reversos.get(id_reverso)
+        return None if reverso is None else self._vista_reverso(reverso, utcnow())
+
+    async def anulado_por(self, id_pago: UUID) -> UUID | None:
+        return None if id_pago in self._repo.pagos else self.anulados.get(id_pago)
 
     async def comandos_venenosos(self, limite: int) -> list[VistaComandoVenenoso]:
         return []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -10,6 +10,7 @@ from typing import Protocol
 from uuid import UUID
 
 from pagos_worker.application.ports.operador import Resolucion
+from pagos_worker.domain.reverso import CodigoReversoFallido
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,46 @@ class VistaComandoVenenoso:
     ultimo_error: str
     primer_fallo: datetime
     venenoso_desde: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VistaReverso:
+    """What an operator sees of a reversal. `monto` and `moneda` once it is claimed (fixed in its
+    payment's currency); `monto_pedido` None: everything not yet reversed. `requiere_atencion`:
+    flagged (refused for the affiliate's balance, or its outcome unknown too often), or still
+    PROCESANDO past the attention age."""
+
+    id_reverso: UUID
+    id_pago: UUID
+    monto_pedido: Decimal | None
+    motivo: str
+    estado: str
+    fecha_creacion: datetime
+    monto: Decimal | None = None
+    moneda: str | None = None
+    descripcion: str | None = None
+    operador: str | None = None
+    referencia_reverso: str | None = None
+    codigo: str | None = None
+    mensaje_error: str | None = None
+    fecha_procesamiento: datetime | None = None
+    requiere_atencion: bool = False
+    ultimo_error: str | None = None
+    marcado: bool = False  # flagged by the worker (not only old)
+
+    @property
+    def en_curso(self) -> bool:
+        """Not decided yet: what it asks for may still be taken from its payment."""
+        return self.estado in {"PENDIENTE", "PROCESANDO"}
+
+    @property
+    def causa(self) -> CausaAtencion | None:
+        """Why it is on the attention list, if it is."""
+        if not self.requiere_atencion:
+            return None
+        if self.codigo == CodigoReversoFallido.SALDO_INSUFICIENTE.value:
+            return CausaAtencion.SALDO_INSUFICIENTE
+        return CausaAtencion.MARCADO if self.marcado else CausaAtencion.ANTIGUO
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +86,8 @@ class VistaPago:
     comando_venenoso: VistaComandoVenenoso | None = None
     resolucion: Resolucion | None = None  # settled by an operator: who, when, why, what the gateway showed
     marcado: bool = False  # flagged by the worker (not only old): only an operator resumes it
+    monto_reversado: Decimal = Decimal("0.00")  # what came back of it so far
+    reversos: tuple[VistaReverso, ...] = ()  # newest first
 
     @property
     def causa(self) -> CausaAtencion | None:
@@ -58,6 +101,7 @@ class CausaAtencion(StrEnum):
     MARCADO = "marcado"  # its outcome stayed unknown too often or too long: retries stopped
     ANTIGUO = "antiguo"  # still PROCESANDO past the attention age, still retried
     VENENOSO = "venenoso"  # a command dead-lettered as poison (error_repetido)
+    SALDO_INSUFICIENTE = "saldo_insuficiente"  # a reversal the affiliate's balance could not cover
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +114,12 @@ class FiltroAtencion:
 
 @dataclass(frozen=True, slots=True)
 class Atencion:
-    """What operators must look at: payments whose outcome is unknown for too long, and commands
-    dead-lettered as poison."""
+    """What operators must look at: payments whose outcome is unknown for too long, commands
+    dead-lettered as poison, and reversals that need attention (see `VistaReverso`)."""
 
     pagos: list[VistaPago]
     comandos_venenosos: list[VistaComandoVenenoso]
+    reversos: list[VistaReverso] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +143,21 @@ class PagoViews(Protocol):
         ...
 
     async def contar_requieren_atencion(self) -> int:
-        """How many payments need attention (a cheap count, for a gauge)."""
+        """How many payments and reversals need attention (a cheap count, for a gauge)."""
+        ...
+
+    async def reversos_requieren_atencion(
+        self, limite: int, filtro: FiltroAtencion | None = None
+    ) -> list[VistaReverso]:
+        """Reversals that need attention (see `VistaReverso.requiere_atencion`), oldest first; with
+        `filtro`, only those created before `creado_antes` and of that cause."""
+        ...
+
+    async def reverso(self, id_reverso: UUID) -> VistaReverso | None: ...
+
+    async def anulado_por(self, id_pago: UUID) -> UUID | None:
+        """The reversal that annulled this payment before its command came (its row holds no
+        terms yet: it is no payment), if one did."""
         ...
 
     async def comandos_venenosos(self, limite: int) -> list[VistaComandoVenenoso]:
@@ -117,11 +176,26 @@ class ObtenerEstadoPago:
 
 class PagoNoEncontradoError(LookupError):
     """No payment with that id. `comando_venenoso`: its command was dead-lettered before the
-    payment could be stored."""
+    payment could be stored; `anulado_por`: a reversal that came first annulled it."""
 
-    def __init__(self, mensaje: str, comando_venenoso: VistaComandoVenenoso | None = None) -> None:
+    def __init__(
+        self, mensaje: str, comando_venenoso: VistaComandoVenenoso | None = None, anulado_por: UUID | None = None
+    ) -> None:
         super().__init__(mensaje)
         self.comando_venenoso = comando_venenoso
+        self.anulado_por = anulado_por
+
+
+async def pago_no_encontrado(views: PagoViews, id_pago: UUID) -> PagoNoEncontradoError:
+    """Why there is no payment `id_pago`, as far as the store can say."""
+    if (anulador := await views.anulado_por(id_pago)) is not None:
+        mensaje = (
+            f"el pago {id_pago} no ha llegado y ya lo anuló el reverso {anulador}: cuando llegue su "
+            "ProcesarPago, quedará FALLIDO sin pagarse"
+        )
+    else:
+        mensaje = f"no existe el pago {id_pago}"
+    return PagoNoEncontradoError(mensaje, await views.comando_venenoso(id_pago), anulador)
 
 
 class ObtenerEstadoPagoHandler:
@@ -131,8 +205,7 @@ class ObtenerEstadoPagoHandler:
     async def __call__(self, query: ObtenerEstadoPago) -> VistaPago:
         vista = await self._views.estado_pago(query.id_pago)
         if vista is None:
-            venenoso = await self._views.comando_venenoso(query.id_pago)
-            raise PagoNoEncontradoError(f"no existe el pago {query.id_pago}", venenoso)
+            raise await pago_no_encontrado(self._views, query.id_pago)
         return vista
 
 
@@ -141,10 +214,15 @@ class ListarPagosQueRequierenAtencionHandler:
         self._views = views
 
     async def __call__(self, limite: int = 100, filtro: FiltroAtencion | None = None) -> Atencion:
+        """Each list holds at most `limite`."""
         if filtro is None:
-            return Atencion(await self._views.requieren_atencion(limite), await self._views.comandos_venenosos(limite))
+            return Atencion(
+                await self._views.requieren_atencion(limite),
+                await self._views.comandos_venenosos(limite),
+                await self._views.reversos_requieren_atencion(limite),
+            )
         pagos: list[VistaPago] = []
-        if filtro.causa is not CausaAtencion.VENENOSO:
+        if filtro.causa not in (CausaAtencion.VENENOSO, CausaAtencion.SALDO_INSUFICIENTE):  # no payment's cause
             pagos = await self._views.requieren_atencion(limite, filtro)
         venenosos: list[VistaComandoVenenoso] = []
         if filtro.causa in (None, CausaAtencion.VENENOSO):
@@ -152,7 +230,10 @@ class ListarPagosQueRequierenAtencionHandler:
             venenosos = [
                 v for v in await self._views.comandos_venenosos(limite) if antes is None or v.primer_fallo < antes
             ]
-        return Atencion(pagos, venenosos)
+        reversos: list[VistaReverso] = []
+        if filtro.causa is not CausaAtencion.VENENOSO:
+            reversos = await self._views.reversos_requieren_atencion(limite, filtro)
+        return Atencion(pagos, venenosos, reversos)
 
 
 class ObtenerEstadisticasOutboxHandler:

@@ -7,9 +7,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from pagos_worker.contract.campos import IdAfiliado, IdPago, Moneda
+from pagos_worker.contract.campos import CodigoReversoFallido, IdAfiliado, IdPago, IdReverso, Moneda, MotivoReverso
 
-EstadoPago = Literal["PENDIENTE", "PROCESANDO", "EXITOSO", "FALLIDO"]  # pagos_worker.domain.EstadoPago's values
+# The domain's values (pagos_worker.domain's EstadoPago and EstadoReverso; the application's
+# CausaAtencion but `venenoso`, a command's): tests keep them equal.
+EstadoPago = Literal["PENDIENTE", "PROCESANDO", "EXITOSO", "FALLIDO", "REVERSADO"]
+EstadoReverso = Literal["PENDIENTE", "PROCESANDO", "EXITOSO", "FALLIDO", "ANULADO"]
+CausaAtencionReverso = Literal["marcado", "antiguo", "saldo_insuficiente"]
+Monto = Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]{2}$"), Field(examples=["100.50"])]
 FechaHora = Annotated[str, Field(json_schema_extra={"format": "date-time"}, examples=["2026-11-28T10:00:05.123Z"])]
 
 
@@ -55,6 +60,42 @@ class Resolucion(_Respuesta):
     )
 
 
+class Reverso(_Respuesta):
+    """A reversal of the payment (`ReversarPago`): taking (part of) its payout back."""
+
+    id_reverso: IdReverso
+    monto: Monto | None = Field(description="What it takes back, fixed when a worker claims it (null until then)")
+    moneda: Moneda | None = Field(description="The payment's, fixed with `monto`")
+    monto_pedido: Monto | None = Field(description="As asked for; null: everything not yet reversed")
+    estado: EstadoReverso = Field(
+        description="PENDIENTE (waiting for its payment to be final, or for another reversal of it), PROCESANDO, "
+        "EXITOSO (the money came back), FALLIDO, ANULADO (nothing was paid: nothing to take back)"
+    )
+    referencia_reverso: str | None = Field(description="The gateway's reference (a Stripe `trr_…`)")
+    motivo: MotivoReverso
+    descripcion: str | None
+    codigo: CodigoReversoFallido | None = Field(description="Why it failed (FALLIDO only)")
+    mensaje_error: str | None = Field(description="Why it failed, for people")
+    operador: str | None = Field(description="Who asked for it by hand (`pagos-worker pagos reversar`), if anyone")
+    fecha_creacion: FechaHora
+    fecha_procesamiento: FechaHora | None = Field(description="When it reached its final state")
+    requiere_atencion: bool = Field(
+        description="An operator should look: refused for the affiliate's balance (`saldo_insuficiente`: the money "
+        "is still out), or its outcome unknown for too long"
+    )
+    ultimo_error: str | None = Field(description="The last indeterminate answer from the gateway")
+
+
+class ReversoQueRequiereAtencion(Reverso):
+    """A reversal an operator must look at, with its payment and why."""
+
+    id_pago: IdPago
+    causa: CausaAtencionReverso = Field(
+        description="`saldo_insuficiente`: the affiliate's balance could not cover it; `marcado`: its outcome stayed "
+        "unknown too often or too long (retries stopped); `antiguo`: still PROCESANDO past the attention age"
+    )
+
+
 class Pago(_Respuesta):
     """A payment as operators see it."""
 
@@ -72,15 +113,21 @@ class Pago(_Respuesta):
     ultimo_error: str | None = Field(description="The last indeterminate answer from the gateway")
     comando_venenoso: ComandoVenenoso | None = Field(description="Its command, if it was dead-lettered as poison")
     resolucion: Resolucion | None = Field(description="How an operator settled it by hand, if one did")
+    monto_reversado: Monto = Field(description="What came back of it so far; all of it makes it REVERSADO")
+    reversos: list[Reverso] = Field(description="Its reversals, newest first")
 
 
 class PagosQueRequierenAtencion(_Respuesta):
     """Payments whose outcome is unknown (flagged, or PROCESANDO past the attention age), oldest first;
-    commands dead-lettered as poison, newest first."""
+    commands dead-lettered as poison, newest first; reversals that need attention, oldest first."""
 
     pagos: list[Pago]
     comandos_venenosos: list[ComandoVenenoso]
-    limite: int = Field(ge=1, description="At most this many are listed")
+    reversos: list[ReversoQueRequiereAtencion] = Field(
+        description="Reversals refused for the affiliate's balance, or whose outcome is unknown for too long (their "
+        "payments are listed in `pagos` only if they need attention themselves)"
+    )
+    limite: int = Field(ge=1, description="At most this many are listed in each list")
 
 
 class EstadisticasOutbox(_Respuesta):
@@ -100,9 +147,13 @@ class Error(_Respuesta):
 
 
 class PagoNoEncontrado(Error):  # noqa: N818 - a response body, not an exception
-    """404 for a payment never stored; with its command when that was dead-lettered as poison."""
+    """404 for a payment never stored; with its command when that was dead-lettered as poison, and
+    the reversal that annulled it when one came before it (it fails unpaid when it comes)."""
 
     comando_venenoso: ComandoVenenoso | None = None
+    anulado_por: IdReverso | None = Field(
+        None, description="The reversal that annulled it before its ProcesarPago came: when that comes, it is FALLIDO"
+    )
 
 
 class Salud(_Respuesta):

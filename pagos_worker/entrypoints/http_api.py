@@ -23,6 +23,7 @@ from pagos_worker.application.queries import (
     PagoNoEncontradoError,
     VistaComandoVenenoso,
     VistaPago,
+    VistaReverso,
 )
 from pagos_worker.contract.asyncapi import documento_publicado
 from pagos_worker.contract.wire import iso_utc
@@ -59,7 +60,42 @@ def vista_json(vista: VistaPago) -> dict[str, Any]:
         "ultimo_error": vista.ultimo_error,
         "comando_venenoso": venenoso_json(vista.comando_venenoso) if vista.comando_venenoso else None,
         "resolucion": resolucion_json(vista.resolucion) if vista.resolucion else None,
+        "monto_reversado": monto_json(vista.monto_reversado),
+        "reversos": [reverso_json(r) for r in vista.reversos],
     }
+
+
+def monto_json(monto: Decimal | None) -> str | None:
+    """With the currencies' two decimals, however the amount was held (`0` is `0.00`)."""
+    return None if monto is None else str(monto.quantize(_CENTIMOS))
+
+
+_CENTIMOS = Decimal("0.01")
+
+
+def reverso_json(vista: VistaReverso) -> dict[str, Any]:
+    return {
+        "id_reverso": str(vista.id_reverso),
+        "monto": monto_json(vista.monto),
+        "moneda": vista.moneda,
+        "monto_pedido": monto_json(vista.monto_pedido),
+        "estado": vista.estado,
+        "referencia_reverso": vista.referencia_reverso,
+        "motivo": vista.motivo,
+        "descripcion": vista.descripcion,
+        "codigo": vista.codigo,
+        "mensaje_error": vista.mensaje_error,
+        "operador": vista.operador,
+        "fecha_creacion": iso_utc(vista.fecha_creacion),
+        "fecha_procesamiento": iso_utc(vista.fecha_procesamiento) if vista.fecha_procesamiento else None,
+        "requiere_atencion": vista.requiere_atencion,
+        "ultimo_error": vista.ultimo_error,
+    }
+
+
+def reverso_en_atencion_json(vista: VistaReverso) -> dict[str, Any]:
+    """A reversal on the attention list: with its payment, and why it is there."""
+    return {**reverso_json(vista), "id_pago": str(vista.id_pago), "causa": str(vista.causa) if vista.causa else None}
 
 
 def resolucion_json(resolucion: Resolucion) -> dict[str, Any]:
@@ -94,10 +130,13 @@ def venenoso_json(vista: VistaComandoVenenoso) -> dict[str, Any]:
 
 
 def no_encontrado(exc: PagoNoEncontradoError) -> web.Response:
-    """404; with the command, when it was dead-lettered as poison before its payment was stored."""
+    """404; with the command, when it was dead-lettered as poison before its payment was stored,
+    and the reversal that annulled it, when one came first."""
     cuerpo: dict[str, Any] = {"error": "pago_no_encontrado", "mensaje": str(exc)}
     if exc.comando_venenoso is not None:
         cuerpo["comando_venenoso"] = venenoso_json(exc.comando_venenoso)
+    if exc.anulado_por is not None:
+        cuerpo["anulado_por"] = str(exc.anulado_por)
     return json_response(cuerpo, 404)
 
 
@@ -209,6 +248,7 @@ def create_app(
             {
                 "pagos": [vista_json(v) for v in a.pagos],
                 "comandos_venenosos": [venenoso_json(v) for v in a.comandos_venenosos],
+                "reversos": [reverso_en_atencion_json(r) for r in a.reversos],
                 "limite": 100,
             }
         )

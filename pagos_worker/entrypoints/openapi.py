@@ -40,7 +40,11 @@ _PATHS: dict[str, Any] = {
         {
             "200": _json("Pago", "The payment"),
             "400": _json("Error", "id_pago is not a UUID"),
-            "404": _json("PagoNoEncontrado", "No such payment (with its command, if that was dead-lettered)"),
+            "404": _json(
+                "PagoNoEncontrado",
+                "No such payment (with its command, if that was dead-lettered; with the reversal that annulled it, if "
+                "one came before it)",
+            ),
             "503": _json("Error", "Storage unavailable"),
         },
         parameters=[
@@ -49,9 +53,9 @@ _PATHS: dict[str, Any] = {
     ),
     "/pagos/atencion": _get(
         "listarPagosQueRequierenAtencion",
-        "Payments that need an operator",
+        "Payments, poison commands and reversals that need an operator",
         {
-            "200": _json("PagosQueRequierenAtencion", "Oldest first, at most 100"),
+            "200": _json("PagosQueRequierenAtencion", "At most 100 of each"),
             "503": _json("Error", "Storage unavailable"),
         },
     ),

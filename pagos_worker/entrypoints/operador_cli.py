@@ -17,12 +17,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
 from pagos_worker.application.dlq import FiltroCartas
 from pagos_worker.application.eventos import FiltroEventos
 from pagos_worker.application.queries import CausaAtencion, FiltroAtencion, ObtenerEstadoPago
 from pagos_worker.bootstrap import Operador
 from pagos_worker.clock import utcnow
+from pagos_worker.contract.campos import LONGITUD_MAXIMA_DESCRIPCION
+from pagos_worker.domain.reverso import MotivoReverso
 from pagos_worker.entrypoints import eventos_salida
 from pagos_worker.entrypoints import operador_salida as salida
 
@@ -52,12 +55,13 @@ def registrar(sub: _Grupo[argparse.ArgumentParser], ejecutar: Callable[..., Awai
         parser.set_defaults(func=ejecutar, accion=accion, requisitos=requisitos)
         return parser
 
-    pagos = sub.add_parser("pagos", help="pagos: ver, listar los que requieren atención, resolver, reanudar")
+    pagos = sub.add_parser("pagos", help="pagos: ver, listar los que requieren atención, resolver, reanudar, reversar")
     grupo = pagos.add_subparsers(required=True, metavar="COMMAND")
     hoja(grupo, "ver", _ver, Requisitos(), "un pago, como lo muestra GET /pagos/{id}").add_argument(
         "id_pago", type=_uuid
     )
-    atencion = hoja(grupo, "atencion", _atencion, Requisitos(), "pagos y comandos venenosos que requieren atención")
+    ayuda = "pagos, comandos venenosos y reversos que requieren atención"
+    atencion = hoja(grupo, "atencion", _atencion, Requisitos(), ayuda)
     atencion.add_argument(
         "--mas-de", type=duracion, metavar="DURACION", help="más antiguos que esto: 30m, 1h, 2d, 1h30m"
     )
@@ -73,6 +77,8 @@ def registrar(sub: _Grupo[argparse.ArgumentParser], ejecutar: Callable[..., Awai
     reanudar = hoja(grupo, "reanudar", _reanudar, Requisitos(pulsar=True),
                     "devolver un pago marcado al proceso automático", operador)  # fmt: skip
     reanudar.add_argument("id_pago", type=_uuid)
+    ayuda = "devolver (parte de) lo pagado: publica un ReversarPago en el topic de comandos"
+    _reversar(hoja(grupo, "reversar", _pedir_reverso, Requisitos(pulsar=True), ayuda, operador))
 
     dlq = sub.add_parser("dlq", help="cartas muertas: listarlas, reenviarlas al topic de comandos")
     grupo = dlq.add_subparsers(required=True, metavar="COMMAND")
@@ -108,6 +114,18 @@ def registrar(sub: _Grupo[argparse.ArgumentParser], ejecutar: Callable[..., Awai
     )
 
 
+def _reversar(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id_pago", type=_uuid)
+    motivos = ", ".join(m.value for m in MotivoReverso)
+    parser.add_argument("--motivo", required=True, type=_motivo, metavar="MOTIVO", help=f"por qué: {motivos}")
+    parser.add_argument("--monto", type=_monto, help="cuánto, en la moneda del pago (por omisión: todo lo que quede)")
+    parser.add_argument("--descripcion", type=_descripcion, help="para personas: se guarda con el reverso")
+    parser.add_argument(
+        "--id-reverso", type=_uuid, metavar="UUID",
+        help="el de un pedido anterior, para repetirlo sin reversar dos veces (por omisión: uno nuevo)",
+    )  # fmt: skip
+
+
 async def _ver(op: Operador, args: argparse.Namespace) -> int:
     assert op.estado is not None  # noqa: S101 - wired with PostgreSQL
     salida.pago(await op.estado(ObtenerEstadoPago(args.id_pago)), como_json=args.json)
@@ -132,6 +150,16 @@ async def _resolver(op: Operador, args: argparse.Namespace) -> int:
 async def _reanudar(op: Operador, args: argparse.Namespace) -> int:
     assert op.reanudar is not None  # noqa: S101 - wired with the broker
     salida.reanudado(await op.reanudar(args.id_pago), args.operador, como_json=args.json)
+    return 0
+
+
+async def _pedir_reverso(op: Operador, args: argparse.Namespace) -> int:
+    assert op.reversar is not None  # noqa: S101 - wired with the broker
+    pedido = await op.reversar(
+        args.id_pago, motivo=args.motivo, operador=args.operador, monto=args.monto, descripcion=args.descripcion,
+        id_reverso=args.id_reverso,
+    )  # fmt: skip
+    salida.reverso_pedido(pedido, como_json=args.json)
     return 0
 
 
@@ -190,6 +218,37 @@ def _texto(texto: str) -> str:
     if not texto.strip():
         raise argparse.ArgumentTypeError("no puede estar vacío")
     return texto.strip()
+
+
+def _motivo(texto: str) -> MotivoReverso:
+    try:
+        return MotivoReverso(texto.strip())
+    except ValueError:
+        motivos = ", ".join(m.value for m in MotivoReverso)
+        raise argparse.ArgumentTypeError(f"no es un motivo de reverso: {texto[:40]!r} ({motivos})") from None
+
+
+def _monto(texto: str) -> Decimal:
+    try:
+        monto = Decimal(texto.strip())
+    except InvalidOperation:
+        monto = Decimal(0)
+    if not monto.is_finite() or monto <= 0:
+        raise argparse.ArgumentTypeError(f"no es un monto positivo (42.50): {texto[:40]!r}")
+    return monto
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _descripcion(texto: str) -> str:
+    """As the contract admits it (the worker would dead-letter any other)."""
+    texto = _texto(texto)
+    if _CONTROL.search(texto):
+        raise argparse.ArgumentTypeError("no puede llevar caracteres de control (saltos de línea, tabuladores…)")
+    if len(texto) > LONGITUD_MAXIMA_DESCRIPCION:
+        raise argparse.ArgumentTypeError(f"{LONGITUD_MAXIMA_DESCRIPCION} caracteres como máximo; tiene {len(texto)}")
+    return texto
 
 
 _PARTE = re.compile(r"(\d+)([smhd])")

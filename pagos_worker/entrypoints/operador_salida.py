@@ -14,13 +14,20 @@ from rich.table import Table
 from pagos_worker import logs
 from pagos_worker.application.dlq import ResultadoReenvio, VistaCarta
 from pagos_worker.application.operador import PagoReanudado, PagoResuelto
-from pagos_worker.application.queries import Atencion, VistaPago
+from pagos_worker.application.pedir_reverso import ReversoPedido
+from pagos_worker.application.queries import Atencion, VistaPago, VistaReverso
 from pagos_worker.clock import utcnow
 from pagos_worker.contract.wire import iso_utc
 from pagos_worker.domain.dinero import Dinero, Moneda
 from pagos_worker.domain.errors import DominioError
 from pagos_worker.entrypoints.consola import consola as _consola
-from pagos_worker.entrypoints.http_api import resolucion_json, venenoso_json, vista_json
+from pagos_worker.entrypoints.http_api import (
+    monto_json,
+    resolucion_json,
+    reverso_en_atencion_json,
+    venenoso_json,
+    vista_json,
+)
 
 
 def error(mensaje: str) -> None:
@@ -40,7 +47,7 @@ def pago(vista: VistaPago, *, como_json: bool) -> None:
         return
     tabla = Table(show_header=False, title=f"pago {vista.id}", title_justify="left")
     for campo, valor in vista_json(vista).items():
-        if campo not in {"comando_venenoso", "resolucion"}:
+        if campo not in {"comando_venenoso", "resolucion", "reversos"}:
             tabla.add_row(campo, _texto(valor))
     tabla.add_row("causa de atención", str(vista.causa or "-"))
     if (r := vista.resolucion) is not None:
@@ -50,12 +57,37 @@ def pago(vista: VistaPago, *, como_json: bool) -> None:
     if (v := vista.comando_venenoso) is not None:
         tabla.add_row("comando venenoso", f"{v.message_id}: {v.fallos} fallos, el último {v.ultimo_error}")
     _consola().print(tabla)
+    if vista.reversos:
+        reversos = Table(title=f"reversos: {len(vista.reversos)}, el más nuevo primero", title_justify="left")
+        for columna in ("id_reverso", "monto", "estado", "código", "referencia", "motivo", "creado", "procesado",
+                        "operador"):  # fmt: skip
+            reversos.add_column(columna)
+        for rev in vista.reversos:
+            motivo = rev.motivo + (f": {rev.descripcion}" if rev.descripcion else "")
+            reversos.add_row(str(rev.id_reverso), _monto_reverso(rev, vista.moneda), rev.estado, rev.codigo or "-",
+                             rev.referencia_reverso or "-", motivo, iso_utc(rev.fecha_creacion),
+                             _fecha(rev.fecha_procesamiento), rev.operador or "-")  # fmt: skip
+        _consola().print(reversos)
+
+
+def _monto_reverso(r: VistaReverso, moneda: str) -> str:
+    """Fixed once claimed; until then, as asked for (in its payment's currency)."""
+    if r.monto is not None:
+        return f"{monto_json(r.monto)} {r.moneda}"
+    if r.monto_pedido is not None:
+        return f"{monto_json(r.monto_pedido)} {moneda} (pedido)"
+    return "todo lo que quede"
+
+
+def _fecha(momento: Any) -> str:  # noqa: ANN401 - a datetime or None
+    return "-" if momento is None else iso_utc(momento)
 
 
 def atencion(a: Atencion, *, como_json: bool) -> None:
     if como_json:
         pagos = [{**vista_json(v), "causa": str(v.causa) if v.causa else None} for v in a.pagos]
-        _json({"pagos": pagos, "comandos_venenosos": [venenoso_json(v) for v in a.comandos_venenosos]})
+        _json({"pagos": pagos, "comandos_venenosos": [venenoso_json(v) for v in a.comandos_venenosos],
+               "reversos": [reverso_en_atencion_json(r) for r in a.reversos]})  # fmt: skip
         return
     ahora = utcnow()
     tabla = Table(title=f"pagos que requieren atención: {len(a.pagos)}", title_justify="left")
@@ -74,6 +106,40 @@ def atencion(a: Atencion, *, como_json: bool) -> None:
             venenosos.add_row(c.message_id, str(c.id_pago or "-"), str(c.fallos), iso_utc(c.venenoso_desde),
                               c.ultimo_error)  # fmt: skip
         consola.print(venenosos)
+    if a.reversos:
+        reversos = Table(title=f"reversos que requieren atención: {len(a.reversos)}", title_justify="left")
+        for columna in ("id_reverso", "id_pago", "monto", "causa", "estado", "edad", "detalle"):
+            reversos.add_column(columna)
+        for r in a.reversos:
+            reversos.add_row(str(r.id_reverso), str(r.id_pago), _monto_reverso(r, "?"), str(r.causa or "-"), r.estado,
+                             _edad(ahora - r.fecha_creacion), r.mensaje_error or r.ultimo_error or "-")  # fmt: skip
+        consola.print(reversos)
+
+
+def reverso_pedido(p: ReversoPedido, *, como_json: bool) -> None:
+    c = p.comando
+    registrado = p.registrado
+    if como_json:
+        _json({"id_reverso": str(c.id_reverso), "id_pago": str(c.id_pago), "monto": monto_json(c.monto),
+               "moneda": p.moneda, "motivo": c.motivo.value, "descripcion": c.descripcion, "operador": c.operador,
+               "publicado": p.publicado, "estado": registrado.estado if registrado else None})  # fmt: skip
+        return
+    seguir = f"  para seguirlo: pagos-worker pagos ver {c.id_pago}"
+    if registrado is not None:
+        _consola().print(
+            f"reverso {c.id_reverso}: ya registrado ({registrado.estado}): no se publicó nada\n{seguir}", markup=False
+        )
+        return
+    cuanto = f"{c.monto} {p.moneda}"
+    if c.monto is None:
+        cuanto = f"todo lo que quede ({monto_json(p.queda)} {p.moneda} ahora)"
+    _consola().print(
+        f"reverso {c.id_reverso}: pedido para el pago {c.id_pago}: {cuanto}, motivo {c.motivo.value}\n"
+        f"  comando ReversarPago publicado en el topic de comandos por {c.operador}: lo procesa un worker\n"
+        f"{seguir}\n"
+        f"  para repetirlo sin reversar dos veces: --id-reverso {c.id_reverso}",
+        markup=False,
+    )
 
 
 def resuelto(r: PagoResuelto, *, como_json: bool) -> None:

@@ -1,20 +1,24 @@
 """The read side's `PagoViews` contract, on the fake and on PostgreSQL alike: what operators see of
-a payment, the attention list and count, and the outbox's counters, written through each one's
-repository."""
+a payment (with its reversals), the attention list and count, and the outbox's counters, written
+through each one's repository. Reversals are stored as the worker leaves them (`guardar_reverso`):
+on PostgreSQL, rows written with SQL from the aggregate."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
 import pytest
+from sqlalchemy import text
 
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.application.ports.repository import Liberacion
 from pagos_worker.application.queries import CausaAtencion, FiltroAtencion
 from pagos_worker.domain import Dinero, Lease, Moneda, Pago, PoliticaAtencion
+from pagos_worker.domain.reverso import CodigoReversoFallido, MotivoReverso, Reverso
 from tests.conftest import envejecer_pago
 from tests.fake_views import FakePagoViews
 from tests.fakes import FakePagoRepository
@@ -28,6 +32,82 @@ class Subject:
         self.views = views
         self.envejecer = envejecer  # the store's clock moved on for one payment
 
+    async def guardar_reverso(self, reverso: Reverso, hace: timedelta = timedelta(0)) -> None:
+        """Stored as the worker leaves it, created `hace` ago by the store's clock."""
+        self.views.reversos[reverso.id_reverso] = dataclasses.replace(
+            reverso, fecha_creacion=datetime.now(UTC) - hace, eventos=[]
+        )
+
+    async def reversado(self, pago: Pago, monto: str) -> None:
+        self.repo.pagos[pago.id_pago].monto_reversado = Decimal(monto)
+
+    async def anular(self, id_pago: uuid.UUID, id_reverso: uuid.UUID) -> None:
+        """The row a reversal leaves for a payment not known yet: no terms, annulled by it."""
+        self.views.anulados[id_pago] = id_reverso
+
+
+class PostgresSubject(Subject):
+    def __init__(self, repo, views, engine) -> None:
+        super().__init__(repo, views, partial(envejecer_pago, engine))
+        self.engine = engine
+
+    async def guardar_reverso(self, reverso: Reverso, hace: timedelta = timedelta(0)) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(INSERTAR_REVERSO, fila_reverso(reverso, hace))
+
+    async def reversado(self, pago: Pago, monto: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE pagos SET monto_reversado = :m WHERE id_pago = :i"),
+                {"m": Decimal(monto), "i": pago.id_pago},
+            )
+
+    async def anular(self, id_pago: uuid.UUID, id_reverso: uuid.UUID) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO pagos (id_pago, estado, fecha_creacion, anulado_por) "
+                    "VALUES (:i, 'PENDIENTE', clock_timestamp(), :r)"
+                ),
+                {"i": id_pago, "r": id_reverso},
+            )
+
+
+INSERTAR_REVERSO = text("""
+INSERT INTO reversos (id_reverso, id_pago, monto_pedido, motivo, descripcion, operador, estado, monto, moneda,
+    referencia_reverso, codigo, mensaje_error, fecha_creacion, fecha_procesamiento, lease_owner, lease_expira,
+    intentos, ultimo_error, requiere_atencion, reclamo)
+VALUES (:id_reverso, :id_pago, :monto_pedido, :motivo, :descripcion, :operador, :estado, :monto, :moneda,
+    :referencia_reverso, :codigo, :mensaje_error, clock_timestamp() - CAST(:hace AS interval),
+    :fecha_procesamiento, :lease_owner, :lease_expira, :intentos, :ultimo_error, :requiere_atencion, :reclamo)
+""")
+
+
+def fila_reverso(reverso: Reverso, hace: timedelta = timedelta(0)) -> dict[str, object]:
+    """The reversos row of a `Reverso`, as the worker writes it."""
+    return {
+        "id_reverso": reverso.id_reverso,
+        "id_pago": reverso.id_pago,
+        "monto_pedido": reverso.monto_pedido,
+        "motivo": reverso.motivo.value,
+        "descripcion": reverso.descripcion,
+        "operador": reverso.operador,
+        "estado": reverso.estado.value,
+        "monto": reverso.importe.monto if reverso.importe else None,
+        "moneda": reverso.importe.moneda.value if reverso.importe else None,
+        "referencia_reverso": reverso.referencia_reverso,
+        "codigo": reverso.codigo.value if reverso.codigo else None,
+        "mensaje_error": reverso.mensaje_error,
+        "hace": hace,
+        "fecha_procesamiento": reverso.fecha_procesamiento,
+        "lease_owner": reverso.lease.owner if reverso.lease else None,
+        "lease_expira": reverso.lease.expira if reverso.lease else None,
+        "intentos": reverso.intentos,
+        "ultimo_error": reverso.ultimo_error,
+        "requiere_atencion": reverso.requiere_atencion,
+        "reclamo": reverso.reclamo,
+    }
+
 
 @pytest.fixture(params=["fake", pytest.param("postgres", marks=pytest.mark.integration)])
 def subject(request) -> Subject:
@@ -36,7 +116,7 @@ def subject(request) -> Subject:
         return Subject(repo, FakePagoViews(repo, atencion_tras=EDAD), repo.envejecer)
     postgres = request.getfixturevalue("postgres")
     engine = postgres.engine
-    return Subject(postgres.repo(), PostgresPagoViews(engine, atencion_tras=EDAD), partial(envejecer_pago, engine))
+    return PostgresSubject(postgres.repo(), PostgresPagoViews(engine, atencion_tras=EDAD), engine)
 
 
 async def reclamado(subject, *, hace=timedelta(0), monto="100.50") -> Pago:
@@ -119,3 +199,134 @@ async def test_los_comandos_venenosos(subject):
         pytest.skip("the fake failure log keeps no times: poison records are PostgreSQL's (test_atencion_postgres)")
     assert await subject.views.comandos_venenosos(10) == []
     assert await subject.views.comando_venenoso(uuid.uuid4()) is None
+
+
+async def pagado(subject, monto: str = "100.00") -> Pago:
+    pago = await reclamado(subject, monto=monto)
+    pago.marcar_exitoso("tr_9", datetime.now(UTC))
+    await subject.repo.guardar_resultado(pago)
+    return pago
+
+
+def reverso(pago: Pago, monto: str | None = None, **campos) -> Reverso:
+    """A reversal of `pago` claimed by a worker (PROCESANDO, its amount fixed)."""
+    ahora = datetime.now(UTC)
+    nuevo = Reverso(
+        id_reverso=uuid.uuid4(), id_pago=pago.id_pago, monto_pedido=None if monto is None else Decimal(monto),
+        motivo=MotivoReverso.DUPLICADO, fecha_creacion=ahora, **campos,
+    )  # fmt: skip
+    nuevo.admitir(pago, otro_en_curso=False, lease=Lease("w1", ahora + timedelta(seconds=30)), ahora=ahora)
+    return nuevo
+
+
+async def test_un_pago_con_sus_reversos_el_mas_nuevo_primero(subject):
+    pago = await pagado(subject)
+    ahora = datetime.now(UTC)
+    exitoso = reverso(pago, "30.00", descripcion="cobrado dos veces", operador="ana")
+    exitoso.marcar_exitoso("trr_1", ahora)
+    sin_saldo = reverso(pago, "50.00")
+    sin_saldo.marcar_fallido(CodigoReversoFallido.SALDO_INSUFICIENTE, "saldo insuficiente en la cuenta", ahora)
+    pendiente = Reverso(id_reverso=uuid.uuid4(), id_pago=pago.id_pago, monto_pedido=None,
+                        motivo=MotivoReverso.FRAUDE, fecha_creacion=ahora)  # fmt: skip
+    for hace, r in ((timedelta(minutes=30), exitoso), (timedelta(minutes=20), sin_saldo), (timedelta(0), pendiente)):
+        await subject.guardar_reverso(r, hace)
+    await subject.reversado(pago, "30.00")
+
+    vista = await subject.views.estado_pago(pago.id_pago)
+    assert vista.monto_reversado == Decimal("30.00")
+    assert [r.id_reverso for r in vista.reversos] == [pendiente.id_reverso, sin_saldo.id_reverso, exitoso.id_reverso]
+    nuevo, fallido, hecho = vista.reversos
+    assert (nuevo.estado, nuevo.monto, nuevo.moneda, nuevo.monto_pedido, nuevo.motivo) == (
+        "PENDIENTE",
+        None,
+        None,
+        None,
+        "fraude",
+    )
+    assert (hecho.estado, hecho.monto, hecho.moneda, hecho.monto_pedido) == (
+        "EXITOSO",
+        Decimal("30.00"),
+        "COP",
+        Decimal("30.00"),
+    )
+    assert (hecho.referencia_reverso, hecho.descripcion, hecho.operador, hecho.codigo) == (
+        "trr_1",
+        "cobrado dos veces",
+        "ana",
+        None,
+    )
+    assert hecho.fecha_procesamiento == ahora
+    assert abs(hecho.fecha_creacion - (ahora - timedelta(minutes=30))) < timedelta(minutes=1)
+    assert (fallido.estado, fallido.codigo, fallido.mensaje_error) == (
+        "FALLIDO",
+        "saldo_insuficiente",
+        "saldo insuficiente en la cuenta",
+    )
+    assert (fallido.requiere_atencion, fallido.causa) == (True, CausaAtencion.SALDO_INSUFICIENTE)
+    assert not hecho.requiere_atencion
+    assert not nuevo.requiere_atencion
+    assert not vista.requiere_atencion  # the payment itself is settled: its reversal is what needs a look
+    assert await subject.views.reverso(hecho.id_reverso) == hecho
+    assert await subject.views.reverso(uuid.uuid4()) is None
+
+
+async def test_un_pago_sin_reversos(subject):
+    pago = await pagado(subject)
+    vista = await subject.views.estado_pago(pago.id_pago)
+    assert (vista.monto_reversado, vista.reversos) == (Decimal("0.00"), ())
+
+
+async def test_un_pago_anulado_antes_de_llegar_no_es_un_pago_aun(subject):
+    id_pago, id_reverso = uuid.uuid4(), uuid.uuid4()
+    await subject.anular(id_pago, id_reverso)
+    assert await subject.views.estado_pago(id_pago) is None
+    assert await subject.views.anulado_por(id_pago) == id_reverso
+    assert await subject.views.anulado_por(uuid.uuid4()) is None
+    pago = await pagado(subject)
+    assert await subject.views.anulado_por(pago.id_pago) is None
+    assert await subject.views.contar_requieren_atencion() == 0
+
+
+async def test_los_reversos_que_requieren_atencion_con_su_causa(subject):
+    pago = await pagado(subject)
+    ahora = datetime.now(UTC)
+    sin_saldo = reverso(pago, "10.00")
+    sin_saldo.marcar_fallido(CodigoReversoFallido.SALDO_INSUFICIENTE, "saldo insuficiente", ahora)
+    rechazado = reverso(pago, "10.00")
+    rechazado.marcar_fallido(CodigoReversoFallido.RECHAZADO_POR_LA_PASARELA, "cuenta cerrada", ahora)
+    hecho = reverso(pago, "10.00")
+    hecho.marcar_exitoso("trr_2", ahora)
+    # At most one reversal of a payment is PROCESANDO at a time: each of these has its own payment.
+    marcado = reverso(await pagado(subject), "10.00")
+    marcado.resultado_desconocido("Stripe 500", ahora, PoliticaAtencion(max_intentos=1))
+    viejo = reverso(await pagado(subject), "10.00")  # PROCESANDO past the attention age, whatever kept it there
+    joven = reverso(await pagado(subject), "10.00")  # in process, young: not listed
+    for hace, r in (
+        (timedelta(minutes=10), sin_saldo), (timedelta(minutes=20), marcado), (2 * EDAD, viejo),
+        (timedelta(0), joven), (3 * EDAD, rechazado), (3 * EDAD, hecho),
+    ):  # fmt: skip
+        await subject.guardar_reverso(r, hace)
+    pago_marcado = await reclamado(subject, hace=timedelta(minutes=5))
+    pago_marcado.resultado_desconocido("timeout", datetime.now(UTC), PoliticaAtencion(max_intentos=1))
+    await subject.repo.liberar(pago_marcado, Liberacion.LLAMO, PoliticaAtencion(max_intentos=1))
+
+    lista = await subject.views.reversos_requieren_atencion(10)
+    assert [r.id_reverso for r in lista] == [viejo.id_reverso, marcado.id_reverso, sin_saldo.id_reverso]  # oldest first
+    assert [r.causa for r in lista] == [CausaAtencion.ANTIGUO, CausaAtencion.MARCADO, CausaAtencion.SALDO_INSUFICIENTE]
+    assert [r.id_pago for r in lista] == [viejo.id_pago, marcado.id_pago, pago.id_pago]
+    assert lista[1].ultimo_error == "Stripe 500"
+    assert await subject.views.contar_requieren_atencion() == 4  # the payment and the three reversals
+    assert [r.id_reverso for r in await subject.views.reversos_requieren_atencion(1)] == [viejo.id_reverso]
+    por_causa = {
+        causa: [r.id_reverso for r in await subject.views.reversos_requieren_atencion(10, FiltroAtencion(causa=causa))]
+        for causa in CausaAtencion
+    }
+    assert por_causa == {
+        CausaAtencion.ANTIGUO: [viejo.id_reverso],
+        CausaAtencion.MARCADO: [marcado.id_reverso],
+        CausaAtencion.SALDO_INSUFICIENTE: [sin_saldo.id_reverso],
+        CausaAtencion.VENENOSO: [],
+    }
+    hace_15_min = datetime.now(UTC) - timedelta(minutes=15)
+    antes = await subject.views.reversos_requieren_atencion(10, FiltroAtencion(hace_15_min))
+    assert [r.id_reverso for r in antes] == [viejo.id_reverso, marcado.id_reverso]

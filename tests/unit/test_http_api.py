@@ -73,6 +73,12 @@ class FakeViews:
     async def comando_venenoso(self, id_pago):
         return VENENOSO if id_pago == ENVENENADO else None
 
+    async def anulado_por(self, id_pago):
+        return None
+
+    async def reversos_requieren_atencion(self, limite, filtro=None):
+        return []
+
 
 def app_con(views, readiness):
     return create_app(
@@ -114,6 +120,8 @@ async def test_estado_de_un_pago(client):
         "ultimo_error": None,
         "comando_venenoso": None,
         "resolucion": None,
+        "monto_reversado": "0.00",
+        "reversos": [],
     }
 
 

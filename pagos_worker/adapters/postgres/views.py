@@ -11,6 +11,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pagos_worker.adapters.postgres import vistas_reversos
 from pagos_worker.adapters.postgres.driver import PreparedStatement, fetch
 from pagos_worker.adapters.postgres.operador import transferencia_de_json
 from pagos_worker.application.ports.operador import Resolucion
@@ -20,6 +21,7 @@ from pagos_worker.application.queries import (
     FiltroAtencion,
     VistaComandoVenenoso,
     VistaPago,
+    VistaReverso,
 )
 from pagos_worker.domain.pago import EstadoPago
 
@@ -34,13 +36,18 @@ _COLUMNS = f"""p.id_pago, p.id_afiliado, p.monto, p.moneda, p.estado, p.referenc
        v.message_id AS v_message_id, v.fallos AS v_fallos, v.ultimo_error AS v_ultimo_error,
        v.primer_fallo AS v_primer_fallo, v.venenoso_desde AS v_venenoso_desde, p.requiere_atencion AS marcado,
        r.operador AS r_operador, r.resuelto_en AS r_resuelto_en, r.motivo AS r_motivo, r.estado AS r_estado,
-       CAST(r.transferencias AS text) AS r_transferencias"""
+       CAST(r.transferencias AS text) AS r_transferencias, p.monto_reversado, rv.reversos"""
+# The payment's reversals ride in the same row (`vistas_reversos.DEL_PAGO`).
 _CON_VENENOSO = f"""pagos p LEFT JOIN LATERAL (
     SELECT {_VENENOSO} FROM comandos_fallidos c
     WHERE c.id_pago = p.id_pago AND c.venenoso_desde IS NOT NULL ORDER BY c.venenoso_desde DESC LIMIT 1
-) v ON true LEFT JOIN resoluciones r ON r.id_pago = p.id_pago"""  # noqa: S608 - fixed columns
+) v ON true LEFT JOIN resoluciones r ON r.id_pago = p.id_pago
+LEFT JOIN LATERAL ({vistas_reversos.DEL_PAGO}) rv ON true"""  # noqa: S608 - fixed columns
 # The status query is the read side's hot path: one statement, one round trip (no BEGIN/ROLLBACK).
-_STATUS = PreparedStatement(text(f"SELECT {_COLUMNS} FROM {_CON_VENENOSO} WHERE p.id_pago = :id_pago"))  # noqa: S608
+# A row without terms (annulled by a reversal before its payment came) is no payment yet.
+_STATUS = PreparedStatement(
+    text(f"SELECT {_COLUMNS} FROM {_CON_VENENOSO} WHERE p.id_pago = :id_pago AND p.id_afiliado IS NOT NULL")  # noqa: S608
+)
 _NEEDING_ATTENTION = PreparedStatement(
     text(f"SELECT {_COLUMNS} FROM {_CON_VENENOSO} WHERE {_NECESITA} ORDER BY p.fecha_creacion LIMIT :limite")  # noqa: S608
 )
@@ -53,7 +60,15 @@ WHERE {_NECESITA} AND (CAST(:antes AS timestamptz) IS NULL OR p.fecha_creacion <
 ORDER BY p.fecha_creacion LIMIT :limite
 """)  # noqa: S608 - fixed columns
 )
-_COUNT_NEEDING_ATTENTION = PreparedStatement(text(f"SELECT count(*) AS n FROM pagos p WHERE {_NECESITA}"))  # noqa: S608
+_COUNT_NEEDING_ATTENTION = PreparedStatement(
+    text(f"""
+SELECT (SELECT count(*) FROM pagos p WHERE {_NECESITA})
+    + (SELECT count(*) FROM reversos x WHERE {vistas_reversos.NECESITA}) AS n
+""")  # noqa: S608 - fixed text
+)
+_ANNULLED_BY = PreparedStatement(
+    text("SELECT anulado_por FROM pagos WHERE id_pago = :id_pago AND id_afiliado IS NULL AND anulado_por IS NOT NULL")
+)
 _POISON = PreparedStatement(
     text(f"""
 SELECT {_VENENOSO} FROM comandos_fallidos WHERE venenoso_desde IS NOT NULL ORDER BY venenoso_desde DESC LIMIT :limite
@@ -96,6 +111,18 @@ class PostgresPagoViews:
     async def contar_requieren_atencion(self) -> int:
         rows = await fetch(self._engine, _COUNT_NEEDING_ATTENTION, {"edad": self._edad})
         return int(rows[0]["n"])
+
+    async def reversos_requieren_atencion(
+        self, limite: int, filtro: FiltroAtencion | None = None
+    ) -> list[VistaReverso]:
+        return await vistas_reversos.requieren_atencion(self._engine, self._edad, limite, filtro or FiltroAtencion())
+
+    async def reverso(self, id_reverso: UUID) -> VistaReverso | None:
+        return await vistas_reversos.uno(self._engine, self._edad, id_reverso)
+
+    async def anulado_por(self, id_pago: UUID) -> UUID | None:
+        rows = await fetch(self._engine, _ANNULLED_BY, {"id_pago": id_pago})
+        return _uuid(rows[0]["anulado_por"]) if rows else None
 
     async def comandos_venenosos(self, limite: int) -> list[VistaComandoVenenoso]:
         rows = await fetch(self._engine, _POISON, {"limite": limite})
@@ -152,6 +179,8 @@ def _vista_pago_from_row(row: Mapping[Any, Any]) -> VistaPago:
         comando_venenoso=None if row["v_message_id"] is None else _venenoso_from_row(row, "v_"),
         resolucion=None if row["r_operador"] is None else _resolucion_from_row(row),
         marcado=row["marcado"],
+        monto_reversado=row["monto_reversado"],
+        reversos=vistas_reversos.de_json(row["reversos"]),
     )
 
 

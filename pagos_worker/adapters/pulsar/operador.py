@@ -1,5 +1,5 @@
 """The broker as the operators' commands use it: the dead-letter topic read with a Reader, and
-`ProcesarPago` commands published to the commands topic.
+commands (`ProcesarPago`, `ReversarPago`) published to the commands topic.
 
 A Reader, not a subscription: it has no cursor on the broker, acknowledges nothing and holds no
 backlog, so reading the dead letters changes nothing for anyone else (the `revision` subscription,
@@ -19,11 +19,11 @@ from typing import Any
 
 import pulsar
 
-from pagos_worker.application.commands import ProcesarPago
+from pagos_worker.application.commands import Comando, ReversarPago
 from pagos_worker.application.ports.eventos import MensajeLeido
 from pagos_worker.application.ports.operador import CartaMuerta
 from pagos_worker.application.ports.outbox import EventPublisher, PlainMessage
-from pagos_worker.contract.wire import encode_command
+from pagos_worker.contract.wire import PROPIEDAD_TIPO, TIPO_REVERSAR, encode_command, encode_reversal
 
 _LOTE = 500
 _ESPERA_MS = 5000  # a message said to be available arrives at once; this only bounds a broken broker
@@ -142,12 +142,20 @@ def _campos(mensaje: Any) -> dict[str, Any]:  # noqa: ANN401 - the client's Mess
 
 
 class PulsarCommandPublisher:
-    """`ProcesarPago` commands in their wire form, keyed by `id_pago`, as upstream publishes them."""
+    """Commands in their wire form, keyed by `id_pago`, as upstream publishes them: a `ReversarPago`
+    with the property `tipo_comando` and, asked for by hand, `operador` (the worker records it)."""
 
     def __init__(self, publisher: EventPublisher) -> None:
         self._publisher = publisher
 
-    async def publicar(self, comandos: Sequence[ProcesarPago]) -> None:
-        await self._publisher.publicar(
-            [PlainMessage(payload=encode_command(c), key=str(c.id_pago), properties={}) for c in comandos]
-        )
+    async def publicar(self, comandos: Sequence[Comando]) -> None:
+        await self._publisher.publicar([_mensaje(c) for c in comandos])
+
+
+def _mensaje(comando: Comando) -> PlainMessage:
+    if not isinstance(comando, ReversarPago):
+        return PlainMessage(payload=encode_command(comando), key=str(comando.id_pago), properties={})
+    propiedades = {PROPIEDAD_TIPO: TIPO_REVERSAR}
+    if comando.operador:
+        propiedades["operador"] = comando.operador  # models.PropiedadesComando.operador
+    return PlainMessage(payload=encode_reversal(comando), key=str(comando.id_pago), properties=propiedades)

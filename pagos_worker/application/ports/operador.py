@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
-from pagos_worker.application.commands import ProcesarPago
+from pagos_worker.application.commands import Comando
 from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.ports.pasarela import TransferenciaHallada
 from pagos_worker.domain.pago import EstadoPago, Pago
@@ -70,8 +70,10 @@ class OperadorRepository(Protocol):
 
 
 class CommandPublisher(Protocol):
-    async def publicar(self, comandos: Sequence[ProcesarPago]) -> None:
-        """Publish `ProcesarPago` commands to the commands topic; return once the broker stored them."""
+    async def publicar(self, comandos: Sequence[Comando]) -> None:
+        """Publish commands to the commands topic as upstream services do (keyed by `id_pago`; a
+        `ReversarPago` with its `tipo_comando` and, if any, `operador`); return once the broker
+        stored them."""
         ...
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from pagos_worker.application.commands import ProcesarPago
+from pagos_worker.application.commands import ProcesarPago, ReversarPago
 from pagos_worker.application.ports.operador import CommandPublisher, OperadorRepository, Resolucion
 from pagos_worker.application.ports.pasarela import (
     ConsultaDeTransferencias,
@@ -26,6 +26,7 @@ from pagos_worker.application.ports.pasarela import (
 from pagos_worker.application.queries import PagoNoEncontradoError
 from pagos_worker.domain.errors import PagoEnCursoError
 from pagos_worker.domain.pago import EstadoPago, Lease, Pago
+from pagos_worker.domain.reverso import EstadoReverso, Reverso
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +50,16 @@ class PagoReanudado:
     pago: Pago
     comando_publicado: bool
     error: str | None = None  # why the command could not be published (the reconciler takes it)
+
+
+@dataclass(frozen=True, slots=True)
+class ReversoReanudado:
+    """A flagged reversal's flag cleared: a refused one acknowledged (its ReversoFallido went to
+    the saga already), or one whose outcome was unknown given back to automatic processing."""
+
+    reverso: Reverso
+    comando_publicado: bool
+    error: str | None = None
 
 
 class ResolverPagoHandler:
@@ -231,10 +242,12 @@ class ReanudarPagoHandler:
         self._pagos = pagos
         self._comandos = comandos
 
-    async def __call__(self, id_pago: uuid.UUID) -> PagoReanudado:
+    async def __call__(self, id_pago: uuid.UUID) -> PagoReanudado | ReversoReanudado:
         leido = await self._pagos.obtener(id_pago)
         if leido is None:
-            raise PagoNoEncontradoError(f"no existe el pago {id_pago}")
+            if (reverso := await self._pagos.obtener_reverso(id_pago)) is not None:
+                return await self._reverso(*reverso)
+            raise PagoNoEncontradoError(f"no existe el pago ni el reverso {id_pago}")
         guardado = leido.pago
         if guardado.estado.es_final:
             raise OperacionRechazadaError(f"el pago {id_pago} ya está {guardado.estado}: no hay nada que reanudar")
@@ -255,3 +268,28 @@ class ReanudarPagoHandler:
         except Exception as exc:  # noqa: BLE001 - resumed all the same: the reconciler takes it
             return PagoReanudado(pago, comando_publicado=False, error=f"{type(exc).__name__}: {exc}")
         return PagoReanudado(pago, comando_publicado=True)
+
+    async def _reverso(self, reverso: Reverso, ahora: datetime) -> ReversoReanudado:
+        """A refused reversal (FALLIDO) is acknowledged; one whose outcome was unknown (PROCESANDO)
+        goes back to automatic processing: its command is published again, and a worker looks it up
+        at the gateway before any call (the same key)."""
+        ident = reverso.id_reverso
+        if not reverso.requiere_atencion:
+            raise OperacionRechazadaError(f"el reverso {ident} no está marcado para atención")
+        if reverso.lease is not None and reverso.lease.vigente(ahora):
+            raise OperacionRechazadaError(
+                f"el reverso {ident} está en curso en {reverso.lease.owner}; vuelva a intentarlo"
+            )
+        if not await self._pagos.reanudar_reverso(reverso):
+            raise OperacionRechazadaError(f"el reverso {ident} cambió mientras se leía; vuelva a intentarlo")
+        log.warning("operador.reverso_reanudado", id_reverso=str(ident), estado=reverso.estado.value)
+        if reverso.estado is not EstadoReverso.PROCESANDO:
+            return ReversoReanudado(reverso, comando_publicado=False)  # acknowledged: nothing more to do
+        comando = ReversarPago(
+            ident, reverso.id_pago, reverso.monto_pedido, reverso.motivo, reverso.descripcion, reverso.operador
+        )
+        try:
+            await self._comandos.publicar([comando])
+        except Exception as exc:  # noqa: BLE001 - resumed all the same: the reconciler takes it
+            return ReversoReanudado(reverso, comando_publicado=False, error=f"{type(exc).__name__}: {exc}")
+        return ReversoReanudado(reverso, comando_publicado=True)

@@ -75,8 +75,9 @@ def registrar(sub: _Grupo[argparse.ArgumentParser], ejecutar: Callable[..., Awai
     )
     resolver.add_argument("--motivo", type=_texto, help="por qué (se guarda con la resolución)")
     reanudar = hoja(grupo, "reanudar", _reanudar, Requisitos(pulsar=True),
-                    "devolver un pago marcado al proceso automático", operador)  # fmt: skip
-    reanudar.add_argument("id_pago", type=_uuid)
+                    "devolver un pago o un reverso marcado al proceso automático (uno rechazado: reconocerlo)",
+                    operador)  # fmt: skip
+    reanudar.add_argument("id_pago", type=_uuid, metavar="ID", help="el id_pago, o el id_reverso de un reverso")
     ayuda = "devolver (parte de) lo pagado: publica un ReversarPago en el topic de comandos"
     _reversar(hoja(grupo, "reversar", _pedir_reverso, Requisitos(pulsar=True), ayuda, operador))
 

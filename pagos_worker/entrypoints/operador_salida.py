@@ -13,13 +13,14 @@ from rich.table import Table
 
 from pagos_worker import logs
 from pagos_worker.application.dlq import ResultadoReenvio, VistaCarta
-from pagos_worker.application.operador import PagoReanudado, PagoResuelto
+from pagos_worker.application.operador import PagoReanudado, PagoResuelto, ReversoReanudado
 from pagos_worker.application.pedir_reverso import ReversoPedido
 from pagos_worker.application.queries import Atencion, VistaPago, VistaReverso
 from pagos_worker.clock import utcnow
 from pagos_worker.contract.wire import iso_utc
 from pagos_worker.domain.dinero import Dinero, Moneda
 from pagos_worker.domain.errors import DominioError
+from pagos_worker.domain.reverso import EstadoReverso
 from pagos_worker.entrypoints.consola import consola as _consola
 from pagos_worker.entrypoints.http_api import (
     monto_json,
@@ -158,7 +159,10 @@ def resuelto(r: PagoResuelto, *, como_json: bool) -> None:
     )
 
 
-def reanudado(r: PagoReanudado, operador: str, *, como_json: bool) -> None:
+def reanudado(r: PagoReanudado | ReversoReanudado, operador: str, *, como_json: bool) -> None:
+    if isinstance(r, ReversoReanudado):
+        _reverso_reanudado(r, operador, como_json=como_json)
+        return
     if como_json:
         _json({"id_pago": str(r.pago.id_pago), "reanudado_por": operador, "comando_publicado": r.comando_publicado,
                "error": r.error})  # fmt: skip
@@ -167,6 +171,21 @@ def reanudado(r: PagoReanudado, operador: str, *, como_json: bool) -> None:
     if not r.comando_publicado:
         cola = f"comando NO publicado ({r.error}): el reconciliador lo tomará"
     _consola().print(f"pago {r.pago.id_pago}: reanudado por {operador}\n  {cola}", markup=False)
+
+
+def _reverso_reanudado(r: ReversoReanudado, operador: str, *, como_json: bool) -> None:
+    ident = str(r.reverso.id_reverso)
+    if como_json:
+        _json({"id_reverso": ident, "id_pago": str(r.reverso.id_pago), "estado": r.reverso.estado.value,
+               "reanudado_por": operador, "comando_publicado": r.comando_publicado, "error": r.error})  # fmt: skip
+        return
+    if r.reverso.estado is not EstadoReverso.PROCESANDO:
+        cola = f"{r.reverso.estado.value} ({r.reverso.codigo or '-'}): reconocido, sale de la lista de atención"
+    elif r.comando_publicado:
+        cola = "comando publicado: un worker lo toma ahora (consulta en la pasarela primero, misma clave)"
+    else:
+        cola = f"comando NO publicado ({r.error}): el reconciliador lo tomará"
+    _consola().print(f"reverso {ident} del pago {r.reverso.id_pago}: reanudado por {operador}\n  {cola}", markup=False)
 
 
 def cartas(lista: list[VistaCarta], *, como_json: bool, topic: str = "") -> None:

@@ -14,17 +14,20 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pagos_worker.adapters.postgres.operador import PostgresOperadorRepository
 from pagos_worker.adapters.postgres.reversos import PostgresReversoRepository
+from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.application.commands import ProcesarPago, ReversarPago
 from pagos_worker.application.despacho import Despacho
 from pagos_worker.application.handlers import Accion, ProcesarPagoHandler
+from pagos_worker.application.operador import OperacionRechazadaError, ReanudarPagoHandler
 from pagos_worker.application.ports.pasarela import ResultadoPago
 from pagos_worker.application.reconciliador import Reconciliador
 from pagos_worker.application.reversos import ReversarPagoHandler
 from pagos_worker.clock import utcnow
 from pagos_worker.domain import Dinero, Moneda, PoliticaAtencion
 from pagos_worker.domain.reclamo import Lease
-from pagos_worker.domain.reverso import MotivoReverso, Reverso
+from pagos_worker.domain.reverso import EstadoReverso, MotivoReverso, Reverso
 from tests.fakes import INDETERMINADO, ExitoSinRespuesta, FakePasarelaDePagos
 
 pytestmark = pytest.mark.integration
@@ -372,3 +375,45 @@ async def test_el_reconciliador_retoma_un_reverso_cuyo_comando_se_perdio(mundo, 
     assert await reconciliador.reconciliar() == {"procesado": 1}
     fila = await mundo.fila("reversos", "id_reverso", comando.id_reverso)
     assert (fila["estado"], fila["monto"]) == ("EXITOSO", Decimal("10.00"))
+
+
+class Comandos:
+    def __init__(self) -> None:
+        self.publicados: list = []
+
+    async def publicar(self, comandos) -> None:
+        self.publicados += comandos
+
+
+async def test_un_operador_reconoce_un_reverso_rechazado_y_reanuda_uno_desconocido(postgres):
+    """`pagos reanudar` with a reversal's id: a refused one is acknowledged (out of the attention
+    list, nothing published: the saga has its ReversoFallido); one flagged after unknown outcomes
+    goes back to automatic processing, and its command, published again, settles it once."""
+    mundo = Mundo(postgres, politica=PoliticaAtencion(max_intentos=1))
+    views = PostgresPagoViews(mundo.engine)
+    pago, _ = await mundo.pago()
+    rechazado, desconocido = reverso(pago.id_pago, "10.00"), reverso(pago.id_pago, "20.00")
+    mundo.pasarela.respuestas_reverso[rechazado.id_reverso] = ResultadoPago.fallo(
+        "sin saldo", "req_1", "saldo_insuficiente"
+    )
+    mundo.pasarela.respuestas_reverso[desconocido.id_reverso] = ExitoSinRespuesta()
+    await mundo.reversar(rechazado)
+    assert (await mundo.reversar(desconocido)).motivo == "requiere_atencion"  # one attempt, outcome unknown
+    assert await views.contar_requieren_atencion() == 2
+    comandos = Comandos()
+    reanudar = ReanudarPagoHandler(PostgresOperadorRepository(mundo.engine), comandos)
+
+    reconocido = await reanudar(rechazado.id_reverso)
+    assert (reconocido.reverso.estado, reconocido.comando_publicado) == (EstadoReverso.FALLIDO, False)
+    assert comandos.publicados == []
+    with pytest.raises(OperacionRechazadaError, match="no está marcado"):
+        await reanudar(rechazado.id_reverso)
+
+    reanudado = await reanudar(desconocido.id_reverso)
+    assert reanudado.comando_publicado
+    [publicado] = comandos.publicados
+    assert (publicado.id_reverso, publicado.monto) == (desconocido.id_reverso, Decimal("20.00"))
+    assert await views.contar_requieren_atencion() == 0
+    assert (await mundo.reversar(publicado)).reverso == "exitoso"  # the lookup finds the first call's
+    assert mundo.pasarela.reversos_llamadas.count((desconocido.id_reverso, 1)) == 1
+    assert (await mundo.fila("pagos", "id_pago", pago.id_pago))["monto_reversado"] == Decimal("20.00")

@@ -20,11 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres.repository import pago_from_row
 from pagos_worker.adapters.postgres.retry import retry_transient
+from pagos_worker.adapters.postgres.reversos import reverso_from_row
 from pagos_worker.application.ports.operador import PagoLeido, Resolucion
 from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.ports.pasarela import TransferenciaHallada
 from pagos_worker.contract.wire import encode_event
 from pagos_worker.domain.pago import Pago
+from pagos_worker.domain.reverso import Reverso
 
 _GET = text("SELECT *, clock_timestamp() AS ahora FROM pagos WHERE id_pago = :id_pago")
 
@@ -57,6 +59,14 @@ UPDATE pagos SET requiere_atencion = :atencion
 WHERE {_COMO_SE_LEYO} AND requiere_atencion AND (lease_expira IS NULL OR lease_expira <= clock_timestamp())
 RETURNING id_pago
 """)  # noqa: S608 - fixed text; every value is bound
+
+_GET_REVERSO = text("SELECT *, clock_timestamp() AS ahora FROM reversos WHERE id_reverso = :id_reverso")
+_REANUDAR_REVERSO = text("""
+UPDATE reversos SET requiere_atencion = false
+WHERE id_reverso = :id_reverso AND requiere_atencion AND estado = :estado AND reclamo = :reclamo
+    AND clave_generacion = :generacion AND (lease_expira IS NULL OR lease_expira <= clock_timestamp())
+RETURNING id_reverso
+""")
 
 _RESOLVER = text("""
 WITH finalizado AS (
@@ -104,6 +114,20 @@ class PostgresOperadorRepository:
     async def soltar(self, pago: Pago) -> None:
         if not await self._run(_SOLTAR, {"id_pago": pago.id_pago, "reclamo": pago.reclamo}):
             metrics.etiquetada(metrics.ESCRITURAS_OBSOLETAS, "operador").inc()
+
+    async def obtener_reverso(self, id_reverso: UUID) -> tuple[Reverso, datetime] | None:
+        async with self._engine.connect() as conn:
+            fila = (await conn.execute(_GET_REVERSO, {"id_reverso": id_reverso})).mappings().first()
+        return None if fila is None else (reverso_from_row(fila), fila["ahora"])
+
+    async def reanudar_reverso(self, reverso: Reverso) -> bool:
+        params = {
+            "id_reverso": reverso.id_reverso,
+            "estado": reverso.estado.value,
+            "reclamo": reverso.reclamo,
+            "generacion": reverso.generacion_clave,
+        }
+        return bool(await self._run(_REANUDAR_REVERSO, params))
 
     async def reanudar(self, pago: Pago, leido: PagoLeido) -> bool:
         params = {**_como_se_leyo(leido.pago), "atencion": pago.requiere_atencion}

@@ -14,6 +14,7 @@ from pagos_worker.application.commands import Comando
 from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.ports.pasarela import TransferenciaHallada
 from pagos_worker.domain.pago import EstadoPago, Pago
+from pagos_worker.domain.reverso import Reverso
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,15 @@ class OperadorRepository(Protocol):
         resolution; only while the stored payment is PROCESANDO under the operator's claim
         (`pago.reclamo`) and the same key generation. None (nothing written) if it is not: the
         lease was lost to a worker, or someone settled it first."""
+        ...
+
+    async def obtener_reverso(self, id_reverso: UUID) -> tuple[Reverso, datetime] | None:
+        """A reversal as stored, and the store's time it was read at."""
+        ...
+
+    async def reanudar_reverso(self, reverso: Reverso) -> bool:
+        """Clear a reversal's attention flag, only if it is still flagged in the state, under the claim
+        number and key generation it was read with, and no live lease holds it (the store's clock)."""
         ...
 
     async def reanudar(self, pago: Pago, leido: PagoLeido) -> bool:

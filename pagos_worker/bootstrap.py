@@ -438,7 +438,7 @@ async def _api(c: _Comun, views: PostgresPagoViews) -> None:
     # ~50 ms (a backend, the driver's type set-up), and a burst of first queries paid it one after
     # another (the read benchmark's first ones took up to 100-200 ms).
     await prewarm(engine, settings.db_pool_size)
-    servicio.segundo_plano.append(functools.partial(metrics.muestrear_atencion, views.contar_requieren_atencion))
+    servicio.segundo_plano.append(functools.partial(metrics.muestrear_atencion, views.contar_atencion))
     servicio.consultas = Consultas(
         ObtenerEstadoPagoHandler(views),
         ObtenerEstadisticasOutboxHandler(views),

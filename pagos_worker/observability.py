@@ -97,6 +97,12 @@ OUTBOX_PENDIENTES = Gauge("outbox_pendientes", "Events committed and not yet pub
 OUTBOX_ANTIGUEDAD = Gauge(
     "outbox_pendiente_mas_antiguo_segundos", "Age of the oldest event not yet published", registry=REGISTRY
 )
+REVERSOS_ATENCION = Gauge(
+    "pagos_reversos_requieren_atencion",
+    "Reversals waiting for an operator (refused at the gateway, or flagged after unknown outcomes); "
+    "counted in pagos_requieren_atencion too",
+    registry=REGISTRY,
+)
 REQUIEREN_ATENCION = Gauge(
     "pagos_requieren_atencion",
     "Payments and reversals an operator must look at: flagged (a reversal refused for the affiliate's balance too), "
@@ -146,12 +152,15 @@ async def muestrear(
 
 
 async def muestrear_atencion(
-    contar: Callable[[], Awaitable[int]], stop: asyncio.Event, intervalo: float = 15.0
+    contar: Callable[[], Awaitable[tuple[int, int]]], stop: asyncio.Event, intervalo: float = 15.0
 ) -> None:
-    """Refresh `pagos_requieren_atencion` (payments and reversals) every `intervalo` seconds (an indexed count)."""
+    """Refresh `pagos_requieren_atencion` (payments and reversals) and `pagos_reversos_requieren_atencion`
+    every `intervalo` seconds (indexed counts)."""
     while not stop.is_set():
         with contextlib.suppress(Exception):
-            REQUIEREN_ATENCION.set(await contar())
+            pagos, reversos = await contar()
+            REQUIEREN_ATENCION.set(pagos + reversos)
+            REVERSOS_ATENCION.set(reversos)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), intervalo)
 

@@ -26,10 +26,6 @@ RUNBOOKS = ROOT / "docs" / "operations" / "runbooks.md"
 DEPLOY_DOCS = ROOT / "docs" / "deploy" / "kubernetes.md"
 JOB = "pagos-worker"  # the scrape job docs/deploy/kubernetes.md configures
 DE_PROMETHEUS = {"up"}  # series Prometheus writes for each target it scrapes
-# Named by a rule and a panel before the service exports it: issue 25's gauge of reversals waiting
-# for an operator, which the operator commands' branch adds to `observability`. Drop it from here
-# once it is exported there (then `test_el_tablero_muestra_cada_metrica_del_servicio` holds it).
-POR_EXPORTAR = {"pagos_reversos_requieren_atencion"}
 
 _NOT_METRICS = {"and", "or", "unless", "offset", "bool", "inf", "nan"}
 
@@ -72,7 +68,7 @@ def _panel_exprs() -> list[str]:
 
 
 def test_cada_metrica_nombrada_existe():
-    conocidas = exported() | DE_PROMETHEUS | POR_EXPORTAR
+    conocidas = exported() | DE_PROMETHEUS
     for origen, exprs in [("rule", [r["expr"] for r in _rules()]), ("panel", _panel_exprs())]:
         for expr in exprs:
             assert metric_names(expr), expr

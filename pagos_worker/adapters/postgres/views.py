@@ -62,8 +62,8 @@ ORDER BY p.fecha_creacion LIMIT :limite
 )
 _COUNT_NEEDING_ATTENTION = PreparedStatement(
     text(f"""
-SELECT (SELECT count(*) FROM pagos p WHERE {_NECESITA})
-    + (SELECT count(*) FROM reversos x WHERE {vistas_reversos.NECESITA}) AS n
+SELECT (SELECT count(*) FROM pagos p WHERE {_NECESITA}) AS pagos,
+    (SELECT count(*) FROM reversos x WHERE {vistas_reversos.NECESITA}) AS reversos
 """)  # noqa: S608 - fixed text
 )
 _ANNULLED_BY = PreparedStatement(
@@ -109,8 +109,12 @@ class PostgresPagoViews:
         return [_vista_pago_from_row(row) for row in rows]
 
     async def contar_requieren_atencion(self) -> int:
+        return sum(await self.contar_atencion())
+
+    async def contar_atencion(self) -> tuple[int, int]:
+        """How many payments, and how many reversals, wait for an operator (two indexed counts)."""
         rows = await fetch(self._engine, _COUNT_NEEDING_ATTENTION, {"edad": self._edad})
-        return int(rows[0]["n"])
+        return int(rows[0]["pagos"]), int(rows[0]["reversos"])
 
     async def reversos_requieren_atencion(
         self, limite: int, filtro: FiltroAtencion | None = None

@@ -27,6 +27,7 @@ class EventoVisto:
     event_type: str
     id_pago: str
     recibido: float  # time.monotonic() when it arrived here
+    id_reverso: str | None = None  # a reversal's event (keyed by id_pago too): which reversal
 
 
 class Lector:
@@ -62,8 +63,11 @@ class Lector:
             self.mensajes.append((msg.data(), dict(msg.properties())))
             try:
                 cuerpo = orjson.loads(msg.data())
+                data = cuerpo["data"]
                 self.eventos.append(
-                    EventoVisto(cuerpo["event_id"], cuerpo["event_type"], cuerpo["data"]["id_pago"], ahora)
+                    EventoVisto(
+                        cuerpo["event_id"], cuerpo["event_type"], data["id_pago"], ahora, data.get("id_reverso")
+                    )
                 )
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 pass  # not an event (dead letters are read as raw messages)

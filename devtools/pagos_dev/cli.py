@@ -118,12 +118,15 @@ def _bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "escenarios", nargs="*",
         default=[
             "pasarela", "cpu", "latencia", "escala-1", "escala-2", "lectura", "semilla",
-            "presupuesto-1", "presupuesto-2", "presupuesto-4",
+            "presupuesto-1", "presupuesto-2", "presupuesto-4", "reversos",
         ],
         help="pasarela, cpu, latencia, escala-1, escala-2, lectura, semilla, presupuesto-1, presupuesto-2, "
-        "presupuesto-4 (default: all, in that order)",
+        "presupuesto-4, reversos (default: all, in that order)",
     )  # fmt: skip
-    pipeline.add_argument("--pagos", type=int, help="payments per scenario (default: each scenario's own)")
+    pipeline.add_argument(
+        "--pagos", type=int,
+        help="payments per scenario (default: each scenario's own; reversos adds one reversal for every 4)",
+    )  # fmt: skip
     pipeline.add_argument(
         "--rate", type=float,
         help="commands/s offered in latencia (default: half of what cpu sustained in this run, else 1000)",

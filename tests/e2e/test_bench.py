@@ -27,3 +27,20 @@ async def test_bench_corto_cuenta_cada_pago_por_su_evento(tmp_path):
     assert r["memoria_pico_mb"] > 0
     assert r["maquina"]["nucleos"] >= 1
     assert r["maquina"]["referencia_s"] > 0
+
+
+async def test_bench_reversos_corto_cada_reverso_acaba_en_un_evento(tmp_path):
+    # 400 payments and 100 reversals of them, 2 replicas under the account's budget; reversals 100
+    # to 300 commands after their payment, so that some wait for it and some may come before it.
+    escenario = dataclasses.replace(bench.ESCENARIOS["reversos"], pagos=400, distancia_reversos=(100, 300))
+    r = await bench.correr(escenario, tmp_path)
+    print("\n" + bench.tabla([r]))
+    rev = r["reversos"]
+    assert r["completados"] == 400  # counted by their own events, not by their reversals'
+    assert rev["publicados"] == rev["con_evento"] == 100
+    assert (rev["perdidos"], rev["con_varios_eventos"], rev["ajenos"]) == (0, 0, 0)
+    assert rev["cumple"] is True
+    assert sum(rev["por_desenlace"].values()) == 100  # one outcome each
+    assert rev["por_desenlace"]["PagoReversado"] == rev["en_el_simulador"]  # each made once at the gateway
+    assert rev["por_desenlace"]["PagoReversado"] > 0
+    assert r["presupuesto"]["peticiones"] > rev["en_el_simulador"]  # payouts and reversals: the one budget

@@ -5,9 +5,11 @@ payment counted as done when its event arrives on pagos-events.
 Scenarios: `pasarela` (gateway-bound: 200 ms, limit 100), `cpu` (5 ms gateway, the most the machine
 does), `latencia` (half the CPU-bound maximum, at a fixed rate), `escala` (the gateway-bound scenario
 with 1 and 2 replicas), `lectura` (GET /pagos/{id} with 1,000,000 payments in the table while
-payments flow), `semilla` (the seed's gateway: 2-8 s a payment, 10,000 in flight in one replica)
-and `presupuesto-N` (N replicas sharing the Stripe account's 100 requests/s, which the simulator
-enforces with 429s, behind a gateway fast enough for ten times that).
+payments flow), `semilla` (the seed's gateway: 2-8 s a payment, 10,000 in flight in one replica),
+`presupuesto-N` (N replicas sharing the Stripe account's 100 requests/s, which the simulator
+enforces with 429s, behind a gateway fast enough for ten times that) and `reversos` (as
+`presupuesto-2`, with one command in five a `ReversarPago` of a payment published earlier; a
+reversal is counted by its `id_reverso` when its one event arrives: `bench_reversos`).
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ import asyncpg
 import orjson
 import psutil
 
+from pagos_dev.tools import bench_reversos
 from pagos_dev.tools.chaos import percentiles
 from pagos_dev.tools.cluster import Cluster, ClusterConfig
-from pagos_dev.tools.observador import Lector, Publicador, cliente
+from pagos_dev.tools.observador import Lector, Mensaje, Publicador, cliente
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
 from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_DLQ_TOPIC, CONTRACT_EVENTS_TOPIC
 
@@ -53,6 +56,9 @@ class Escenario:
     env: dict[str, str] = field(default_factory=dict)
     latencia_simulador: str | None = None  # e.g. uniform:2000:8000; None: fixed:latencia_ms
     presupuesto_cuenta: float | None = None  # the account's requests/s: the service's and the simulator's
+    reversos: float = 0.0  # the share of the commands that are ReversarPago (`pagos` stays the payments)
+    # How many commands after the last one about its payment a reversal comes (`bench_reversos`).
+    distancia_reversos: tuple[int, int] = (400, 1200)
 
     @property
     def cota_pasarela(self) -> float:
@@ -89,7 +95,13 @@ ESCENARIOS = {
         f"presupuesto-{n}": Escenario(f"presupuesto-{n}", 6_000, 50, 50, 100, workers=n, presupuesto_cuenta=100)
         for n in (1, 2, 4)
     },
+    # The budget shared by 2 replicas with 80 % payments and 20 % reversals (6,000 commands, about
+    # 60 s of budget): a reversal takes its turns of the same budget as a payout does.
+    "reversos": Escenario("reversos", 4_800, 50, 50, 100, workers=2, presupuesto_cuenta=100, reversos=0.2),
 }
+# The account budget's targets: the request rate within ±3 % of the budget in every 10 s window
+# after the first, 429s at most 0.5 % of the requests, at least 95 % of the budget used.
+OBJETIVOS_PRESUPUESTO = {"desvio_max": 0.03, "fraccion_429": 0.005, "uso": 0.95}
 _VENTANA_PRESUPUESTO_S = 10.0
 
 
@@ -257,7 +269,8 @@ async def _medir(escenario: Escenario, cluster: Cluster, eventos: Lector, public
 async def _medir_sin_gc(
     escenario: Escenario, cluster: Cluster, eventos: Lector, publicador: Publicador
 ) -> dict[str, Any]:
-    mensajes = comandos(escenario.pagos, random.Random(7))  # noqa: S311 - test data
+    mezcla = _comandos_de(escenario)
+    mensajes, reversos = mezcla.mensajes, mezcla.reversos
     lectura: asyncio.Task[dict[str, Any]] | None = None
     if escenario.lectura:
         ids = await _precargar(cluster.database_url, 1_000_000)
@@ -282,16 +295,60 @@ async def _medir_sin_gc(
     if escenario.lectura:
         lectura = asyncio.create_task(_lectura_y_bucle(cluster.api_aparte_url, ids, cluster.config.data_dir))
     async with _peticiones_al_simulador(cluster, escenario.presupuesto_cuenta is not None) as peticiones:
-        muestras = await _esperar_eventos(escenario, cluster, eventos, inicio)
+        muestras = await _esperar_eventos(escenario, cluster, eventos, inicio, reversos)
         fin = time.monotonic()
     gastado = cpu.gastado()
     sys.stderr.write("\n")
     informe = await _informe(
         escenario, cluster, eventos, publicador, inicio, fin, gastado, muestras, await lectura if lectura else None
     )
+    if reversos:
+        informe["reversos"] = await _informe_reversos(cluster, eventos, mezcla)
     if escenario.presupuesto_cuenta is not None:
-        informe["presupuesto"] = _presupuesto(escenario.presupuesto_cuenta, peticiones, informe)
+        # What the budget served: the payments' rate where every command is a request; where
+        # reversals share it (and some commands need none), the requests the account accepted.
+        sostenido = None if reversos else informe["pagos_s_sostenido"]
+        informe["presupuesto"] = _presupuesto(escenario.presupuesto_cuenta, peticiones, sostenido)
     return informe
+
+
+def _comandos_de(escenario: Escenario) -> bench_reversos.Mezcla:
+    """The scenario's commands: its payments and, where it has them, reversals among them."""
+    rng = random.Random(7)  # noqa: S311 - test data
+    pagos = comandos(escenario.pagos, rng)
+    if not escenario.reversos:
+        solos: list[Mensaje] = list(pagos)
+        return bench_reversos.Mezcla(solos, [], 0)
+    return bench_reversos.mezclar(pagos, escenario.reversos, rng, escenario.distancia_reversos)
+
+
+async def _informe_reversos(cluster: Cluster, eventos: Lector, mezcla: bench_reversos.Mezcla) -> dict[str, Any]:
+    """What became of the reversals (`bench_reversos.recuento`), how many they were with an amount,
+    how often one was held for its payment, and how many the simulator made (its PagoReversado)."""
+    return {
+        **bench_reversos.recuento(mezcla.reversos, eventos.eventos, (data for data, _ in eventos.mensajes)),
+        "parciales": mezcla.parciales,
+        "esperas": await _esperas(cluster),
+        "en_el_simulador": (await cluster.simulador("GET", "/_simulador/estadisticas"))["reversos"],
+    }
+
+
+async def _esperas(cluster: Cluster) -> int:
+    """How many times a reversal was held because its payment was not final yet, all replicas."""
+    total = 0.0
+    for i in range(len(cluster.workers)):
+        total += await _contador(cluster.api_url(i), 'pagos_comandos_total{motivo="esperando_pago"}')
+    return int(total)
+
+
+async def _contador(api: str, serie: str) -> float:
+    """One series of a process's Prometheus counters (0 if it has none yet)."""
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"{api}/metrics") as resp:
+            texto = await resp.text()
+    except aiohttp.ClientError:
+        return 0.0
+    return sum(float(linea.rsplit(" ", 1)[1]) for linea in texto.splitlines() if linea.startswith(serie + " "))
 
 
 @contextlib.asynccontextmanager
@@ -320,10 +377,12 @@ async def _muestrear_simulador(cluster: Cluster, muestras: list[tuple[float, int
         await asyncio.sleep(0.25 - (time.monotonic() - antes) % 0.25)
 
 
-def _presupuesto(limite: float, muestras: list[tuple[float, int, int]], informe: dict[str, Any]) -> dict[str, Any]:
+def _presupuesto(limite: float, muestras: list[tuple[float, int, int]], sostenido: float | None) -> dict[str, Any]:
     """The request rate in each 10 s window from the first request until the backlog ran out (the
     last second with requests is left out: the last payments trickle), the 429s among them, and the
-    sustained throughput against the budget."""
+    sustained throughput against the budget: `sostenido` (a rate of commands that are one request
+    each), or else the requests the account accepted (not 429) a second in the windows after the
+    first. `cumple` judges each against `OBJETIVOS_PRESUPUESTO` (None: too few windows to judge)."""
     activas = [m for m in muestras if m[1] > 0]
     if len(activas) < 2:  # noqa: PLR2004
         return {"limite_s": limite, "ventanas_s": []}
@@ -331,11 +390,11 @@ def _presupuesto(limite: float, muestras: list[tuple[float, int, int]], informe:
     t0 = activas[0][0]
     hasta = next(t for t, n, _ in activas if n >= total) - 1.0
 
-    def en(t: float) -> float:  # the count at instant t, linear between samples
-        for (ta, na, _), (tb, nb, _) in itertools.pairwise(activas):
-            if ta <= t <= tb:
-                return na + (nb - na) * (t - ta) / max(tb - ta, 1e-9)
-        return float(activas[-1][1])
+    def en(t: float, i: int = 1) -> float:  # count i (requests, 429s) at instant t, linear between samples
+        for ma, mb in itertools.pairwise(activas):
+            if ma[0] <= t <= mb[0]:
+                return ma[i] + (mb[i] - ma[i]) * (t - ma[0]) / max(mb[0] - ma[0], 1e-9)
+        return float(activas[-1][i])
 
     ventanas = []
     k = 0
@@ -345,14 +404,29 @@ def _presupuesto(limite: float, muestras: list[tuple[float, int, int]], informe:
         k += 1
     rechazadas = activas[-1][2]
     tras_la_primera = ventanas[1:]
-    return {
+    if sostenido is None and tras_la_primera:
+        a, b = t0 + _VENTANA_PRESUPUESTO_S, t0 + len(ventanas) * _VENTANA_PRESUPUESTO_S
+        sostenido = (en(b) - en(b, 2) - en(a) + en(a, 2)) / (b - a)
+    pres: dict[str, Any] = {
         "limite_s": limite,
         "ventanas_s": ventanas,
         "desvio_max": round(max((abs(v / limite - 1) for v in tras_la_primera), default=0.0), 4),
         "peticiones": total,
         "429": rechazadas,
         "fraccion_429": round(rechazadas / max(total, 1), 5),
-        "uso": round(informe["pagos_s_sostenido"] / limite, 3),
+        "uso": None if sostenido is None else round(sostenido / limite, 3),
+    }
+    return pres | {"cumple": _cumple(pres)}
+
+
+def _cumple(pres: dict[str, Any]) -> dict[str, bool | None]:
+    """Each of the budget's targets met (True), missed (False) or not measured (None)."""
+    objetivo = OBJETIVOS_PRESUPUESTO
+    uso = pres.get("uso")
+    return {
+        "ritmo": pres["desvio_max"] <= objetivo["desvio_max"] if len(pres["ventanas_s"]) > 1 else None,
+        "429": pres["fraccion_429"] <= objetivo["fraccion_429"],
+        "uso": None if uso is None else uso >= objetivo["uso"],
     }
 
 
@@ -372,21 +446,27 @@ def _procesos(cluster: Cluster) -> dict[str, list[int]]:
 
 
 async def _esperar_eventos(
-    escenario: Escenario, cluster: Cluster, eventos: Lector, inicio: float
+    escenario: Escenario, cluster: Cluster, eventos: Lector, inicio: float, reversos: list[str]
 ) -> dict[str, list[float]]:
-    """Until every payment has its event; samples the service's memory and the outbox backlog."""
+    """Until every payment has its event, and every reversal in `reversos` its own (by id_reverso:
+    a reversal's event is keyed by its payment's id too); samples the service's memory and the
+    outbox backlog."""
     conn = await asyncpg.connect(asyncpg_dsn(cluster.database_url))
     muestras: dict[str, list[float]] = {"rss_mb": [], "outbox_pendientes": []}
     vistos: set[str] = set()
+    por_ver = set(reversos)
+    total = escenario.pagos + len(por_ver)
     leidos = 0
     try:
-        while len(vistos) < escenario.pagos:
+        while len(vistos) < escenario.pagos or por_ver:
             await asyncio.sleep(0.5)
             nuevos = eventos.eventos[leidos:]
             leidos += len(nuevos)
-            vistos.update(e.id_pago for e in nuevos)
+            vistos.update(e.id_pago for e in nuevos if e.id_reverso is None)
+            por_ver.difference_update(e.id_reverso for e in nuevos if e.id_reverso is not None)
+            hechos = len(vistos) + len(reversos) - len(por_ver)
             transcurrido = time.monotonic() - inicio
-            _progreso(escenario.nombre, len(vistos), escenario.pagos, len(vistos) / max(transcurrido, 1e-9))
+            _progreso(escenario.nombre, hechos, total, hechos / max(transcurrido, 1e-9))
             for w in cluster.workers:
                 if w.process is not None:
                     with _sin_proceso():
@@ -394,7 +474,7 @@ async def _esperar_eventos(
             muestras["outbox_pendientes"].append(
                 await conn.fetchval("SELECT count(*) FROM outbox WHERE publicado_en IS NULL")
             )
-            if transcurrido > max(600, 5 * escenario.pagos / 100):
+            if transcurrido > max(600, 5 * total / 100):
                 break
     finally:
         await conn.close()
@@ -414,7 +494,8 @@ async def _informe(  # noqa: PLR0917 - what one run measured
 ) -> dict[str, Any]:
     primero: dict[str, float] = {}
     for e in eventos.eventos:
-        primero.setdefault(e.id_pago, e.recibido)
+        if e.id_reverso is None:  # a payment's event (a reversal's is keyed by id_pago as well)
+            primero.setdefault(e.id_pago, e.recibido)
     tiempos = sorted(primero.values())
     hechos = len(tiempos)
     en_ventana = sum(1 for t in tiempos if t >= inicio)
@@ -657,13 +738,10 @@ def tabla(resultados: list[dict[str, Any]]) -> str:
             f"{r['cpu_ms_por_pago']:>11} {lat_txt:>15} {r['relay_lag_ms'].get('p99', '-'):>9} "
             f"{r['memoria_pico_mb']:>7} {r['outbox_pendientes_max']:>10}"
         )
+        if rev := r.get("reversos"):
+            lineas.append(_linea_reversos(r["completados"], rev))
         if pres := r.get("presupuesto"):
-            lineas.append(
-                f"           account budget {pres['limite_s']:g}/s: requests/s per 10 s window {pres['ventanas_s']} "
-                f"(most off {pres.get('desvio_max', 0):.1%} after the first); 429s {pres.get('429', 0)} of "
-                f"{pres.get('peticiones', 0)} ({pres.get('fraccion_429', 0):.2%}); throughput {pres.get('uso', 0):.1%} "
-                "of the budget"
-            )
+            lineas.append(_linea_presupuesto(pres))
         if r["lectura"]:
             lec = r["lectura"]
             lineas.append(
@@ -672,6 +750,34 @@ def tabla(resultados: list[dict[str, Any]]) -> str:
                 f"at most {lec['max_peticiones_s']}/s (8 clients); {lec['errores']} errores"
             )
     return "\n".join(lineas)
+
+
+def _veredicto(cumple: bool | None, objetivo: str) -> str:
+    return f"{'-' if cumple is None else 'ok' if cumple else 'FAIL'} {objetivo}"
+
+
+def _linea_presupuesto(pres: dict[str, Any]) -> str:
+    cumple = pres.get("cumple", {})
+    uso = "-" if pres.get("uso") is None else f"{pres['uso']:.1%}"
+    return (
+        f"           account budget {pres['limite_s']:g}/s: requests/s per 10 s window {pres['ventanas_s']} "
+        f"(most off {pres.get('desvio_max', 0):.1%} after the first: {_veredicto(cumple.get('ritmo'), '±3 %')}); "
+        f"429s {pres.get('429', 0)} of {pres.get('peticiones', 0)} ({pres.get('fraccion_429', 0):.2%}: "
+        f"{_veredicto(cumple.get('429'), '≤ 0.5 %')}); throughput {uso} of the budget "
+        f"({_veredicto(cumple.get('uso'), '≥ 95 %')})"
+    )
+
+
+def _linea_reversos(pagos: int, rev: dict[str, Any]) -> str:
+    desenlaces = ", ".join(f"{n} {tipo}" for tipo, n in rev["por_desenlace"].items())
+    codigos = ", ".join(f"{c} {n}" for c, n in sorted(rev["fallidos_por_codigo"].items()))
+    return (
+        f"           {pagos} payments done; reversals {rev['con_evento']} of {rev['publicados']} "
+        f"({rev['parciales']} partial): {desenlaces}{f' ({codigos})' if codigos else ''}; "
+        f"{rev['perdidos']} without an event, {rev['con_varios_eventos']} with more than one, {rev['ajenos']} "
+        f"not published ({_veredicto(rev['cumple'], 'one event each')}); held waiting for their payment "
+        f"{rev['esperas']} times; {rev['en_el_simulador']} reversals in the simulator"
+    )
 
 
 async def correr_todos(
@@ -695,8 +801,10 @@ async def correr_todos(
             escenario = replace(escenario, rate=rate_latencia)
         elif nombre == "latencia" and cpu is not None:
             escenario = replace(escenario, rate=round(cpu["pagos_s_sostenido"] / 2))
+        reversos = bench_reversos.cantidad_de_reversos(escenario.pagos, escenario.reversos)
         sys.stderr.write(
-            f"{nombre}: {escenario.pagos} pagos, pasarela {escenario.latencia_ms:g} ms, "
+            f"{nombre}: {escenario.pagos} pagos{f' y {reversos} reversos' if reversos else ''}, "
+            f"pasarela {escenario.latencia_ms:g} ms, "
             f"{escenario.workers} worker(s), "
             f"{'todo publicado antes' if escenario.rate is None else f'{escenario.rate:g}/s'}\n"
         )

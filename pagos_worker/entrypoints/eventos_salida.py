@@ -20,8 +20,12 @@ def evento(e: VistaEvento, *, como_json: bool) -> None:
     else:
         d = e.datos
         importe = f"{d.get('monto')} {d.get('moneda')}" if "monto" in d else "-"
-        partes = [iso_utc(e.mensaje.publicada), e.tipo or "?", e.id_pago or "-", importe,
-                  str(d.get("referencia_pago") or "-"), str(d.get("mensaje_error") or e.error or "")]  # fmt: skip
+        referencia = d.get("referencia_pago") or d.get("referencia_reverso") or "-"  # a reversal's: trr_…
+        detalle = d.get("mensaje_error") or e.error or ""
+        if reverso := d.get("id_reverso"):  # the saga correlates on it
+            detalle = f"reverso {reverso} ({d.get('motivo')}) {d.get('codigo') or ''} {detalle}"
+        partes = [iso_utc(e.mensaje.publicada), e.tipo or "?", e.id_pago or "-", importe, str(referencia),
+                  str(detalle)]  # fmt: skip
         sys.stdout.write(_sin_controles("  ".join(partes).rstrip()) + "\n")
     sys.stdout.flush()
 

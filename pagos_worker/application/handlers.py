@@ -11,7 +11,7 @@ from typing import Generic, Protocol, TypeVar
 
 import structlog
 
-from pagos_worker.application.commands import ProcesarPago
+from pagos_worker.application.commands import ProcesarPago, ReversarPago
 from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.ports.pasarela import (
     ClaveAgotadaError,
@@ -30,6 +30,7 @@ from pagos_worker.domain.reclamo import Reclamable
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T", bound=Reclamable)
+C = TypeVar("C", ProcesarPago, ReversarPago)
 T_contra = TypeVar("T_contra", bound=Reclamable, contravariant=True)
 
 
@@ -66,14 +67,51 @@ class _Reclamos(Protocol[T_contra]):
     async def renovar_clave(self, item: T_contra, politica: PoliticaAtencion, /) -> datetime | None: ...
 
 
-class ManejadorDeReclamos(Generic[T]):
-    """What handling a claimed item (a payment, a reversal) shares: its clock, giving it back without
-    an outcome, and the lookup before a retry calls the gateway again. One mechanism for both."""
+class ManejadorDeReclamos(Generic[T, C]):
+    """What handling a claimed item (a payment, a reversal) shares: its command's span, its clock,
+    giving it back without an outcome, and the lookup before a retry calls the gateway again. One
+    mechanism for both."""
 
-    _reclamos: _Reclamos[T]
-    _atencion: PoliticaAtencion
-    _reloj: Callable[[], datetime]
     _prefijo: str  # its log events' (`pago`, `reverso`)
+
+    def __init__(
+        self,
+        reclamos: _Reclamos[T],
+        pasarela: PasarelaDePagos,
+        *,
+        owner: str,
+        lease: timedelta,
+        atencion: PoliticaAtencion | None = None,
+        publicar: Callable[[Sequence[OutboxEvent]], None] | None = None,
+        tracer: Tracer | None = None,
+        reloj: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """`publicar`: handed the events of each stored outcome right after their commit (the
+        process's `ImmediatePublisher`); without it the relays publish them. `tracer`: a span
+        around each command, which its events then name as their parent; without one (no tracing
+        configured) nothing is spent on spans and the command's own trace context, if any, is
+        what its events carry."""
+        self._reclamos = reclamos
+        self._pasarela = pasarela
+        self._owner = owner
+        self._lease = lease
+        self._atencion = atencion or PoliticaAtencion()
+        self._publicar = publicar
+        self._tracer = tracer
+        self._reloj = reloj
+
+    async def __call__(self, comando: C) -> Desenlace:
+        if self._tracer is None:
+            return await self._manejar(comando, comando.traza)
+        with self._tracer.comando(comando.traza, comando.id_pago) as traza:
+            # The span's ids in the item's log lines, including the gateway adapter's.
+            with structlog.contextvars.bound_contextvars(trace_id=traza.trace_id, span_id=traza.parent_id):
+                desenlace = await self._manejar(comando, traza)
+            self._tracer.anotar({"pagos.desenlace": desenlace.motivo, "pagos.estado": desenlace.estado or ""})
+            return desenlace
+
+    async def _manejar(self, comando: C, traza: TraceContext | None) -> Desenlace:
+        raise NotImplementedError
 
     async def _buscar(self, item: T) -> str | None:
         """What the gateway already holds for it (its reference), or None."""
@@ -158,44 +196,10 @@ class ManejadorDeReclamos(Generic[T]):
         return None
 
 
-class ProcesarPagoHandler(ManejadorDeReclamos[Pago]):
+class ProcesarPagoHandler(ManejadorDeReclamos[Pago, ProcesarPago]):
     _prefijo = "pago"
 
-    def __init__(
-        self,
-        pagos: PagoRepository,
-        pasarela: PasarelaDePagos,
-        *,
-        owner: str,
-        lease: timedelta,
-        atencion: PoliticaAtencion | None = None,
-        publicar: Callable[[Sequence[OutboxEvent]], None] | None = None,
-        tracer: Tracer | None = None,
-        reloj: Callable[[], datetime] = utcnow,
-    ) -> None:
-        """`publicar`: handed the events of each stored outcome right after their commit (the
-        process's `ImmediatePublisher`); without it the relays publish them. `tracer`: a span
-        around each command, which its events then name as their parent; without one (no tracing
-        configured) nothing is spent on spans and the command's own trace context, if any, is
-        what its events carry."""
-        self._pagos = self._reclamos = pagos
-        self._tracer = tracer
-        self._publicar = publicar
-        self._pasarela = pasarela
-        self._owner = owner
-        self._lease = lease
-        self._atencion = atencion or PoliticaAtencion()
-        self._reloj = reloj
-
-    async def __call__(self, comando: ProcesarPago) -> Desenlace:
-        if self._tracer is None:
-            return await self._manejar(comando, comando.traza)
-        with self._tracer.comando(comando.traza, comando.id_pago) as traza:
-            # The span's ids in the payment's log lines, including the gateway adapter's.
-            with structlog.contextvars.bound_contextvars(trace_id=traza.trace_id, span_id=traza.parent_id):
-                desenlace = await self._manejar(comando, traza)
-            self._tracer.anotar({"pagos.desenlace": desenlace.motivo, "pagos.estado": desenlace.estado or ""})
-            return desenlace
+    _reclamos: PagoRepository
 
     async def _manejar(self, comando: ProcesarPago, traza: TraceContext | None) -> Desenlace:
         reclamo = await self._reclamar(comando, traza)
@@ -231,7 +235,7 @@ class ProcesarPagoHandler(ManejadorDeReclamos[Pago]):
             id_pago=comando.id_pago, id_afiliado=comando.id_afiliado, importe=comando.importe, ahora=enviado
         )
         solicitado.iniciar_procesamiento(Lease(self._owner, enviado + self._lease), enviado)
-        reclamo = await self._pagos.reclamar(solicitado)
+        reclamo = await self._reclamos.reclamar(solicitado)
         if not reclamo.reclamado:
             if reclamo.anulado_por is not None:
                 return await self._anulado(solicitado, reclamo, traza)
@@ -248,7 +252,7 @@ class ProcesarPagoHandler(ManejadorDeReclamos[Pago]):
     async def _anulado(self, pago: Pago, reclamo: Reclamo, traza: TraceContext | None) -> Desenlace:
         """A reversal came before it and annulled it: it fails now, without a gateway call."""
         pago.marcar_fallido(ANULADO_ANTES_DE_PAGAR, reclamo.ahora or self._reloj())
-        if (eventos := await self._pagos.cerrar_anulado(pago, traza)) is None:
+        if (eventos := await self._reclamos.cerrar_anulado(pago, traza)) is None:
             return EN_CURSO  # another delivery closed it meanwhile: the next one finds it final
         if self._publicar is not None:
             self._publicar(eventos)
@@ -259,7 +263,7 @@ class ProcesarPagoHandler(ManejadorDeReclamos[Pago]):
         return await self._pasarela.buscar_transferencia(item)
 
     async def _guardar(self, pago: Pago, traza: TraceContext | None) -> Desenlace:
-        eventos = await self._pagos.guardar_resultado(pago, traza)
+        eventos = await self._reclamos.guardar_resultado(pago, traza)
         if eventos is None:
             # Final already, or claimed again since (this claim's lease ran out): nothing was stored
             # nor will be published of this outcome; whoever holds the payment now settles it.

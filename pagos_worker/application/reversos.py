@@ -5,8 +5,6 @@ attention list are the payments' own (`ManejadorDeReclamos`)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
 
 import structlog
 
@@ -23,11 +21,10 @@ from pagos_worker.application.handlers import (
     ManejadorDeReclamos,
 )
 from pagos_worker.application.ports.outbox import OutboxEvent
-from pagos_worker.application.ports.pasarela import PasarelaDePagos, ResultadoIndeterminadoError
+from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError
 from pagos_worker.application.ports.reversos import Llegada, ReclamoDeReverso, ReversoRepository
-from pagos_worker.application.ports.tracing import TraceContext, Tracer
-from pagos_worker.clock import utcnow
-from pagos_worker.domain.reclamo import Lease, PoliticaAtencion
+from pagos_worker.application.ports.tracing import TraceContext
+from pagos_worker.domain.reclamo import Lease
 from pagos_worker.domain.reverso import CodigoReversoFallido, EstadoReverso, Reverso
 
 log = structlog.get_logger(__name__)
@@ -36,39 +33,9 @@ log = structlog.get_logger(__name__)
 ESPERANDO_PAGO = Desenlace(Accion.ESPERAR, "esperando_pago")
 
 
-class ReversarPagoHandler(ManejadorDeReclamos[Reverso]):
+class ReversarPagoHandler(ManejadorDeReclamos[Reverso, ReversarPago]):
     _prefijo = "reverso"
-
-    def __init__(
-        self,
-        reversos: ReversoRepository,
-        pasarela: PasarelaDePagos,
-        *,
-        owner: str,
-        lease: timedelta,
-        atencion: PoliticaAtencion | None = None,
-        publicar: Callable[[Sequence[OutboxEvent]], None] | None = None,
-        tracer: Tracer | None = None,
-        reloj: Callable[[], datetime] = utcnow,
-    ) -> None:
-        """As `ProcesarPagoHandler`'s."""
-        self._reversos = self._reclamos = reversos
-        self._pasarela = pasarela
-        self._owner = owner
-        self._lease = lease
-        self._atencion = atencion or PoliticaAtencion()
-        self._publicar = publicar
-        self._tracer = tracer
-        self._reloj = reloj
-
-    async def __call__(self, comando: ReversarPago) -> Desenlace:
-        if self._tracer is None:
-            return await self._manejar(comando, comando.traza)
-        with self._tracer.comando(comando.traza, comando.id_pago) as traza:
-            with structlog.contextvars.bound_contextvars(trace_id=traza.trace_id, span_id=traza.parent_id):
-                desenlace = await self._manejar(comando, traza)
-            self._tracer.anotar({"pagos.desenlace": desenlace.motivo, "pagos.estado": desenlace.estado or ""})
-            return desenlace
+    _reclamos: ReversoRepository
 
     async def _manejar(self, comando: ReversarPago, traza: TraceContext | None) -> Desenlace:
         enviado_mono = time.monotonic()
@@ -82,7 +49,7 @@ class ReversarPagoHandler(ManejadorDeReclamos[Reverso]):
             operador=comando.operador,
             fecha_creacion=enviado,
         )
-        reclamo = await self._reversos.reclamar(pedido, Lease(self._owner, enviado + self._lease), traza)
+        reclamo = await self._reclamos.reclamar(pedido, Lease(self._owner, enviado + self._lease), traza)
         if reclamo.llegada is not Llegada.RECLAMADO:
             return self._sin_reclamar(comando, reclamo)
         reverso = reclamo.reverso
@@ -105,7 +72,7 @@ class ReversarPagoHandler(ManejadorDeReclamos[Reverso]):
         else:
             codigo = CodigoReversoFallido(resultado.codigo or CodigoReversoFallido.RECHAZADO_POR_LA_PASARELA)
             reverso.marcar_fallido(codigo, resultado.mensaje_error or "Reverso rechazado", ahora)
-        if (eventos := await self._reversos.guardar_resultado(reverso, traza)) is None:
+        if (eventos := await self._reclamos.guardar_resultado(reverso, traza)) is None:
             log.warning("reverso.resultado_no_guardado", **reverso.ids, reclamo=reverso.reclamo)
             return YA_PROCESADO
         return self._hecho(reverso, eventos)

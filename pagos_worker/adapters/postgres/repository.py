@@ -375,23 +375,29 @@ def _valores_compartidos(guardado: Pago, pedido: Pago) -> Pago:
 
 
 def pago_from_row(row: Any) -> Pago:  # noqa: ANN401 - a SQLAlchemy row mapping
-    lease = Lease(row["lease_owner"], row["lease_expira"]) if row["lease_owner"] is not None else None
     return Pago(
         id_pago=row["id_pago"],
         id_afiliado=row["id_afiliado"],
         importe=Dinero(row["monto"], Moneda(row["moneda"])),
-        fecha_creacion=row["fecha_creacion"],
         estado=EstadoPago(row["estado"]),
         referencia_pago=row["referencia_pago"],
         mensaje_error=row["mensaje_error"],
         fecha_procesamiento=row["fecha_procesamiento"],
-        lease=lease,
-        intentos=row["intentos"],
-        ultimo_error=row["ultimo_error"],
-        requiere_atencion=row["requiere_atencion"],
-        generacion_clave=row["clave_generacion"],
-        clave_desde=row["clave_desde"],  # NULL: stored before key generations (see the handler)
-        clave_agotada=row["clave_agotada"],
-        reclamo=row["reclamo"],
         monto_reversado=row["monto_reversado"],
+        **campos_de_reclamo(row),
     )
+
+
+def campos_de_reclamo(row: Any) -> dict[str, Any]:  # noqa: ANN401 - a SQLAlchemy row mapping
+    """The claim's fields of a stored item (`Reclamable`'s), payment or reversal alike."""
+    return {
+        "fecha_creacion": row["fecha_creacion"],
+        "lease": Lease(row["lease_owner"], row["lease_expira"]) if row["lease_owner"] is not None else None,
+        "intentos": row["intentos"],
+        "ultimo_error": row["ultimo_error"],
+        "requiere_atencion": row["requiere_atencion"],
+        "generacion_clave": row["clave_generacion"],
+        "clave_desde": row["clave_desde"],  # NULL: stored before key generations (see the handler)
+        "clave_agotada": row["clave_agotada"],
+        "reclamo": row["reclamo"],
+    }

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres import reclamos
-from pagos_worker.adapters.postgres.repository import pago_from_row
+from pagos_worker.adapters.postgres.repository import campos_de_reclamo, pago_from_row
 from pagos_worker.adapters.postgres.retry import retry_transient
 from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.ports.repository import Liberacion
@@ -269,7 +269,6 @@ def _params_admision(reverso: Reverso, admision: Admision, lease_s: float) -> di
 
 
 def reverso_from_row(row: Any) -> Reverso:  # noqa: ANN401 - a SQLAlchemy row mapping
-    lease = Lease(row["lease_owner"], row["lease_expira"]) if row["lease_owner"] is not None else None
     importe = Dinero(row["monto"], Moneda(row["moneda"])) if row["monto"] is not None else None
     return Reverso(
         id_reverso=row["id_reverso"],
@@ -283,16 +282,8 @@ def reverso_from_row(row: Any) -> Reverso:  # noqa: ANN401 - a SQLAlchemy row ma
         referencia_reverso=row["referencia_reverso"],
         codigo=CodigoReversoFallido(row["codigo"]) if row["codigo"] else None,
         mensaje_error=row["mensaje_error"],
-        fecha_creacion=row["fecha_creacion"],
         fecha_procesamiento=row["fecha_procesamiento"],
-        lease=lease,
-        intentos=row["intentos"],
-        ultimo_error=row["ultimo_error"],
-        requiere_atencion=row["requiere_atencion"],
-        generacion_clave=row["clave_generacion"],
-        clave_desde=row["clave_desde"],
-        clave_agotada=row["clave_agotada"],
-        reclamo=row["reclamo"],
         referencia_transfer=row.get("referencia_transfer"),
         reversado_previo=row.get("reversado_previo") or Decimal(0),
+        **campos_de_reclamo(row),
     )

@@ -35,6 +35,28 @@ metadata = MetaData(
     }
 )
 
+
+def _columnas_de_reclamo() -> list[Column[object]]:
+    """The claim's columns, the same for every item that calls the gateway (payments, reversals):
+    who holds it and until when, its attempts, why it is unknown and whether an operator must look,
+    its key generation, and the fence (migrations 0004, 0006, 0010, 0011)."""
+    return [
+        Column("lease_owner", String(128)),
+        Column("lease_expira", DateTime(timezone=True)),
+        Column("intentos", Integer, nullable=False, server_default=text("0")),
+        # An outcome the gateway could not give: the last reason, and whether an operator must look.
+        Column("ultimo_error", Text),
+        Column("requiere_atencion", Boolean, nullable=False, server_default=text("false")),
+        Column("clave_generacion", SmallInteger, nullable=False, server_default=text("1")),
+        Column("clave_desde", DateTime(timezone=True)),
+        # Fenced claims (migration 0010): the claim number, and by when the gateway calls had ended.
+        Column("reclamo", BigInteger, nullable=False, server_default=text("0")),
+        Column("fin_llamadas", DateTime(timezone=True)),
+        Column("fin_llamadas_previas", DateTime(timezone=True)),
+        Column("clave_agotada", Boolean, nullable=False, server_default=text("false")),
+    ]
+
+
 pagos = Table(
     "pagos",
     metadata,
@@ -48,19 +70,7 @@ pagos = Table(
     Column("mensaje_error", Text),
     Column("fecha_creacion", DateTime(timezone=True), nullable=False),
     Column("fecha_procesamiento", DateTime(timezone=True)),
-    Column("lease_owner", String(128)),
-    Column("lease_expira", DateTime(timezone=True)),
-    Column("intentos", Integer, nullable=False, server_default=text("0")),
-    # An outcome the gateway could not give: the last reason, and whether an operator must look.
-    Column("ultimo_error", Text),
-    Column("requiere_atencion", Boolean, nullable=False, server_default=text("false")),
-    Column("clave_generacion", SmallInteger, nullable=False, server_default=text("1")),
-    Column("clave_desde", DateTime(timezone=True)),
-    # Fenced claims (migration 0010): the claim number, and by when the gateway calls had ended.
-    Column("reclamo", BigInteger, nullable=False, server_default=text("0")),
-    Column("fin_llamadas", DateTime(timezone=True)),
-    Column("fin_llamadas_previas", DateTime(timezone=True)),
-    Column("clave_agotada", Boolean, nullable=False, server_default=text("false")),
+    *_columnas_de_reclamo(),
     # Reversals (migration 0011): what came back so far, and the reversal that annulled it unpaid.
     Column("monto_reversado", Numeric(14, 2), nullable=False, server_default=text("0")),
     Column("anulado_por", Uuid),
@@ -199,17 +209,7 @@ reversos = Table(
     Column("mensaje_error", Text),
     Column("fecha_creacion", DateTime(timezone=True), nullable=False),
     Column("fecha_procesamiento", DateTime(timezone=True)),
-    Column("lease_owner", String(128)),
-    Column("lease_expira", DateTime(timezone=True)),
-    Column("intentos", Integer, nullable=False, server_default=text("0")),
-    Column("ultimo_error", Text),
-    Column("requiere_atencion", Boolean, nullable=False, server_default=text("false")),
-    Column("clave_generacion", SmallInteger, nullable=False, server_default=text("1")),
-    Column("clave_desde", DateTime(timezone=True)),
-    Column("clave_agotada", Boolean, nullable=False, server_default=text("false")),
-    Column("reclamo", BigInteger, nullable=False, server_default=text("0")),
-    Column("fin_llamadas", DateTime(timezone=True)),
-    Column("fin_llamadas_previas", DateTime(timezone=True)),
+    *_columnas_de_reclamo(),
     CheckConstraint("estado IN ('PENDIENTE', 'PROCESANDO', 'EXITOSO', 'FALLIDO', 'ANULADO')", name="estado"),
     CheckConstraint("monto_pedido > 0", name="monto_pedido"),
     CheckConstraint("monto > 0", name="monto"),

@@ -11,10 +11,12 @@ from decimal import Decimal
 
 import pytest
 
+from pagos_worker.application.commands import ReversarPago
 from pagos_worker.application.dlq import FiltroCartas, ListarCartasMuertasHandler, ReenviarCartasMuertasHandler
 from pagos_worker.application.operador import OperacionRechazadaError
 from pagos_worker.application.ports.operador import CartaMuerta
 from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago, PagoEnCursoError, PagoYaProcesadoError
+from pagos_worker.entrypoints.worker import decodificar
 from tests.fakes import FakePublisher
 
 AHORA = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -113,3 +115,20 @@ async def test_un_segundo_reenvio_a_la_vez_se_rechaza():
     registro.ocupado = True
     with pytest.raises(OperacionRechazadaError, match="en marcha"):
         await ReenviarCartasMuertasHandler(Lector([]), registro, FakePublisher())(FiltroCartas(), operador="ana")
+
+
+async def test_un_reversarpago_reenviado_sigue_siendo_un_reversarpago():
+    """A dead-lettered ReversarPago (a conflict, or sent by old workers that did not know it) goes
+    back with its own property `tipo_comando`: the worker reads it as the reversal it is, and the
+    record names its payment."""
+    id_pago = uuid.uuid4()
+    cuerpo = json.dumps({"id_reverso": str(uuid.uuid4()), "id_pago": str(id_pago), "motivo": "fraude"}).encode()
+    cartas = [carta(1, "campo_faltante", cuerpo, tipo_comando="ReversarPago", operador="ana")]
+    registro, comandos = Registro(), FakePublisher()
+    hecho = await ReenviarCartasMuertasHandler(Lector(cartas), registro, comandos)(FiltroCartas(), operador="luis")
+    [enviado] = comandos.mensajes
+    assert (enviado.properties["tipo_comando"], enviado.properties["operador"]) == ("ReversarPago", "ana")
+    assert "motivo" not in enviado.properties
+    assert isinstance(decodificar(enviado.payload, dict(enviado.properties)), ReversarPago)
+    assert registro.hechos["(0,1,-1,-1)"].id_pago == id_pago
+    assert hecho.reenviadas == 1

@@ -548,3 +548,16 @@ async def test_una_consulta_mas_lenta_que_el_lease_acaba_como_intento_desconocid
     assert not isinstance(error.value, PasarelaNoDisponibleError)  # an attempt, not "nothing sent"
     assert 1 <= len(estado.consultas) <= 3  # it stopped with a timeout's room left, not after 10 tries
     assert estado.peticiones == []
+
+
+async def test_la_consulta_distingue_los_reversos_propios_de_los_hechos_fuera():
+    """What the service reversed itself is known (`monto_reversado`): a transfer reversed by exactly
+    that much still proves the payment; any other amount was reversed elsewhere (the dashboard)."""
+    p = pago()
+    p.monto_reversado = Decimal("2.00")
+    async with servidor() as (estado, url), adaptador(url) as pasarela:
+        estado.listado = [suyo(p, "tr_x", amount_reversed=200)]
+        assert await pasarela.buscar_transferencia(p) == "tr_x"
+        estado.listado = [suyo(p, "tr_x", amount_reversed=300)]
+        with pytest.raises(SinPruebaDePagoError, match="el servicio revirtió 200"):
+            await pasarela.buscar_transferencia(p)

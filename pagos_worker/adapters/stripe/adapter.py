@@ -379,10 +379,13 @@ class StripePasarelaDePagos:
                 f"la pasarela tiene {len(halladas)} transfers del pago: {', '.join(referencias)}"
             )
         [hallada] = halladas
-        if hallada.revertido:
+        # Our own reversals are known (what came back of the payment, `monto_reversado`); any other
+        # amount reversed was reversed elsewhere (the Stripe dashboard): it proves nothing.
+        propio = int(pago.monto_reversado.scaleb(pago.importe.moneda.decimales))
+        if (hallada.revertido or 0) != propio:
             raise SinPruebaDePagoError(
                 f"el transfer {hallada.referencia} del pago fue revertido en Stripe "
-                f"({hallada.revertido} unidades menores): no lo deja pagado"
+                f"({hallada.revertido} unidades menores; el servicio revirtió {propio}): no lo deja pagado"
             )
         if not hallada.coincide_con(pago):
             raise SinPruebaDePagoError(

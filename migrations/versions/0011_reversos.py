@@ -97,6 +97,10 @@ def upgrade() -> None:
     op.create_index(
         "ix_reversos_lease_expira", "reversos", ["lease_expira"], postgresql_where=sa.text("lease_expira IS NOT NULL")
     )
+    # The reconciler's look at reversals left waiting (their command lost).
+    op.create_index(
+        "ix_reversos_pendientes", "reversos", ["fecha_creacion"], postgresql_where=sa.text("estado = 'PENDIENTE'")
+    )
     op.create_index(
         "ix_reversos_requiere_atencion",
         "reversos",

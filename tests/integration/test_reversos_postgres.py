@@ -22,6 +22,7 @@ from pagos_worker.application.despacho import Despacho
 from pagos_worker.application.handlers import Accion, ProcesarPagoHandler
 from pagos_worker.application.operador import OperacionRechazadaError, ReanudarPagoHandler
 from pagos_worker.application.ports.pasarela import ResultadoPago
+from pagos_worker.application.queries import PagoNoEncontradoError
 from pagos_worker.application.reconciliador import Reconciliador
 from pagos_worker.application.reversos import ReversarPagoHandler
 from pagos_worker.clock import utcnow
@@ -417,3 +418,38 @@ async def test_un_operador_reconoce_un_reverso_rechazado_y_reanuda_uno_desconoci
     assert (await mundo.reversar(publicado)).reverso == "exitoso"  # the lookup finds the first call's
     assert mundo.pasarela.reversos_llamadas.count((desconocido.id_reverso, 1)) == 1
     assert (await mundo.fila("pagos", "id_pago", pago.id_pago))["monto_reversado"] == Decimal("20.00")
+
+
+async def test_el_reconciliador_no_se_atasca_con_reversos_que_aun_deben_esperar(mundo, postgres):
+    """Waiting reversals that must still wait (their payment unsettled) are not what it takes up:
+    with a batch of one, a reversal that can go on is still found behind an older one that cannot."""
+    atascado = uuid.uuid4()
+    mundo.pasarela.respuestas[atascado] = INDETERMINADO
+    await mundo.pago(id_pago=atascado)  # left PROCESANDO
+    espera = reverso(atascado)
+    assert (await mundo.reversar(espera)).motivo == "esperando_pago"
+    listo = uuid.uuid4()
+    mundo.pasarela.respuestas[listo] = INDETERMINADO
+    await mundo.pago(id_pago=listo)
+    puede = reverso(listo, "5.00")
+    assert (await mundo.reversar(puede)).motivo == "esperando_pago"
+    mundo.pasarela.respuestas[listo] = ResultadoPago.exito("tr_y")
+    await mundo.pago(id_pago=listo)  # paid now; its reversal's command is gone
+    for r in (espera, puede):
+        await mundo.envejecer_reverso(r.id_reverso, timedelta(minutes=2))
+    await mundo.envejecer_reverso(espera.id_reverso, timedelta(minutes=1))  # the older of the two
+    reconciliador = Reconciliador(
+        postgres.repo(), Despacho(mundo.pagar, mundo.reversar), reversos=mundo.reversos,
+        gracia=timedelta(seconds=60), lote=1,
+    )  # fmt: skip
+    assert await reconciliador.reconciliar() == {"procesado": 1}
+    assert (await mundo.fila("reversos", "id_reverso", puede.id_reverso))["estado"] == "EXITOSO"
+    assert (await mundo.fila("reversos", "id_reverso", espera.id_reverso))["estado"] == "PENDIENTE"
+
+
+async def test_un_pago_anulado_antes_de_llegar_no_es_un_pago_para_el_operador(mundo):
+    id_pago = uuid.uuid4()
+    await mundo.reversar(reverso(id_pago))
+    reanudar = ReanudarPagoHandler(PostgresOperadorRepository(mundo.engine), Comandos())
+    with pytest.raises(PagoNoEncontradoError, match="no existe el pago"):
+        await reanudar(id_pago)  # the row without terms is no payment (never a crash reading it)

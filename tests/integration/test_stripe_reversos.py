@@ -164,3 +164,18 @@ async def test_sin_respuesta_alguna_es_desconocido():
         p = pago()
         with pytest.raises(ResultadoIndeterminadoError):
             await pasarela.revertir(reverso_de(p, "tr_x", "1.00"))
+
+
+async def test_un_400_sin_codigo_que_no_es_del_monto_no_es_un_rechazo():
+    """Only Stripe's code-less refusals of a reversal (more than is left: `param` amount; a transfer
+    reversed already) are final; another code-less 400 may be a request of ours gone wrong: unknown."""
+    from pagos_worker.adapters.stripe.errors import StripeError  # noqa: PLC0415
+
+    def error(message: str, param: str | None = None) -> StripeError:
+        cuerpo = {"error": {"type": "invalid_request_error", "message": message, **({"param": param} if param else {})}}
+        return StripeError.parse(400, cuerpo, "req_1")
+
+    assert error("Transfer reversal amount (1 usd) is greater than the amount left", "amount").is_refusal_sin_codigo
+    assert error("The transfer tr_1 is already fully reversed.").is_refusal_sin_codigo
+    assert not error("Received unknown parameter: amout", "amout").is_refusal_sin_codigo
+    assert not error("Something went wrong").is_refusal_sin_codigo

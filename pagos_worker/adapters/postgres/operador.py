@@ -28,7 +28,8 @@ from pagos_worker.contract.wire import encode_event
 from pagos_worker.domain.pago import Pago
 from pagos_worker.domain.reverso import Reverso
 
-_GET = text("SELECT *, clock_timestamp() AS ahora FROM pagos WHERE id_pago = :id_pago")
+# A row without terms (annulled by a reversal before its command came) is no payment yet.
+_GET = text("SELECT *, clock_timestamp() AS ahora FROM pagos WHERE id_pago = :id_pago AND id_afiliado IS NOT NULL")
 
 # The row as it was read: nobody (worker, reconciler, another operator) has touched it since.
 _COMO_SE_LEYO = """id_pago = :id_pago AND estado = :estado_leido AND intentos = :intentos_leidos

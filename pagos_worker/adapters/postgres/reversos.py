@@ -94,17 +94,21 @@ INSERT INTO outbox (event_id, event_type, id_pago, id_reverso, payload, publicad
 VALUES (:event_id, :event_type, :id_pago, :id_reverso, :payload, :publicador, :traceparent, :tracestate)
 RETURNING id, creado_en
 """)
-# Held by no one for longer than the grace (a lease expired, or waiting for its payment with no
-# delivery left to try it again: its command dead-lettered, or lost), and not an operator's.
+# Held by no one for longer than the grace (a lease expired), not an operator's; or waiting with no
+# delivery left to try it again (its command dead-lettered, or lost) though it could go on now: its
+# payment final and no other reversal of it at the gateway (those that must still wait would fill
+# every pass and hide the ones that can go on).
 _STUCK = text("""
 (SELECT * FROM reversos
  WHERE estado = 'PROCESANDO' AND lease_expira < clock_timestamp() - make_interval(secs => :gracia_s)
      AND NOT requiere_atencion
  ORDER BY lease_expira LIMIT :limite)
 UNION ALL
-(SELECT * FROM reversos
- WHERE estado = 'PENDIENTE' AND fecha_creacion < clock_timestamp() - make_interval(secs => :gracia_s)
- ORDER BY fecha_creacion LIMIT :limite)
+(SELECT x.* FROM reversos x JOIN pagos p ON p.id_pago = x.id_pago
+ WHERE x.estado = 'PENDIENTE' AND x.fecha_creacion < clock_timestamp() - make_interval(secs => :gracia_s)
+     AND p.estado IN ('EXITOSO', 'FALLIDO', 'REVERSADO')
+     AND NOT EXISTS (SELECT 1 FROM reversos o WHERE o.id_pago = x.id_pago AND o.estado = 'PROCESANDO')
+ ORDER BY x.fecha_creacion LIMIT :limite)
 """)
 _GET = text("SELECT * FROM reversos WHERE id_reverso = :id_reverso")
 

@@ -218,5 +218,6 @@ Index("ix_reversos_id_pago", reversos.c.id_pago)
 Index("uq_reversos_en_curso", reversos.c.id_pago, unique=True, postgresql_where=text("estado = 'PROCESANDO'"))
 Index("ix_reversos_lease_expira", reversos.c.lease_expira, postgresql_where=text("lease_expira IS NOT NULL"))
 Index("ix_reversos_requiere_atencion", reversos.c.fecha_creacion, postgresql_where=text("requiere_atencion"))
+Index("ix_reversos_pendientes", reversos.c.fecha_creacion, postgresql_where=text("estado = 'PENDIENTE'"))
 
 OUTBOX_CHANNEL = "outbox_pagos"

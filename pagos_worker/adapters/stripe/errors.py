@@ -32,7 +32,8 @@ class StripeError:
     code: str | None
     message: str
     request_id: str | None = None
-    has_error_object: bool = True  # the body was Stripe's error object (not a proxy's page, not empty)
+    has_error_object: bool = True
+    param: str | None = None  # the body was Stripe's error object (not a proxy's page, not empty)
 
     @classmethod
     def parse(cls, status: int, body: Any, request_id: str | None) -> StripeError:  # noqa: ANN401 - JSON
@@ -52,6 +53,7 @@ class StripeError:
             code=str(error["code"]) if error.get("code") else None,
             message=str(error.get("message") or ""),
             request_id=request_id,
+            param=str(error["param"]) if error.get("param") else None,
         )
 
     @property
@@ -69,14 +71,15 @@ class StripeError:
 
     @property
     def is_refusal_sin_codigo(self) -> bool:
-        """A 400 `invalid_request_error` object without a code: Stripe's refusal of a reversal of
-        more than the transfer has left, or of a transfer reversed already (it gives no code
-        there). Only a reversal reads it so: for a transfer it may be a malformed request of ours."""
+        """Stripe's refusal of a reversal of more than the transfer has left (`param` amount), or of
+        a transfer reversed already: a 400 `invalid_request_error` without a code (Stripe gives none
+        there). Any other code-less 400 may be a malformed request of ours: not a refusal."""
         return (
             self.status == 400  # noqa: PLR2004
             and self.has_error_object
             and self.type == "invalid_request_error"
             and self.code is None
+            and (self.param == "amount" or ("already" in self.message.lower() and "reversed" in self.message.lower()))
         )
 
     @property

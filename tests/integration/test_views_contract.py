@@ -310,23 +310,27 @@ async def test_los_reversos_que_requieren_atencion_con_su_causa(subject):
     pago_marcado.resultado_desconocido("timeout", datetime.now(UTC), PoliticaAtencion(max_intentos=1))
     await subject.repo.liberar(pago_marcado, Liberacion.LLAMO, PoliticaAtencion(max_intentos=1))
 
+    # Every reversal refused at the gateway waits for an operator (the money is still out).
     lista = await subject.views.reversos_requieren_atencion(10)
-    assert [r.id_reverso for r in lista] == [viejo.id_reverso, marcado.id_reverso, sin_saldo.id_reverso]  # oldest first
-    assert [r.causa for r in lista] == [CausaAtencion.ANTIGUO, CausaAtencion.MARCADO, CausaAtencion.SALDO_INSUFICIENTE]
-    assert [r.id_pago for r in lista] == [viejo.id_pago, marcado.id_pago, pago.id_pago]
-    assert lista[1].ultimo_error == "Stripe 500"
-    assert await subject.views.contar_requieren_atencion() == 4  # the payment and the three reversals
-    assert [r.id_reverso for r in await subject.views.reversos_requieren_atencion(1)] == [viejo.id_reverso]
+    esperados = [rechazado.id_reverso, viejo.id_reverso, marcado.id_reverso, sin_saldo.id_reverso]
+    assert [r.id_reverso for r in lista] == esperados  # oldest first
+    assert [r.causa for r in lista] == [
+        CausaAtencion.MARCADO, CausaAtencion.ANTIGUO, CausaAtencion.MARCADO, CausaAtencion.SALDO_INSUFICIENTE,
+    ]  # fmt: skip
+    assert [r.id_pago for r in lista] == [pago.id_pago, viejo.id_pago, marcado.id_pago, pago.id_pago]
+    assert lista[2].ultimo_error == "Stripe 500"
+    assert await subject.views.contar_requieren_atencion() == 5  # the payment and the four reversals
+    assert [r.id_reverso for r in await subject.views.reversos_requieren_atencion(1)] == [rechazado.id_reverso]
     por_causa = {
         causa: [r.id_reverso for r in await subject.views.reversos_requieren_atencion(10, FiltroAtencion(causa=causa))]
         for causa in CausaAtencion
     }
     assert por_causa == {
         CausaAtencion.ANTIGUO: [viejo.id_reverso],
-        CausaAtencion.MARCADO: [marcado.id_reverso],
+        CausaAtencion.MARCADO: [rechazado.id_reverso, marcado.id_reverso],
         CausaAtencion.SALDO_INSUFICIENTE: [sin_saldo.id_reverso],
         CausaAtencion.VENENOSO: [],
     }
     hace_15_min = datetime.now(UTC) - timedelta(minutes=15)
     antes = await subject.views.reversos_requieren_atencion(10, FiltroAtencion(hace_15_min))
-    assert [r.id_reverso for r in antes] == [viejo.id_reverso, marcado.id_reverso]
+    assert [r.id_reverso for r in antes] == [rechazado.id_reverso, viejo.id_reverso, marcado.id_reverso]

@@ -171,17 +171,30 @@ def operador_desfasado(desfase: float, cuantos: int = 2) -> Accion:
                 ("pagos", "resolver", id_pago),
                 ("pagos", "reanudar", id_pago),
             ):
+                # Each command only while a worker still holds it, with its lease far enough from its
+                # end to outlast the operator's start: one that expired or was given back since (its
+                # holder killed, or an outcome unknown) may be taken by an operator, as it should be.
+                if id_pago not in await _en_curso(cluster.database_url, 1, id_pago):
+                    break
                 await cluster.operador(*orden, desfase=desfase)
 
     return accion
 
 
-async def _en_curso(database_url: str, cuantos: int) -> list[str]:
+# How much of its lease a payment must have left for an operator command to be tried on it: more
+# than the operator's process takes to start and read it on a loaded machine.
+_LEASE_RESTANTE_S = 3.0
+
+
+async def _en_curso(database_url: str, cuantos: int, id_pago: str | None = None) -> list[str]:
     filas = await _consultar(
         database_url,
-        "SELECT id_pago::text AS id FROM pagos WHERE estado = 'PROCESANDO' AND lease_expira > clock_timestamp() "
+        "SELECT id_pago::text AS id FROM pagos WHERE estado = 'PROCESANDO' "
+        "AND lease_expira > clock_timestamp() + make_interval(secs => $2) AND ($3::uuid IS NULL OR id_pago = $3) "
         "LIMIT $1",
         cuantos,
+        _LEASE_RESTANTE_S,
+        id_pago,
     )
     return [f["id"] for f in filas]
 

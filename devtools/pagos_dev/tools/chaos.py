@@ -165,20 +165,25 @@ def operador_desfasado(desfase: float, cuantos: int = 2) -> Accion:
     audit (`resueltos_a_mano`, and a FALLIDO paid)."""
 
     async def accion(cluster: Cluster) -> None:
-        for id_pago in await _en_curso(cluster.database_url, cuantos):
-            for orden in (
-                ("pagos", "resolver", id_pago, "--fallido", "caos: reloj desfasado"),
-                ("pagos", "resolver", id_pago),
-                ("pagos", "reanudar", id_pago),
-            ):
-                # Each command only while a worker still holds it, with its lease far enough from its
-                # end to outlast the operator's start: one that expired or was given back since (its
-                # holder killed, or an outcome unknown) may be taken by an operator, as it should be.
-                if id_pago not in await _en_curso(cluster.database_url, 1, id_pago):
-                    break
-                await cluster.operador(*orden, desfase=desfase)
+        for _ in range(cuantos):
+            for orden in (("resolver", "--fallido", "caos: reloj desfasado"), ("resolver",), ("reanudar",)):
+                # Each command on a payment a worker holds now, its lease far enough from its end to
+                # outlast the operator's start: one that expired or was given back since (its holder
+                # killed, or an outcome unknown) may be taken by an operator, as it should be.
+                if (id_pago := await _uno_en_curso(cluster.database_url)) is not None:
+                    await cluster.operador("pagos", orden[0], id_pago, *orden[1:], desfase=desfase)
 
     return accion
+
+
+async def _uno_en_curso(database_url: str, espera_max: float = 10.0) -> str | None:
+    """A payment held with its lease far from its end, as soon as there is one (None: none came)."""
+    limite = time.monotonic() + espera_max
+    while time.monotonic() < limite:
+        if ids := await _en_curso(database_url, 1):
+            return ids[0]
+        await asyncio.sleep(0.05)
+    return None
 
 
 # How much of its lease a payment must have left for an operator command to be tried on it: more
@@ -186,15 +191,13 @@ def operador_desfasado(desfase: float, cuantos: int = 2) -> Accion:
 _LEASE_RESTANTE_S = 3.0
 
 
-async def _en_curso(database_url: str, cuantos: int, id_pago: str | None = None) -> list[str]:
+async def _en_curso(database_url: str, cuantos: int) -> list[str]:
     filas = await _consultar(
         database_url,
         "SELECT id_pago::text AS id FROM pagos WHERE estado = 'PROCESANDO' "
-        "AND lease_expira > clock_timestamp() + make_interval(secs => $2) AND ($3::uuid IS NULL OR id_pago = $3) "
-        "LIMIT $1",
+        "AND lease_expira > clock_timestamp() + make_interval(secs => $2) LIMIT $1",
         cuantos,
         _LEASE_RESTANTE_S,
-        id_pago,
     )
     return [f["id"] for f in filas]
 

@@ -94,12 +94,17 @@ class SesionDeConciliacion(Protocol):
         """Record the run EN_CURSO (committed at once); its id."""
         ...
 
-    async def cargar(self, pagina: list[TransferenciaVista], *, en_ventana: bool = True) -> None:
+    async def cargar(self, pagina: list[TransferenciaVista]) -> None:
         """Add a page of Stripe's transfers (and their reversals) to this run's working set."""
         ...
 
-    async def exitosos_sin_transferencia(self, limite: int, despues_de: uuid.UUID | None) -> list[uuid.UUID]:
-        """Payments we hold paid in the window with no transfer loaded yet, by id, after `despues_de`."""
+    async def por_buscar(self, limite: int) -> list[uuid.UUID]:
+        """Payments to look up one by one (a transfer of theirs may lie outside the window: one paid
+        in it with none loaded, one with a transfer that is not the one recorded), not looked up yet."""
+        ...
+
+    async def cargar_del_pago(self, id_pago: uuid.UUID, transferencias: list[TransferenciaVista]) -> None:
+        """Every transfer of the payment, whenever created, in place of those of the window."""
         ...
 
     async def clasificar(self) -> Clasificacion:

@@ -1,0 +1,146 @@
+"""`conciliar` end to end on PostgreSQL and the simulator over HTTP: every class, the window's
+edges, partial reversals, other currencies, what is recorded, an idempotent re-run, and the lock."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+
+from pagos_worker.adapters.postgres.conciliacion import CLAVE_DEL_BLOQUEO
+from pagos_worker.adapters.postgres.database import asyncpg_dsn
+from pagos_worker.application.conciliacion import ConciliacionEnCursoError
+from pagos_worker.domain.conciliacion import ClaseDiferencia as C
+from tests.integration.conciliacion_helpers import T0, T1, escena
+
+pytestmark = pytest.mark.integration
+UNA_HORA = timedelta(hours=1)
+
+
+def claves(resultado) -> set[tuple[C, uuid.UUID | None, uuid.UUID | None, str | None]]:
+    return {(d.clase, d.id_pago, d.id_reverso, d.referencia) for d in resultado.diferencias}
+
+
+async def test_todo_coincide(engine, database_url):
+    async with escena(engine, database_url) as e:
+        await e.pagado()
+        await e.pagado(afiliado="afiliado_mapa", destino="acct_mapeado")  # the mapping file's account
+        await e.pagado(en=T0, procesado=T0 + timedelta(seconds=1))  # created at the window's very start
+        # A payment finished after the window whose transfer is in it; its lookup is not needed.
+        await e.pagado(en=T1 - timedelta(seconds=1), procesado=T1 + timedelta(seconds=2))
+        # One created before the window, finished in it: found by its payment.
+        await e.pagado(en=T0 - UNA_HORA, procesado=T0 + UNA_HORA)
+        # Partial reversals, ours, with Stripe showing them.
+        id_pago, tr = await e.pagado(monto=5000)
+        for monto in ("10.00", "5.50"):
+            r = await e.reverso(id_pago, monto)
+            referencia = await e.reversal(tr, int(float(monto) * 100), r)
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE reversos SET referencia_reverso = :f WHERE id_reverso = :r"),
+                                   {"f": referencia, "r": r})  # fmt: skip
+        # Outside the window on both sides: not looked at.
+        await e.transfer(str(uuid.uuid4()), 100, en=T1)
+        await e.pago(procesado=T1 + UNA_HORA)  # finished after the window, no transfer: not this window's
+        resultado = await e.handler(T0, T1, origen="cli")
+        assert resultado.diferencias == []
+        assert resultado.conteos[C.COINCIDE] == 6
+        assert resultado.peticiones >= 2
+        async with engine.connect() as conn:
+            fila = (await conn.execute(text("SELECT estado, peticiones, conteos FROM conciliaciones"))).one()
+        assert fila.estado == "COMPLETA"
+        assert fila.peticiones == resultado.peticiones
+        assert fila.conteos["coincide"] == 6
+
+
+async def test_cada_clase_de_diferencia(engine, database_url):
+    async with escena(engine, database_url) as e:
+        sin_transfer = await e.pago(procesado=T0 + UNA_HORA, referencia="tr_inexistente")
+        nunca = str(uuid.uuid4())
+        tr_nunca = await e.transfer(nunca, 700, en=T0 + UNA_HORA)  # made directly, never recorded
+        tr_invalido = await e.transfer("no-es-un-uuid", 700, en=T0 + UNA_HORA)
+        fallido = await e.pago("FALLIDO", procesado=T0 + UNA_HORA)
+        tr_fallido = await e.transfer(str(fallido), 1000, en=T0 + UNA_HORA)
+        doble, _ = await e.pagado()
+        await e.transfer(str(doble), 1000, en=T0 + 2 * UNA_HORA)
+        otro_importe, tr_importe = await e.pagado(monto=999)
+        async with engine.begin() as conn:  # the service believes it paid 10.00
+            await conn.execute(text("UPDATE pagos SET monto = 10.00 WHERE id_pago = :i"), {"i": otro_importe})
+        otra_moneda = uuid.uuid4()
+        tr_moneda = await e.transfer(str(otra_moneda), 1000, currency="usd", en=T0 + UNA_HORA)
+        await e.pago(moneda="EUR", referencia=tr_moneda, id_pago=otra_moneda, procesado=T0 + UNA_HORA)
+        otro_destino, tr_destino = await e.pagado(destino="acct_de_otro")
+        con_externo, tr_externo = await e.pagado(monto=5000)
+        trr_externo = await e.reversal(tr_externo, 100)  # from the dashboard: no metadata of ours
+        en_curso, tr_en_curso = await e.pagado(monto=5000)
+        r_en_curso = await e.reverso(en_curso, "1.00", estado="PROCESANDO")
+        trr_en_curso = await e.reversal(tr_en_curso, 100, r_en_curso)
+        faltante, _ = await e.pagado(monto=5000)
+        r_faltante = await e.reverso(faltante, "2.00", referencia="trr_que_stripe_no_tiene")
+
+        resultado = await e.handler(T0, T1, origen="cli")
+
+        assert claves(resultado) == {
+            (C.EXITOSO_SIN_TRANSFERENCIA, sin_transfer, None, "tr_inexistente"),
+            (C.TRANSFERENCIA_SIN_EXITO, uuid.UUID(nunca), None, tr_nunca),
+            (C.TRANSFERENCIA_SIN_EXITO, None, None, tr_invalido),
+            (C.TRANSFERENCIA_SIN_EXITO, fallido, None, tr_fallido),
+            (C.TRANSFERENCIAS_MULTIPLES, doble, None, None),
+            (C.IMPORTE_DISTINTO, otro_importe, None, tr_importe),
+            (C.IMPORTE_DISTINTO, otra_moneda, None, tr_moneda),
+            (C.DESTINO_DISTINTO, otro_destino, None, tr_destino),
+            (C.REVERSO_EXTERNO, con_externo, None, trr_externo),
+            (C.REVERSO_SIN_REGISTRO, en_curso, r_en_curso, trr_en_curso),
+            (C.REVERSO_FALTANTE, faltante, r_faltante, "trr_que_stripe_no_tiene"),
+        }
+        assert resultado.conteos[C.TRANSFERENCIA_SIN_EXITO] == 3
+        # The payments whose only difference is a reversal's still coincide as transfers.
+        assert resultado.conteos[C.COINCIDE] == 0
+        [importe] = [d for d in resultado.diferencias if d.referencia == tr_importe]
+        assert importe.servicio["unidades_menores"] == 1000
+        assert importe.pasarela["unidades_menores"] == 999
+        [destino] = [d for d in resultado.diferencias if d.clase is C.DESTINO_DISTINTO]
+        assert (destino.servicio["destino_esperado"], destino.pasarela["destino"]) == ("acct_af1", "acct_de_otro")
+        [multiples] = [d for d in resultado.diferencias if d.clase is C.TRANSFERENCIAS_MULTIPLES]
+        assert len(multiples.pasarela["transferencias"]) == 2
+
+        # Recorded once; the same window again finds the same and records nothing new.
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM diferencias")) == 11
+        otra = await e.handler(T0, T1, origen="cli")
+        assert claves(otra) == claves(resultado)
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM diferencias")) == 11
+            estados = (await conn.execute(text("SELECT estado FROM conciliaciones ORDER BY id"))).scalars().all()
+        assert estados == ["COMPLETA", "COMPLETA"]
+
+
+async def test_una_corrida_a_la_vez(engine, database_url):
+    async with escena(engine, database_url) as e:
+        await e.pagado()
+        otra = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            assert await otra.fetchval("SELECT pg_try_advisory_lock($1)", CLAVE_DEL_BLOQUEO)
+            with pytest.raises(ConciliacionEnCursoError):
+                await e.handler(T0, T1, origen="programada")
+        finally:
+            await otra.close()
+        resultados = await asyncio.gather(
+            e.handler(T0, T1, origen="cli"), e.handler(T0, T1, origen="cli"), return_exceptions=True
+        )
+        assert sorted(type(r).__name__ for r in resultados) == ["ConciliacionEnCursoError", "ResultadoConciliacion"]
+
+
+async def test_stripe_inalcanzable_deja_la_corrida_fallida(engine, database_url):
+    async with escena(engine, database_url) as e:
+        await e.pagado()
+        e.handler._libro._pasarela._url = e.handler._libro._pasarela._url.with_port(1)
+        with pytest.raises(Exception, match="Stripe sin responder"):
+            await e.handler(T0, T1, origen="cli")
+        async with engine.connect() as conn:
+            fila = (await conn.execute(text("SELECT estado, error FROM conciliaciones"))).one()
+        assert fila.estado == "FALLIDA"
+        assert "Stripe" in fila.error

@@ -102,6 +102,15 @@ CONCILIACION_ULTIMA_EXITOSA = Gauge(
     "When the last complete reconciliation ended (Unix time; 0: none since this process started)",
     registry=REGISTRY,
 )
+
+
+def conciliacion_completa(diferencias: dict[str, int], terminada: float) -> None:
+    """A reconciliation completed: its differences by class, and when (Unix time)."""
+    for clase, n in diferencias.items():
+        CONCILIACION_DIFERENCIAS.labels(clase).set(n)
+    CONCILIACION_ULTIMA_EXITOSA.set(terminada)
+
+
 EN_CURSO = Gauge("pagos_en_curso", "Commands this replica is processing", registry=REGISTRY)
 CIRCUITO = Gauge("pasarela_circuito_abierto", "1 while the gateway's circuit is open or half-open", registry=REGISTRY)
 PRESUPUESTO_USO = Gauge(

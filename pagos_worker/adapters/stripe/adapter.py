@@ -399,6 +399,10 @@ class StripePasarelaDePagos:
             )
         return hallada.referencia
 
+    @property
+    def destinos(self) -> Destinos:
+        return self._destinos
+
     def destino(self, pago: Pago) -> str | None:
         return self._destinos.para(pago.id_afiliado)
 

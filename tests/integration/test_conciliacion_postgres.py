@@ -14,6 +14,7 @@ from sqlalchemy import text
 from pagos_worker.adapters.postgres.conciliacion import CLAVE_DEL_BLOQUEO
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
 from pagos_worker.application.conciliacion import ConciliacionEnCursoError
+from pagos_worker.application.conciliacion_programada import ConciliacionProgramada
 from pagos_worker.domain.conciliacion import ClaseDiferencia as C
 from tests.integration.conciliacion_helpers import T0, T1, escena
 
@@ -44,6 +45,7 @@ async def test_todo_coincide(engine, database_url):
                                    {"f": referencia, "r": r})  # fmt: skip
         # Outside the window on both sides: not looked at.
         await e.transfer(str(uuid.uuid4()), 100, en=T1)
+        await e.transfer(str(uuid.uuid4()), 100, en=T0 - timedelta(seconds=1))
         await e.pago(procesado=T1 + UNA_HORA)  # finished after the window, no transfer: not this window's
         resultado = await e.handler(T0, T1, origen="cli")
         assert resultado.diferencias == []
@@ -144,3 +146,22 @@ async def test_stripe_inalcanzable_deja_la_corrida_fallida(engine, database_url)
             fila = (await conn.execute(text("SELECT estado, error FROM conciliaciones"))).one()
         assert fila.estado == "FALLIDA"
         assert "Stripe" in fila.error
+
+
+async def test_la_pasada_programada_concilia_lo_asentado_hacia_atras(engine, database_url):
+    async with escena(engine, database_url) as e:
+        async with engine.connect() as conn:
+            ahora = await conn.scalar(text("SELECT now()"))
+        id_pago, _ = await e.pagado(en=ahora - UNA_HORA)
+        reciente = await e.transfer(str(uuid.uuid4()), 100, en=ahora - timedelta(minutes=1))  # within the margin
+        programada = ConciliacionProgramada(e.handler, intervalo=3600, retroceso=timedelta(days=1))
+        r = await programada.pasada()
+        assert r is not None
+        assert r.conteos[C.COINCIDE] == 1
+        assert reciente not in {d.referencia for d in r.diferencias}  # not settled: the next pass's
+        assert r.ventana.hasta <= ahora - timedelta(minutes=5)
+        assert r.ventana.hasta - r.ventana.desde == timedelta(days=1)
+        async with engine.connect() as conn:
+            origen = await conn.scalar(text("SELECT origen FROM conciliaciones"))
+        assert origen == "programada"
+        assert id_pago

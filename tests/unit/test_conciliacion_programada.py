@@ -77,3 +77,31 @@ async def test_una_pasada_fallida_no_detiene_el_bucle():
     stop.set()
     await tarea
     assert len(completas) == 1
+
+
+def test_una_corrida_completa_pone_las_metricas():
+    from pagos_worker import observability  # noqa: PLC0415
+    from pagos_worker.bootstrap import _medir_conciliacion  # noqa: PLC0415
+
+    _medir_conciliacion(resultado(coincide=4, reverso_externo=2))
+    valor = observability.REGISTRY.get_sample_value
+    assert valor("conciliacion_diferencias", {"clase": "reverso_externo"}) == 2
+    assert valor("conciliacion_diferencias", {"clase": "exitoso_sin_transferencia"}) == 0
+    assert valor("conciliacion_diferencias", {"clase": "coincide"}) is None  # counted, not a difference
+    assert (valor("conciliacion_ultima_exitosa_timestamp_segundos") or 0) > 0
+
+
+@pytest.mark.parametrize(
+    ("grupo", "es_pago"),
+    [
+        ("0e945823-7aa0-4239-9a76-1354c251dc16", True),
+        ("0E945823-7AA0-4239-9A76-1354C251DC16", False),  # not as this service writes it
+        ("0e9458237aa042399a761354c251dc16", False),
+        ("no-es-un-uuid", False),
+        (None, False),
+    ],
+)
+def test_solo_un_transfer_group_como_los_del_servicio_es_un_pago(grupo, es_pago):
+    from pagos_worker.adapters.postgres.conciliacion import _uuid  # noqa: PLC0415
+
+    assert (_uuid(grupo) is not None) is es_pago

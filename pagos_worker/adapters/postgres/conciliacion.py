@@ -29,10 +29,13 @@ _TIMEOUT_SENTENCIA = "15min"  # a set-based pass over a day of a million payment
 
 
 def _uuid(texto: str | None) -> uuid.UUID | None:
+    """The id as this service writes it (`str(uuid)`), or None: a `transfer_group` of another form
+    is not one of our payments."""
     try:
-        return uuid.UUID(texto) if texto else None
+        valor = uuid.UUID(texto) if texto else None
     except ValueError:
         return None
+    return valor if str(valor) == texto else None
 
 
 class PostgresSesionDeConciliacion:

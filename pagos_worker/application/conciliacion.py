@@ -12,6 +12,7 @@ Stripe's lists, and its absence proves nothing.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -129,7 +130,9 @@ class ConciliarHandler:
             try:
                 conteos, diferencias = await self._conciliar(sesion, ventana, progreso, antes)
             except BaseException as exc:
-                await sesion.fallar(f"{type(exc).__name__}: {exc}", self._libro.peticiones - antes)
+                # Best effort: the store may be what failed, and a run left EN_CURSO says the same.
+                with contextlib.suppress(Exception):
+                    await sesion.fallar(f"{type(exc).__name__}: {exc}", self._libro.peticiones - antes)
                 raise
         return ResultadoConciliacion(
             id_conciliacion, ventana, conteos, diferencias, self._libro.peticiones - antes, time.monotonic() - inicio

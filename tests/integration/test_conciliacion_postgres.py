@@ -123,6 +123,9 @@ async def test_cada_clase_de_diferencia(engine, database_url):
 async def test_una_corrida_a_la_vez(engine, database_url):
     async with escena(engine, database_url) as e:
         await e.pagado()
+        async with engine.begin() as conn:  # a run whose process died before its end
+            await conn.execute(text("INSERT INTO conciliaciones (desde, hasta, origen, estado, iniciada) "
+                                    "VALUES (:d, :h, 'cli', 'EN_CURSO', now())"), {"d": T0, "h": T1})  # fmt: skip
         otra = await asyncpg.connect(asyncpg_dsn(database_url))
         try:
             assert await otra.fetchval("SELECT pg_try_advisory_lock($1)", CLAVE_DEL_BLOQUEO)
@@ -134,6 +137,10 @@ async def test_una_corrida_a_la_vez(engine, database_url):
             e.handler(T0, T1, origen="cli"), e.handler(T0, T1, origen="cli"), return_exceptions=True
         )
         assert sorted(type(r).__name__ for r in resultados) == ["ConciliacionEnCursoError", "ResultadoConciliacion"]
+        async with engine.connect() as conn:
+            estados = (await conn.execute(text("SELECT estado, error FROM conciliaciones ORDER BY id"))).all()
+        assert [e.estado for e in estados] == ["FALLIDA", "COMPLETA"]  # the lock refused the other one first
+        assert estados[0].error.startswith("interrumpida")
 
 
 async def test_stripe_inalcanzable_deja_la_corrida_fallida(engine, database_url):

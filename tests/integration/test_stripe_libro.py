@@ -8,8 +8,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
+import orjson
 import pytest
+from pydantic import SecretStr
 
+from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.adapters.stripe.libro import StripeLibroDeLaPasarela
 from pagos_worker.application.ports.conciliacion import PasarelaInalcanzableError
 from tests.conftest import free_port
@@ -88,3 +91,39 @@ async def test_una_caida_mas_larga_que_la_cota_falla_la_corrida():
         with pytest.raises(PasarelaInalcanzableError):
             async for _ in libro.transferencias(T0, T0 + timedelta(days=1)):
                 pass
+
+
+class Contador:
+    """The account's budget, counted: every request of the reader must take a turn of it too."""
+
+    def __init__(self) -> None:
+        self.turnos = 0
+
+    async def acquire(self) -> None:
+        self.turnos += 1
+
+
+async def test_cada_peticion_toma_un_turno_del_presupuesto_de_la_cuenta():
+    async with simulador_en_marcha() as sim, aiohttp.ClientSession(headers=AUTH) as http:
+        await crear(http, sim.url, "g1")
+        cuenta = Contador()
+        config = StripeConfig(api_base=sim.url, secret_key=SecretStr(SECRETO), timeout_s=2.0)
+        async with StripePasarelaDePagos(config, Destinos(), cuenta) as pasarela:
+            libro = StripeLibroDeLaPasarela(pasarela, cuota_por_s=1000.0)
+            [[visto]] = [p async for p in libro.transferencias(T0, T0 + timedelta(days=36500))]
+            await libro.del_pago_texto("g1")
+        assert visto.transfer_group == "g1"
+        assert cuenta.turnos == libro.peticiones == 2
+
+
+async def test_los_429_se_esperan():
+    async with simulador_en_marcha() as sim, aiohttp.ClientSession(headers=AUTH) as http:
+        for i in range(3):
+            await crear(http, sim.url, f"g{i}")
+        async with http.post(f"{sim.url}/_simulador/fallas", data=orjson.dumps({"limite_cuenta_por_s": 2})) as r:
+            assert r.status == 200
+        async with adaptador(sim.url, max_intentos=1) as pasarela:
+            libro = StripeLibroDeLaPasarela(pasarela, cuota_por_s=1000.0, espera_base_s=0.05, espera_maxima_s=30)
+            grupos = [(await libro.del_pago_texto(f"g{i % 3}"))[0].transfer_group for i in range(6)]
+        assert grupos == ["g0", "g1", "g2", "g0", "g1", "g2"]
+        assert libro.peticiones > 6

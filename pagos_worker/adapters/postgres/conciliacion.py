@@ -58,6 +58,7 @@ class PostgresSesionDeConciliacion:
 
     async def iniciar(self, desde: datetime, hasta: datetime, origen: str) -> int:
         self._ventana = (desde, hasta)
+        await self._conn.execute(sql.INTERRUMPIDAS)
         self._id = await self._conn.fetchval(sql.INICIAR, desde, hasta, origen)
         return self._id
 

@@ -34,6 +34,12 @@ COLUMNAS_TRANSFERS = [
 ]  # fmt: skip
 COLUMNAS_REVERSOS = ["referencia", "transfer", "amount", "currency", "id_reverso_texto", "id_reverso"]
 
+# Under the lock no other run is going on: one still EN_CURSO was cut short (a crash, a kill).
+INTERRUMPIDAS = """
+UPDATE conciliaciones SET estado = 'FALLIDA', terminada = now(),
+    error = 'interrumpida: su proceso terminó antes de registrar el resultado'
+WHERE estado = 'EN_CURSO'
+"""
 INICIAR = """
 INSERT INTO conciliaciones (desde, hasta, origen, estado, iniciada) VALUES ($1, $2, $3, 'EN_CURSO', now())
 RETURNING id

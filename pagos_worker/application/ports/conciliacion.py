@@ -91,7 +91,8 @@ class SesionDeConciliacion(Protocol):
         ...
 
     async def iniciar(self, desde: datetime, hasta: datetime, origen: str) -> int:
-        """Record the run EN_CURSO (committed at once); its id."""
+        """Record the run EN_CURSO (committed at once); its id. Called with the lock held: any
+        other run still EN_CURSO was cut short, and is marked FALLIDA."""
         ...
 
     async def cargar(self, pagina: list[TransferenciaVista]) -> None:

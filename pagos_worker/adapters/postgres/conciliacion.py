@@ -95,7 +95,9 @@ class PostgresSesionDeConciliacion:
 
     async def clasificar(self) -> Clasificacion:
         assert self._ventana is not None  # noqa: S101 - started
+        # Temporary tables are never analyzed by autovacuum: without statistics the plans are guesses.
         await self._conn.execute("ANALYZE conc_transfers; ANALYZE conc_reversos; TRUNCATE conc_diferencias")
+        await self._conn.execute(sql.DOBLES)
         valores = {"desde": self._ventana[0], "hasta": self._ventana[1], "plantilla": self._plantilla}
         for sentencia, parametros in sql.CLASIFICAR:
             await self._conn.execute(sentencia, *(valores[p] for p in parametros))

@@ -25,6 +25,7 @@ CREATE TEMP TABLE conc_reversos (referencia text NOT NULL, transfer text NOT NUL
 CREATE INDEX ON conc_reversos (transfer);
 CREATE TEMP TABLE conc_destinos (id_afiliado text PRIMARY KEY, destino text NOT NULL);
 CREATE TEMP TABLE conc_buscados (id_pago uuid PRIMARY KEY);
+CREATE TEMP TABLE conc_dobles (id_pago uuid PRIMARY KEY);
 CREATE TEMP TABLE conc_diferencias (clase text NOT NULL, id_pago uuid, id_reverso uuid, referencia text,
     servicio jsonb NOT NULL, pasarela jsonb NOT NULL);
 """
@@ -78,8 +79,16 @@ _REVERSAL = """jsonb_build_object('referencia', r.referencia, 'transfer', r.tran
 _REVERSO = f"""jsonb_build_object('id_reverso', v.id_reverso, 'id_pago', v.id_pago, 'estado', v.estado,
     'unidades_menores', {_menores("v.monto", "v.moneda")}, 'moneda', v.moneda,
     'referencia_reverso', v.referencia_reverso, 'fecha_procesamiento', v.fecha_procesamiento)"""
-# A payment's transfers, with how many it has: one is the only case that can coincide.
-_UNICAS = """(SELECT *, count(*) OVER (PARTITION BY id_pago) AS n FROM conc_transfers WHERE id_pago IS NOT NULL)"""
+# The payments Stripe shows more than one transfer of (few): computed once, by a hash aggregate
+# over Stripe's side alone. A payment with one transfer is the only kind that can coincide.
+DOBLES = """
+TRUNCATE conc_dobles;
+INSERT INTO conc_dobles
+SELECT id_pago FROM conc_transfers WHERE id_pago IS NOT NULL GROUP BY id_pago HAVING count(*) > 1;
+ANALYZE conc_dobles;
+"""
+_UNICAS = """(SELECT * FROM conc_transfers u WHERE u.id_pago IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM conc_dobles d WHERE d.id_pago = u.id_pago))"""
 _INSERTAR = "INSERT INTO conc_diferencias (clase, id_pago, id_reverso, referencia, servicio, pasarela)"
 
 TRANSFERENCIA_SIN_EXITO = f"""{_INSERTAR}
@@ -90,15 +99,15 @@ WHERE p.id_pago IS NULL OR NOT ({_PAGADO})
 """  # noqa: S608
 TRANSFERENCIAS_MULTIPLES = f"""{_INSERTAR}
 SELECT 'transferencias_multiples', p.id_pago, NULL, NULL, {_PAGO},
-    jsonb_build_object('transferencias', jsonb_agg({_TRANSFER} ORDER BY t.created, t.referencia))
-FROM conc_transfers t JOIN pagos p ON p.id_pago = t.id_pago
+    jsonb_build_object('transferencias', (SELECT jsonb_agg({_TRANSFER} ORDER BY t.created, t.referencia)
+                                          FROM conc_transfers t WHERE t.id_pago = p.id_pago))
+FROM conc_dobles d JOIN pagos p ON p.id_pago = d.id_pago
 WHERE {_PAGADO}
-GROUP BY p.id_pago HAVING count(*) > 1
 """  # noqa: S608
 IMPORTE_DISTINTO = f"""{_INSERTAR}
 SELECT 'importe_distinto', p.id_pago, NULL, t.referencia, {_PAGO}, {_TRANSFER}
 FROM {_UNICAS} t JOIN pagos p ON p.id_pago = t.id_pago
-WHERE t.n = 1 AND {_PAGADO}
+WHERE {_PAGADO}
     AND (t.amount IS DISTINCT FROM {_menores("p.monto", "p.moneda")} OR t.currency IS DISTINCT FROM p.moneda)
 """  # noqa: S608
 # The affiliate's account: the mapping file's, else the test-mode template's; none, no check.
@@ -108,7 +117,7 @@ SELECT 'destino_distinto', p.id_pago, NULL, t.referencia,
 FROM {_UNICAS} t JOIN pagos p ON p.id_pago = t.id_pago
 LEFT JOIN conc_destinos d ON d.id_afiliado = p.id_afiliado
 CROSS JOIN LATERAL (SELECT coalesce(d.destino, replace($3::text, '{{id_afiliado}}', p.id_afiliado)) AS destino) e
-WHERE t.n = 1 AND {_PAGADO} AND e.destino IS NOT NULL AND t.destination IS DISTINCT FROM e.destino
+WHERE {_PAGADO} AND e.destino IS NOT NULL AND t.destination IS DISTINCT FROM e.destino
 """  # noqa: S608
 # A reversal at Stripe without our id, with one we never recorded, or with another payment's.
 REVERSO_EXTERNO = f"""{_INSERTAR}
@@ -161,10 +170,9 @@ CLASIFICAR: list[tuple[str, tuple[str, ...]]] = [
     (EXITOSO_SIN_TRANSFERENCIA, ("desde", "hasta")),
 ]
 COINCIDEN = f"""
-SELECT count(*) FROM (SELECT id_pago FROM conc_transfers WHERE id_pago IS NOT NULL GROUP BY id_pago
-                      HAVING count(*) = 1) u
-JOIN pagos p ON p.id_pago = u.id_pago AND {_PAGADO}
-WHERE NOT EXISTS (SELECT 1 FROM conc_diferencias d WHERE d.id_pago = u.id_pago)
+SELECT count(*) FROM {_UNICAS} t
+JOIN pagos p ON p.id_pago = t.id_pago AND {_PAGADO}
+WHERE NOT EXISTS (SELECT 1 FROM conc_diferencias d WHERE d.id_pago = t.id_pago)
 """  # noqa: S608
 DIFERENCIAS = """
 SELECT clase, id_pago, id_reverso, referencia, servicio::text AS servicio, pasarela::text AS pasarela

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
 import asyncpg
 import pytest
@@ -13,12 +14,36 @@ from sqlalchemy import text
 
 from pagos_worker.adapters.postgres.conciliacion import CLAVE_DEL_BLOQUEO
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
-from pagos_worker.application.conciliacion import ConciliacionEnCursoError
+from pagos_worker.application.conciliacion import ConciliacionEnCursoError, ConciliarHandler
 from pagos_worker.application.conciliacion_programada import ConciliacionProgramada
+from pagos_worker.application.ports.conciliacion import LibroDeLaPasarela, TransferenciaVista
 from pagos_worker.domain.conciliacion import ClaseDiferencia as C
 from tests.integration.conciliacion_helpers import T0, T1, escena
 
 pytestmark = pytest.mark.integration
+
+
+class LibroEnPausa:
+    """Stripe's books, read only once the test lets it: a run held in the middle."""
+
+    def __init__(self, libro: LibroDeLaPasarela) -> None:
+        self._libro = libro
+        self.dentro, self.seguir = asyncio.Event(), asyncio.Event()
+
+    @property
+    def peticiones(self) -> int:
+        return self._libro.peticiones
+
+    async def transferencias(self, desde: datetime, hasta: datetime) -> AsyncIterator[list[TransferenciaVista]]:
+        self.dentro.set()
+        await self.seguir.wait()
+        async for pagina in self._libro.transferencias(desde, hasta):
+            yield pagina
+
+    async def del_pago(self, id_pago: uuid.UUID) -> list[TransferenciaVista]:
+        return await self._libro.del_pago(id_pago)
+
+
 UNA_HORA = timedelta(hours=1)
 
 
@@ -133,10 +158,14 @@ async def test_una_corrida_a_la_vez(engine, database_url):
                 await e.handler(T0, T1, origen="programada")
         finally:
             await otra.close()
-        resultados = await asyncio.gather(
-            e.handler(T0, T1, origen="cli"), e.handler(T0, T1, origen="cli"), return_exceptions=True
-        )
-        assert sorted(type(r).__name__ for r in resultados) == ["ConciliacionEnCursoError", "ResultadoConciliacion"]
+        # Two at once: the first holds the lock while it reads Stripe; the second is refused.
+        libro = LibroEnPausa(e.handler._libro)
+        primera = asyncio.create_task(ConciliarHandler(e.registro, libro, margen=timedelta(minutes=5))(T0, T1))
+        await libro.dentro.wait()
+        with pytest.raises(ConciliacionEnCursoError):
+            await e.handler(T0, T1, origen="cli")
+        libro.seguir.set()
+        assert (await primera).conteos[C.COINCIDE] == 1
         async with engine.connect() as conn:
             estados = (await conn.execute(text("SELECT estado, error FROM conciliaciones ORDER BY id"))).all()
         assert [e.estado for e in estados] == ["FALLIDA", "COMPLETA"]  # the lock refused the other one first

@@ -56,8 +56,9 @@ def resultado(r: ResultadoConciliacion, *, como_json: bool) -> None:
         sys.stdout.flush()
         return
     salida = consola()
-    titulo = f"conciliación {r.id}: {iso_utc(r.ventana.desde)} – {iso_utc(r.ventana.hasta)}"
-    conteos = Table(title=titulo, title_justify="left")
+    # The window on a line of its own: as a title it would be folded to the narrow table's width.
+    salida.print(f"conciliación {r.id}: {iso_utc(r.ventana.desde)} – {iso_utc(r.ventana.hasta)}", markup=False)
+    conteos = Table(title="por clase", title_justify="left")
     for columna in ("clase", "cantidad", "crítica"):
         conteos.add_column(columna)
     for clase in ClaseDiferencia:

@@ -128,7 +128,8 @@ class ConciliarHandler:
                 raise ConciliacionEnCursoError("otra conciliación está en curso; inténtelo cuando termine")
             id_conciliacion = await sesion.iniciar(ventana.desde, ventana.hasta, origen)
             try:
-                conteos, diferencias = await self._conciliar(sesion, ventana, progreso, antes)
+                asentado = ahora - self._margen
+                conteos, diferencias = await self._conciliar(sesion, ventana, asentado, progreso, antes)
             except BaseException as exc:
                 # Best effort: the store may be what failed, and a run left EN_CURSO says the same.
                 with contextlib.suppress(Exception):
@@ -139,7 +140,12 @@ class ConciliarHandler:
         )
 
     async def _conciliar(
-        self, sesion: SesionDeConciliacion, ventana: Ventana, progreso: Callable[[int], None] | None, antes: int
+        self,
+        sesion: SesionDeConciliacion,
+        ventana: Ventana,
+        asentado: datetime,
+        progreso: Callable[[int], None] | None,
+        antes: int,
     ) -> tuple[Mapping[ClaseDiferencia, int], list[Diferencia]]:
         leidas = 0
         async for pagina in self._libro.transferencias(ventana.desde, ventana.hasta):
@@ -150,6 +156,6 @@ class ConciliarHandler:
         while por_buscar := await sesion.por_buscar(self._lote):
             for id_pago in por_buscar:
                 await sesion.cargar_del_pago(id_pago, await self._libro.del_pago(id_pago))
-        clasificacion = await sesion.clasificar()
+        clasificacion = await sesion.clasificar(asentado)
         await sesion.registrar(clasificacion, self._libro.peticiones - antes)
         return clasificacion.conteos, clasificacion.diferencias

@@ -201,3 +201,25 @@ async def test_la_pasada_programada_concilia_lo_asentado_hacia_atras(engine, dat
             origen = await conn.scalar(text("SELECT origen FROM conciliaciones"))
         assert origen == "programada"
         assert id_pago
+
+
+async def test_los_reversos_del_servicio_en_la_ventana_se_comprueban_aunque_su_transfer_sea_anterior(
+    engine, database_url
+):
+    async with escena(engine, database_url) as e:
+        viejo, _ = await e.pagado(monto=5000, en=T0 - timedelta(days=3))  # paid and reconciled days ago
+        r = await e.reverso(viejo, "2.00", referencia="trr_que_stripe_no_tiene")  # finished in the window
+        resultado = await e.handler(T0, T1, origen="cli")
+        assert claves(resultado) == {(C.REVERSO_FALTANTE, viejo, r, "trr_que_stripe_no_tiene")}
+
+
+async def test_un_reverso_aun_en_curso_no_es_una_diferencia(engine, database_url):
+    async with escena(engine, database_url) as e:
+        id_pago, tr = await e.pagado(monto=5000)
+        r = await e.reverso(id_pago, "1.00", estado="PROCESANDO")
+        async with engine.connect() as conn:
+            ahora = await conn.scalar(text("SELECT now()"))
+        e.reloj.ahora = ahora.timestamp()  # made at Stripe a moment ago: its outcome may be on its way
+        await e.reversal(tr, 100, r)
+        resultado = await e.handler(T0, T1, origen="cli")
+        assert resultado.diferencias == []

@@ -73,7 +73,7 @@ class PostgresSesionDeConciliacion:
             for t in pagina
         ]  # fmt: skip
         reversos = [
-            (r.referencia, t.referencia, r.unidades_menores, r.moneda, r.id_reverso, _uuid(r.id_reverso))
+            (r.referencia, t.referencia, r.unidades_menores, r.moneda, r.id_reverso, _uuid(r.id_reverso), r.creado)
             for t in pagina
             for r in t.reversos
         ]
@@ -93,12 +93,13 @@ class PostgresSesionDeConciliacion:
             await self._conn.execute("INSERT INTO conc_buscados VALUES ($1)", id_pago)
             await self.cargar([t for t in transferencias if t.transfer_group == str(id_pago)])
 
-    async def clasificar(self) -> Clasificacion:
+    async def clasificar(self, asentado: datetime) -> Clasificacion:
         assert self._ventana is not None  # noqa: S101 - started
         # Temporary tables are never analyzed by autovacuum: without statistics the plans are guesses.
         await self._conn.execute("ANALYZE conc_transfers; ANALYZE conc_reversos; TRUNCATE conc_diferencias")
         await self._conn.execute(sql.DOBLES)
-        valores = {"desde": self._ventana[0], "hasta": self._ventana[1], "plantilla": self._plantilla}
+        desde, hasta = self._ventana
+        valores = {"desde": desde, "hasta": hasta, "plantilla": self._plantilla, "asentado": asentado}
         for sentencia, parametros in sql.CLASIFICAR:
             await self._conn.execute(sentencia, *(valores[p] for p in parametros))
         conteos = dict.fromkeys(ClaseDiferencia, 0)

@@ -1,7 +1,9 @@
 """The reconciliation's SQL: Stripe's side in this session's temporary tables, compared with the
 service's books set by set. A transfer belongs to the payment its `transfer_group` names; amounts
-are compared in minor units, never as floats. Statements of `CLASIFICAR` take the window
-($1 desde, $2 hasta) and the test-mode destination template ($3, NULL without one)."""
+are compared in minor units, never as floats. Each statement of `CLASIFICAR` names its parameters
+among: the window (desde, hasta), the test-mode destination template (plantilla, NULL without
+one), and the instant before which reversals are settled (asentado: the database's now less the
+settle margin; a reversal made since, at Stripe or here, may still have its other side on its way)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ CREATE TEMP TABLE conc_transfers (referencia text NOT NULL, transfer_group text,
 CREATE INDEX ON conc_transfers (id_pago);
 CREATE INDEX ON conc_transfers (referencia);
 CREATE TEMP TABLE conc_reversos (referencia text NOT NULL, transfer text NOT NULL, amount bigint, currency text,
-    id_reverso_texto text, id_reverso uuid);
+    id_reverso_texto text, id_reverso uuid, created timestamptz);
 CREATE INDEX ON conc_reversos (transfer);
 CREATE TEMP TABLE conc_destinos (id_afiliado text PRIMARY KEY, destino text NOT NULL);
 CREATE TEMP TABLE conc_buscados (id_pago uuid PRIMARY KEY);
@@ -33,7 +35,7 @@ COLUMNAS_TRANSFERS = [
     "referencia", "transfer_group", "id_pago", "amount", "currency", "destination", "created", "amount_reversed",
     "en_ventana",
 ]  # fmt: skip
-COLUMNAS_REVERSOS = ["referencia", "transfer", "amount", "currency", "id_reverso_texto", "id_reverso"]
+COLUMNAS_REVERSOS = ["referencia", "transfer", "amount", "currency", "id_reverso_texto", "id_reverso", "created"]
 
 # Under the lock no other run is going on: one still EN_CURSO was cut short (a crash, a kill).
 INTERRUMPIDAS = """
@@ -49,8 +51,9 @@ _PAGADO = "p.estado IN ('EXITOSO', 'REVERSADO')"
 _EN_VENTANA = "p.fecha_procesamiento >= $1 AND p.fecha_procesamiento < $2"
 
 # Payments to look up one by one (every transfer of theirs, whenever created): paid in the window
-# with no transfer in it (one created before the window), or with one that is not the transfer we
-# recorded (a second one: the first may be outside the window). Each is looked up once a run.
+# with no transfer in it (one created before the window), with one that is not the transfer we
+# recorded (a second one: the first may be outside the window), or with a reversal of ours that
+# ended in the window (its transfer is older). Each is looked up once a run.
 POR_BUSCAR = f"""
 SELECT id_pago FROM (
     SELECT p.id_pago FROM pagos p
@@ -58,6 +61,10 @@ SELECT id_pago FROM (
     UNION
     SELECT t.id_pago FROM conc_transfers t JOIN pagos p ON p.id_pago = t.id_pago
     WHERE {_PAGADO} AND t.referencia IS DISTINCT FROM p.referencia_pago
+    UNION
+    SELECT v.id_pago FROM reversos v
+    WHERE v.estado IN ('EXITOSO', 'FALLIDO') AND v.fecha_procesamiento >= $1 AND v.fecha_procesamiento < $2
+        AND NOT EXISTS (SELECT 1 FROM conc_transfers t WHERE t.id_pago = v.id_pago)
 ) x
 WHERE NOT EXISTS (SELECT 1 FROM conc_buscados b WHERE b.id_pago = x.id_pago)
 ORDER BY id_pago LIMIT $3
@@ -116,7 +123,7 @@ SELECT 'destino_distinto', p.id_pago, NULL, t.referencia,
     {_PAGO} || jsonb_build_object('destino_esperado', e.destino), {_TRANSFER}
 FROM {_UNICAS} t JOIN pagos p ON p.id_pago = t.id_pago
 LEFT JOIN conc_destinos d ON d.id_afiliado = p.id_afiliado
-CROSS JOIN LATERAL (SELECT coalesce(d.destino, replace($3::text, '{{id_afiliado}}', p.id_afiliado)) AS destino) e
+CROSS JOIN LATERAL (SELECT coalesce(d.destino, replace($1::text, '{{id_afiliado}}', p.id_afiliado)) AS destino) e
 WHERE {_PAGADO} AND e.destino IS NOT NULL AND t.destination IS DISTINCT FROM e.destino
 """  # noqa: S608
 # A reversal at Stripe without our id, with one we never recorded, or with another payment's.
@@ -126,14 +133,14 @@ SELECT 'reverso_externo', t.id_pago, r.id_reverso, r.referencia,
     {_REVERSAL} || jsonb_build_object('transfer', {_TRANSFER})
 FROM conc_reversos r JOIN conc_transfers t ON t.referencia = r.transfer
 LEFT JOIN reversos v ON v.id_reverso = r.id_reverso
-WHERE v.id_reverso IS NULL OR v.id_pago IS DISTINCT FROM t.id_pago
+WHERE (v.id_reverso IS NULL OR v.id_pago IS DISTINCT FROM t.id_pago) AND r.created < $1
 """  # noqa: S608
 # Ours at Stripe that we do not hold as done, as that very reversal.
 REVERSO_SIN_REGISTRO = f"""{_INSERTAR}
 SELECT 'reverso_sin_registro', t.id_pago, v.id_reverso, r.referencia, {_REVERSO}, {_REVERSAL}
 FROM conc_reversos r JOIN conc_transfers t ON t.referencia = r.transfer
 JOIN reversos v ON v.id_reverso = r.id_reverso AND v.id_pago = t.id_pago
-WHERE v.estado <> 'EXITOSO' OR v.referencia_reverso IS DISTINCT FROM r.referencia
+WHERE (v.estado <> 'EXITOSO' OR v.referencia_reverso IS DISTINCT FROM r.referencia) AND r.created < $1
 """  # noqa: S608
 REVERSO_IMPORTE_DISTINTO = f"""{_INSERTAR}
 SELECT 'importe_distinto', t.id_pago, v.id_reverso, r.referencia, {_REVERSO}, {_REVERSAL}
@@ -146,7 +153,8 @@ WHERE v.estado = 'EXITOSO' AND v.referencia_reverso = r.referencia
 REVERSO_FALTANTE = f"""{_INSERTAR}
 SELECT 'reverso_faltante', v.id_pago, v.id_reverso, v.referencia_reverso, {_REVERSO}, '{{}}'::jsonb
 FROM reversos v
-WHERE v.estado = 'EXITOSO' AND EXISTS (SELECT 1 FROM conc_transfers t WHERE t.id_pago = v.id_pago)
+WHERE v.estado = 'EXITOSO' AND v.fecha_procesamiento < $1
+    AND EXISTS (SELECT 1 FROM conc_transfers t WHERE t.id_pago = v.id_pago)
     AND NOT EXISTS (SELECT 1 FROM conc_reversos r JOIN conc_transfers t ON t.referencia = r.transfer
                     WHERE t.id_pago = v.id_pago AND r.referencia = v.referencia_reverso)
 """  # noqa: S608
@@ -162,11 +170,11 @@ CLASIFICAR: list[tuple[str, tuple[str, ...]]] = [
     (TRANSFERENCIA_SIN_EXITO, ()),
     (TRANSFERENCIAS_MULTIPLES, ()),
     (IMPORTE_DISTINTO, ()),
-    (DESTINO_DISTINTO.replace("$3", "$1"), ("plantilla",)),
-    (REVERSO_EXTERNO, ()),
-    (REVERSO_SIN_REGISTRO, ()),
+    (DESTINO_DISTINTO, ("plantilla",)),
+    (REVERSO_EXTERNO, ("asentado",)),
+    (REVERSO_SIN_REGISTRO, ("asentado",)),
     (REVERSO_IMPORTE_DISTINTO, ()),
-    (REVERSO_FALTANTE, ()),
+    (REVERSO_FALTANTE, ("asentado",)),
     (EXITOSO_SIN_TRANSFERENCIA, ("desde", "hasta")),
 ]
 COINCIDEN = f"""

@@ -108,8 +108,10 @@ class SesionDeConciliacion(Protocol):
         """Every transfer of the payment, whenever created, in place of those of the window."""
         ...
 
-    async def clasificar(self) -> Clasificacion:
-        """Compare both sides (set-based), keeping the differences for `registrar`."""
+    async def clasificar(self, asentado: datetime) -> Clasificacion:
+        """Compare both sides (set-based), keeping the differences for `registrar`. A reversal made
+        at or after `asentado`, on either side, is left to a later run: its other side may be on
+        its way."""
         ...
 
     async def registrar(self, clasificacion: Clasificacion, peticiones: int) -> None:

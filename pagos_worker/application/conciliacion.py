@@ -86,6 +86,10 @@ class ResultadoConciliacion:
     duracion_s: float
 
     @property
+    def total_diferencias(self) -> int:
+        return sum(n for c, n in self.conteos.items() if c is not ClaseDiferencia.COINCIDE)
+
+    @property
     def coincide_todo(self) -> bool:
         return not any(n for c, n in self.conteos.items() if c is not ClaseDiferencia.COINCIDE)
 

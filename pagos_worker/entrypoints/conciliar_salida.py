@@ -44,6 +44,7 @@ def resultado_json(r: ResultadoConciliacion) -> dict[str, Any]:
         "desde": iso_utc(r.ventana.desde),
         "hasta": iso_utc(r.ventana.hasta),
         "conteos": {c.value: r.conteos.get(c, 0) for c in ClaseDiferencia},
+        "total_diferencias": r.total_diferencias,
         "diferencias": [diferencia_json(d) for d in r.diferencias],
         "peticiones": r.peticiones,
         "duracion_s": round(r.duracion_s, 3),
@@ -65,7 +66,11 @@ def resultado(r: ResultadoConciliacion, *, como_json: bool) -> None:
         conteos.add_row(clase.value, str(r.conteos.get(clase, 0)), "sí" if clase.critica else "")
     salida.print(conteos)
     if r.diferencias:
-        tabla = Table(title=f"diferencias: {len(r.diferencias)}", title_justify="left")
+        mostradas = len(r.diferencias)
+        titulo = f"diferencias: {r.total_diferencias}"
+        if mostradas < r.total_diferencias:
+            titulo += f" (las primeras {mostradas}; todas quedan en la tabla diferencias)"
+        tabla = Table(title=titulo, title_justify="left")
         for columna in ("clase", "id_pago", "id_reverso", "referencia", "servicio", "Stripe"):
             tabla.add_column(columna)
         for d in r.diferencias:

@@ -12,13 +12,13 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from pagos_worker.adapters.postgres.conciliacion import CLAVE_DEL_BLOQUEO
-from pagos_worker.adapters.postgres.database import asyncpg_dsn
+from pagos_worker.adapters.postgres.conciliacion import CLAVE_DEL_BLOQUEO, PostgresRegistroDeConciliaciones
+from pagos_worker.adapters.postgres.database import DEFAULT_LIMITS, asyncpg_dsn
 from pagos_worker.application.conciliacion import ConciliacionEnCursoError, ConciliarHandler
 from pagos_worker.application.conciliacion_programada import ConciliacionProgramada
 from pagos_worker.application.ports.conciliacion import LibroDeLaPasarela, TransferenciaVista
 from pagos_worker.domain.conciliacion import ClaseDiferencia as C
-from tests.integration.conciliacion_helpers import T0, T1, escena
+from tests.integration.conciliacion_helpers import DESTINOS, T0, T1, escena
 
 pytestmark = pytest.mark.integration
 
@@ -223,3 +223,15 @@ async def test_un_reverso_aun_en_curso_no_es_una_diferencia(engine, database_url
         await e.reversal(tr, 100, r)
         resultado = await e.handler(T0, T1, origen="cli")
         assert resultado.diferencias == []
+
+
+async def test_se_devuelven_las_primeras_y_se_registran_todas(engine, database_url):
+    async with escena(engine, database_url) as e:
+        for _ in range(3):
+            await e.pago(procesado=T0 + UNA_HORA)  # EXITOSO, no transfer
+        registro = PostgresRegistroDeConciliaciones(database_url, DEFAULT_LIMITS, DESTINOS, mostrar=2)
+        r = await ConciliarHandler(registro, e.handler._libro, margen=timedelta(minutes=5))(T0, T1)
+        assert r.total_diferencias == 3
+        assert len(r.diferencias) == 2
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM diferencias")) == 3

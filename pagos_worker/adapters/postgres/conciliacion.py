@@ -25,7 +25,8 @@ from pagos_worker.application.ports.conciliacion import Clasificacion, Diferenci
 from pagos_worker.domain.conciliacion import ClaseDiferencia
 
 CLAVE_DEL_BLOQUEO = 0x636F_6E63  # "conc": one reconciliation at a time, across replicas and the CLI
-_TIMEOUT_SENTENCIA = "15min"  # a set-based pass over a day of a million payments
+_TIMEOUT_SENTENCIA = "15min"
+MOSTRAR = 10_000  # a set-based pass over a day of a million payments
 
 
 def _uuid(texto: str | None) -> uuid.UUID | None:
@@ -39,8 +40,9 @@ def _uuid(texto: str | None) -> uuid.UUID | None:
 
 
 class PostgresSesionDeConciliacion:
-    def __init__(self, conn: asyncpg.Connection, destinos: Destinos) -> None:
+    def __init__(self, conn: asyncpg.Connection, destinos: Destinos, mostrar: int) -> None:
         self._conn = conn
+        self._mostrar = mostrar
         self._destinos = destinos
         self._id: int | None = None
         self._ventana: tuple[datetime, datetime] | None = None
@@ -106,7 +108,7 @@ class PostgresSesionDeConciliacion:
         for fila in await self._conn.fetch("SELECT clase, count(*) FROM conc_diferencias GROUP BY clase"):
             conteos[ClaseDiferencia(fila[0])] = fila[1]
         conteos[ClaseDiferencia.COINCIDE] = await self._conn.fetchval(sql.COINCIDEN)
-        filas = await self._conn.fetch(sql.DIFERENCIAS)
+        filas = await self._conn.fetch(sql.DIFERENCIAS, self._mostrar)
         return Clasificacion(conteos, [_diferencia(f) for f in filas])
 
     async def registrar(self, clasificacion: Clasificacion, peticiones: int) -> None:
@@ -134,7 +136,12 @@ def _diferencia(fila: Mapping[str, Any]) -> Diferencia:
 
 
 class PostgresRegistroDeConciliaciones:
-    def __init__(self, database_url: str, limits: ConnectionLimits, destinos: Destinos) -> None:
+    def __init__(
+        self, database_url: str, limits: ConnectionLimits, destinos: Destinos, *, mostrar: int = MOSTRAR
+    ) -> None:
+        """`mostrar`: how many differences a run hands back at most (all are recorded): a day gone
+        wrong (a misconfigured account) must not fill the process's memory with them."""
+        self._mostrar = mostrar
         self._dsn = asyncpg_dsn(database_url)
         self._limits = limits
         self._destinos = destinos
@@ -147,7 +154,7 @@ class PostgresRegistroDeConciliaciones:
             self._dsn, server_settings=ajustes, timeout=self._limits.connect_timeout_s, command_timeout=None
         )
         try:
-            sesion = PostgresSesionDeConciliacion(conn, self._destinos)
+            sesion = PostgresSesionDeConciliacion(conn, self._destinos, self._mostrar)
             await sesion.preparar()
             yield sesion
         finally:

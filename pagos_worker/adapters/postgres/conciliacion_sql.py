@@ -184,7 +184,7 @@ WHERE NOT EXISTS (SELECT 1 FROM conc_diferencias d WHERE d.id_pago = t.id_pago)
 """  # noqa: S608
 DIFERENCIAS = """
 SELECT clase, id_pago, id_reverso, referencia, servicio::text AS servicio, pasarela::text AS pasarela
-FROM conc_diferencias ORDER BY clase, id_pago NULLS FIRST, referencia
+FROM conc_diferencias ORDER BY clase, id_pago NULLS FIRST, referencia LIMIT $1
 """
 # The same difference still unresolved from an earlier run is not recorded again.
 REGISTRAR_DIFERENCIAS = """

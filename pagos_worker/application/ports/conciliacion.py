@@ -73,7 +73,8 @@ class Diferencia:
 
 @dataclass(frozen=True, slots=True)
 class Clasificacion:
-    """What one run found: a count per class (coincide included) and every difference."""
+    """What one run found: a count per class (coincide included) and its differences (the first
+    so many of them: the counts say how many there are)."""
 
     conteos: Mapping[ClaseDiferencia, int]
     diferencias: list[Diferencia] = field(default_factory=list)

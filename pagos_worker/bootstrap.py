@@ -10,6 +10,7 @@ import asyncio
 import functools
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres import retry as postgres_retry
+from pagos_worker.adapters.postgres.conciliacion import PostgresRegistroDeConciliaciones
 from pagos_worker.adapters.postgres.database import ConnectionLimits, create_engine, migrate, prewarm
 from pagos_worker.adapters.postgres.fallos import PostgresFailureLog
 from pagos_worker.adapters.postgres.operador import PostgresOperadorRepository
@@ -36,7 +38,10 @@ from pagos_worker.adapters.pulsar.client import PulsarConnection, PulsarSecurity
 from pagos_worker.adapters.pulsar.operador import PulsarCommandPublisher
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.adapters.stripe.config import StripeConfigError, es_clave_de_prueba
+from pagos_worker.adapters.stripe.libro import StripeLibroDeLaPasarela
 from pagos_worker.adapters.stripe.presupuesto import PresupuestoDeCuenta
+from pagos_worker.application.conciliacion import ConciliarHandler, ResultadoConciliacion
+from pagos_worker.application.conciliacion_programada import ConciliacionProgramada
 from pagos_worker.application.despacho import Despacho
 from pagos_worker.application.dlq import ListarCartasMuertasHandler, ReenviarCartasMuertasHandler
 from pagos_worker.application.eventos import LeerEventosHandler
@@ -57,6 +62,7 @@ from pagos_worker.application.reconciliador import Reconciliador
 from pagos_worker.application.relay import ImmediatePublisher, OutboxRelay
 from pagos_worker.application.reversos import ReversarPagoHandler
 from pagos_worker.config import ConfiguracionInvalidaError, Settings
+from pagos_worker.domain.conciliacion import DIFERENCIAS
 from pagos_worker.domain.pago import PoliticaAtencion
 from pagos_worker.logs import redact
 
@@ -186,6 +192,23 @@ def presupuesto_de_cuenta(settings: Settings, engine: AsyncEngine) -> Presupuest
     return presupuesto
 
 
+def conciliar_handler(settings: Settings, pasarela: StripePasarelaDePagos) -> ConciliarHandler:
+    """The reconciliation on the service's PostgreSQL and the Stripe adapter's session and budget,
+    within its share of the account's rate."""
+    assert settings.database_url is not None  # noqa: S101 - every caller checked it
+    libro = StripeLibroDeLaPasarela(
+        pasarela,
+        cuota_por_s=settings.conciliacion_budget_share * settings.stripe_rate_limit,
+        espera_maxima_s=settings.conciliacion_max_wait_seconds,
+    )
+    registro = PostgresRegistroDeConciliaciones(settings.database_url, connection_limits(settings), pasarela.destinos)
+    return ConciliarHandler(registro, libro, margen=timedelta(seconds=settings.settle_margin_seconds))
+
+
+def _medir_conciliacion(r: ResultadoConciliacion) -> None:
+    metrics.conciliacion_completa({c.value: r.conteos.get(c, 0) for c in DIFERENCIAS}, time.time())
+
+
 def politica_de_atencion(settings: Settings) -> PoliticaAtencion:
     return PoliticaAtencion(
         max_intentos=settings.attention_after_attempts,
@@ -288,7 +311,9 @@ async def bootstrap(
         if "relay" in roles:
             await _relay(c, inmediata="worker" in roles)
         if "worker" in roles:
-            await _worker(c, pasarela or await build_pasarela(settings, stack, engine))
+            propia = pasarela or await build_pasarela(settings, stack, engine)
+            await _worker(c, propia)
+            _conciliacion_programada(c, propia)
         if "api" in roles:
             await _api(c, views)
         yield servicio
@@ -432,6 +457,23 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
     )
 
 
+def _conciliacion_programada(c: _Comun, pasarela: PasarelaDePagos) -> None:
+    """The worker role's scheduled reconciliation (one replica at a time: the run's advisory lock).
+    Only against Stripe: a gateway given by the tooling has no books to compare with."""
+    settings = c.servicio.settings
+    if not isinstance(pasarela, StripePasarelaDePagos):
+        log.info("conciliacion.sin_pasarela_stripe")
+        return
+    programada = ConciliacionProgramada(
+        conciliar_handler(settings, pasarela),
+        intervalo=settings.conciliacion_interval_seconds,
+        retroceso=timedelta(seconds=settings.conciliacion_lookback_seconds),
+        al_completar=_medir_conciliacion,
+    )
+    # Never holds a shutdown up: a run cut short stays EN_CURSO (or FALLIDA), and the next starts over.
+    c.servicio.segundo_plano.append(programada.run)
+
+
 async def _api(c: _Comun, views: PostgresPagoViews) -> None:
     servicio, engine, settings = c.servicio, c.engine, c.servicio.settings
     # The pool's connections opened now, not by the first status queries: each new one costs
@@ -474,6 +516,7 @@ class Operador:
     listar_dlq: ListarCartasMuertasHandler | None = None
     reenviar_dlq: ReenviarCartasMuertasHandler | None = None
     eventos: LeerEventosHandler | None = None
+    conciliar: ConciliarHandler | None = None
     # The topics read, named when they hold nothing: a wrong topic must not pass for an empty one.
     dlq_topic: str = ""
     events_topic: str = ""
@@ -516,9 +559,11 @@ async def _operador_con_postgres(
     operador.estado = ObtenerEstadoPagoHandler(views)
     operador.atencion = ListarPagosQueRequierenAtencionHandler(views)
     if pasarela:
+        stripe = await _stripe(settings, stack, engine)
+        operador.conciliar = conciliar_handler(settings, stripe)
         operador.resolver = ResolverPagoHandler(
             pagos,
-            await _stripe(settings, stack, engine),
+            stripe,
             lease=timedelta(seconds=settings.lease_seconds),
             margen_fallido=timedelta(seconds=settings.settle_margin_seconds),
         )

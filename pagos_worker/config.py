@@ -152,6 +152,18 @@ class Settings(BaseSettings):
         None, description="test mode only (a sk_test_/rk_test_ key): acct_{id_afiliado} for affiliates not in the file"
     )
 
+    # Reconciliation against Stripe (`pagos-worker conciliar`, and the worker role's scheduled pass).
+    conciliacion_budget_share: float = Field(
+        0.2, gt=0, le=1, description="share of the account's Stripe budget a reconciliation may take, in (0, 1]"
+    )
+    conciliacion_interval_seconds: float = Field(3600.0, gt=0, description="between scheduled passes")
+    conciliacion_lookback_seconds: float = Field(
+        86400.0, gt=0, description="a scheduled pass's window: this long, ending the settle margin ago"
+    )
+    conciliacion_max_wait_seconds: float = Field(
+        600.0, gt=0, description="Stripe unreadable (429s, an outage) this long fails the run (FALLIDA, exit 2)"
+    )
+
     # Outbox relay.
     relay_batch: int = Field(500, ge=1)
     events_batching: bool = Field(default=True, description="pack published events into batches (not key-based)")

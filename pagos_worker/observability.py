@@ -86,6 +86,31 @@ RECONCILIADOR_ERRORES = Counter(
     "Payments whose handling raised in a reconciler's pass: skipped, the pass went on",
     registry=REGISTRY,
 )
+CONCILIACION_PETICIONES = Counter(
+    "conciliacion_peticiones_total",
+    "Requests to Stripe made by reconciliations (within their share of the account's budget)",
+    registry=REGISTRY,
+)
+CONCILIACION_DIFERENCIAS = Gauge(
+    "conciliacion_diferencias",
+    "Differences with Stripe found by the last complete reconciliation, by class",
+    ["clase"],
+    registry=REGISTRY,
+)
+CONCILIACION_ULTIMA_EXITOSA = Gauge(
+    "conciliacion_ultima_exitosa_timestamp_segundos",
+    "When the last complete reconciliation ended (Unix time; 0: none since this process started)",
+    registry=REGISTRY,
+)
+
+
+def conciliacion_completa(diferencias: dict[str, int], terminada: float) -> None:
+    """A reconciliation completed: its differences by class, and when (Unix time)."""
+    for clase, n in diferencias.items():
+        CONCILIACION_DIFERENCIAS.labels(clase).set(n)
+    CONCILIACION_ULTIMA_EXITOSA.set(terminada)
+
+
 EN_CURSO = Gauge("pagos_en_curso", "Commands this replica is processing", registry=REGISTRY)
 CIRCUITO = Gauge("pasarela_circuito_abierto", "1 while the gateway's circuit is open or half-open", registry=REGISTRY)
 PRESUPUESTO_USO = Gauge(

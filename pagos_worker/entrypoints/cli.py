@@ -37,7 +37,7 @@ from pagos_worker.config import ConfiguracionInvalidaError, Settings
 from pagos_worker.contract.wire import encode_command
 from pagos_worker.domain.dinero import Dinero, Moneda
 from pagos_worker.domain.errors import DominioError
-from pagos_worker.entrypoints import operador_cli, operador_salida
+from pagos_worker.entrypoints import conciliar_cli, operador_cli, operador_salida
 from pagos_worker.entrypoints.limits import elevar_limite_de_descriptores
 from pagos_worker.entrypoints.runner import run_with_uvloop
 from pagos_worker.entrypoints.service import serve
@@ -99,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("--traceparent", help="a W3C traceparent for the commands' property of that name")
     pub.set_defaults(func=_cmd_publicar)
     operador_cli.registrar(sub, _cmd_operador)
+    conciliar_cli.registrar(sub, _cmd_operador, operador_cli.Requisitos(pasarela=True))
     return parser
 
 
@@ -219,7 +220,7 @@ async def _cmd_operador(settings: Settings, args: argparse.Namespace) -> int:
         log.debug("operador.error", error=repr(exc))
         detalle = "" if settings.log_level.upper() == "DEBUG" else " (PAGOS_LOG_LEVEL=DEBUG da el detalle)"
         operador_salida.error(f"no se pudo hacer: {type(exc).__name__}: {exc}{detalle}")
-        return EXIT_RECHAZADO
+        return int(getattr(args, "codigo_de_falla", EXIT_RECHAZADO))
 
 
 def _announce(s: Settings, roles: frozenset[str], notas: dict[str, str]) -> None:

@@ -220,4 +220,51 @@ Index("ix_reversos_lease_expira", reversos.c.lease_expira, postgresql_where=text
 Index("ix_reversos_requiere_atencion", reversos.c.fecha_creacion, postgresql_where=text("requiere_atencion"))
 Index("ix_reversos_pendientes", reversos.c.fecha_creacion, postgresql_where=text("estado = 'PENDIENTE'"))
 
+# Reconciliation against Stripe (`pagos-worker conciliar`, the scheduled pass): one row per run, and
+# one per difference found, with both sides' evidence, until an operator resolves it. A run is
+# written EN_CURSO when it starts, and its differences with COMPLETA in one transaction at its end.
+# See migration 0012.
+_CLASES_DIFERENCIA = (
+    "'exitoso_sin_transferencia', 'transferencia_sin_exito', 'transferencias_multiples', 'importe_distinto', "
+    "'destino_distinto', 'reverso_externo', 'reverso_sin_registro', 'reverso_faltante'"
+)
+conciliaciones = Table(
+    "conciliaciones",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("desde", DateTime(timezone=True), nullable=False),
+    Column("hasta", DateTime(timezone=True), nullable=False),
+    Column("origen", Text, nullable=False),
+    Column("estado", Text, nullable=False),
+    Column("iniciada", DateTime(timezone=True), nullable=False),
+    Column("terminada", DateTime(timezone=True)),
+    Column("peticiones", Integer, nullable=False, server_default=text("0")),
+    Column("conteos", JSONB),
+    Column("error", Text),
+    CheckConstraint("origen IN ('cli', 'programada')", name="origen"),
+    CheckConstraint("estado IN ('EN_CURSO', 'COMPLETA', 'FALLIDA')", name="estado"),
+    CheckConstraint("desde < hasta", name="ventana"),
+)
+Index("ix_conciliaciones_completas", conciliaciones.c.terminada, postgresql_where=text("estado = 'COMPLETA'"))
+diferencias = Table(
+    "diferencias",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("conciliacion", BigInteger, ForeignKey("conciliaciones.id"), nullable=False),
+    Column("clase", Text, nullable=False),
+    Column("id_pago", Uuid),
+    Column("id_reverso", Uuid),
+    Column("referencia", Text),
+    Column("servicio", JSONB, nullable=False),
+    Column("pasarela", JSONB, nullable=False),
+    Column("creada", DateTime(timezone=True), nullable=False),
+    Column("resuelta_en", DateTime(timezone=True)),
+    Column("resuelta_por", Text),
+    Column("nota", Text),
+    CheckConstraint(f"clase IN ({_CLASES_DIFERENCIA})", name="clase"),
+)
+Index("ix_diferencias_sin_resolver", diferencias.c.creada, postgresql_where=text("resuelta_en IS NULL"))
+Index("ix_diferencias_id_pago", diferencias.c.id_pago)
+Index("ix_diferencias_conciliacion", diferencias.c.conciliacion)
+
 OUTBOX_CHANNEL = "outbox_pagos"

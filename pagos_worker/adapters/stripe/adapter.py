@@ -399,6 +399,10 @@ class StripePasarelaDePagos:
             )
         return hallada.referencia
 
+    @property
+    def destinos(self) -> Destinos:
+        return self._destinos
+
     def destino(self, pago: Pago) -> str | None:
         return self._destinos.para(pago.id_afiliado)
 
@@ -425,13 +429,23 @@ class StripePasarelaDePagos:
             params = {**params, "starting_after": ultimo["id"]}
         raise ResultadoIndeterminadoError(f"consulta de transfers: más de {_PAGINAS_MAX} páginas para un pago")
 
-    async def _pagina(self, params: dict[str, str], plazo: float | None, url: URL | None = None) -> dict[str, Any]:
+    async def pagina(
+        self, params: dict[str, str], ruta: str = "", *, delante: Presupuesto | None = None
+    ) -> dict[str, Any]:
+        """One page of a list under /v1/transfers (`ruta`: what follows it, e.g. `/tr_…/reversals`),
+        with the retry policy; `delante`: a budget each request also takes a turn of, before the
+        account's (a reader's share of it). Raises `ResultadoIndeterminadoError` when no page came."""
+        return await self._pagina(params, None, URL(f"{self._url}{ruta}") if ruta else None, delante=delante)
+
+    async def _pagina(
+        self, params: dict[str, str], plazo: float | None, url: URL | None = None, *, delante: Presupuesto | None = None
+    ) -> dict[str, Any]:
         """One page of a transfers' list (a dict whose `data` is a list), with the retry policy."""
         reason, asked_delay = "", None
         for attempt in range(1, self._config.max_intentos + 1):
             sonda = await self._permiso_de_intento(attempt, asked_delay)
             try:
-                answer = await self._send("GET", params=params, plazo=plazo, url=url)
+                answer = await self._send("GET", params=params, plazo=plazo, url=url, delante=delante)
                 if isinstance(answer, _NoEnviado) and answer.por_plazo:  # out of time, not of leave
                     # A retry that cannot look up and still pay within its lease counts as an attempt:
                     # a gateway slower than the lease ends in front of an operator, not in a loop.
@@ -475,12 +489,15 @@ class StripePasarelaDePagos:
     async def _send(
         self, method: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None, plazo: float | None = None, url: URL | None = None,
+        delante: Presupuesto | None = None,
     ) -> tuple[int, bytes, Mapping[str, str]] | _Retry | _NoEnviado:  # fmt: skip
         """One request, within the concurrency and rate limits; no answer is `_Retry`. With `plazo`
         (a `time.monotonic()` deadline: the lease's end), nothing is sent unless the whole attempt
-        (its total timeout) ends before."""
+        (its total timeout) ends before. `delante` is waited for first, holding no connection slot."""
         if self._session is None:
             raise RuntimeError("StripePasarelaDePagos is used outside `async with`")
+        if delante is not None:
+            await delante.acquire()
         async with self._limite:
             try:
                 await self._presupuesto.acquire()

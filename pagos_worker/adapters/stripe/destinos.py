@@ -27,3 +27,8 @@ class Destinos:
         if id_afiliado in self._mapa:
             return self._mapa[id_afiliado]
         return self._plantilla.format(id_afiliado=id_afiliado) if self._plantilla else None
+
+    def como_tabla(self) -> tuple[dict[str, str], str | None]:
+        """The mapping and the template, for a comparison made elsewhere (the reconciliation's SQL):
+        the template's `{id_afiliado}` is the only field it may hold there."""
+        return dict(self._mapa), self._plantilla

@@ -1,0 +1,139 @@
+"""`LibroDeLaPasarela` on Stripe: the transfers of a window, every page, with every reversal.
+
+A reconciliation reads at most its share of the account's request budget: each request takes a
+turn of a local bucket (`cuota_por_s`: the share × the account's rate) and then one of the budget
+every replica shares, as a payout's does, so payouts are never starved. A page Stripe does not give
+(a 429, an outage, the circuit open) is asked again after a backoff, for up to `espera_maxima_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from pagos_worker import observability as metrics
+from pagos_worker.adapters.stripe.adapter import StripePasarelaDePagos
+from pagos_worker.adapters.stripe.resilience import TokenBucket, backoff
+from pagos_worker.application.ports.conciliacion import PasarelaInalcanzableError, ReversoVisto, TransferenciaVista
+from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError
+
+_POR_PAGINA = "100"
+
+
+class _Cuota:
+    """The reader's share of the budget, in front of the account's; counts what it lets through."""
+
+    def __init__(self, rate: float) -> None:
+        self._bucket = TokenBucket(rate, 1)
+        self.peticiones = 0
+
+    async def acquire(self) -> None:
+        await self._bucket.acquire()
+        self.peticiones += 1
+        metrics.CONCILIACION_PETICIONES.inc()
+
+
+class StripeLibroDeLaPasarela:
+    def __init__(
+        self,
+        pasarela: StripePasarelaDePagos,
+        *,
+        cuota_por_s: float,
+        espera_maxima_s: float = 600.0,
+        espera_base_s: float = 0.5,
+        espera_tope_s: float = 30.0,
+    ) -> None:
+        self._pasarela = pasarela
+        self._cuota = _Cuota(cuota_por_s)
+        self._espera_maxima = espera_maxima_s
+        self._base, self._tope = espera_base_s, espera_tope_s
+
+    @property
+    def peticiones(self) -> int:
+        return self._cuota.peticiones
+
+    async def transferencias(self, desde: datetime, hasta: datetime) -> AsyncIterator[list[TransferenciaVista]]:
+        params = {
+            "created[gte]": str(int(desde.timestamp())),
+            "created[lt]": str(int(hasta.timestamp())),
+            "limit": _POR_PAGINA,
+        }
+        async for data in self._paginas(params):
+            yield [await self._vista(t) for t in data if isinstance(t, dict) and isinstance(t.get("id"), str)]
+
+    async def del_pago(self, id_pago: uuid.UUID) -> list[TransferenciaVista]:
+        return await self.del_pago_texto(str(id_pago))
+
+    async def del_pago_texto(self, transfer_group: str) -> list[TransferenciaVista]:
+        vistas: list[TransferenciaVista] = []
+        async for data in self._paginas({"transfer_group": transfer_group, "limit": _POR_PAGINA}):
+            vistas += [await self._vista(t) for t in data if isinstance(t, dict) and isinstance(t.get("id"), str)]
+        return vistas
+
+    async def _paginas(self, params: dict[str, str], ruta: str = "") -> AsyncIterator[list[Any]]:
+        while True:
+            listing = await self._pagina(params, ruta)
+            data = listing["data"]
+            yield data
+            if listing.get("has_more") is not True:
+                return
+            ultimo = data[-1] if data else None
+            if not (isinstance(ultimo, dict) and isinstance(ultimo.get("id"), str)):
+                raise PasarelaInalcanzableError("Stripe dijo has_more sin un id desde el que seguir")
+            params = {**params, "starting_after": ultimo["id"]}
+
+    async def _pagina(self, params: dict[str, str], ruta: str) -> dict[str, Any]:
+        inicio, intento = time.monotonic(), 0
+        while True:
+            try:
+                return await self._pasarela.pagina(params, ruta, delante=self._cuota)
+            except ResultadoIndeterminadoError as exc:  # the circuit's refusal too
+                intento += 1
+                if time.monotonic() - inicio >= self._espera_maxima:
+                    raise PasarelaInalcanzableError(
+                        f"Stripe sin responder durante {self._espera_maxima:g} s: {exc}"
+                    ) from None
+                await asyncio.sleep(backoff(intento, base=self._base, maximo=self._tope))
+
+    async def _vista(self, t: dict[str, Any]) -> TransferenciaVista:
+        reversals = t.get("reversals")
+        listados = reversals.get("data") if isinstance(reversals, dict) else None
+        datos: list[Any] = listados if isinstance(listados, list) else []
+        if isinstance(reversals, dict) and reversals.get("has_more") is True:
+            datos = []  # the first page again, and every one after it: all of them, whatever shown
+            async for data in self._paginas({"limit": _POR_PAGINA}, f"/{t['id']}/reversals"):
+                datos += data
+        return TransferenciaVista(
+            referencia=str(t["id"]),
+            transfer_group=t["transfer_group"] if isinstance(t.get("transfer_group"), str) else None,
+            unidades_menores=_entero(t.get("amount")),
+            moneda=str(t["currency"]).upper() if isinstance(t.get("currency"), str) else None,
+            destino=t["destination"] if isinstance(t.get("destination"), str) else None,
+            creada=_fecha(t.get("created")),
+            revertido=_entero(t.get("amount_reversed")),
+            reversos=tuple(_reverso(r) for r in datos if isinstance(r, dict) and isinstance(r.get("id"), str)),
+        )
+
+
+def _reverso(r: dict[str, Any]) -> ReversoVisto:
+    metadata = r.get("metadata")
+    propio = metadata.get("id_reverso") if isinstance(metadata, dict) else None
+    return ReversoVisto(
+        referencia=str(r["id"]),
+        unidades_menores=_entero(r.get("amount")),
+        moneda=str(r["currency"]).upper() if isinstance(r.get("currency"), str) else None,
+        id_reverso=propio if isinstance(propio, str) and propio else None,
+        creado=_fecha(r.get("created")),
+    )
+
+
+def _entero(valor: object) -> int | None:
+    return valor if isinstance(valor, int) and not isinstance(valor, bool) else None
+
+
+def _fecha(valor: object) -> datetime | None:
+    return datetime.fromtimestamp(valor, UTC) if isinstance(valor, int) else None

@@ -1,0 +1,129 @@
+"""Stripe's books read for a reconciliation, against the simulator over HTTP: the window's bounds,
+every page, every reversal, requests counted within the share, and an outage past the bound."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import orjson
+import pytest
+from pydantic import SecretStr
+
+from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
+from pagos_worker.adapters.stripe.libro import StripeLibroDeLaPasarela
+from pagos_worker.application.ports.conciliacion import PasarelaInalcanzableError
+from tests.conftest import free_port
+from tests.integration.test_stripe_adapter import SECRETO, adaptador
+from tests.simulador_helpers import simulador_en_marcha
+from tests.simulador_sdk import Reloj
+
+pytestmark = pytest.mark.integration
+AUTH = {"Authorization": f"Bearer {SECRETO}"}
+T0 = datetime.fromtimestamp(1_700_000_000, UTC)
+
+
+async def crear(http: aiohttp.ClientSession, url: str, grupo: str, amount: int = 1000) -> str:
+    datos = {"amount": str(amount), "currency": "usd", "destination": "acct_x", "transfer_group": grupo}
+    async with http.post(f"{url}/v1/transfers", data=datos) as r:
+        assert r.status == 200, await r.text()
+        return str((await r.json())["id"])
+
+
+async def revertir(http: aiohttp.ClientSession, url: str, tr: str, amount: int, **metadata: str) -> str:
+    datos = {"amount": str(amount), **{f"metadata[{k}]": v for k, v in metadata.items()}}
+    async with http.post(f"{url}/v1/transfers/{tr}/reversals", data=datos) as r:
+        assert r.status == 200, await r.text()
+        return str((await r.json())["id"])
+
+
+async def test_lee_la_ventana_entera_con_cada_reverso():
+    reloj = Reloj()
+    reloj.ahora = T0.timestamp()
+    async with simulador_en_marcha(reloj=reloj) as sim, aiohttp.ClientSession(headers=AUTH) as http:
+        antes = await crear(http, sim.url, "g-antes")  # one second before the window
+        reloj.ahora += 1
+        dentro = [await crear(http, sim.url, f"g{i}") for i in range(150)]  # two pages
+        primero = dentro[0]  # created at the window's very start
+        reverso_propio = await revertir(http, sim.url, primero, 10, id_reverso="r-propio")
+        for _ in range(11):  # more than a transfer shows of its reversals
+            await revertir(http, sim.url, primero, 1)
+        reloj.ahora += 10
+        despues = await crear(http, sim.url, "g-despues")  # at the window's end: outside
+        desde, hasta = T0 + timedelta(seconds=1), T0 + timedelta(seconds=11)
+        async with adaptador(sim.url) as pasarela:
+            libro = StripeLibroDeLaPasarela(pasarela, cuota_por_s=1000.0)
+            paginas = [p async for p in libro.transferencias(desde, hasta)]
+            vistos = {t.referencia: t for p in paginas for t in p}
+            assert set(vistos) == set(dentro)
+            assert antes not in vistos
+            assert despues not in vistos
+            assert len(paginas) == 2
+            t = vistos[primero]
+            assert (t.transfer_group, t.unidades_menores, t.moneda, t.destino) == ("g0", 1000, "USD", "acct_x")
+            assert t.revertido == 21
+            assert len(t.reversos) == 12
+            [propio] = [r for r in t.reversos if r.id_reverso is not None]
+            assert (propio.referencia, propio.id_reverso, propio.unidades_menores) == (reverso_propio, "r-propio", 10)
+            assert libro.peticiones == 3
+            [del_pago] = await libro.del_pago_texto("g-antes")
+            assert del_pago.referencia == antes
+
+
+async def test_la_cuota_limita_las_peticiones():
+    async with simulador_en_marcha() as sim, aiohttp.ClientSession(headers=AUTH) as http:
+        for i in range(3):
+            await crear(http, sim.url, f"g{i}")
+        async with adaptador(sim.url) as pasarela:
+            libro = StripeLibroDeLaPasarela(pasarela, cuota_por_s=5.0)
+            inicio = time.monotonic()
+            for _ in range(4):
+                await libro.del_pago(uuid.uuid4())
+            assert time.monotonic() - inicio >= 0.55
+            assert libro.peticiones == 4
+
+
+async def test_una_caida_mas_larga_que_la_cota_falla_la_corrida():
+    async with adaptador(f"http://127.0.0.1:{free_port()}", timeout_s=0.5) as pasarela:
+        libro = StripeLibroDeLaPasarela(pasarela, cuota_por_s=1000.0, espera_maxima_s=0.5)
+        with pytest.raises(PasarelaInalcanzableError):
+            async for _ in libro.transferencias(T0, T0 + timedelta(days=1)):
+                pass
+
+
+class Contador:
+    """The account's budget, counted: every request of the reader must take a turn of it too."""
+
+    def __init__(self) -> None:
+        self.turnos = 0
+
+    async def acquire(self) -> None:
+        self.turnos += 1
+
+
+async def test_cada_peticion_toma_un_turno_del_presupuesto_de_la_cuenta():
+    async with simulador_en_marcha() as sim, aiohttp.ClientSession(headers=AUTH) as http:
+        await crear(http, sim.url, "g1")
+        cuenta = Contador()
+        config = StripeConfig(api_base=sim.url, secret_key=SecretStr(SECRETO), timeout_s=2.0)
+        async with StripePasarelaDePagos(config, Destinos(), cuenta) as pasarela:
+            libro = StripeLibroDeLaPasarela(pasarela, cuota_por_s=1000.0)
+            [[visto]] = [p async for p in libro.transferencias(T0, T0 + timedelta(days=36500))]
+            await libro.del_pago_texto("g1")
+        assert visto.transfer_group == "g1"
+        assert cuenta.turnos == libro.peticiones == 2
+
+
+async def test_los_429_se_esperan():
+    async with simulador_en_marcha() as sim, aiohttp.ClientSession(headers=AUTH) as http:
+        for i in range(3):
+            await crear(http, sim.url, f"g{i}")
+        async with http.post(f"{sim.url}/_simulador/fallas", data=orjson.dumps({"limite_cuenta_por_s": 2})) as r:
+            assert r.status == 200
+        async with adaptador(sim.url, max_intentos=1) as pasarela:
+            libro = StripeLibroDeLaPasarela(pasarela, cuota_por_s=1000.0, espera_base_s=0.05, espera_maxima_s=30)
+            grupos = [(await libro.del_pago_texto(f"g{i % 3}"))[0].transfer_group for i in range(6)]
+        assert grupos == ["g0", "g1", "g2", "g0", "g1", "g2"]
+        assert libro.peticiones > 6

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from pagos_dev.simulador.claves import ESQUEMA_CLAVES, Claves, ResultadoIdempotente
-from pagos_dev.simulador.consultas import ACTUAL, Filtro, Pagina, consulta_de_pagina
+from pagos_dev.simulador.consultas import ACTUAL, Cursor, Filtro, Pagina, consulta_de_pagina
 from pagos_dev.simulador.reverso import Reverso
 from pagos_dev.simulador.reversos import ESQUEMA_REVERSOS, Reversos
 from pagos_dev.simulador.saldos import ESQUEMA_SALDOS, Saldos
@@ -32,12 +32,14 @@ ESPERA_COMMIT_S = 0.002
 # Every table grows at its end: an index on a random value (an idempotency key, a destination, a
 # transfer group) dirtied a random page per insert, and writing those pages to the WAL and then to
 # the file cost ~70 µs a transfer. Keys are found in memory (`claves`); filters scan the narrow
-# `transfers` table, newest first (the bodies are apart, in `cuerpos`).
+# `transfers` table, newest first (the bodies are apart, in `cuerpos`), along the index on `created`
+# (which grows at its end too: lists are in `created` order, and a window of it is found at once).
 _ESQUEMA = """
 CREATE TABLE IF NOT EXISTS transfers (
     seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, created INTEGER NOT NULL,
     destination TEXT NOT NULL, transfer_group TEXT);
 CREATE TABLE IF NOT EXISTS cuerpos (seq INTEGER PRIMARY KEY, cuerpo BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS transfers_por_created ON transfers (created);
 """
 _ACTUAL_POR_ID = (
     f"SELECT {ACTUAL} FROM transfers t JOIN cuerpos c ON c.seq = t.seq"  # noqa: S608 - fixed names
@@ -116,6 +118,11 @@ class Ledger:
     def seq_de(self, id_transfer: str) -> int | None:
         fila = self._db.execute("SELECT seq FROM transfers WHERE id = ?", (id_transfer,)).fetchone()
         return None if fila is None else int(fila[0])
+
+    def lugar_de(self, id_transfer: str) -> Cursor | None:
+        """The transfer's place in a list (a cursor's)."""
+        fila = self._db.execute("SELECT created, seq FROM transfers WHERE id = ?", (id_transfer,)).fetchone()
+        return None if fila is None else (int(fila[0]), int(fila[1]))
 
     def destino_de(self, id_transfer: str) -> tuple[int, str] | None:
         """The transfer's place and destination account."""

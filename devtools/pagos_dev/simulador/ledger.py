@@ -21,8 +21,10 @@ from typing import Any
 
 import orjson
 
+from pagos_dev.simulador import errores
 from pagos_dev.simulador.claves import ESQUEMA_CLAVES, Claves, ResultadoIdempotente
 from pagos_dev.simulador.consultas import ACTUAL, Cursor, Filtro, Pagina, consulta_de_pagina
+from pagos_dev.simulador.fallas import SIN_SALDO
 from pagos_dev.simulador.reverso import Reverso
 from pagos_dev.simulador.reversos import ESQUEMA_REVERSOS, Reversos
 from pagos_dev.simulador.saldos import ESQUEMA_SALDOS, Saldos
@@ -101,6 +103,30 @@ class Ledger:
         cuerpo = self.reversos.crear(seq_transfer, transfer, reverso)
         self.saldos.debitar(transfer["destination"], reverso.currency, reverso.amount)
         return cuerpo
+
+    def borrar(self, id_transfer: str) -> dict[str, Any] | None:
+        """The transfer gone, as if it had never been made (a test's drift, not Stripe's: Stripe
+        deletes no transfer): its reversals with it, its destination's balance as it would be
+        without them, and the key that made it answering a 404 from then on (`Claves.anular`; a
+        reversal's key is met by the 404 of its transfer's path before it is looked up). What was
+        done; None if there is no such transfer."""
+        lugar, cuerpo = self.lugar_de(id_transfer), self.obtener(id_transfer)
+        if lugar is None or cuerpo is None:
+            return None
+        seq, transfer = lugar[1], orjson.loads(cuerpo)
+        reversos = self.reversos.borrar(seq)
+        cuenta, moneda = transfer["destination"], transfer["currency"]
+        credito = 0 if cuenta.endswith(SIN_SALDO) else transfer["amount"]  # what `crear_transfer` credited
+        self.saldos.sumar(cuenta, moneda, transfer["amount_reversed"] - credito)
+        mensaje = f"No such transfer: '{id_transfer}' (deleted from the simulator's ledger by /_simulador/transfers)"
+        claves = self.claves.anular(seq, errores.ErrorStripeError(404, mensaje, code="resource_missing").cuerpo())
+        for tabla in ("cuerpos_actuales", "cuerpos", "transfers"):
+            self._db.execute(f"DELETE FROM {tabla} WHERE seq = ?", (seq,))  # noqa: S608 - fixed names
+        self.cantidad -= 1
+        self._ocultos.pop(seq, None)
+        saldo = self.saldos.saldo(cuenta, moneda)
+        return {"id": id_transfer, "deleted": True, "reversos": reversos, "claves": claves,
+                "saldo": {"cuenta": cuenta, "moneda": moneda, "saldo": saldo}}  # fmt: skip
 
     def podar(self) -> int:
         """Forget the keys past their time to live (a reversal's as a transfer's) and the balances

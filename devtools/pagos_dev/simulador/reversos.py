@@ -49,6 +49,14 @@ class Reversos:
         )
         return cuerpo
 
+    def borrar(self, seq_transfer: int) -> list[str]:
+        """The transfer's reversals gone (it is being deleted); their ids, oldest first."""
+        ids = [f[0] for f in self._db.execute("SELECT id FROM reversos WHERE seq_transfer = ? ORDER BY seq",
+                                               (seq_transfer,))]  # fmt: skip
+        self._db.execute("DELETE FROM reversos WHERE seq_transfer = ?", (seq_transfer,))
+        self.cantidad -= len(ids)
+        return ids
+
     def obtener(self, seq_transfer: int, id_reverso: str) -> bytes | None:
         fila = self._db.execute(
             "SELECT cuerpo FROM reversos WHERE id = ? AND seq_transfer = ?", (id_reverso, seq_transfer)

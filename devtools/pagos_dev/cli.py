@@ -1,5 +1,5 @@
 """`pagos-dev`: the service on its embedded default, the embedded servers alone, the Stripe
-simulator, the chaos suite, the benchmarks and the contract's generated documents. Development
+simulator and drift planted in it, the chaos suite, the benchmarks and the contract's generated documents. Development
 tooling: never part of the service."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from pagos_dev import perfiles
+from pagos_dev import deriva, perfiles
 from pagos_dev.embedded.servicios import embedded_services
 from pagos_dev.pasarela_simulada import SimuladaPasarelaDePagos
 from pagos_dev.settings import DevSettings
@@ -88,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     contract.add_argument("--raiz", type=Path, default=Path(), help="the checkout (default: here)")
     contract.set_defaults(func=_cmd_contract, sync=True)
 
+    deriva.registrar(sub)
     _bench(sub)
     return parser
 

@@ -92,8 +92,9 @@ def test_el_limite_de_la_cuenta_da_retry_after():
 
 
 def test_una_pagina_hacia_atras_pide_los_mas_nuevos_y_en_orden_ascendente():
-    sql, argumentos = consulta_de_pagina(Filtro(destination="acct_1", created={"gte": 5}), Pagina(3, antes_de=10))
+    pagina = Pagina(3, antes_de=(7, 10))
+    sql, argumentos = consulta_de_pagina(Filtro(destination="acct_1", created={"gte": 5}), pagina)
     assert "t.destination = ?" in sql
-    assert "t.seq > ?" in sql
-    assert sql.endswith("ORDER BY t.seq ASC LIMIT ?")
-    assert argumentos == ["acct_1", 5, 10, 4]
+    assert "(t.created, t.seq) > (?, ?)" in sql
+    assert sql.endswith("ORDER BY t.created ASC, t.seq ASC LIMIT ?")
+    assert argumentos == ["acct_1", 5, 7, 10, 4]

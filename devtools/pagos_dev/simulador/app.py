@@ -1,11 +1,14 @@
 """A Stripe-compatible gateway simulator: the transfers API as `../shared/stripe/spec3.json`
 describes it, with Stripe's authentication, idempotency, error shapes and rate limit, plus the
-latency and faults a test asks for.
+latency and faults a test asks for, and tooling of its own (`/_simulador/…`, no API key).
 
     POST /v1/transfers                   create (`creacion_transfer`), Idempotency-Key honoured
     GET  /v1/transfers/{id}              one transfer (`lecturas`): `amount_reversed`, `reversed`, and
-                                         its newest reversals
-    GET  /v1/transfers                   newest first, paged both ways, filtered
+                                         its 10 newest reversals (`has_more`, `total_count`)
+    GET  /v1/transfers                   newest first by `created` (creation order within a second),
+                                         paged both ways (`starting_after`, `ending_before`), filtered
+                                         by `created` (an integer, or `created[gt|gte|lt|lte]`),
+                                         `destination`, `transfer_group`
     POST /v1/transfers/{id}/reversals    reverse it, wholly or in part (`creacion_reverso`): idempotent
                                          and faulty as a transfer's creation; the destination's
                                          balance must cover it
@@ -15,7 +18,17 @@ latency and faults a test asks for.
     GET  /_simulador/fallas              the fault settings; POST a JSON object to change some of them
     GET  /_simulador/saldos              the connected accounts' balances (`?cuenta=` for one); POST
                                          {"cuenta": "acct_…", "moneda": "usd", "saldo": 0} sets one
+    DELETE /_simulador/transfers/{id}    drift for the reconciliation's tests (`pagos-dev deriva
+                                         borrar`): the transfer and its reversals gone from the
+                                         ledger, as if never made, its destination's balance with
+                                         them; a replay of the key that made it answers a 404
+                                         `resource_missing` (`Idempotent-Replayed`), neither the
+                                         transfer again nor a new one (`Ledger.borrar`)
     GET  /_simulador/estadisticas        counters: transfers, reversals, API requests, answers by outcome
+
+The other drift, a transfer made outside the service under some `transfer_group` and a reversal
+"from the dashboard" (no `metadata[id_reverso]`), is Stripe's API itself: `pagos-dev deriva
+transfer|reverso` call it.
 """
 
 from __future__ import annotations
@@ -52,6 +65,7 @@ from pagos_dev.simulador.ids import nuevo_id
 from pagos_dev.simulador.ledger import Ledger
 
 VERSION_API = "2023-08-16"  # the spec's
+_TRANSFERS = "/_simulador/transfers/"
 
 
 class Simulador:
@@ -100,6 +114,8 @@ class Simulador:
             return await herramientas.fijar_saldo(self.ledger, request)
         if ruta == "/_simulador/saldos":
             return herramientas.ver_saldos(self.ledger, request)
+        if ruta.startswith(_TRANSFERS) and request.metodo == "DELETE" and "/" not in ruta.removeprefix(_TRANSFERS):
+            return await herramientas.borrar_transfer(self.ledger, ruta.removeprefix(_TRANSFERS))
         if ruta == "/_simulador/estadisticas":
             return Respuesta.json({"transfers": self.ledger.cantidad, "reversos": self.ledger.reversos.cantidad,
                                    "respuestas": dict(self.contadores)})  # fmt: skip

@@ -54,6 +54,15 @@ class Claves:
         self._claves.pop(hash(clave), None)  # an expired one saved again goes to the end
         self._claves[hash(clave)] = int(fila or 0)
 
+    def anular(self, seq_transfer: int, error: bytes) -> int:
+        """The keys whose answer is that transfer (deleted) answer `error`, a 404, from then on, as
+        replays: forgetting them would let a retry make it again (pay twice), and replaying their
+        first answer would show a transfer that is not there. How many (one, or none)."""
+        return self._db.execute(
+            "UPDATE idempotencia SET status = 404, cuerpo = ?, seq_transfer = NULL WHERE seq_transfer = ?",
+            (error, seq_transfer),
+        ).rowcount
+
     def resultado(self, clave: str) -> ResultadoIdempotente | None:
         """What the key saved, unless it is older than the keys' time to live."""
         fila_id = self._claves.get(hash(clave))

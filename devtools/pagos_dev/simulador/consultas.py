@@ -1,5 +1,8 @@
 """`GET /v1/transfers` as SQL: the filters Stripe takes (destination, transfer_group, created) and
-a page before or after a cursor, newest first (creation order breaks ties of `created`)."""
+a page before or after a cursor, newest first: by `created`, as Stripe sorts, and by creation order
+within a second (a transfer made with a clock set back, as a test may, is listed by its `created`).
+The index on `created` grows at its end (times only move forward outside tests): a `created` window
+is found without scanning the newer transfers, and pages walk it."""
 
 from __future__ import annotations
 
@@ -19,11 +22,14 @@ class Filtro:
     created: dict[str, int] = field(default_factory=dict)  # gt, gte, lt, lte, or eq (an exact timestamp)
 
 
+Cursor = tuple[int, int]  # an object's place in its list: (created, seq)
+
+
 @dataclass(frozen=True, slots=True)
 class Pagina:
     limit: int = 10
-    despues_de: int | None = None  # the cursor's place (seq) for starting_after
-    antes_de: int | None = None  # and for ending_before: the page of newer objects next to it
+    despues_de: Cursor | None = None  # the cursor's place for starting_after: the page of older objects
+    antes_de: Cursor | None = None  # and for ending_before: the page of newer objects next to it
 
     @property
     def hacia_atras(self) -> bool:
@@ -48,16 +54,19 @@ def consulta_de_pagina(filtro: Filtro, pagina: Pagina, excluidos: Sequence[int] 
         condiciones.append(f"t.created {_OPERADORES[operador]} ?")
         argumentos.append(valor)
     if pagina.despues_de is not None:
-        condiciones.append("t.seq < ?")
-        argumentos.append(pagina.despues_de)
+        condiciones.append("(t.created, t.seq) < (?, ?)")
+        argumentos.extend(pagina.despues_de)
     if pagina.antes_de is not None:
-        condiciones.append("t.seq > ?")
-        argumentos.append(pagina.antes_de)
+        condiciones.append("(t.created, t.seq) > (?, ?)")
+        argumentos.extend(pagina.antes_de)
     donde = f" WHERE {' AND '.join(condiciones)}" if condiciones else ""
     orden = "ASC" if pagina.hacia_atras else "DESC"
+    # A transfer group (a payment's: one transfer, or a few) is found faster by the table's own
+    # scan, its matches sorted after, than by walking the index on `created` (3x, measured).
+    created = "+t.created" if filtro.transfer_group is not None and not filtro.created else "t.created"
     argumentos.append(pagina.limit + 1)
     consulta = (
         f"SELECT {ACTUAL} FROM transfers t JOIN cuerpos c ON c.seq = t.seq"  # noqa: S608 - fixed names
-        f" LEFT JOIN cuerpos_actuales a ON a.seq = t.seq{donde} ORDER BY t.seq {orden} LIMIT ?"
+        f" LEFT JOIN cuerpos_actuales a ON a.seq = t.seq{donde} ORDER BY {created} {orden}, t.seq {orden} LIMIT ?"
     )
     return consulta, argumentos

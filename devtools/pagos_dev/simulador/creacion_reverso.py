@@ -55,6 +55,8 @@ class CrearReverso:
 
     def hacer(self) -> tuple[int, bytes, int | None]:
         transfer = orjson.loads(self.ledger.obtener(self.id_transfer) or b"null")
+        if transfer is None:  # deleted (`/_simulador/transfers`) while this request waited
+            return 404, errores.no_existe("transfer", self.id_transfer, "id").cuerpo(), None
         moneda, pendiente = transfer["currency"], transfer["amount"] - transfer["amount_reversed"]
         amount = self.params.get("amount", pendiente)
         if pendiente <= 0:

@@ -1,5 +1,7 @@
 """The simulator's own endpoints for tests and tools, beside Stripe's API (no API key):
-`/_simulador/saldos`, the connected accounts' balances (`saldos`)."""
+`/_simulador/saldos`, the connected accounts' balances (`saldos`), and `DELETE
+/_simulador/transfers/{id}`, a transfer gone from the ledger (`Ledger.borrar`): drift for the
+reconciliation's tests, a payment we hold as paid with no transfer at Stripe."""
 
 from __future__ import annotations
 
@@ -37,3 +39,13 @@ async def fijar_saldo(ledger: Ledger, request: Peticion) -> Respuesta:
     ledger.saldos.fijar(cuenta, moneda, saldo)
     await ledger.escrito()
     return Respuesta.json({"cuenta": cuenta, "moneda": moneda, "saldo": saldo})
+
+
+async def borrar_transfer(ledger: Ledger, id_transfer: str) -> Respuesta:
+    """`DELETE /_simulador/transfers/{id}`: what went with it (reversals, keys) and the destination's
+    balance after; a 404 if there is no such transfer."""
+    hecho = ledger.borrar(id_transfer)
+    if hecho is None:
+        return Respuesta.json({"error": f"no existe el transfer {id_transfer[:100]!r}"}, 404)
+    await ledger.escrito()
+    return Respuesta.json(hecho)

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from pagos_dev.simulador import errores, reverso
-from pagos_dev.simulador.consultas import Filtro, Pagina
+from pagos_dev.simulador.consultas import Cursor, Filtro, Pagina
 from pagos_dev.simulador.ledger import Ledger
 from pagos_dev.simulador.parametros import Tipo
 from pagos_dev.simulador.transfer import campos_a_expandir, expandir
@@ -33,7 +33,7 @@ def obtener(ledger: Ledger, id_transfer: str, params: dict[str, Any]) -> bytes:
 
 def listar(ledger: Ledger, params: dict[str, Any]) -> bytes:
     campos = campos_a_expandir(params.get("expand", []), en_lista=True)
-    pagina = _pagina(params, ledger.seq_de)
+    pagina = _pagina(params, ledger.lugar_de)
     created = params.get("created", {})
     filtro = Filtro(
         destination=params.get("destination"),
@@ -49,7 +49,7 @@ def listar(ledger: Ledger, params: dict[str, Any]) -> bytes:
 def reversals(ledger: Ledger, id_transfer: str, params: dict[str, Any]) -> bytes:
     campos = _campos_del_reverso(params, en_lista=True)
     seq_transfer = _seq_transfer(ledger, id_transfer, "id")
-    pagina = _pagina(params, lambda cursor: ledger.reversos.seq_de(seq_transfer, cursor), "transfer_reversal")
+    pagina = _pagina(params, lambda cursor: ledger.reversos.lugar_de(seq_transfer, cursor), "transfer_reversal")
     cuerpos, mas = ledger.reversos.pagina(seq_transfer, pagina)
     if campos:
         cuerpos = [_con_expansiones(ledger, c, campos) for c in cuerpos]
@@ -87,19 +87,19 @@ def _seq_transfer(ledger: Ledger, id_transfer: str, param: str) -> int:
     return seq
 
 
-def _pagina(params: dict[str, Any], lugar: Callable[[str], int | None], objeto: str = "transfer") -> Pagina:
+def _pagina(params: dict[str, Any], lugar: Callable[[str], Cursor | None], objeto: str = "transfer") -> Pagina:
     """The page asked for; `lugar` finds a cursor's place (None: not one of the list's `objeto`s)."""
     limit = _limite(params)
     if "starting_after" in params and "ending_before" in params:
         mensaje = "You may only specify one of these parameters: ending_before, starting_after."
         raise errores.invalido(mensaje, "ending_before", "parameters_exclusive")
-    lugares: dict[str, int] = {}
+    lugares: dict[str, Cursor] = {}
     for cursor in ("starting_after", "ending_before"):
         if cursor in params:
-            seq = lugar(params[cursor])
-            if seq is None:
+            donde = lugar(params[cursor])
+            if donde is None:
                 raise errores.no_existe(objeto, params[cursor], cursor, status=400)
-            lugares[cursor] = seq
+            lugares[cursor] = donde
     return Pagina(limit, lugares.get("starting_after"), lugares.get("ending_before"))
 
 

@@ -21,8 +21,10 @@ from typing import Any
 
 import orjson
 
+from pagos_dev.simulador import errores
 from pagos_dev.simulador.claves import ESQUEMA_CLAVES, Claves, ResultadoIdempotente
-from pagos_dev.simulador.consultas import ACTUAL, Filtro, Pagina, consulta_de_pagina
+from pagos_dev.simulador.consultas import ACTUAL, Cursor, Filtro, Pagina, consulta_de_pagina
+from pagos_dev.simulador.fallas import SIN_SALDO
 from pagos_dev.simulador.reverso import Reverso
 from pagos_dev.simulador.reversos import ESQUEMA_REVERSOS, Reversos
 from pagos_dev.simulador.saldos import ESQUEMA_SALDOS, Saldos
@@ -32,12 +34,14 @@ ESPERA_COMMIT_S = 0.002
 # Every table grows at its end: an index on a random value (an idempotency key, a destination, a
 # transfer group) dirtied a random page per insert, and writing those pages to the WAL and then to
 # the file cost ~70 µs a transfer. Keys are found in memory (`claves`); filters scan the narrow
-# `transfers` table, newest first (the bodies are apart, in `cuerpos`).
+# `transfers` table, newest first (the bodies are apart, in `cuerpos`), along the index on `created`
+# (which grows at its end too: lists are in `created` order, and a window of it is found at once).
 _ESQUEMA = """
 CREATE TABLE IF NOT EXISTS transfers (
     seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, created INTEGER NOT NULL,
     destination TEXT NOT NULL, transfer_group TEXT);
 CREATE TABLE IF NOT EXISTS cuerpos (seq INTEGER PRIMARY KEY, cuerpo BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS transfers_por_created ON transfers (created);
 """
 _ACTUAL_POR_ID = (
     f"SELECT {ACTUAL} FROM transfers t JOIN cuerpos c ON c.seq = t.seq"  # noqa: S608 - fixed names
@@ -100,6 +104,30 @@ class Ledger:
         self.saldos.debitar(transfer["destination"], reverso.currency, reverso.amount)
         return cuerpo
 
+    def borrar(self, id_transfer: str) -> dict[str, Any] | None:
+        """The transfer gone, as if it had never been made (a test's drift, not Stripe's: Stripe
+        deletes no transfer): its reversals with it, its destination's balance as it would be
+        without them, and the key that made it answering a 404 from then on (`Claves.anular`; a
+        reversal's key is met by the 404 of its transfer's path before it is looked up). What was
+        done; None if there is no such transfer."""
+        lugar, cuerpo = self.lugar_de(id_transfer), self.obtener(id_transfer)
+        if lugar is None or cuerpo is None:
+            return None
+        seq, transfer = lugar[1], orjson.loads(cuerpo)
+        reversos = self.reversos.borrar(seq)
+        cuenta, moneda = transfer["destination"], transfer["currency"]
+        credito = 0 if cuenta.endswith(SIN_SALDO) else transfer["amount"]  # what `crear_transfer` credited
+        self.saldos.sumar(cuenta, moneda, transfer["amount_reversed"] - credito)
+        mensaje = f"No such transfer: '{id_transfer}' (deleted from the simulator's ledger by /_simulador/transfers)"
+        claves = self.claves.anular(seq, errores.ErrorStripeError(404, mensaje, code="resource_missing").cuerpo())
+        for tabla in ("cuerpos_actuales", "cuerpos", "transfers"):
+            self._db.execute(f"DELETE FROM {tabla} WHERE seq = ?", (seq,))  # noqa: S608 - fixed names
+        self.cantidad -= 1
+        self._ocultos.pop(seq, None)
+        saldo = self.saldos.saldo(cuenta, moneda)
+        return {"id": id_transfer, "deleted": True, "reversos": reversos, "claves": claves,
+                "saldo": {"cuenta": cuenta, "moneda": moneda, "saldo": saldo}}  # fmt: skip
+
     def podar(self) -> int:
         """Forget the keys past their time to live (a reversal's as a transfer's) and the balances
         at zero; how many keys. Transfers and reversals stay, on disk: memory holds none of them."""
@@ -116,6 +144,11 @@ class Ledger:
     def seq_de(self, id_transfer: str) -> int | None:
         fila = self._db.execute("SELECT seq FROM transfers WHERE id = ?", (id_transfer,)).fetchone()
         return None if fila is None else int(fila[0])
+
+    def lugar_de(self, id_transfer: str) -> Cursor | None:
+        """The transfer's place in a list (a cursor's)."""
+        fila = self._db.execute("SELECT created, seq FROM transfers WHERE id = ?", (id_transfer,)).fetchone()
+        return None if fila is None else (int(fila[0]), int(fila[1]))
 
     def destino_de(self, id_transfer: str) -> tuple[int, str] | None:
         """The transfer's place and destination account."""

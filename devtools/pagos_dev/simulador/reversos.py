@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from pagos_dev.simulador.consultas import Pagina
+from pagos_dev.simulador.consultas import Cursor, Pagina
 from pagos_dev.simulador.reverso import Reverso
 from pagos_dev.simulador.transfer import lista_de_reversals
 
@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS reversos (
 CREATE INDEX IF NOT EXISTS reversos_por_transfer ON reversos (seq_transfer, seq);
 CREATE TABLE IF NOT EXISTS cuerpos_actuales (seq INTEGER PRIMARY KEY, cuerpo BLOB NOT NULL);
 """
+_CREATED = "json_extract(CAST(cuerpo AS TEXT), '$.created')"  # a transfer's few reversals: no column
 EN_EL_TRANSFER = 10  # Stripe: "the 10 most recent reversals are always available" on the transfer
 
 
@@ -48,30 +49,43 @@ class Reversos:
         )
         return cuerpo
 
+    def borrar(self, seq_transfer: int) -> list[str]:
+        """The transfer's reversals gone (it is being deleted); their ids, oldest first."""
+        ids = [f[0] for f in self._db.execute("SELECT id FROM reversos WHERE seq_transfer = ? ORDER BY seq",
+                                               (seq_transfer,))]  # fmt: skip
+        self._db.execute("DELETE FROM reversos WHERE seq_transfer = ?", (seq_transfer,))
+        self.cantidad -= len(ids)
+        return ids
+
     def obtener(self, seq_transfer: int, id_reverso: str) -> bytes | None:
         fila = self._db.execute(
             "SELECT cuerpo FROM reversos WHERE id = ? AND seq_transfer = ?", (id_reverso, seq_transfer)
         ).fetchone()
         return None if fila is None else bytes(fila[0])
 
-    def seq_de(self, seq_transfer: int, id_reverso: str) -> int | None:
-        """A reversal's place, if it is one of that transfer's."""
+    def lugar_de(self, seq_transfer: int, id_reverso: str) -> Cursor | None:
+        """A reversal's place in its list, if it is one of that transfer's."""
         fila = self._db.execute(
-            "SELECT seq FROM reversos WHERE id = ? AND seq_transfer = ?", (id_reverso, seq_transfer)
+            f"SELECT {_CREATED}, seq FROM reversos WHERE id = ? AND seq_transfer = ?",  # noqa: S608 - fixed names
+            (id_reverso, seq_transfer),
         ).fetchone()
-        return None if fila is None else int(fila[0])
+        return None if fila is None else (int(fila[0]), int(fila[1]))
 
     def pagina(self, seq_transfer: int, pagina: Pagina) -> tuple[list[bytes], bool]:
-        """Newest first, as `Ledger.listar`: `has_more` says whether more lie beyond the page."""
+        """Newest first (by `created`, then creation order), as `Ledger.listar`: `has_more` says
+        whether more lie beyond the page."""
         condiciones, argumentos = ["seq_transfer = ?"], [seq_transfer]
         if pagina.despues_de is not None:
-            condiciones.append("seq < ?")
-            argumentos.append(pagina.despues_de)
+            condiciones.append(f"({_CREATED}, seq) < (?, ?)")
+            argumentos.extend(pagina.despues_de)
         if pagina.antes_de is not None:
-            condiciones.append("seq > ?")
-            argumentos.append(pagina.antes_de)
+            condiciones.append(f"({_CREATED}, seq) > (?, ?)")
+            argumentos.extend(pagina.antes_de)
         orden = "ASC" if pagina.hacia_atras else "DESC"
-        consulta = f"SELECT cuerpo FROM reversos WHERE {' AND '.join(condiciones)} ORDER BY seq {orden} LIMIT ?"  # noqa: S608 - fixed names
+        consulta = (
+            f"SELECT cuerpo FROM reversos WHERE {' AND '.join(condiciones)}"  # noqa: S608 - fixed names
+            f" ORDER BY {_CREATED} {orden}, seq {orden} LIMIT ?"
+        )
         cuerpos = [bytes(f[0]) for f in self._db.execute(consulta, [*argumentos, pagina.limit + 1])]
         mas = len(cuerpos) > pagina.limit
         cuerpos = cuerpos[: pagina.limit]

@@ -51,6 +51,10 @@ class Saldos:
     def debitar(self, cuenta: str, moneda: str, monto: int) -> None:
         self._db.execute(_SUMAR, (cuenta, moneda, -monto))
 
+    def sumar(self, cuenta: str, moneda: str, monto: int) -> None:
+        """`monto` (negative: taken) whatever the account, as a transfer's deletion undoes one."""
+        self._db.execute(_SUMAR, (cuenta, moneda, monto))
+
     def saldo(self, cuenta: str, moneda: str) -> int:
         fila = self._db.execute("SELECT saldo FROM saldos WHERE cuenta = ? AND moneda = ?", (cuenta, moneda)).fetchone()
         return 0 if fila is None else int(fila[0])

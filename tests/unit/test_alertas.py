@@ -255,6 +255,90 @@ CASOS += [
 ]
 
 
+# Reconciliation: each replica exports its own last complete run; the freshest one counts.
+DIF, ULTIMA = "conciliacion_diferencias", "conciliacion_ultima_exitosa_timestamp_segundos"
+CASOS += [
+    Caso(
+        "ConciliacionDiferenciaCritica",
+        "20m",
+        {
+            f'{DIF}{{instance="w1", clase="transferencias_multiples"}}': "1x30",
+            f'{DIF}{{instance="w1", clase="importe_distinto"}}': "0x30",
+            f'{ULTIMA}{{instance="w1"}}': "600x30",
+            f'{ULTIMA}{{instance="w2"}}': "0x30",  # a replica that has run none
+        },
+        [{"clase": "transferencias_multiples"}],
+    ),
+    Caso(  # only non-critical classes: not this alert
+        "ConciliacionDiferenciaCritica",
+        "20m",
+        {
+            f'{DIF}{{instance="w1", clase="transferencia_sin_exito"}}': "0x30",
+            f'{DIF}{{instance="w1", clase="reverso_externo"}}': "2x30",
+            f'{ULTIMA}{{instance="w1"}}': "600x30",
+        },
+        [],
+    ),
+    Caso(  # w1's older run found one; w2's newer run found it settled: the newer counts
+        "ConciliacionDiferenciaCritica",
+        "20m",
+        {
+            f'{DIF}{{instance="w1", clase="exitoso_sin_transferencia"}}': "1x30",
+            f'{ULTIMA}{{instance="w1"}}': "600x30",
+            f'{DIF}{{instance="w2", clase="exitoso_sin_transferencia"}}': "_x10 0x20",
+            f'{ULTIMA}{{instance="w2"}}': "0x10 1200x20",
+        },
+        [],
+    ),
+    Caso(  # and the other way round
+        "ConciliacionDiferenciaCritica",
+        "20m",
+        {
+            f'{DIF}{{instance="w1", clase="exitoso_sin_transferencia"}}': "0x30",
+            f'{ULTIMA}{{instance="w1"}}': "600x30",
+            f'{DIF}{{instance="w2", clase="exitoso_sin_transferencia"}}': "_x10 1x20",
+            f'{ULTIMA}{{instance="w2"}}': "0x10 1200x20",
+        },
+        [{"clase": "exitoso_sin_transferencia"}],
+    ),
+    Caso(
+        "ConciliacionDiferencias",
+        "20m",
+        {
+            f'{DIF}{{instance="w1", clase="reverso_externo"}}': "2x30",
+            f'{DIF}{{instance="w1", clase="transferencia_sin_exito"}}': "1x30",
+            f'{ULTIMA}{{instance="w1"}}': "600x30",
+        },
+        [{"clase": "reverso_externo"}],
+    ),
+    Caso(
+        "ConciliacionDiferencias",
+        "20m",
+        {
+            f'{DIF}{{instance="w1", clase="destino_distinto"}}': "0x30",
+            f'{DIF}{{instance="w1", clase="transferencia_sin_exito"}}': "1x30",
+            f'{ULTIMA}{{instance="w1"}}': "600x30",
+        },
+        [],
+    ),
+    # Promtool's clock starts at 0: the 26 hours are real hours of series, one sample a minute.
+    Caso("ConciliacionSinEjecutar", "27h", {f'{ULTIMA}{{instance="w1"}}': "0x1700"}, [{}]),  # never one
+    Caso(  # one at 1 h, none since
+        "ConciliacionSinEjecutar", "28h", {f'{ULTIMA}{{instance="w1"}}': "0x60 3600x1700"}, [{}]
+    ),
+    Caso(  # one at 1 h and one at 25 h: the last is 3 h old
+        "ConciliacionSinEjecutar", "28h", {f'{ULTIMA}{{instance="w1"}}': "0x60 3600x1440 90000x300"}, []
+    ),
+    Caso(  # the replica that ran it at 25 h is gone; the one that replaced it has run none yet
+        "ConciliacionSinEjecutar",
+        "30h",
+        {f'{ULTIMA}{{instance="w1"}}': "0x1500 90000x60 stale", f'{ULTIMA}{{instance="w2"}}': "_x1570 0x300"},
+        [],
+    ),
+    Caso("ConciliacionSinEjecutar", "45m", {"pagos_en_curso": "0x60"}, [{}]),  # exported by no process
+]
+
+
 UP = f'up{{job="{JOB}", instance="10.0.0.7:8000"}}'
 CASOS += [
     Caso("MetricasNoRecogidas", "20m", {UP: "1x5 0x20"}, [{"job": JOB, "instance": "10.0.0.7:8000"}]),

@@ -1,0 +1,36 @@
+"""The chaos audit's second judge: anything but `coincide`, a non-zero exit, no result, or fewer
+payments judged than were paid is a violation of the run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pagos_dev.tools import chaos, chaos_conciliacion
+
+
+def _informe(**cambios: Any) -> dict[str, Any]:
+    informe: dict[str, Any] = dict.fromkeys(chaos.CERO, 0)
+    informe |= {"malformados_en_dlq": 2, "malformados_publicados": 2, "pagos_finales": 5, "comandos_publicados": 5}
+    informe |= {"pagos_pagados": 4, "conciliacion_coincide": 4, "conciliacion_conteos": {"coincide": 4}}
+    return informe | cambios
+
+
+def test_todo_coincide_no_es_una_violacion():
+    assert chaos.violaciones(_informe()) == []
+
+
+def test_una_diferencia_o_una_salida_distinta_de_0_lo_son():
+    malas = chaos.violaciones(_informe(conciliacion_diferencias=1, conciliacion_codigo=1))
+    assert malas == ["conciliacion_codigo = 1 (debe ser 0)", "conciliacion_diferencias = 1 (debe ser 0)"]
+
+
+def test_sin_resultado_no_cuenta_como_cero_diferencias():
+    malas = chaos.violaciones(_informe(conciliacion_diferencias=None, conciliacion_codigo=2, conciliacion_coincide=0))
+    assert "conciliacion_diferencias = None (debe ser 0)" in malas
+    assert "conciliacion_codigo = 2 (debe ser 0)" in malas
+
+
+def test_una_ventana_que_no_juzga_cada_pago_pagado_es_una_violacion():
+    assert chaos_conciliacion.violaciones(_informe(conciliacion_coincide=3)) == [
+        "conciliacion_coincide = 3 (debe ser 4)"
+    ]

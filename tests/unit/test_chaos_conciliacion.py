@@ -34,3 +34,14 @@ def test_una_ventana_que_no_juzga_cada_pago_pagado_es_una_violacion():
     assert chaos_conciliacion.violaciones(_informe(conciliacion_coincide=3)) == [
         "conciliacion_coincide = 3 (debe ser 4)"
     ]
+
+
+def test_la_tabla_muestra_las_clases_halladas_y_las_pasadas_programadas():
+    informe = _informe(
+        conciliacion_diferencias=2, conciliacion_codigo=1, conciliacion_peticiones=3, conciliacion_duracion_s=0.1,
+        conciliacion_conteos={"coincide": 4, "reverso_externo": 1, "importe_distinto": 1, "destino_distinto": 0},
+        conciliaciones_programadas={"pasadas": 2, "por_estado": {"COMPLETA": 1, "FALLIDA": 1}, "diferencias": {}},
+    )  # fmt: skip
+    filas = {nombre: valor for nombre, valor, _ in chaos_conciliacion.filas_de_tabla(informe)}
+    assert filas["  por clase"] == "importe_distinto=1 reverso_externo=1"
+    assert filas["pasadas programadas durante el caos"] == "COMPLETA=1 FALLIDA=1; diferencias: ninguna"

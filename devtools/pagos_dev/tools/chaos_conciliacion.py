@@ -126,6 +126,7 @@ def filas_de_tabla(informe: dict[str, Any]) -> list[tuple[str, object, str]]:
         f"{k}={v}" for k, v in sorted(informe["conciliacion_conteos"].items()) if v and k != "coincide"
     )
     programadas = informe["conciliaciones_programadas"]
+    estados = " ".join(f"{k}={v}" for k, v in sorted(programadas["por_estado"].items())) or "ninguna"
     de_programadas = " ".join(f"{k}={v}" for k, v in sorted(programadas["diferencias"].items())) or "ninguna"
     return [
         ("conciliar: coincide / pagos pagados",
@@ -135,5 +136,5 @@ def filas_de_tabla(informe: dict[str, Any]) -> list[tuple[str, object, str]]:
         ("conciliar: código de salida", informe["conciliacion_codigo"], "0"),
         ("conciliar: peticiones a Stripe / duración (s)",
          f"{informe['conciliacion_peticiones']} / {informe['conciliacion_duracion_s']}", ""),
-        (f"pasadas programadas ({programadas['pasadas']}): diferencias", de_programadas, "(informativo)"),
+        ("pasadas programadas durante el caos", f"{estados}; diferencias: {de_programadas}", "(informativo)"),
     ]  # fmt: skip

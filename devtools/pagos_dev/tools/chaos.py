@@ -5,7 +5,9 @@ the gateway times out after succeeding, PostgreSQL turns read-only for a while (
 service's database connections freeze (a partition). Then it waits for quiescence and audits:
 nothing lost, nothing paid twice (the simulator's ledger), one distinct event per payment, none
 missing, every malformed command on the DLQ and no well-formed one, no payment left neither final
-nor flagged for operators, and how long the pipeline took to recover from each fault.
+nor flagged for operators, and how long the pipeline took to recover from each fault. Last, the
+reconciliation an operator would run (`pagos-worker conciliar`) judges the whole run on its own:
+every payment paid must coincide with its one transfer at the simulator, and nothing else show.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from pagos_dev.tools import chaos_reversos
+from pagos_dev.tools import chaos_conciliacion, chaos_reversos
 from pagos_dev.tools.cluster import Cluster, ClusterConfig, sleep_until
 from pagos_dev.tools.observador import Lector, Mensaje, Publicador, cliente
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
@@ -319,6 +322,8 @@ async def correr(config: ChaosConfig, data_dir: Path, *, progreso: Callable[[str
             f"con {len(config.fallas)} fallas"
         )
         loop = asyncio.get_running_loop()
+        # The reconciliation's window starts before the first command, on the database's clock.
+        desde = await chaos_conciliacion.ahora(cluster.database_url) - timedelta(seconds=1)
         t0 = loop.time()
         publicador.empezar(mensajes, config.rate)
         fallas: list[dict[str, Any]] = []
@@ -343,10 +348,13 @@ async def correr(config: ChaosConfig, data_dir: Path, *, progreso: Callable[[str
         await asyncio.to_thread(publicador.esperar)
         validos = {i for i in ids if i}
         quieto = await _esperar_quietud(eventos, dlq, validos | set(reversos), malformados, config.espera_max)
+        quieto_en = await chaos_conciliacion.ahora(cluster.database_url)
         # A second, late event would show up now; every transfer made is listed by now too.
         await asyncio.sleep(max(3.0, RETRASO_LISTADO_S))
         observado = _Observado(publicador, eventos, dlq, ids, malformados, fallas, quieto, reversos)
-        return await _auditar(cluster, config, observado)
+        informe = await _auditar(cluster, config, observado)
+        margen = float(WORKER_ENV["PAGOS_SETTLE_MARGIN_SECONDS"])
+        return informe | await chaos_conciliacion.conciliar(cluster, desde, quieto_en, margen)
     finally:
         for cerrable in (eventos, dlq, publicador):
             cerrable.cerrar()
@@ -420,6 +428,7 @@ async def _auditar(cluster: Cluster, config: ChaosConfig, obs: _Observado) -> di
         "mensajes_confirmados_por_el_broker": publicador.confirmados,
         "quietud_alcanzada": obs.quieto,
         "pagos_finales": len(finales),
+        "pagos_pagados": len(exitosos),
         "pagos_perdidos": len(validos - finales),
         "pagados_dos_veces": sum(1 for ts in transfers.values() if len(ts) > 1),
         "exitosos_sin_transfer": len(exitosos - set(transfers)),
@@ -533,6 +542,7 @@ CERO = (
     "referencia_distinta_del_transfer", "pagos_con_mas_de_un_evento", "eventos_faltantes",
     "estado_distinto_del_evento", "otros_en_dlq", "bien_formados_en_dlq", "ni_finales_ni_senalados",
     "resueltos_a_mano", "monto_reversado_distinto_de_los_eventos", *chaos_reversos.CERO,
+    *chaos_conciliacion.CERO,
 )  # fmt: skip
 
 
@@ -545,7 +555,7 @@ def violaciones(informe: dict[str, Any]) -> list[str]:
         )
     if informe["pagos_finales"] != informe["comandos_publicados"]:
         malas.append(f"pagos_finales = {informe['pagos_finales']} (debe ser {informe['comandos_publicados']})")
-    return malas
+    return malas + chaos_conciliacion.violaciones(informe)
 
 
 def tabla(informe: dict[str, Any]) -> str:
@@ -572,6 +582,7 @@ def tabla(informe: dict[str, Any]) -> str:
         ("latencia publicación → evento (s)", " ".join(f"{k}={v}" for k, v in informe["latencia_s"].items()), ""),
         ("monto_reversado del pago ≠ eventos PagoReversado", informe["monto_reversado_distinto_de_los_eventos"], "0"),
         *chaos_reversos.filas_de_tabla(informe),
+        *chaos_conciliacion.filas_de_tabla(informe),
     ]  # fmt: skip
     lineas = [f"{'comprobación':<46} {'valor':>22}  esperado", "-" * 80]
     lineas += [f"{nombre:<46} {valor!s:>22}  {esperado}" for nombre, valor, esperado in filas]

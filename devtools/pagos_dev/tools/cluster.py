@@ -270,17 +270,30 @@ class Cluster:
     async def operador(self, *args: str, desfase: float | None = None, timeout: float = 120) -> int:
         """An operator's command (`pagos-worker ARGS`) against this cluster, its host clock `desfase`
         seconds off if given; its output goes to `operador.log`. Returns its exit code."""
+        codigo, _ = await self._operador(args, desfase=desfase, timeout=timeout, con_salida=False)
+        return codigo
+
+    async def operador_con_salida(self, *args: str, timeout: float = 300) -> tuple[int, bytes]:
+        """As `operador`, but what the command writes on stdout is handed back (a `--json` result)
+        instead of going to `operador.log` (its stderr still does)."""
+        return await self._operador(args, desfase=None, timeout=timeout, con_salida=True)
+
+    async def _operador(
+        self, args: tuple[str, ...], *, desfase: float | None, timeout: float, con_salida: bool
+    ) -> tuple[int, bytes]:
         with (self.config.data_dir / "operador.log").open("ab") as log:
             proceso = await asyncio.create_subprocess_exec(
-                *self.comando_servicio(*args, desfase=desfase),
-                env=self.entorno_servicio(), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                *self.comando_servicio(*args, desfase=desfase), env=self.entorno_servicio(),
+                stdout=subprocess.PIPE if con_salida else log, stderr=log, stdin=subprocess.DEVNULL,
             )  # fmt: skip
             try:
-                return await asyncio.wait_for(proceso.wait(), timeout)
+                salida, _ = await asyncio.wait_for(proceso.communicate(), timeout)
             except TimeoutError:
                 proceso.kill()
                 await proceso.wait()
                 raise
+            # Waited for by communicate(): never None here (-1 would say otherwise, never success).
+            return (-1 if proceso.returncode is None else proceso.returncode), salida or b""
 
     async def ledger(self) -> list[dict[str, Any]]:
         """Every transfer the simulator made (its list API, all pages)."""

@@ -60,7 +60,7 @@ def registrar(sub: _Grupo[argparse.ArgumentParser], ejecutar: Callable[..., Awai
     hoja(grupo, "ver", _ver, Requisitos(), "un pago, como lo muestra GET /pagos/{id}").add_argument(
         "id_pago", type=_uuid
     )
-    ayuda = "pagos, comandos venenosos y reversos que requieren atención"
+    ayuda = "pagos, comandos venenosos, reversos y diferencias de la conciliación que requieren atención"
     atencion = hoja(grupo, "atencion", _atencion, Requisitos(), ayuda)
     atencion.add_argument(
         "--mas-de", type=duracion, metavar="DURACION", help="más antiguos que esto: 30m, 1h, 2d, 1h30m"

@@ -150,6 +150,19 @@ def _reversos_en_atencion(lista: list[VistaReverso], ahora: datetime) -> Table:
     return reversos
 
 
+def diferencia_resuelta(d: VistaDiferencia, *, como_json: bool) -> None:
+    if como_json:
+        _json({**diferencia_json(d), "resuelta_en": _fecha(d.resuelta_en), "resuelta_por": d.resuelta_por,
+               "nota": d.nota})  # fmt: skip
+        return
+    sujeto = f" del pago {d.id_pago}" if d.id_pago else ""
+    _consola().print(
+        f"diferencia {d.id} ({_clase(d)}{sujeto}, {d.referencia or '-'}): resuelta por {d.resuelta_por} el "
+        f"{_fecha(d.resuelta_en)}\n  nota: {d.nota}\n  sale de la lista de atención (ningún pago cambió)",
+        markup=False,
+    )
+
+
 def reverso_pedido(p: ReversoPedido, *, como_json: bool) -> None:
     c = p.comando
     registrado = p.registrado

@@ -70,7 +70,7 @@ def _uuid(valor: Any) -> UUID | None:  # noqa: ANN401 - asyncpg's own UUID type 
     return None if valor is None else UUID(bytes=valor.bytes)
 
 
-def de_fila(row: Mapping[str, Any]) -> VistaDiferencia:
+def de_fila(row: Mapping[Any, Any]) -> VistaDiferencia:
     """A row of `COLUMNAS` (the evidence as JSON text)."""
     return VistaDiferencia(
         id=row["id"],

@@ -192,15 +192,18 @@ def reverso_pedido(p: ReversoPedido, *, como_json: bool) -> None:
 def resuelto(r: PagoResuelto, *, como_json: bool) -> None:
     if como_json:
         _json({"id_pago": str(r.pago.id_pago), "estado": r.pago.estado.value, "referencia_pago": r.pago.referencia_pago,
-               "eventos_en_outbox": r.eventos, "resolucion": resolucion_json(r.resolucion)})  # fmt: skip
+               "eventos_en_outbox": r.eventos, "resolucion": resolucion_json(r.resolucion),
+               "diferencias_resueltas": list(r.diferencias_resueltas)})  # fmt: skip
         return
     evento = r.pago.eventos[-1].tipo if r.pago.eventos else "-"
     referencia = f" con {r.pago.referencia_pago}" if r.pago.referencia_pago else ""
+    cerradas = ", ".join(map(str, r.diferencias_resueltas))
     _consola().print(
         f"pago {r.pago.id_pago}: {r.pago.estado.value}{referencia}\n"
         f"  evento {evento} en el outbox (lo publican los relays)\n"
         f"  resolución: {r.resolucion.operador}, {iso_utc(r.resolucion.fecha)}: {r.resolucion.motivo}\n"
-        f"  la pasarela mostró: {_transfers(r.resolucion.transferencias) or 'ningún transfer'}",
+        f"  la pasarela mostró: {_transfers(r.resolucion.transferencias) or 'ningún transfer'}"
+        + (f"\n  diferencias de la conciliación resueltas con él: {cerradas}" if cerradas else ""),
         markup=False,
     )
 

@@ -1,17 +1,24 @@
 """`pagos-worker conciliacion resolver`: closing a recorded difference once handled (a fake store),
-what it prints, and how it reads its arguments (exit status 2 for what does not parse)."""
+what it prints, and how it reads its arguments (exit status 2 for what does not parse); and what
+`pagos resolver` prints of the differences it closed with the payment."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
+import structlog
 
 from pagos_worker.application.diferencias import ResolverDiferenciaHandler
-from pagos_worker.application.operador import OperacionRechazadaError
+from pagos_worker.application.operador import OperacionRechazadaError, PagoResuelto
+from pagos_worker.application.ports.operador import Resolucion
 from pagos_worker.application.queries import VistaDiferencia
+from pagos_worker.domain import Dinero, EstadoPago, Lease, Moneda, Pago
 from pagos_worker.entrypoints import cli
 from pagos_worker.entrypoints import operador_salida as salida
 from tests.unit.test_http_api import DIFERENCIA, DIFERENCIA_JSON
@@ -62,7 +69,18 @@ def test_lo_que_imprime(capsys):
         assert esperado in out, esperado
 
 
-def test_sus_argumentos(sin_ajustes, capsys):  # noqa: F811 - the fixture
+@pytest.fixture
+def logs_restaurados() -> Iterator[None]:
+    """`cli.main` sets logging up on this test's captured stderr, closed after it: put back as it was,
+    or a later test's first log line would go to a closed file."""
+    antes, raiz = structlog.get_config(), logging.getLogger()
+    handlers, nivel = raiz.handlers[:], raiz.level
+    yield
+    structlog.configure(**antes)
+    raiz.handlers[:], raiz.level = handlers, nivel
+
+
+def test_sus_argumentos(sin_ajustes, logs_restaurados, capsys):  # noqa: F811 - the fixture
     assert cli.main(["conciliacion", "resolver", "7", "--nota", "visto"]) == 2
     assert "faltan ajustes: PAGOS_DATABASE_URL" in capsys.readouterr().err
     for argumentos, esperado in (
@@ -75,3 +93,19 @@ def test_sus_argumentos(sin_ajustes, capsys):  # noqa: F811 - the fixture
             cli.main(argumentos)
         assert fin.value.code == 2
         assert esperado in capsys.readouterr().err
+
+
+def test_pagos_resolver_dice_que_diferencias_cerro(capsys):
+    pago = Pago.crear(id_pago=DIFERENCIA.id_pago, id_afiliado="af", importe=Dinero(Decimal("100.50"), Moneda.USD),
+                      ahora=AHORA)  # fmt: skip
+    pago.iniciar_procesamiento(Lease("operador:ana", AHORA), AHORA)
+    pago.marcar_exitoso("tr_9", AHORA)
+    resolucion = Resolucion("ana", AHORA, "transfer tr_9 hallado en la pasarela", EstadoPago.EXITOSO, ())
+    salida.resuelto(PagoResuelto(pago, resolucion, 1, (7,)), como_json=True)
+    assert json.loads(capsys.readouterr().out)["diferencias_resueltas"] == [7]
+    salida.resuelto(PagoResuelto(pago, resolucion, 1, (7,)), como_json=False)
+    assert "diferencias de la conciliación resueltas con él: 7" in capsys.readouterr().out
+    salida.resuelto(PagoResuelto(pago, resolucion, 1), como_json=False)
+    assert "diferencias" not in capsys.readouterr().out  # none closed: not mentioned
+    salida.resuelto(PagoResuelto(pago, resolucion, 1), como_json=True)
+    assert json.loads(capsys.readouterr().out)["diferencias_resueltas"] == []

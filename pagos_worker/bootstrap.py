@@ -25,6 +25,7 @@ from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres import retry as postgres_retry
 from pagos_worker.adapters.postgres.conciliacion import PostgresRegistroDeConciliaciones
 from pagos_worker.adapters.postgres.database import ConnectionLimits, create_engine, migrate, prewarm
+from pagos_worker.adapters.postgres.diferencias import PostgresDiferenciaRepository
 from pagos_worker.adapters.postgres.fallos import PostgresFailureLog
 from pagos_worker.adapters.postgres.operador import PostgresOperadorRepository
 from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
@@ -43,6 +44,7 @@ from pagos_worker.adapters.stripe.presupuesto import PresupuestoDeCuenta
 from pagos_worker.application.conciliacion import ConciliarHandler, ResultadoConciliacion
 from pagos_worker.application.conciliacion_programada import ConciliacionProgramada
 from pagos_worker.application.despacho import Despacho
+from pagos_worker.application.diferencias import ResolverDiferenciaHandler
 from pagos_worker.application.dlq import ListarCartasMuertasHandler, ReenviarCartasMuertasHandler
 from pagos_worker.application.eventos import LeerEventosHandler
 from pagos_worker.application.handlers import ProcesarPagoHandler
@@ -517,6 +519,7 @@ class Operador:
     reenviar_dlq: ReenviarCartasMuertasHandler | None = None
     eventos: LeerEventosHandler | None = None
     conciliar: ConciliarHandler | None = None
+    resolver_diferencia: ResolverDiferenciaHandler | None = None
     # The topics read, named when they hold nothing: a wrong topic must not pass for an empty one.
     dlq_topic: str = ""
     events_topic: str = ""
@@ -558,6 +561,7 @@ async def _operador_con_postgres(
     pagos = PostgresOperadorRepository(engine)
     operador.estado = ObtenerEstadoPagoHandler(views)
     operador.atencion = ListarPagosQueRequierenAtencionHandler(views)
+    operador.resolver_diferencia = ResolverDiferenciaHandler(PostgresDiferenciaRepository(engine))
     if pasarela:
         stripe = await _stripe(settings, stack, engine)
         operador.conciliar = conciliar_handler(settings, stripe)

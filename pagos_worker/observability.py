@@ -131,7 +131,8 @@ REVERSOS_ATENCION = Gauge(
 REQUIEREN_ATENCION = Gauge(
     "pagos_requieren_atencion",
     "Payments and reversals an operator must look at: flagged (a reversal refused for the affiliate's balance too), "
-    "or PROCESANDO past the attention age (sampled from the database)",
+    "or PROCESANDO past the attention age; and the reconciliation's differences no operator has resolved yet "
+    "(sampled from the database)",
     registry=REGISTRY,
 )
 OUTBOX_LAG = Histogram(
@@ -177,14 +178,14 @@ async def muestrear(
 
 
 async def muestrear_atencion(
-    contar: Callable[[], Awaitable[tuple[int, int]]], stop: asyncio.Event, intervalo: float = 15.0
+    contar: Callable[[], Awaitable[tuple[int, int, int]]], stop: asyncio.Event, intervalo: float = 15.0
 ) -> None:
-    """Refresh `pagos_requieren_atencion` (payments and reversals) and `pagos_reversos_requieren_atencion`
-    every `intervalo` seconds (indexed counts)."""
+    """Refresh `pagos_requieren_atencion` (payments, reversals and unresolved differences) and
+    `pagos_reversos_requieren_atencion` every `intervalo` seconds (indexed counts)."""
     while not stop.is_set():
         with contextlib.suppress(Exception):
-            pagos, reversos = await contar()
-            REQUIEREN_ATENCION.set(pagos + reversos)
+            pagos, reversos, diferencias = await contar()
+            REQUIEREN_ATENCION.set(pagos + reversos + diferencias)
             REVERSOS_ATENCION.set(reversos)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), intervalo)

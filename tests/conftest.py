@@ -132,7 +132,9 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on the session's database, emptied before the test."""
     engine = create_engine(database_url, pool_size=5)
     async with engine.begin() as conn:
-        await conn.exec_driver_sql("TRUNCATE outbox, resoluciones, reenvios, reversos, pagos, comandos_fallidos")
+        await conn.exec_driver_sql(
+            "TRUNCATE outbox, resoluciones, reenvios, reversos, pagos, comandos_fallidos, diferencias, conciliaciones"
+        )
     yield engine
     await engine.dispose()
 

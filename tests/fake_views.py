@@ -12,6 +12,7 @@ from pagos_worker.application.queries import (
     EstadisticasOutbox,
     FiltroAtencion,
     VistaComandoVenenoso,
+    VistaDiferencia,
     VistaPago,
     VistaReverso,
 )
@@ -29,6 +30,7 @@ class FakePagoViews:
         self._edad = atencion_tras
         self.reversos: dict[UUID, Reverso] = {}
         self.anulados: dict[UUID, UUID] = {}  # id_pago → the id_reverso that annulled it before it came
+        self.diferencias: list[VistaDiferencia] = []  # as a reconciliation recorded them
 
     def _necesita(self, pago: Pago, ahora: datetime) -> bool:
         return pago.estado is EstadoPago.PROCESANDO and (
@@ -56,7 +58,11 @@ class FakePagoViews:
                 for r in sorted(self.reversos.values(), key=lambda r: r.fecha_creacion, reverse=True)
                 if r.id_pago == pago.id_pago
             ),
+            diferencias=tuple(d for d in self._sin_resolver() if d.id_pago == pago.id_pago),
         )
+
+    def _sin_resolver(self) -> list[VistaDiferencia]:
+        return sorted((d for d in self.diferencias if d.resuelta_en is None), key=lambda d: (d.creada, d.id))
 
     def _necesita_reverso(self, reverso: Reverso, ahora: datetime) -> bool:
         return reverso.requiere_atencion or (
@@ -115,7 +121,13 @@ class FakePagoViews:
     async def contar_requieren_atencion(self) -> int:
         ahora = utcnow()
         pagos = sum(1 for p in self._repo.pagos.values() if self._necesita(p, ahora))
-        return pagos + sum(1 for r in self.reversos.values() if self._necesita_reverso(r, ahora))
+        reversos = sum(1 for r in self.reversos.values() if self._necesita_reverso(r, ahora))
+        return pagos + reversos + len(self._sin_resolver())
+
+    async def diferencias_sin_resolver(
+        self, limite: int, creadas_antes: datetime | None = None
+    ) -> list[VistaDiferencia]:
+        return [d for d in self._sin_resolver() if creadas_antes is None or d.creada < creadas_antes][:limite]
 
     async def reversos_requieren_atencion(
         self, limite: int, filtro: FiltroAtencion | None = None

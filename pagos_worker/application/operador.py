@@ -43,6 +43,7 @@ class PagoResuelto:
     pago: Pago
     resolucion: Resolucion
     eventos: int  # outbox rows written (the relays publish them)
+    diferencias_resueltas: tuple[int, ...] = ()  # the reconciliation's, closed with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ class ResolverPagoHandler:
         try:
             halladas = await self._consultar(pago)
             resolucion = self._decidir(pago, halladas, ahora, operador=operador, motivo=motivo, fallido=fallido)
-            eventos = await self._pagos.guardar_resolucion(pago, resolucion)
+            guardada = await self._pagos.guardar_resolucion(pago, resolucion)
         except BaseException:
             # Given back at once rather than when the lease runs out (if this fails, it runs out).
             try:
@@ -97,16 +98,16 @@ class ResolverPagoHandler:
             except Exception as exc:  # noqa: BLE001 - the original error is what the operator must see
                 log.warning("operador.lease_no_soltado", id_pago=str(id_pago), error=repr(exc))
             raise
-        if eventos is None:
+        if guardada is None:
             raise OperacionRechazadaError(
                 f"el pago {id_pago} dejó de estar en manos del operador (su lease venció y otro lo tomó, o ya "
                 "se resolvió): nada se escribió; consúltelo con `pagos ver`"
             )
         log.warning(
             "operador.pago_resuelto", id_pago=str(id_pago), estado=pago.estado.value, operador=operador,
-            referencia=pago.referencia_pago, motivo=resolucion.motivo,
+            referencia=pago.referencia_pago, motivo=resolucion.motivo, diferencias=guardada.diferencias_resueltas,
         )  # fmt: skip
-        return PagoResuelto(pago, resolucion, len(eventos))
+        return PagoResuelto(pago, resolucion, len(guardada.eventos), guardada.diferencias_resueltas)
 
     async def _tomar(self, id_pago: uuid.UUID, operador: str, *, fallido: bool) -> tuple[Pago, datetime]:
         """The payment held for the operator under a claim of its own, and the database's time it

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from pagos_worker.application.ports.operador import Resolucion
@@ -24,6 +25,26 @@ class VistaComandoVenenoso:
     ultimo_error: str
     primer_fallo: datetime
     venenoso_desde: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VistaDiferencia:
+    """A difference a reconciliation recorded between the service's books and Stripe's, as an
+    operator sees it until one resolves it: `clase` (`ClaseDiferencia`), the run that found it
+    (`conciliacion`), and both sides' evidence as the run recorded it (JSON objects)."""
+
+    id: int
+    conciliacion: int
+    clase: str
+    id_pago: UUID | None
+    id_reverso: UUID | None
+    referencia: str | None
+    servicio: Mapping[str, Any]
+    pasarela: Mapping[str, Any]
+    creada: datetime
+    resuelta_en: datetime | None = None
+    resuelta_por: str | None = None
+    nota: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +109,7 @@ class VistaPago:
     marcado: bool = False  # flagged by the worker (not only old): only an operator resumes it
     monto_reversado: Decimal = Decimal("0.00")  # what came back of it so far
     reversos: tuple[VistaReverso, ...] = ()  # newest first
+    diferencias: tuple[VistaDiferencia, ...] = ()  # unresolved ones a reconciliation found, oldest first
 
     @property
     def causa(self) -> CausaAtencion | None:
@@ -115,11 +137,13 @@ class FiltroAtencion:
 @dataclass(frozen=True, slots=True)
 class Atencion:
     """What operators must look at: payments whose outcome is unknown for too long, commands
-    dead-lettered as poison, and reversals that need attention (see `VistaReverso`)."""
+    dead-lettered as poison, reversals that need attention (see `VistaReverso`), and the
+    differences reconciliations found that no operator has resolved yet."""
 
     pagos: list[VistaPago]
     comandos_venenosos: list[VistaComandoVenenoso]
     reversos: list[VistaReverso] = field(default_factory=list)
+    diferencias: list[VistaDiferencia] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +167,15 @@ class PagoViews(Protocol):
         ...
 
     async def contar_requieren_atencion(self) -> int:
-        """How many payments and reversals need attention (a cheap count, for a gauge)."""
+        """How many payments, reversals and unresolved differences need attention (a cheap count,
+        for a gauge)."""
+        ...
+
+    async def diferencias_sin_resolver(
+        self, limite: int, creadas_antes: datetime | None = None
+    ) -> list[VistaDiferencia]:
+        """Differences no operator has resolved yet, oldest first; with `creadas_antes`, only
+        those recorded before it."""
         ...
 
     async def reversos_requieren_atencion(
@@ -220,6 +252,7 @@ class ListarPagosQueRequierenAtencionHandler:
                 await self._views.requieren_atencion(limite),
                 await self._views.comandos_venenosos(limite),
                 await self._views.reversos_requieren_atencion(limite),
+                await self._views.diferencias_sin_resolver(limite),
             )
         pagos: list[VistaPago] = []
         if filtro.causa not in (CausaAtencion.VENENOSO, CausaAtencion.SALDO_INSUFICIENTE):  # no payment's cause
@@ -233,7 +266,10 @@ class ListarPagosQueRequierenAtencionHandler:
         reversos: list[VistaReverso] = []
         if filtro.causa is not CausaAtencion.VENENOSO:
             reversos = await self._views.reversos_requieren_atencion(limite, filtro)
-        return Atencion(pagos, venenosos, reversos)
+        diferencias: list[VistaDiferencia] = []
+        if filtro.causa is None:  # a difference has no cause of those: listed only when none is asked for
+            diferencias = await self._views.diferencias_sin_resolver(limite, filtro.creado_antes)
+        return Atencion(pagos, venenosos, reversos, diferencias)
 
 
 class ObtenerEstadisticasOutboxHandler:

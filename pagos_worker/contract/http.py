@@ -3,7 +3,7 @@ generated from them (`entrypoints.openapi`), and the tests hold the API's answer
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -57,6 +57,36 @@ class Resolucion(_Respuesta):
     transferencias: list[TransferenciaPasarela] = Field(
         description="What the gateway held for the payment (transfer_group = id_pago): one for EXITOSO, none "
         "for FALLIDO"
+    )
+
+
+ClaseDiferencia = Literal[
+    "exitoso_sin_transferencia", "transferencia_sin_exito", "transferencias_multiples", "importe_distinto",
+    "destino_distinto", "reverso_externo", "reverso_sin_registro", "reverso_faltante",
+]  # fmt: skip  # pagos_worker.domain.conciliacion's, but `coincide` (never recorded): tests keep them equal
+
+
+class Diferencia(_Respuesta):
+    """A difference a reconciliation (`pagos-worker conciliar`, or the scheduled pass) recorded between
+    the service's books and Stripe's, listed until an operator resolves it. It never changed a payment
+    or moved money on its own."""
+
+    id: int = Field(ge=1, description="Its id: `pagos-worker conciliacion resolver ID` closes it")
+    conciliacion: int = Field(ge=1, description="The run that found it")
+    clase: ClaseDiferencia
+    critica: bool = Field(
+        description="Money moved that the service did not report, or reported money that did not move "
+        "(exitoso_sin_transferencia, transferencia_sin_exito, transferencias_multiples)"
+    )
+    id_pago: IdPago | None = Field(description="The payment, when the difference is one's (a transfer_group of ours)")
+    id_reverso: IdReverso | None = Field(description="The reversal, when the difference is one's")
+    referencia: str | None = Field(description="Stripe's id of the transfer or reversal (`tr_…`, `trr_…`), if any")
+    creada: FechaHora = Field(description="When the run recorded it")
+    servicio: dict[str, Any] = Field(
+        description="The service's side as the run saw it (the payment or reversal; `{}`: none)"
+    )
+    pasarela: dict[str, Any] = Field(
+        description="Stripe's side as the run saw it (the transfer or reversal, amounts in minor units; `{}`: none)"
     )
 
 
@@ -115,17 +145,25 @@ class Pago(_Respuesta):
     resolucion: Resolucion | None = Field(description="How an operator settled it by hand, if one did")
     monto_reversado: Monto = Field(description="What came back of it so far; all of it makes it REVERSADO")
     reversos: list[Reverso] = Field(description="Its reversals, newest first")
+    diferencias: list[Diferencia] = Field(
+        description="What reconciliations found wrong with it that no operator has resolved yet, oldest first"
+    )
 
 
 class PagosQueRequierenAtencion(_Respuesta):
     """Payments whose outcome is unknown (flagged, or PROCESANDO past the attention age), oldest first;
-    commands dead-lettered as poison, newest first; reversals that need attention, oldest first."""
+    commands dead-lettered as poison, newest first; reversals that need attention, oldest first; the
+    reconciliation's differences no operator has resolved yet, oldest first."""
 
     pagos: list[Pago]
     comandos_venenosos: list[ComandoVenenoso]
     reversos: list[ReversoQueRequiereAtencion] = Field(
         description="Reversals refused for the affiliate's balance, or whose outcome is unknown for too long (their "
         "payments are listed in `pagos` only if they need attention themselves)"
+    )
+    diferencias: list[Diferencia] = Field(
+        description="Differences between the service's books and Stripe's that reconciliations recorded and no "
+        "operator has resolved yet (`pagos-worker conciliacion resolver`, or `pagos resolver` for the payment)"
     )
     limite: int = Field(ge=1, description="At most this many are listed in each list")
 

@@ -22,11 +22,13 @@ from pagos_worker.application.queries import (
     ObtenerEstadoPagoHandler,
     PagoNoEncontradoError,
     VistaComandoVenenoso,
+    VistaDiferencia,
     VistaPago,
     VistaReverso,
 )
 from pagos_worker.contract.asyncapi import documento_publicado
 from pagos_worker.contract.wire import iso_utc
+from pagos_worker.domain.conciliacion import ClaseDiferencia
 from pagos_worker.entrypoints.docs import add_docs_routes
 from pagos_worker.entrypoints.openapi import openapi
 
@@ -62,6 +64,22 @@ def vista_json(vista: VistaPago) -> dict[str, Any]:
         "resolucion": resolucion_json(vista.resolucion) if vista.resolucion else None,
         "monto_reversado": monto_json(vista.monto_reversado),
         "reversos": [reverso_json(r) for r in vista.reversos],
+        "diferencias": [diferencia_json(d) for d in vista.diferencias],
+    }
+
+
+def diferencia_json(d: VistaDiferencia) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "conciliacion": d.conciliacion,
+        "clase": d.clase,
+        "critica": ClaseDiferencia(d.clase).critica,
+        "id_pago": str(d.id_pago) if d.id_pago else None,
+        "id_reverso": str(d.id_reverso) if d.id_reverso else None,
+        "referencia": d.referencia,
+        "creada": iso_utc(d.creada),
+        "servicio": dict(d.servicio),
+        "pasarela": dict(d.pasarela),
     }
 
 
@@ -249,6 +267,7 @@ def create_app(
                 "pagos": [vista_json(v) for v in a.pagos],
                 "comandos_venenosos": [venenoso_json(v) for v in a.comandos_venenosos],
                 "reversos": [reverso_en_atencion_json(r) for r in a.reversos],
+                "diferencias": [diferencia_json(d) for d in a.diferencias],
                 "limite": 100,
             }
         )

@@ -53,7 +53,7 @@ _PATHS: dict[str, Any] = {
     ),
     "/pagos/atencion": _get(
         "listarPagosQueRequierenAtencion",
-        "Payments, poison commands and reversals that need an operator",
+        "Payments, poison commands, reversals and reconciliation differences that need an operator",
         {
             "200": _json("PagosQueRequierenAtencion", "At most 100 of each"),
             "503": _json("Error", "Storage unavailable"),

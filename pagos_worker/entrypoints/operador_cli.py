@@ -1,4 +1,5 @@
-"""`pagos-worker pagos …` and `pagos-worker dlq …`: the operators' commands.
+"""`pagos-worker pagos …`, `pagos-worker dlq …` and `pagos-worker conciliacion resolver`: the
+operators' commands.
 
 Each parses its arguments, calls one use case of the application (wired by `bootstrap`, with the
 service's own settings: `cli.py` checks them first) and prints the answer: a table, or JSON with
@@ -60,7 +61,7 @@ def registrar(sub: _Grupo[argparse.ArgumentParser], ejecutar: Callable[..., Awai
     hoja(grupo, "ver", _ver, Requisitos(), "un pago, como lo muestra GET /pagos/{id}").add_argument(
         "id_pago", type=_uuid
     )
-    ayuda = "pagos, comandos venenosos y reversos que requieren atención"
+    ayuda = "pagos, comandos venenosos, reversos y diferencias de la conciliación que requieren atención"
     atencion = hoja(grupo, "atencion", _atencion, Requisitos(), ayuda)
     atencion.add_argument(
         "--mas-de", type=duracion, metavar="DURACION", help="más antiguos que esto: 30m, 1h, 2d, 1h30m"
@@ -80,6 +81,18 @@ def registrar(sub: _Grupo[argparse.ArgumentParser], ejecutar: Callable[..., Awai
     reanudar.add_argument("id_pago", type=_uuid, metavar="ID", help="el id_pago, o el id_reverso de un reverso")
     ayuda = "devolver (parte de) lo pagado: publica un ReversarPago en el topic de comandos"
     _reversar(hoja(grupo, "reversar", _pedir_reverso, Requisitos(pulsar=True), ayuda, operador))
+
+    conciliacion = sub.add_parser(
+        "conciliacion", help="las diferencias de la conciliación: cerrarlas una vez atendidas"
+    )
+    grupo = conciliacion.add_subparsers(required=True, metavar="COMMAND")
+    ayuda = ("cerrar una diferencia de la conciliación ya atendida: sale de la lista de atención "
+             "(no cambia ningún pago ni mueve dinero)")  # fmt: skip
+    resolver_diferencia = hoja(grupo, "resolver", _resolver_diferencia, Requisitos(), ayuda, operador)
+    resolver_diferencia.add_argument("id_diferencia", type=_id_diferencia, metavar="DIFERENCIA_ID")
+    resolver_diferencia.add_argument(
+        "--nota", required=True, type=_texto, help="qué se hizo, o por qué no hace falta nada"
+    )
 
     dlq = sub.add_parser("dlq", help="cartas muertas: listarlas, reenviarlas al topic de comandos")
     grupo = dlq.add_subparsers(required=True, metavar="COMMAND")
@@ -148,6 +161,13 @@ async def _resolver(op: Operador, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _resolver_diferencia(op: Operador, args: argparse.Namespace) -> int:
+    assert op.resolver_diferencia is not None  # noqa: S101 - wired with PostgreSQL
+    resuelta = await op.resolver_diferencia(args.id_diferencia, operador=args.operador, nota=args.nota)
+    salida.diferencia_resuelta(resuelta, como_json=args.json)
+    return 0
+
+
 async def _reanudar(op: Operador, args: argparse.Namespace) -> int:
     assert op.reanudar is not None  # noqa: S101 - wired with the broker
     salida.reanudado(await op.reanudar(args.id_pago), args.operador, como_json=args.json)
@@ -213,6 +233,12 @@ def _uuid(texto: str) -> uuid.UUID:
         return uuid.UUID(texto)
     except ValueError:
         raise argparse.ArgumentTypeError(f"no es un UUID: {texto[:80]!r}") from None
+
+
+def _id_diferencia(texto: str) -> int:
+    if not texto.strip().isdigit() or int(texto) < 1:
+        raise argparse.ArgumentTypeError(f"no es el id de una diferencia (un entero positivo): {texto[:40]!r}")
+    return int(texto)
 
 
 def _texto(texto: str) -> str:

@@ -4,6 +4,8 @@ same shapes as the HTTP API where there is one), progress bars on stderr while w
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Self
 
 import orjson
@@ -15,7 +17,7 @@ from pagos_worker import logs
 from pagos_worker.application.dlq import ResultadoReenvio, VistaCarta
 from pagos_worker.application.operador import PagoReanudado, PagoResuelto, ReversoReanudado
 from pagos_worker.application.pedir_reverso import ReversoPedido
-from pagos_worker.application.queries import Atencion, VistaPago, VistaReverso
+from pagos_worker.application.queries import Atencion, VistaDiferencia, VistaPago, VistaReverso
 from pagos_worker.clock import utcnow
 from pagos_worker.contract.wire import iso_utc
 from pagos_worker.domain.dinero import Dinero, Moneda
@@ -23,6 +25,7 @@ from pagos_worker.domain.errors import DominioError
 from pagos_worker.domain.reverso import EstadoReverso
 from pagos_worker.entrypoints.consola import consola as _consola
 from pagos_worker.entrypoints.http_api import (
+    diferencia_json,
     monto_json,
     resolucion_json,
     reverso_en_atencion_json,
@@ -48,7 +51,7 @@ def pago(vista: VistaPago, *, como_json: bool) -> None:
         return
     tabla = Table(show_header=False, title=f"pago {vista.id}", title_justify="left")
     for campo, valor in vista_json(vista).items():
-        if campo not in {"comando_venenoso", "resolucion", "reversos"}:
+        if campo not in {"comando_venenoso", "resolucion", "reversos", "diferencias"}:
             tabla.add_row(campo, _texto(valor))
     tabla.add_row("causa de atención", str(vista.causa or "-"))
     if (r := vista.resolucion) is not None:
@@ -69,6 +72,29 @@ def pago(vista: VistaPago, *, como_json: bool) -> None:
                              rev.referencia_reverso or "-", motivo, iso_utc(rev.fecha_creacion),
                              _fecha(rev.fecha_procesamiento), rev.operador or "-")  # fmt: skip
         _consola().print(reversos)
+    if vista.diferencias:
+        _consola().print(_diferencias(vista.diferencias, f"diferencias sin resolver: {len(vista.diferencias)}"))
+
+
+def _diferencias(diferencias: Sequence[VistaDiferencia], titulo: str) -> Table:
+    """One row per difference, both sides' evidence as the reconciliation recorded it."""
+    tabla = Table(title=titulo, title_justify="left")
+    for columna in ("id", "clase", "id_pago", "id_reverso", "referencia", "creada", "conciliación", "servicio",
+                    "pasarela"):  # fmt: skip
+        tabla.add_column(columna)
+    for d in diferencias:
+        tabla.add_row(str(d.id), _clase(d), str(d.id_pago or "-"), str(d.id_reverso or "-"), d.referencia or "-",
+                      iso_utc(d.creada), str(d.conciliacion), _evidencia(d.servicio),
+                      _evidencia(d.pasarela))  # fmt: skip
+    return tabla
+
+
+def _clase(d: VistaDiferencia) -> str:
+    return f"{d.clase} (crítica)" if diferencia_json(d)["critica"] else d.clase
+
+
+def _evidencia(valor: Any) -> str:  # noqa: ANN401 - a JSON object
+    return orjson.dumps(valor).decode() if valor else "-"
 
 
 def _monto_reverso(r: VistaReverso, moneda: str) -> str:
@@ -88,7 +114,8 @@ def atencion(a: Atencion, *, como_json: bool) -> None:
     if como_json:
         pagos = [{**vista_json(v), "causa": str(v.causa) if v.causa else None} for v in a.pagos]
         _json({"pagos": pagos, "comandos_venenosos": [venenoso_json(v) for v in a.comandos_venenosos],
-               "reversos": [reverso_en_atencion_json(r) for r in a.reversos]})  # fmt: skip
+               "reversos": [reverso_en_atencion_json(r) for r in a.reversos],
+               "diferencias": [diferencia_json(d) for d in a.diferencias]})  # fmt: skip
         return
     ahora = utcnow()
     tabla = Table(title=f"pagos que requieren atención: {len(a.pagos)}", title_justify="left")
@@ -108,13 +135,32 @@ def atencion(a: Atencion, *, como_json: bool) -> None:
                               c.ultimo_error)  # fmt: skip
         consola.print(venenosos)
     if a.reversos:
-        reversos = Table(title=f"reversos que requieren atención: {len(a.reversos)}", title_justify="left")
-        for columna in ("id_reverso", "id_pago", "monto", "causa", "estado", "edad", "detalle"):
-            reversos.add_column(columna)
-        for r in a.reversos:
-            reversos.add_row(str(r.id_reverso), str(r.id_pago), _monto_reverso(r, "?"), str(r.causa or "-"), r.estado,
-                             _edad(ahora - r.fecha_creacion), r.mensaje_error or r.ultimo_error or "-")  # fmt: skip
-        consola.print(reversos)
+        consola.print(_reversos_en_atencion(a.reversos, ahora))
+    if a.diferencias:
+        consola.print(_diferencias(a.diferencias, f"diferencias de la conciliación sin resolver: {len(a.diferencias)}"))
+
+
+def _reversos_en_atencion(lista: list[VistaReverso], ahora: datetime) -> Table:
+    reversos = Table(title=f"reversos que requieren atención: {len(lista)}", title_justify="left")
+    for columna in ("id_reverso", "id_pago", "monto", "causa", "estado", "edad", "detalle"):
+        reversos.add_column(columna)
+    for r in lista:
+        reversos.add_row(str(r.id_reverso), str(r.id_pago), _monto_reverso(r, "?"), str(r.causa or "-"), r.estado,
+                         _edad(ahora - r.fecha_creacion), r.mensaje_error or r.ultimo_error or "-")  # fmt: skip
+    return reversos
+
+
+def diferencia_resuelta(d: VistaDiferencia, *, como_json: bool) -> None:
+    if como_json:
+        _json({**diferencia_json(d), "resuelta_en": _fecha(d.resuelta_en), "resuelta_por": d.resuelta_por,
+               "nota": d.nota})  # fmt: skip
+        return
+    sujeto = f" del pago {d.id_pago}" if d.id_pago else ""
+    _consola().print(
+        f"diferencia {d.id} ({_clase(d)}{sujeto}, {d.referencia or '-'}): resuelta por {d.resuelta_por} el "
+        f"{_fecha(d.resuelta_en)}\n  nota: {d.nota}\n  sale de la lista de atención (ningún pago cambió)",
+        markup=False,
+    )
 
 
 def reverso_pedido(p: ReversoPedido, *, como_json: bool) -> None:
@@ -146,15 +192,18 @@ def reverso_pedido(p: ReversoPedido, *, como_json: bool) -> None:
 def resuelto(r: PagoResuelto, *, como_json: bool) -> None:
     if como_json:
         _json({"id_pago": str(r.pago.id_pago), "estado": r.pago.estado.value, "referencia_pago": r.pago.referencia_pago,
-               "eventos_en_outbox": r.eventos, "resolucion": resolucion_json(r.resolucion)})  # fmt: skip
+               "eventos_en_outbox": r.eventos, "resolucion": resolucion_json(r.resolucion),
+               "diferencias_resueltas": list(r.diferencias_resueltas)})  # fmt: skip
         return
     evento = r.pago.eventos[-1].tipo if r.pago.eventos else "-"
     referencia = f" con {r.pago.referencia_pago}" if r.pago.referencia_pago else ""
+    cerradas = ", ".join(map(str, r.diferencias_resueltas))
     _consola().print(
         f"pago {r.pago.id_pago}: {r.pago.estado.value}{referencia}\n"
         f"  evento {evento} en el outbox (lo publican los relays)\n"
         f"  resolución: {r.resolucion.operador}, {iso_utc(r.resolucion.fecha)}: {r.resolucion.motivo}\n"
-        f"  la pasarela mostró: {_transfers(r.resolucion.transferencias) or 'ningún transfer'}",
+        f"  la pasarela mostró: {_transfers(r.resolucion.transferencias) or 'ningún transfer'}"
+        + (f"\n  diferencias de la conciliación resueltas con él: {cerradas}" if cerradas else ""),
         markup=False,
     )
 

@@ -24,6 +24,7 @@ from pagos_worker.contract import campos, http, models
 from pagos_worker.contract.asyncapi import documento_publicado
 from pagos_worker.contract.wire import decode_command, encode_command, encode_event
 from pagos_worker.domain import Dinero, Moneda, PagoExitoso, PagoFallido
+from pagos_worker.domain.conciliacion import DIFERENCIAS
 from pagos_worker.domain.pago import EstadoPago
 from pagos_worker.domain.reverso import CodigoReversoFallido, MotivoReverso
 from pagos_worker.entrypoints.worker import mensaje_dlq
@@ -110,6 +111,7 @@ def test_los_valores_cerrados_son_los_del_dominio_y_de_los_tests():
     assert set(campos.MOTIVOS_DLQ) == MOTIVOS | MOTIVOS_REVERSO | propios
     assert set(get_args(campos.MotivoReverso)) == {m.value for m in MotivoReverso}
     assert set(get_args(campos.CodigoReversoFallido)) == {c.value for c in CodigoReversoFallido}
+    assert set(get_args(http.ClaseDiferencia)) == {c.value for c in DIFERENCIAS}
 
 
 def test_el_esquema_del_comando_pide_exactamente_los_cuatro_campos():

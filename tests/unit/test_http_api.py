@@ -16,6 +16,7 @@ from pagos_worker.application.queries import (
     ObtenerEstadisticasOutboxHandler,
     ObtenerEstadoPagoHandler,
     VistaComandoVenenoso,
+    VistaDiferencia,
     VistaPago,
 )
 from pagos_worker.contract import http
@@ -33,6 +34,31 @@ VENENOSO = VistaComandoVenenoso(
     primer_fallo=datetime(2026, 1, 1, 9, tzinfo=UTC),
     venenoso_desde=datetime(2026, 1, 1, 9, 5, tzinfo=UTC),
 )
+
+
+DIFERENCIA = VistaDiferencia(
+    id=7,
+    conciliacion=3,
+    clase="transferencia_sin_exito",
+    id_pago=CONOCIDO,
+    id_reverso=None,
+    referencia="tr_9",
+    servicio={"id_pago": str(CONOCIDO), "estado": "PROCESANDO", "unidades_menores": 10050, "moneda": "USD"},
+    pasarela={"referencia": "tr_9", "unidades_menores": 10050, "moneda": "usd", "destino": "acct_1"},
+    creada=datetime(2026, 1, 2, 3, tzinfo=UTC),
+)
+DIFERENCIA_JSON = {
+    "id": 7,
+    "conciliacion": 3,
+    "clase": "transferencia_sin_exito",
+    "critica": True,
+    "id_pago": str(CONOCIDO),
+    "id_reverso": None,
+    "referencia": "tr_9",
+    "creada": "2026-01-02T03:00:00.000Z",
+    "servicio": {"id_pago": str(CONOCIDO), "estado": "PROCESANDO", "unidades_menores": 10050, "moneda": "USD"},
+    "pasarela": {"referencia": "tr_9", "unidades_menores": 10050, "moneda": "usd", "destino": "acct_1"},
+}
 
 
 class FakeViews:
@@ -62,7 +88,11 @@ class FakeViews:
 
     async def requieren_atencion(self, limite):
         vista = await self.estado_pago(CONOCIDO)
-        return [dataclasses.replace(vista, estado="PROCESANDO", requiere_atencion=True, ultimo_error="timeout")]
+        return [
+            dataclasses.replace(
+                vista, estado="PROCESANDO", requiere_atencion=True, ultimo_error="timeout", diferencias=(DIFERENCIA,)
+            )
+        ]
 
     async def contar_requieren_atencion(self):
         return 1
@@ -78,6 +108,9 @@ class FakeViews:
 
     async def reversos_requieren_atencion(self, limite, filtro=None):
         return []
+
+    async def diferencias_sin_resolver(self, limite, creadas_antes=None):
+        return [DIFERENCIA]
 
 
 def app_con(views, readiness):
@@ -122,6 +155,7 @@ async def test_estado_de_un_pago(client):
         "resolucion": None,
         "monto_reversado": "0.00",
         "reversos": [],
+        "diferencias": [],
     }
 
 
@@ -131,7 +165,9 @@ async def test_pagos_que_requieren_atencion(client):
     cuerpo = await resp.json()
     [pago] = cuerpo["pagos"]
     assert (pago["id"], pago["requiere_atencion"], pago["ultimo_error"]) == (str(CONOCIDO), True, "timeout")
+    assert pago["diferencias"] == [DIFERENCIA_JSON]
     assert cuerpo["comandos_venenosos"] == [VENENOSO_JSON]
+    assert cuerpo["diferencias"] == [DIFERENCIA_JSON]  # unresolved: listed until an operator resolves it
 
 
 VENENOSO_JSON = {

@@ -128,7 +128,7 @@ async def test_la_lista_de_atencion_trae_los_reversos_aparte_con_su_causa(client
     resp = await client.get("/pagos/atencion")
     assert resp.status == 200
     cuerpo = await resp.json()
-    assert set(cuerpo) == {"pagos", "comandos_venenosos", "reversos", "limite"}
+    assert set(cuerpo) == {"pagos", "comandos_venenosos", "reversos", "diferencias", "limite"}
     assert [p["id"] for p in cuerpo["pagos"]] == [str(CONOCIDO)]  # the payments' list as it was
     [reverso] = cuerpo["reversos"]
     assert (reverso["id_reverso"], reverso["id_pago"], reverso["causa"]) == (

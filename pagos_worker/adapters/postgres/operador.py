@@ -21,7 +21,7 @@ from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres.repository import pago_from_row
 from pagos_worker.adapters.postgres.retry import retry_transient
 from pagos_worker.adapters.postgres.reversos import reverso_from_row
-from pagos_worker.application.ports.operador import PagoLeido, Resolucion
+from pagos_worker.application.ports.operador import PagoLeido, Resolucion, ResolucionGuardada
 from pagos_worker.application.ports.outbox import OutboxEvent
 from pagos_worker.application.ports.pasarela import TransferenciaHallada
 from pagos_worker.contract.wire import encode_event
@@ -81,10 +81,19 @@ resolucion AS (
     INSERT INTO resoluciones (id_pago, operador, resuelto_en, motivo, estado, transferencias)
     SELECT id_pago, :operador, :resuelto_en, :motivo, :estado, CAST(CAST(:transferencias AS text) AS jsonb)
     FROM finalizado
+),
+-- A transfer the reconciliation found for the payment while it was not paid, now the one it was
+-- settled EXITOSO with: explained by this resolution, closed with it (the partial index's rows).
+diferencia AS (
+    UPDATE diferencias d SET resuelta_en = clock_timestamp(), resuelta_por = :operador, nota = :nota_diferencia
+    FROM finalizado f
+    WHERE d.id_pago = f.id_pago AND d.resuelta_en IS NULL AND d.clase = 'transferencia_sin_exito'
+        AND CAST(:estado AS text) = 'EXITOSO' AND d.referencia = CAST(:referencia AS text)
+    RETURNING d.id
 )
 INSERT INTO outbox (event_id, event_type, id_pago, payload, publicador)
 SELECT :event_id, :event_type, id_pago, :payload, NULL FROM finalizado
-RETURNING id, event_id, creado_en
+RETURNING id, event_id, creado_en, (SELECT array_agg(id ORDER BY id) FROM diferencia) AS diferencias
 """)
 
 
@@ -134,7 +143,7 @@ class PostgresOperadorRepository:
         params = {**_como_se_leyo(leido.pago), "atencion": pago.requiere_atencion}
         return bool(await self._run(_REANUDAR, params))
 
-    async def guardar_resolucion(self, pago: Pago, resolucion: Resolucion) -> list[OutboxEvent] | None:
+    async def guardar_resolucion(self, pago: Pago, resolucion: Resolucion) -> ResolucionGuardada | None:
         [evento] = pago.eventos  # the one event of its final state
         payload = encode_event(evento)
         params = {
@@ -152,13 +161,18 @@ class PostgresOperadorRepository:
             "event_id": evento.event_id,
             "event_type": evento.tipo,
             "payload": payload.decode(),
+            "nota_diferencia": (
+                f"resuelta con el pago (pagos resolver): EXITOSO con el transfer {pago.referencia_pago}; "
+                f"{resolucion.motivo}"
+            ),
         }
         rows = await self._run(_RESOLVER, params)
         if not rows:
             metrics.etiquetada(metrics.ESCRITURAS_OBSOLETAS, "operador").inc()
             return None
         [row] = rows
-        return [OutboxEvent(row["id"], row["event_id"], evento.tipo, pago.id_pago, payload, row["creado_en"])]
+        evento_guardado = OutboxEvent(row["id"], row["event_id"], evento.tipo, pago.id_pago, payload, row["creado_en"])
+        return ResolucionGuardada([evento_guardado], tuple(row["diferencias"] or ()))
 
     async def _run(self, statement: Any, params: dict[str, Any]) -> list[Any]:  # noqa: ANN401 - a text() clause
         async def una_vez() -> list[Any]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pagos_worker.adapters.postgres import vistas_reversos
+from pagos_worker.adapters.postgres import vistas_diferencias, vistas_reversos
 from pagos_worker.adapters.postgres.driver import PreparedStatement, fetch
 from pagos_worker.adapters.postgres.operador import transferencia_de_json
 from pagos_worker.application.ports.operador import Resolucion
@@ -20,6 +20,7 @@ from pagos_worker.application.queries import (
     EstadisticasOutbox,
     FiltroAtencion,
     VistaComandoVenenoso,
+    VistaDiferencia,
     VistaPago,
     VistaReverso,
 )
@@ -36,13 +37,14 @@ _COLUMNS = f"""p.id_pago, p.id_afiliado, p.monto, p.moneda, p.estado, p.referenc
        v.message_id AS v_message_id, v.fallos AS v_fallos, v.ultimo_error AS v_ultimo_error,
        v.primer_fallo AS v_primer_fallo, v.venenoso_desde AS v_venenoso_desde, p.requiere_atencion AS marcado,
        r.operador AS r_operador, r.resuelto_en AS r_resuelto_en, r.motivo AS r_motivo, r.estado AS r_estado,
-       CAST(r.transferencias AS text) AS r_transferencias, p.monto_reversado, rv.reversos"""
-# The payment's reversals ride in the same row (`vistas_reversos.DEL_PAGO`).
+       CAST(r.transferencias AS text) AS r_transferencias, p.monto_reversado, rv.reversos, df.diferencias"""
+# The payment's reversals and unresolved differences ride in the same row (`vistas_*.DEL_PAGO`).
 _CON_VENENOSO = f"""pagos p LEFT JOIN LATERAL (
     SELECT {_VENENOSO} FROM comandos_fallidos c
     WHERE c.id_pago = p.id_pago AND c.venenoso_desde IS NOT NULL ORDER BY c.venenoso_desde DESC LIMIT 1
 ) v ON true LEFT JOIN resoluciones r ON r.id_pago = p.id_pago
-LEFT JOIN LATERAL ({vistas_reversos.DEL_PAGO}) rv ON true"""  # noqa: S608 - fixed columns
+LEFT JOIN LATERAL ({vistas_reversos.DEL_PAGO}) rv ON true
+LEFT JOIN LATERAL ({vistas_diferencias.DEL_PAGO}) df ON true"""  # noqa: S608 - fixed columns
 # The status query is the read side's hot path: one statement, one round trip (no BEGIN/ROLLBACK).
 # A row without terms (annulled by a reversal before its payment came) is no payment yet.
 _STATUS = PreparedStatement(
@@ -63,7 +65,8 @@ ORDER BY p.fecha_creacion LIMIT :limite
 _COUNT_NEEDING_ATTENTION = PreparedStatement(
     text(f"""
 SELECT (SELECT count(*) FROM pagos p WHERE {_NECESITA}) AS pagos,
-    (SELECT count(*) FROM reversos x WHERE {vistas_reversos.NECESITA}) AS reversos
+    (SELECT count(*) FROM reversos x WHERE {vistas_reversos.NECESITA}) AS reversos,
+    ({vistas_diferencias.CUENTA}) AS diferencias
 """)  # noqa: S608 - fixed text
 )
 _ANNULLED_BY = PreparedStatement(
@@ -111,10 +114,16 @@ class PostgresPagoViews:
     async def contar_requieren_atencion(self) -> int:
         return sum(await self.contar_atencion())
 
-    async def contar_atencion(self) -> tuple[int, int]:
-        """How many payments, and how many reversals, wait for an operator (two indexed counts)."""
+    async def contar_atencion(self) -> tuple[int, int, int]:
+        """How many payments, reversals and unresolved differences wait for an operator (three
+        indexed counts)."""
         rows = await fetch(self._engine, _COUNT_NEEDING_ATTENTION, {"edad": self._edad})
-        return int(rows[0]["pagos"]), int(rows[0]["reversos"])
+        return int(rows[0]["pagos"]), int(rows[0]["reversos"]), int(rows[0]["diferencias"])
+
+    async def diferencias_sin_resolver(
+        self, limite: int, creadas_antes: datetime | None = None
+    ) -> list[VistaDiferencia]:
+        return await vistas_diferencias.sin_resolver(self._engine, limite, creadas_antes)
 
     async def reversos_requieren_atencion(
         self, limite: int, filtro: FiltroAtencion | None = None
@@ -185,6 +194,7 @@ def _vista_pago_from_row(row: Mapping[Any, Any]) -> VistaPago:
         marcado=row["marcado"],
         monto_reversado=row["monto_reversado"],
         reversos=vistas_reversos.de_json(row["reversos"]),
+        diferencias=vistas_diferencias.de_json(row["diferencias"]),
     )
 
 

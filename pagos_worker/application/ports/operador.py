@@ -29,6 +29,15 @@ class Resolucion:
 
 
 @dataclass(frozen=True, slots=True)
+class ResolucionGuardada:
+    """What a resolution wrote besides the payment: its event (the outbox row) and the ids of the
+    reconciliation's differences it closed (see `OperadorRepository.guardar_resolucion`)."""
+
+    eventos: list[OutboxEvent]
+    diferencias_resueltas: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class PagoLeido:
     """A payment as the store holds it, read at `ahora` (the store's clock, the one every decision
     on it is made with), and by when its gateway calls had ended at the latest (None: none made)."""
@@ -57,11 +66,15 @@ class OperadorRepository(Protocol):
         """End the operator's lease now, if the payment is still held under its claim number."""
         ...
 
-    async def guardar_resolucion(self, pago: Pago, resolucion: Resolucion) -> list[OutboxEvent] | None:
+    async def guardar_resolucion(self, pago: Pago, resolucion: Resolucion) -> ResolucionGuardada | None:
         """In one transaction: the final state `pago` reached, its event (the outbox) and the
         resolution; only while the stored payment is PROCESANDO under the operator's claim
         (`pago.reclamo`) and the same key generation. None (nothing written) if it is not: the
-        lease was lost to a worker, or someone settled it first."""
+        lease was lost to a worker, or someone settled it first.
+        Settled EXITOSO, the same transaction closes the reconciliation's unresolved
+        `transferencia_sin_exito` differences of the payment for the very transfer it was settled
+        with (`pago.referencia_pago`), by `resolucion.operador`: the resolution explains them.
+        No other difference is touched."""
         ...
 
     async def obtener_reverso(self, id_reverso: UUID) -> tuple[Reverso, datetime] | None:

@@ -235,3 +235,40 @@ async def test_se_devuelven_las_primeras_y_se_registran_todas(engine, database_u
         assert len(r.diferencias) == 2
         async with engine.connect() as conn:
             assert await conn.scalar(text("SELECT count(*) FROM diferencias")) == 3
+
+
+async def test_un_transfer_que_no_es_el_registrado_no_coincide(engine, database_url):
+    """Stripe's only transfer of a paid payment is not the one we recorded: what we reported does not
+    exist there (the reversals would target it), a critical exitoso_sin_transferencia, not coincide."""
+    async with escena(engine, database_url) as e:
+        id_pago = uuid.uuid4()
+        tr = await e.transfer(str(id_pago), 1000, en=T0 + UNA_HORA)
+        await e.pago(referencia="tr_no_es_este", id_pago=id_pago, procesado=T0 + UNA_HORA + timedelta(seconds=1))
+        resultado = await e.handler(T0, T1, origen="cli")
+        assert claves(resultado) == {(C.EXITOSO_SIN_TRANSFERENCIA, id_pago, None, "tr_no_es_este")}
+        [diferencia] = resultado.diferencias
+        assert diferencia.pasarela["referencia"] == tr
+        assert resultado.conteos[C.COINCIDE] == 0
+
+
+async def test_un_pago_en_pleno_proceso_no_se_juzga_hasta_asentarse(engine, database_url):
+    """A transfer of a payment a worker holds now (or gave back less than the settle margin ago) is
+    one in flight, not money moved unreported; the same payment stuck with an old lease is."""
+    async with escena(engine, database_url) as e:
+        en_vuelo, atascado = uuid.uuid4(), uuid.uuid4()
+        for id_pago in (en_vuelo, atascado):
+            await e.transfer(str(id_pago), 1000, en=T0 + UNA_HORA)
+            await e.pago("PROCESANDO", id_pago=id_pago)
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE pagos SET lease_owner = 'w1', lease_expira = now() + interval '30 s' WHERE id_pago = :i"),
+                {"i": en_vuelo},
+            )
+            await conn.execute(
+                text(
+                    "UPDATE pagos SET lease_owner = 'w1', lease_expira = now() - interval '1 hour' WHERE id_pago = :i"
+                ),
+                {"i": atascado},
+            )
+        resultado = await e.handler(T0, T1, origen="cli")
+        assert {(c, i) for c, i, _, _ in claves(resultado)} == {(C.TRANSFERENCIA_SIN_EXITO, atascado)}

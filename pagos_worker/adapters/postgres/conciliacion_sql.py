@@ -102,7 +102,10 @@ TRANSFERENCIA_SIN_EXITO = f"""{_INSERTAR}
 SELECT 'transferencia_sin_exito', t.id_pago, NULL, t.referencia,
     CASE WHEN p.id_pago IS NULL THEN '{{}}'::jsonb ELSE {_PAGO} END, {_TRANSFER}
 FROM conc_transfers t LEFT JOIN pagos p ON p.id_pago = t.id_pago
-WHERE p.id_pago IS NULL OR NOT ({_PAGADO})
+WHERE (p.id_pago IS NULL OR NOT ({_PAGADO}))
+    -- A payment a worker holds now, or gave back less than the settle margin ago, is in flight: its
+    -- outcome may be on its way (one stuck, its lease long expired, is judged).
+    AND NOT (p.estado IN ('PENDIENTE', 'PROCESANDO') AND p.lease_expira IS NOT NULL AND p.lease_expira >= $1)
 """  # noqa: S608
 TRANSFERENCIAS_MULTIPLES = f"""{_INSERTAR}
 SELECT 'transferencias_multiples', p.id_pago, NULL, NULL, {_PAGO},
@@ -158,16 +161,22 @@ WHERE v.estado = 'EXITOSO' AND v.fecha_procesamiento < $1
     AND NOT EXISTS (SELECT 1 FROM conc_reversos r JOIN conc_transfers t ON t.referencia = r.transfer
                     WHERE t.id_pago = v.id_pago AND r.referencia = v.referencia_reverso)
 """  # noqa: S608
-# Paid in the window, and no transfer of it at all (every one of its transfers was looked up).
+# Paid in the window, and no transfer of it at all (every one of its transfers was looked up); or
+# paid, and Stripe's one transfer of it is another than the one we recorded.
 EXITOSO_SIN_TRANSFERENCIA = f"""{_INSERTAR}
 SELECT 'exitoso_sin_transferencia', p.id_pago, NULL, p.referencia_pago, {_PAGO}, '{{}}'::jsonb
 FROM pagos p
 WHERE {_PAGADO} AND {_EN_VENTANA} AND NOT EXISTS (SELECT 1 FROM conc_transfers t WHERE t.id_pago = p.id_pago)
+UNION ALL
+-- Or its one transfer at Stripe is not the one we recorded: what we reported does not exist there.
+SELECT 'exitoso_sin_transferencia', p.id_pago, NULL::uuid, p.referencia_pago, {_PAGO}, {_TRANSFER}
+FROM {_UNICAS} t JOIN pagos p ON p.id_pago = t.id_pago
+WHERE {_PAGADO} AND t.referencia IS DISTINCT FROM p.referencia_pago
 """  # noqa: S608
 
 # (statement, its parameters among desde, hasta, plantilla)
 CLASIFICAR: list[tuple[str, tuple[str, ...]]] = [
-    (TRANSFERENCIA_SIN_EXITO, ()),
+    (TRANSFERENCIA_SIN_EXITO, ("asentado",)),
     (TRANSFERENCIAS_MULTIPLES, ()),
     (IMPORTE_DISTINTO, ()),
     (DESTINO_DISTINTO, ("plantilla",)),

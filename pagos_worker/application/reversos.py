@@ -71,7 +71,8 @@ class ReversarPagoHandler(ManejadorDeReclamos[Reverso, ReversarPago]):
             reverso.marcar_exitoso(resultado.referencia_pago or "", ahora)
         else:
             codigo = CodigoReversoFallido(resultado.codigo or CodigoReversoFallido.RECHAZADO_POR_LA_PASARELA)
-            reverso.marcar_fallido(codigo, resultado.mensaje_error or "Reverso rechazado", ahora)
+            mensaje = resultado.mensaje_error or "Reverso rechazado"
+            reverso.marcar_fallido(codigo, mensaje, ahora, resultado.referencia_pago)  # Stripe's request id
         if (eventos := await self._reclamos.guardar_resultado(reverso, traza)) is None:
             log.warning("reverso.resultado_no_guardado", **reverso.ids, reclamo=reverso.reclamo)
             return YA_PROCESADO

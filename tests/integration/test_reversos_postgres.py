@@ -215,6 +215,7 @@ async def test_saldo_insuficiente_falla_y_queda_para_un_operador(mundo):
     assert (desenlace.accion, desenlace.reverso) == (Accion.ACK, "saldo_insuficiente")
     fila = await mundo.fila("reversos", "id_reverso", comando.id_reverso)
     assert (fila["estado"], fila["codigo"], fila["requiere_atencion"]) == ("FALLIDO", "saldo_insuficiente", True)
+    assert fila["referencia_reverso"] == "req_1"  # Stripe's request id: what its support asks for
     assert (await mundo.fila("pagos", "id_pago", pago.id_pago))["monto_reversado"] == 0
     assert [t for t, _ in await mundo.eventos(pago.id_pago)] == ["PagoExitoso", "ReversoFallido"]
 

@@ -53,7 +53,7 @@ REVERSOS = Counter(
     registry=REGISTRY,
 )
 MONTO_REVERSADO = Counter(
-    "pagos_monto_reversado_total",
+    "pagos_monto_reversado_unidades_menores_total",
     "Money that came back through reversals, in the currency's major units, by currency",
     ["moneda"],
     registry=REGISTRY,

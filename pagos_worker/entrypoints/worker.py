@@ -223,8 +223,8 @@ class CommandWorker:
                 metrics.LATENCIA.observe(max(0.0, time.time() - entrega.publicado_ms / 1000))
         elif desenlace.reverso is not None:
             metrics.etiquetada(metrics.REVERSOS, desenlace.reverso).inc()
-            if (importe := desenlace.reversado) is not None:  # a metric's sample only: the books are exact
-                metrics.etiquetada(metrics.MONTO_REVERSADO, importe.moneda.value).inc(float(importe.monto))
+            if (importe := desenlace.reversado) is not None:  # in minor units: an integer, exact
+                metrics.etiquetada(metrics.MONTO_REVERSADO, importe.moneda.value).inc(importe.unidades_menores)
         if desenlace.accion is Accion.ACK:
             self._source.ack(entrega)
         elif desenlace.accion is Accion.REINTENTAR:

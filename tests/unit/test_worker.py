@@ -169,3 +169,25 @@ async def test_una_caida_de_la_base_de_datos_nunca_lleva_a_la_dlq():
     assert source.nacked == [data]
     assert dlq.mensajes == []
     assert fallos.fallos == {}  # an outage is never counted
+
+
+async def test_un_reverso_cuenta_su_resultado_y_lo_devuelto_en_unidades_menores():
+    from decimal import Decimal  # noqa: PLC0415
+
+    from pagos_worker import observability as metrics  # noqa: PLC0415
+    from pagos_worker.domain import Dinero, Moneda  # noqa: PLC0415
+
+    def valor(nombre: str, etiquetas: dict[str, str]) -> float:
+        return metrics.REGISTRY.get_sample_value(nombre, etiquetas) or 0.0
+
+    antes = valor("pagos_monto_reversado_unidades_menores_total", {"moneda": "EUR"})
+    exitos = valor("pagos_reversos_total", {"resultado": "exitoso"})
+    reversado = Desenlace(Accion.ACK, "procesado", reverso="exitoso", reversado=Dinero(Decimal("40.25"), Moneda.EUR))
+
+    async def procesar(cmd):
+        return reversado
+
+    source, _ = await run_worker([valido()], procesar)
+    assert len(source.acked) == 1
+    assert valor("pagos_monto_reversado_unidades_menores_total", {"moneda": "EUR"}) - antes == 4025
+    assert valor("pagos_reversos_total", {"resultado": "exitoso"}) - exitos == 1

@@ -25,6 +25,10 @@ from pagos_worker.adapters.postgres.database import asyncpg_dsn
 PAGOS = 1_000_000
 LIMITE_CUENTA_S = 1000.0  # the simulator's account limit and the service's PAGOS_STRIPE_RATE_LIMIT
 SHARE = 0.2  # PAGOS_CONCILIACION_BUDGET_SHARE (the service's default)
+# The simulator answers at once: the run is bound by the budget, or by the reader's own page after
+# page. `LATENCIA_LISTADO_S`: every list answered this late instead (Stripe's own list latency).
+LATENCIA_SIMULADOR = "fixed:0"
+LATENCIA_LISTADO_S = 0.0
 OBJETIVOS = {"rss_mb": 200.0, "uso": 0.90, "postgres_s": 60.0}
 
 
@@ -48,7 +52,7 @@ async def correr(data_dir: Path, pagos: int = PAGOS, postgres_url: str | None = 
                 "PAGOS_LOG_LEVEL": "warning",
             },
             simulador_env={
-                "PAGOS_SIMULADOR_LATENCY": "fixed:0",
+                "PAGOS_SIMULADOR_LATENCY": LATENCIA_SIMULADOR,
                 "PAGOS_SIMULADOR_ACCOUNT_RATE_LIMIT": f"{LIMITE_CUENTA_S:g}",
             },
             ledger_en_archivo=True,
@@ -64,6 +68,8 @@ async def correr(data_dir: Path, pagos: int = PAGOS, postgres_url: str | None = 
         siembra = await sembrar(dsn, data_dir / "ledger.sqlite3", pagos, desde, hasta)
         siembra_s = time.monotonic() - t0
         await cluster.start_simulador()
+        if LATENCIA_LISTADO_S:
+            await cluster.simulador("POST", "/_simulador/fallas", {"latencia_listado_s": LATENCIA_LISTADO_S})
         log_pg = cluster.postgres.log_path if cluster.postgres is not None else None
         if log_pg is not None:  # every statement's time from the next session on: the run's alone
             conn = await asyncpg.connect(dsn)

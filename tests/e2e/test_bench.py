@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from pagos_dev.tools import bench
+from pagos_dev.tools import bench, bench_conciliacion
 
 pytestmark = pytest.mark.e2e
 
@@ -44,3 +44,17 @@ async def test_bench_reversos_corto_cada_reverso_acaba_en_un_evento(tmp_path):
     assert rev["por_desenlace"]["PagoReversado"] == rev["en_el_simulador"]  # each made once at the gateway
     assert rev["por_desenlace"]["PagoReversado"] > 0
     assert r["presupuesto"]["peticiones"] > rev["en_el_simulador"]  # payouts and reversals: the one budget
+
+
+async def test_bench_conciliacion_corto_encuentra_cada_diferencia_plantada_y_nada_mas(tmp_path):
+    # 20,000 payments and 6 planted differences of each class (`make bench BENCH_ARGS=conciliacion`
+    # runs the million): judged against the planted answer, the RSS sampled, the requests counted.
+    r = await bench_conciliacion.correr(tmp_path, 20_000)
+    print("\n" + bench.tabla([r]))
+    assert r["plantadas"] == 9 * 6
+    assert (r["faltantes"], r["falsas"], r["conteos_ok"], r["codigo"]) == ([], [], True, 1)
+    assert r["cumple"]["diferencias"] is True
+    assert r["rss_muestras"] > 0
+    assert 0 < r["rss_pico_mb"] <= bench_conciliacion.OBJETIVOS["rss_mb"]
+    assert r["peticiones"] >= 20_000 / 100  # every page of the window, at least
+    assert r["postgres"]["total_s"] > 0

@@ -97,4 +97,17 @@ def test_una_pagina_hacia_atras_pide_los_mas_nuevos_y_en_orden_ascendente():
     assert "t.destination = ?" in sql
     assert "(t.created, t.seq) > (?, ?)" in sql
     assert sql.endswith("ORDER BY t.created ASC, t.seq ASC LIMIT ?")
-    assert argumentos == ["acct_1", 5, 7, 10, 4]
+    assert "t.created >= ?" in sql
+    assert argumentos == ["acct_1", 7, 7, 10, 4]  # created >= 5 folded with the cursor's: one bound, 7
+
+
+def test_una_pagina_tras_un_cursor_tiene_una_sola_cota_de_created_para_el_indice():
+    # SQLite walks the index from one bound and ignores the row value (created, seq): with the
+    # window's bound alone, a page deep in a million walked every newer transfer first.
+    pagina = Pagina(100, despues_de=(50, 9))
+    sql, argumentos = consulta_de_pagina(Filtro(created={"gte": 10, "lt": 100}), pagina)
+    assert sql.count("t.created >= ?") == sql.count("t.created <= ?") == 1
+    assert "t.created <" + " ?" not in sql.replace("t.created <= ?", "")
+    assert argumentos == [10, 50, 50, 9, 101]
+    _, argumentos = consulta_de_pagina(Filtro(created={"gt": 10, "lte": 40}), Pagina(5, despues_de=(50, 9)))
+    assert argumentos == [11, 40, 50, 9, 6]

@@ -51,8 +51,19 @@ def consulta_de_pagina(filtro: Filtro, pagina: Pagina, excluidos: Sequence[int] 
         condiciones.append("t.transfer_group = ?")
         argumentos.append(filtro.transfer_group)
     for operador, valor in filtro.created.items():
-        condiciones.append(f"t.created {_OPERADORES[operador]} ?")
-        argumentos.append(valor)
+        if operador == "eq":
+            condiciones.append("t.created = ?")
+            argumentos.append(valor)
+    # One bound on `created` each way, the window's and the cursor's folded into it: SQLite walks the
+    # index from a single bound and ignores the row value (created, seq), so with the window's bound
+    # alone every page walked all the newer transfers first (a day's million read in O(n²)).
+    mayor, menor = _cotas(filtro.created, pagina)
+    if menor is not None:
+        condiciones.append("t.created >= ?")
+        argumentos.append(menor)
+    if mayor is not None:
+        condiciones.append("t.created <= ?")
+        argumentos.append(mayor)
     if pagina.despues_de is not None:
         condiciones.append("(t.created, t.seq) < (?, ?)")
         argumentos.extend(pagina.despues_de)
@@ -70,3 +81,14 @@ def consulta_de_pagina(filtro: Filtro, pagina: Pagina, excluidos: Sequence[int] 
         f" LEFT JOIN cuerpos_actuales a ON a.seq = t.seq{donde} ORDER BY {created} {orden}, t.seq {orden} LIMIT ?"
     )
     return consulta, argumentos
+
+
+def _cotas(created: dict[str, int], pagina: Pagina) -> tuple[int | None, int | None]:
+    """The highest and the lowest `created` a page may hold (inclusive; whole seconds)."""
+    altas = [v - 1 if op == "lt" else v for op, v in created.items() if op in ("lt", "lte")]
+    bajas = [v + 1 if op == "gt" else v for op, v in created.items() if op in ("gt", "gte")]
+    if pagina.despues_de is not None:
+        altas.append(pagina.despues_de[0])
+    if pagina.antes_de is not None:
+        bajas.append(pagina.antes_de[0])
+    return (min(altas) if altas else None), (max(bajas) if bajas else None)

@@ -313,6 +313,16 @@ class Cluster:
         await asyncio.sleep(pausa)
         await self._start_simulador()
 
+    async def stop_simulador(self) -> None:
+        """SIGTERM: the simulator commits and closes its ledger (a tool may then write the file)."""
+        if self._simulador is not None:
+            await terminate(self._simulador.pid, signal.SIGTERM, timeout=10, process=self._simulador)
+        self._simulador = None
+
+    async def start_simulador(self) -> None:
+        """Start it again on its ledger (after `stop_simulador`)."""
+        await self._start_simulador()
+
     async def _start_simulador(self) -> None:
         port = self.simulador_url.rsplit(":", 1)[1]
         command = [sys.executable, "-m", "pagos_dev", "simulador", "--port", port]

@@ -12,11 +12,12 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from pagos_dev.simulador.fallas import Fallas
 from pagos_worker.adapters.stripe.adapter import Destinos, StripeConfig, StripePasarelaDePagos
 from pagos_worker.adapters.stripe.libro import StripeLibroDeLaPasarela
 from pagos_worker.application.ports.conciliacion import PasarelaInalcanzableError
 from tests.conftest import free_port
-from tests.integration.test_stripe_adapter import SECRETO, adaptador
+from tests.integration.test_stripe_adapter import SECRETO, adaptador, pago
 from tests.simulador_helpers import simulador_en_marcha
 from tests.simulador_sdk import Reloj
 
@@ -127,3 +128,25 @@ async def test_los_429_se_esperan():
             grupos = [(await libro.del_pago_texto(f"g{i % 3}"))[0].transfer_group for i in range(6)]
         assert grupos == ["g0", "g1", "g2", "g0", "g1", "g2"]
         assert libro.peticiones > 6
+
+
+async def test_por_tramos_lee_toda_la_ventana_con_varias_paginas_en_vuelo():
+    """Read as stretches side by side, a window gives each of its transfers once, whatever stretch
+    it falls in, with more than one page asked at a time (a lone reader makes one per round trip)."""
+    reloj = {"t": 1_700_000_000.0}
+    fallas = Fallas(latencia="fixed:0", tasa_rechazo=0)
+    async with simulador_en_marcha(fallas, reloj=lambda: reloj["t"]) as sim, adaptador(sim.url) as pasarela:
+        hechos = []
+        for i in range(500):
+            reloj["t"] = 1_700_000_000.0 + i * 5
+            hechos.append((await pasarela.procesar_pago(pago())).referencia_pago)
+        sim.simulador.fallas = sim.simulador.fallas.con({"latencia_listado_s": 0.4})
+        libro = StripeLibroDeLaPasarela(pasarela, cuota_por_s=1000, tramos=8)
+        desde, hasta = datetime.fromtimestamp(1_700_000_000, UTC), datetime.fromtimestamp(1_700_002_500, UTC)
+        inicio = time.monotonic()
+        leidos = [t.referencia async for pagina in libro.transferencias(desde, hasta) for t in pagina]
+        duracion = time.monotonic() - inicio
+    assert sorted(leidos) == sorted(hechos)
+    assert libro.peticiones >= 8
+    # One reader: 5 pages of 100 one after another, 2 s; 8 stretches of ~63, a page each side by side.
+    assert duracion < 1.2

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-_OPERADORES = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "="}
+OPERADORES = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "="}
 ACTUAL = "coalesce(a.cuerpo, c.cuerpo)"  # a transfer as it is now: its body once reversed, else its first
 
 
@@ -51,7 +51,7 @@ def consulta_de_pagina(filtro: Filtro, pagina: Pagina, excluidos: Sequence[int] 
         condiciones.append("t.transfer_group = ?")
         argumentos.append(filtro.transfer_group)
     for operador, valor in filtro.created.items():
-        condiciones.append(f"t.created {_OPERADORES[operador]} ?")
+        condiciones.append(f"t.created {OPERADORES[operador]} ?")
         argumentos.append(valor)
     if pagina.despues_de is not None:
         condiciones.append("(t.created, t.seq) < (?, ?)")

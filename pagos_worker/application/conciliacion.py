@@ -157,6 +157,10 @@ class ConciliarHandler:
             leidas += len(pagina)
             if progreso is not None:
                 progreso(leidas)
+        # Reversals come days after their transfer: those made in the window, of a transfer older
+        # than it, are found by date among Stripe's balance transactions, and their payments looked up.
+        async for grupos in self._libro.reversados_en(ventana.desde, ventana.hasta):
+            await sesion.buscar_tambien(grupos)
         while por_buscar := await sesion.por_buscar(self._lote):
             for id_pago in por_buscar:
                 await sesion.cargar_del_pago(id_pago, await self._libro.del_pago(id_pago))

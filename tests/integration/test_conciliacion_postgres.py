@@ -43,6 +43,10 @@ class LibroEnPausa:
     async def del_pago(self, id_pago: uuid.UUID) -> list[TransferenciaVista]:
         return await self._libro.del_pago(id_pago)
 
+    async def reversados_en(self, desde: datetime, hasta: datetime) -> AsyncIterator[list[str]]:
+        async for grupos in self._libro.reversados_en(desde, hasta):
+            yield grupos
+
 
 UNA_HORA = timedelta(hours=1)
 
@@ -272,3 +276,19 @@ async def test_un_pago_en_pleno_proceso_no_se_juzga_hasta_asentarse(engine, data
             )
         resultado = await e.handler(T0, T1, origen="cli")
         assert {(c, i) for c, i, _, _ in claves(resultado)} == {(C.TRANSFERENCIA_SIN_EXITO, atascado)}
+
+
+async def test_un_reverso_del_dashboard_en_la_ventana_de_un_transfer_anterior_se_ve(engine, database_url):
+    # Reversals come days after their transfer: the window's reversal activity at Stripe (its
+    # balance transactions) names the payments whose transfers must be looked up.
+    async with escena(engine, database_url) as e:
+        antiguo, tr = await e.pagado(monto=5000, en=T0 - timedelta(days=2))
+        e.reloj.ahora = (T0 + 3 * UNA_HORA).timestamp()
+        trr = await e.reversal(tr, 700)  # from the dashboard, in the window
+        _, tr_fuera = await e.pagado(monto=5000, en=T0 - timedelta(days=3))
+        e.reloj.ahora = (T1 + UNA_HORA).timestamp()
+        await e.reversal(tr_fuera, 100)  # after the window: another run's
+
+        resultado = await e.handler(T0, T1, origen="cli")
+
+        assert claves(resultado) == {(C.REVERSO_EXTERNO, antiguo, None, trr)}

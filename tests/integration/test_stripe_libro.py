@@ -150,3 +150,23 @@ async def test_por_tramos_lee_toda_la_ventana_con_varias_paginas_en_vuelo():
     assert libro.peticiones >= 8
     # One reader: 5 pages of 100 one after another, 2 s; 8 stretches of ~63, a page each side by side.
     assert duracion < 1.2
+
+
+async def test_los_reversos_de_la_ventana_por_fecha_cada_pagina_con_el_grupo_de_su_transfer():
+    reloj = Reloj()
+    reloj.ahora = T0.timestamp() - 86_400  # transfers a day before the window
+    async with simulador_en_marcha(reloj=reloj) as sim, aiohttp.ClientSession(headers=AUTH) as http:
+        grupos = [f"g{i}" for i in range(120)]
+        transfers = [await crear(http, sim.url, g) for g in grupos]
+        reloj.ahora = T0.timestamp() - 1
+        await revertir(http, sim.url, transfers[0], 1)  # just before the window
+        reloj.ahora = T0.timestamp()
+        for tr in transfers:  # two pages of balance transactions
+            await revertir(http, sim.url, tr, 1)
+        reloj.ahora = T0.timestamp() + 10
+        await revertir(http, sim.url, await crear(http, sim.url, "g-despues"), 1)  # at the window's end
+        async with adaptador(sim.url) as pasarela:
+            libro = StripeLibroDeLaPasarela(pasarela, cuota_por_s=1000.0)
+            paginas = [p async for p in libro.reversados_en(T0, T0 + timedelta(seconds=10))]
+            assert sorted(g for p in paginas for g in p) == sorted(grupos)
+            assert (len(paginas), libro.peticiones) == (2, 2)  # the transfer comes expanded: no more requests

@@ -52,6 +52,7 @@ from pagos_dev.simulador import (
     formularios,
     herramientas,
     lecturas,
+    movimientos,
     parametros,
     reverso,
     transfer,
@@ -129,6 +130,11 @@ class Simulador:
             self.contadores["429_limite_cuenta"] += 1
             raise
         self._quizas_podar()
+        if request.ruta.startswith("/v1/balance_transactions") and request.metodo == "GET":
+            return 200, self._movimientos(request)
+        return await self._transfers(request, cabeceras)
+
+    async def _transfers(self, request: Peticion, cabeceras: dict[str, str]) -> tuple[int, bytes]:
         ruta, metodo = request.ruta, request.metodo
         if ruta == "/v1/transfers" and metodo == "POST":
             return await self._crear(request, cabeceras)
@@ -150,6 +156,14 @@ class Simulador:
         if metodo == "POST" and sub == "reversals":
             return await self._revertir(request, cabeceras, id_transfer)
         raise _no_reconocida(request)
+
+    def _movimientos(self, request: Peticion) -> bytes:
+        if request.ruta == "/v1/balance_transactions":
+            return movimientos.listar(self.ledger, _params(request, movimientos.LISTAR))
+        id_txn = request.ruta.removeprefix("/v1/balance_transactions/")
+        if request.ruta == id_txn or not id_txn or "/" in id_txn:
+            raise _no_reconocida(request)
+        return movimientos.obtener(self.ledger, id_txn, _params(request, movimientos.OBTENER_MOVIMIENTO))
 
     async def _crear(self, request: Peticion, cabeceras: dict[str, str]) -> tuple[int, bytes]:
         pares, params = self._formulario(request, CREAR, transfer.EXPANDIBLES, creacion_transfer.validar)

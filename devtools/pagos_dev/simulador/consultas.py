@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-_OPERADORES = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "="}
+OPERADORES = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "="}
 ACTUAL = "coalesce(a.cuerpo, c.cuerpo)"  # a transfer as it is now: its body once reversed, else its first
 
 

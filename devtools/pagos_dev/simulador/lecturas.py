@@ -33,7 +33,7 @@ def obtener(ledger: Ledger, id_transfer: str, params: dict[str, Any]) -> bytes:
 
 def listar(ledger: Ledger, params: dict[str, Any]) -> bytes:
     campos = campos_a_expandir(params.get("expand", []), en_lista=True)
-    pagina = _pagina(params, ledger.lugar_de)
+    pagina = pagina_pedida(params, ledger.lugar_de)
     created = params.get("created", {})
     filtro = Filtro(
         destination=params.get("destination"),
@@ -43,17 +43,17 @@ def listar(ledger: Ledger, params: dict[str, Any]) -> bytes:
     cuerpos, mas = ledger.listar(filtro, pagina)
     if campos:
         cuerpos = [orjson.dumps(expandir(orjson.loads(c), campos)) for c in cuerpos]
-    return _lista(cuerpos, mas=mas, url="/v1/transfers")
+    return lista(cuerpos, mas=mas, url="/v1/transfers")
 
 
 def reversals(ledger: Ledger, id_transfer: str, params: dict[str, Any]) -> bytes:
     campos = _campos_del_reverso(params, en_lista=True)
     seq_transfer = _seq_transfer(ledger, id_transfer, "id")
-    pagina = _pagina(params, lambda cursor: ledger.reversos.lugar_de(seq_transfer, cursor), "transfer_reversal")
+    pagina = pagina_pedida(params, lambda cursor: ledger.reversos.lugar_de(seq_transfer, cursor), "transfer_reversal")
     cuerpos, mas = ledger.reversos.pagina(seq_transfer, pagina)
     if campos:
         cuerpos = [_con_expansiones(ledger, c, campos) for c in cuerpos]
-    return _lista(cuerpos, mas=mas, url=f"/v1/transfers/{id_transfer}/reversals")
+    return lista(cuerpos, mas=mas, url=f"/v1/transfers/{id_transfer}/reversals")
 
 
 def reversal(ledger: Ledger, id_transfer: str, id_reverso: str, params: dict[str, Any]) -> bytes:
@@ -87,7 +87,7 @@ def _seq_transfer(ledger: Ledger, id_transfer: str, param: str) -> int:
     return seq
 
 
-def _pagina(params: dict[str, Any], lugar: Callable[[str], Cursor | None], objeto: str = "transfer") -> Pagina:
+def pagina_pedida(params: dict[str, Any], lugar: Callable[[str], Cursor | None], objeto: str = "transfer") -> Pagina:
     """The page asked for; `lugar` finds a cursor's place (None: not one of the list's `objeto`s)."""
     limit = _limite(params)
     if "starting_after" in params and "ending_before" in params:
@@ -112,7 +112,7 @@ def _limite(params: dict[str, Any]) -> int:
     return limit
 
 
-def _lista(cuerpos: list[bytes], *, mas: bool, url: str) -> bytes:
+def lista(cuerpos: list[bytes], *, mas: bool, url: str) -> bytes:
     return b"".join(
         (b'{"object":"list","data":[', b",".join(cuerpos), b'],"has_more":', b"true" if mas else b"false",
          b',"url":"', url.encode(), b'"}')

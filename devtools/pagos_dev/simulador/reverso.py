@@ -44,7 +44,7 @@ def expandir(objeto: dict[str, Any], campos: list[str], transfer: Callable[[str]
     return objeto
 
 
-def _balance_transaction(r: dict[str, Any]) -> dict[str, Any]:
+def balance_transaction(r: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": r["balance_transaction"], "object": "balance_transaction", "amount": r["amount"],
         "available_on": r["created"], "created": r["created"], "currency": r["currency"], "description": None,
@@ -62,4 +62,4 @@ def _reembolso_de_destino(r: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-_EXPANSIONES = {"balance_transaction": _balance_transaction, "destination_payment_refund": _reembolso_de_destino}
+_EXPANSIONES = {"balance_transaction": balance_transaction, "destination_payment_refund": _reembolso_de_destino}

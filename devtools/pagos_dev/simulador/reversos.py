@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from pagos_dev.simulador.consultas import OPERADORES as _OPERADORES
 from pagos_dev.simulador.consultas import Cursor, Pagina
 from pagos_dev.simulador.reverso import Reverso
 from pagos_dev.simulador.transfer import lista_de_reversals
@@ -74,7 +75,9 @@ class Reversos:
     def pagina(self, seq_transfer: int, pagina: Pagina) -> tuple[list[bytes], bool]:
         """Newest first (by `created`, then creation order), as `Ledger.listar`: `has_more` says
         whether more lie beyond the page."""
-        condiciones, argumentos = ["seq_transfer = ?"], [seq_transfer]
+        return self._pagina(["seq_transfer = ?"], [seq_transfer], pagina)
+
+    def _pagina(self, condiciones: list[str], argumentos: list[object], pagina: Pagina) -> tuple[list[bytes], bool]:
         if pagina.despues_de is not None:
             condiciones.append(f"({_CREATED}, seq) < (?, ?)")
             argumentos.extend(pagina.despues_de)
@@ -83,10 +86,38 @@ class Reversos:
             argumentos.extend(pagina.antes_de)
         orden = "ASC" if pagina.hacia_atras else "DESC"
         consulta = (
-            f"SELECT cuerpo FROM reversos WHERE {' AND '.join(condiciones)}"  # noqa: S608 - fixed names
+            f"SELECT cuerpo FROM reversos WHERE {' AND '.join(condiciones) or 'TRUE'}"  # noqa: S608 - fixed names
             f" ORDER BY {_CREATED} {orden}, seq {orden} LIMIT ?"
         )
         cuerpos = [bytes(f[0]) for f in self._db.execute(consulta, [*argumentos, pagina.limit + 1])]
         mas = len(cuerpos) > pagina.limit
         cuerpos = cuerpos[: pagina.limit]
         return (cuerpos[::-1] if pagina.hacia_atras else cuerpos), mas
+
+    def por_id(self, id_reverso: str) -> bytes | None:
+        fila = self._db.execute("SELECT cuerpo FROM reversos WHERE id = ?", (id_reverso,)).fetchone()
+        return None if fila is None else bytes(fila[0])
+
+    def lugar_global(self, id_reverso: str) -> Cursor | None:
+        """A reversal's place among every transfer's (the balance transactions' list)."""
+        consulta = f"SELECT {_CREATED}, seq FROM reversos WHERE id = ?"  # noqa: S608 - fixed names
+        fila = self._db.execute(consulta, (id_reverso,)).fetchone()
+        return None if fila is None else (int(fila[0]), int(fila[1]))
+
+    def por_fecha(
+        self, created: dict[str, int], pagina: Pagina, *, source: str | None = None, currency: str | None = None
+    ) -> tuple[list[bytes], bool]:
+        """Every transfer's reversals, newest first, within `created` (gt, gte, lt, lte, eq): the
+        balance transactions' list. Reversals are few: a scan of their table."""
+        condiciones: list[str] = []
+        argumentos: list[object] = []
+        for operador, valor in created.items():
+            condiciones.append(f"{_CREATED} {_OPERADORES[operador]} ?")
+            argumentos.append(valor)
+        if source is not None:
+            condiciones.append("id = ?")
+            argumentos.append(source)
+        if currency is not None:
+            condiciones.append("json_extract(CAST(cuerpo AS TEXT), '$.currency') = ?")
+            argumentos.append(currency.lower())
+        return self._pagina(condiciones, argumentos, pagina)

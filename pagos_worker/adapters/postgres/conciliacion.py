@@ -88,6 +88,11 @@ class PostgresSesionDeConciliacion:
         filas = await self._conn.fetch(sql.POR_BUSCAR, *self._ventana, limite)
         return [f[0] for f in filas]
 
+    async def buscar_tambien(self, grupos: list[str]) -> None:
+        ids = [(u,) for g in grupos if (u := _uuid(g)) is not None]
+        if ids:
+            await self._conn.executemany("INSERT INTO conc_reversados VALUES ($1) ON CONFLICT DO NOTHING", ids)
+
     async def cargar_del_pago(self, id_pago: uuid.UUID, transferencias: list[TransferenciaVista]) -> None:
         """Every transfer of the payment, whenever created: they replace those of the window."""
         async with self._conn.transaction():

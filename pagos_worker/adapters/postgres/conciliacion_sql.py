@@ -27,6 +27,7 @@ CREATE TEMP TABLE conc_reversos (referencia text NOT NULL, transfer text NOT NUL
 CREATE INDEX ON conc_reversos (transfer);
 CREATE TEMP TABLE conc_destinos (id_afiliado text PRIMARY KEY, destino text NOT NULL);
 CREATE TEMP TABLE conc_buscados (id_pago uuid PRIMARY KEY);
+CREATE TEMP TABLE conc_reversados (id_pago uuid PRIMARY KEY);
 CREATE TEMP TABLE conc_dobles (id_pago uuid PRIMARY KEY);
 CREATE TEMP TABLE conc_diferencias (clase text NOT NULL, id_pago uuid, id_reverso uuid, referencia text,
     servicio jsonb NOT NULL, pasarela jsonb NOT NULL);
@@ -52,8 +53,9 @@ _EN_VENTANA = "p.fecha_procesamiento >= $1 AND p.fecha_procesamiento < $2"
 
 # Payments to look up one by one (every transfer of theirs, whenever created): paid in the window
 # with no transfer in it (one created before the window), with one that is not the transfer we
-# recorded (a second one: the first may be outside the window), or with a reversal of ours that
-# ended in the window (its transfer is older). Each is looked up once a run.
+# recorded (a second one: the first may be outside the window), with a reversal of ours that
+# ended in the window (its transfer is older), or with a reversal made at Stripe in the window
+# (the dashboard's too: `conc_reversados`, from the balance transactions). Each is looked up once a run.
 POR_BUSCAR = f"""
 SELECT id_pago FROM (
     SELECT p.id_pago FROM pagos p
@@ -65,6 +67,9 @@ SELECT id_pago FROM (
     SELECT v.id_pago FROM reversos v
     WHERE v.estado IN ('EXITOSO', 'FALLIDO') AND v.fecha_procesamiento >= $1 AND v.fecha_procesamiento < $2
         AND NOT EXISTS (SELECT 1 FROM conc_transfers t WHERE t.id_pago = v.id_pago)
+    UNION
+    SELECT r.id_pago FROM conc_reversados r
+    WHERE NOT EXISTS (SELECT 1 FROM conc_transfers t WHERE t.id_pago = r.id_pago)
 ) x
 WHERE NOT EXISTS (SELECT 1 FROM conc_buscados b WHERE b.id_pago = x.id_pago)
 ORDER BY id_pago LIMIT $3

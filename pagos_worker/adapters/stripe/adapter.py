@@ -437,6 +437,10 @@ class StripePasarelaDePagos:
         account's (a reader's share of it). Raises `ResultadoIndeterminadoError` when no page came."""
         return await self._pagina(params, None, URL(f"{self._url}{ruta}") if ruta else None, delante=delante)
 
+    async def pagina_de_saldo(self, params: dict[str, str], *, delante: Presupuesto | None = None) -> dict[str, Any]:
+        """One page of the platform's balance transactions (`GET /v1/balance_transactions`), as `pagina`."""
+        return await self._pagina(params, None, self._url.parent / "balance_transactions", delante=delante)
+
     async def _pagina(
         self, params: dict[str, str], plazo: float | None, url: URL | None = None, *, delante: Presupuesto | None = None
     ) -> dict[str, Any]:

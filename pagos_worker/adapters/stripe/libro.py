@@ -1,4 +1,5 @@
-"""`LibroDeLaPasarela` on Stripe: the transfers of a window, every page, with every reversal.
+"""`LibroDeLaPasarela` on Stripe: the transfers of a window, every page, with every reversal; and
+the reversals made in it whatever their transfer's date, by their balance transactions.
 
 A reconciliation reads at most its share of the account's request budget: each request takes a
 turn of a local bucket (`cuota_por_s`: the share × the account's rate) and then one of the budget
@@ -23,6 +24,7 @@ from pagos_worker.application.ports.conciliacion import PasarelaInalcanzableErro
 from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError
 
 _POR_PAGINA = "100"
+_SALDO = "<balance_transactions>"  # not a path under /v1/transfers: the balance transactions' list
 
 
 class _Cuota:
@@ -105,6 +107,17 @@ class StripeLibroDeLaPasarela:
             vistas += [await self._vista(t) for t in data if isinstance(t, dict) and isinstance(t.get("id"), str)]
         return vistas
 
+    async def reversados_en(self, desde: datetime, hasta: datetime) -> AsyncIterator[list[str]]:
+        params = {
+            "type": "transfer_refund",
+            "created[gte]": str(int(desde.timestamp())),
+            "created[lt]": str(int(hasta.timestamp())),
+            "limit": _POR_PAGINA,
+            "expand[]": "data.source.transfer",  # the reversal, and the transfer it names: its group
+        }
+        async for data in self._paginas(params, _SALDO):
+            yield [g for m in data if isinstance(m, dict) and (g := _grupo_reversado(m)) is not None]
+
     async def _paginas(self, params: dict[str, str], ruta: str = "") -> AsyncIterator[list[Any]]:
         while True:
             listing = await self._pagina(params, ruta)
@@ -121,6 +134,8 @@ class StripeLibroDeLaPasarela:
         inicio, intento = time.monotonic(), 0
         while True:
             try:
+                if ruta is _SALDO:
+                    return await self._pasarela.pagina_de_saldo(params, delante=self._cuota)
                 return await self._pasarela.pagina(params, ruta, delante=self._cuota)
             except ResultadoIndeterminadoError as exc:  # the circuit's refusal too
                 intento += 1
@@ -160,6 +175,14 @@ def _reverso(r: dict[str, Any]) -> ReversoVisto:
         id_reverso=propio if isinstance(propio, str) and propio else None,
         creado=_fecha(r.get("created")),
     )
+
+
+def _grupo_reversado(movimiento: dict[str, Any]) -> str | None:
+    """The `transfer_group` of the transfer a `transfer_refund` balance transaction gave back."""
+    reverso = movimiento.get("source")
+    transfer = reverso.get("transfer") if isinstance(reverso, dict) else None
+    grupo = transfer.get("transfer_group") if isinstance(transfer, dict) else None
+    return grupo if isinstance(grupo, str) and grupo else None
 
 
 def _entero(valor: object) -> int | None:

@@ -60,6 +60,11 @@ class LibroDeLaPasarela(Protocol):
         """Every transfer whose `transfer_group` is this payment, whenever it was created."""
         ...
 
+    def reversados_en(self, desde: datetime, hasta: datetime) -> AsyncIterator[list[str]]:
+        """The `transfer_group` of the transfer of every reversal made in [desde, hasta), whenever
+        that transfer was created (Stripe's balance transactions of type `transfer_refund`)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Diferencia:
@@ -103,6 +108,11 @@ class SesionDeConciliacion(Protocol):
     async def por_buscar(self, limite: int) -> list[uuid.UUID]:
         """Payments to look up one by one (a transfer of theirs may lie outside the window: one paid
         in it with none loaded, one with a transfer that is not the one recorded), not looked up yet."""
+        ...
+
+    async def buscar_tambien(self, grupos: list[str]) -> None:
+        """Payments (their `transfer_group`s; any other text is ignored) to look up one by one as
+        well: a reversal of theirs was made in the window."""
         ...
 
     async def cargar_del_pago(self, id_pago: uuid.UUID, transferencias: list[TransferenciaVista]) -> None:

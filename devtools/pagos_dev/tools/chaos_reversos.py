@@ -127,21 +127,10 @@ async def _pasarela(cluster: Cluster) -> tuple[dict[str, int], Counter[str], int
         id_pago = t["metadata"]["id_pago"]
         reversado[id_pago] = reversado.get(id_pago, 0) + t["amount_reversed"]
         excedidos += t["amount_reversed"] > t["amount"]
-        for r in await _reversos_del_transfer(cluster, t["id"]):
+        for r in await cluster.lista(f"/v1/transfers/{t['id']}/reversals"):
             if propio := (r.get("metadata") or {}).get("id_reverso"):
                 por_id[propio] += 1
     return reversado, por_id, excedidos
-
-
-async def _reversos_del_transfer(cluster: Cluster, transfer: str) -> list[dict[str, Any]]:
-    reversals: list[dict[str, Any]] = []
-    params = "limit=100"
-    while True:
-        pagina = await cluster.simulador("GET", f"/v1/transfers/{transfer}/reversals?{params}")
-        reversals += pagina["data"]
-        if not pagina["has_more"]:
-            return reversals
-        params = f"limit=100&starting_after={pagina['data'][-1]['id']}"
 
 
 CERO = (

@@ -297,13 +297,18 @@ class Cluster:
 
     async def ledger(self) -> list[dict[str, Any]]:
         """Every transfer the simulator made (its list API, all pages)."""
-        transfers: list[dict[str, Any]] = []
+        return await self.lista("/v1/transfers")
+
+    async def lista(self, ruta: str) -> list[dict[str, Any]]:
+        """Every object of one of the simulator's lists (`ruta`: `/v1/transfers`, a transfer's
+        reversals…), all pages."""
+        objetos: list[dict[str, Any]] = []
         params = "limit=100"
         while True:
-            pagina = await self.simulador("GET", f"/v1/transfers?{params}")
-            transfers += pagina["data"]
+            pagina = await self.simulador("GET", f"{ruta}?{params}")
+            objetos += pagina["data"]
             if not pagina["has_more"]:
-                return transfers
+                return objetos
             params = f"limit=100&starting_after={pagina['data'][-1]['id']}"
 
     async def restart_simulador(self, pausa: float = 1.0) -> None:

@@ -162,8 +162,8 @@ class ConciliarHandler:
         async for grupos in self._libro.reversados_en(ventana.desde, ventana.hasta):
             await sesion.buscar_tambien(grupos)
         while por_buscar := await sesion.por_buscar(self._lote):
-            for id_pago in por_buscar:
-                await sesion.cargar_del_pago(id_pago, await self._libro.del_pago(id_pago))
+            async for id_pago, transferencias in self._libro.de_los_pagos(por_buscar):
+                await sesion.cargar_del_pago(id_pago, transferencias)
         clasificacion = await sesion.clasificar(asentado)
         await sesion.registrar(clasificacion, self._libro.peticiones - antes)
         return clasificacion.conteos, clasificacion.diferencias

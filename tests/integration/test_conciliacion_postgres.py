@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -40,8 +40,9 @@ class LibroEnPausa:
         async for pagina in self._libro.transferencias(desde, hasta):
             yield pagina
 
-    async def del_pago(self, id_pago: uuid.UUID) -> list[TransferenciaVista]:
-        return await self._libro.del_pago(id_pago)
+    async def de_los_pagos(self, ids: Sequence[uuid.UUID]) -> AsyncIterator[tuple[uuid.UUID, list[TransferenciaVista]]]:
+        async for hallado in self._libro.de_los_pagos(ids):
+            yield hallado
 
     async def reversados_en(self, desde: datetime, hasta: datetime) -> AsyncIterator[list[str]]:
         async for grupos in self._libro.reversados_en(desde, hasta):

@@ -23,12 +23,13 @@ from pagos_dev.tools.cluster import Cluster, ClusterConfig
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
 
 PAGOS = 1_000_000
-LIMITE_CUENTA_S = 1000.0  # the simulator's account limit and the service's PAGOS_STRIPE_RATE_LIMIT
+# Stripe's live shape: the account's 100 requests/s (the simulator's limit and the service's
+# PAGOS_STRIPE_RATE_LIMIT), the service's default share 0.2 (20/s), and every list answered 200 ms
+# late (Stripe's own list latency), so the run is bound by the share as it would be at Stripe.
+LIMITE_CUENTA_S = 100.0
 SHARE = 0.2  # PAGOS_CONCILIACION_BUDGET_SHARE (the service's default)
-# The simulator answers at once: the run is bound by the budget, or by the reader's own page after
-# page. `LATENCIA_LISTADO_S`: every list answered this late instead (Stripe's own list latency).
 LATENCIA_SIMULADOR = "fixed:0"
-LATENCIA_LISTADO_S = 0.0
+LATENCIA_LISTADO_S = 0.2
 OBJETIVOS = {"rss_mb": 200.0, "uso": 0.90, "postgres_s": 60.0}
 
 

@@ -10,12 +10,13 @@ every replica shares, as a payout's does, so payouts are never starved. A page S
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.stripe.adapter import StripePasarelaDePagos
@@ -25,6 +26,7 @@ from pagos_worker.application.ports.pasarela import ResultadoIndeterminadoError
 
 _POR_PAGINA = "100"
 _SALDO = "<balance_transactions>"  # not a path under /v1/transfers: the balance transactions' list
+_T = TypeVar("_T")
 
 
 class _Cuota:
@@ -63,40 +65,11 @@ class StripeLibroDeLaPasarela:
         return self._cuota.peticiones
 
     async def transferencias(self, desde: datetime, hasta: datetime) -> AsyncIterator[list[TransferenciaVista]]:
-        """Every page of the window, read as `tramos` stretches of it side by side: one list's pages
-        follow each other (each names the last one's end), so a single reader makes one request
-        per round trip, far below its share when Stripe takes 200 ms a page; several keep the share
-        busy, and the local bucket still bounds them together. At most two pages a stretch wait
-        for the caller (memory stays bounded)."""
-        inicio, fin = int(desde.timestamp()), int(hasta.timestamp())
-        cortes = sorted({inicio + (fin - inicio) * i // self._tramos for i in range(self._tramos)} | {fin})
-        cola: asyncio.Queue[list[TransferenciaVista] | BaseException | None] = asyncio.Queue(2 * self._tramos)
+        async def vistas(data: list[Any]) -> list[TransferenciaVista]:
+            return [await self._vista(t) for t in data if isinstance(t, dict) and isinstance(t.get("id"), str)]
 
-        async def leer(a: int, b: int) -> None:
-            try:
-                params = {"created[gte]": str(a), "created[lt]": str(b), "limit": _POR_PAGINA}
-                async for data in self._paginas(params):
-                    await cola.put(
-                        [await self._vista(t) for t in data if isinstance(t, dict) and isinstance(t.get("id"), str)]
-                    )
-                await cola.put(None)
-            except Exception as exc:  # noqa: BLE001 - handed to the caller, which raises it
-                await cola.put(exc)
-
-        lectores = [asyncio.create_task(leer(a, b)) for a, b in itertools.pairwise(cortes)]
-        try:
-            quedan = len(lectores)
-            while quedan:
-                if (pagina := await cola.get()) is None:
-                    quedan -= 1
-                elif isinstance(pagina, BaseException):
-                    raise pagina
-                else:
-                    yield pagina
-        finally:
-            for lector in lectores:
-                lector.cancel()
-            await asyncio.gather(*lectores, return_exceptions=True)
+        async for pagina in self._por_tramos({"limit": _POR_PAGINA}, "", desde, hasta, vistas):
+            yield pagina
 
     async def del_pago(self, id_pago: uuid.UUID) -> list[TransferenciaVista]:
         return await self.del_pago_texto(str(id_pago))
@@ -107,16 +80,64 @@ class StripeLibroDeLaPasarela:
             vistas += [await self._vista(t) for t in data if isinstance(t, dict) and isinstance(t.get("id"), str)]
         return vistas
 
+    async def de_los_pagos(self, ids: Sequence[uuid.UUID]) -> AsyncIterator[tuple[uuid.UUID, list[TransferenciaVista]]]:
+        """`del_pago` of each, `tramos` of them side by side (one look-up is a round trip to Stripe:
+        one after another they left the share idle), yielded as each is read."""
+        pendientes = iter(ids)
+        cola: asyncio.Queue[tuple[uuid.UUID, list[TransferenciaVista]] | BaseException | None] = asyncio.Queue()
+
+        async def buscar() -> None:
+            try:
+                for id_pago in pendientes:  # one shared iterator: each id taken by one of them
+                    await cola.put((id_pago, await self.del_pago(id_pago)))
+                await cola.put(None)
+            except Exception as exc:  # noqa: BLE001 - handed to the caller, which raises it
+                await cola.put(exc)
+
+        async for hallado in _recoger(cola, [buscar for _ in range(min(self._tramos, len(ids)))]):
+            yield hallado
+
     async def reversados_en(self, desde: datetime, hasta: datetime) -> AsyncIterator[list[str]]:
         params = {
             "type": "transfer_refund",
-            "created[gte]": str(int(desde.timestamp())),
-            "created[lt]": str(int(hasta.timestamp())),
             "limit": _POR_PAGINA,
             "expand[]": "data.source.transfer",  # the reversal, and the transfer it names: its group
         }
-        async for data in self._paginas(params, _SALDO):
-            yield [g for m in data if isinstance(m, dict) and (g := _grupo_reversado(m)) is not None]
+
+        async def grupos(data: list[Any]) -> list[str]:
+            return [g for m in data if isinstance(m, dict) and (g := _grupo_reversado(m)) is not None]
+
+        async for pagina in self._por_tramos(params, _SALDO, desde, hasta, grupos):
+            yield pagina
+
+    async def _por_tramos(
+        self,
+        params: dict[str, str],
+        ruta: str,
+        desde: datetime,
+        hasta: datetime,
+        convertir: Callable[[list[Any]], Awaitable[list[_T]]],
+    ) -> AsyncIterator[list[_T]]:
+        """Every page of a list over [desde, hasta), read as `tramos` stretches of the window side by
+        side: one list's pages follow each other (each names the last one's end), so a single reader
+        makes one request per round trip, far below its share when Stripe takes 200 ms a page;
+        several keep the share busy, and the local bucket still bounds them together. At most two
+        pages a stretch wait for the caller (memory stays bounded)."""
+        inicio, fin = int(desde.timestamp()), int(hasta.timestamp())
+        cortes = sorted({inicio + (fin - inicio) * i // self._tramos for i in range(self._tramos)} | {fin})
+        cola: asyncio.Queue[list[_T] | BaseException | None] = asyncio.Queue(2 * self._tramos)
+
+        async def leer(a: int, b: int) -> None:
+            try:
+                async for data in self._paginas({**params, "created[gte]": str(a), "created[lt]": str(b)}, ruta):
+                    await cola.put(await convertir(data))
+                await cola.put(None)
+            except Exception as exc:  # noqa: BLE001 - handed to the caller, which raises it
+                await cola.put(exc)
+
+        lectores = [functools.partial(leer, a, b) for a, b in itertools.pairwise(cortes)]
+        async for pagina in _recoger(cola, lectores):
+            yield pagina
 
     async def _paginas(self, params: dict[str, str], ruta: str = "") -> AsyncIterator[list[Any]]:
         while True:
@@ -163,6 +184,27 @@ class StripeLibroDeLaPasarela:
             revertido=_entero(t.get("amount_reversed")),
             reversos=tuple(_reverso(r) for r in datos if isinstance(r, dict) and isinstance(r.get("id"), str)),
         )
+
+
+async def _recoger(
+    cola: asyncio.Queue[_T | BaseException | None], lectores: Sequence[Callable[[], Coroutine[Any, Any, None]]]
+) -> AsyncIterator[_T]:
+    """What the readers put in `cola` (each ends with None, or the exception it met), as it comes;
+    the readers are cancelled when the caller stops or one of them fails."""
+    tareas = [asyncio.create_task(lector()) for lector in lectores]
+    try:
+        quedan = len(tareas)
+        while quedan:
+            if (cosa := await cola.get()) is None:
+                quedan -= 1
+            elif isinstance(cosa, BaseException):
+                raise cosa
+            else:
+                yield cosa
+    finally:
+        for tarea in tareas:
+            tarea.cancel()
+        await asyncio.gather(*tareas, return_exceptions=True)
 
 
 def _reverso(r: dict[str, Any]) -> ReversoVisto:

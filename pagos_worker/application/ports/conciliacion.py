@@ -4,7 +4,7 @@ service's books, where the comparison is made and its result recorded (`Registro
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,8 +56,9 @@ class LibroDeLaPasarela(Protocol):
         """Every transfer created in [desde, hasta), a page at a time, each with all its reversals."""
         ...
 
-    async def del_pago(self, id_pago: uuid.UUID) -> list[TransferenciaVista]:
-        """Every transfer whose `transfer_group` is this payment, whenever it was created."""
+    def de_los_pagos(self, ids: Sequence[uuid.UUID]) -> AsyncIterator[tuple[uuid.UUID, list[TransferenciaVista]]]:
+        """For each of these payments, every transfer whose `transfer_group` is it, whenever it was
+        created; in the order they are read (several at once), each id once."""
         ...
 
     def reversados_en(self, desde: datetime, hasta: datetime) -> AsyncIterator[list[str]]:

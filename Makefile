@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test chaos bench lint typecheck format clean lock contract
+.PHONY: install run test chaos bench lint typecheck format clean lock contract herramientas
 
 # The service (editable, with its test tools) and, beside it, the development tooling in devtools/
 # (embedded servers, simulator, bench, chaos): the production image installs the service alone.
@@ -30,6 +30,9 @@ run: $(STAMP)  ## the service on the embedded default (PostgreSQL, pulsar-lite, 
 
 test: $(STAMP)  ## every test; starts its own PostgreSQL and broker unless PAGOS_TEST_*_URL are set
 	$(BIN)/pytest
+
+herramientas: $(STAMP)  ## build the pinned Go tools (kustomize, stripe-mock) with go install, once; the tests do it on demand
+	$(BIN)/pagos-dev herramientas
 
 CHAOS_RUNS ?= 1
 chaos: $(STAMP)  ## the full chaos suite; CHAOS_RUNS=3 for three runs in a row (reports in chaos-results/)

@@ -28,6 +28,12 @@ from pagos_dev.embedded.pulsar import EmbeddedPulsar
 from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine, migrate
 from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
+from tests import herramientas_go
+from tests.herramientas_go import (  # noqa: F401 - the Go tools' fixture and the hooks that count their tests
+    herramienta_go,
+    pytest_collection_modifyitems,
+    pytest_runtest_logreport,
+)
 
 
 def free_port() -> int:
@@ -209,7 +215,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Says how many of the simulator's answers were checked against Stripe's own spec (none when
-    `../shared/` is absent beside the clone: the summary says that too)."""
+    `../shared/` is absent beside the clone: the summary says that too), and counts the kustomize
+    rendering and the stripe-mock suite (each skipped, saying why, where Go is absent)."""
     spec = sys.modules.get("tests.stripe_spec")
     if spec is not None and (linea := spec.resumen()) is not None:
+        terminalreporter.write_line(linea)
+    for linea in herramientas_go.resumen():
         terminalreporter.write_line(linea)

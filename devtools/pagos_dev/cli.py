@@ -1,6 +1,6 @@
 """`pagos-dev`: the service on its embedded default, the embedded servers alone, the Stripe
-simulator and drift planted in it, the chaos suite, the benchmarks and the contract's generated documents. Development
-tooling: never part of the service."""
+simulator and drift planted in it, the chaos suite, the benchmarks, the contract's generated documents
+and the pinned Go tools (kustomize, stripe-mock). Development tooling: never part of the service."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from pagos_dev import deriva, perfiles
+from pagos_dev import deriva, herramientas, perfiles
 from pagos_dev.embedded.servicios import embedded_services
 from pagos_dev.pasarela_simulada import SimuladaPasarelaDePagos
 from pagos_dev.settings import DevSettings
@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     contract.set_defaults(func=_cmd_contract, sync=True)
 
     deriva.registrar(sub)
+    herramientas.registrar(sub)
     _bench(sub)
     return parser
 

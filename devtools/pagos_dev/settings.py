@@ -21,6 +21,7 @@ class DevSettings(BaseSettings):
     data_dir: Path = Field(Path(".data"), description="embedded PostgreSQL, broker and simulator data")
     embedded_postgres_port: int = 54329
     embedded_pulsar_port: int = 6650
+    go_tools_dir: Path = Field(Path(".cache/go-tools"), description="the pinned Go tools, built once (herramientas.py)")
 
     # Gateway of `pagos-dev run`: "stripe" (the service's Stripe adapter, against the embedded
     # simulator unless PAGOS_STRIPE_API_BASE is set) or "simulada" (simulated in process, no HTTP).

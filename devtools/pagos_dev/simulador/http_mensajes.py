@@ -3,7 +3,10 @@ the service send: `Content-Length` or chunked bodies, `Expect: 100-continue`) an
 
 from __future__ import annotations
 
+import functools
+import time
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http import HTTPStatus
 from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote
@@ -42,10 +45,17 @@ class Respuesta:
         cabeza = [f"HTTP/1.1 {self.status} {_RAZONES.get(self.status, 'Unknown')}"]
         cabeza.append("Content-Type: application/json")
         cabeza.append(f"Content-Length: {len(self.cuerpo)}")
+        cabeza.append(f"Date: {_fecha(int(time.time()))}")  # as every origin server with a clock (RFC 9110)
         cabeza.extend(f"{k}: {v}" for k, v in self.cabeceras.items())
         if cerrar:
             cabeza.append("Connection: close")
         return ("\r\n".join(cabeza) + "\r\n\r\n").encode("latin-1") + self.cuerpo
+
+
+@functools.lru_cache(maxsize=1)
+def _fecha(segundo: int) -> str:
+    """The Date header's value, made once a second."""
+    return formatdate(segundo, usegmt=True)
 
 
 class PeticionInvalidaError(Exception):

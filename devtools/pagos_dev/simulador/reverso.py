@@ -45,10 +45,12 @@ def expandir(objeto: dict[str, Any], campos: list[str], transfer: Callable[[str]
 
 
 def balance_transaction(r: dict[str, Any]) -> dict[str, Any]:
+    """The platform's credit (`balance_type`, which balance it moves: newer than ../shared's spec,
+    in Stripe's today and in stripe-mock's fixtures)."""
     return {
         "id": r["balance_transaction"], "object": "balance_transaction", "amount": r["amount"],
-        "available_on": r["created"], "created": r["created"], "currency": r["currency"], "description": None,
-        "exchange_rate": None, "fee": 0, "fee_details": [], "net": r["amount"],
+        "available_on": r["created"], "balance_type": "payments", "created": r["created"], "currency": r["currency"],
+        "description": None, "exchange_rate": None, "fee": 0, "fee_details": [], "net": r["amount"],
         "reporting_category": "transfer_reversal", "source": r["id"], "status": "available", "type": "transfer_refund",
     }  # fmt: skip
 

@@ -85,9 +85,9 @@ def expandir(objeto: dict[str, Any], campos: list[str]) -> dict[str, Any]:
 def _balance_transaction(t: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": t["balance_transaction"], "object": "balance_transaction", "amount": -t["amount"],
-        "available_on": t["created"], "created": t["created"], "currency": t["currency"], "description": None,
-        "exchange_rate": None, "fee": 0, "fee_details": [], "net": -t["amount"], "reporting_category": "transfer",
-        "source": t["id"], "status": "available", "type": "transfer",
+        "available_on": t["created"], "balance_type": "payments", "created": t["created"], "currency": t["currency"],
+        "description": None, "exchange_rate": None, "fee": 0, "fee_details": [], "net": -t["amount"],
+        "reporting_category": "transfer", "source": t["id"], "status": "available", "type": "transfer",
     }  # fmt: skip
 
 

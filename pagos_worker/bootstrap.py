@@ -74,6 +74,12 @@ if TYPE_CHECKING:  # the SDK itself is imported only where tracing is on (`traza
 log = structlog.get_logger(__name__)
 
 ROLES = frozenset({"worker", "relay", "api"})
+CON_BROKER = frozenset({"worker", "relay"})  # the roles that talk to Pulsar; the API reads PostgreSQL alone
+
+# Each check of /readyz gives up after this long and reports an error: the probes' own timeouts are
+# longer (deploy/kubernetes, a test compares them), so a slow dependency reads as "not ready" with
+# its reason, never as a probe that timed out.
+CHEQUEO_LISTO_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -294,27 +300,36 @@ async def bootstrap(
     if faltan := settings.faltantes(roles, pasarela_propia=pasarela is not None):
         raise ConfiguracionInvalidaError(f"missing settings: {', '.join(faltan)}")
     assert settings.database_url is not None  # noqa: S101 - checked above
-    assert settings.pulsar_url is not None  # noqa: S101
     async with AsyncExitStack() as stack:
         if apply_migrations:
             await aplicar_migraciones(settings)
         engine = create_engine(
             settings.database_url, pool_size=settings.db_pool_size, limits=connection_limits(settings)
         )
-        pulsar = PulsarConnection(settings.pulsar_url, security=pulsar_security(settings))
+        pulsar = None
+        if roles & CON_BROKER:
+            assert settings.pulsar_url is not None  # noqa: S101 - checked above
+            pulsar = PulsarConnection(settings.pulsar_url, security=pulsar_security(settings))
         views = PostgresPagoViews(engine, atencion_tras=timedelta(seconds=settings.attention_after_seconds))
 
         async def readiness() -> dict[str, str]:
+            """What this process's roles need: PostgreSQL, always; the broker, for a worker or a
+            relay (an API alone never asks it, so a broker outage leaves the status API up); and,
+            where payments are written, that the writes commit."""
             commits = {}
-            if servicio.sin_commit is not None:  # a worker in this process: are its writes going through?
+            if servicio.sin_commit is not None:  # read first: the pings below may take their time
                 commits["commits"] = _progreso(servicio.sin_commit(), settings.readiness_stall_seconds)
-            postgres, broker = await asyncio.gather(_check(views.ping()), _check(pulsar.ping(settings.events_topic)))
-            return {"postgres": postgres, "pulsar": broker, **commits}
+            sondas = {"postgres": views.ping()}
+            if pulsar is not None:
+                sondas["pulsar"] = pulsar.ping(settings.events_topic, CHEQUEO_LISTO_S)
+            resultados = await asyncio.gather(*map(_check, sondas.values()))
+            return {**dict(zip(sondas, resultados, strict=True)), **commits}
 
         servicio = Servicio(settings, readiness, segundo_plano=[metrics.medir_retraso_del_bucle])
         trazas = trazado(servicio, stack, exportador_de_trazas)  # closed last: the last spans go out
         servicio.cerrar(stack, engine.dispose)
-        servicio.cerrar(stack, pulsar.close)
+        if pulsar is not None:
+            servicio.cerrar(stack, pulsar.close)
         c = _Comun(servicio, stack, engine, pulsar, replica_id(), settings.database_url, trazas)
         if "relay" in roles:
             await _relay(c, inmediata="worker" in roles)
@@ -334,7 +349,7 @@ class _Comun:
     servicio: Servicio
     stack: AsyncExitStack
     engine: AsyncEngine
-    pulsar: PulsarConnection
+    pulsar: PulsarConnection | None  # None without a role that talks to the broker
     owner: str
     database_url: str
     trazado: Trazado | None
@@ -374,8 +389,13 @@ def trazado(servicio: Servicio, stack: AsyncExitStack, exportador: SpanExporter 
     )
 
 
+def _broker(c: _Comun) -> PulsarConnection:
+    assert c.pulsar is not None  # noqa: S101 - wired for every role in CON_BROKER
+    return c.pulsar
+
+
 async def _relay(c: _Comun, *, inmediata: bool) -> None:
-    servicio, stack, pulsar, settings = c.servicio, c.stack, c.pulsar, c.servicio.settings
+    servicio, stack, pulsar, settings = c.servicio, c.stack, _broker(c), c.servicio.settings
     outbox = PostgresOutboxStore(c.engine, c.database_url, connection_limits(settings))
     servicio.cerrar(stack, outbox.close)
     # A send the broker has not confirmed fails before the relays may take its event over.
@@ -407,7 +427,7 @@ async def _relay(c: _Comun, *, inmediata: bool) -> None:
 
 
 async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
-    servicio, stack, pulsar, owner, settings = c.servicio, c.stack, c.pulsar, c.owner, c.servicio.settings
+    servicio, stack, pulsar, owner, settings = c.servicio, c.stack, _broker(c), c.owner, c.servicio.settings
     if c.trazado is not None:
         pasarela = c.trazado.pasarela(pasarela)
     repository = PostgresPagoRepository(
@@ -506,7 +526,7 @@ def _progreso(sin_commit: float, limite: float) -> str:
 
 async def _check(probe: Coroutine[Any, Any, None]) -> str:
     try:
-        await asyncio.wait_for(probe, 3.0)
+        await asyncio.wait_for(probe, CHEQUEO_LISTO_S)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         return f"error: {type(exc).__name__}"
     return "ok"

@@ -307,7 +307,7 @@ class Settings(BaseSettings):
         requeridos: dict[str, object] = {"database_url": self.database_url}
         if roles & {"worker", "relay"}:
             requeridos["pulsar_url"] = self.pulsar_url
-        if "worker" in roles and not pasarela_propia:
+        if roles & {"worker", "relay"} and not pasarela_propia:  # the relay's reconciler pays too
             requeridos["stripe_api_base"] = self.stripe_api_base
             requeridos["stripe_secret_key"] = self.stripe_secret_key
         if self.http_publico():

@@ -28,6 +28,7 @@ from pagos_worker.application.ports.pasarela import PasarelaDePagos
 from pagos_worker.application.queries import PagoNoEncontradoError
 from pagos_worker.bootstrap import (
     CON_BROKER,
+    RECUPERAN,
     ROLES,
     aplicar_migraciones,
     bootstrap,
@@ -142,7 +143,7 @@ async def run_service(
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    if "worker" in roles:
+    if roles & RECUPERAN:  # the gateway's connections
         limite, necesarios = elevar_limite_de_descriptores(settings.pasarela_concurrency, 2 * settings.db_pool_size)
         if limite < necesarios:
             print(

@@ -11,9 +11,8 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import make_url
-
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import make_url
 
 from pagos_dev.embedded.pulsar import EmbeddedPulsar
 from pagos_dev.embedded.tcp_proxy import ProxyCongelable

@@ -48,6 +48,15 @@ def test_la_api_sola_no_necesita_el_broker():
         assert "PAGOS_PULSAR_URL" in sin_broker.faltantes(frozenset(roles), pasarela_propia=True), roles
 
 
+@pytest.mark.parametrize("roles", [{"worker"}, {"relay"}, {"worker", "relay", "api"}])
+def test_quien_recupera_pagos_necesita_stripe(roles):
+    """The worker pays; the relay runs the reconciler and the reconciliation, which call Stripe too."""
+    faltan = settings().faltantes(frozenset(roles))
+    assert {"PAGOS_STRIPE_API_BASE", "PAGOS_STRIPE_SECRET_KEY"} <= set(faltan)
+    assert settings().faltantes(frozenset(roles), pasarela_propia=True) == []
+    assert settings().faltantes(frozenset({"api"})) == []
+
+
 def test_un_token_http_corto_no_arranca():
     with pytest.raises(ValidationError, match="PAGOS_HTTP_TOKENS: every token must be at least 16") as info:
         settings(http_host=TODAS, http_tokens=SecretStr(f"{'a' * 32},corto123"))

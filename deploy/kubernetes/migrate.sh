@@ -13,7 +13,9 @@
 # Exit status: 0 migrated; 1 the Job failed (its last log lines are printed: each attempt gives up
 # on a lock it cannot take soon, and the Job tries again up to its backoffLimit before failing);
 # 2 not finished within TIMEOUT_SECONDS (default 960, past the Job's activeDeadlineSeconds of 900);
-# 3 wrong usage. Needs bash and kubectl 1.30 or newer, with the context of the cluster.
+# 3 wrong usage; 4 the delete or the apply failed (kubectl said why: a REPLACE_ME left in the
+# network settings, say), so nothing was waited for. Needs bash and kubectl 1.30 or newer, with the
+# context of the cluster.
 set -euo pipefail
 
 overlay=${1:-}
@@ -30,8 +32,10 @@ if [[ -z $namespace ]]; then
 fi
 job=job/pagos-worker-migrate
 
-kubectl -n "$namespace" delete "$job" --ignore-not-found --wait=true
-kubectl apply -k "$overlay"
+if ! kubectl -n "$namespace" delete "$job" --ignore-not-found --wait=true || ! kubectl apply -k "$overlay"; then
+    echo "$0: could not replace $job (kubectl's error above); nothing to wait for" >&2
+    exit 4
+fi
 echo "waiting for $job in namespace $namespace (up to ${timeout_s} s)"
 
 deadline=$((SECONDS + timeout_s))

@@ -19,6 +19,7 @@ OVERLAY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes" / "overl
 FAKE_KUBECTL = r"""#!/usr/bin/env bash
 echo "$*" >> "$FAKE_DIR/llamadas"
 case " $* " in
+  *" apply "*) [[ -z $FAKE_APPLY_FALLA ]] || { echo 'cidr: Invalid value: "REPLACE_ME"' >&2; exit 1; } ;;
   *" get "*)
     n=$(grep -c ' get ' "$FAKE_DIR/llamadas")
     total=$(wc -l < "$FAKE_DIR/condiciones")
@@ -28,7 +29,9 @@ esac
 """
 
 
-def migrar(tmp_path: Path, condiciones: list[str], *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def migrar(
+    tmp_path: Path, condiciones: list[str], *args: str, **entorno: str
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     kubectl = bin_dir / "kubectl"
@@ -41,6 +44,8 @@ def migrar(tmp_path: Path, condiciones: list[str], *args: str) -> tuple[subproce
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "FAKE_DIR": str(tmp_path),
         "PAGOS_MIGRATE_POLL_SECONDS": "0.05",
+        "FAKE_APPLY_FALLA": "",
+        **entorno,
     }
     bash = shutil.which("bash")
     assert bash is not None
@@ -79,3 +84,10 @@ def test_mal_llamado_no_toca_el_cluster(tmp_path, args):
     resultado, llamadas = migrar(tmp_path, [""], *args)
     assert resultado.returncode == 3
     assert llamadas == []
+
+
+def test_si_el_apply_falla_no_espera(tmp_path):
+    resultado, llamadas = migrar(tmp_path, ["Complete "], str(OVERLAY), FAKE_APPLY_FALLA="1")
+    assert resultado.returncode == 4
+    assert "REPLACE_ME" in resultado.stderr
+    assert not [c for c in llamadas if " get " in f" {c} "]

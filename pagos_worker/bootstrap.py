@@ -74,6 +74,16 @@ if TYPE_CHECKING:  # the SDK itself is imported only where tracing is on (`traza
 log = structlog.get_logger(__name__)
 
 ROLES = frozenset({"worker", "relay", "api"})
+CON_BROKER = frozenset({"worker", "relay"})  # the roles that talk to Pulsar; the API reads PostgreSQL alone
+# The roles that recover payments (the reconciler, the scheduled reconciliation), and so hold a
+# gateway: the worker, and the relay, so that a relay-only process keeps recovery going while the
+# workers are paused or scaled to zero.
+RECUPERAN = frozenset({"worker", "relay"})
+
+# Each check of /readyz gives up after this long and reports an error: the probes' own timeouts are
+# longer (deploy/kubernetes, a test compares them), so a slow dependency reads as "not ready" with
+# its reason, never as a probe that timed out.
+CHEQUEO_LISTO_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -294,33 +304,32 @@ async def bootstrap(
     if faltan := settings.faltantes(roles, pasarela_propia=pasarela is not None):
         raise ConfiguracionInvalidaError(f"missing settings: {', '.join(faltan)}")
     assert settings.database_url is not None  # noqa: S101 - checked above
-    assert settings.pulsar_url is not None  # noqa: S101
     async with AsyncExitStack() as stack:
         if apply_migrations:
             await aplicar_migraciones(settings)
         engine = create_engine(
             settings.database_url, pool_size=settings.db_pool_size, limits=connection_limits(settings)
         )
-        pulsar = PulsarConnection(settings.pulsar_url, security=pulsar_security(settings))
+        pulsar = None
+        if roles & CON_BROKER:
+            assert settings.pulsar_url is not None  # noqa: S101 - checked above
+            pulsar = PulsarConnection(settings.pulsar_url, security=pulsar_security(settings))
         views = PostgresPagoViews(engine, atencion_tras=timedelta(seconds=settings.attention_after_seconds))
-
-        async def readiness() -> dict[str, str]:
-            commits = {}
-            if servicio.sin_commit is not None:  # a worker in this process: are its writes going through?
-                commits["commits"] = _progreso(servicio.sin_commit(), settings.readiness_stall_seconds)
-            postgres, broker = await asyncio.gather(_check(views.ping()), _check(pulsar.ping(settings.events_topic)))
-            return {"postgres": postgres, "pulsar": broker, **commits}
-
-        servicio = Servicio(settings, readiness, segundo_plano=[metrics.medir_retraso_del_bucle])
+        servicio = Servicio(settings, _sin_preparar, segundo_plano=[metrics.medir_retraso_del_bucle])
+        servicio.readiness = functools.partial(_preparado, servicio, views, pulsar)
         trazas = trazado(servicio, stack, exportador_de_trazas)  # closed last: the last spans go out
         servicio.cerrar(stack, engine.dispose)
-        servicio.cerrar(stack, pulsar.close)
+        if pulsar is not None:
+            servicio.cerrar(stack, pulsar.close)
         c = _Comun(servicio, stack, engine, pulsar, replica_id(), settings.database_url, trazas)
         if "relay" in roles:
             await _relay(c, inmediata="worker" in roles)
-        if "worker" in roles:
+        if roles & RECUPERAN:
             propia = pasarela or await build_pasarela(settings, stack, engine)
-            await _worker(c, propia)
+            pagos = _pagos(c, propia)
+            if "worker" in roles:
+                await _worker(c, pagos)
+            _recuperacion(c, pagos)
             _conciliacion_programada(c, propia)
         if "api" in roles:
             await _api(c, views)
@@ -334,7 +343,7 @@ class _Comun:
     servicio: Servicio
     stack: AsyncExitStack
     engine: AsyncEngine
-    pulsar: PulsarConnection
+    pulsar: PulsarConnection | None  # None without a role that talks to the broker
     owner: str
     database_url: str
     trazado: Trazado | None
@@ -374,8 +383,13 @@ def trazado(servicio: Servicio, stack: AsyncExitStack, exportador: SpanExporter 
     )
 
 
+def _broker(c: _Comun) -> PulsarConnection:
+    assert c.pulsar is not None  # noqa: S101 - wired for every role in CON_BROKER
+    return c.pulsar
+
+
 async def _relay(c: _Comun, *, inmediata: bool) -> None:
-    servicio, stack, pulsar, settings = c.servicio, c.stack, c.pulsar, c.servicio.settings
+    servicio, stack, pulsar, settings = c.servicio, c.stack, _broker(c), c.servicio.settings
     outbox = PostgresOutboxStore(c.engine, c.database_url, connection_limits(settings))
     servicio.cerrar(stack, outbox.close)
     # A send the broker has not confirmed fails before the relays may take its event over.
@@ -406,21 +420,34 @@ async def _relay(c: _Comun, *, inmediata: bool) -> None:
     servicio.segundo_plano.append(functools.partial(metrics.muestrear, outbox.pendientes))
 
 
-async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
-    servicio, stack, pulsar, owner, settings = c.servicio, c.stack, c.pulsar, c.owner, c.servicio.settings
+@dataclass(frozen=True)
+class _Pagos:
+    """What pays and reverses, shared by the command consumer and the reconciler of one process."""
+
+    repository: PostgresPagoRepository
+    reversos: PostgresReversoRepository
+    handler: Despacho
+    pasarela: PasarelaDePagos  # traced, where tracing is on
+
+
+def _pagos(c: _Comun, pasarela: PasarelaDePagos) -> _Pagos:
+    servicio, stack, owner, settings = c.servicio, c.stack, c.owner, c.servicio.settings
     if c.trazado is not None:
         pasarela = c.trazado.pasarela(pasarela)
+    # Events of a process that publishes its own (worker with relay) are marked as its; the others
+    # are left to the relays, which a NOTIFY wakes at commit.
+    publicador = owner if servicio.publicacion else None
     repository = PostgresPagoRepository(
         c.engine,
         max_batch=settings.db_batch_max,
         max_in_flight=settings.db_flushes_in_flight,
         linger=settings.db_flush_linger_ms / 1000,
-        publicador=owner if servicio.publicacion else None,
+        publicador=publicador,
         flush_timeout=settings.db_flush_timeout_seconds,
     )
     servicio.cerrar(stack, repository.close)
     servicio.sin_commit = repository.sin_commit
-    reversos = PostgresReversoRepository(c.engine, publicador=owner if servicio.publicacion else None)
+    reversos = PostgresReversoRepository(c.engine, publicador=publicador)
     comun: dict[str, Any] = {
         "owner": owner,
         "lease": timedelta(seconds=settings.lease_seconds),
@@ -431,6 +458,11 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
     handler = Despacho(
         ProcesarPagoHandler(repository, pasarela, **comun), ReversarPagoHandler(reversos, pasarela, **comun)
     )
+    return _Pagos(repository, reversos, handler, pasarela)
+
+
+async def _worker(c: _Comun, pagos: _Pagos) -> None:
+    servicio, stack, pulsar, settings = c.servicio, c.stack, _broker(c), c.servicio.settings
     # A confirmation per dead letter: one the client refuses at once (too big) must not pass unseen.
     dlq = await pulsar.publisher(settings.dlq_topic, per_lot=False)
     servicio.cerrar(stack, dlq.close)
@@ -445,28 +477,34 @@ async def _worker(c: _Comun, pasarela: PasarelaDePagos) -> None:
     # While the gateway's circuit is open, in-flight slots wait and intake pauses.
     servicio.consumo = Consumo(
         source,
-        handler,
+        pagos.handler,
         dlq,
         es_transitorio,
         PostgresFailureLog(c.engine),
-        pasarela.esperar_disponible,
+        pagos.pasarela.esperar_disponible,
         settings.poison_max_attempts,
         settings.retry_backoff_max_seconds,
     )
-    servicio.reconciliador = Reconciliador(
-        repository,
-        handler,
-        reversos=reversos,
+
+
+def _recuperacion(c: _Comun, pagos: _Pagos) -> None:
+    """The reconciler: payments and reversals stuck past their lease, resumed with the same handling
+    (an atomic claim: it and a live worker never both act on one)."""
+    settings = c.servicio.settings
+    c.servicio.reconciliador = Reconciliador(
+        pagos.repository,
+        pagos.handler,
+        reversos=pagos.reversos,
         gracia=timedelta(seconds=settings.reconcile_grace_seconds),
         intervalo=settings.reconcile_interval_seconds,
-        gate=pasarela.esperar_disponible,
+        gate=pagos.pasarela.esperar_disponible,
         al_fallar=metrics.RECONCILIADOR_ERRORES.inc,
         es_transitorio=es_transitorio,
     )
 
 
 def _conciliacion_programada(c: _Comun, pasarela: PasarelaDePagos) -> None:
-    """The worker role's scheduled reconciliation (one replica at a time: the run's advisory lock).
+    """The scheduled reconciliation of the recovering roles (one replica at a time: the run's advisory lock).
     Only against Stripe: a gateway given by the tooling has no books to compare with."""
     settings = c.servicio.settings
     if not isinstance(pasarela, StripePasarelaDePagos):
@@ -496,6 +534,25 @@ async def _api(c: _Comun, views: PostgresPagoViews) -> None:
     )
 
 
+async def _sin_preparar() -> dict[str, str]:
+    return {"arranque": "error: sin cablear"}
+
+
+async def _preparado(servicio: Servicio, views: PostgresPagoViews, pulsar: PulsarConnection | None) -> dict[str, str]:
+    """/readyz: what this process's roles need. PostgreSQL, always; the broker for a worker or a
+    relay (an API alone never asks it, so a broker outage leaves the status API up); and, where
+    payments are written, that the writes commit."""
+    settings = servicio.settings
+    commits = {}
+    if servicio.sin_commit is not None:  # read first: the pings below may take their time
+        commits["commits"] = _progreso(servicio.sin_commit(), settings.readiness_stall_seconds)
+    sondas = {"postgres": views.ping()}
+    if pulsar is not None:
+        sondas["pulsar"] = pulsar.ping(settings.events_topic, CHEQUEO_LISTO_S)
+    resultados = await asyncio.gather(*map(_check, sondas.values()))
+    return {**dict(zip(sondas, resultados, strict=True)), **commits}
+
+
 def _progreso(sin_commit: float, limite: float) -> str:
     """A ping on a fresh connection can pass while the worker's own connections hang: what counts
     is whether its claims and results commit."""
@@ -506,7 +563,7 @@ def _progreso(sin_commit: float, limite: float) -> str:
 
 async def _check(probe: Coroutine[Any, Any, None]) -> str:
     try:
-        await asyncio.wait_for(probe, 3.0)
+        await asyncio.wait_for(probe, CHEQUEO_LISTO_S)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         return f"error: {type(exc).__name__}"
     return "ok"

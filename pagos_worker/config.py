@@ -302,9 +302,12 @@ class Settings(BaseSettings):
 
     def faltantes(self, roles: frozenset[str], *, pasarela_propia: bool = False) -> list[str]:
         """The environment variables that these roles need and that are not set (`pasarela_propia`:
-        the gateway is given to `bootstrap`, not built from the Stripe settings)."""
-        requeridos: dict[str, object] = {"database_url": self.database_url, "pulsar_url": self.pulsar_url}
-        if "worker" in roles and not pasarela_propia:
+        the gateway is given to `bootstrap`, not built from the Stripe settings). The API alone
+        reads PostgreSQL and nothing else: it needs no broker."""
+        requeridos: dict[str, object] = {"database_url": self.database_url}
+        if roles & {"worker", "relay"}:
+            requeridos["pulsar_url"] = self.pulsar_url
+        if roles & {"worker", "relay"} and not pasarela_propia:  # the relay's reconciler pays too
             requeridos["stripe_api_base"] = self.stripe_api_base
             requeridos["stripe_secret_key"] = self.stripe_secret_key
         if self.http_publico():

@@ -27,6 +27,8 @@ from pagos_worker.application.ports.outbox import PlainMessage
 from pagos_worker.application.ports.pasarela import PasarelaDePagos
 from pagos_worker.application.queries import PagoNoEncontradoError
 from pagos_worker.bootstrap import (
+    CON_BROKER,
+    RECUPERAN,
     ROLES,
     aplicar_migraciones,
     bootstrap,
@@ -141,7 +143,7 @@ async def run_service(
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    if "worker" in roles:
+    if roles & RECUPERAN:  # the gateway's connections
         limite, necesarios = elevar_limite_de_descriptores(settings.pasarela_concurrency, 2 * settings.db_pool_size)
         if limite < necesarios:
             print(
@@ -230,7 +232,9 @@ def _announce(s: Settings, roles: frozenset[str], notas: dict[str, str]) -> None
     lines = [
         f"pagos-worker running: roles {', '.join(sorted(roles))}",
         f"  PostgreSQL  {redact(s.database_url)}{notas.get('postgres', '')}",
-        f"  Pulsar      {redact(s.pulsar_url or '')}{notas.get('pulsar', '')}",
+        f"  Pulsar      {redact(s.pulsar_url or '')}{notas.get('pulsar', '')}"
+        if roles & CON_BROKER
+        else "  Pulsar      not used (the API reads PostgreSQL alone)",
         f"  gateway     {gateway}",
         *([f"  faults      {notas['fallas']}"] if "fallas" in notas else []),
         f"  commands    {s.commands_topic} (subscription {s.subscription})",

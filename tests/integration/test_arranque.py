@@ -41,8 +41,9 @@ def test_sin_configuracion_no_arranca_y_nombra_lo_que_falta():
     assert "simulador" not in resultado.stdout + resultado.stderr.replace("make run", "")
 
 
-@pytest.mark.parametrize("roles", ["worker", "worker,relay,api"])
+@pytest.mark.parametrize("roles", ["worker", "relay", "worker,relay,api"])
 def test_sin_la_clave_de_stripe_el_worker_no_arranca(roles):
+    """Nor the relay: its reconciler resumes payments through Stripe."""
     resultado = arrancar(
         "run",
         "--roles",

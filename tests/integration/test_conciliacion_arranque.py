@@ -1,4 +1,6 @@
-"""The scheduled reconciliation is wired on the worker role against Stripe, never on the api role."""
+"""Recovery (the reconciler of stuck payments and the scheduled reconciliation against Stripe) is
+wired on the worker role and on the relay role, never on the api role alone: a relay-only
+Deployment keeps it going while the workers are paused or scaled to zero."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ def _programada(servicio: Servicio) -> ConciliacionProgramada | None:
     return programada
 
 
-async def test_solo_el_rol_worker_concilia(postgres_server, pulsar_url, topics):
+async def test_el_worker_y_el_relay_recuperan_y_concilian_la_api_no(postgres_server, pulsar_url, topics):
     async with simulador_en_marcha() as sim:
         settings = Settings(
             _env_file=None,
@@ -40,7 +42,15 @@ async def test_solo_el_rol_worker_concilia(postgres_server, pulsar_url, topics):
         )
         async with bootstrap(settings, frozenset({"api"})) as servicio:
             assert _programada(servicio) is None
-        async with bootstrap(settings, frozenset({"worker"})) as servicio:
+            assert servicio.reconciliador is None
+        async with bootstrap(settings, frozenset({"worker"})) as servicio:  # alone, as it always could
+            assert servicio.consumo is not None
+            assert servicio.reconciliador is not None
+            assert _programada(servicio) is not None
+        async with bootstrap(settings, frozenset({"relay"})) as servicio:
+            assert servicio.consumo is None, "a relay takes no commands"
+            assert servicio.relay is not None
+            assert servicio.reconciliador is not None
             programada = _programada(servicio)
             assert programada is not None
             r = await programada.pasada()  # as wired: the settings' share, window and margin

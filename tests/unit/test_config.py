@@ -41,6 +41,22 @@ def test_un_api_publico_sin_tokens_no_arranca():
     assert settings(http_host=TODAS, http_tokens=SecretStr(" , ")).faltantes(frozenset({"api"}))
 
 
+def test_la_api_sola_no_necesita_el_broker():
+    sin_broker = settings(pulsar_url=None)
+    assert sin_broker.faltantes(frozenset({"api"})) == []
+    for roles in ({"worker"}, {"relay"}, {"api", "relay"}):
+        assert "PAGOS_PULSAR_URL" in sin_broker.faltantes(frozenset(roles), pasarela_propia=True), roles
+
+
+@pytest.mark.parametrize("roles", [{"worker"}, {"relay"}, {"worker", "relay", "api"}])
+def test_quien_recupera_pagos_necesita_stripe(roles):
+    """The worker pays; the relay runs the reconciler and the reconciliation, which call Stripe too."""
+    faltan = settings().faltantes(frozenset(roles))
+    assert {"PAGOS_STRIPE_API_BASE", "PAGOS_STRIPE_SECRET_KEY"} <= set(faltan)
+    assert settings().faltantes(frozenset(roles), pasarela_propia=True) == []
+    assert settings().faltantes(frozenset({"api"})) == []
+
+
 def test_un_token_http_corto_no_arranca():
     with pytest.raises(ValidationError, match="PAGOS_HTTP_TOKENS: every token must be at least 16") as info:
         settings(http_host=TODAS, http_tokens=SecretStr(f"{'a' * 32},corto123"))

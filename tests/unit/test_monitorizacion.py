@@ -163,6 +163,8 @@ def test_el_podmonitor_pone_las_etiquetas_que_leen_las_reglas():
     topic = etiquetas["commands_topic"]
     assert "sourceLabels" not in topic
     assert topic["replacement"] == _topic_de_comandos()
+    reglas = RULES.read_text()
+    assert all(f"{e}=" in reglas or f"by ({e}" in reglas or f"on ({e}" in reglas for e in etiquetas)
 
 
 def test_el_topic_del_podmonitor_es_el_que_escala_keda():
@@ -189,6 +191,7 @@ def test_cada_pod_que_sirve_metricas_tiene_un_rol_que_leen_las_reglas():
     assert componentes <= ROLES, componentes - ROLES
     nombrados = set(re.findall(r'role(?:!?=~?)"([^"]+)"', RULES.read_text()))
     assert {r for n in nombrados for r in n.split("|")} <= ROLES
+    assert re.search(r'role!~"worker\|relay\|api"', RULES.read_text()), "MetricasSinEtiquetas names every role"
 
 
 # --- rendered by kustomize ----------------------------------------------------------------------------

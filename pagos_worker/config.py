@@ -152,7 +152,8 @@ class Settings(BaseSettings):
         None, description="test mode only (a sk_test_/rk_test_ key): acct_{id_afiliado} for affiliates not in the file"
     )
 
-    # Reconciliation against Stripe (`pagos-worker conciliar`, and the worker role's scheduled pass).
+    # Reconciliation against Stripe (`pagos-worker conciliar`, and the scheduled pass of the worker and
+    # relay roles: one pass an interval across every replica).
     conciliacion_budget_share: float = Field(
         0.2, gt=0, le=1, description="share of the account's Stripe budget a reconciliation may take, in (0, 1]"
     )
@@ -310,6 +311,9 @@ class Settings(BaseSettings):
         if roles & {"worker", "relay"} and not pasarela_propia:  # the relay's reconciler pays too
             requeridos["stripe_api_base"] = self.stripe_api_base
             requeridos["stripe_secret_key"] = self.stripe_secret_key
+            # Without the affiliates' accounts every payout would fail as "no destination": a
+            # start-up error instead (the template, test mode only, stands in for the file there).
+            requeridos["stripe_destinations_file"] = self.stripe_destinations_file or self.stripe_destination_template
         if self.http_publico():
             requeridos["http_tokens"] = self.tokens_http() or None
         return [f"PAGOS_{nombre.upper()}" for nombre, valor in requeridos.items() if valor is None]

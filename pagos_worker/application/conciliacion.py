@@ -1,6 +1,6 @@
 """Reconcile the service's books with Stripe's over a window of time (`pagos-worker conciliar`, and
 the scheduled pass): Stripe's transfers created in the window are streamed into the service's
-store page by page, the few payments whose transfers may lie outside it are looked up one by one,
+store page by page, the few payments whose transfers may lie outside it are looked up (several at once),
 and the store classifies everything at once. It never moves money or changes a payment: it records
 the run and its differences, all at the end and together, so a run cut short is never taken for a
 complete one (it stays EN_CURSO or FALLIDA, and the next run starts over).
@@ -35,6 +35,10 @@ class VentanaInvalidaError(ValueError):
 
 class ConciliacionEnCursoError(Exception):
     """Another reconciliation holds the lock (a replica's scheduled pass, or an operator's)."""
+
+
+class ConciliacionAlDiaError(Exception):
+    """A scheduled pass completed less than an interval ago (another replica's): this one skips."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +119,14 @@ class ConciliarHandler:
         *,
         origen: str = "cli",
         retroceso: timedelta | None = None,
+        cada: timedelta | None = None,
         progreso: Callable[[int], None] | None = None,
     ) -> ResultadoConciliacion:
         """Reconcile [desde, hasta) (`resolver_ventana`), or with `retroceso` the scheduled pass's
         window. Raises `VentanaInvalidaError`, `ConciliacionEnCursoError`, and whatever stopped the
         run (`PasarelaInalcanzableError`, an outage of the store) after marking it FALLIDA.
+        `cada`: the schedule's interval; every replica keeps one, and a scheduled run completed less
+        than that ago (by the database's clock, under the lock) makes this one `ConciliacionAlDiaError`.
         `progreso` is told how many of Stripe's transfers have been read so far."""
         inicio, antes = time.monotonic(), self._libro.peticiones
         async with self._registro.sesion() as sesion:
@@ -130,6 +137,8 @@ class ConciliarHandler:
                 ventana = resolver_ventana(desde, hasta, ahora=ahora, margen=self._margen)
             if not await sesion.bloquear():
                 raise ConciliacionEnCursoError("otra conciliación está en curso; inténtelo cuando termine")
+            if cada is not None and (ultima := await sesion.ultima_programada()) is not None and ahora - ultima < cada:
+                raise ConciliacionAlDiaError(f"la última pasada programada empezó a las {ultima:%H:%M:%S} UTC")
             id_conciliacion = await sesion.iniciar(ventana.desde, ventana.hasta, origen)
             try:
                 asentado = ahora - self._margen

@@ -1,5 +1,6 @@
 """The scheduled reconciliation: every interval, the look-back window that ends the settle margin
-ago, on whichever replica takes the lock first (the others skip that pass)."""
+ago, on whichever replica takes the lock first; the others skip that pass, and so does any replica
+whose timer comes round less than an interval after the last completed one began."""
 
 from __future__ import annotations
 
@@ -11,13 +12,19 @@ from typing import Protocol
 
 import structlog
 
-from pagos_worker.application.conciliacion import ConciliacionEnCursoError, ResultadoConciliacion
+from pagos_worker.application.conciliacion import (
+    ConciliacionAlDiaError,
+    ConciliacionEnCursoError,
+    ResultadoConciliacion,
+)
 
 log = structlog.get_logger(__name__)
 
 
 class Conciliar(Protocol):
-    def __call__(self, *, origen: str, retroceso: timedelta | None) -> Awaitable[ResultadoConciliacion]: ...
+    def __call__(
+        self, *, origen: str, retroceso: timedelta | None, cada: timedelta | None
+    ) -> Awaitable[ResultadoConciliacion]: ...
 
 
 class ConciliacionProgramada:
@@ -35,11 +42,17 @@ class ConciliacionProgramada:
         self._al_completar = al_completar
 
     async def pasada(self) -> ResultadoConciliacion | None:
-        """One run; None when another replica (or an operator) holds the lock."""
+        """One run; None when another replica (or an operator) holds the lock, or another replica's
+        pass completed less than an interval ago (one pass an interval, whatever the replicas)."""
         try:
-            r = await self._conciliar(origen="programada", retroceso=self._retroceso)
+            r = await self._conciliar(
+                origen="programada", retroceso=self._retroceso, cada=timedelta(seconds=self._intervalo)
+            )
         except ConciliacionEnCursoError:
             log.info("conciliacion.en_curso_en_otra_replica")
+            return None
+        except ConciliacionAlDiaError as exc:
+            log.info("conciliacion.al_dia", motivo=str(exc))
             return None
         diferencias = {str(c): n for c, n in r.conteos.items() if n}
         evento = log.info if r.coincide_todo else log.warning

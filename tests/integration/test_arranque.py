@@ -52,7 +52,7 @@ def test_sin_la_clave_de_stripe_el_worker_no_arranca(roles):
     )
     assert resultado.returncode == 2
     assert resultado.stderr.strip().endswith("use `make run`)")
-    assert "missing settings: PAGOS_STRIPE_SECRET_KEY " in resultado.stderr
+    assert "missing settings: PAGOS_STRIPE_SECRET_KEY, PAGOS_STRIPE_DESTINATIONS_FILE " in resultado.stderr
 
 
 def test_la_api_sola_no_necesita_stripe():
@@ -68,7 +68,9 @@ def test_migrar_sin_base_de_datos_no_arranca():
     assert "PAGOS_DATABASE_URL" in resultado.stderr
 
 
-def test_una_clave_de_stripe_mala_no_arranca_ni_se_muestra():
+def test_una_clave_de_stripe_mala_no_arranca_ni_se_muestra(tmp_path):
+    destinos = tmp_path / "destinos.json"
+    destinos.write_text("{}")
     resultado = arrancar(
         "run",
         "--roles",
@@ -76,6 +78,7 @@ def test_una_clave_de_stripe_mala_no_arranca_ni_se_muestra():
         "--no-migrate",
         **SERVIDORES,
         PAGOS_STRIPE_SECRET_KEY="pk_live_secreto_publicable",  # noqa: S106 - a made-up, wrong key
+        PAGOS_STRIPE_DESTINATIONS_FILE=str(destinos),
     )
     assert resultado.returncode == 2, resultado.stderr
     assert "PAGOS_STRIPE_SECRET_KEY must start with" in resultado.stderr

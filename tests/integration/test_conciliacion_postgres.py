@@ -208,6 +208,33 @@ async def test_la_pasada_programada_concilia_lo_asentado_hacia_atras(engine, dat
         assert id_pago
 
 
+async def test_una_pasada_programada_por_intervalo_entre_todas_las_replicas(engine, database_url):
+    """Every replica (workers and relays) runs the scheduled pass on its own timer: the lock kept two
+    from running at once, but each ran one every interval (a window of a day, ~10,800 requests for a
+    million payouts, read back to back with enough replicas). A pass that finds a scheduled run
+    completed less than an interval ago, by the database's clock, skips; a failed one does not count,
+    nor does an operator's."""
+    async with escena(engine, database_url) as e:
+        await e.pagado()
+        replicas = [ConciliacionProgramada(e.handler, intervalo=3600, retroceso=timedelta(days=1)) for _ in range(3)]
+        assert await replicas[0].pasada() is not None
+        assert [await r.pasada() for r in replicas[1:]] == [None, None]
+        async with engine.begin() as conn:  # an hour later by the database's clock
+            await conn.execute(text("UPDATE conciliaciones SET iniciada = iniciada - interval '61 minutes'"))
+        await e.handler(T0, T1, origen="cli")  # an operator's run is not the schedule's
+        assert await replicas[1].pasada() is not None
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE conciliaciones SET estado = 'FALLIDA' WHERE id = (SELECT max(id) FROM conciliaciones)")
+            )
+        assert await replicas[2].pasada() is not None  # the last one failed: the next replica runs
+        async with engine.connect() as conn:
+            filas = (await conn.execute(text("SELECT origen, estado FROM conciliaciones ORDER BY id"))).all()
+        assert [tuple(f) for f in filas] == [
+            ("programada", "COMPLETA"), ("cli", "COMPLETA"), ("programada", "FALLIDA"), ("programada", "COMPLETA")
+        ]  # fmt: skip
+
+
 async def test_los_reversos_del_servicio_en_la_ventana_se_comprueban_aunque_su_transfer_sea_anterior(
     engine, database_url
 ):

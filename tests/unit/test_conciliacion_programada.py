@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from pagos_worker.application.conciliacion import ConciliacionEnCursoError, ResultadoConciliacion, Ventana
+from pagos_worker.application.conciliacion import (
+    ConciliacionAlDiaError,
+    ConciliacionEnCursoError,
+    ResultadoConciliacion,
+    Ventana,
+)
 from pagos_worker.application.conciliacion_programada import ConciliacionProgramada
 from pagos_worker.domain.conciliacion import ClaseDiferencia
 
@@ -29,10 +34,12 @@ def registro() -> Iterator[list[dict[str, Any]]]:
 class FakeConciliar:
     def __init__(self, *respuestas: object) -> None:
         self.respuestas = list(respuestas)
-        self.llamadas: list[tuple[str, timedelta | None]] = []
+        self.llamadas: list[tuple[str, timedelta | None, timedelta | None]] = []
 
-    async def __call__(self, *, origen: str, retroceso: timedelta | None) -> ResultadoConciliacion:
-        self.llamadas.append((origen, retroceso))
+    async def __call__(
+        self, *, origen: str, retroceso: timedelta | None, cada: timedelta | None
+    ) -> ResultadoConciliacion:
+        self.llamadas.append((origen, retroceso, cada))
         respuesta = self.respuestas.pop(0)
         if isinstance(respuesta, Exception):
             raise respuesta
@@ -51,7 +58,7 @@ async def test_una_pasada_concilia_la_ventana_hacia_atras_y_lo_cuenta():
     fake = FakeConciliar(resultado(coincide=4, reverso_externo=1))
     programada = ConciliacionProgramada(fake, intervalo=60, retroceso=DIA, al_completar=completas.append)
     r = await programada.pasada()
-    assert fake.llamadas == [("programada", DIA)]
+    assert fake.llamadas == [("programada", DIA, timedelta(seconds=60))]  # one pass an interval, all replicas
     assert completas == [r]
 
 
@@ -62,6 +69,13 @@ async def test_con_el_bloqueo_tomado_la_pasada_se_salta(registro):
     assert await programada.pasada() is None
     assert completas == []
     assert [linea["event"] for linea in registro] == ["conciliacion.en_curso_en_otra_replica"]
+
+
+async def test_con_otra_pasada_reciente_la_pasada_se_salta(registro):
+    fake = FakeConciliar(ConciliacionAlDiaError("la última pasada programada empezó a las 10:00:00 UTC"))
+    programada = ConciliacionProgramada(fake, intervalo=60, retroceso=DIA)
+    assert await programada.pasada() is None
+    assert [linea["event"] for linea in registro] == ["conciliacion.al_dia"]
 
 
 async def test_una_pasada_fallida_no_detiene_el_bucle():

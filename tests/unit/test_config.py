@@ -57,6 +57,19 @@ def test_quien_recupera_pagos_necesita_stripe(roles):
     assert settings().faltantes(frozenset({"api"})) == []
 
 
+@pytest.mark.parametrize("roles", [{"worker"}, {"relay"}])
+def test_sin_las_cuentas_de_los_afiliados_no_arranca(roles, tmp_path):
+    """Without the destinations file (or, in test mode, the template) every payout would fail as
+    "no destination configured": a start-up error that names the file instead."""
+    stripe = {"stripe_api_base": "https://api.stripe.com", "stripe_secret_key": SecretStr("sk_live_" + "x" * 24)}
+    assert settings(**stripe).faltantes(frozenset(roles)) == ["PAGOS_STRIPE_DESTINATIONS_FILE"]
+    archivo = tmp_path / "destinos.json"
+    archivo.write_text("{}")
+    assert settings(**stripe, stripe_destinations_file=archivo).faltantes(frozenset(roles)) == []
+    prueba = {**stripe, "stripe_secret_key": SecretStr("sk_test_" + "x" * 24)}
+    assert settings(**prueba, stripe_destination_template="acct_{id_afiliado}").faltantes(frozenset(roles)) == []
+
+
 def test_un_token_http_corto_no_arranca():
     with pytest.raises(ValidationError, match="PAGOS_HTTP_TOKENS: every token must be at least 16") as info:
         settings(http_host=TODAS, http_tokens=SecretStr(f"{'a' * 32},corto123"))

@@ -58,6 +58,10 @@ class PostgresSesionDeConciliacion:
     async def bloquear(self) -> bool:
         return bool(await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", CLAVE_DEL_BLOQUEO))
 
+    async def ultima_programada(self) -> datetime | None:
+        ultima: datetime | None = await self._conn.fetchval(sql.ULTIMA_PROGRAMADA)
+        return ultima
+
     async def iniciar(self, desde: datetime, hasta: datetime, origen: str) -> int:
         self._ventana = (desde, hasta)
         await self._conn.execute(sql.INTERRUMPIDAS)

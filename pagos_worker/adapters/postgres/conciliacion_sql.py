@@ -44,6 +44,7 @@ UPDATE conciliaciones SET estado = 'FALLIDA', terminada = now(),
     error = 'interrumpida: su proceso terminó antes de registrar el resultado'
 WHERE estado = 'EN_CURSO'
 """
+ULTIMA_PROGRAMADA = "SELECT max(iniciada) FROM conciliaciones WHERE origen = 'programada' AND estado = 'COMPLETA'"
 INICIAR = """
 INSERT INTO conciliaciones (desde, hasta, origen, estado, iniciada) VALUES ($1, $2, $3, 'EN_CURSO', now())
 RETURNING id

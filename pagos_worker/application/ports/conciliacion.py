@@ -97,6 +97,10 @@ class SesionDeConciliacion(Protocol):
         """Take the reconciliation's lock for this session (one run at a time): False if held."""
         ...
 
+    async def ultima_programada(self) -> datetime | None:
+        """When the last scheduled run that completed started (None if none has)."""
+        ...
+
     async def iniciar(self, desde: datetime, hasta: datetime, origen: str) -> int:
         """Record the run EN_CURSO (committed at once); its id. Called with the lock held: any
         other run still EN_CURSO was cut short, and is marked FALLIDA."""

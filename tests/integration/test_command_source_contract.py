@@ -104,7 +104,7 @@ class PulsarSubject:
         await self._conn.close()
 
 
-@pytest.fixture(params=["fake", pytest.param("pulsar", marks=pytest.mark.integration)])
+@pytest.fixture(params=["fake", pytest.param("pulsar", marks=[pytest.mark.integration, pytest.mark.broker])])
 def implementacion(request) -> tuple[str, str, str]:
     if request.param == "fake":
         return "fake", "", ""

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test chaos bench lint typecheck format clean lock contract herramientas
+.PHONY: install run test test-pulsar chaos bench lint typecheck format clean lock contract herramientas
 
 # The service (editable, with its test tools) and, beside it, the development tooling in devtools/
 # (embedded servers, simulator, bench, chaos): the production image installs the service alone.
@@ -25,14 +25,21 @@ $(STAMP): setup.cfg pyproject.toml devtools/pyproject.toml requirements/dev.lock
 install: $(STAMP)
 
 FALLAS ?=
-run: $(STAMP)  ## the service on the embedded default (PostgreSQL, pulsar-lite, Stripe simulator under .data/); FALLAS=atencion|lenta|caida
-	PAGOS_LOG_FORMAT=$${PAGOS_LOG_FORMAT:-console} $(BIN)/pagos-dev run $(if $(FALLAS),--fallas $(FALLAS))
+BROKER ?= pulsar-lite
+run: $(STAMP)  ## the service on the embedded default (PostgreSQL, pulsar-lite, Stripe simulator under .data/); FALLAS=atencion|lenta|caida; BROKER=pulsar for Apache Pulsar
+	PAGOS_LOG_FORMAT=$${PAGOS_LOG_FORMAT:-console} $(BIN)/pagos-dev run --broker $(BROKER) $(if $(FALLAS),--fallas $(FALLAS))
 
 test: $(STAMP)  ## every test; starts its own PostgreSQL and broker unless PAGOS_TEST_*_URL are set
 	$(BIN)/pytest
 
 herramientas: $(STAMP)  ## build the pinned Go tools (kustomize, stripe-mock) with go install, once; the tests do it on demand
 	$(BIN)/pagos-dev herramientas
+
+# The broker tests (contract suites, dead letters, e2e, the short chaos run) against Apache Pulsar
+# standalone instead of pulsar-lite. Java 17 and Maven: the first run assembles the broker from Maven
+# Central into ~/.cache/pagos-dev (a few minutes), later runs start it from there.
+test-pulsar: $(STAMP)  ## the broker conformance run on Apache Pulsar (Java 17 and Maven needed)
+	$(BIN)/pytest -m broker --broker pulsar
 
 CHAOS_RUNS ?= 1
 chaos: $(STAMP)  ## the full chaos suite; CHAOS_RUNS=3 for three runs in a row (reports in chaos-results/)

@@ -1,6 +1,10 @@
 """Shared fixtures. Integration and e2e tests get a real PostgreSQL and a real Pulsar-protocol
 broker: the embedded ones, started here once per session, or those named by PAGOS_TEST_DATABASE_URL
-(a server URL; a fresh database is created in it) and PAGOS_TEST_PULSAR_URL."""
+(a server URL; a fresh database is created in it) and PAGOS_TEST_PULSAR_URL.
+
+The embedded broker is pulsar-lite unless `--broker pulsar` (or PAGOS_TEST_BROKER=pulsar) asks for
+Apache Pulsar standalone (`make test-pulsar`: Java 17 and Maven needed). Every test that talks to
+the broker is marked `broker`, so that `-m broker` selects the conformance run."""
 
 from __future__ import annotations
 
@@ -25,13 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_dev.embedded.postgres import EmbeddedPostgres
 from pagos_dev.embedded.pulsar import EmbeddedPulsar
+from pagos_dev.embedded.pulsar_apache import EmbeddedApachePulsar, missing_tools
 from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine, migrate
 from pagos_worker.adapters.postgres.outbox import PostgresOutboxStore
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from tests import herramientas_go
 from tests.herramientas_go import (  # noqa: F401 - the Go tools' fixture and the hooks that count their tests
     herramienta_go,
-    pytest_collection_modifyitems,
     pytest_runtest_logreport,
 )
 
@@ -120,17 +124,78 @@ async def database_url(postgres_server: str) -> str:
     return await create_database(postgres_server)
 
 
+BROKERS = ("pulsar-lite", "pulsar")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--broker", choices=BROKERS, default=os.environ.get("PAGOS_TEST_BROKER") or "pulsar-lite",
+        help="the embedded broker of the broker tests: pulsar-lite (default) or Apache Pulsar standalone "
+        "(PAGOS_TEST_BROKER; ignored when PAGOS_TEST_PULSAR_URL names one)",
+    )  # fmt: skip
+
+
+def broker_pedido(config: pytest.Config) -> str:
+    """The embedded broker this session asked for: "pulsar-lite" or "pulsar" (Apache Pulsar)."""
+    return str(config.getoption("--broker"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Whatever talks to the broker through `pulsar_url` is part of the broker conformance run; what
+    renders with the pinned kustomize is counted as the kustomize rendering."""
+    herramientas_go.marcar(items)
+    for item in items:
+        if "pulsar_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.broker)
+
+
+@dataclass(frozen=True)
+class BrokerDePrueba:
+    """The session's broker: its URL and, for Apache Pulsar, its admin REST API and the means to
+    restart it (None where the broker is pulsar-lite or given by URL)."""
+
+    url: str
+    apache: EmbeddedApachePulsar | None = None
+
+    @property
+    def admin_url(self) -> str | None:
+        return self.apache.admin_url if self.apache is not None else None
+
+
 @session_fixture
-async def pulsar_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def broker(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[BrokerDePrueba]:
     if url := os.environ.get("PAGOS_TEST_PULSAR_URL"):
-        yield url
+        yield BrokerDePrueba(url)
         return
-    broker = EmbeddedPulsar(tmp_path_factory.mktemp("pulsar"), port=free_port())
-    await broker.start()
+    if broker_pedido(request.config) == "pulsar":
+        if faltan := missing_tools():
+            pytest.fail(f"--broker pulsar needs {' and '.join(faltan)} on PATH (Java 17 and Maven)")
+        apache = EmbeddedApachePulsar(tmp_path_factory.mktemp("pulsar-apache"), quick=True)
+        await apache.start()
+        try:
+            yield BrokerDePrueba(apache.url, apache)
+        finally:
+            await apache.close()
+        return
+    lite = EmbeddedPulsar(tmp_path_factory.mktemp("pulsar"), port=free_port())
+    await lite.start()
     try:
-        yield broker.url
+        yield BrokerDePrueba(lite.url)
     finally:
-        await broker.stop()
+        await lite.stop()
+
+
+@session_fixture
+async def pulsar_url(broker: BrokerDePrueba) -> str:
+    return broker.url
+
+
+@pytest.fixture(scope="session")
+def broker_embebido(request: pytest.FixtureRequest) -> str:
+    """For tests that start brokers of their own (the chaos suite): "pulsar-lite" or "pulsar"."""
+    return broker_pedido(request.config)
 
 
 @pytest.fixture

@@ -38,7 +38,8 @@ def herramienta_go() -> Callable[[str], Path]:
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def marcar(items: list[pytest.Item]) -> None:
+    """The tests that render with the pinned kustomize get its marker (tests/conftest.py's hook)."""
     for item in items:
         if "kustomize" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.kustomize)

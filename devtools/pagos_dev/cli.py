@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 
 from pagos_dev import deriva, herramientas, perfiles
+from pagos_dev.embedded.pulsar_apache import EmbeddedApachePulsar
 from pagos_dev.embedded.servicios import embedded_services
 from pagos_dev.pasarela_simulada import SimuladaPasarelaDePagos
 from pagos_dev.settings import DevSettings
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a named fault profile of the simulator: "
         + "; ".join(f"{p.nombre}: {p.que}" for p in perfiles.PERFILES.values()),
     )  # fmt: skip
+    _broker_option(run)
     run.set_defaults(func=_cmd_run)
 
     env = sub.add_parser(
@@ -66,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     env.set_defaults(func=_cmd_env, sync=True)
 
     infra = sub.add_parser("infra", help="start only the embedded PostgreSQL, broker and simulator")
+    _broker_option(infra)
     infra.set_defaults(func=_cmd_infra)
 
     sim = sub.add_parser("simulador", help="run the Stripe-compatible gateway simulator")
@@ -79,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     chaos.add_argument("--corta", action="store_true", help="the short form (as in make test)")
     chaos.add_argument("--repeticiones", type=int, default=1)
     chaos.add_argument("--salida", type=Path, default=Path("chaos-results"), help="where the JSON reports go")
+    _broker_option(chaos)
     chaos.set_defaults(func=_cmd_chaos)
 
     contract = sub.add_parser(
@@ -92,6 +96,14 @@ def _parser() -> argparse.ArgumentParser:
     herramientas.registrar(sub)
     _bench(sub)
     return parser
+
+
+def _broker_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--broker", choices=["pulsar-lite", "pulsar"], default="pulsar-lite",
+        help="the embedded broker: pulsar-lite (default, no JVM) or Apache Pulsar standalone (Java 17 and Maven; "
+        "the first start downloads it from Maven Central into ~/.cache/pagos-dev)",
+    )  # fmt: skip
 
 
 def _bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -156,7 +168,7 @@ async def _cmd_run(settings: Settings, dev: DevSettings, args: argparse.Namespac
         perfil.aplicar_al_entorno()
         settings, dev = perfil.al_servicio(settings), DevSettings()
     pasarela = _simulada(settings, dev) if dev.pasarela == "simulada" else None
-    async with embedded_services(dev, settings, simulador=pasarela is None) as embedded:
+    async with embedded_services(dev, settings, simulador=pasarela is None, broker=args.broker) as embedded:
         notas = embedded.notas()
         if pasarela is not None:
             notas["gateway"] = "SIMULATED in process (PAGOS_PASARELA=simulada; no HTTP, no real money)"
@@ -182,11 +194,13 @@ def _cmd_env(settings: Settings, dev: DevSettings, _: argparse.Namespace) -> int
     return 0
 
 
-async def _cmd_infra(settings: Settings, dev: DevSettings, _: argparse.Namespace) -> int:
+async def _cmd_infra(settings: Settings, dev: DevSettings, args: argparse.Namespace) -> int:
     # Replicas started against this may be killed: the proxy keeps pulsar-lite redelivering then.
-    async with embedded_services(dev, settings, graceful_proxy=True) as embedded:
+    async with embedded_services(dev, settings, graceful_proxy=True, broker=args.broker) as embedded:
         s = embedded.settings
         exports = [f"export PAGOS_DATABASE_URL={s.database_url}", f"export PAGOS_PULSAR_URL={s.pulsar_url}"]
+        if isinstance(embedded.pulsar, EmbeddedApachePulsar):
+            exports.insert(0, f"# Apache Pulsar standalone; admin REST API at {embedded.pulsar.admin_url}")
         if embedded.simulador is not None and s.stripe_secret_key is not None:
             exports += [
                 f"export PAGOS_STRIPE_API_BASE={s.stripe_api_base}",
@@ -244,7 +258,7 @@ async def _cmd_chaos(_: Settings, __: DevSettings, args: argparse.Namespace) -> 
     for n in range(1, args.repeticiones + 1):
         config = chaos.ChaosConfig.corta() if args.corta else chaos.ChaosConfig.completa()
         data_dir = Path(tempfile.mkdtemp(prefix="pagos-chaos-"))
-        informe = await chaos.correr(config, data_dir)
+        informe = await chaos.correr(config, data_dir, broker=args.broker)
         malas = chaos.violaciones(informe)
         informe["violaciones"] = malas
         archivo = args.salida / f"chaos-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{n}.json"

@@ -22,6 +22,7 @@ class DevSettings(BaseSettings):
     embedded_postgres_port: int = 54329
     embedded_pulsar_port: int = 6650
     go_tools_dir: Path = Field(Path(".cache/go-tools"), description="the pinned Go tools, built once (herramientas.py)")
+    embedded_pulsar_admin_port: int = Field(8080, description="Apache Pulsar's admin REST API (--broker pulsar)")
 
     # Gateway of `pagos-dev run`: "stripe" (the service's Stripe adapter, against the embedded
     # simulator unless PAGOS_STRIPE_API_BASE is set) or "simulada" (simulated in process, no HTTP).

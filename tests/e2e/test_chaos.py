@@ -7,11 +7,12 @@ import pytest
 
 from pagos_dev.tools import chaos
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.broker]
 
 
-async def test_caos_corto_nada_se_pierde_nada_se_paga_dos_veces(tmp_path):
-    informe = await chaos.correr(chaos.ChaosConfig.corta(), tmp_path, progreso=lambda _: None)
+async def test_caos_corto_nada_se_pierde_nada_se_paga_dos_veces(tmp_path, broker_embebido):
+    """On the broker the session asked for (`--broker pulsar`: its own Apache Pulsar standalone)."""
+    informe = await chaos.correr(chaos.ChaosConfig.corta(), tmp_path, progreso=lambda _: None, broker=broker_embebido)
     print("\n" + chaos.tabla(informe))
     assert chaos.violaciones(informe) == []
     assert informe["quietud_alcanzada"]

@@ -85,8 +85,8 @@ class PulsarSubject:
 @pytest.fixture(
     params=[
         "fake",
-        pytest.param("pulsar", marks=pytest.mark.integration),
-        pytest.param("pulsar_por_mensaje", marks=pytest.mark.integration),
+        pytest.param("pulsar", marks=[pytest.mark.integration, pytest.mark.broker]),
+        pytest.param("pulsar_por_mensaje", marks=[pytest.mark.integration, pytest.mark.broker]),
     ]
 )
 def implementacion(request) -> tuple[str, str, str]:

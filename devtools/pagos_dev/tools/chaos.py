@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import orjson
@@ -299,15 +299,24 @@ def generar(config: ChaosConfig, rng: random.Random) -> tuple[list[Mensaje], lis
     return [mensaje for mensaje, _ in con_reversos], ids, set(malformados), reversos
 
 
-async def correr(config: ChaosConfig, data_dir: Path, *, progreso: Callable[[str], None] = print) -> dict[str, Any]:
+async def correr(
+    config: ChaosConfig,
+    data_dir: Path,
+    *,
+    progreso: Callable[[str], None] = print,
+    broker: Literal["pulsar-lite", "pulsar"] = "pulsar-lite",
+) -> dict[str, Any]:
+    """One run; `broker="pulsar"`: on Apache Pulsar standalone (no graceful proxy, no consumer-id
+    offsets: the replicas are killed and share the subscription as in production)."""
     cluster = Cluster(
         ClusterConfig(
             data_dir, workers=2, worker_env=WORKER_ENV, simulador_env=SIMULADOR_ENV, postgres_por_proxy=True,
-            relojes_desfasados={1: RELOJ_DEL_WORKER_1_S},
+            relojes_desfasados={1: RELOJ_DEL_WORKER_1_S}, broker=broker,
         )
     )  # fmt: skip
+    nombre = "Apache Pulsar" if broker == "pulsar" else "pulsar-lite"
     progreso(
-        f"arrancando: PostgreSQL, pulsar-lite, simulador y 2 workers, el 1 con el reloj {RELOJ_DEL_WORKER_1_S:+g} s "
+        f"arrancando: PostgreSQL, {nombre}, simulador y 2 workers, el 1 con el reloj {RELOJ_DEL_WORKER_1_S:+g} s "
         f"(datos y logs en {data_dir})"
     )
     await cluster.start()

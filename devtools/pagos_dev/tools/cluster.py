@@ -1,6 +1,7 @@
 """The whole pipeline as separate processes on this machine, owned here so that they can be killed
-and restarted: an embedded PostgreSQL and pulsar-lite (or given servers), the Stripe simulator, and N
-replicas of `pagos-worker run` sharing the commands subscription."""
+and restarted: an embedded PostgreSQL and broker (pulsar-lite, or Apache Pulsar standalone with
+`broker="pulsar"`; or given servers), the Stripe simulator, and N replicas of `pagos-worker run`
+sharing the commands subscription."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import asyncpg
@@ -22,6 +23,7 @@ from sqlalchemy import make_url
 from pagos_dev.embedded.postgres import EmbeddedPostgres
 from pagos_dev.embedded.process import port_is_open, spawn, terminate, wait_until
 from pagos_dev.embedded.pulsar import EmbeddedPulsar
+from pagos_dev.embedded.pulsar_apache import EmbeddedApachePulsar
 from pagos_dev.embedded.tcp_proxy import ProxyCongelable
 from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine, migrate
 
@@ -44,7 +46,10 @@ class ClusterConfig:
     worker_env: Mapping[str, str] = field(default_factory=dict)
     simulador_env: Mapping[str, str] = field(default_factory=dict)
     topics: Mapping[str, str] = field(default_factory=dict)  # PAGOS_*_TOPIC overrides
-    graceful_proxy: bool = True  # see embedded/pulsar_proxy.py: needed when workers get SIGKILLed
+    # The embedded broker: pulsar-lite, or Apache Pulsar standalone (a JVM; Java 17 and Maven).
+    broker: Literal["pulsar-lite", "pulsar"] = "pulsar-lite"
+    # pulsar-lite only (see embedded/pulsar_proxy.py): needed when workers get SIGKILLed
+    graceful_proxy: bool = True
     ledger_en_archivo: bool = True  # the simulator keeps its ledger in a file (audits after restarts)
     api_aparte: bool = False  # one more process serving only the HTTP API (as operators would deploy it)
     # The service's processes reach PostgreSQL through a proxy of this process that can freeze their
@@ -70,10 +75,11 @@ class Cluster:
         self.config = config
         d = config.data_dir
         self.postgres = None if config.postgres_url else EmbeddedPostgres(d / "postgres", port=free_port())
-        self.pulsar = (
-            None if config.pulsar_url
-            else EmbeddedPulsar(d / "pulsar", port=free_port(), graceful_proxy=config.graceful_proxy)
-        )  # fmt: skip
+        self.pulsar: EmbeddedPulsar | EmbeddedApachePulsar | None = None
+        if config.pulsar_url is None and config.broker == "pulsar":
+            self.pulsar = EmbeddedApachePulsar(d / "pulsar-apache", quick=True)
+        elif config.pulsar_url is None:
+            self.pulsar = EmbeddedPulsar(d / "pulsar", port=free_port(), graceful_proxy=config.graceful_proxy)
         self.simulador_url = f"http://127.0.0.1:{free_port()}"
         if self.postgres is None:
             self._database = f"pagos_cluster_{uuid.uuid4().hex[:10]}"
@@ -183,12 +189,10 @@ class Cluster:
     async def _spawn(
         self, worker: _Worker, nombre: str, roles: str, *, consumer_id_offset: int, desfase: float | None = None
     ) -> None:
-        env = {
-            **self.entorno_servicio(),
-            "PAGOS_HTTP_PORT": str(worker.port),
-            # pulsar-lite: distinct consumer ids per replica
-            "PAGOS_PULSAR_CONSUMER_ID_OFFSET": str(consumer_id_offset),
-        }
+        env = {**self.entorno_servicio(), "PAGOS_HTTP_PORT": str(worker.port)}
+        if not isinstance(self.pulsar, EmbeddedApachePulsar):
+            # pulsar-lite: distinct consumer ids per replica (Apache Pulsar needs none: ADR 0005)
+            env["PAGOS_PULSAR_CONSUMER_ID_OFFSET"] = str(consumer_id_offset)
         command = self.comando_servicio("run", "--roles", roles, "--no-migrate", desfase=desfase)
         log = self.config.data_dir / f"{nombre}.log"
         worker.process = spawn(command, log_path=log, env=env)

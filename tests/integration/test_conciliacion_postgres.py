@@ -197,10 +197,14 @@ async def test_la_pasada_programada_concilia_lo_asentado_hacia_atras(engine, dat
         reciente = await e.transfer(str(uuid.uuid4()), 100, en=ahora - timedelta(minutes=1))  # within the margin
         programada = ConciliacionProgramada(e.handler, intervalo=3600, retroceso=timedelta(days=1))
         r = await programada.pasada()
+        async with engine.connect() as conn:
+            despues = await conn.scalar(text("SELECT now()"))
         assert r is not None
         assert r.conteos[C.COINCIDE] == 1
         assert reciente not in {d.referencia for d in r.diferencias}  # not settled: the next pass's
-        assert r.ventana.hasta <= ahora - timedelta(minutes=5)
+        # The pass read the database's clock between `ahora` and `despues`; its window is in whole seconds.
+        margen = timedelta(minutes=5)
+        assert ahora - margen - timedelta(seconds=1) <= r.ventana.hasta <= despues - margen
         assert r.ventana.hasta - r.ventana.desde == timedelta(days=1)
         async with engine.connect() as conn:
             origen = await conn.scalar(text("SELECT origen FROM conciliaciones"))

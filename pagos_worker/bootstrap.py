@@ -24,7 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres import retry as postgres_retry
 from pagos_worker.adapters.postgres.conciliacion import PostgresRegistroDeConciliaciones
-from pagos_worker.adapters.postgres.database import ConnectionLimits, create_engine, migrate, prewarm
+from pagos_worker.adapters.postgres.database import (
+    ConnectionLimits,
+    MigrationLimits,
+    create_engine,
+    migrate,
+    prewarm,
+)
+from pagos_worker.adapters.postgres.database import (
+    MigracionAbandonadaError as MigracionAbandonadaError,  # noqa: PLC0414 - re-exported: the CLI reports it
+)
 from pagos_worker.adapters.postgres.diferencias import PostgresDiferenciaRepository
 from pagos_worker.adapters.postgres.fallos import PostgresFailureLog
 from pagos_worker.adapters.postgres.operador import PostgresOperadorRepository
@@ -255,6 +264,13 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
     )
 
 
+def migration_limits(settings: Settings) -> MigrationLimits:
+    return MigrationLimits(
+        lock_timeout_s=settings.migration_lock_timeout_seconds,
+        statement_timeout_s=settings.migration_statement_timeout_seconds,
+    )
+
+
 def replica_id() -> str:
     """Lease owner: unique per process, readable by operators."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -264,9 +280,9 @@ async def aplicar_migraciones(settings: Settings) -> None:
     """Bring the database named by the settings to the newest schema (Alembic)."""
     if settings.database_url is None:
         raise ValueError("missing settings: PAGOS_DATABASE_URL")
-    engine = create_engine(settings.database_url, pool_size=1, limits=None)  # a migration may take long
+    engine = create_engine(settings.database_url, pool_size=1, limits=None)  # its own limits: MigrationLimits
     try:
-        await migrate(engine, settings.migrations_dir)
+        await migrate(engine, settings.migrations_dir, migration_limits(settings))
     finally:
         await engine.dispose()
 

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         None, description="comma-separated bearer tokens for every route but /healthz and /readyz"
     )
     migrations_dir: Path | None = Field(None, description="defaults to the checkout's migrations/")
+    # `pagos-worker migrate` (adapters/postgres/database.py, `MigrationLimits`).
+    migration_lock_timeout_seconds: float = Field(
+        3.0, gt=0, description="a migration waiting this long for a lock gives up, changing nothing (run it again)"
+    )
+    migration_statement_timeout_seconds: float = Field(
+        60.0, gt=0, description="a statement of a migration's transaction running this long is cancelled"
+    )
 
     # The contract: change only to run isolated copies (tests, benchmarks).
     commands_topic: str = CONTRACT_COMMANDS_TOPIC

@@ -11,7 +11,8 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.engine import ExceptionContext
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pagos_worker.adapters.postgres.driver import READ_ONLY_SQLSTATE
 
@@ -140,18 +141,86 @@ def asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def migrate(engine: AsyncEngine, migrations_dir: Path | None = None) -> None:
-    """Best on an engine without `ConnectionLimits` (the client would still give up on a long
-    statement after its command timeout); the server's statement timeout is lifted here."""
+@dataclass(frozen=True, slots=True)
+class MigrationLimits:
+    """How long a migration may hold the running release up. Every wait for a lock ends after
+    `lock_timeout_s`: a migration queued behind a long transaction would otherwise make every
+    statement of the release that touches that table queue behind it (PostgreSQL grants locks in
+    order), so it gives up instead, changing nothing, and is run again. Shorter than the release's
+    own statement timeout (5 s), so that what queued behind it meanwhile still finishes. Every
+    statement of a migration's transaction ends after `statement_timeout_s`: one that rewrites or
+    scans a large table under a lock is one to redesign (docs/deploy/migrations.md), not to wait
+    for. A concurrent index build (`migraciones.indice_concurrente`) blocks no one and has neither."""
+
+    lock_timeout_s: float = 3.0
+    statement_timeout_s: float = 60.0
+
+    def sentencias(self, *, local: bool = False) -> list[str]:
+        """The SETs for a session (or, `local`, for the transaction a caller holds open)."""
+        alcance = "SET LOCAL" if local else "SET"
+        return [
+            f"{alcance} lock_timeout = {int(self.lock_timeout_s * 1000)}",
+            f"{alcance} statement_timeout = {int(self.statement_timeout_s * 1000)}",
+        ]
+
+
+MIGRATION_LIMITS = MigrationLimits()
+# SQLSTATEs of a migration that gave up waiting: lock_not_available (lock_timeout), query_canceled
+# (statement_timeout).
+_ABANDONO = {"55P03": "waited longer than its lock timeout for a lock", "57014": "ran past its statement timeout"}
+
+
+class MigracionAbandonadaError(RuntimeError):
+    """A migration gave up: a lock held by another transaction for longer than the lock timeout, or
+    a statement past its timeout. That migration changed nothing; those before it are applied."""
+
+
+async def migrate(
+    engine: AsyncEngine, migrations_dir: Path | None = None, limits: MigrationLimits = MIGRATION_LIMITS
+) -> None:
+    """Apply the pending migrations, each in its own transaction (a concurrent index build runs
+    between two), under a session advisory lock so that replicas may all try: a second run waits
+    for the first, then finds nothing to do. Best on an engine without `ConnectionLimits`: the
+    migration's own limits (`limits`) replace the service's on this connection."""
     script_location = str(migrations_dir or DEFAULT_MIGRATIONS_DIR)
     async with engine.connect() as conn:
-        await conn.execute(text("SET LOCAL statement_timeout = 0"))
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-        await conn.run_sync(_upgrade, script_location)
+        await conn.execute(text("SET statement_timeout = 0"))  # waiting for another run is harmless
+        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
         await conn.commit()
+        try:
+            await conn.run_sync(_upgrade, script_location, limits)
+        except DBAPIError as exc:
+            await conn.rollback()
+            if (causa := _ABANDONO.get(str(getattr(exc.orig, "sqlstate", "")))) is None:
+                raise
+            raise MigracionAbandonadaError(
+                f"a migration {causa} and was rolled back: the schema stays at revision {await _revision(conn)}. "
+                f"Nothing of that migration was applied; run `pagos-worker migrate` again (a transaction "
+                f"holding a lock on what it changes: see pg_stat_activity). Statement: {_sentencia(exc)}"
+            ) from exc
+        finally:
+            try:
+                await conn.rollback()
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+                await conn.execute(text("RESET lock_timeout"))
+                await conn.execute(text("RESET statement_timeout"))
+                await conn.commit()
+            except (DBAPIError, OSError) as exc:  # a connection that is gone took its lock with it
+                log.warning("migraciones.sin_liberar", error=repr(exc))
 
 
-def _upgrade(connection: Connection, script_location: str) -> None:
+async def _revision(conn: AsyncConnection) -> str:
+    if await conn.scalar(text("SELECT to_regclass('alembic_version') IS NULL")):
+        return "none (no migration applied)"
+    return str(await conn.scalar(text("SELECT string_agg(version_num, ',') FROM alembic_version")) or "none")
+
+
+def _sentencia(exc: DBAPIError, largo: int = 200) -> str:
+    sentencia = " ".join(str(exc.statement or "").split())
+    return sentencia[:largo] + ("…" if len(sentencia) > largo else "")
+
+
+def _upgrade(connection: Connection, script_location: str, limits: MigrationLimits) -> None:
     # Imported here, not at the top: Alembic (with its DDL dialects and Mako) is ~10 MB resident,
     # and replicas run with --no-migrate (the migration is a Job of its own in deploy/).
     from alembic import command  # noqa: PLC0415
@@ -160,4 +229,5 @@ def _upgrade(connection: Connection, script_location: str) -> None:
     config = Config()
     config.set_main_option("script_location", script_location)
     config.attributes["connection"] = connection
+    config.attributes["limits"] = limits  # migrations/env.py sets them on the connection
     command.upgrade(config, "head")

@@ -136,6 +136,30 @@ async def prewarm(engine: AsyncEngine, connections: int, *, timeout: float = 5.0
         log.warning("postgres.pool_sin_precalentar", abiertas=len(opened), de=connections, error=repr(failures[0]))
 
 
+class EsquemaDesfasadoError(RuntimeError):
+    """The database's schema is older than what this release needs, or there is none: the
+    release's migrations have not run there."""
+
+
+async def comprobar_esquema(engine: AsyncEngine, requerida: str) -> str:
+    """The database's schema revision, if it is `requerida` or later (revisions are numbered:
+    a later one is a later release's, additive, which an older release runs on during a rollout or
+    after a rollback); else `EsquemaDesfasadoError`. Reads `alembic_version` only (the runtime's
+    role may read it, never write it)."""
+    async with engine.connect() as conn:
+        if await conn.scalar(text("SELECT to_regclass('alembic_version') IS NULL")):
+            revision = None
+        else:
+            revision = await conn.scalar(text("SELECT max(version_num) FROM alembic_version"))
+    if revision is None or not revision.isdigit() or int(revision) < int(requerida):
+        tiene = f"is at revision {revision}" if revision else "has no schema (no migration applied)"
+        raise EsquemaDesfasadoError(
+            f"the database {tiene}; this release needs revision {requerida} or later: "
+            "run `pagos-worker migrate` first (the migration Job)"
+        )
+    return str(revision)
+
+
 def asyncpg_dsn(url: str) -> str:
     """The same database as a plain libpq-style URL, for asyncpg's own connections (LISTEN)."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import structlog
 from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.engine import ExceptionContext
@@ -69,7 +70,12 @@ def create_engine(
     application_name: str = "pagos-worker",
     limits: ConnectionLimits | None = DEFAULT_LIMITS,
 ) -> AsyncEngine:
-    """`limits` None: no timeouts at all (migrations, which may rewrite a large table)."""
+    """`limits` None: no timeouts at all (migrations, which may rewrite a large table).
+
+    Every connection is opened by asyncpg from the URL as a DSN (`asyncpg_dsn`), as the relays'
+    LISTEN connection and the reconciliation's are: libpq's TLS parameters (`sslmode`,
+    `sslrootcert`, `sslcert`, `sslkey`) mean the same on all of them. SQLAlchemy's own translation
+    passes the URL's query as keyword arguments, which asyncpg takes only for `ssl`."""
     server_settings = {"application_name": application_name}
     connect_args: dict[str, Any] = {"server_settings": server_settings}
     extra: dict[str, Any] = {}
@@ -77,8 +83,13 @@ def create_engine(
         server_settings.update(limits.server_settings())
         connect_args |= {"command_timeout": limits.command_timeout_s, "timeout": limits.connect_timeout_s}
         extra["pool_timeout"] = limits.pool_timeout_s
+    dsn = asyncpg_dsn(url)
+
+    async def conectar() -> asyncpg.Connection:
+        return await asyncpg.connect(dsn, **connect_args)
+
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, connect_args=connect_args, **extra
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, async_creator=conectar, **extra
     )
     if limits is not None:
         event.listen(engine.sync_engine, "connect", lambda dbapi, _: keepalive(dbapi.driver_connection, limits))
@@ -161,8 +172,17 @@ async def comprobar_esquema(engine: AsyncEngine, requerida: str) -> str:
 
 
 def asyncpg_dsn(url: str) -> str:
-    """The same database as a plain libpq-style URL, for asyncpg's own connections (LISTEN)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """The same database as a plain libpq-style URL, which asyncpg parses for every connection of
+    the service. `ssl=` (the keyword SQLAlchemy's documentation shows for asyncpg) is read as
+    libpq's `sslmode=`: in a DSN asyncpg would send it to the server as a setting."""
+    dsn = make_url(url).set(drivername="postgresql")
+    query = dict(dsn.query)
+    if "ssl" in query:
+        if "sslmode" in query:
+            raise ValueError("PAGOS_DATABASE_URL: give sslmode or ssl, not both")
+        query["sslmode"] = query.pop("ssl")
+        dsn = dsn.set(query=query)
+    return dsn.render_as_string(hide_password=False)
 
 
 @dataclass(frozen=True, slots=True)

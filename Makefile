@@ -65,10 +65,11 @@ format: $(STAMP)
 
 UV_COMPILE = $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \
 	--annotation-style line --quiet
-lock: $(STAMP)  ## re-resolve requirements/*.lock after a dependency changes in setup.cfg or devtools/
+lock: $(STAMP)  ## re-resolve requirements/*.lock after a dependency changes in setup.cfg or devtools/ (build.lock: the image's build backend)
 	$(UV_COMPILE) requirements/dev.in --no-emit-package pagos-worker --no-emit-package pagos-worker-dev \
 		-o requirements/dev.lock
 	$(UV_COMPILE) setup.cfg -c requirements/dev.lock -o requirements/service.lock
+	$(UV_COMPILE) requirements/build.in -o requirements/build.lock
 
 clean:
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

@@ -19,12 +19,24 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres import retry as postgres_retry
 from pagos_worker.adapters.postgres.conciliacion import PostgresRegistroDeConciliaciones
-from pagos_worker.adapters.postgres.database import ConnectionLimits, create_engine, migrate, prewarm
+from pagos_worker.adapters.postgres.database import (
+    ConnectionLimits,
+    EsquemaDesfasadoError,
+    MigrationLimits,
+    comprobar_esquema,
+    create_engine,
+    migrate,
+    prewarm,
+)
+from pagos_worker.adapters.postgres.database import (
+    MigracionAbandonadaError as MigracionAbandonadaError,  # noqa: PLC0414 - re-exported: the CLI reports it
+)
 from pagos_worker.adapters.postgres.diferencias import PostgresDiferenciaRepository
 from pagos_worker.adapters.postgres.fallos import PostgresFailureLog
 from pagos_worker.adapters.postgres.operador import PostgresOperadorRepository
@@ -33,6 +45,7 @@ from pagos_worker.adapters.postgres.presupuesto import PostgresReservaDeTurnos
 from pagos_worker.adapters.postgres.reenvios import PostgresRedriveLog
 from pagos_worker.adapters.postgres.repository import PostgresPagoRepository
 from pagos_worker.adapters.postgres.reversos import PostgresReversoRepository
+from pagos_worker.adapters.postgres.tables import ESQUEMA
 from pagos_worker.adapters.postgres.views import PostgresPagoViews
 from pagos_worker.adapters.pulsar import publisher as pulsar_publisher
 from pagos_worker.adapters.pulsar.client import PulsarConnection, PulsarSecurity, registro_silencioso
@@ -255,6 +268,29 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
     )
 
 
+async def _esquema_al_dia(engine: AsyncEngine) -> None:
+    """Start only on the schema this release was written for, or a later one: a release started
+    before its migration would fail on its first statement, and dead-letter what it could not write.
+    Brief outages (a failover at start) are waited out."""
+    try:
+        revision = await postgres_retry.retry_transient(lambda: comprobar_esquema(engine, ESQUEMA))
+    except EsquemaDesfasadoError as exc:
+        raise ConfiguracionInvalidaError(str(exc)) from None
+    except (DBAPIError, OSError, TimeoutError) as exc:
+        causa = getattr(exc, "orig", None) or exc
+        raise ConfiguracionInvalidaError(
+            f"the start-up schema check could not read PostgreSQL: {type(causa).__name__}: {causa}"
+        ) from None
+    log.info("postgres.esquema", revision=revision)
+
+
+def migration_limits(settings: Settings) -> MigrationLimits:
+    return MigrationLimits(
+        lock_timeout_s=settings.migration_lock_timeout_seconds,
+        statement_timeout_s=settings.migration_statement_timeout_seconds,
+    )
+
+
 def replica_id() -> str:
     """Lease owner: unique per process, readable by operators."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -264,9 +300,9 @@ async def aplicar_migraciones(settings: Settings) -> None:
     """Bring the database named by the settings to the newest schema (Alembic)."""
     if settings.database_url is None:
         raise ValueError("missing settings: PAGOS_DATABASE_URL")
-    engine = create_engine(settings.database_url, pool_size=1, limits=None)  # a migration may take long
+    engine = create_engine(settings.database_url, pool_size=1, limits=None)  # its own limits: MigrationLimits
     try:
-        await migrate(engine, settings.migrations_dir)
+        await migrate(engine, settings.migrations_dir, migration_limits(settings))
     finally:
         await engine.dispose()
 
@@ -333,6 +369,8 @@ async def bootstrap(
             _conciliacion_programada(c, propia)
         if "api" in roles:
             await _api(c, views)
+        # Last, so that a setting that cannot work (a wrong key) is named first; nothing has run yet.
+        await _esquema_al_dia(engine)
         yield servicio
 
 

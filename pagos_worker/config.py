@@ -20,6 +20,9 @@ MIN_HTTP_TOKEN = 16
 _STRIPE_RECUERDA_S = 24 * 3600.0  # Stripe keeps an idempotency key at least this long
 
 
+# libpq's sslmode values: `verify-full` checks the server's certificate and its name; `require`
+# encrypts without checking who answers.
+_MODOS_TLS = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 # Query-string parameters that carry a secret (libpq's and asyncpg's `password`, `sslpassword`...).
 _PARAMETROS_SECRETOS = ("password", "passwd", "secret", "token")
 
@@ -57,6 +60,13 @@ class Settings(BaseSettings):
         None, description="comma-separated bearer tokens for every route but /healthz and /readyz"
     )
     migrations_dir: Path | None = Field(None, description="defaults to the checkout's migrations/")
+    # `pagos-worker migrate` (adapters/postgres/database.py, `MigrationLimits`).
+    migration_lock_timeout_seconds: float = Field(
+        3.0, gt=0, description="a migration waiting this long for a lock gives up, changing nothing (run it again)"
+    )
+    migration_statement_timeout_seconds: float = Field(
+        60.0, gt=0, description="a statement of a migration's transaction running this long is cancelled"
+    )
 
     # The contract: change only to run isolated copies (tests, benchmarks).
     commands_topic: str = CONTRACT_COMMANDS_TOPIC
@@ -255,6 +265,20 @@ class Settings(BaseSettings):
                 f"PAGOS_HTTP_TOKENS: every token must be at least {MIN_HTTP_TOKEN} characters (e.g. `openssl rand "
                 "-hex 32`): a short one can be guessed, and the logs could not tell it from an ordinary word"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _tls_de_la_base(self) -> Settings:
+        """libpq's TLS parameters in PAGOS_DATABASE_URL, read by asyncpg for every connection."""
+        try:
+            parametros = dict(parse_qsl(urlsplit(self.database_url or "").query))
+        except ValueError:
+            return self
+        if "ssl" in parametros and "sslmode" in parametros:
+            raise ValueError("PAGOS_DATABASE_URL: give sslmode or ssl (the same thing), not both")
+        modo = parametros.get("sslmode", parametros.get("ssl"))
+        if modo is not None and modo not in _MODOS_TLS:
+            raise ValueError(f"PAGOS_DATABASE_URL: sslmode must be one of {', '.join(_MODOS_TLS)}, not {modo!r}")
         return self
 
     @model_validator(mode="after")

@@ -24,9 +24,9 @@ def upgrade() -> None:
     # claim. A new key generation, and `resolver --fallido`, wait a settle margin past it.
     # `clave_agotada`: the current key's answer cannot change (Stripe replays a saved 500): the
     # next generation is due once a lookup after the settle margin finds nothing.
-    # Each is a column with a constant default or none: no table rewrite. The lock is waited for
-    # only briefly: a migration queued behind a long transaction must not stall the running release.
-    op.execute("SET LOCAL lock_timeout = '10s'")
+    # Each is a column with a constant default or none: no table rewrite. Its locks are waited for
+    # only briefly (env.py's lock timeout): a migration queued behind a long transaction must not
+    # stall the running release.
     op.add_column("pagos", sa.Column("reclamo", sa.BigInteger(), nullable=False, server_default="0"))
     op.add_column("pagos", sa.Column("fin_llamadas", sa.DateTime(timezone=True), nullable=True))
     op.add_column("pagos", sa.Column("fin_llamadas_previas", sa.DateTime(timezone=True), nullable=True))

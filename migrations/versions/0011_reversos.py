@@ -25,9 +25,8 @@ def upgrade() -> None:
     # the whole migration holds pagos 0.7 s at 200,000 payments, about 8 s at 2,000,000). Left NOT
     # VALID, alembic could no longer compare the schema with tables.py (its reflection of a NOT
     # VALID constraint fails). Workers are stopped for this migration anyway (CHANGELOG). The lock
-    # is waited for only briefly: a migration queued behind a long transaction must not stall the
-    # running release.
-    op.execute("SET LOCAL lock_timeout = '10s'")
+    # is waited for only briefly (env.py's lock timeout): a migration queued behind a long
+    # transaction must not stall the running release.
     # What came back of a payment so far; its whole amount makes it REVERSADO.
     op.add_column("pagos", sa.Column("monto_reversado", sa.Numeric(14, 2), nullable=False, server_default="0"))
     # A reversal that came before its payment leaves the payment's row with no terms yet, annulled

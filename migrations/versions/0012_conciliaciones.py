@@ -23,8 +23,7 @@ _CLASES = (
 
 
 def upgrade() -> None:
-    # New tables only: no lock on what the running release uses, but waited for briefly all the same.
-    op.execute("SET LOCAL lock_timeout = '10s'")
+    # New tables only: no lock on what the running release uses.
     op.create_table(
         "conciliaciones",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=True), nullable=False),

@@ -30,6 +30,7 @@ from pagos_worker.bootstrap import (
     CON_BROKER,
     RECUPERAN,
     ROLES,
+    MigracionAbandonadaError,
     aplicar_migraciones,
     bootstrap,
     herramientas_de_operador,
@@ -175,7 +176,11 @@ async def _cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     if settings.database_url is None:
         print("pagos-worker: cannot migrate: missing settings: PAGOS_DATABASE_URL", file=sys.stderr)
         return EXIT_CONFIG
-    await aplicar_migraciones(settings)
+    try:
+        await aplicar_migraciones(settings)
+    except MigracionAbandonadaError as exc:
+        print(f"pagos-worker: migration gave up: {exc}", file=sys.stderr)
+        return EXIT_RECHAZADO
     log.info("migraciones.aplicadas", database=redact(settings.database_url))
     return 0
 

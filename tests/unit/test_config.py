@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from pagos_worker.adapters.postgres.database import asyncpg_dsn
 from pagos_worker.adapters.pulsar.client import PulsarSecurity
 from pagos_worker.config import Settings
 
@@ -126,3 +127,28 @@ def test_el_margen_de_asentamiento_no_es_menor_que_un_intento():
     """A call we gave up on at our timeout may still run at Stripe: a shorter margin proves nothing."""
     with pytest.raises(ValidationError, match="PAGOS_SETTLE_MARGIN_SECONDS"):
         settings(settle_margin_seconds=5, stripe_timeout_seconds=10)
+
+
+@pytest.mark.parametrize(
+    ("consulta", "error"),
+    [
+        ("sslmode=verify-full&sslrootcert=/etc/ca.crt", None),
+        ("ssl=require", None),
+        ("sslmode=on", "sslmode must be one of"),
+        ("ssl=require&sslmode=require", "not both"),
+    ],
+)
+def test_tls_de_la_base_en_la_url(consulta, error):
+    url = f"postgresql+asyncpg://u:p@db.example:5432/pagos?{consulta}"
+    if error is None:
+        Settings(database_url=url)
+        return
+    with pytest.raises(ValidationError, match=error):
+        Settings(database_url=url)
+
+
+def test_la_url_de_la_base_para_asyncpg_lleva_el_tls_con_los_nombres_de_libpq():
+    """asyncpg reads libpq's names from a DSN; `ssl=` would be sent to the server as a setting."""
+    dsn = asyncpg_dsn("postgresql+asyncpg://u:p%40ss@db:5432/pagos?ssl=verify-full&sslrootcert=/etc/ca.crt")
+    assert dsn == "postgresql://u:p%40ss@db:5432/pagos?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.crt"
+    assert asyncpg_dsn("postgresql+asyncpg://u@db/pagos?sslmode=require") == "postgresql://u@db/pagos?sslmode=require"

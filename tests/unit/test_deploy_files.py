@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from pagos_worker.adapters.stripe.config import StripeConfigError, valid_api_base, valid_key
+from pagos_worker.adapters.stripe.destinos import Destinos
 from pagos_worker.config import Settings
 
 SERVICIO = ("migrate", "worker", "worker-simulador", "api")  # the services of the service's image
@@ -123,6 +124,7 @@ def _env_example(repo_root) -> tuple[dict[str, str], dict[str, str]]:
 
 
 ENV_FILE = [{"path": "deploy/compose.env", "required": False}]
+DESTINOS = "/etc/pagos-worker/destinations.json"  # where the worker's container has the mounted file
 
 
 def test_stripe_desde_un_archivo_de_entorno_fuera_del_repositorio(compose, repo_root):
@@ -135,6 +137,8 @@ def test_stripe_desde_un_archivo_de_entorno_fuera_del_repositorio(compose, repo_
             assert stripe["PAGOS_STRIPE_SECRET_KEY"].startswith("sk_test_"), "the simulator's, never a real key"
         elif name == "api":
             assert stripe == {"PAGOS_STRIPE_SECRET_KEY": ""}, "the API never calls Stripe: the file's key blanked"
+        elif name == "worker":
+            assert stripe == {"PAGOS_STRIPE_DESTINATIONS_FILE": DESTINOS}, "only where the mounted file is"
         else:
             assert not stripe, name
         assert "PAGOS_HTTP_TOKENS" not in service.get("environment", {}), f"{name}: tokens from the file only"
@@ -327,3 +331,124 @@ def test_cada_copia_esta_en_su_contexto(compose, repo_root):
 def test_la_imagen_del_servicio_no_lleva_las_herramientas_de_desarrollo(repo_root):
     copias = [ln for ln in (repo_root / "Containerfile").read_text().splitlines() if ln.startswith("COPY")]
     assert not any("devtools" in ln for ln in copias)
+
+
+def test_con_una_clave_live_el_trabajador_paga_tal_como_esta_escrito(compose, repo_root, tmp_path):
+    """compose.yaml mounts the operator's destinations file (never created by Compose in its
+    absence, read-only) where the worker's settings look for it: with a live key in the env file,
+    and the test mode's template deleted as the example says, nothing is missing and every
+    affiliate of the file has its account."""
+    worker = compose["services"]["worker"]
+    (montaje,) = worker["volumes"]
+    assert (montaje["type"], montaje["source"], montaje["target"]) == ("bind", "./deploy/destinations.json", DESTINOS)
+    assert montaje["read_only"] is True
+    assert montaje["bind"]["create_host_path"] is False, "missing, `up` must stop, not mount an empty folder"
+    assert "deploy/destinations.json" in (repo_root / ".gitignore").read_text().splitlines()
+    assert "PAGOS_STRIPE_DESTINATION_TEMPLATE" in (repo_root / "deploy" / "compose.env.example").read_text()
+    entorno = {k.removeprefix("PAGOS_").lower(): v for k, v in _entorno(worker, repo_root).items()}
+    entorno |= {"stripe_secret_key": "rk_live_" + "x" * 24, "http_tokens": "t" * 32}  # the operator's
+    del entorno["stripe_destination_template"]
+    settings = Settings.model_validate({"http_host": _imagen_http_host(repo_root)} | entorno)
+    assert settings.faltantes(frozenset(_roles(worker))) == []
+    assert settings.stripe_destinations_file == Path(DESTINOS)
+    ejemplo = repo_root / "deploy" / "kubernetes" / "examples" / "destinations.example.json"
+    copia = tmp_path / "destinations.json"  # the file the operator copies and fills in
+    copia.write_text(ejemplo.read_text())
+    destinos = Destinos.desde_archivo(copia, None)
+    assert destinos.para("afiliado_123") == "acct_REPLACE_ME"
+    assert destinos.para("otro") is None, "no template with a live key: an unknown affiliate is not paid"
+
+
+# --- the image: its base, its build tools, what it leaves out ----------------------------------------
+
+CONTAINERFILES = ("Containerfile", "devtools/Containerfile")
+DIGEST = re.compile(r"^FROM (\S+@sha256:[0-9a-f]{64})(?: AS (\S+))?$")
+
+
+@pytest.mark.parametrize("containerfile", CONTAINERFILES)
+def test_las_imagenes_base_fijadas_por_digest(repo_root, containerfile):
+    """Every stage starts from an image named by its digest, or from an earlier stage of the file."""
+    etapas: set[str] = set()
+    for linea in (repo_root / containerfile).read_text().splitlines():
+        if not linea.startswith("FROM "):
+            continue
+        partes = linea.split()
+        if partes[1] in etapas:
+            etapas.add(partes[-1])
+            continue
+        assert DIGEST.match(linea), f"{containerfile}: {linea} is not pinned by digest"
+        if " AS " in linea:
+            etapas.add(partes[-1])
+
+
+def _etapa(texto: str, nombre: str) -> list[str]:
+    """The logical lines (continuations joined) of one stage of a Containerfile."""
+    lineas = re.sub(r"\\\n\s*", " ", texto).splitlines()
+    inicio = next(i for i, ln in enumerate(lineas) if re.match(rf"^FROM \S+ AS {nombre}$", ln))
+    fin = next((i for i, ln in enumerate(lineas) if i > inicio and ln.startswith("FROM ")), len(lineas))
+    return [ln.strip() for ln in lineas[inicio:fin] if ln.strip() and not ln.startswith("#")]
+
+
+def test_las_herramientas_de_la_construccion_fijadas_con_hash(repo_root):
+    """Every pip install of the build checks hashes (or installs only the wheel just built, from no
+    index), and the service's wheel is built with the locked backend, never an isolated one
+    fetched unpinned; the build lock pins the backend pyproject.toml names."""
+    build = _etapa((repo_root / "Containerfile").read_text(), "build")
+    ordenes = [o.strip() for ln in build if ln.startswith("RUN ") for o in ln.removeprefix("RUN ").split("&&")]
+    instalaciones = [o for o in ordenes if re.search(r"\bpip\b.* install ", o)]
+    assert len(instalaciones) == 3, instalaciones
+    for orden in instalaciones:
+        assert "--require-hashes" in orden or "--no-index" in orden, orden
+    (rueda,) = [o for o in ordenes if re.search(r"\bpip\b.* wheel ", o)]
+    assert "--no-build-isolation" in rueda
+    lock = (repo_root / "requirements" / "build.lock").read_text()
+    fijados = dict(re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+) \\$", lock, flags=re.MULTILINE))
+    backend = re.findall(
+        r'"([A-Za-z0-9_.\-]+)', re.search(r"requires = \[(.*)\]", (repo_root / "pyproject.toml").read_text()).group(1)
+    )
+    assert set(backend) <= set(fijados), (backend, fijados)
+    bloques = [b for b in re.split(r"\n(?=\S)", lock) if "==" in b]
+    assert bloques
+    assert all("--hash=sha256:" in b for b in bloques)
+
+
+def test_pip_y_setuptools_no_quedan_en_la_imagen(repo_root):
+    """The service's venv is made without pip (the build's own venv installs into it), and the
+    runtime stage removes the base image's pip, setuptools and wheel."""
+    texto = (repo_root / "Containerfile").read_text()
+    build, runtime = _etapa(texto, "build"), _etapa(texto, "runtime")
+    assert any("python -m venv --without-pip /opt/venv" in ln for ln in build)
+    assert any(re.search(r"pip uninstall --yes pip setuptools wheel", ln) for ln in runtime)
+    (copia,) = [ln for ln in runtime if ln.startswith("COPY --from=")]
+    assert copia == "COPY --from=build /opt/venv /opt/venv", "the build's tools never reach the runtime"
+
+
+def _excluido(ruta: str, patrones: list[str]) -> bool:
+    """BuildKit's reading of an ignore file for one path: the last matching pattern decides; `**`
+    spans any number of folders; a pattern matching a folder excludes what is under it."""
+    excluido = False
+    for patron in patrones:
+        negado = patron.startswith("!")
+        regex = re.escape(patron.removeprefix("!").strip("/")).replace(r"\*\*/", "(?:.*/)?")
+        regex = regex.replace(r"\*\*", ".*").replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
+        if re.fullmatch(rf"{regex}(?:/.*)?", ruta):
+            excluido = not negado
+    return excluido
+
+
+ARCHIVOS_DE_ENTORNO = [".env", ".env.production", "prod.env", "deploy/compose.env", "deploy/x/.env", "a/b/c.env"]
+
+
+@pytest.mark.parametrize("ignorar", [".containerignore", ".dockerignore", "devtools/Containerfile.dockerignore"])
+def test_los_archivos_de_entorno_nunca_entran_en_el_contexto(repo_root, ignorar):
+    patrones = [ln.strip() for ln in (repo_root / ignorar).read_text().splitlines()]
+    patrones = [p for p in patrones if p and not p.startswith("#")]
+    assert [a for a in ARCHIVOS_DE_ENTORNO if not _excluido(a, patrones)] == []
+    assert not _excluido("deploy/compose.env.example", patrones)
+    assert _excluido("deploy/destinations.json", patrones)
+    assert not _excluido("pagos_worker/config.py", patrones), "the matcher excludes what it should only"
+
+
+def test_podman_y_docker_leen_el_mismo_contexto(repo_root):
+    """Podman and Buildah read .containerignore, Docker's BuildKit .dockerignore: the same list."""
+    assert (repo_root / ".containerignore").read_text() == (repo_root / ".dockerignore").read_text()

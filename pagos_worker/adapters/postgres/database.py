@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import structlog
 from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.engine import ExceptionContext
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pagos_worker.adapters.postgres.driver import READ_ONLY_SQLSTATE
 
@@ -68,7 +70,12 @@ def create_engine(
     application_name: str = "pagos-worker",
     limits: ConnectionLimits | None = DEFAULT_LIMITS,
 ) -> AsyncEngine:
-    """`limits` None: no timeouts at all (migrations, which may rewrite a large table)."""
+    """`limits` None: no timeouts at all (migrations, which may rewrite a large table).
+
+    Every connection is opened by asyncpg from the URL as a DSN (`asyncpg_dsn`), as the relays'
+    LISTEN connection and the reconciliation's are: libpq's TLS parameters (`sslmode`,
+    `sslrootcert`, `sslcert`, `sslkey`) mean the same on all of them. SQLAlchemy's own translation
+    passes the URL's query as keyword arguments, which asyncpg takes only for `ssl`."""
     server_settings = {"application_name": application_name}
     connect_args: dict[str, Any] = {"server_settings": server_settings}
     extra: dict[str, Any] = {}
@@ -76,8 +83,13 @@ def create_engine(
         server_settings.update(limits.server_settings())
         connect_args |= {"command_timeout": limits.command_timeout_s, "timeout": limits.connect_timeout_s}
         extra["pool_timeout"] = limits.pool_timeout_s
+    dsn = asyncpg_dsn(url)
+
+    async def conectar() -> asyncpg.Connection:
+        return await asyncpg.connect(dsn, **connect_args)
+
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, connect_args=connect_args, **extra
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, async_creator=conectar, **extra
     )
     if limits is not None:
         event.listen(engine.sync_engine, "connect", lambda dbapi, _: keepalive(dbapi.driver_connection, limits))
@@ -135,23 +147,124 @@ async def prewarm(engine: AsyncEngine, connections: int, *, timeout: float = 5.0
         log.warning("postgres.pool_sin_precalentar", abiertas=len(opened), de=connections, error=repr(failures[0]))
 
 
+class EsquemaDesfasadoError(RuntimeError):
+    """The database's schema is older than what this release needs, or there is none: the
+    release's migrations have not run there."""
+
+
+async def comprobar_esquema(engine: AsyncEngine, requerida: str) -> str:
+    """The database's schema revision, if it is `requerida` or later (revisions are numbered:
+    a later one is a later release's, additive, which an older release runs on during a rollout or
+    after a rollback); else `EsquemaDesfasadoError`. Reads `alembic_version` only (the runtime's
+    role may read it, never write it)."""
+    async with engine.connect() as conn:
+        if await conn.scalar(text("SELECT to_regclass('alembic_version') IS NULL")):
+            revision = None
+        else:
+            revision = await conn.scalar(text("SELECT max(version_num) FROM alembic_version"))
+    if revision is None or not revision.isdigit() or int(revision) < int(requerida):
+        tiene = f"is at revision {revision}" if revision else "has no schema (no migration applied)"
+        raise EsquemaDesfasadoError(
+            f"the database {tiene}; this release needs revision {requerida} or later: "
+            "run `pagos-worker migrate` first (the migration Job)"
+        )
+    return str(revision)
+
+
 def asyncpg_dsn(url: str) -> str:
-    """The same database as a plain libpq-style URL, for asyncpg's own connections (LISTEN)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """The same database as a plain libpq-style URL, which asyncpg parses for every connection of
+    the service. `ssl=` (the keyword SQLAlchemy's documentation shows for asyncpg) is read as
+    libpq's `sslmode=`: in a DSN asyncpg would send it to the server as a setting."""
+    dsn = make_url(url).set(drivername="postgresql")
+    query = dict(dsn.query)
+    if "ssl" in query:
+        if "sslmode" in query:
+            raise ValueError("PAGOS_DATABASE_URL: give sslmode or ssl, not both")
+        query["sslmode"] = query.pop("ssl")
+        dsn = dsn.set(query=query)
+    return dsn.render_as_string(hide_password=False)
 
 
-async def migrate(engine: AsyncEngine, migrations_dir: Path | None = None) -> None:
-    """Best on an engine without `ConnectionLimits` (the client would still give up on a long
-    statement after its command timeout); the server's statement timeout is lifted here."""
+@dataclass(frozen=True, slots=True)
+class MigrationLimits:
+    """How long a migration may hold the running release up. Every wait for a lock ends after
+    `lock_timeout_s`: a migration queued behind a long transaction would otherwise make every
+    statement of the release that touches that table queue behind it (PostgreSQL grants locks in
+    order), so it gives up instead, changing nothing, and is run again. Shorter than the release's
+    own statement timeout (5 s), so that what queued behind it meanwhile still finishes. Every
+    statement of a migration's transaction ends after `statement_timeout_s`: one that rewrites or
+    scans a large table under a lock is one to redesign (docs/deploy/migrations.md), not to wait
+    for. A concurrent index build (`migraciones.indice_concurrente`) blocks no one and has neither."""
+
+    lock_timeout_s: float = 3.0
+    statement_timeout_s: float = 60.0
+
+    def sentencias(self, *, local: bool = False) -> list[str]:
+        """The SETs for a session (or, `local`, for the transaction a caller holds open)."""
+        alcance = "SET LOCAL" if local else "SET"
+        return [
+            f"{alcance} lock_timeout = {int(self.lock_timeout_s * 1000)}",
+            f"{alcance} statement_timeout = {int(self.statement_timeout_s * 1000)}",
+        ]
+
+
+MIGRATION_LIMITS = MigrationLimits()
+# SQLSTATEs of a migration that gave up waiting: lock_not_available (lock_timeout), query_canceled
+# (statement_timeout).
+_ABANDONO = {"55P03": "waited longer than its lock timeout for a lock", "57014": "ran past its statement timeout"}
+
+
+class MigracionAbandonadaError(RuntimeError):
+    """A migration gave up: a lock held by another transaction for longer than the lock timeout, or
+    a statement past its timeout. That migration changed nothing; those before it are applied."""
+
+
+async def migrate(
+    engine: AsyncEngine, migrations_dir: Path | None = None, limits: MigrationLimits = MIGRATION_LIMITS
+) -> None:
+    """Apply the pending migrations, each in its own transaction (a concurrent index build runs
+    between two), under a session advisory lock so that replicas may all try: a second run waits
+    for the first, then finds nothing to do. Best on an engine without `ConnectionLimits`: the
+    migration's own limits (`limits`) replace the service's on this connection."""
     script_location = str(migrations_dir or DEFAULT_MIGRATIONS_DIR)
     async with engine.connect() as conn:
-        await conn.execute(text("SET LOCAL statement_timeout = 0"))
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-        await conn.run_sync(_upgrade, script_location)
+        await conn.execute(text("SET statement_timeout = 0"))  # waiting for another run is harmless
+        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
         await conn.commit()
+        try:
+            await conn.run_sync(_upgrade, script_location, limits)
+        except DBAPIError as exc:
+            await conn.rollback()
+            if (causa := _ABANDONO.get(str(getattr(exc.orig, "sqlstate", "")))) is None:
+                raise
+            raise MigracionAbandonadaError(
+                f"a migration {causa} and was rolled back: the schema stays at revision {await _revision(conn)}. "
+                f"Nothing of that migration was applied; run `pagos-worker migrate` again (a transaction "
+                f"holding a lock on what it changes: see pg_stat_activity). Statement: {_sentencia(exc)}"
+            ) from exc
+        finally:
+            try:
+                await conn.rollback()
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+                await conn.execute(text("RESET lock_timeout"))
+                await conn.execute(text("RESET statement_timeout"))
+                await conn.commit()
+            except (DBAPIError, OSError) as exc:  # a connection that is gone took its lock with it
+                log.warning("migraciones.sin_liberar", error=repr(exc))
 
 
-def _upgrade(connection: Connection, script_location: str) -> None:
+async def _revision(conn: AsyncConnection) -> str:
+    if await conn.scalar(text("SELECT to_regclass('alembic_version') IS NULL")):
+        return "none (no migration applied)"
+    return str(await conn.scalar(text("SELECT string_agg(version_num, ',') FROM alembic_version")) or "none")
+
+
+def _sentencia(exc: DBAPIError, largo: int = 200) -> str:
+    sentencia = " ".join(str(exc.statement or "").split())
+    return sentencia[:largo] + ("…" if len(sentencia) > largo else "")
+
+
+def _upgrade(connection: Connection, script_location: str, limits: MigrationLimits) -> None:
     # Imported here, not at the top: Alembic (with its DDL dialects and Mako) is ~10 MB resident,
     # and replicas run with --no-migrate (the migration is a Job of its own in deploy/).
     from alembic import command  # noqa: PLC0415
@@ -160,4 +273,5 @@ def _upgrade(connection: Connection, script_location: str) -> None:
     config = Config()
     config.set_main_option("script_location", script_location)
     config.attributes["connection"] = connection
+    config.attributes["limits"] = limits  # migrations/env.py sets them on the connection
     command.upgrade(config, "head")

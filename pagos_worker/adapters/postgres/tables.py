@@ -25,6 +25,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+# The Alembic revision these tables are (migrations/versions/): a process starts only on a database
+# at this revision or a later one (`database.comprobar_esquema`); a test keeps it the head.
+ESQUEMA = "0012"
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -1,0 +1,51 @@
+"""What a migration script uses on a table the running release writes (docs/deploy/migrations.md).
+
+Imported by migrations/versions/ only, inside `pagos-worker migrate` (Alembic's `op` is bound then).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+
+def indice_concurrente(
+    nombre: str, tabla: str, columnas: Sequence[str], *, unique: bool = False, where: str | None = None
+) -> None:
+    """CREATE INDEX CONCURRENTLY: the table stays writable while the index is built. It runs
+    between the migration's transactions (Alembic's autocommit block: what the migration did before
+    it is committed first), without the migration's lock and statement timeouts: it takes no lock
+    that blocks reads or writes, and it waits for every transaction open on the table to end.
+
+    Run again after an interrupted build (a killed Job, a cancelled statement) it finishes the job:
+    PostgreSQL leaves such an index INVALID (never used, yet maintained by every write), so it is
+    dropped and built again; a valid one is kept. A unique index that meets duplicates fails the
+    migration (and leaves such an index, dropped by the next run before it tries again).
+
+    Not inside a transaction the caller holds open (Alembic refuses an autocommit block there)."""
+    with op.get_context().autocommit_block():
+        bind = op.get_bind()
+        previos = {n: bind.exec_driver_sql(f"SHOW {n}").scalar() for n in ("lock_timeout", "statement_timeout")}
+        for ajuste in previos:
+            bind.exec_driver_sql(f"SET {ajuste} = 0")
+        try:
+            invalido = bind.execute(
+                sa.text("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:nombre)"),
+                {"nombre": nombre},
+            ).scalar()
+            if invalido:
+                op.drop_index(nombre, table_name=tabla, postgresql_concurrently=True)
+            op.create_index(
+                nombre,
+                tabla,
+                list(columnas),
+                unique=unique,
+                postgresql_where=sa.text(where) if where else None,
+                postgresql_concurrently=True,
+                if_not_exists=True,
+            )
+        finally:
+            for nombre_ajuste, valor in previos.items():
+                bind.execute(sa.text("SELECT set_config(:n, :v, false)"), {"n": nombre_ajuste, "v": str(valor)})

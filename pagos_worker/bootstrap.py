@@ -37,6 +37,9 @@ from pagos_worker.adapters.postgres.database import (
 from pagos_worker.adapters.postgres.database import (
     MigracionAbandonadaError as MigracionAbandonadaError,  # noqa: PLC0414 - re-exported: the CLI reports it
 )
+from pagos_worker.adapters.postgres.database import (
+    MigracionInvalidaError as MigracionInvalidaError,  # noqa: PLC0414 - re-exported: the CLI reports it
+)
 from pagos_worker.adapters.postgres.diferencias import PostgresDiferenciaRepository
 from pagos_worker.adapters.postgres.fallos import PostgresFailureLog
 from pagos_worker.adapters.postgres.operador import PostgresOperadorRepository

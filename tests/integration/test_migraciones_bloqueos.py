@@ -184,3 +184,28 @@ async def test_un_indice_concurrente_no_detiene_los_pagos_y_termina_uno_a_medias
             await conn.close()
         await repo.close()
         await engine.dispose()
+
+
+async def test_un_indice_concurrente_con_otra_operacion_se_niega_sin_aplicar_nada(postgres_server, tmp_path):
+    """What the migration did before the build would be committed by it (Alembic's autocommit
+    block) at the old revision: `indice_concurrente` refuses instead, and the migration's
+    transaction is rolled back whole."""
+    url = await create_database(postgres_server)
+    migraciones = migraciones_con(
+        tmp_path,
+        'op.execute("ALTER TABLE pagos ADD COLUMN prueba integer")\n'
+        '    indice_concurrente("ix_pagos_prueba", "pagos", ["prueba"])',
+    )
+    mirador = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        proceso = await migrar(url, migraciones)
+        _, err = await asyncio.wait_for(proceso.communicate(), 30)
+        assert proceso.returncode == 1, err.decode()
+        assert "the only operation of its migration" in err.decode()
+        assert await revision(mirador) == CABEZA
+        assert not await mirador.fetchval(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'pagos' AND column_name = 'prueba'"
+        )
+        assert await mirador.fetchval("SELECT to_regclass('ix_pagos_prueba')") is None
+    finally:
+        await mirador.close()

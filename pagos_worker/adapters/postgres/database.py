@@ -214,9 +214,16 @@ MIGRATION_LIMITS = MigrationLimits()
 _ABANDONO = {"55P03": "waited longer than its lock timeout for a lock", "57014": "ran past its statement timeout"}
 
 
+class MigracionInvalidaError(RuntimeError):
+    """A migration breaks a rule that `migrate` relies on (docs/deploy/migrations.md): refused
+    before it changed anything; the migration's text is to fix."""
+
+
 class MigracionAbandonadaError(RuntimeError):
     """A migration gave up: a lock held by another transaction for longer than the lock timeout, or
-    a statement past its timeout. That migration changed nothing; those before it are applied."""
+    a statement past its timeout. That migration's transaction changed nothing (a concurrent index
+    build, the only operation of its migration, may be left invalid: the next run builds it again);
+    the migrations before it are applied."""
 
 
 async def migrate(
@@ -239,8 +246,10 @@ async def migrate(
                 raise
             raise MigracionAbandonadaError(
                 f"a migration {causa} and was rolled back: the schema stays at revision {await _revision(conn)}. "
-                f"Nothing of that migration was applied; run `pagos-worker migrate` again (a transaction "
-                f"holding a lock on what it changes: see pg_stat_activity). Statement: {_sentencia(exc)}"
+                f"Nothing of that migration's transaction was applied (a concurrent index build cut short "
+                f"is left invalid, and built again by the next run); run `pagos-worker migrate` again "
+                f"(a transaction holding a lock on what it changes: docs/deploy/migrations.md). "
+                f"Statement: {_sentencia(exc)}"
             ) from exc
         finally:
             try:

@@ -291,6 +291,7 @@ def migration_limits(settings: Settings) -> MigrationLimits:
     return MigrationLimits(
         lock_timeout_s=settings.migration_lock_timeout_seconds,
         statement_timeout_s=settings.migration_statement_timeout_seconds,
+        wait_s=settings.migration_wait_seconds,
     )
 
 

@@ -21,6 +21,8 @@ from pagos_worker.adapters.postgres.driver import READ_ONLY_SQLSTATE
 log = structlog.get_logger(__name__)
 
 _MIGRATION_LOCK = 0x7061_676F  # "pago"
+# What pg_stat_activity shows for a migration's connection (`migrate`, Alembic's CLI).
+MIGRATION_APPLICATION_NAME = "pagos-worker-migrate"
 DEFAULT_MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
 
 

@@ -26,6 +26,7 @@ from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres import retry as postgres_retry
 from pagos_worker.adapters.postgres.conciliacion import PostgresRegistroDeConciliaciones
 from pagos_worker.adapters.postgres.database import (
+    MIGRATION_APPLICATION_NAME,
     ConnectionLimits,
     EsquemaDesfasadoError,
     MigrationLimits,
@@ -304,7 +305,9 @@ async def aplicar_migraciones(settings: Settings) -> None:
     """Bring the database named by the settings to the newest schema (Alembic)."""
     if settings.database_url is None:
         raise ValueError("missing settings: PAGOS_DATABASE_URL")
-    engine = create_engine(settings.database_url, pool_size=1, limits=None)  # its own limits: MigrationLimits
+    engine = create_engine(  # its own limits: MigrationLimits
+        settings.database_url, pool_size=1, application_name=MIGRATION_APPLICATION_NAME, limits=None
+    )
     try:
         await migrate(engine, settings.migrations_dir, migration_limits(settings))
     finally:

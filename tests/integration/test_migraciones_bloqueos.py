@@ -227,14 +227,21 @@ async def test_dos_migraciones_a_la_vez_no_se_bloquean_entre_si(postgres_server,
         )
         primera = await migrar(url, migraciones)
         await esperar_bloqueada(mirador, "%INDEX CONCURRENTLY%ix_pagos_prueba%")
+        nombre = await mirador.fetchval(  # what the guide's query looks for
+            "SELECT application_name FROM pg_stat_activity "
+            "WHERE query LIKE '%INDEX CONCURRENTLY%ix_pagos_prueba%' AND pid <> pg_backend_pid()"
+        )
+        assert nombre == "pagos-worker-migrate"
         segunda = await migrar(url, migraciones)
+        assert segunda.stdout is not None
+        linea = await asyncio.wait_for(segunda.stdout.readline(), 60)  # its first try of the lock
+        assert "waiting for the migration lock (held by pid" in linea.decode(), linea
         await asyncio.sleep(3)  # past deadlock_timeout (1 s): a deadlock would have been found by now
         assert primera.returncode is None
         assert segunda.returncode is None
         await transaccion.commit()
         salidas = [await asyncio.wait_for(p.communicate(), 30) for p in (primera, segunda)]
         assert [primera.returncode, segunda.returncode] == [0, 0], salidas
-        assert "waiting for the migration lock (held by pid" in b"".join(salidas[1]).decode()
         assert await revision(mirador) == "9001"
         assert await mirador.fetchval("SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_pagos_prueba'::regclass")
     finally:

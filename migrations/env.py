@@ -14,9 +14,8 @@ import asyncio
 
 from alembic import context
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from pagos_worker.adapters.postgres.database import MigrationLimits
+from pagos_worker.adapters.postgres.database import MIGRATION_APPLICATION_NAME, MigrationLimits, create_engine
 from pagos_worker.adapters.postgres.tables import metadata
 from pagos_worker.bootstrap import migration_limits
 from pagos_worker.config import Settings
@@ -41,7 +40,9 @@ def run_with(connection: Connection) -> None:
 
 
 async def run_from_url(url: str) -> None:
-    engine = create_async_engine(url)
+    # The service's engine, without its limits (the migrations' own are set above): the URL read as
+    # every connection of the service reads it (libpq's TLS parameters: `sslmode`, `sslrootcert`).
+    engine = create_engine(url, pool_size=1, application_name=MIGRATION_APPLICATION_NAME, limits=None)
     async with engine.connect() as connection:
         await connection.run_sync(run_with)
         await connection.commit()

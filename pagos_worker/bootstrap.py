@@ -26,6 +26,7 @@ from pagos_worker import observability as metrics
 from pagos_worker.adapters.postgres import retry as postgres_retry
 from pagos_worker.adapters.postgres.conciliacion import PostgresRegistroDeConciliaciones
 from pagos_worker.adapters.postgres.database import (
+    MIGRATION_APPLICATION_NAME,
     ConnectionLimits,
     EsquemaDesfasadoError,
     MigrationLimits,
@@ -36,6 +37,9 @@ from pagos_worker.adapters.postgres.database import (
 )
 from pagos_worker.adapters.postgres.database import (
     MigracionAbandonadaError as MigracionAbandonadaError,  # noqa: PLC0414 - re-exported: the CLI reports it
+)
+from pagos_worker.adapters.postgres.database import (
+    MigracionInvalidaError as MigracionInvalidaError,  # noqa: PLC0414 - re-exported: the CLI reports it
 )
 from pagos_worker.adapters.postgres.diferencias import PostgresDiferenciaRepository
 from pagos_worker.adapters.postgres.fallos import PostgresFailureLog
@@ -167,35 +171,51 @@ def es_transitorio(exc: BaseException) -> bool:
     return postgres_retry.is_transient(exc) or pulsar_publisher.is_transient(exc)
 
 
-async def build_pasarela(settings: Settings, stack: AsyncExitStack, engine: AsyncEngine) -> PasarelaDePagos:
-    return await _stripe(settings, stack, engine)
+async def build_pasarela(
+    settings: Settings, stack: AsyncExitStack, engine: AsyncEngine, preparada: _StripePreparada | None = None
+) -> PasarelaDePagos:
+    return await _stripe(settings, stack, engine, preparada)
 
 
-async def _stripe(settings: Settings, stack: AsyncExitStack, engine: AsyncEngine) -> StripePasarelaDePagos:
+_StripePreparada = tuple[StripeConfig, Destinos]
+
+
+def _stripe_preparada(settings: Settings) -> _StripePreparada:
+    """The Stripe adapter's settings, read and checked without connecting to anything: a setting
+    that cannot work (a wrong key) is named before the start touches PostgreSQL or the broker."""
     if settings.stripe_api_base is None or settings.stripe_secret_key is None:
         raise ConfiguracionInvalidaError("missing settings: PAGOS_STRIPE_API_BASE, PAGOS_STRIPE_SECRET_KEY")
-    config = StripeConfig(
-        api_base=settings.stripe_api_base,
-        secret_key=settings.stripe_secret_key,
-        timeout_s=settings.stripe_timeout_seconds,
-        connect_timeout_s=settings.stripe_connect_timeout_seconds,
-        read_timeout_s=settings.stripe_read_timeout_seconds,
-        ca_bundle=settings.stripe_ca_bundle,
-        max_intentos=settings.stripe_max_attempts,
-        concurrencia=settings.pasarela_concurrency,
-        rate=settings.stripe_rate_limit,
-        burst=settings.stripe_rate_burst,
-        breaker_umbral=settings.stripe_breaker_failures,
-        breaker_abierto_s=settings.stripe_breaker_open_seconds,
-    )
-    plantilla = settings.stripe_destination_template
-    if plantilla and not es_clave_de_prueba(settings.stripe_secret_key):
-        raise ConfiguracionInvalidaError(
-            "PAGOS_STRIPE_DESTINATION_TEMPLATE is for test mode only: with a live key, map each affiliate "
-            "to its connected account in PAGOS_STRIPE_DESTINATIONS_FILE"
-        )
     try:
-        destinos = Destinos.desde_archivo(settings.stripe_destinations_file, plantilla)
+        config = StripeConfig(
+            api_base=settings.stripe_api_base,
+            secret_key=settings.stripe_secret_key,
+            timeout_s=settings.stripe_timeout_seconds,
+            connect_timeout_s=settings.stripe_connect_timeout_seconds,
+            read_timeout_s=settings.stripe_read_timeout_seconds,
+            ca_bundle=settings.stripe_ca_bundle,
+            max_intentos=settings.stripe_max_attempts,
+            concurrencia=settings.pasarela_concurrency,
+            rate=settings.stripe_rate_limit,
+            burst=settings.stripe_rate_burst,
+            breaker_umbral=settings.stripe_breaker_failures,
+            breaker_abierto_s=settings.stripe_breaker_open_seconds,
+        )
+        plantilla = settings.stripe_destination_template
+        if plantilla and not es_clave_de_prueba(settings.stripe_secret_key):
+            raise ConfiguracionInvalidaError(
+                "PAGOS_STRIPE_DESTINATION_TEMPLATE is for test mode only: with a live key, map each affiliate "
+                "to its connected account in PAGOS_STRIPE_DESTINATIONS_FILE"
+            )
+        return config.validated(), Destinos.desde_archivo(settings.stripe_destinations_file, plantilla)
+    except StripeConfigError as exc:
+        raise ConfiguracionInvalidaError(str(exc)) from None
+
+
+async def _stripe(
+    settings: Settings, stack: AsyncExitStack, engine: AsyncEngine, preparada: _StripePreparada | None = None
+) -> StripePasarelaDePagos:
+    config, destinos = preparada or _stripe_preparada(settings)
+    try:
         pasarela = await stack.enter_async_context(
             StripePasarelaDePagos(config, destinos, presupuesto_de_cuenta(settings, engine))
         )
@@ -288,6 +308,7 @@ def migration_limits(settings: Settings) -> MigrationLimits:
     return MigrationLimits(
         lock_timeout_s=settings.migration_lock_timeout_seconds,
         statement_timeout_s=settings.migration_statement_timeout_seconds,
+        wait_s=settings.migration_wait_seconds,
     )
 
 
@@ -300,7 +321,9 @@ async def aplicar_migraciones(settings: Settings) -> None:
     """Bring the database named by the settings to the newest schema (Alembic)."""
     if settings.database_url is None:
         raise ValueError("missing settings: PAGOS_DATABASE_URL")
-    engine = create_engine(settings.database_url, pool_size=1, limits=None)  # its own limits: MigrationLimits
+    engine = create_engine(  # its own limits: MigrationLimits
+        settings.database_url, pool_size=1, application_name=MIGRATION_APPLICATION_NAME, limits=None
+    )
     try:
         await migrate(engine, settings.migrations_dir, migration_limits(settings))
     finally:
@@ -335,17 +358,20 @@ async def bootstrap(
     """Wire the `roles` asked for. `pasarela`: a gateway to pay through instead of the Stripe
     adapter the settings describe (tests and the development tooling give one).
     `exportador_de_trazas`: where spans go instead of the OTLP endpoint the settings name (tests)."""
-    if unknown := roles - ROLES:
-        raise ConfiguracionInvalidaError(f"unknown roles: {', '.join(sorted(unknown))}")
-    if faltan := settings.faltantes(roles, pasarela_propia=pasarela is not None):
-        raise ConfiguracionInvalidaError(f"missing settings: {', '.join(faltan)}")
-    assert settings.database_url is not None  # noqa: S101 - checked above
+    stripe = _antes_de_conectar(settings, roles, pasarela_propia=pasarela is not None)
+    assert settings.database_url is not None  # noqa: S101 - checked by _antes_de_conectar
     async with AsyncExitStack() as stack:
         if apply_migrations:
             await aplicar_migraciones(settings)
         engine = create_engine(
             settings.database_url, pool_size=settings.db_pool_size, limits=connection_limits(settings)
         )
+        # First: nothing subscribes to the commands (nor starts anything) on a schema behind the release.
+        try:
+            await _esquema_al_dia(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
         pulsar = None
         if roles & CON_BROKER:
             assert settings.pulsar_url is not None  # noqa: S101 - checked above
@@ -361,7 +387,7 @@ async def bootstrap(
         if "relay" in roles:
             await _relay(c, inmediata="worker" in roles)
         if roles & RECUPERAN:
-            propia = pasarela or await build_pasarela(settings, stack, engine)
+            propia = pasarela or await build_pasarela(settings, stack, engine, stripe)
             pagos = _pagos(c, propia)
             if "worker" in roles:
                 await _worker(c, pagos)
@@ -369,9 +395,17 @@ async def bootstrap(
             _conciliacion_programada(c, propia)
         if "api" in roles:
             await _api(c, views)
-        # Last, so that a setting that cannot work (a wrong key) is named first; nothing has run yet.
-        await _esquema_al_dia(engine)
         yield servicio
+
+
+def _antes_de_conectar(settings: Settings, roles: frozenset[str], *, pasarela_propia: bool) -> _StripePreparada | None:
+    """Settings that cannot work, named before anything connects: roles, missing settings, and the
+    Stripe adapter's (a wrong key), which it returns checked for the roles that pay."""
+    if unknown := roles - ROLES:
+        raise ConfiguracionInvalidaError(f"unknown roles: {', '.join(sorted(unknown))}")
+    if faltan := settings.faltantes(roles, pasarela_propia=pasarela_propia):
+        raise ConfiguracionInvalidaError(f"missing settings: {', '.join(faltan)}")
+    return _stripe_preparada(settings) if roles & RECUPERAN and not pasarela_propia else None
 
 
 @dataclass(frozen=True)

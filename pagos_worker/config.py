@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     migration_statement_timeout_seconds: float = Field(
         60.0, gt=0, description="a statement of a migration's transaction running this long is cancelled"
     )
+    migration_wait_seconds: float = Field(
+        600.0, gt=0, description="a migration waiting this long for another run to end gives up (run it again)"
+    )
 
     # The contract: change only to run isolated copies (tests, benchmarks).
     commands_topic: str = CONTRACT_COMMANDS_TOPIC

@@ -12,7 +12,10 @@
 --
 -- Then give each role its password, from your secret manager (never written in a file):
 --   psql ... -c '\password pagos_migrador'   and   psql ... -c '\password pagos_app'
+--
+-- One transaction: a statement that fails (ON_ERROR_STOP) leaves everything as it was.
 \set ON_ERROR_STOP on
+BEGIN;
 
 -- The roles, if missing. They log in; nothing else is theirs by default.
 SELECT format('CREATE ROLE %I LOGIN', :'migrador')
@@ -33,8 +36,10 @@ GRANT USAGE, CREATE ON SCHEMA public TO :"migrador";
 GRANT USAGE ON SCHEMA public TO :"app";
 
 -- What follows is the owner's to grant: done as the migration role (the administrator must be able
--- to SET ROLE to it; a superuser can, and the role's creator is made a member here).
-GRANT :"migrador" TO CURRENT_USER;
+-- to SET ROLE to it; a superuser can, and the role's creator is made a member here, unless it is
+-- a member already, or is that role: an installation whose one role stays the migration role).
+SELECT format('GRANT %I TO CURRENT_USER', :'migrador')
+ WHERE NOT pg_has_role(current_user, :'migrador', 'MEMBER') \gexec
 SET ROLE :"migrador";
 
 -- The migrations' bookkeeping, made now (as Alembic would on the first `migrate`) so that the
@@ -47,12 +52,21 @@ CREATE TABLE IF NOT EXISTS alembic_version (
 -- Rows, never the schema: on every table and sequence there is, and (default privileges) on every
 -- one the migration role creates from now on, so a later release's new table is granted the moment
 -- its migration creates it. Sequences: the identity columns' (conciliaciones, diferencias).
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"app";
-GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"app";
+-- Only on what the migration role owns: an installation handing its tables over to it runs this
+-- script, then REASSIGN OWNED BY, then this script again (docs/deploy/kubernetes.md).
+SELECT format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO %I', tablename, :'app')
+  FROM pg_tables
+ WHERE schemaname = 'public' AND tableowner = :'migrador' AND tablename <> 'alembic_version' \gexec
+SELECT format('GRANT USAGE, SELECT ON SEQUENCE %I TO %I', sequencename, :'app')
+  FROM pg_sequences WHERE schemaname = 'public' AND sequenceowner = :'migrador' \gexec
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app";
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO :"app";
-REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM :"app";
+SELECT format('GRANT SELECT ON alembic_version TO %I', :'app'),
+       format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM %I', :'app')
+  FROM pg_tables
+ WHERE schemaname = 'public' AND tablename = 'alembic_version' AND tableowner = :'migrador' \gexec
 
 RESET ROLE;
+COMMIT;
 -- Advisory locks (the scheduled reconciliation's, `migrate`'s), LISTEN/NOTIFY (the relays' wake-up)
 -- and temporary tables need nothing more: PostgreSQL grants the first two to every role.

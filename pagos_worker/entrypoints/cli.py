@@ -31,6 +31,7 @@ from pagos_worker.bootstrap import (
     RECUPERAN,
     ROLES,
     MigracionAbandonadaError,
+    MigracionInvalidaError,
     aplicar_migraciones,
     bootstrap,
     herramientas_de_operador,
@@ -180,6 +181,9 @@ async def _cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
         await aplicar_migraciones(settings)
     except MigracionAbandonadaError as exc:
         print(f"pagos-worker: migration gave up: {exc}", file=sys.stderr)
+        return EXIT_RECHAZADO
+    except MigracionInvalidaError as exc:
+        print(f"pagos-worker: migration refused: {exc}", file=sys.stderr)
         return EXIT_RECHAZADO
     log.info("migraciones.aplicadas", database=redact(settings.database_url))
     return 0

@@ -15,9 +15,11 @@ from alembic.script import ScriptDirectory
 
 from pagos_worker.adapters.postgres.database import DEFAULT_MIGRATIONS_DIR, asyncpg_dsn
 from pagos_worker.adapters.postgres.tables import ESQUEMA
+from pagos_worker.adapters.pulsar.client import PulsarConnection
 from pagos_worker.bootstrap import bootstrap
 from pagos_worker.config import ConfiguracionInvalidaError, Settings
 from tests.conftest import create_database
+from tests.fakes import FakePasarelaDePagos
 
 pytestmark = pytest.mark.integration
 
@@ -67,3 +69,23 @@ async def test_arranca_en_su_esquema_o_uno_posterior(postgres_server, pulsar_url
     ):
         async with bootstrap(settings, frozenset({"api"})):
             pass
+
+
+async def test_un_arranque_rechazado_no_se_suscribio_a_los_comandos(postgres_server, pulsar_url, monkeypatch):
+    """The schema is checked before anything takes commands: a worker refused on an old schema
+    never subscribed (a consumer would have been handed messages it then could not process)."""
+    url = await create_database(postgres_server)
+    await _revision(url, "0011")
+    suscripciones: list[str] = []
+    original = PulsarConnection.command_source
+
+    async def command_source(self, topic, subscription, *args, **kwargs):
+        suscripciones.append(subscription)
+        return await original(self, topic, subscription, *args, **kwargs)
+
+    monkeypatch.setattr(PulsarConnection, "command_source", command_source)
+    settings = Settings(database_url=url, pulsar_url=pulsar_url, db_pool_size=1)
+    with pytest.raises(ConfiguracionInvalidaError, match="is at revision 0011"):
+        async with bootstrap(settings, frozenset({"worker"}), pasarela=FakePasarelaDePagos()):
+            pass
+    assert suscripciones == []

@@ -184,3 +184,84 @@ async def test_un_indice_concurrente_no_detiene_los_pagos_y_termina_uno_a_medias
             await conn.close()
         await repo.close()
         await engine.dispose()
+
+
+async def test_un_indice_concurrente_con_otra_operacion_se_niega_sin_aplicar_nada(postgres_server, tmp_path):
+    """What the migration did before the build would be committed by it (Alembic's autocommit
+    block) at the old revision: `indice_concurrente` refuses instead, and the migration's
+    transaction is rolled back whole."""
+    url = await create_database(postgres_server)
+    migraciones = migraciones_con(
+        tmp_path,
+        'op.execute("ALTER TABLE pagos ADD COLUMN prueba integer")\n'
+        '    indice_concurrente("ix_pagos_prueba", "pagos", ["prueba"])',
+    )
+    mirador = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        proceso = await migrar(url, migraciones)
+        _, err = await asyncio.wait_for(proceso.communicate(), 30)
+        assert proceso.returncode == 1, err.decode()
+        assert "the only operation of its migration" in err.decode()
+        assert await revision(mirador) == CABEZA
+        assert not await mirador.fetchval(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'pagos' AND column_name = 'prueba'"
+        )
+        assert await mirador.fetchval("SELECT to_regclass('ix_pagos_prueba')") is None
+    finally:
+        await mirador.close()
+
+
+async def test_dos_migraciones_a_la_vez_no_se_bloquean_entre_si(postgres_server, tmp_path):
+    """A second `migrate` waits for the first outside any transaction: the first one's concurrent
+    build waits for every older snapshot, so a second run waiting inside one would deadlock it."""
+    url = await create_database(postgres_server)
+    migraciones = migraciones_con(tmp_path, 'indice_concurrente("ix_pagos_prueba", "pagos", ["fecha_creacion"])')
+    escritor, mirador = [await asyncpg.connect(asyncpg_dsn(url)) for _ in range(2)]
+    try:
+        transaccion = escritor.transaction()  # holds the first run's build until it ends
+        await transaccion.start()
+        await escritor.execute(
+            "INSERT INTO pagos (id_pago, id_afiliado, monto, moneda, estado, fecha_creacion) "
+            "VALUES ($1, 'a', 1, 'USD', 'PENDIENTE', now())",
+            uuid.uuid4(),
+        )
+        primera = await migrar(url, migraciones)
+        await esperar_bloqueada(mirador, "%INDEX CONCURRENTLY%ix_pagos_prueba%")
+        nombre = await mirador.fetchval(  # what the guide's query looks for
+            "SELECT application_name FROM pg_stat_activity "
+            "WHERE query LIKE '%INDEX CONCURRENTLY%ix_pagos_prueba%' AND pid <> pg_backend_pid()"
+        )
+        assert nombre == "pagos-worker-migrate"
+        segunda = await migrar(url, migraciones)
+        assert segunda.stdout is not None
+        linea = await asyncio.wait_for(segunda.stdout.readline(), 60)  # its first try of the lock
+        assert "waiting for the migration lock (held by pid" in linea.decode(), linea
+        await asyncio.sleep(3)  # past deadlock_timeout (1 s): a deadlock would have been found by now
+        assert primera.returncode is None
+        assert segunda.returncode is None
+        await transaccion.commit()
+        salidas = [await asyncio.wait_for(p.communicate(), 30) for p in (primera, segunda)]
+        assert [primera.returncode, segunda.returncode] == [0, 0], salidas
+        assert await revision(mirador) == "9001"
+        assert await mirador.fetchval("SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_pagos_prueba'::regclass")
+    finally:
+        await escritor.close()
+        await mirador.close()
+
+
+async def test_la_espera_por_otra_migracion_tiene_fin(postgres_server, tmp_path):
+    url = await create_database(postgres_server)
+    otra = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        pid = await otra.fetchval("SELECT pg_backend_pid()")
+        await otra.execute("SELECT pg_advisory_lock($1)", 0x7061_676F)  # another run, holding the lock
+        inicio = time.monotonic()
+        proceso = await migrar(url, DEFAULT_MIGRATIONS_DIR, PAGOS_MIGRATION_WAIT_SECONDS="2")
+        out, err = await asyncio.wait_for(proceso.communicate(), 30)
+        assert proceso.returncode == 1, err.decode()
+        assert time.monotonic() - inicio < 15
+        assert f"held by pid {pid}" in out.decode() + err.decode()
+        assert "migration gave up" in err.decode()
+        assert "Traceback" not in err.decode()
+    finally:
+        await otra.close()

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -10,7 +15,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, text
 
 from pagos_worker.adapters.postgres.database import DEFAULT_MIGRATIONS_DIR, create_engine, migrate
-from pagos_worker.adapters.postgres.tables import metadata
+from pagos_worker.adapters.postgres.tables import ESQUEMA, metadata
 from tests.conftest import create_database
 
 pytestmark = pytest.mark.integration
@@ -79,5 +84,25 @@ async def test_0011_se_deshace_y_se_rehace_y_no_se_deshace_con_reversos(postgres
                 await conn.run_sync(lambda c: _a("0010", c, bajar=True))
         async with engine.connect() as conn:
             assert await conn.run_sync(_diff) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_el_cli_de_alembic_lee_la_url_como_el_servicio(postgres_server):
+    """`alembic upgrade head` (alembic.ini) opens its connection as the service does: libpq's TLS
+    parameters in the URL's query are read, never handed to asyncpg as unknown arguments."""
+    url = await create_database(postgres_server, migrated=False)
+    raiz = Path(__file__).resolve().parents[2]
+    limpio = {k: v for k, v in os.environ.items() if not k.startswith("PAGOS_")}
+    hecho = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=raiz, env={**limpio, "PAGOS_DATABASE_URL": f"{url}?sslmode=disable"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert hecho.returncode == 0, hecho.stderr
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT version_num FROM alembic_version")) == ESQUEMA
     finally:
         await engine.dispose()

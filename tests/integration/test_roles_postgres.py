@@ -3,7 +3,9 @@ the runtime role, DML only, runs the service's own paths — the start-up schema
 through the worker as `bootstrap` wires it (the Stripe adapter and its budget table, against the
 simulator), the outbox relay, an operator's `pagos ver`, and `conciliar` with its temporary tables,
 COPY and advisory lock — and every change of schema is refused to it. A table a later migration
-creates is granted to it by the default privileges."""
+creates is granted to it by the default privileges. The script also runs connected as the
+migration role itself, stops having changed nothing when it fails, and takes an installation with
+one role to two as the deployment guide says."""
 
 from __future__ import annotations
 
@@ -220,3 +222,101 @@ async def _sirviendo(settings: Settings, rol: str) -> AsyncIterator[None]:
         if proceso.returncode is None:
             proceso.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proceso.wait(), 60) == 0
+
+
+async def _rol_dueno_de_una_base(postgres_server: str, nombre: str) -> str:
+    """A fresh database owned by a new role `nombre` (LOGIN, CREATEROLE: a managed service's admin
+    is such a role), and that role's URL to it."""
+    url = await create_database(postgres_server, migrated=False)
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_server))
+    try:
+        await admin.execute(f'CREATE ROLE "{nombre}" LOGIN CREATEROLE')
+        await admin.execute(f'ALTER DATABASE "{make_url(url).database}" OWNER TO "{nombre}"')
+    finally:
+        await admin.close()
+    return _como(url, nombre)
+
+
+async def _borrar(postgres_server: str, url: str, *roles: str) -> None:
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_server))
+    try:
+        await admin.execute(f'DROP DATABASE "{make_url(url).database}" WITH (FORCE)')
+        for rol in roles:
+            await admin.execute(f'DROP ROLE IF EXISTS "{rol}"')
+    finally:
+        await admin.close()
+
+
+async def test_el_administrador_puede_ser_el_rol_de_migracion(postgres_server):
+    """An installation whose one role (the database's owner) stays the migration role, running the
+    script connected as that role: `GRANT role TO CURRENT_USER` would be a grant to itself."""
+    sufijo = uuid.uuid4().hex[:8]
+    dueno, app = f"dueno_{sufijo}", f"pagos_app_{sufijo}"
+    url = await _rol_dueno_de_una_base(postgres_server, dueno)
+    try:
+        for _ in range(2):
+            hecho = _psql(url, base=make_url(url).database or "", migrador=dueno, app=app)
+            assert hecho.returncode == 0, hecho.stderr
+        rc, _, err = await _cli(url, "migrate")
+        assert rc == 0, err
+        conn = await asyncpg.connect(asyncpg_dsn(_como(url, app)))
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM pagos") == 0
+        finally:
+            await conn.close()
+    finally:
+        await _borrar(postgres_server, url, app, dueno)
+
+
+async def test_un_fallo_del_script_no_deja_nada_a_medias(postgres_server):
+    """Stopped by an error (here a variable not given), the script has changed nothing: every
+    database connection PUBLIC had is still there, no role was made."""
+    url = await create_database(postgres_server, migrated=False)
+    migrador = f"pagos_migrador_{uuid.uuid4().hex[:8]}"
+    try:
+        hecho = _psql(url, base=make_url(url).database or "", migrador=migrador)  # no `app`
+        assert hecho.returncode != 0
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            assert not await conn.fetchval("SELECT count(*) FROM pg_roles WHERE rolname = $1", migrador)
+            assert await conn.fetchval("SELECT has_database_privilege('public', current_database(), 'CONNECT')")
+        finally:
+            await conn.close()
+    finally:
+        await _borrar(postgres_server, url, migrador)
+
+
+async def test_de_un_rol_a_dos_como_dice_la_guia(postgres_server):
+    """docs/deploy/kubernetes.md, an installation that ran with one role, handing the schema to a
+    new owner: the script, REASSIGN OWNED BY the old role TO the new one, the script again."""
+    sufijo = uuid.uuid4().hex[:8]
+    viejo, migrador, app = f"viejo_{sufijo}", f"pagos_migrador_{sufijo}", f"pagos_app_{sufijo}"
+    url = await _rol_dueno_de_una_base(postgres_server, viejo)
+    admin_url = _como(url, make_url(postgres_server).username or "postgres")
+    try:
+        rc, _, err = await _cli(url, "migrate")  # the installation so far: one role owns everything
+        assert rc == 0, err
+        variables = {"base": make_url(url).database or "", "migrador": migrador, "app": app}
+        hecho = _psql(admin_url, **variables)
+        assert hecho.returncode == 0, hecho.stderr
+        admin = await asyncpg.connect(asyncpg_dsn(admin_url))
+        try:
+            await admin.execute(f'REASSIGN OWNED BY "{viejo}" TO "{migrador}"')
+        finally:
+            await admin.close()
+        hecho = _psql(admin_url, **variables)
+        assert hecho.returncode == 0, hecho.stderr
+
+        rc, _, err = await _cli(_como(url, migrador), "migrate")
+        assert rc == 0, err
+        conn = await asyncpg.connect(asyncpg_dsn(_como(url, app)))
+        try:
+            duenos = await conn.fetch("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'")
+            assert [r["tableowner"] for r in duenos] == [migrador]
+            assert await conn.fetchval("SELECT count(*) FROM pagos") == 0
+            assert await conn.fetchval("SELECT max(version_num) FROM alembic_version")
+            assert await _rechazada(conn, "ALTER TABLE pagos ADD COLUMN intrusa integer")
+        finally:
+            await conn.close()
+    finally:
+        await _borrar(postgres_server, url, app, migrador, viejo)

@@ -278,3 +278,12 @@ def test_las_urls_de_la_base_documentadas_valen_y_verifican_el_servidor():
         dsn = asyncpg_dsn(url)
         assert "sslmode=verify-full" in dsn, url
         assert "sslrootcert=" in dsn, url
+
+
+def test_el_rbac_del_operador_deja_entrar_en_un_pod_con_kubectl_de_hoy():
+    """`kubectl exec` is a POST (verb create) over SPDY and, from kubectl 1.30 on, a GET (verb get)
+    over WebSockets: the Role grants both, or the look in an API pod is refused to a new kubectl."""
+    rbac = ROOT / "deploy" / "kubernetes" / "examples" / "operador-rbac.yaml"
+    (rol,) = [d for d in yaml.safe_load_all(rbac.read_text()) if d["kind"] == "Role"]
+    verbos = {v for regla in rol["rules"] if "pods/exec" in regla["resources"] for v in regla["verbs"]}
+    assert verbos == {"get", "create"}

@@ -1,7 +1,9 @@
 """The rules for a migration a release adds (docs/deploy/migrations.md), read from its source: an index
-on a table that already exists is built concurrently (`indice_concurrente`), and no migration sets
-its own lock timeout (env.py's, PAGOS_MIGRATION_LOCK_TIMEOUT_SECONDS, holds for all). Migrations up
-to 0012 ran in production before these rules and are left as they ran (the guide says why)."""
+on a table that already exists is built concurrently (`indice_concurrente`), in a migration that
+does nothing else (it runs outside the migration's transaction: anything beside it would be
+committed, or left undone, apart from the revision), and no migration sets its own lock timeout
+(env.py's, PAGOS_MIGRATION_LOCK_TIMEOUT_SECONDS, holds for all). Migrations up to 0012 ran in
+production before these rules and are left as they ran (the guide says why)."""
 
 from __future__ import annotations
 
@@ -48,7 +50,24 @@ def infracciones(fuente: str) -> list[str]:
             malas.append(f"{sql[:40]}…: use indice_concurrente")
         if sql and "lock_timeout" in sql:
             malas.append("sets its own lock_timeout: env.py's holds for every migration")
-    return malas
+    return malas + _acompanado(arbol)
+
+
+def _acompanado(arbol: ast.Module) -> list[str]:
+    """A migration with `indice_concurrente` whose upgrade() does anything else: what ran before
+    the build would be committed by it, what runs after in a transaction of its own, and a run that
+    gives up between the two leaves the migration half applied at the old revision."""
+    upgrade = next((n for n in arbol.body if isinstance(n, ast.FunctionDef) and n.name == "upgrade"), None)
+    cuerpo = upgrade.body if upgrade is not None else arbol.body
+    if not _llamadas(ast.Module(body=cuerpo, type_ignores=[]), "indice_concurrente"):
+        return []
+    otras = [
+        s
+        for s in cuerpo
+        if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))  # its docstring
+        and not (isinstance(s, ast.Expr) and _llamadas(s, "indice_concurrente") == [s.value])
+    ]
+    return ["indice_concurrente with other operations: a concurrent index is its migration's only one"] if otras else []
 
 
 def _nuevas() -> list[Path]:
@@ -74,6 +93,12 @@ def test_las_anteriores_son_las_que_corrieron():
         ('op.execute("create index ix on pagos (a)")', 1),
         ('op.execute("CREATE INDEX CONCURRENTLY ix ON pagos (a)")', 0),
         ("op.execute(\"SET LOCAL lock_timeout = '10s'\")", 1),
+        ('indice_concurrente("ix", "pagos", ["a"])\nindice_concurrente("iy", "pagos", ["b"])', 0),
+        ('op.add_column("pagos", sa.Column("a", sa.Integer()))\nindice_concurrente("ix", "pagos", ["a"])', 1),
+        ('indice_concurrente("ix", "pagos", ["a"])\nop.execute("ALTER TABLE pagos ADD COLUMN b integer")', 1),
+        ('def upgrade() -> None:\n    """Why."""\n    indice_concurrente("ix", "pagos", ["a"])', 0),
+        ('def upgrade() -> None:\n    op.drop_column("pagos", "b")\n    indice_concurrente("ix", "pagos", ["a"])', 1),
+        ('def upgrade() -> None:\n    if True:\n        indice_concurrente("ix", "pagos", ["a"])', 1),
     ],
 )
 def test_las_reglas_ven_lo_que_deben(fuente, esperadas):

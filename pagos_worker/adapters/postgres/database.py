@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from pagos_worker.adapters.postgres.driver import READ_ONLY_SQLSTATE
 log = structlog.get_logger(__name__)
 
 _MIGRATION_LOCK = 0x7061_676F  # "pago"
+# What pg_stat_activity shows for a migration's connection (`migrate`, Alembic's CLI).
+MIGRATION_APPLICATION_NAME = "pagos-worker-migrate"
 DEFAULT_MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
 
 
@@ -194,10 +197,14 @@ class MigrationLimits:
     own statement timeout (5 s), so that what queued behind it meanwhile still finishes. Every
     statement of a migration's transaction ends after `statement_timeout_s`: one that rewrites or
     scans a large table under a lock is one to redesign (docs/deploy/migrations.md), not to wait
-    for. A concurrent index build (`migraciones.indice_concurrente`) blocks no one and has neither."""
+    for. A concurrent index build (`migraciones.indice_concurrente`) blocks no one and has neither.
+    A run waits up to `wait_s` for another run to end (below the migration Job's deadline, 900 s),
+    then gives up, changing nothing."""
 
     lock_timeout_s: float = 3.0
     statement_timeout_s: float = 60.0
+    wait_s: float = 600.0
+    poll_s: float = 1.0
 
     def sentencias(self, *, local: bool = False) -> list[str]:
         """The SETs for a session (or, `local`, for the transaction a caller holds open)."""
@@ -210,13 +217,30 @@ class MigrationLimits:
 
 MIGRATION_LIMITS = MigrationLimits()
 # SQLSTATEs of a migration that gave up waiting: lock_not_available (lock_timeout), query_canceled
-# (statement_timeout).
-_ABANDONO = {"55P03": "waited longer than its lock timeout for a lock", "57014": "ran past its statement timeout"}
+# (statement_timeout, or an administrator's pg_cancel_backend), deadlock_detected (another session's
+# locks and the migration's waited for each other: PostgreSQL ended the migration's transaction).
+_ABANDONO = {
+    "55P03": "waited longer than its lock timeout for a lock",
+    "57014": "ran past its statement timeout (or was cancelled)",
+    "40P01": "was ended by PostgreSQL to break a deadlock",
+}
+# The migration lock, and who holds it (a bigint key is classid: high half, objid: low half).
+_TOMAR_CERROJO = text(
+    "SELECT pg_try_advisory_lock(:key) AS tomado, (SELECT min(pid) FROM pg_locks WHERE locktype = 'advisory' "
+    "AND granted AND classid::bigint = :key >> 32 AND objid::bigint = :key & 4294967295 AND objsubid = 1) AS pid"
+)
+
+
+class MigracionInvalidaError(RuntimeError):
+    """A migration breaks a rule that `migrate` relies on (docs/deploy/migrations.md): refused
+    before it changed anything; the migration's text is to fix."""
 
 
 class MigracionAbandonadaError(RuntimeError):
     """A migration gave up: a lock held by another transaction for longer than the lock timeout, or
-    a statement past its timeout. That migration changed nothing; those before it are applied."""
+    a statement past its timeout. That migration's transaction changed nothing (a concurrent index
+    build, the only operation of its migration, may be left invalid: the next run builds it again);
+    the migrations before it are applied."""
 
 
 async def migrate(
@@ -228,9 +252,7 @@ async def migrate(
     migration's own limits (`limits`) replace the service's on this connection."""
     script_location = str(migrations_dir or DEFAULT_MIGRATIONS_DIR)
     async with engine.connect() as conn:
-        await conn.execute(text("SET statement_timeout = 0"))  # waiting for another run is harmless
-        await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
-        await conn.commit()
+        await _esperar_turno(conn, limits)
         try:
             await conn.run_sync(_upgrade, script_location, limits)
         except DBAPIError as exc:
@@ -239,8 +261,10 @@ async def migrate(
                 raise
             raise MigracionAbandonadaError(
                 f"a migration {causa} and was rolled back: the schema stays at revision {await _revision(conn)}. "
-                f"Nothing of that migration was applied; run `pagos-worker migrate` again (a transaction "
-                f"holding a lock on what it changes: see pg_stat_activity). Statement: {_sentencia(exc)}"
+                f"Nothing of that migration's transaction was applied (a concurrent index build cut short "
+                f"is left invalid, and built again by the next run); run `pagos-worker migrate` again "
+                f"(a transaction holding a lock on what it changes: docs/deploy/migrations.md). "
+                f"Statement: {_sentencia(exc)}"
             ) from exc
         finally:
             try:
@@ -251,6 +275,32 @@ async def migrate(
                 await conn.commit()
             except (DBAPIError, OSError) as exc:  # a connection that is gone took its lock with it
                 log.warning("migraciones.sin_liberar", error=repr(exc))
+
+
+async def _esperar_turno(conn: AsyncConnection, limits: MigrationLimits) -> None:
+    """Take the migration lock, or give up after `limits.wait_s`. It is polled, each try a statement
+    of its own (autocommit), with the waits in between outside any transaction: a run waiting in
+    pg_advisory_lock would hold a snapshot, which another run's concurrent index build waits for,
+    while that run holds the lock it waits for (a deadlock)."""
+    nivel = await conn.get_isolation_level()
+    await conn.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        limite = time.monotonic() + limits.wait_s
+        while True:
+            tomado, pid = (await conn.execute(_TOMAR_CERROJO, {"key": _MIGRATION_LOCK})).one()
+            if tomado:
+                return
+            if time.monotonic() >= limite:
+                raise MigracionAbandonadaError(
+                    f"another `pagos-worker migrate` (held by pid {pid}) has held the migration lock for longer "
+                    f"than {limits.wait_s:g} s (PAGOS_MIGRATION_WAIT_SECONDS); nothing was applied. Run it again "
+                    "once that run has ended (pg_stat_activity, application_name pagos-worker-migrate)"
+                )
+            log.info("migraciones.esperando", mensaje=f"waiting for the migration lock (held by pid {pid})", pid=pid)
+            await asyncio.sleep(limits.poll_s)
+    finally:
+        await conn.commit()  # SQLAlchemy's bookkeeping only: in autocommit there is no transaction
+        await conn.execution_options(isolation_level=nivel)
 
 
 async def _revision(conn: AsyncConnection) -> str:

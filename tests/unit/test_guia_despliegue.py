@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
+import pytest
 import yaml
 
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
@@ -55,7 +56,7 @@ case "$*" in
   *"get deploy/pagos-worker"*"configMapRef.name}"*) echo "$CONFIG" ;;
   *"create -f - -o name"*) cat > "$DIR/job.yaml"; echo "job.batch/pagos-operador-x1y2z" ;;
   *"logs -f"*) echo "lo que el comando imprimió" ;;
-  *"get pods -l job-name=pagos-operador-x1y2z"*) echo "exit 0" ;;
+  *"get pods -l job-name=pagos-operador-x1y2z"*) printf '%s' "${SALIDA-0}" ;;
   *) echo "unexpected: $*" >&2; exit 9 ;;
 esac
 """
@@ -70,7 +71,8 @@ def test_la_funcion_de_los_runbooks_crea_el_job_del_operador(tmp_path, monkeypat
     (bin_dir / "kubectl").write_text(KUBECTL)
     (bin_dir / "kubectl").chmod(0o755)
     id_pago = str(uuid.uuid4())
-    args = ["pagos", "reversar", id_pago, "--motivo", "fraude", "--descripcion", 'a & b | "c" \\ ñ: d']
+    args = ["pagos", "reversar", id_pago, "--motivo", "fraude", "--id-reverso", str(uuid.uuid4()),
+            "--descripcion", 'a & b | "c" \\ ñ: d']  # fmt: skip
     guion = _funcion_de_los_runbooks() + "\npagos_worker " + " ".join(f"'{a}'" for a in args) + "\n"
     entorno = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DIR": str(tmp_path)}
     resultado = subprocess.run(  # noqa: S603 - bash from PATH, the docs' own script
@@ -287,3 +289,48 @@ def test_el_rbac_del_operador_deja_entrar_en_un_pod_con_kubectl_de_hoy():
     (rol,) = [d for d in yaml.safe_load_all(rbac.read_text()) if d["kind"] == "Role"]
     verbos = {v for regla in rol["rules"] if "pods/exec" in regla["resources"] for v in regla["verbs"]}
     assert verbos == {"get", "create"}
+
+
+def _funcion(tmp_path, args: list[str], **entorno: str) -> subprocess.CompletedProcess[str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "kubectl").write_text(KUBECTL)
+    (bin_dir / "kubectl").chmod(0o755)
+    guion = _funcion_de_los_runbooks() + "\npagos_worker " + " ".join(f"'{a}'" for a in args) + "\n"
+    return subprocess.run(  # noqa: S603 - bash from PATH, the docs' own script
+        [shutil.which("bash") or "bash", "-c", guion],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "DIR": str(tmp_path),
+            "IMAGEN": IMAGEN,
+            "CONFIG": CONFIG,
+            **entorno,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "falta"),
+    [
+        (["pagos", "reversar", "0b9ad5a4-2f0e-4a47-9d7a-2f5b9a1f3c10", "--motivo", "fraude"], "--id-reverso"),
+        (["publicar", "--id-afiliado", "afiliado-1", "--monto", "10.00"], "--id-pago"),
+    ],
+)
+def test_la_funcion_no_crea_un_job_que_mueve_dinero_sin_su_id(tmp_path, args, falta):
+    """A Job cannot be trusted to run once (and a person re-runs what seemed to hang): a command that
+    moves money goes only with its id, so that running it again acts once."""
+    resultado = _funcion(tmp_path, args)
+    assert resultado.returncode == 3
+    assert f"add {falta} " in resultado.stderr
+    assert not (tmp_path / "llamadas").exists()  # nothing created
+
+
+def test_sin_estado_de_salida_la_funcion_dice_que_no_se_repita(tmp_path):
+    resultado = _funcion(tmp_path, ["dlq", "listar"], SALIDA="")
+    assert resultado.returncode == 4
+    assert "has not ended: do not run it again" in resultado.stderr

@@ -69,7 +69,6 @@ async def leer_topic(
         )
     except pulsar.TopicNotFound:  # Apache Pulsar without automatic topic creation: nothing was ever sent
         return
-    lectura: asyncio.Future[Any] | None = None
     try:
         if desde is not None:  # the broker skips what was published before (by publish time)
             await asyncio.to_thread(reader.seek, int(desde.timestamp() * 1000))
@@ -80,14 +79,9 @@ async def leer_topic(
                     yield mensaje
         else:
             while True:
-                lectura = asyncio.ensure_future(asyncio.to_thread(_siguiente, reader, _ESPERA_SEGUIR_MS))
-                if (mensaje := await asyncio.shield(lectura)) is not None:
+                if (mensaje := await asyncio.to_thread(_siguiente, reader, _ESPERA_SEGUIR_MS)) is not None:
                     yield mensaje
     finally:
-        # Ctrl-C while following cancels the wait, not the client's read in its thread: the reader
-        # is closed once that read has returned (within _ESPERA_SEGUIR_MS), never under it.
-        if lectura is not None:
-            await asyncio.wait([lectura])
         await asyncio.to_thread(reader.close)
 
 

@@ -4,6 +4,7 @@ filtered, as an operator runs it; it consumes nothing and leaves no subscription
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -110,9 +111,13 @@ async def test_eventos_en_un_topic_vacio_o_inexistente_no_da_nada(pulsar_url, to
 
 async def test_seguir_muestra_lo_que_llega_y_termina_con_ctrl_c(pulsar_url, topics):
     c = uuid.uuid4()
+    # As from a terminal: SIGINT at its default. A shell without job control starts its background
+    # commands with SIGINT ignored (POSIX), pytest's children would inherit that, and Python then
+    # installs no KeyboardInterrupt: Ctrl-C would not reach the command at all.
     proceso = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pagos_worker", "eventos", "--seguir", "--json", "--id-pago", str(c),
         env=_env(pulsar_url, topics), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     assert proceso.stdout is not None
     try:

@@ -25,6 +25,9 @@ async def test_bench_corto_cuenta_cada_pago_por_su_evento(tmp_path):
     assert r["pasarela_p99_ms"] is not None
     assert r["pasarela_p99_ms"] >= 10  # the simulator's fixed latency is a floor
     assert r["memoria_pico_mb"] > 0
+    assert r["broker"]["nombre"] == "pulsar-lite"  # and `--broker pulsar`'s Apache Pulsar counted alike
+    assert r["broker_rss_pico_mb"] > 0
+    assert 0 < sum(r["broker_cpu_por_hilo_s"].values()) <= r["cpu_s"]["broker"] + 0.01
     assert r["maquina"]["nucleos"] >= 1
     assert r["maquina"]["referencia_s"] > 0
 

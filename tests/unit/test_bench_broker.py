@@ -193,10 +193,10 @@ def test_agrupar_lo_pequeno_en_otros_y_lo_de_hilos_terminados():
 
 
 def test_la_cpu_de_los_hilos_de_un_proceso_vivo():
-    hilos = bench_broker.HilosDelBroker(os.getpid())
+    hilos = bench_broker.CpuPorHilo([os.getpid()])
     fin = time.process_time() + 0.3
     while time.process_time() < fin:
         pass
     grupos = hilos.gastado(total_s=0.3)
     assert max(grupos.values()) >= 0.25  # this thread's family carries what it burned
-    assert bench_broker.HilosDelBroker(None).gastado(total_s=1.0) == {}  # a broker not counted
+    assert bench_broker.CpuPorHilo([]).gastado(total_s=1.0) == {}  # a broker not counted

@@ -36,7 +36,7 @@ import orjson
 import psutil
 
 from pagos_dev.tools import bench_broker, bench_conciliacion, bench_reversos
-from pagos_dev.tools.bench_broker import HilosDelBroker, Servidores, borrar_topicos, broker_de_la_corrida, rss_mb
+from pagos_dev.tools.bench_broker import CpuPorHilo, Servidores, borrar_topicos, broker_de_la_corrida, rss_mb
 from pagos_dev.tools.chaos import percentiles
 from pagos_dev.tools.cluster import Cluster, ClusterConfig
 from pagos_dev.tools.observador import Lector, Mensaje, Publicador, cliente
@@ -284,13 +284,14 @@ async def _medir_sin_gc(
     # them is part of the payment's cost), the workers' from when they are ready (not their start-up).
     procesos = _procesos(cluster, broker_pid)
     cpu = _Cpu({k: v for k, v in procesos.items() if k != "workers"})
-    hilos_broker = HilosDelBroker(procesos.get("broker", [None])[0])
+    hilos = {"broker": CpuPorHilo(procesos.get("broker", []))}
     if escenario.rate is None:
         publicador.empezar(mensajes, rate=1e9)
         await asyncio.to_thread(publicador.esperar)
         for i in range(escenario.workers):
             await cluster.start_worker(i)
     cpu.agregar("workers", _procesos(cluster, broker_pid)["workers"])
+    hilos["workers"] = CpuPorHilo(_procesos(cluster, broker_pid)["workers"])
     inicio = time.monotonic()  # payments done before this instant (a worker up first) do not count
     if escenario.rate is not None:
         publicador.empezar(mensajes, rate=escenario.rate)
@@ -300,12 +301,12 @@ async def _medir_sin_gc(
         muestras = await _esperar_eventos(escenario, cluster, eventos, inicio, reversos, procesos.get("broker"))
         fin = time.monotonic()
     gastado = cpu.gastado()
-    broker_por_hilo = hilos_broker.gastado(gastado.get("broker", 0.0))
+    por_hilo = _por_hilo(hilos, gastado)
     sys.stderr.write("\n")
     informe = await _informe(
         escenario, cluster, eventos, publicador, inicio, fin, gastado, muestras, await lectura if lectura else None
     )
-    informe["broker_cpu_por_hilo_s"] = broker_por_hilo  # empty where the broker is not counted
+    informe["cpu_por_hilo_s"] = por_hilo
     if reversos:
         informe["reversos"] = await _informe_reversos(cluster, eventos, mezcla)
     if escenario.presupuesto_cuenta is not None:
@@ -314,6 +315,11 @@ async def _medir_sin_gc(
         sostenido = None if reversos else informe["pagos_s_sostenido"]
         informe["presupuesto"] = _presupuesto(escenario.presupuesto_cuenta, peticiones, sostenido)
     return informe
+
+
+def _por_hilo(hilos: dict[str, CpuPorHilo], gastado: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Where the broker's and the workers' CPU went, by thread family (a broker not counted: none)."""
+    return {grupo: h.gastado(gastado[grupo]) for grupo, h in hilos.items() if grupo in gastado}
 
 
 def _comandos_de(escenario: Escenario) -> bench_reversos.Mezcla:

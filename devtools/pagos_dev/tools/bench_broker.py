@@ -1,8 +1,9 @@
 """The pipeline benchmark's broker: pulsar-lite, started by each scenario's cluster (the default), or
 Apache Pulsar standalone (`--broker pulsar`), started once for the run with its JIT at full tier,
 each scenario on topics of its own, which are deleted when it ends. Either way the broker's CPU
-and RSS are counted under "broker", and where its CPU went is told by thread (the JVM's compiler
-and collector threads apart from the ones that move messages)."""
+and RSS are counted under "broker", and where the broker's and the workers' CPU went is told by
+thread (the JVM's compiler and collector threads apart from the ones that move messages; the
+Pulsar client's native threads apart from the event loop)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import contextlib
 import re
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -131,34 +132,34 @@ def familia_de_hilo(nombre: str) -> str:
     return _NUMERACION.sub("", nombre.strip()) or nombre.strip()
 
 
-class HilosDelBroker:
-    """The broker's CPU by thread family between two reads: what moves messages, and what the JVM
-    spends on itself (its JIT compilers, its collector). Threads that ended in between are counted
-    by the process total only (`gastado` names the difference)."""
+class CpuPorHilo:
+    """The CPU of some processes by thread family between two reads, all of them together: in the
+    broker, what moves messages and what the JVM spends on itself (its JIT compilers, its collector);
+    in the workers, the event loop's thread and the Pulsar client's native ones. Threads that ended
+    in between are counted by the process total only (`gastado` names the difference)."""
 
-    def __init__(self, pid: int | None) -> None:
-        self._pid = pid
+    def __init__(self, pids: Iterable[int]) -> None:
+        self._pids = list(pids)
         self._inicio = self._leer()
 
-    def _leer(self) -> dict[int, tuple[str, float]]:
-        if self._pid is None:
-            return {}
-        hilos: dict[int, tuple[str, float]] = {}
-        with contextlib.suppress(psutil.Error):
-            for hilo in psutil.Process(self._pid).threads():
-                with contextlib.suppress(OSError):
-                    nombre = Path(f"/proc/{self._pid}/task/{hilo.id}/comm").read_text()
-                    hilos[hilo.id] = (familia_de_hilo(nombre), hilo.user_time + hilo.system_time)
+    def _leer(self) -> dict[tuple[int, int], tuple[str, float]]:
+        hilos: dict[tuple[int, int], tuple[str, float]] = {}
+        for pid in self._pids:
+            with contextlib.suppress(psutil.Error):
+                for hilo in psutil.Process(pid).threads():
+                    with contextlib.suppress(OSError):
+                        nombre = Path(f"/proc/{pid}/task/{hilo.id}/comm").read_text()
+                        hilos[pid, hilo.id] = (familia_de_hilo(nombre), hilo.user_time + hilo.system_time)
         return hilos
 
     def gastado(self, total_s: float, *, minimo: float = 0.02) -> dict[str, float]:
-        """CPU seconds by family, largest first; families under `minimo` of `total_s` (the process's
+        """CPU seconds by family, largest first; families under `minimo` of `total_s` (the processes'
         own count) as "otros", and what threads that ended took as "(terminados)"."""
-        if self._pid is None:
+        if not self._pids:
             return {}
         por_familia: dict[str, float] = {}
-        for tid, (familia, segundos) in self._leer().items():
-            por_familia[familia] = por_familia.get(familia, 0.0) + segundos - self._inicio.get(tid, ("", 0.0))[1]
+        for clave, (familia, segundos) in self._leer().items():
+            por_familia[familia] = por_familia.get(familia, 0.0) + segundos - self._inicio.get(clave, ("", 0.0))[1]
         return agrupar(por_familia, total_s, minimo=minimo)
 
 

@@ -198,5 +198,6 @@ def test_la_cpu_de_los_hilos_de_un_proceso_vivo():
     while time.process_time() < fin:
         pass
     grupos = hilos.gastado(total_s=0.3)
-    assert max(grupos.values()) >= 0.25  # this thread's family carries what it burned
+    principal = next(f for f in grupos if f.endswith(" (principal)"))  # this thread, apart from its siblings
+    assert grupos[principal] >= 0.25  # it carries what it burned
     assert bench_broker.CpuPorHilo([]).gastado(total_s=1.0) == {}  # a broker not counted

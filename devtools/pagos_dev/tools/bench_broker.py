@@ -135,7 +135,8 @@ def familia_de_hilo(nombre: str) -> str:
 class CpuPorHilo:
     """The CPU of some processes by thread family between two reads, all of them together: in the
     broker, what moves messages and what the JVM spends on itself (its JIT compilers, its collector);
-    in the workers, the event loop's thread and the Pulsar client's native ones. Threads that ended
+    in the workers, the main thread (the event loop) and the rest (the Pulsar client's native threads,
+    which keep the name "python", and the receiving thread). Threads that ended
     in between are counted by the process total only (`gastado` names the difference)."""
 
     def __init__(self, pids: Iterable[int]) -> None:
@@ -148,8 +149,10 @@ class CpuPorHilo:
             with contextlib.suppress(psutil.Error):
                 for hilo in psutil.Process(pid).threads():
                     with contextlib.suppress(OSError):
-                        nombre = Path(f"/proc/{pid}/task/{hilo.id}/comm").read_text()
-                        hilos[pid, hilo.id] = (familia_de_hilo(nombre), hilo.user_time + hilo.system_time)
+                        familia = familia_de_hilo(Path(f"/proc/{pid}/task/{hilo.id}/comm").read_text())
+                        if hilo.id == pid:  # the main thread (a worker's event loop): apart from its siblings
+                            familia += " (principal)"
+                        hilos[pid, hilo.id] = (familia, hilo.user_time + hilo.system_time)
         return hilos
 
     def gastado(self, total_s: float, *, minimo: float = 0.02) -> dict[str, float]:

@@ -177,6 +177,19 @@ async def test_los_topicos_del_escenario_se_borran_del_broker_de_la_corrida():
         assert len(borrados) == 3
 
 
+async def test_un_topico_que_el_broker_no_borra_se_avisa_sin_perder_el_escenario(capsys: pytest.CaptureFixture[str]):
+    async def negar(_: web.Request) -> web.Response:
+        return web.Response(status=412, text="Topic has active producers")
+
+    app = web.Application()
+    app.router.add_delete("/admin/v2/{ruta:.*}", negar)
+    async with TestServer(app) as servidor:
+        admin = str(servidor.make_url("")).rstrip("/")
+        servidores = Servidores(pulsar_url="pulsar://x:1", broker="pulsar", broker_pid=1, broker_admin_url=admin)
+        await bench_broker.borrar_topicos(servidores, bench_broker.topicos("cpu", servidores))
+    assert capsys.readouterr().err.count("left on the broker: HTTP 412 Topic has active producers") == 3
+
+
 def test_familias_de_hilos_sin_la_numeracion_de_los_hermanos():
     assert familia_de_hilo("GC Thread#1\n") == "GC Thread"
     assert familia_de_hilo("pulsar-io-4-2") == "pulsar-io"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -98,7 +99,8 @@ def topicos(nombre: str, servidores: Servidores) -> dict[str, str]:
 
 async def borrar_topicos(servidores: Servidores, topicos: Mapping[str, str]) -> None:
     """A scenario's topics off the run's Apache Pulsar (its ledgers go with them), as pulsar-lite's
-    data directory goes after each scenario; a topic never created is no error."""
+    data directory goes after each scenario; a topic never created is no error, and one the broker
+    would not delete is reported, not raised (the scenario's figures stand; the next has its own)."""
     if servidores.broker_admin_url is None:
         return
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
@@ -106,7 +108,7 @@ async def borrar_topicos(servidores: Servidores, topicos: Mapping[str, str]) -> 
             ruta = urllib.parse.quote(topico.replace("://", "/", 1))
             async with http.delete(f"{servidores.broker_admin_url}/admin/v2/{ruta}?force=true") as resp:
                 if resp.status not in {204, 404}:
-                    raise RuntimeError(f"deleting {topico}: HTTP {resp.status} {await resp.text()}")
+                    sys.stderr.write(f"  {topico} left on the broker: HTTP {resp.status} {await resp.text()}\n")
 
 
 def rss_mb(pid: int) -> float:

@@ -153,7 +153,13 @@ def _bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )  # fmt: skip
     pipeline.add_argument(
         "--pulsar-url", default=os.environ.get("PAGOS_BENCH_PULSAR_URL"),
-        help="a Pulsar broker to use instead of pulsar-lite (topics of each scenario's own)",
+        help="a Pulsar broker to use instead of pulsar-lite (topics of each scenario's own; --broker says which "
+        "broker it is)",
+    )  # fmt: skip
+    pipeline.add_argument(
+        "--broker", choices=["pulsar-lite", "pulsar"], default="pulsar-lite",
+        help="pulsar-lite (default: each scenario starts its own) or Apache Pulsar standalone, started once for "
+        "the run (Java 17 and Maven), each scenario on topics of its own; its JVM's CPU and RSS count as the broker's",
     )  # fmt: skip
     pipeline.set_defaults(func=_cmd_bench_pipeline)
 
@@ -272,7 +278,7 @@ async def _cmd_chaos(_: Settings, __: DevSettings, args: argparse.Namespace) -> 
 
 
 async def _cmd_bench_pipeline(_: Settings, __: DevSettings, args: argparse.Namespace) -> int:
-    from pagos_dev.tools import bench  # noqa: PLC0415 - only when asked for
+    from pagos_dev.tools import bench, bench_broker  # noqa: PLC0415 - only when asked for
 
     desconocidos = set(args.escenarios) - set(bench.ESCENARIOS) - bench.OTROS
     if desconocidos:
@@ -281,7 +287,7 @@ async def _cmd_bench_pipeline(_: Settings, __: DevSettings, args: argparse.Names
     args.salida.mkdir(parents=True, exist_ok=True)
     salida = args.salida / f"bench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     with tempfile.TemporaryDirectory(prefix="pagos-bench-") as base:
-        servidores = bench.Servidores(args.postgres_url, args.pulsar_url)
+        servidores = bench_broker.Servidores(args.postgres_url, args.pulsar_url, broker=args.broker)
         resultados = await bench.correr_todos(
             args.escenarios, salida, Path(base), args.pagos, servidores, rate_latencia=args.rate
         )

@@ -25,6 +25,10 @@ async def test_bench_corto_cuenta_cada_pago_por_su_evento(tmp_path):
     assert r["pasarela_p99_ms"] is not None
     assert r["pasarela_p99_ms"] >= 10  # the simulator's fixed latency is a floor
     assert r["memoria_pico_mb"] > 0
+    assert r["broker"]["nombre"] == "pulsar-lite"  # and `--broker pulsar`'s Apache Pulsar counted alike
+    assert r["broker_rss_pico_mb"] > 0
+    for grupo in ("broker", "workers"):  # by thread, adding up to the process's own count
+        assert sum(r["cpu_por_hilo_s"][grupo].values()) == pytest.approx(r["cpu_s"][grupo], rel=0.05, abs=0.1)
     assert r["maquina"]["nucleos"] >= 1
     assert r["maquina"]["referencia_s"] > 0
 

@@ -35,12 +35,12 @@ import asyncpg
 import orjson
 import psutil
 
-from pagos_dev.tools import bench_conciliacion, bench_reversos
+from pagos_dev.tools import bench_broker, bench_conciliacion, bench_reversos
+from pagos_dev.tools.bench_broker import CpuPorHilo, Servidores, borrar_topicos, broker_de_la_corrida, rss_mb
 from pagos_dev.tools.chaos import percentiles
 from pagos_dev.tools.cluster import Cluster, ClusterConfig
 from pagos_dev.tools.observador import Lector, Mensaje, Publicador, cliente
 from pagos_worker.adapters.postgres.database import asyncpg_dsn
-from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_DLQ_TOPIC, CONTRACT_EVENTS_TOPIC
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,7 @@ OTROS = frozenset({"conciliacion"})
 # after the first, 429s at most 0.5 % of the requests, at least 95 % of the budget used.
 OBJETIVOS_PRESUPUESTO = {"desvio_max": 0.03, "fraccion_429": 0.005, "uso": 0.95}
 _VENTANA_PRESUPUESTO_S = 10.0
+EMBEBIDOS = Servidores()  # every server embedded, pulsar-lite the broker
 
 
 def comandos(n: int, rng: random.Random) -> list[tuple[bytes, str | None]]:
@@ -188,15 +189,14 @@ def _progreso(nombre: str, hechos: int, total: int, rate: float) -> None:
     sys.stderr.flush()
 
 
-@dataclass(frozen=True)
-class Servidores:
-    """Given servers to run against (None: the embedded ones, whose CPU is then counted too)."""
+async def correr(escenario: Escenario, data_dir: Path, servidores: Servidores = EMBEBIDOS) -> dict[str, Any]:
+    """One scenario on its own cluster; on Apache Pulsar (`servidores.broker`), the run's broker
+    (`correr_todos` starts it once), or one of its own if none was given."""
+    async with broker_de_la_corrida(servidores, data_dir) as servidores_de_la_corrida:
+        return await _correr(escenario, data_dir, servidores_de_la_corrida)
 
-    postgres_url: str | None = None
-    pulsar_url: str | None = None
 
-
-async def correr(escenario: Escenario, data_dir: Path, servidores: Servidores = Servidores()) -> dict[str, Any]:
+async def _correr(escenario: Escenario, data_dir: Path, servidores: Servidores) -> dict[str, Any]:
     env = {
         "PAGOS_WORKER_CONCURRENCY": str(escenario.concurrencia_worker),
         "PAGOS_PASARELA_CONCURRENCY": str(escenario.concurrencia_pasarela),
@@ -212,19 +212,13 @@ async def correr(escenario: Escenario, data_dir: Path, servidores: Servidores = 
         presupuesto = f"{escenario.presupuesto_cuenta:g}"
         env |= {"PAGOS_STRIPE_RATE_LIMIT": presupuesto, "PAGOS_STRIPE_RATE_BURST": "20"}
         simulador_env["PAGOS_SIMULADOR_ACCOUNT_RATE_LIMIT"] = presupuesto
-    topicos = {
-        "PAGOS_COMMANDS_TOPIC": CONTRACT_COMMANDS_TOPIC,
-        "PAGOS_EVENTS_TOPIC": CONTRACT_EVENTS_TOPIC,
-        "PAGOS_DLQ_TOPIC": CONTRACT_DLQ_TOPIC,
-    }
-    if servidores.pulsar_url:  # a shared broker: topics of this run's own, nothing left over from another
-        sufijo = f"-bench-{escenario.nombre}-{uuid.uuid4().hex[:8]}"
-        topicos = {k: v + sufijo for k, v in topicos.items()}
+    topicos = bench_broker.topicos(escenario.nombre, servidores)
     cluster = Cluster(
         ClusterConfig(
             data_dir,
             postgres_url=servidores.postgres_url,
             pulsar_url=servidores.pulsar_url,
+            broker=servidores.broker,
             topics=topicos,
             workers=escenario.workers,
             worker_env=env,
@@ -247,7 +241,7 @@ async def correr(escenario: Escenario, data_dir: Path, servidores: Servidores = 
                 client, topicos["PAGOS_COMMANDS_TOPIC"], batching=True, por_lote=True, tick=_TICK_PUBLICADOR
             )
             try:
-                return await _medir(escenario, cluster, eventos, publicador)
+                informe = await _medir(escenario, cluster, eventos, publicador, servidores.broker_pid)
             finally:
                 eventos.cerrar()
                 publicador.cerrar()
@@ -255,21 +249,25 @@ async def correr(escenario: Escenario, data_dir: Path, servidores: Servidores = 
             client.close()
     finally:
         await cluster.stop()  # also after a failed start: nothing is left running
+    await borrar_topicos(servidores, topicos)
+    return {**informe, "broker": servidores.descripcion_broker()}
 
 
-async def _medir(escenario: Escenario, cluster: Cluster, eventos: Lector, publicador: Publicador) -> dict[str, Any]:
+async def _medir(
+    escenario: Escenario, cluster: Cluster, eventos: Lector, publicador: Publicador, broker_pid: int | None
+) -> dict[str, Any]:
     # No collections in this process while it measures: a full one (the reader's list of events
     # grows to hundreds of thousands) holds the GIL for ~100 ms, and the reader thread would stamp
     # the events that arrived meanwhile that much late.
     gc.disable()
     try:
-        return await _medir_sin_gc(escenario, cluster, eventos, publicador)
+        return await _medir_sin_gc(escenario, cluster, eventos, publicador, broker_pid)
     finally:
         gc.enable()
 
 
 async def _medir_sin_gc(
-    escenario: Escenario, cluster: Cluster, eventos: Lector, publicador: Publicador
+    escenario: Escenario, cluster: Cluster, eventos: Lector, publicador: Publicador, broker_pid: int | None
 ) -> dict[str, Any]:
     mezcla = _comandos_de(escenario)
     mensajes, reversos = mezcla.mensajes, mezcla.reversos
@@ -284,26 +282,31 @@ async def _medir_sin_gc(
         await asyncio.sleep(1)  # their PostgreSQL backends gone (a reaped child's CPU would count)
     # Counted from here: the broker's and PostgreSQL's CPU from before the commands arrive (storing
     # them is part of the payment's cost), the workers' from when they are ready (not their start-up).
-    cpu = _Cpu({k: v for k, v in _procesos(cluster).items() if k != "workers"})
+    procesos = _procesos(cluster, broker_pid)
+    cpu = _Cpu({k: v for k, v in procesos.items() if k != "workers"})
+    hilos = {"broker": CpuPorHilo(procesos.get("broker", []))}
     if escenario.rate is None:
         publicador.empezar(mensajes, rate=1e9)
         await asyncio.to_thread(publicador.esperar)
         for i in range(escenario.workers):
             await cluster.start_worker(i)
-    cpu.agregar("workers", _procesos(cluster)["workers"])
+    cpu.agregar("workers", _procesos(cluster, broker_pid)["workers"])
+    hilos["workers"] = CpuPorHilo(_procesos(cluster, broker_pid)["workers"])
     inicio = time.monotonic()  # payments done before this instant (a worker up first) do not count
     if escenario.rate is not None:
         publicador.empezar(mensajes, rate=escenario.rate)
     if escenario.lectura:
         lectura = asyncio.create_task(_lectura_y_bucle(cluster.api_aparte_url, ids, cluster.config.data_dir))
     async with _peticiones_al_simulador(cluster, escenario.presupuesto_cuenta is not None) as peticiones:
-        muestras = await _esperar_eventos(escenario, cluster, eventos, inicio, reversos)
+        muestras = await _esperar_eventos(escenario, cluster, eventos, inicio, reversos, procesos.get("broker"))
         fin = time.monotonic()
     gastado = cpu.gastado()
+    por_hilo = _por_hilo(hilos, gastado)
     sys.stderr.write("\n")
     informe = await _informe(
         escenario, cluster, eventos, publicador, inicio, fin, gastado, muestras, await lectura if lectura else None
     )
+    informe["cpu_por_hilo_s"] = por_hilo
     if reversos:
         informe["reversos"] = await _informe_reversos(cluster, eventos, mezcla)
     if escenario.presupuesto_cuenta is not None:
@@ -312,6 +315,11 @@ async def _medir_sin_gc(
         sostenido = None if reversos else informe["pagos_s_sostenido"]
         informe["presupuesto"] = _presupuesto(escenario.presupuesto_cuenta, peticiones, sostenido)
     return informe
+
+
+def _por_hilo(hilos: dict[str, CpuPorHilo], gastado: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Where the broker's and the workers' CPU went, by thread family (a broker not counted: none)."""
+    return {grupo: h.gastado(gastado[grupo]) for grupo, h in hilos.items() if grupo in gastado}
 
 
 def _comandos_de(escenario: Escenario) -> bench_reversos.Mezcla:
@@ -432,14 +440,17 @@ def _cumple(pres: dict[str, Any]) -> dict[str, bool | None]:
     }
 
 
-def _procesos(cluster: Cluster) -> dict[str, list[int]]:
-    """The processes whose CPU is counted: everything on this machine (given servers are not)."""
+def _procesos(cluster: Cluster, broker_pid: int | None = None) -> dict[str, list[int]]:
+    """The processes whose CPU is counted: everything on this machine, the run's Apache Pulsar
+    (`broker_pid`) included (given servers are not)."""
     procesos = {
         "workers": [w.process.pid for w in cluster.workers if w.process is not None],
         "simulador": [cluster.simulador_pid],
     }
     if cluster.pulsar is not None:
         procesos["broker"] = [cluster.pulsar.pid]
+    elif broker_pid is not None:
+        procesos["broker"] = [broker_pid]
     if cluster.postgres is not None:
         procesos["postgres"] = [cluster.postgres.pid]
     if cluster.api is not None and cluster.api.process is not None:
@@ -447,14 +458,19 @@ def _procesos(cluster: Cluster) -> dict[str, list[int]]:
     return procesos
 
 
-async def _esperar_eventos(
-    escenario: Escenario, cluster: Cluster, eventos: Lector, inicio: float, reversos: list[str]
+async def _esperar_eventos(  # noqa: PLR0917 - what the wait samples
+    escenario: Escenario,
+    cluster: Cluster,
+    eventos: Lector,
+    inicio: float,
+    reversos: list[str],
+    broker: list[int] | None,
 ) -> dict[str, list[float]]:
     """Until every payment has its event, and every reversal in `reversos` its own (by id_reverso:
-    a reversal's event is keyed by its payment's id too); samples the service's memory and the
-    outbox backlog."""
+    a reversal's event is keyed by its payment's id too); samples the service's memory, the
+    broker's (if counted) and the outbox backlog."""
     conn = await asyncpg.connect(asyncpg_dsn(cluster.database_url))
-    muestras: dict[str, list[float]] = {"rss_mb": [], "outbox_pendientes": []}
+    muestras: dict[str, list[float]] = {"rss_mb": [], "rss_broker_mb": [], "outbox_pendientes": []}
     vistos: set[str] = set()
     por_ver = set(reversos)
     total = escenario.pagos + len(por_ver)
@@ -473,6 +489,8 @@ async def _esperar_eventos(
                 if w.process is not None:
                     with _sin_proceso():
                         muestras["rss_mb"].append(psutil.Process(w.process.pid).memory_info().rss / 2**20)
+            for pid in broker or []:
+                muestras["rss_broker_mb"].append(rss_mb(pid))
             muestras["outbox_pendientes"].append(
                 await conn.fetchval("SELECT count(*) FROM outbox WHERE publicado_en IS NULL")
             )
@@ -530,6 +548,7 @@ async def _informe(  # noqa: PLR0917 - what one run measured
         "cpu_ms_por_pago": round(total_cpu / max(en_ventana, 1) * 1000, 3),
         "cpu_ms_por_pago_por_proceso": {k: round(v / max(en_ventana, 1) * 1000, 3) for k, v in cpu.items()},
         "memoria_pico_mb": round(max(muestras["rss_mb"], default=0), 1),
+        "broker_rss_pico_mb": round(max(muestras["rss_broker_mb"], default=0), 1) or None,
         "outbox_pendientes_max": int(max(muestras["outbox_pendientes"], default=0)),
         "relay_lag_ms": await _lag_relay(cluster.database_url),
         "pasarela_p99_ms": await _p99_pasarela(cluster),
@@ -729,7 +748,7 @@ async def _carga_de_lectura(api: str, ids: list[str], *, segundos: float, rate: 
 def tabla(resultados: list[dict[str, Any]]) -> str:
     cab = (
         f"{'escenario':<10} {'pagos/s':>8} {'cota':>6} {'efic.':>6} {'CPU ms/pago':>11} {'lat p50/p99 ms':>15} "
-        f"{'relay p99':>9} {'RSS MB':>7} {'outbox max':>10}"
+        f"{'relay p99':>9} {'RSS MB':>7} {'outbox max':>10} {'broker':>11}"
     )
     lineas = [cab, "-" * len(cab)]
     for r in resultados:
@@ -741,7 +760,7 @@ def tabla(resultados: list[dict[str, Any]]) -> str:
         lineas.append(
             f"{r['escenario']:<10} {r['pagos_s_sostenido']:>8} {r['cota_pasarela_s']:>6.0f} {r['eficiencia']:>6} "
             f"{r['cpu_ms_por_pago']:>11} {lat_txt:>15} {r['relay_lag_ms'].get('p99', '-'):>9} "
-            f"{r['memoria_pico_mb']:>7} {r['outbox_pendientes_max']:>10}"
+            f"{r['memoria_pico_mb']:>7} {r['outbox_pendientes_max']:>10} {r.get('broker', {}).get('nombre', '-'):>11}"
         )
         if rev := r.get("reversos"):
             lineas.append(_linea_reversos(r["completados"], rev))
@@ -790,12 +809,24 @@ async def correr_todos(
     salida: Path,
     base: Path,
     pagos: int | None = None,
-    servidores: Servidores = Servidores(),
+    servidores: Servidores = EMBEBIDOS,
     *,
     rate_latencia: float | None = None,
 ) -> list[dict[str, Any]]:
     """Run the scenarios in order; `latencia` offers `rate_latencia`, or else half of what `cpu`
-    sustained (if it ran)."""
+    sustained (if it ran). On Apache Pulsar (`servidores.broker`) one broker serves them all."""
+    async with broker_de_la_corrida(servidores, base) as servidores_de_la_corrida:
+        return await _correr_todos(nombres, salida, base, pagos, servidores_de_la_corrida, rate_latencia)
+
+
+async def _correr_todos(  # noqa: PLR0917 - correr_todos's
+    nombres: list[str],
+    salida: Path,
+    base: Path,
+    pagos: int | None,
+    servidores: Servidores,
+    rate_latencia: float | None,
+) -> list[dict[str, Any]]:
     resultados: list[dict[str, Any]] = []
     for nombre in nombres:
         if nombre == "conciliacion":  # not a pipeline run: two books seeded, then `conciliar` (its module)
@@ -821,7 +852,8 @@ async def correr_todos(
             f"{nombre}: {escenario.pagos} pagos{f' y {reversos} reversos' if reversos else ''}, "
             f"pasarela {escenario.latencia_ms:g} ms, "
             f"{escenario.workers} worker(s), "
-            f"{'todo publicado antes' if escenario.rate is None else f'{escenario.rate:g}/s'}\n"
+            f"{'todo publicado antes' if escenario.rate is None else f'{escenario.rate:g}/s'}, "
+            f"broker {servidores.broker}\n"
         )
         resultados.append(await correr(escenario, base / nombre, servidores))
         await asyncio.to_thread(_soltar_datos, base / nombre)

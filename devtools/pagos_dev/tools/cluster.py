@@ -46,7 +46,8 @@ class ClusterConfig:
     worker_env: Mapping[str, str] = field(default_factory=dict)
     simulador_env: Mapping[str, str] = field(default_factory=dict)
     topics: Mapping[str, str] = field(default_factory=dict)  # PAGOS_*_TOPIC overrides
-    # The embedded broker: pulsar-lite, or Apache Pulsar standalone (a JVM; Java 17 and Maven).
+    # The embedded broker: pulsar-lite, or Apache Pulsar standalone (a JVM; Java 17 and Maven); with
+    # `pulsar_url`, what the broker there is (pulsar-lite's replicas need distinct consumer ids).
     broker: Literal["pulsar-lite", "pulsar"] = "pulsar-lite"
     # pulsar-lite only (see embedded/pulsar_proxy.py): needed when workers get SIGKILLed
     graceful_proxy: bool = True
@@ -186,13 +187,18 @@ class Cluster:
             **self.config.worker_env,
         }
 
+    def entorno_replica(self, port: int, consumer_id_offset: int) -> dict[str, str]:
+        """A replica's settings: the service's, its HTTP port and, on pulsar-lite, consumer ids of its
+        own (Apache Pulsar, embedded or given, needs none: ADR 0005)."""
+        env = {**self.entorno_servicio(), "PAGOS_HTTP_PORT": str(port)}
+        if self.config.broker == "pulsar-lite":
+            env["PAGOS_PULSAR_CONSUMER_ID_OFFSET"] = str(consumer_id_offset)
+        return env
+
     async def _spawn(
         self, worker: _Worker, nombre: str, roles: str, *, consumer_id_offset: int, desfase: float | None = None
     ) -> None:
-        env = {**self.entorno_servicio(), "PAGOS_HTTP_PORT": str(worker.port)}
-        if not isinstance(self.pulsar, EmbeddedApachePulsar):
-            # pulsar-lite: distinct consumer ids per replica (Apache Pulsar needs none: ADR 0005)
-            env["PAGOS_PULSAR_CONSUMER_ID_OFFSET"] = str(consumer_id_offset)
+        env = self.entorno_replica(worker.port, consumer_id_offset)
         command = self.comando_servicio("run", "--roles", roles, "--no-migrate", desfase=desfase)
         log = self.config.data_dir / f"{nombre}.log"
         worker.process = spawn(command, log_path=log, env=env)

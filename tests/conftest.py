@@ -140,6 +140,7 @@ def broker_pedido(config: pytest.Config) -> str:
     return str(config.getoption("--broker"))
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Whatever talks to the broker through `pulsar_url` is part of the broker conformance run; what
     renders with the pinned kustomize is counted as the kustomize rendering."""

@@ -6,10 +6,13 @@ fixture, marked `kustomize` here) and the stripe-mock suite (marker `stripe_mock
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from pagos_dev.herramientas import HERRAMIENTAS, HerramientaNoDisponibleError, binario
 from pagos_dev.settings import DevSettings
@@ -37,7 +40,15 @@ def herramienta_go() -> Callable[[str], Path]:
     return obtener
 
 
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def renderizar(kustomize: Path, directorio: Path) -> list[dict[str, Any]]:
+    """`kustomize build` of a directory with the pinned binary: the rendered objects."""
+    out = subprocess.run(  # noqa: S603 - the pinned kustomize, fixed arguments
+        [kustomize, "build", str(directorio)], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d is not None]
+
+
 def marcar(items: list[pytest.Item]) -> None:
     """The tests that render with the pinned kustomize get its marker (tests/conftest.py's hook)."""
     for item in items:

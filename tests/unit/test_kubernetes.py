@@ -15,7 +15,6 @@ import ipaddress
 import json
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, get_args
@@ -28,6 +27,7 @@ from pydantic import SecretStr
 
 from pagos_worker.bootstrap import CHEQUEO_LISTO_S
 from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_SUBSCRIPTION, Settings
+from tests.herramientas_go import renderizar
 
 KUBERNETES = "1.30"  # the oldest version the manifests are meant for
 STRIPE_LIVE_BUDGET = 100  # requests/s per account, shared by every replica
@@ -532,15 +532,7 @@ def _destino_o_nada(politica: Doc) -> str | None:
 @pytest.fixture(scope="module")
 def kustomize(herramienta_go) -> Any:
     binario = herramienta_go("kustomize")
-
-    def render(overlay: str) -> list[Doc]:
-        out = subprocess.run(  # noqa: S603 - the pinned kustomize, fixed arguments
-            [binario, "build", str(_root() / overlay)], capture_output=True, text=True, check=False
-        )
-        assert out.returncode == 0, out.stderr
-        return [d for d in yaml.safe_load_all(out.stdout) if d is not None]
-
-    return render
+    return lambda overlay: renderizar(binario, _root() / overlay)
 
 
 def _red(overlay: str, raiz: Path | None = None) -> Doc | None:

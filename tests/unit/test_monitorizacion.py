@@ -1,7 +1,7 @@
 """deploy/prometheus's manifests for the Prometheus Operator, checked offline: the PodMonitor and the
 PrometheusRule against tests/data/prometheus-operator.schema.json (the fields of the operator's API
 they use; unknown ones fail), the PrometheusRule's groups the very ones of pagos-worker.rules.yaml,
-and, with kubectl on PATH, both kustomizations rendered: every runbook_url absolute, on the base the
+and both kustomizations rendered by the pinned kustomize: every runbook_url absolute, on the base the
 kustomization sets, its anchor a section of docs/operations/runbooks.md; the PodMonitor's labels the
 ones the rules read. `python tests/unit/test_monitorizacion.py` writes prometheusrule.yaml again."""
 
@@ -11,7 +11,6 @@ import copy
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +20,7 @@ import pytest
 import yaml
 
 from pagos_worker.config import CONTRACT_COMMANDS_TOPIC
+from tests.herramientas_go import renderizar
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -198,19 +198,10 @@ def test_cada_pod_que_sirve_metricas_tiene_un_rol_que_leen_las_reglas():
 
 
 @pytest.fixture(scope="module")
-def kustomize() -> Any:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not on PATH: the kustomizations are not rendered (the files were validated)")
-
-    def render(directorio: Path) -> list[Doc]:
-        out = subprocess.run(  # noqa: S603 - kubectl from PATH, fixed arguments
-            [kubectl, "kustomize", str(directorio)], capture_output=True, text=True, check=False
-        )
-        assert out.returncode == 0, out.stderr
-        return [d for d in yaml.safe_load_all(out.stdout) if d is not None]
-
-    return render
+def kustomize(herramienta_go) -> Any:
+    """The pinned kustomize (tests/herramientas_go.py), as for deploy/kubernetes: not kubectl's."""
+    binario = herramienta_go("kustomize")
+    return lambda directorio: renderizar(binario, directorio)
 
 
 def _slug(heading: str) -> str:

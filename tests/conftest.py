@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import uuid
@@ -28,6 +27,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pagos_dev.embedded.postgres import EmbeddedPostgres
+from pagos_dev.embedded.process import free_port
 from pagos_dev.embedded.pulsar import EmbeddedPulsar
 from pagos_dev.embedded.pulsar_apache import EmbeddedApachePulsar, missing_tools
 from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine, migrate
@@ -38,13 +38,6 @@ from tests.herramientas_go import (  # noqa: F401 - the Go tools' fixture and th
     herramienta_go,
     pytest_runtest_logreport,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 # Session-wide services live in the session's event loop (the main thread: children started there
 # keep their parent-death signal).

@@ -28,6 +28,13 @@ class EmbeddedServiceError(RuntimeError):
     """An embedded service could not be started."""
 
 
+def free_port() -> int:
+    """A TCP port free on loopback now (the embedded servers', the tests' and the cluster's)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def _die_with_parent(sig: int) -> Callable[[], None]:
     def preexec() -> None:
         libc = ctypes.CDLL(None, use_errno=True)

@@ -21,21 +21,13 @@ import asyncpg
 from sqlalchemy import make_url
 
 from pagos_dev.embedded.postgres import EmbeddedPostgres
-from pagos_dev.embedded.process import port_is_open, spawn, terminate, wait_until
+from pagos_dev.embedded.process import free_port, port_is_open, spawn, terminate, wait_until
 from pagos_dev.embedded.pulsar import EmbeddedPulsar
 from pagos_dev.embedded.pulsar_apache import EmbeddedApachePulsar
 from pagos_dev.embedded.tcp_proxy import ProxyCongelable
 from pagos_worker.adapters.postgres.database import asyncpg_dsn, create_engine, migrate
 
 AUTH = {"Authorization": "Bearer sk_test_cluster"}
-
-
-def free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

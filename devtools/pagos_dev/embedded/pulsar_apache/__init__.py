@@ -22,14 +22,13 @@ import hashlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pagos_dev.embedded.process import EmbeddedServiceError, live_process, spawn, tail, terminate
+from pagos_dev.embedded.process import EmbeddedServiceError, free_port, live_process, spawn, tail, terminate
 
 PULSAR_VERSION = "4.0.7"  # the <pulsar.version> of pom.xml
 BROKER_SHA256 = "580dbe6a6b827d351c3fcb1858ef246da0d11ddc004bb17ddb7fd7f97d46f140"  # pulsar-broker-4.0.7.jar
@@ -118,12 +117,6 @@ def _check_broker(entries: list[Path]) -> None:
     digest = hashlib.sha256(jars[0].read_bytes()).hexdigest()
     if digest != BROKER_SHA256:
         raise EmbeddedServiceError(f"{jars[0]} has SHA-256 {digest}, not the pinned {BROKER_SHA256}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class EmbeddedApachePulsar:

@@ -16,6 +16,8 @@ import aiohttp
 import pytest
 import yaml
 
+from pagos_dev.tools import bench_broker
+from pagos_dev.tools.bench_broker import Servidores
 from pagos_worker.adapters.pulsar.client import PulsarConnection
 from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_SUBSCRIPTION
 from tests import pulsar_helpers
@@ -162,6 +164,8 @@ async def test_un_nack_vuelve_tras_el_retraso_configurado(admin_url, pulsar_url,
 
 _REPLICA_QUE_NO_CONFIRMA = """
 import sys, time
+from pagos_dev.tools import bench_broker
+from pagos_dev.tools.bench_broker import Servidores
 from pagos_worker.adapters.pulsar.client import PulsarConnection
 import asyncio
 
@@ -259,3 +263,20 @@ async def test_el_backlog_que_lee_keda_crece_sin_consumir_y_baja_al_drenar(admin
         assert quedan == 0
     finally:
         await conexion.close()
+
+
+async def test_el_calentamiento_del_bench_mide_la_jit_del_broker_y_borra_su_topico(
+    broker, admin_url, pulsar_url, tmp_path
+):
+    """The pipeline bench warms its Apache Pulsar up before the first scenario: rounds of commands
+    published in batches and acked one by one, the broker's compiler threads measured in each, and
+    nothing left on the broker afterwards."""
+    servidores = Servidores(
+        pulsar_url=pulsar_url, broker="pulsar", broker_pid=broker.apache.pid, broker_admin_url=admin_url
+    )
+    hecho = await bench_broker.calentar(servidores, tmp_path / "calentamiento.log", mensajes=2_000, segundos=2)
+    assert hecho.rondas
+    assert all(r.cpu_s > 0 and 0 <= r.jit_s <= r.cpu_s for r in hecho.rondas)
+    assert hecho.describir()["mensajes"] == 2_000 * len(hecho.rondas)
+    topicos = await _admin("GET", f"{admin_url}/admin/v2/persistent/public/default")
+    assert not [t for t in topicos if "bench-calentamiento" in t]

@@ -31,6 +31,7 @@ class BrokerFalso:
         self.data_dir, self.heap, self.quick = data_dir, heap, quick
         self.arranques = self.cierres = 0
         self.url, self.admin_url, self.pid = "pulsar://127.0.0.1:16650", "http://127.0.0.1:18080", 4242
+        self.calentado = False
         BrokerFalso.creados.append(self)
 
     async def start(self) -> None:
@@ -40,10 +41,22 @@ class BrokerFalso:
         self.cierres += 1
 
 
+CALENTADO = bench_broker.Calentamiento(100_000, (bench_broker.Ronda(4.0, 2.0), bench_broker.Ronda(4.0, 0.2)), 9.5)
+
+
 @pytest.fixture
 def broker_falso(monkeypatch: pytest.MonkeyPatch) -> list[BrokerFalso]:
     BrokerFalso.creados = []
     monkeypatch.setattr(bench_broker, "EmbeddedApachePulsar", BrokerFalso)
+
+    async def calentar_falso(servidores: Servidores, log: Path) -> bench_broker.Calentamiento:
+        (broker,) = BrokerFalso.creados
+        assert broker.arranques == 1  # warmed up once it is up
+        assert (servidores.pulsar_url, servidores.broker_pid) == (broker.url, broker.pid)
+        broker.calentado = True
+        return CALENTADO
+
+    monkeypatch.setattr(bench_broker, "calentar", calentar_falso)
     return BrokerFalso.creados
 
 
@@ -61,10 +74,30 @@ async def test_apache_pulsar_uno_para_la_corrida_con_jit_completo(tmp_path: Path
         assert (broker.arranques, broker.cierres) == (1, 0)
         assert (broker.quick, broker.heap) == (False, bench_broker.HEAP_PULSAR)
         assert broker.data_dir == tmp_path / "pulsar-apache"
+        assert broker.calentado  # before the first scenario
         assert servidores == Servidores(
-            pulsar_url=broker.url, broker="pulsar", broker_pid=4242, broker_admin_url=broker.admin_url
+            pulsar_url=broker.url,
+            broker="pulsar",
+            broker_pid=4242,
+            broker_admin_url=broker.admin_url,
+            calentamiento=CALENTADO,
         )
     assert broker.cierres == 1
+
+
+@pytest.mark.parametrize(
+    ("jit_por_ronda", "basta"),
+    [
+        ([], False),
+        ([0.0, 0.0], False),  # fewer rounds than are judged
+        ([0.5, 0.0, 0.0], False),  # one hot round of the last three outweighs two cold ones
+        ([0.6, 0.5, 0.06, 0.05, 0.04], True),  # the last three under 10 %, whatever came before
+        ([0.02, 0.03, 0.3], False),  # a recompilation in the last round counts
+    ],
+)
+def test_el_calentamiento_acaba_cuando_la_jit_baja_de_un_decimo_en_tres_rondas(jit_por_ronda: list[float], basta: bool):
+    rondas = [bench_broker.Ronda(cpu_s=4.0, jit_s=4.0 * j) for j in jit_por_ronda]
+    assert bench_broker.basta_de_calentar(rondas) is basta
 
 
 async def test_apache_pulsar_se_para_tambien_si_la_corrida_falla(tmp_path: Path, broker_falso: list[BrokerFalso]):
@@ -126,6 +159,14 @@ def test_cada_resultado_dice_en_que_broker_corrio():
     }
     dado = Servidores(pulsar_url="pulsar://otro:6650", broker="pulsar").descripcion_broker()
     assert dado == {"nombre": "pulsar", "version": None, "dado": True}
+    calentado = Servidores(
+        pulsar_url="pulsar://127.0.0.1:16650", broker="pulsar", broker_pid=7, calentamiento=CALENTADO
+    )
+    assert calentado.descripcion_broker()["calentamiento"] == {
+        "mensajes": 200_000,
+        "segundos": 9.5,
+        "jit_por_ronda": [0.5, 0.05],
+    }
 
 
 def _cluster_falso(pulsar: object = None) -> Any:

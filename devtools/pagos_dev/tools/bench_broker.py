@@ -7,12 +7,15 @@ Pulsar client's native threads apart from the event loop)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import sys
+import threading
+import time
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -20,9 +23,11 @@ from typing import Any, Literal
 
 import aiohttp
 import psutil
+import pulsar
 
 from pagos_dev.embedded import pulsar_apache
 from pagos_dev.embedded.pulsar_apache import EmbeddedApachePulsar
+from pagos_dev.tools.observador import Mensaje, Publicador, cliente
 from pagos_worker.config import CONTRACT_COMMANDS_TOPIC, CONTRACT_DLQ_TOPIC, CONTRACT_EVENTS_TOPIC
 
 Broker = Literal["pulsar-lite", "pulsar"]
@@ -49,6 +54,7 @@ class Servidores:
     broker: Broker = "pulsar-lite"
     broker_pid: int | None = None
     broker_admin_url: str | None = None
+    calentamiento: Calentamiento | None = None  # the run's broker's warm-up, before its first scenario
 
     def descripcion_broker(self) -> dict[str, Any]:
         """Which broker a scenario ran on, for its JSON result."""
@@ -57,6 +63,8 @@ class Servidores:
         descripcion: dict[str, Any] = {"nombre": self.broker, "version": None if dado else version, "dado": dado}
         if self.broker == "pulsar" and not dado:
             descripcion["heap"] = HEAP_PULSAR
+        if self.calentamiento is not None:
+            descripcion["calentamiento"] = self.calentamiento.describir()
         return descripcion
 
 
@@ -70,17 +78,139 @@ def _version(distribucion: str) -> str | None:
 @contextlib.asynccontextmanager
 async def broker_de_la_corrida(servidores: Servidores, base: Path) -> AsyncIterator[Servidores]:
     """Apache Pulsar standalone for every scenario of a run (started once: a JVM takes 15-20 s to
-    start and longer to warm up), stopped at the end, also after a failure; for pulsar-lite or a
-    given broker, `servidores` as they are (pulsar-lite is each scenario's cluster's own)."""
+    start), warmed up (`calentar`) before the first, stopped at the end, also after a failure; for
+    pulsar-lite or a given broker, `servidores` as they are (pulsar-lite is each scenario's cluster's
+    own)."""
     if servidores.broker != "pulsar" or servidores.pulsar_url is not None:
         yield servidores
         return
     broker = EmbeddedApachePulsar(base / "pulsar-apache", heap=HEAP_PULSAR, quick=False)
     try:
         await broker.start()
-        yield replace(servidores, pulsar_url=broker.url, broker_pid=broker.pid, broker_admin_url=broker.admin_url)
+        de_la_corrida = replace(
+            servidores, pulsar_url=broker.url, broker_pid=broker.pid, broker_admin_url=broker.admin_url
+        )
+        calentamiento = await calentar(de_la_corrida, base / "calentamiento-pulsar.log")
+        yield replace(de_la_corrida, calentamiento=calentamiento)
     finally:
         await broker.close()
+
+
+# A JVM compiles its hot paths during its first minutes of traffic: started cold, Apache Pulsar's
+# compiler threads (C2, C1) took 23-26 % of its CPU in the first scenario and 13-20 % in the next,
+# a cost a broker that has run for days paid long ago, and one pulsar-lite (native code) never pays.
+# Before the first scenario the run's broker carries rounds of commands, as the scenarios do, until
+# its compilers took under `JIT_MAXIMO` of its CPU over the last `RONDAS_JUZGADAS` rounds (measured
+# here: a cold broker gets there after 1.5-2 million messages, ~45 s; C2 still recompiles now and
+# then afterwards), or for at most `SEGUNDOS_MAXIMOS`.
+MENSAJES_POR_RONDA = 100_000
+JIT_MAXIMO = 0.10
+RONDAS_JUZGADAS = 3
+SEGUNDOS_MAXIMOS = 150.0
+
+
+@dataclass(frozen=True)
+class Ronda:
+    """One round of the warm-up: the broker's CPU in it, and its compilers' part of that (s)."""
+
+    cpu_s: float
+    jit_s: float
+
+
+@dataclass(frozen=True)
+class Calentamiento:
+    """What the warm-up did: its rounds of `mensajes` commands each, and how long it took."""
+
+    mensajes: int
+    rondas: tuple[Ronda, ...]
+    segundos: float
+
+    def describir(self) -> dict[str, Any]:
+        return {"mensajes": self.mensajes * len(self.rondas), "segundos": self.segundos,
+                "jit_por_ronda": [round(r.jit_s / max(r.cpu_s, 1e-9), 3) for r in self.rondas]}  # fmt: skip
+
+
+def basta_de_calentar(rondas: Sequence[Ronda], *, maximo: float = JIT_MAXIMO, juzgadas: int = RONDAS_JUZGADAS) -> bool:
+    """Whether the broker is warm: over its last `juzgadas` rounds its compilers took under `maximo`
+    of its CPU."""
+    if len(rondas) < juzgadas:
+        return False
+    ultimas = rondas[-juzgadas:]
+    return sum(r.jit_s for r in ultimas) < maximo * sum(r.cpu_s for r in ultimas)
+
+
+async def calentar(
+    servidores: Servidores, log: Path, *, mensajes: int = MENSAJES_POR_RONDA, segundos: float = SEGUNDOS_MAXIMOS
+) -> Calentamiento:
+    """Warm the run's broker up (see `JIT_MAXIMO`) on a topic of its own, deleted afterwards. Rounds
+    alternate what the scenarios make the broker do: commands stored first and read back after the
+    broker's cache let them go (`cpu`, `semilla`: all published before the workers start), and
+    commands read as they arrive (the events, the fixed-rate scenarios); each is published in
+    batches and acknowledged one by one, like the service's."""
+    url, pid = servidores.pulsar_url, servidores.broker_pid
+    if url is None or pid is None:
+        raise ValueError("only the run's own broker is warmed up: its URL and its process are needed")
+    topico = f"persistent://public/default/bench-calentamiento-{uuid.uuid4().hex[:8]}"
+    inicio = time.monotonic()
+    rondas: list[Ronda] = []
+    client = cliente(url, log)
+    try:
+        compartida = pulsar.ConsumerType.Shared
+        consumer = await asyncio.to_thread(
+            client.subscribe, topico, "calentamiento", consumer_type=compartida, receiver_queue_size=1000
+        )
+        while not basta_de_calentar(rondas) and time.monotonic() - inicio < segundos:
+            hilos, antes = CpuPorHilo([pid]), _cpu_s(pid)
+            lote = _mensajes(mensajes)
+            await asyncio.to_thread(_ronda, client, consumer, topico, lote, leer_despues=len(rondas) % 2 == 0)
+            cpu = _cpu_s(pid) - antes
+            jit = sum(s for familia, s in hilos.gastado(cpu, minimo=0).items() if "Compiler" in familia)
+            rondas.append(Ronda(cpu, jit))
+            parte = jit / max(cpu, 1e-9)
+            sys.stderr.write(f"\r  Apache Pulsar warming up: round {len(rondas)}, its JIT {parte:.0%} of its CPU ")
+        sys.stderr.write("\n")
+        consumer.close()
+    finally:
+        client.close()
+    await borrar_topicos(servidores, {"calentamiento": topico})
+    return Calentamiento(mensajes, tuple(rondas), round(time.monotonic() - inicio, 1))
+
+
+def _ronda(
+    client: pulsar.Client, consumer: pulsar.Consumer, topico: str, lote: list[Mensaje], *, leer_despues: bool
+) -> None:
+    publicador = Publicador(client, topico, batching=True, por_lote=True)
+    try:
+        if leer_despues:
+            publicador.empezar(lote, rate=1e9)
+            publicador.esperar()
+            time.sleep(1.5)  # past the managed-ledger cache's 1 s: read back from the bookie
+            _consumir(consumer, len(lote))
+        else:
+            lector = threading.Thread(target=_consumir, args=(consumer, len(lote)), daemon=True)
+            lector.start()
+            publicador.empezar(lote, rate=1e9)
+            publicador.esperar()
+            lector.join()
+    finally:
+        publicador.cerrar()
+
+
+def _mensajes(n: int) -> list[Mensaje]:
+    """`n` messages the size of a command (~130 bytes), each keyed by its own id as commands are."""
+    plantilla = '{"id_pago":"%s","id_afiliado":"afiliado_1","monto":"100.00","moneda":"USD"}'
+    claves = [str(uuid.uuid4()) for _ in range(n)]
+    return [((plantilla % clave).encode(), clave) for clave in claves]
+
+
+def _consumir(consumer: pulsar.Consumer, n: int) -> None:
+    for _ in range(n):
+        consumer.acknowledge(consumer.receive(timeout_millis=60_000))
+
+
+def _cpu_s(pid: int) -> float:
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
 
 
 def topicos(nombre: str, servidores: Servidores) -> dict[str, str]:

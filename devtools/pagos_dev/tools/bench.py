@@ -552,6 +552,8 @@ async def _informe(  # noqa: PLR0917 - what one run measured
         "outbox_pendientes_max": int(max(muestras["outbox_pendientes"], default=0)),
         "relay_lag_ms": await _lag_relay(cluster.database_url),
         "pasarela_p99_ms": await _p99_pasarela(cluster),
+        # How late worker 0's event loop ran its timers: a loop that is the bound shows it here.
+        "bucle_retraso_p99_ms": await _cuantil_de_metrica(cluster.api_url(0), "event_loop_retraso_segundos", 0.99),
         "lectura": lectura,
         "maquina": {**_maquina(), "referencia_s": _referencia()},
     }

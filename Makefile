@@ -49,7 +49,7 @@ BENCH_ARGS ?=
 bench: $(STAMP)  ## every pipeline scenario (5–10 min); BENCH_ARGS="cpu --pagos 50000" for fewer; JSON in bench-results/
 	$(BIN)/pagos-dev bench pipeline $(BENCH_ARGS)
 
-contract: $(STAMP)  ## regenerate the AsyncAPI document, the JSON Schemas and the OpenAPI from the contract's models
+contract: $(STAMP)  ## regenerate the AsyncAPI document, the JSON Schemas and the OpenAPI from the contract's models, and deploy/prometheus/prometheusrule.yaml from the alert rules
 	$(BIN)/pagos-dev contract
 
 lint: $(STAMP)

@@ -86,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     chaos.set_defaults(func=_cmd_chaos)
 
     contract = sub.add_parser(
-        "contract", help="regenerate the contract's documents (AsyncAPI, JSON Schemas, OpenAPI) from its models"
+        "contract",
+        help="regenerate the contract's documents (AsyncAPI, JSON Schemas, OpenAPI) from its models, and "
+        "deploy/prometheus/prometheusrule.yaml from the alert rules",
     )
     contract.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is out of date")
     contract.add_argument("--raiz", type=Path, default=Path(), help="the checkout (default: here)")

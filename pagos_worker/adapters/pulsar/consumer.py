@@ -20,6 +20,12 @@ from pagos_worker.application.ports.command_source import Delivery
 
 log = structlog.get_logger(__name__)
 
+# At capacity, slots are handed back to the receiving thread in lots of up to this many, or what
+# came back within `_REFILL_WAIT_S`, whichever first (`_take_slot`): at 2,000 payments/s, about ten
+# every 5 ms.
+_REFILL_MAX = 50
+_REFILL_WAIT_S = 0.005
+
 
 class PulsarDelivery:
     """A delivery copied out of the client's message at once, keeping the message id (for the ack)
@@ -59,13 +65,13 @@ class PulsarCommandSource:
         self._native = consumer._consumer  # noqa: SLF001
         self._capacity = capacity
         self._in_use = 0
-        self._has_slot = threading.Event()  # set while fewer than `capacity` are in flight
-        self._has_slot.set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # Deliveries wait here for the loop; one wake-up carries all that arrived meanwhile.
         self._ready: collections.deque[PulsarDelivery] = collections.deque()
         self._lock = threading.Lock()
+        self._slot_free = threading.Condition(self._lock)  # notified as slots come back (`release`)
+        self._refill = max(1, min(capacity // 20, _REFILL_MAX))
         self._scheduled = False
 
     def start(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Delivery], None]) -> None:
@@ -89,17 +95,28 @@ class PulsarCommandSource:
         """Give back the slot taken for a message once it has been settled."""
         with self._lock:
             self._in_use -= 1
-            if self._in_use < self._capacity:
-                self._has_slot.set()
+            free = self._capacity - self._in_use
+            if free in {1, self._refill}:  # the first one back wakes the thread; the refill ends its wait
+                self._slot_free.notify()
 
     def _take_slot(self) -> bool:
-        if not self._has_slot.wait(timeout=0.2):
-            return False
+        """A slot for the next message. At capacity, wait for one to come back and then up to
+        `_REFILL_WAIT_S` for `_refill` of them, which the thread then takes one after the other
+        without waiting: woken for each slot, it would take the GIL from the event loop once a
+        payment (2,000 times a second with 10,000 payments in flight on a slow gateway)."""
         with self._lock:
-            self._in_use += 1
             if self._in_use >= self._capacity:
-                self._has_slot.clear()
+                if not self._slot_free.wait_for(self._has_slot, timeout=0.2):
+                    return False
+                self._slot_free.wait_for(self._has_refill, timeout=_REFILL_WAIT_S)
+            self._in_use += 1
         return True
+
+    def _has_slot(self) -> bool:
+        return self._in_use < self._capacity
+
+    def _has_refill(self) -> bool:
+        return self._capacity - self._in_use >= self._refill
 
     def _give_back_slot(self) -> None:
         self.release()
@@ -147,5 +164,7 @@ class PulsarCommandSource:
                 deliver(delivery)
             except Exception:  # one failing must not strand the rest of the batch
                 log.exception("pulsar.deliver_error")
-                self.nack(delivery)  # redelivered later; its slot is free again
-                self.release()
+                try:
+                    self.nack(delivery)  # redelivered later
+                finally:
+                    self.release()  # its slot is free again, whatever the nack did

@@ -1,6 +1,7 @@
 """The pipeline benchmark's broker: pulsar-lite, started by each scenario's cluster (the default), or
-Apache Pulsar standalone (`--broker pulsar`), started once for the run with its JIT at full tier,
-each scenario on topics of its own, which are deleted when it ends. Either way the broker's CPU
+Apache Pulsar standalone (`--broker pulsar`), started once for the run with its JIT at full tier
+and warmed up before the first scenario (`calentar`), each scenario on topics of its own, which are
+deleted when it ends. Either way the broker's CPU
 and RSS are counted under "broker", and where the broker's and the workers' CPU went is told by
 thread (the JVM's compiler and collector threads apart from the ones that move messages; the
 Pulsar client's native threads apart from the event loop)."""
